@@ -1,0 +1,44 @@
+# NF-Core: every target creates and uses the project's own virtual environment.
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+CONFIG ?= configs/default.yaml
+
+.PHONY: setup sim test test-py test-hw verilog lint bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (NF-Core needs Python 3.11)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+## sim: train, compile and simulate the default workload; writes reports/<run>/ and reports/latest
+sim: $(STAMP)
+	$(BIN)/nfcore sim --config $(CONFIG)
+
+## test: pytest (tests/) and the cocotb + Verilator suite (sim_tests/)
+test: $(STAMP)
+	$(BIN)/python -m pytest tests sim_tests
+
+test-py: $(STAMP)
+	$(BIN)/python -m pytest tests
+
+test-hw: $(STAMP)
+	$(BIN)/python -m pytest sim_tests
+
+verilog: $(STAMP)
+	$(BIN)/nfcore verilog --config $(CONFIG) -o build/nfcore_core.v
+
+lint: $(STAMP)
+	$(BIN)/ruff check nfcore forest tests sim_tests benchmarks
+	$(BIN)/mypy nfcore forest
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run_all.py
+
+clean:
+	rm -rf build sim_build .pytest_cache

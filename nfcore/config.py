@@ -1,0 +1,200 @@
+"""`NFCoreConfig`: the one description of the hardware, read by every stage.
+
+A configuration is YAML with sections that mirror the dataclasses below. Loading validates
+every value and fails with the key's dotted path and the allowed range, so a typo is caught
+before any work starts::
+
+    core:
+      lanes: 8                  # MAC lanes; one weight SRAM word is `lanes` bytes
+      weight_sram_bytes: 65536
+    technology:
+      energy_table: horowitz_45nm
+
+Keys that are not given take the defaults below; unknown keys are errors.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+from nfcore.errors import ConfigError
+from nfcore.isa import ACT_ADDR_BITS, PC_BITS, WEIGHT_ADDR_BITS
+
+# The ISA's address fields bound the memories a core can address; a config that the
+# encoding cannot reach fails at load time.
+_MAX_WEIGHT_WORDS = 1 << WEIGHT_ADDR_BITS
+_MAX_ACT_WORDS = 1 << ACT_ADDR_BITS
+_MAX_IMEM_DEPTH = 1 << PC_BITS
+
+
+def _range(lo: float, hi: float, unit: str = "") -> dict[str, Any]:
+    return {"min": lo, "max": hi, "unit": unit}
+
+
+def _choices(*values: Any) -> dict[str, Any]:
+    return {"choices": values}
+
+
+@dataclass(frozen=True)
+class CoreConfig:
+    """One micro-core: its datapath width and its memories."""
+
+    lanes: int = field(default=8, metadata=_choices(8, 16, 32))
+    """MAC lanes. A weight or activation SRAM word is `lanes` bytes."""
+    weight_sram_bytes: int = field(default=65536, metadata=_range(1024, 1 << 20, "bytes"))
+    """Weight SRAM per core, a multiple of `lanes` and at most 2**14 words."""
+    act_sram_bytes: int = field(default=4096, metadata=_range(256, 1 << 15, "bytes"))
+    """Activation scratchpad per core, a multiple of `lanes` and at most 2**10 words."""
+    imem_depth: int = field(default=256, metadata=_range(4, _MAX_IMEM_DEPTH, "instructions"))
+    """Instruction memory depth in 64-bit instructions."""
+    acc_bits: int = field(default=32, metadata=_range(16, 32, "bits"))
+    """Accumulator width; sums wrap modulo 2**acc_bits (the compiler keeps them in range)."""
+
+    @property
+    def weight_words(self) -> int:
+        return self.weight_sram_bytes // self.lanes
+
+    @property
+    def act_words(self) -> int:
+        return self.act_sram_bytes // self.lanes
+
+
+@dataclass(frozen=True)
+class MeshConfig:
+    """The array of cores. The foundation runs one core; later stages read the mesh."""
+
+    rows: int = field(default=1, metadata=_range(1, 256, "cores"))
+    cols: int = field(default=1, metadata=_range(1, 256, "cores"))
+    core_pitch_mm: float = field(default=0.5, metadata=_range(0.01, 10.0, "mm"))
+    """Distance between neighbouring cores; sets the wire length of one network hop."""
+
+
+@dataclass(frozen=True)
+class TechnologyConfig:
+    """Technology and the energy table that every energy figure comes from."""
+
+    node_nm: int = field(default=45, metadata=_range(3, 180, "nm"))
+    clock_mhz: float = field(default=500.0, metadata=_range(1.0, 5000.0, "MHz"))
+    energy_table: str = field(default="horowitz_45nm", metadata={})
+    """Name of a table in `nfcore/sim/energy_tables/` or a path to a YAML table."""
+    energy_scale: float = field(default=1.0, metadata=_range(0.01, 10.0, "x"))
+    """Factor applied to every energy of the table, e.g. to move from the table's node to
+    `node_nm`. It is a stated assumption and is printed in every report."""
+
+
+@dataclass(frozen=True)
+class NFCoreConfig:
+    """The hardware. Frozen: derive a changed copy with `dataclasses.replace`."""
+
+    core: CoreConfig = field(default_factory=CoreConfig)
+    mesh: MeshConfig = field(default_factory=MeshConfig)
+    technology: TechnologyConfig = field(default_factory=TechnologyConfig)
+
+    def __post_init__(self) -> None:
+        c = self.core
+        for key, size, max_words in (
+            ("core.weight_sram_bytes", c.weight_sram_bytes, _MAX_WEIGHT_WORDS),
+            ("core.act_sram_bytes", c.act_sram_bytes, _MAX_ACT_WORDS),
+        ):
+            if size % c.lanes:
+                raise ConfigError(
+                    f"{key} = {size} must be a multiple of core.lanes = {c.lanes}"
+                )
+            if size // c.lanes > max_words:
+                raise ConfigError(
+                    f"{key} = {size} exceeds what the ISA can address with "
+                    f"core.lanes = {c.lanes}: at most {max_words * c.lanes} bytes "
+                    f"({max_words} words)"
+                )
+
+    @property
+    def clock_hz(self) -> float:
+        return self.technology.clock_mhz * 1e6
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def hash(self) -> str:
+        """SHA-256 of the resolved config; images record it to refuse a mismatched config."""
+        blob = json.dumps(self.to_dict(), sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()
+
+    @classmethod
+    def from_dict(cls, data: Any, source: str = "<dict>") -> NFCoreConfig:
+        return _build(cls, data, path="", source=source)
+
+    @classmethod
+    def load(cls, path: str | Path) -> NFCoreConfig:
+        path = Path(path)
+        try:
+            text = path.read_text()
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read config: {exc.strerror}") from exc
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+        return cls.from_dict(data if data is not None else {}, source=str(path))
+
+
+T = TypeVar("T")
+
+
+def _build(cls: type[T], data: Any, path: str, source: str) -> T:
+    where = path.rstrip(".") or "top level"
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: {where} must be a mapping, got {type(data).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise ConfigError(
+            f"{source}: unknown key {path}{unknown[0]!s}; allowed keys at {where}: "
+            f"{', '.join(sorted(fields))}"
+        )
+    kwargs: dict[str, Any] = {}
+    for name, value in data.items():
+        f = fields[name]
+        key = f"{path}{name}"
+        section = f.default_factory
+        if isinstance(section, type) and dataclasses.is_dataclass(section):
+            kwargs[name] = _build(section, value, path=f"{key}.", source=source)
+        else:
+            kwargs[name] = _check_value(key, value, f, source)
+    try:
+        return cls(**kwargs)
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+
+
+def _check_value(key: str, value: Any, f: dataclasses.Field[Any], source: str) -> Any:
+    expected = type(f.default)
+    meta = f.metadata
+    ok_type = isinstance(value, expected) and not isinstance(value, bool)
+    if expected is float and isinstance(value, int) and not isinstance(value, bool):
+        value, ok_type = float(value), True
+    if not ok_type:
+        raise ConfigError(
+            f"{source}: {key} must be {expected.__name__}, got {value!r} "
+            f"({type(value).__name__})"
+        )
+    if "choices" in meta and value not in meta["choices"]:
+        allowed = ", ".join(str(c) for c in meta["choices"])
+        raise ConfigError(f"{source}: {key} = {value!r} is not allowed; choose one of {allowed}")
+    if "min" in meta and not meta["min"] <= value <= meta["max"]:
+        unit = f" {meta['unit']}" if meta.get("unit") else ""
+        raise ConfigError(
+            f"{source}: {key} = {value!r} is out of range; allowed {meta['min']} to "
+            f"{meta['max']}{unit}"
+        )
+    return value
+
+
+def default_config_path() -> Path:
+    return Path(__file__).resolve().parent.parent / "configs" / "default.yaml"
