@@ -1,0 +1,171 @@
+"""The default end-to-end path that `make sim` runs: train, compile, run on three backends, report.
+
+Every figure in the report is computed here, in this run, from the models it names:
+accuracy from the float tree and the golden integer model, cycles and energy from the SimPy
+model (which charges cycles by the ISA timing contract and energy from the energy table),
+and the RTL comparison from Verilator runs of the generated Verilog.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from nfcore.config import NFCoreConfig
+from nfcore.errors import NFCoreError
+
+REPORT_SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class SimOptions:
+    dataset: str = "digits"
+    hidden: tuple[int, ...] = (32,)
+    requests: int = 300
+    rtl_samples: int = 20
+    reports_root: Path = Path("reports")
+    seed: int = 0
+    quiet: bool = False
+
+
+class AgreementError(NFCoreError):
+    """Two backends that must agree bit for bit and cycle for cycle did not."""
+
+
+def run_sim(cfg: NFCoreConfig, opts: SimOptions) -> Path:
+    """Run the default path and write `reports/<run>/`; return the run folder."""
+    from forest.datasets import load_dataset
+    from forest.train import train_mlp
+    from nfcore.compiler import compile_mlp
+    from nfcore.compiler.image import save_image
+    from nfcore.golden import CoreState
+    from nfcore.sim.core_model import simulate
+    from nfcore.sim.report import link_latest, new_run_dir, summarize_energy, write_report
+
+    stage_s: dict[str, float] = {}
+
+    def log(msg: str) -> None:
+        if not opts.quiet:
+            print(msg, flush=True)
+
+    t0 = time.perf_counter()
+    data = load_dataset(opts.dataset, seed=opts.seed)
+    tree, float_acc = train_mlp(data, hidden=opts.hidden, seed=opts.seed)
+    layers = tree.layers()
+    stage_s["train"] = time.perf_counter() - t0
+    log(f"trained MLP {data.n_features}-{'-'.join(map(str, opts.hidden))}-{data.n_classes} "
+        f"on {data.name}: float test accuracy {float_acc:.4f}")
+
+    t0 = time.perf_counter()
+    quant, prog = compile_mlp(layers, data.x_train, cfg)
+    run_dir = new_run_dir(opts.reports_root)
+    save_image(run_dir / "image", prog, quant, cfg)
+    stage_s["compile"] = time.perf_counter() - t0
+
+    n = min(opts.requests, len(data.x_test))
+    x_int = quant.quantize_input(data.x_test[:n])
+    inputs = [row for row in x_int]
+    labels = data.y_test[:n]
+
+    # Golden model: the reference for outputs and cycles.
+    t0 = time.perf_counter()
+    core = CoreState(cfg.core)
+    core.load_weights(prog.weights)
+    core.load_program(prog.program)
+    golden_out, golden_cycles = [], []
+    for x in tqdm(inputs, desc="golden", disable=opts.quiet, unit="req"):
+        core.write_vector(prog.input_addr, x)
+        result = core.run()
+        golden_out.append(core.read_vector(prog.output_addr, prog.output_len))
+        golden_cycles.append(result.cycles)
+    reference = quant.forward_int(x_int)
+    if not np.array_equal(np.stack(golden_out), reference):
+        raise AgreementError("golden model outputs differ from the quantized numpy reference")
+    stage_s["golden"] = time.perf_counter() - t0
+    int8_acc = float(np.mean(np.argmax(np.stack(golden_out), axis=1) == labels))
+
+    # SimPy system model: cycles by the contract, energy by the table.
+    t0 = time.perf_counter()
+    sim = simulate(cfg, prog.weights, prog.program, inputs, prog.input_addr,
+                   prog.output_addr, prog.output_len, arrival="burst",
+                   progress=not opts.quiet)
+    for rec, out, cyc in zip(sim.records, golden_out, golden_cycles, strict=True):
+        if rec.program_cycles != cyc or not np.array_equal(rec.outputs, out):
+            raise AgreementError(
+                f"SimPy model and golden model disagree on request {rec.request_id}: "
+                f"{rec.program_cycles} vs {cyc} cycles"
+            )
+    stage_s["simpy"] = time.perf_counter() - t0
+
+    # RTL under Verilator, on a sample.
+    t0 = time.perf_counter()
+    rtl = _compare_rtl(cfg, prog, inputs, golden_out, golden_cycles, opts)
+    stage_s["rtl"] = time.perf_counter() - t0
+
+    program_cycles = np.array([r.program_cycles for r in sim.records])
+    report: dict[str, Any] = {
+        "schema_version": REPORT_SCHEMA_VERSION,
+        "config": cfg.to_dict(),
+        "workload": {
+            "dataset": data.name,
+            "tree_kind": "mlp",
+            "tree_shapes": [[int(w.shape[1]), int(w.shape[0])] for w, _, _ in layers],
+            "parameter_count": int(sum(w.size + b.size for w, b, _ in layers)),
+            "weight_sram_bytes_used": int(prog.weights.size),
+            "instructions": len(prog.program),
+        },
+        "accuracy": {"float": float_acc, "int8": int8_acc, "test_inputs": int(n)},
+        "requests": int(n),
+        "latency_cycles": {
+            "p50": float(np.percentile(program_cycles, 50)),
+            "p99": float(np.percentile(program_cycles, 99)),
+        },
+        "latency_s": {
+            "p50": float(np.percentile(program_cycles, 50)) / cfg.clock_hz,
+            "p99": float(np.percentile(program_cycles, 99)) / cfg.clock_hz,
+        },
+        "energy_pj_per_inference": summarize_energy(sim.records),
+        "sim_vs_rtl": rtl,
+        "stage_seconds": stage_s,
+    }
+    write_report(run_dir, report)
+    link_latest(opts.reports_root, run_dir)
+    if rtl["cycle_mismatches"] or rtl["output_mismatches"]:
+        raise AgreementError(
+            f"RTL disagrees with the golden model on {rtl['cycle_mismatches']} cycle counts "
+            f"and {rtl['output_mismatches']} outputs; see {run_dir / 'report.md'}"
+        )
+    return run_dir
+
+
+def _compare_rtl(cfg: NFCoreConfig, prog: Any, inputs: list[np.ndarray],
+                 golden_out: list[np.ndarray], golden_cycles: list[int],
+                 opts: SimOptions) -> dict[str, Any]:
+    if opts.rtl_samples <= 0:
+        return {"programs_compared": 0, "cycle_mismatches": 0, "output_mismatches": 0,
+                "note": "RTL comparison skipped (--rtl-samples 0)"}
+    from nfcore.hdl.rtl_backend import run_rtl
+
+    rng = np.random.default_rng(opts.seed)
+    k = min(opts.rtl_samples, len(inputs))
+    picks = sorted(rng.choice(len(inputs), size=k, replace=False).tolist())
+    if not opts.quiet:
+        print(f"running {k} requests on the RTL under Verilator ...", flush=True)
+    results = run_rtl(cfg, prog.weights, prog.program, [inputs[i] for i in picks],
+                      prog.input_addr, prog.output_addr, prog.output_len,
+                      build_dir=Path("build") / "rtl_sim")
+    cycle_bad = sum(cyc != golden_cycles[i] for i, (_, cyc) in zip(picks, results, strict=True))
+    out_bad = sum(not np.array_equal(out, golden_out[i])
+                  for i, (out, _) in zip(picks, results, strict=True))
+    return {
+        "programs_compared": k,
+        "cycle_mismatches": int(cycle_bad),
+        "output_mismatches": int(out_bad),
+        "rtl_cycles": [int(c) for _, c in results],
+        "request_indices": picks,
+    }

@@ -1,0 +1,63 @@
+"""NFCoreConfig: loading, defaults, and error messages that name the key and the range."""
+
+from pathlib import Path
+
+import pytest
+
+from nfcore.config import NFCoreConfig, default_config_path
+from nfcore.errors import ConfigError
+
+
+def test_default_file_equals_dataclass_defaults() -> None:
+    assert NFCoreConfig.load(default_config_path()) == NFCoreConfig()
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"core": {"lanes": 12}}, "core.lanes = 12 is not allowed; choose one of 8, 16, 32"),
+        ({"core": {"lane": 8}}, "unknown key core.lane; allowed keys at core:"),
+        ({"cores": {}}, "unknown key cores; allowed keys at top level: core, mesh, technology"),
+        (
+            {"core": {"act_sram_bytes": 100}},
+            "core.act_sram_bytes = 100 is out of range; allowed 256 to 32768 bytes",
+        ),
+        ({"technology": {"clock_mhz": "fast"}}, "technology.clock_mhz must be float"),
+        ({"core": {"lanes": True}}, "core.lanes must be int"),
+        ({"core": 8}, "core must be a mapping"),
+        (
+            {"core": {"weight_sram_bytes": 65540}},
+            "core.weight_sram_bytes = 65540 must be a multiple of core.lanes = 8",
+        ),
+        (
+            {"core": {"lanes": 8, "weight_sram_bytes": 262144}},
+            "core.weight_sram_bytes = 262144 exceeds what the ISA can address",
+        ),
+    ],
+)
+def test_bad_values_name_key_and_range(data: dict, message: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        NFCoreConfig.from_dict(data, source="bad.yaml")
+    assert str(err.value).startswith("bad.yaml: ")
+    assert message in str(err.value)
+
+
+def test_int_is_accepted_for_float_keys() -> None:
+    cfg = NFCoreConfig.from_dict({"technology": {"clock_mhz": 250}})
+    assert cfg.clock_hz == 250e6
+
+
+def test_load_reports_file_problems(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read config"):
+        NFCoreConfig.load(tmp_path / "missing.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("core: [lanes: 8\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        NFCoreConfig.load(bad)
+
+
+def test_hash_changes_with_any_value() -> None:
+    base = NFCoreConfig()
+    other = NFCoreConfig.from_dict({"core": {"acc_bits": 24}})
+    assert base.hash() == NFCoreConfig().hash()
+    assert base.hash() != other.hash()
