@@ -98,7 +98,7 @@ class CoreState:
             if instr.op is Opcode.HALT:
                 return result
             self.execute(instr)
-            pc += 1
+            pc += 1  # noqa: SIM113 (a program counter, not a step count)
         raise ExecutionError(f"program did not halt within {max_steps} instructions")
 
     def execute(self, instr: Instruction) -> None:

@@ -1,0 +1,238 @@
+"""The arithmetic of the micro-core: the MATVEC MAC/requant pipeline and the VADD unit.
+
+Both take one beat per cycle on an always-ready stream, in the cycle the beat's words leave
+the SRAM read ports, and return results on an always-ready stream that the core writes to
+the activation scratchpad in the cycle they appear. Their latencies are part of the timing
+contract in `nfcore.isa` (`MATVEC_DRAIN_CYCLES`, `VADD_DRAIN_CYCLES`).
+"""
+
+from __future__ import annotations
+
+import types
+from enum import IntEnum
+from typing import Any
+
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, signed, unsigned
+from amaranth.lib import data, enum, stream, wiring
+from amaranth.lib.wiring import In, Out
+from amaranth.utils import ceil_log2
+
+from nfcore import isa
+
+
+def hw_enum(py_enum: type[IntEnum], bits: int) -> Any:
+    """An Amaranth enum shape with the members of `py_enum`, so waveforms show names."""
+
+    def body(ns: dict[str, Any]) -> None:
+        for member in py_enum:
+            ns[member.name] = member.value
+
+    return types.new_class(py_enum.__name__, (enum.Enum,), {"shape": bits}, body)
+
+
+def isa_field(op: isa.Opcode, name: str) -> isa.Field:
+    for f in isa.FORMATS[op]:
+        if f.name == name:
+            return f
+    raise KeyError(f"{op.name} has no field {name!r}")
+
+
+Opcode = hw_enum(isa.Opcode, isa.OPCODE_BITS)
+Activation = hw_enum(isa.Activation, isa_field(isa.Opcode.MATVEC, "act").width)
+
+SHIFT_BITS = ceil_log2(isa.MAX_SHIFT + 1)
+"""Bits of the requant shift that the hardware reads (the header byte holds 0..MAX_SHIFT)."""
+INT8_MIN, INT8_MAX = -128, 127
+
+
+def header_layout(lanes: int) -> data.FlexibleLayout:
+    """The MATVEC row header word, at the byte positions `nfcore.isa` defines."""
+    bias_lo, bias_hi = isa.HEADER_BIAS_BYTES
+    mult_lo, _ = isa.HEADER_MULT_BYTES
+    return data.FlexibleLayout(lanes * 8, {
+        "bias": data.Field(signed(8 * (bias_hi - bias_lo)), 8 * bias_lo),
+        "mult": data.Field(unsigned(isa.MULT_BITS), 8 * mult_lo),
+        "shift": data.Field(unsigned(SHIFT_BITS), 8 * isa.HEADER_SHIFT_BYTE),
+    })
+
+
+def lane(word: Value, i: int) -> Value:
+    """Byte `i` of a word, as a signed int8."""
+    return word.word_select(i, 8).as_signed()
+
+
+def tree_sum(values: list[Value]) -> Value:
+    """Balanced adder tree: log2(len) adder levels instead of a chain."""
+    if len(values) == 1:
+        return values[0]
+    half = len(values) // 2
+    return tree_sum(values[:half]) + tree_sum(values[half:])
+
+
+def clamp_int8(value: Value, relu: Value) -> Value:
+    """max(value, 0) if relu, then saturate to int8."""
+    lo = Mux(relu, 0, INT8_MIN)
+    return Mux(value > INT8_MAX, INT8_MAX, Mux(value < lo, lo, value))[:8].as_signed()
+
+
+class Requantizer(wiring.Component):
+    """Combinational: y = clamp(act((p + 2**(shift-1)) >> shift)) with no rounding term when
+    shift is 0; `p` is the product acc * mult. Matches `nfcore.golden.requantize`."""
+
+    def __init__(self, *, product_bits: int) -> None:
+        self.product_bits = product_bits
+        super().__init__({
+            "p": In(signed(product_bits)),
+            "shift": In(unsigned(SHIFT_BITS)),
+            "act": In(Activation),
+            "y": Out(signed(8)),
+        })
+
+    def elaborate(self, platform: Any) -> Module:
+        m = Module()
+        # (1 << shift) >> 1 is 2**(shift-1) for shift > 0 and 0 for shift == 0.
+        half = (Const(1, 1) << self.shift)[1 : isa.MAX_SHIFT + 1]
+        rounded = (self.p + half) >> self.shift  # the add widens, so nothing wraps
+        m.d.comb += self.y.eq(clamp_int8(rounded, self.act == Activation.RELU))
+        return m
+
+
+def mac_tag_layout(lanes: int) -> data.StructLayout:
+    """What the sequencer knows about a MATVEC beat when it issues the read."""
+    return data.StructLayout({
+        "mask": unsigned(lanes),  # lanes of x that belong to the vector
+        "header": unsigned(1),  # w is the row header: start a new row
+        "last": unsigned(1),  # w is the last weight word of the row
+        "row": unsigned(isa.COUNT_BITS),
+    })
+
+
+def mac_beat_layout(lanes: int) -> data.StructLayout:
+    return data.StructLayout({
+        "w": unsigned(lanes * 8),  # weight word (a row header or lanes int8 weights)
+        "x": unsigned(lanes * 8),  # input word
+        "tag": mac_tag_layout(lanes),
+    })
+
+
+MAC_RESULT_LAYOUT = data.StructLayout({"y": signed(8), "row": unsigned(isa.COUNT_BITS)})
+
+
+class MacRequant(wiring.Component):
+    """MATVEC datapath: `lanes` int8 multipliers, an adder tree into a wrapping accumulator
+    of `acc_bits`, and requantization.
+
+    Pipeline, counted from the cycle a beat arrives (= the cycle after its SRAM read):
+    0 register the read data; 1 multiply, reduce and accumulate; 2 multiply by the row's
+    requant multiplier; 3 round, shift, activate and clamp, result valid. The result of a
+    row appears 3 cycles after its last beat, i.e. 4 cycles after its last weight read.
+    """
+
+    LATENCY = 3
+
+    def __init__(self, *, lanes: int, acc_bits: int) -> None:
+        self.lanes = lanes
+        self.acc_bits = acc_bits
+        super().__init__({
+            "beat": In(stream.Signature(mac_beat_layout(lanes), always_ready=True)),
+            "act": In(Activation),
+            "result": Out(stream.Signature(MAC_RESULT_LAYOUT, always_ready=True)),
+        })
+
+    def elaborate(self, platform: Any) -> Module:
+        m = Module()
+        product_bits = self.acc_bits + isa.MULT_BITS + 1
+        m.submodules.requant = requant = Requantizer(product_bits=product_bits)
+
+        # Stage 0: register the SRAM read data (SRAM clock-to-out is slow).
+        beat = Signal.like(self.beat.payload, name="beat_q")
+        beat_valid = Signal()
+        m.d.sync += [beat.eq(self.beat.payload), beat_valid.eq(self.beat.valid)]
+
+        # Stage 1: dot product of the word, accumulate; a header word starts a row.
+        header = header_layout(self.lanes)(beat.w)
+        x = beat.x & Cat(bit.replicate(8) for bit in beat.tag.mask)
+        dot = tree_sum([lane(beat.w, i) * lane(x, i) for i in range(self.lanes)])
+        acc = Signal(signed(self.acc_bits))
+        mult = Signal(unsigned(isa.MULT_BITS))
+        shift = Signal(unsigned(SHIFT_BITS))
+        row_done = Signal()
+        row1 = Signal(isa.COUNT_BITS)
+        with m.If(beat_valid & beat.tag.header):
+            m.d.sync += [acc.eq(header.bias), mult.eq(header.mult), shift.eq(header.shift)]
+        with m.Elif(beat_valid):
+            m.d.sync += acc.eq(acc + dot)  # truncation = wrapping at acc_bits
+        m.d.sync += [row_done.eq(beat_valid & beat.tag.last), row1.eq(beat.tag.row)]
+
+        # Stage 2: requant product. The next row's header may overwrite mult/shift at the
+        # end of this cycle, so shift travels on with the product.
+        p = Signal(signed(product_bits))
+        p_shift = Signal(unsigned(SHIFT_BITS))
+        row2 = Signal(isa.COUNT_BITS)
+        m.d.sync += [p.eq(acc * mult), p_shift.eq(shift), row2.eq(row1),
+                     self.result.valid.eq(row_done)]
+
+        # Stage 3: round, shift, activate, clamp.
+        m.d.comb += [
+            requant.p.eq(p),
+            requant.shift.eq(p_shift),
+            requant.act.eq(self.act),
+            self.result.payload.y.eq(requant.y),
+            self.result.payload.row.eq(row2),
+        ]
+        return m
+
+
+def vadd_beat_layout(lanes: int) -> data.StructLayout:
+    return data.StructLayout({
+        "a": unsigned(lanes * 8),
+        "b": unsigned(lanes * 8),
+        "tag": vadd_tag_layout(lanes),
+    })
+
+
+def vadd_tag_layout(lanes: int) -> data.StructLayout:
+    return data.StructLayout({
+        "mask": unsigned(lanes),  # bytes of the result word to write
+        "addr": unsigned(isa.ACT_ADDR_BITS),
+    })
+
+
+def act_write_layout(lanes: int) -> data.StructLayout:
+    return data.StructLayout({
+        "addr": unsigned(isa.ACT_ADDR_BITS),
+        "data": unsigned(lanes * 8),
+        "mask": unsigned(lanes),
+    })
+
+
+class VaddUnit(wiring.Component):
+    """VADD datapath: per lane y = clamp(act(a + b)).
+
+    Pipeline, counted from the cycle a beat arrives (= the cycle after its SRAM reads):
+    0 register the read data; 1 add, activate, clamp, result valid.
+    """
+
+    LATENCY = 1
+
+    def __init__(self, *, lanes: int) -> None:
+        self.lanes = lanes
+        super().__init__({
+            "beat": In(stream.Signature(vadd_beat_layout(lanes), always_ready=True)),
+            "act": In(Activation),
+            "result": Out(stream.Signature(act_write_layout(lanes), always_ready=True)),
+        })
+
+    def elaborate(self, platform: Any) -> Module:
+        m = Module()
+        beat = Signal.like(self.beat.payload, name="beat_q")
+        m.d.sync += [beat.eq(self.beat.payload), self.result.valid.eq(self.beat.valid)]
+
+        relu = self.act == Activation.RELU
+        sums = [clamp_int8(lane(beat.a, i) + lane(beat.b, i), relu) for i in range(self.lanes)]
+        m.d.comb += [
+            self.result.payload.addr.eq(beat.tag.addr),
+            self.result.payload.data.eq(Cat(sums)),
+            self.result.payload.mask.eq(beat.tag.mask),
+        ]
+        return m

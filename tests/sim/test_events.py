@@ -1,0 +1,90 @@
+"""Event counts per instruction and energy by component: pinned, hand-computed numbers.
+
+A change in these numbers is a change in the model: update them deliberately, with the
+reason in the commit message.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from nfcore import isa
+from nfcore.config import NFCoreConfig, TechnologyConfig
+from nfcore.sim.energy import EnergyTable
+from nfcore.sim.events import (
+    COMPONENTS,
+    Events,
+    energy_by_component,
+    events_of,
+    host_io_events,
+)
+
+MV = isa.matvec(rows=32, cols=13, w_addr=0, x_addr=0, y_addr=2)
+
+
+@pytest.fixture(scope="module")
+def table() -> EnergyTable:
+    return EnergyTable.load("horowitz_45nm")
+
+
+def test_matvec_events_by_hand() -> None:
+    # rows R = 32, cols 13 on L = 8 lanes: W = ceil(13 / 8) = 2 weight-data words per row.
+    ev = events_of(MV, 8)
+    assert ev == Events(
+        cycles=2 + 32 * (1 + 2) + 4,  # ISSUE + R * (1 + W) + MATVEC_DRAIN = 102
+        instr_fetches=1,
+        weight_word_reads=32 * 3,     # header + 2 data words per row = 96
+        act_word_reads=32 * 2,        # one x word per data word = 64
+        act_byte_writes=32,           # one output byte per row
+        mults_int8=32 * 2 * 8,        # all 8 lanes multiply, padding too = 512
+        adds_tree=32 * 2 * 7,         # 8-input tree: 7 adds per data word = 448
+        adds_acc=32 * (2 + 1),        # 2 accumulate + 1 rounding add per row = 96
+        requant_mults=32,
+    )
+    assert ev.cycles == isa.cycles(MV, 8)
+
+
+def test_vadd_and_halt_events() -> None:
+    add = isa.vadd(n=13, a_addr=0, b_addr=2, y_addr=4)
+    assert events_of(add, 8) == Events(cycles=2 + 2 + 2, instr_fetches=1, act_word_reads=4,
+                                       act_byte_writes=13, adds_int8=16)
+    assert events_of(isa.halt(), 8) == Events(cycles=2, instr_fetches=1)
+    assert host_io_events(13, 10, 8) == Events(cycles=4, act_word_writes=2, act_word_reads=2)
+
+
+def test_events_add() -> None:
+    a, b = events_of(MV, 8), events_of(isa.halt(), 8)
+    total = a + b
+    assert total.cycles == 104 and total.instr_fetches == 2
+    assert Events() + a == a
+
+
+def test_matvec_energy_by_component_default_config(table: EnergyTable) -> None:
+    # Default config: 8 lanes (64-bit words), 64 KiB weights, 4 KiB scratchpad, 256-entry
+    # imem (2 KiB), 500 MHz, energy_scale 1.
+    e = energy_by_component(events_of(MV, 8), NFCoreConfig(), table)
+    assert list(e) == list(COMPONENTS)
+    # mac: 512 int8 mults * 0.2 + (448 tree + 96 acc) adds * 0.1 + 32 requant * 3.1
+    #    = 102.4 + 54.4 + 99.2 = 256.0 pJ
+    assert e["mac"] == pytest.approx(256.0)
+    # weight_sram: 64 KiB array -> 20 pJ * 2**(ln 5 / ln 32) = 27.5946 pJ per 64-bit word;
+    #    96 reads * 27.5946 = 2649.08 pJ
+    assert e["weight_sram"] == pytest.approx(2649.081, abs=1e-3)
+    # act_sram: 4 KiB is below 8 KiB -> clamped to 10 pJ per 64-bit word;
+    #    64 word reads * 10 + 32 byte writes * 10 * 8/64 = 640 + 40 = 680 pJ
+    assert e["act_sram"] == pytest.approx(680.0)
+    # control: 1 fetch from a 2 KiB imem -> clamped to 10 pJ per 64-bit read = 10 pJ
+    assert e["control"] == pytest.approx(10.0)
+    # leakage: (70 KiB * 1 uW/KiB + 20 uW) / 500 MHz = 0.18 pJ/cycle; * 102 cycles = 18.36 pJ
+    assert e["leakage"] == pytest.approx(18.36)
+    assert sum(e.values()) == pytest.approx(3613.441, abs=1e-3)
+
+
+def test_energy_scale_scales_every_component(table: EnergyTable) -> None:
+    base = energy_by_component(events_of(MV, 8), NFCoreConfig(), table)
+    cfg = dataclasses.replace(NFCoreConfig(), technology=TechnologyConfig(energy_scale=0.25))
+    scaled = energy_by_component(events_of(MV, 8), cfg, table)
+    for name in COMPONENTS:
+        assert scaled[name] == pytest.approx(0.25 * base[name])
