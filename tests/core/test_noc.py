@@ -1,0 +1,46 @@
+"""The network contract: header encoding and XY routing."""
+
+import numpy as np
+import pytest
+
+from nfcore import noc
+from nfcore.errors import ISAError
+from nfcore.noc import Port
+
+
+def test_header_round_trip() -> None:
+    rng = np.random.default_rng(3)
+    for _ in range(200):
+        fields = {f.name: int(rng.integers(f.offset, (1 << f.width) + f.offset))
+                  for f in noc.HEADER_FIELDS}
+        word = noc.encode_header(**fields)
+        assert 0 <= word < 1 << noc.HEADER_BITS
+        assert noc.decode_header(word) == fields
+
+
+def test_header_range_errors_name_the_field() -> None:
+    with pytest.raises(ISAError, match="length = 0 is out of range 1..1024"):
+        noc.encode_header(length=0)
+    with pytest.raises(ISAError, match="no field 'dst'"):
+        noc.encode_header(dst=1)
+
+
+def test_xy_route_goes_along_the_row_first() -> None:
+    assert noc.route(1, 1, 3, 0) is Port.EAST
+    assert noc.route(3, 1, 3, 0) is Port.NORTH
+    assert noc.route(3, 0, 3, 2) is Port.SOUTH
+    assert noc.route(3, 2, 0, 2) is Port.WEST
+    assert noc.route(2, 2, 2, 2) is Port.LOCAL
+
+
+def test_following_route_takes_manhattan_hops() -> None:
+    step = {Port.EAST: (1, 0), Port.WEST: (-1, 0), Port.SOUTH: (0, 1), Port.NORTH: (0, -1)}
+    rng = np.random.default_rng(4)
+    for _ in range(100):
+        src = tuple(int(v) for v in rng.integers(0, 8, 2))
+        dest = tuple(int(v) for v in rng.integers(0, 8, 2))
+        at, taken = src, 0
+        while (port := noc.route(*at, *dest)) is not Port.LOCAL:
+            at = (at[0] + step[port][0], at[1] + step[port][1])
+            taken += 1
+        assert at == dest and taken == noc.hops(src, dest)
