@@ -100,3 +100,23 @@ def encode_header(**fields: int) -> int:
 
 def decode_header(word: int) -> dict[str, int]:
     return {f.name: ((word >> f.lsb) & ((1 << f.width) - 1)) + f.offset for f in HEADER_FIELDS}
+
+
+# --- Host port ------------------------------------------------------------------------------
+
+HOST_ROUTER = (0, 0)
+"""(x, y) of the router the host port attaches to. The host port is the WEST port of that
+router (the mesh edge has no neighbour there), so requests enter and results leave the
+mesh at the corner (0, 0)."""
+
+HOST_PORT = Port.WEST
+"""The port of `HOST_ROUTER` that connects the host."""
+
+HOST_LINK_HOPS = 1
+"""Hops of the link between the host port and `HOST_ROUTER`, counted like a mesh link."""
+
+
+def host_hops(x: int, y: int) -> int:
+    """Hops between the host port and the core at (x, y): the host link plus XY hops from
+    `HOST_ROUTER`. Equals the Manhattan distance from the virtual point (-1, 0)."""
+    return HOST_LINK_HOPS + hops(HOST_ROUTER, (x, y))

@@ -44,3 +44,10 @@ def test_following_route_takes_manhattan_hops() -> None:
             at = (at[0] + step[port][0], at[1] + step[port][1])
             taken += 1
         assert at == dest and taken == noc.hops(src, dest)
+
+
+def test_host_port_is_one_link_west_of_its_router() -> None:
+    assert noc.HOST_PORT is Port.WEST
+    hx, hy = noc.HOST_ROUTER
+    assert noc.host_hops(hx, hy) == noc.HOST_LINK_HOPS == 1
+    assert noc.host_hops(hx + 3, hy + 2) == 6

@@ -1,0 +1,215 @@
+"""Placement: parts onto cores under weight SRAM capacity, minimizing expected hop-bytes.
+
+Two phases, both deterministic under `seed`:
+
+1. Greedy: parts are ordered in groups that grow from the part with the most host traffic
+   per weight byte along its heaviest edges (Prim-like: the next part is the unplaced one
+   most strongly connected to the group), so that co-selected trees and the parts of a split
+   tree are consecutive. The order is packed first-fit along a space-filling curve that
+   starts at the host port: the anti-diagonals `x + y = d` in order of d, each walked in
+   alternating direction, so consecutive cores are near each other and early (busy) parts
+   are near the host.
+2. Annealing: rounds of parallel moves. Each round proposes, for a batch of parts, a target
+   core near the bytes-weighted centroid of the part's partners and the host (or a random
+   core within a shrinking radius); a part moves if the target has room, else it swaps with
+   a random part of the target if both fit. Moves that touch the same core or whose parts
+   are neighbours in the traffic graph are dropped, so every accepted move's cost change is
+   exact and computed independently (vectorized over the batch from the adjacency); the
+   Metropolis rule with a geometric temperature schedule accepts them, and the last
+   rounds run at zero temperature (pure descent). Capacity holds after every round.
+"""
+
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass
+
+import numpy as np
+
+from nfcore import noc
+from nfcore.compiler.traffic import IntArray, PlacementProblem, first_fit
+from nfcore.errors import CompileError
+
+GROUP_CORES = 4
+"""A greedy group holds at most this many cores' worth of weight bytes."""
+
+
+@dataclass(frozen=True)
+class AnnealSchedule:
+    rounds: int = 2000
+    batch: int = 512
+    """Parts proposed per round (fewer on small meshes so moves rarely share a core)."""
+    t_start_quantile: float = 0.5
+    """Starting temperature: this quantile of the uphill cost changes of the first round."""
+    t_end_ratio: float = 1e-3
+    descent_fraction: float = 0.2
+    """Share of the rounds, at the end, run at zero temperature."""
+    centroid_share: float = 0.5
+    """Share of proposals aimed at the partners' centroid (the rest are random, nearby)."""
+
+
+def snake_order(rows: int, cols: int) -> IntArray:
+    """Cores along anti-diagonals from the host's corner, alternating direction."""
+    x = np.arange(rows * cols) % cols
+    y = np.arange(rows * cols) // cols
+    hx, hy = noc.HOST_ROUTER
+    d = np.abs(x - hx) + np.abs(y - hy)
+    along = np.where(d % 2 == 0, x, -x)
+    return np.lexsort((along, d)).astype(np.int64)
+
+
+def greedy_order(problem: PlacementProblem) -> IntArray:
+    """Parts in greedy groups (see the module docstring)."""
+    n = problem.n_parts
+    w = problem.part_bytes.astype(np.float64)
+    density = problem.host_bytes / np.maximum(w, 1.0)
+    seeds = np.argsort(-density, kind="stable").tolist()
+    indptr, nbr, nb = problem.indptr.tolist(), problem.nbr.tolist(), problem.nbr_bytes.tolist()
+    weights = problem.part_bytes.tolist()
+    limit = GROUP_CORES * problem.mesh.cap_bytes
+    done = [False] * n
+    order: list[int] = []
+    for s in seeds:
+        if done[s]:
+            continue
+        heap: list[tuple[float, int]] = [(0.0, s)]
+        size = 0
+        while heap and size < limit:
+            _, p = heapq.heappop(heap)
+            if done[p]:
+                continue
+            done[p] = True
+            order.append(p)
+            size += weights[p]
+            for i in range(indptr[p], indptr[p + 1]):
+                q = nbr[i]
+                if not done[q]:
+                    heapq.heappush(heap, (-nb[i], q))
+    return np.array(order, dtype=np.int64)
+
+
+def greedy_placement(problem: PlacementProblem) -> tuple[IntArray, IntArray]:
+    """The greedy placement: (core_of, parts that fit nowhere)."""
+    mesh = problem.mesh
+    return first_fit(problem, greedy_order(problem), snake_order(mesh.rows, mesh.cols),
+                     window=mesh.rows + mesh.cols)
+
+
+def anneal(problem: PlacementProblem, core_of: IntArray, seed: int,
+           schedule: AnnealSchedule = AnnealSchedule()) -> IntArray:
+    """Improve a capacity-respecting placement; returns a new one (never worse than the
+    best at zero temperature would keep: the descent rounds only accept improvements)."""
+    mesh = problem.mesh
+    n, n_cores = problem.n_parts, mesh.n_cores
+    if n == 0 or n_cores == 1:
+        return core_of.copy()
+    rng = np.random.default_rng(seed)
+    core = core_of.copy()
+    cx, cy, hh = mesh.x, mesh.y, mesh.host_hops
+    hx, hy = noc.HOST_ROUTER[0] - noc.HOST_LINK_HOPS, noc.HOST_ROUTER[1]
+    wbytes = problem.part_bytes
+    hbytes = problem.host_bytes
+    free = mesh.cap_bytes - np.bincount(core, weights=wbytes, minlength=n_cores).astype(np.int64)
+    if np.any(free < 0):
+        raise CompileError("anneal: the starting placement exceeds a core's capacity")
+    indptr, nbr, nbb = problem.indptr, problem.nbr, problem.nbr_bytes
+    deg = np.diff(indptr)
+    batch = max(1, min(schedule.batch, n, n_cores // 4 or 1))
+    radius0 = max(2.0, max(mesh.rows, mesh.cols) / 4)
+    hot_rounds = int(schedule.rounds * (1 - schedule.descent_fraction))
+    moved_by = np.full(n, -1, dtype=np.int64)
+    temp0 = -1.0
+    for r in range(schedule.rounds):
+        p = np.unique(rng.integers(0, n, batch))
+        m = p.size
+        src = core[p]
+        # Proposals.
+        flat, owner = _expand(indptr, deg, p)
+        q, wq = nbr[flat], nbb[flat]
+        sw = np.bincount(owner, weights=wq, minlength=m) + hbytes[p]
+        mx = np.bincount(owner, weights=wq * cx[core[q]], minlength=m) + hbytes[p] * hx
+        my = np.bincount(owner, weights=wq * cy[core[q]], minlength=m) + hbytes[p] * hy
+        safe = np.where(sw > 0, sw, 1.0)
+        tx_c = np.where(sw > 0, mx / safe, cx[src])
+        ty_c = np.where(sw > 0, my / safe, cy[src])
+        radius = max(1.0, radius0 * (1 - r / schedule.rounds))
+        jitter = rng.uniform(-radius, radius, (2, m))
+        aim = rng.random(m) < schedule.centroid_share
+        tx = np.where(aim, tx_c + jitter[0] / 2, cx[src] + jitter[0])
+        ty = np.where(aim, ty_c + jitter[1] / 2, cy[src] + jitter[1])
+        tx = np.clip(np.rint(tx), 0, mesh.cols - 1).astype(np.int64)
+        ty = np.clip(np.rint(ty), 0, mesh.rows - 1).astype(np.int64)
+        dst = ty * mesh.cols + tx
+        # Move if the target has room, else swap with a random part on the target.
+        order = np.argsort(core, kind="stable")
+        first = np.searchsorted(core[order], np.arange(n_cores))
+        count = np.bincount(core, minlength=n_cores)
+        fits = free[dst] >= wbytes[p]
+        pick = first[dst] + (rng.random(m) * count[dst]).astype(np.int64)
+        partner = np.where(fits | (count[dst] == 0), -1,
+                           order[np.minimum(pick, n - 1)])
+        pw = np.where(partner >= 0, wbytes[partner], 0)
+        swap_ok = (partner >= 0) & (free[dst] + pw >= wbytes[p]) & (free[src] + wbytes[p] >= pw)
+        ok = (dst != src) & (fits | swap_ok)
+        # One move per core per round keeps the capacity checks valid.
+        touched = np.bincount(np.concatenate([src[ok], dst[ok]]), minlength=n_cores)
+        ok &= (touched[src] == 1) & (touched[dst] == 1)
+        idx = np.flatnonzero(ok)
+        if idx.size == 0:
+            continue
+        mp, ms, md, mq = p[idx], src[idx], dst[idx], partner[idx]
+        k = idx.size
+        is_swap = mq >= 0
+        movers = np.concatenate([mp, mq[is_swap]])
+        mid = np.concatenate([np.arange(k), np.flatnonzero(is_swap)])
+        m_from = np.concatenate([ms, md[is_swap]])
+        m_to = np.concatenate([md, ms[is_swap]])
+        m_partner = np.concatenate([mq, mp[is_swap]])
+        moved_by[movers] = mid
+        flat, owner = _expand(indptr, deg, movers)
+        q, wq = nbr[flat], nbb[flat]
+        qc = core[q]
+        fr, to = m_from[owner], m_to[owner]
+        d_new = np.abs(cx[to] - cx[qc]) + np.abs(cy[to] - cy[qc])
+        d_old = np.abs(cx[fr] - cx[qc]) + np.abs(cy[fr] - cy[qc])
+        is_partner = q == m_partner[owner]
+        # A swapped pair keeps its mutual distance: add back what the two sides subtract.
+        contrib = wq * (d_new - d_old) + np.where(
+            is_partner, wq * (np.abs(cx[fr] - cx[to]) + np.abs(cy[fr] - cy[to])), 0.0)
+        conflict = (moved_by[q] >= 0) & (moved_by[q] != mid[owner])
+        moved_by[movers] = -1
+        per_mover = np.bincount(owner, weights=contrib, minlength=movers.size)
+        per_mover += hbytes[movers] * (hh[m_to] - hh[m_from])
+        delta = np.bincount(mid, weights=per_mover, minlength=k)
+        bad = np.bincount(mid[owner[conflict]], minlength=k) > 0
+        if temp0 < 0:
+            up = delta[(delta > 0) & ~bad]
+            temp0 = float(np.quantile(up, schedule.t_start_quantile)) if up.size else 0.0
+        if r < hot_rounds and temp0 > 0:
+            temp = temp0 * schedule.t_end_ratio ** (r / max(1, hot_rounds))
+            with np.errstate(over="ignore"):
+                accept = (delta < 0) | (rng.random(k) < np.exp(-np.maximum(delta, 0) / temp))
+        else:
+            accept = delta < 0
+        accept &= ~bad
+        a = np.flatnonzero(accept)
+        if a.size == 0:
+            continue
+        ap, aq, a_from, a_to = mp[a], mq[a], ms[a], md[a]
+        qw = np.where(aq >= 0, wbytes[np.maximum(aq, 0)], 0)
+        core[ap] = a_to
+        sw_mask = aq >= 0
+        core[aq[sw_mask]] = a_from[sw_mask]
+        free[a_from] += wbytes[ap] - qw
+        free[a_to] -= wbytes[ap] - qw
+    return core
+
+
+def _expand(indptr: IntArray, deg: IntArray, parts: IntArray) -> tuple[IntArray, IntArray]:
+    """Adjacency entries of `parts`: (indices into nbr, the position in `parts` of each)."""
+    counts = deg[parts]
+    total = int(counts.sum())
+    owner = np.repeat(np.arange(parts.size), counts)
+    starts = np.cumsum(counts) - counts
+    flat = np.arange(total) - starts[owner] + indptr[parts][owner]
+    return flat, owner
