@@ -28,6 +28,7 @@ from nfcore.compiler.traffic import (
 from nfcore.compiler.workload import Workload
 from nfcore.config import NFCoreConfig
 
+
 @dataclass(frozen=True, eq=False)
 class Layout:
     """Where every resident part lives, and how good that is."""
@@ -44,6 +45,8 @@ class Layout:
     """Core of each part of `problem` (core c is at x = c % cols, y = c // cols)."""
     hop_bytes: dict[str, float]
     """Expected hop-bytes per request: placed, greedy, random, lower_bound."""
+    anneal_moves: int = 0
+    """Moves the annealer accepted."""
     stage_seconds: dict[str, float] = field(default_factory=dict)
 
     def core_used_bytes(self) -> IntArray:
@@ -58,8 +61,8 @@ def mesh_of(cfg: NFCoreConfig) -> Mesh:
 
 
 def compile_layout(workload: Workload, cfg: NFCoreConfig, *, seed: int = 0,
-                   model: TrafficModel = TrafficModel(),
-                   schedule: AnnealSchedule = AnnealSchedule(),
+                   model: TrafficModel | None = None,
+                   schedule: AnnealSchedule | None = None,
                    baselines: bool = True) -> Layout:
     """Partition, choose residency and place `workload` on the mesh of `cfg`.
 
@@ -67,6 +70,8 @@ def compile_layout(workload: Workload, cfg: NFCoreConfig, *, seed: int = 0,
     core or cannot fit the whole mesh. With `baselines`, also measures a random placement
     and the lower bound (their time is reported apart from the compile stages).
     """
+    model = model or TrafficModel()
+    schedule = schedule or AnnealSchedule()
     mesh = mesh_of(cfg)
     sizer = PartSizer.from_config(cfg.core)
     times: dict[str, float] = {}
@@ -94,7 +99,8 @@ def compile_layout(workload: Workload, cfg: NFCoreConfig, *, seed: int = 0,
     greedy_cost = problem.cost(core_of)
 
     t0 = time.perf_counter()
-    core_of = anneal(problem, core_of, seed, schedule)
+    annealed = anneal(problem, core_of, seed, schedule)
+    core_of = annealed.core_of
     times["place_anneal"] = time.perf_counter() - t0
     problem.check_capacity(core_of)
 
@@ -105,4 +111,5 @@ def compile_layout(workload: Workload, cfg: NFCoreConfig, *, seed: int = 0,
         hop_bytes["lower_bound"] = lower_bound(problem)
         times["baselines"] = time.perf_counter() - t0
     return Layout(workload=workload, mesh=mesh, plans=plans, residency=residency,
-                  problem=problem, core_of=core_of, hop_bytes=hop_bytes, stage_seconds=times)
+                  problem=problem, core_of=core_of, hop_bytes=hop_bytes,
+                  anneal_moves=annealed.moves, stage_seconds=times)

@@ -2,13 +2,13 @@
 
 Two phases, both deterministic under `seed`:
 
-1. Greedy: parts are ordered in groups that grow from the part with the most host traffic
-   per weight byte along its heaviest edges (Prim-like: the next part is the unplaced one
-   most strongly connected to the group), so that co-selected trees and the parts of a split
-   tree are consecutive. The order is packed first-fit along a space-filling curve that
-   starts at the host port: the anti-diagonals `x + y = d` in order of d, each walked in
-   alternating direction, so consecutive cores are near each other and early (busy) parts
-   are near the host.
+1. Greedy: trees in order of host bytes per weight byte (the order that is optimal for
+   the host terms alone, see `traffic.lower_bound`), each tree's parts consecutive, packed
+   first-fit along a space-filling curve that starts at the host port: the anti-diagonals
+   `x + y = d` in order of d, each walked in alternating direction, so consecutive cores
+   are near each other and early (busy) trees are near the host. (Growing groups of
+   co-selected trees first was tried and lost: the host terms dominate the cost, and
+   packing by density keeps the cores near the host full.)
 2. Annealing: rounds of parallel moves. Each round proposes, for a batch of parts, a target
    core near the bytes-weighted centroid of the part's partners and the host (or a random
    core within a shrinking radius); a part moves if the target has room, else it swaps with
@@ -21,7 +21,6 @@ Two phases, both deterministic under `seed`:
 
 from __future__ import annotations
 
-import heapq
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,13 +29,10 @@ from nfcore import noc
 from nfcore.compiler.traffic import IntArray, PlacementProblem, first_fit
 from nfcore.errors import CompileError
 
-GROUP_CORES = 4
-"""A greedy group holds at most this many cores' worth of weight bytes."""
-
 
 @dataclass(frozen=True)
 class AnnealSchedule:
-    rounds: int = 2000
+    rounds: int = 3000
     batch: int = 512
     """Parts proposed per round (fewer on small meshes so moves rarely share a core)."""
     t_start_quantile: float = 0.5
@@ -59,50 +55,42 @@ def snake_order(rows: int, cols: int) -> IntArray:
 
 
 def greedy_order(problem: PlacementProblem) -> IntArray:
-    """Parts in greedy groups (see the module docstring)."""
-    n = problem.n_parts
-    w = problem.part_bytes.astype(np.float64)
-    density = problem.host_bytes / np.maximum(w, 1.0)
-    seeds = np.argsort(-density, kind="stable").tolist()
-    indptr, nbr, nb = problem.indptr.tolist(), problem.nbr.tolist(), problem.nbr_bytes.tolist()
-    weights = problem.part_bytes.tolist()
-    limit = GROUP_CORES * problem.mesh.cap_bytes
-    done = [False] * n
-    order: list[int] = []
-    for s in seeds:
-        if done[s]:
-            continue
-        heap: list[tuple[float, int]] = [(0.0, s)]
-        size = 0
-        while heap and size < limit:
-            _, p = heapq.heappop(heap)
-            if done[p]:
-                continue
-            done[p] = True
-            order.append(p)
-            size += weights[p]
-            for i in range(indptr[p], indptr[p + 1]):
-                q = nbr[i]
-                if not done[q]:
-                    heapq.heappush(heap, (-nb[i], q))
-    return np.array(order, dtype=np.int64)
+    """Trees by host bytes per weight byte (descending), each tree's parts together in plan
+    order; ties go to the lower part index."""
+    n_trees = int(problem.part_tree.max()) + 1 if problem.n_parts else 0
+    host = np.bincount(problem.part_tree, weights=problem.host_bytes, minlength=n_trees)
+    size = np.bincount(problem.part_tree, weights=problem.part_bytes, minlength=n_trees)
+    key = (host / np.maximum(size, 1.0))[problem.part_tree]
+    return np.lexsort((np.arange(problem.n_parts), -key)).astype(np.int64)
 
 
 def greedy_placement(problem: PlacementProblem) -> tuple[IntArray, IntArray]:
     """The greedy placement: (core_of, parts that fit nowhere)."""
     mesh = problem.mesh
-    return first_fit(problem, greedy_order(problem), snake_order(mesh.rows, mesh.cols),
-                     window=mesh.rows + mesh.cols)
+    return first_fit(problem, greedy_order(problem), snake_order(mesh.rows, mesh.cols))
+
+
+@dataclass(frozen=True, eq=False)
+class AnnealResult:
+    core_of: IntArray
+    """The improved placement (part -> core); it respects capacity."""
+    predicted_delta: float
+    """Sum of the cost changes of the accepted moves, as computed incrementally; equals
+    `cost(core_of) - cost(start)` up to rounding (tests check it)."""
+    moves: int
+    """Accepted moves (a swap counts once)."""
 
 
 def anneal(problem: PlacementProblem, core_of: IntArray, seed: int,
-           schedule: AnnealSchedule = AnnealSchedule()) -> IntArray:
-    """Improve a capacity-respecting placement; returns a new one (never worse than the
-    best at zero temperature would keep: the descent rounds only accept improvements)."""
+           schedule: AnnealSchedule = AnnealSchedule()) -> AnnealResult:
+    """Improve a capacity-respecting placement `core_of` (see the module docstring).
+
+    The result is never worse than `core_of`: if the annealed placement costs more, the
+    start is returned unchanged."""
     mesh = problem.mesh
     n, n_cores = problem.n_parts, mesh.n_cores
     if n == 0 or n_cores == 1:
-        return core_of.copy()
+        return AnnealResult(core_of.copy(), 0.0, 0)
     rng = np.random.default_rng(seed)
     core = core_of.copy()
     cx, cy, hh = mesh.x, mesh.y, mesh.host_hops
@@ -119,6 +107,7 @@ def anneal(problem: PlacementProblem, core_of: IntArray, seed: int,
     hot_rounds = int(schedule.rounds * (1 - schedule.descent_fraction))
     moved_by = np.full(n, -1, dtype=np.int64)
     temp0 = -1.0
+    total_delta, total_moves = 0.0, 0
     for r in range(schedule.rounds):
         p = np.unique(rng.integers(0, n, batch))
         m = p.size
@@ -178,7 +167,7 @@ def anneal(problem: PlacementProblem, core_of: IntArray, seed: int,
             is_partner, wq * (np.abs(cx[fr] - cx[to]) + np.abs(cy[fr] - cy[to])), 0.0)
         conflict = (moved_by[q] >= 0) & (moved_by[q] != mid[owner])
         moved_by[movers] = -1
-        per_mover = np.bincount(owner, weights=contrib, minlength=movers.size)
+        per_mover = np.bincount(owner, weights=contrib, minlength=movers.size).astype(float)
         per_mover += hbytes[movers] * (hh[m_to] - hh[m_from])
         delta = np.bincount(mid, weights=per_mover, minlength=k)
         bad = np.bincount(mid[owner[conflict]], minlength=k) > 0
@@ -195,6 +184,8 @@ def anneal(problem: PlacementProblem, core_of: IntArray, seed: int,
         a = np.flatnonzero(accept)
         if a.size == 0:
             continue
+        total_delta += float(delta[a].sum())
+        total_moves += a.size
         ap, aq, a_from, a_to = mp[a], mq[a], ms[a], md[a]
         qw = np.where(aq >= 0, wbytes[np.maximum(aq, 0)], 0)
         core[ap] = a_to
@@ -202,7 +193,9 @@ def anneal(problem: PlacementProblem, core_of: IntArray, seed: int,
         core[aq[sw_mask]] = a_from[sw_mask]
         free[a_from] += wbytes[ap] - qw
         free[a_to] -= wbytes[ap] - qw
-    return core
+    if total_delta > 0:  # the hot rounds wandered uphill and descent did not recover
+        return AnnealResult(core_of.copy(), 0.0, 0)
+    return AnnealResult(core, total_delta, total_moves)
 
 
 def _expand(indptr: IntArray, deg: IntArray, parts: IntArray) -> tuple[IntArray, IntArray]:

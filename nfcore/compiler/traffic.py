@@ -182,7 +182,7 @@ def _with_edges(mesh: Mesh, part_tree: IntArray, part_bytes: IntArray, host_byte
     n = part_tree.size
     lo, hi = np.minimum(u, v), np.maximum(u, v)
     keys, inv = np.unique(lo * n + hi, return_inverse=True)
-    merged = np.bincount(inv, weights=b, minlength=keys.size) if keys.size else np.zeros(0)
+    merged = np.bincount(inv, weights=b, minlength=keys.size).astype(np.float64)
     eu, ev = keys // n, keys % n
     # Symmetric CSR for the annealer's incremental updates.
     src = np.concatenate([eu, ev])

@@ -1,0 +1,72 @@
+"""Placement of 1,000 and 10,000 synthetic trees: time per stage and hop-bytes per request.
+
+Workloads come from `nfcore.compiler.synthetic` (seeded MLP trees, clustered top-4
+router statistics over 8 requests per tree). 10,000 trees go on a 64 x 64 mesh of 64 KiB
+cores; 1,000 trees on the smallest square mesh whose weight SRAM holds the forest at
+about 70 % fill. Hop-bytes are expected bytes x hops per request (`nfcore.compiler.traffic`)
+for the annealed placement, a random capacity-respecting placement, and the lower bound.
+Run: `.venv/bin/python benchmarks/bench_place.py [--heatmap DIR]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+SEED = 0
+TARGET_FILL = 0.7
+CASES = ((1_000, None), (10_000, 64))
+"""(trees, mesh side); None picks the side from the forest's size."""
+
+
+def main(argv: list[str] | None = None) -> None:
+    from nfcore.compiler.layout import compile_layout
+    from nfcore.compiler.layout_report import layout_stats, plot_sram_heatmap
+    from nfcore.compiler.synthetic import synthetic_workload
+    from nfcore.config import NFCoreConfig
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--heatmap", type=Path, help="write SRAM heatmaps to this folder")
+    args = parser.parse_args(argv if argv is not None else [])
+    sram = NFCoreConfig().core.weight_sram_bytes
+    for n_trees, side in CASES:
+        t0 = time.perf_counter()
+        workload = synthetic_workload(n_trees, seed=SEED)
+        gen_s = time.perf_counter() - t0
+        forest_bytes = int(workload.weight_bytes.sum())
+        if side is None:
+            side = math.ceil(math.sqrt(forest_bytes / (TARGET_FILL * sram)))
+        cfg = NFCoreConfig.from_dict({"mesh": {"rows": side, "cols": side}})
+        t0 = time.perf_counter()
+        layout = compile_layout(workload, cfg, seed=SEED)
+        total_s = time.perf_counter() - t0
+        st = layout_stats(layout)
+        hop = st["hop_bytes_per_request"]
+        stages = st["stage_seconds"]
+        place_s = sum(v for k, v in stages.items() if k != "baselines")
+        trees = st["trees"]
+        print(f"{n_trees:,} trees on {side}x{side} mesh ({forest_bytes / 2**20:.1f} MiB "
+              f"forest, {sram // 1024} KiB/core; workload generated in {gen_s:.2f} s)")
+        fill = st["sram_used_bytes"]["fill_of_used_cores"]
+        print(f"  parts {trees['parts']:,} (split trees {trees['split']}), resident "
+              f"{trees['resident']:,}, paged {trees['paged']:,}, cores holding weights "
+              f"{st['cores_holding_weights']:,}, fill {fill:.1%}")
+        print("  seconds: " + ", ".join(f"{k} {v:.2f}" for k, v in stages.items())
+              + f"; compile stages total {place_s:.2f} (with baselines {total_s:.2f})")
+        print(f"  hop-bytes/request: placed {hop['placed']:,.1f}  greedy {hop['greedy']:,.1f}  "
+              f"random {hop['random']:,.1f}  lower bound {hop['lower_bound']:,.1f}")
+        print(f"  placed / random {hop['placed'] / hop['random']:.3f}, "
+              f"placed / lower bound {hop['placed'] / hop['lower_bound']:.3f}")
+        if args.heatmap:
+            out = plot_sram_heatmap(layout, args.heatmap / f"sram_{n_trees}.png")
+            print(f"  heatmap {out}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,102 @@
+"""The layout fragment of the compile report: placement statistics and an SRAM heatmap.
+
+`layout_stats` returns plain JSON-ready data (the compile report embeds it in
+`compile.json` and renders it in `compile.md`); `plot_sram_heatmap` writes a PNG of the
+weight SRAM used per core, laid out as the mesh (the host port is at the west edge of the
+top-left core).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nfcore import noc
+from nfcore.compiler.layout import Layout
+from nfcore.compiler.partition import PartKind
+
+
+def layout_stats(layout: Layout) -> dict[str, Any]:
+    """Placement statistics of `layout` (bytes, hop-bytes per request, seconds)."""
+    mesh, res = layout.mesh, layout.residency
+    used = layout.core_used_bytes()
+    busy = used > 0
+    hop = {k: float(v) for k, v in layout.hop_bytes.items()}
+    split = [p for p in (layout.plans[t] for t in res.resident) if p.is_split]
+    stats: dict[str, Any] = {
+        "mesh": {"rows": mesh.rows, "cols": mesh.cols, "cores": mesh.n_cores,
+                 "weight_sram_bytes_per_core": mesh.cap_bytes,
+                 "host_router": list(noc.HOST_ROUTER), "host_port": noc.HOST_PORT.name},
+        "cores_used": int(np.unique(layout.core_of).size),
+        "cores_holding_weights": int(busy.sum()),
+        "sram_used_bytes": {
+            "total": int(used.sum()),
+            "per_core": used.tolist(),
+            "max": int(used.max()) if used.size else 0,
+            "mean_over_used_cores": float(used[busy].mean()) if busy.any() else 0.0,
+            "fill_of_used_cores": float(used[busy].sum() / (busy.sum() * mesh.cap_bytes))
+            if busy.any() else 0.0,
+        },
+        "trees": {
+            "total": len(layout.workload.trees),
+            "resident": int(res.resident.size),
+            "paged": int(res.paged.size),
+            "split": len(split),
+            "parts": layout.problem.n_parts,
+            "row_split_layers": _count_joins(split, PartKind.ROW_SLICE),
+            "col_split_layers": _count_joins(split, PartKind.COL_SLICE),
+            "resident_bytes": res.resident_bytes,
+            "paged_bytes": res.paged_bytes,
+            "resident_selection_share": res.resident_request_share,
+            "paged_dram_bytes_per_request": res.paged_bytes_per_request,
+        },
+        "hop_bytes_per_request": hop,
+        "anneal_moves": layout.anneal_moves,
+        "stage_seconds": dict(layout.stage_seconds),
+    }
+    if "random" in hop and "lower_bound" in hop:
+        stats["hop_bytes_ratio"] = {
+            "placed_over_random": hop["placed"] / hop["random"] if hop["random"] else 0.0,
+            "placed_over_lower_bound": hop["placed"] / hop["lower_bound"]
+            if hop["lower_bound"] else float("inf"),
+        }
+    return stats
+
+
+def _count_joins(plans: list[Any], kind: PartKind) -> int:
+    """Split layers whose slices are of `kind` (one join per split layer)."""
+    return sum(
+        len({p.layers for p in plan.parts if p.kind is kind}) for plan in plans
+    )
+
+
+def plot_sram_heatmap(layout: Layout, path: str | Path) -> Path:
+    """Write a PNG heatmap of weight SRAM bytes used per core; returns its path."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    mesh = layout.mesh
+    used_kib = layout.core_used_bytes().reshape(mesh.rows, mesh.cols) / 1024
+    fig, ax = plt.subplots(figsize=(6.4, 5.4))
+    image = ax.imshow(used_kib, cmap="viridis", vmin=0, vmax=mesh.cap_bytes / 1024,
+                      interpolation="nearest")
+    fig.colorbar(image, ax=ax, label="weight SRAM used (KiB)")
+    hx, hy = noc.HOST_ROUTER
+    ax.annotate("host", xy=(hx - 0.5, hy), xytext=(hx - 0.5 - 0.08 * mesh.cols, hy),
+                annotation_clip=False, va="center", ha="right", fontsize=8,
+                arrowprops={"arrowstyle": "->"})
+    ax.set_xlabel("column x")
+    ax.set_ylabel("row y")
+    hop = layout.hop_bytes
+    ax.set_title(f"SRAM used per core, {mesh.rows}x{mesh.cols} mesh; "
+                 f"{hop['placed']:,.0f} hop-bytes/request", fontsize=9)
+    fig.tight_layout()
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    return out

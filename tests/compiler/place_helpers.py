@@ -1,0 +1,35 @@
+"""Small hand-made placement workloads for the layout tests."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from nfcore.compiler.partition import PartSizer
+from nfcore.compiler.workload import LayerSpec, RouterStats, TreeSpec, Workload
+from nfcore.config import NFCoreConfig
+
+SIZER = PartSizer(lanes=8, acc_bytes=4)
+
+
+def mlp(name: str, widths: Sequence[int], sizer: PartSizer = SIZER) -> TreeSpec:
+    """A tree of MATVEC layers through `widths` (inputs first), with packed sizes."""
+    return TreeSpec(name, tuple(
+        LayerSpec(rows=r, cols=c, weight_bytes=sizer.matvec_bytes(r, c))
+        for c, r in zip(widths[:-1], widths[1:], strict=True)
+    ))
+
+
+def sized_tree(name: str, weight_bytes: int, in_bytes: int = 16, out_bytes: int = 4) -> TreeSpec:
+    """A one-layer tree with an exact weight size (not a packed MATVEC size)."""
+    return TreeSpec(name, (LayerSpec(rows=out_bytes, cols=in_bytes, weight_bytes=weight_bytes),))
+
+
+def workload_of(trees: Sequence[TreeSpec], selections: Sequence[Sequence[int]]) -> Workload:
+    return Workload(tuple(trees), RouterStats.from_selections(np.array(selections), len(trees)))
+
+
+def config(rows: int, cols: int, sram_bytes: int = 65536) -> NFCoreConfig:
+    return NFCoreConfig.from_dict({"mesh": {"rows": rows, "cols": cols},
+                                   "core": {"weight_sram_bytes": sram_bytes}})

@@ -1,0 +1,98 @@
+"""Placement: capacity always holds, results are deterministic, and good."""
+
+import numpy as np
+import pytest
+
+from nfcore.compiler.partition import PartSizer, plan_tree
+from nfcore.compiler.place import AnnealSchedule, anneal, greedy_placement, snake_order
+from nfcore.compiler.synthetic import synthetic_workload
+from nfcore.compiler.traffic import (
+    Mesh,
+    PlacementProblem,
+    build_problem,
+    lower_bound,
+    random_placement,
+)
+from nfcore.compiler.workload import Workload
+
+SIZER = PartSizer(lanes=8, acc_bytes=4)
+QUICK = AnnealSchedule(rounds=300)
+
+
+def _problem(n_trees: int, seed: int, rows: int, cols: int, cap: int) -> PlacementProblem:
+    return _problem_of(synthetic_workload(n_trees, seed=seed), Mesh(rows, cols, cap))
+
+
+def _problem_of(w: Workload, mesh: Mesh) -> PlacementProblem:
+    plans = [plan_tree(t, i, mesh.cap_bytes, SIZER) for i, t in enumerate(w.trees)]
+    return build_problem(w, plans, mesh)
+
+
+def test_snake_order_visits_every_core_by_host_distance() -> None:
+    order = snake_order(3, 4)
+    assert sorted(order.tolist()) == list(range(12))
+    d = (order % 4) + (order // 4)
+    assert np.all(np.diff(d) >= 0)
+    xy = np.stack([order % 4, order // 4], axis=1)
+    assert np.all(np.abs(np.diff(xy, axis=0)).sum(axis=1) <= 2)  # neighbours on the curve
+
+
+def test_capacity_is_never_exceeded_on_random_cases() -> None:
+    rng = np.random.default_rng(11)
+    annealed = 0
+    for case in range(30):
+        n = int(rng.integers(20, 200))
+        cap = int(rng.choice([8192, 16384, 65536]))
+        w = synthetic_workload(n, seed=case, k=int(rng.integers(2, 5)),
+                               big_tree_fraction=float(rng.uniform(0, 0.2)))
+        # A mesh the parts fill to 50..100 % (first-fit may fail on the fullest ones).
+        parts_bytes = _problem_of(w, Mesh(1, 1, cap)).part_bytes.sum()
+        cores = int(np.ceil(parts_bytes / (cap * rng.uniform(0.5, 1.0))))
+        rows = int(rng.integers(1, int(np.sqrt(cores)) + 1))
+        cols = -(-cores // rows)
+        prob = _problem_of(w, Mesh(rows, cols, cap))
+        core_of, failed = greedy_placement(prob)
+        placed = core_of >= 0
+        assert placed.sum() + failed.size == prob.n_parts
+        used = np.bincount(core_of[placed], weights=prob.part_bytes[placed],
+                           minlength=rows * cols)
+        assert used.max() <= cap, case
+        if failed.size:  # the forest does not fit: paging is residency's job
+            continue
+        annealed += 1
+        res = anneal(prob, core_of, seed=case, schedule=AnnealSchedule(rounds=150))
+        used = np.bincount(res.core_of, weights=prob.part_bytes, minlength=rows * cols)
+        assert used.max() <= cap, case
+        assert res.core_of.min() >= 0 and res.core_of.max() < rows * cols
+    assert annealed >= 10
+
+
+def test_incremental_cost_matches_the_full_cost() -> None:
+    prob = _problem(400, 3, 10, 10, 65536)
+    start, _ = greedy_placement(prob)
+    res = anneal(prob, start, seed=0, schedule=QUICK)
+    assert res.moves > 0
+    assert prob.cost(res.core_of) - prob.cost(start) == pytest.approx(res.predicted_delta,
+                                                                       abs=1e-6)
+    assert res.predicted_delta < 0
+
+
+def test_placement_is_deterministic_under_a_seed() -> None:
+    prob = _problem(300, 4, 8, 8, 65536)
+    start, _ = greedy_placement(prob)
+    a = anneal(prob, start, seed=7, schedule=QUICK).core_of
+    b = anneal(prob, start, seed=7, schedule=QUICK).core_of
+    c = anneal(prob, start, seed=8, schedule=QUICK).core_of
+    assert np.array_equal(a, b)
+    assert not np.array_equal(a, c)
+
+
+def test_placement_beats_random_and_respects_the_lower_bound() -> None:
+    prob = _problem(600, 5, 14, 14, 65536)
+    start, failed = greedy_placement(prob)
+    assert failed.size == 0
+    placed = prob.cost(anneal(prob, start, seed=0, schedule=QUICK).core_of)
+    random = prob.cost(random_placement(prob, seed=0))
+    bound = lower_bound(prob)
+    assert bound <= placed < prob.cost(start) <= random
+    assert placed < 0.6 * random
