@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from nfcore.compiler.bounds import lower_bound
 from nfcore.compiler.partition import PartSizer, TreePlan, plan_tree
 from nfcore.compiler.place import AnnealSchedule, anneal, greedy_placement
 from nfcore.compiler.residency import Residency, check_placeable, choose_residency
@@ -22,7 +23,6 @@ from nfcore.compiler.traffic import (
     PlacementProblem,
     TrafficModel,
     build_problem,
-    lower_bound,
     random_placement,
 )
 from nfcore.compiler.workload import Workload

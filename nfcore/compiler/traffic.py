@@ -24,7 +24,8 @@ expected hop-bytes per request is the sum of four terms:
 
 Paged trees are not placed and contribute nothing here (their cost is DRAM traffic, which
 the residency report gives). The terms make a linear part (`host_bytes[p] * host_hops`)
-plus a pairwise part (`edge_bytes[e] * hops`), which is what `place` optimizes.
+plus a pairwise part (`edge_bytes[e] * hops`), which is what `place` optimizes and
+`bounds.lower_bound` bounds from below.
 """
 
 from __future__ import annotations
@@ -199,75 +200,23 @@ def _with_edges(mesh: Mesh, part_tree: IntArray, part_bytes: IntArray, host_byte
     )
 
 
-def lower_bound(problem: PlacementProblem) -> float:
-    """A valid lower bound on `cost` over every placement that respects capacity.
-
-    Linear terms: relax parts to a fluid of weight bytes, each byte of part p carrying
-    `host_bytes[p] / part_bytes[p]` per hop. Filling cores in order of host hops with the
-    densest bytes first is optimal for the fluid problem (a product-cost transportation
-    problem: sorted matching), and every capacity-respecting placement is a fluid
-    placement, so the fluid optimum bounds the linear terms from below. Parts with no
-    weight bytes cost their bytes at the nearest core.
-    Pairwise terms: an edge costs at least 1 hop if its two parts cannot share a core
-    (their bytes exceed the capacity), else at least 0.
-    The sum of the two term-wise minima bounds the minimum of the sum.
-    """
-    mesh = problem.mesh
-    hh = np.sort(mesh.host_hops).astype(np.float64)
-    w = problem.part_bytes.astype(np.float64)
-    h = problem.host_bytes
-    zero = w == 0
-    bound = float(h[zero].sum() * hh[0])
-    density = h[~zero] / w[~zero]
-    order = np.argsort(-density, kind="stable")
-    ws, ds = w[~zero][order], density[order]
-    # Integral of host hops over the byte line 0..x: cores in hop order, cap bytes each.
-    cap = float(mesh.cap_bytes)
-    cum_hops = np.concatenate([[0.0], np.cumsum(hh * cap)])
-
-    def integral(x: FloatArray) -> FloatArray:
-        core = np.minimum((x // cap).astype(np.int64), hh.size - 1)
-        return cum_hops[core] + (x - core * cap) * hh[core]
-
-    ends = np.cumsum(ws)
-    starts = ends - ws
-    bound += float(np.dot(ds, integral(ends) - integral(starts)))
-    too_big = (problem.part_bytes[problem.edge_u] + problem.part_bytes[problem.edge_v]
-               > mesh.cap_bytes)
-    bound += float(problem.edge_bytes[too_big].sum())
-    return bound
-
-
-def first_fit(problem: PlacementProblem, part_order: IntArray, core_order: IntArray,
-              window: int | None = None) -> tuple[IntArray, IntArray]:
+def first_fit(problem: PlacementProblem, part_order: IntArray,
+              core_order: IntArray) -> tuple[IntArray, IntArray]:
     """Pack parts in `part_order` onto the first core in `core_order` with room.
 
-    With `window`, the search starts `window` cores before the last core used (keeping
-    consecutive parts together) and falls back to the whole order. Returns (core_of, the
-    parts that fit nowhere); unplaced parts have core -1.
+    Returns (core_of, the parts that fit nowhere); unplaced parts have core -1.
     """
-    mesh = problem.mesh
-    free = np.full(mesh.n_cores, mesh.cap_bytes, dtype=np.int64)
-    free_ordered = free[core_order]
+    free = np.full(problem.mesh.n_cores, problem.mesh.cap_bytes, dtype=np.int64)
     core_of = np.full(problem.n_parts, -1, dtype=np.int64)
     failed: list[int] = []
-    last = 0
     for p in part_order.tolist():
-        need = int(problem.part_bytes[p])
-        start = max(0, last - window) if window is not None else 0
-        room = free_ordered[start:] >= need
+        room = free >= problem.part_bytes[p]
         k = int(room.argmax())
         if not room[k]:
-            room = free_ordered[:start] >= need
-            k = int(room.argmax()) if room.size else 0
-            if not room.size or not room[k]:
-                failed.append(p)
-                continue
-            start = 0
-        pos = start + k
-        free_ordered[pos] -= need
-        core_of[p] = core_order[pos]
-        last = pos
+            failed.append(p)
+            continue
+        free[k] -= problem.part_bytes[p]
+        core_of[p] = core_order[k]
     return core_of, np.array(failed, dtype=np.int64)
 
 

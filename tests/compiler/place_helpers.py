@@ -6,7 +6,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from nfcore.compiler.partition import PartSizer
+from nfcore.compiler.partition import PartSizer, plan_tree
+from nfcore.compiler.traffic import Mesh, PlacementProblem, TrafficModel, build_problem
 from nfcore.compiler.workload import LayerSpec, RouterStats, TreeSpec, Workload
 from nfcore.config import NFCoreConfig
 
@@ -33,3 +34,9 @@ def workload_of(trees: Sequence[TreeSpec], selections: Sequence[Sequence[int]]) 
 def config(rows: int, cols: int, sram_bytes: int = 65536) -> NFCoreConfig:
     return NFCoreConfig.from_dict({"mesh": {"rows": rows, "cols": cols},
                                    "core": {"weight_sram_bytes": sram_bytes}})
+
+
+def problem_of(w: Workload, mesh: Mesh, model: TrafficModel | None = None) -> PlacementProblem:
+    """The placement problem of every tree of `w` (all resident) on `mesh`."""
+    plans = [plan_tree(t, i, mesh.cap_bytes, SIZER) for i, t in enumerate(w.trees)]
+    return build_problem(w, plans, mesh, model or TrafficModel())

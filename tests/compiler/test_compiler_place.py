@@ -2,30 +2,22 @@
 
 import numpy as np
 import pytest
+from place_helpers import problem_of
 
-from nfcore.compiler.partition import PartSizer, plan_tree
+from nfcore.compiler.bounds import lower_bound
 from nfcore.compiler.place import AnnealSchedule, anneal, greedy_placement, snake_order
 from nfcore.compiler.synthetic import synthetic_workload
 from nfcore.compiler.traffic import (
     Mesh,
     PlacementProblem,
-    build_problem,
-    lower_bound,
     random_placement,
 )
-from nfcore.compiler.workload import Workload
 
-SIZER = PartSizer(lanes=8, acc_bytes=4)
 QUICK = AnnealSchedule(rounds=300)
 
 
 def _problem(n_trees: int, seed: int, rows: int, cols: int, cap: int) -> PlacementProblem:
-    return _problem_of(synthetic_workload(n_trees, seed=seed), Mesh(rows, cols, cap))
-
-
-def _problem_of(w: Workload, mesh: Mesh) -> PlacementProblem:
-    plans = [plan_tree(t, i, mesh.cap_bytes, SIZER) for i, t in enumerate(w.trees)]
-    return build_problem(w, plans, mesh)
+    return problem_of(synthetic_workload(n_trees, seed=seed), Mesh(rows, cols, cap))
 
 
 def test_snake_order_visits_every_core_by_host_distance() -> None:
@@ -46,11 +38,11 @@ def test_capacity_is_never_exceeded_on_random_cases() -> None:
         w = synthetic_workload(n, seed=case, k=int(rng.integers(2, 5)),
                                big_tree_fraction=float(rng.uniform(0, 0.2)))
         # A mesh the parts fill to 50..100 % (first-fit may fail on the fullest ones).
-        parts_bytes = _problem_of(w, Mesh(1, 1, cap)).part_bytes.sum()
+        parts_bytes = problem_of(w, Mesh(1, 1, cap)).part_bytes.sum()
         cores = int(np.ceil(parts_bytes / (cap * rng.uniform(0.5, 1.0))))
         rows = int(rng.integers(1, int(np.sqrt(cores)) + 1))
         cols = -(-cores // rows)
-        prob = _problem_of(w, Mesh(rows, cols, cap))
+        prob = problem_of(w, Mesh(rows, cols, cap))
         core_of, failed = greedy_placement(prob)
         placed = core_of >= 0
         assert placed.sum() + failed.size == prob.n_parts
