@@ -61,6 +61,9 @@ def main(argv: list[str] | None = None) -> None:
               + f"; compile stages total {place_s:.2f} (with baselines {total_s:.2f})")
         print(f"  hop-bytes/request: placed {hop['placed']:,.1f}  greedy {hop['greedy']:,.1f}  "
               f"random {hop['random']:,.1f}  lower bound {hop['lower_bound']:,.1f}")
+        print(f"  host terms: placed {hop['placed_host']:,.1f}, bound "
+              f"{hop['lower_bound_host']:,.1f}; pairwise terms: placed "
+              f"{hop['placed_pair']:,.1f}, bound {hop['lower_bound_pair']:,.1f}")
         print(f"  placed / random {hop['placed'] / hop['random']:.3f}, "
               f"placed / lower bound {hop['placed'] / hop['lower_bound']:.3f}")
         if args.heatmap:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from nfcore.compiler.bounds import lower_bound
+from nfcore.compiler.bounds import host_bound, pair_bound
 from nfcore.compiler.partition import PartSizer, TreePlan, plan_tree
 from nfcore.compiler.place import AnnealSchedule, anneal, greedy_placement
 from nfcore.compiler.residency import Residency, check_placeable, choose_residency
@@ -44,7 +44,8 @@ class Layout:
     core_of: IntArray
     """Core of each part of `problem` (core c is at x = c % cols, y = c // cols)."""
     hop_bytes: dict[str, float]
-    """Expected hop-bytes per request: placed, greedy, random, lower_bound."""
+    """Expected hop-bytes per request: placed (and its host and pairwise terms), greedy,
+    random, lower_bound (and its host and pairwise parts)."""
     anneal_moves: int = 0
     """Moves the annealer accepted."""
     stage_seconds: dict[str, float] = field(default_factory=dict)
@@ -104,11 +105,15 @@ def compile_layout(workload: Workload, cfg: NFCoreConfig, *, seed: int = 0,
     times["place_anneal"] = time.perf_counter() - t0
     problem.check_capacity(core_of)
 
-    hop_bytes = {"placed": problem.cost(core_of), "greedy": greedy_cost}
+    host, pair = problem.cost_terms(core_of)
+    hop_bytes = {"placed": host + pair, "placed_host": host, "placed_pair": pair,
+                 "greedy": greedy_cost}
     if baselines:
         t0 = time.perf_counter()
         hop_bytes["random"] = problem.cost(random_placement(problem, seed))
-        hop_bytes["lower_bound"] = lower_bound(problem)
+        hop_bytes["lower_bound_host"] = host_bound(problem)
+        hop_bytes["lower_bound_pair"] = pair_bound(problem)
+        hop_bytes["lower_bound"] = hop_bytes["lower_bound_host"] + hop_bytes["lower_bound_pair"]
         times["baselines"] = time.perf_counter() - t0
     return Layout(workload=workload, mesh=mesh, plans=plans, residency=residency,
                   problem=problem, core_of=core_of, hop_bytes=hop_bytes,

@@ -114,11 +114,16 @@ class PlacementProblem:
 
     def cost(self, core_of: IntArray) -> float:
         """Expected hop-bytes per request of placement `core_of` (part -> core)."""
-        hh = self.mesh.host_hops
-        linear = float(np.dot(self.host_bytes, hh[core_of]))
+        host, pair = self.cost_terms(core_of)
+        return host + pair
+
+    def cost_terms(self, core_of: IntArray) -> tuple[float, float]:
+        """`cost` split in (host terms: bytes between parts and the host; pairwise terms:
+        partial results and co-selection exchange, bytes between parts)."""
+        host = float(np.dot(self.host_bytes, self.mesh.host_hops[core_of]))
         pair = float(np.dot(self.edge_bytes,
                             self.mesh.hops(core_of[self.edge_u], core_of[self.edge_v])))
-        return linear + pair
+        return host, pair
 
     def check_capacity(self, core_of: IntArray) -> None:
         """Raise `CompileError` if a core holds more weight bytes than it has."""
