@@ -2,13 +2,16 @@
 
 Two phases, both deterministic under `seed`:
 
-1. Greedy: trees in order of host bytes per weight byte (the order that is optimal for
-   the host terms alone, see `traffic.lower_bound`), each tree's parts consecutive, packed
-   first-fit along a space-filling curve that starts at the host port: the anti-diagonals
-   `x + y = d` in order of d, each walked in alternating direction, so consecutive cores
-   are near each other and early (busy) trees are near the host. (Growing groups of
-   co-selected trees first was tried and lost: the host terms dominate the cost, and
-   packing by density keeps the cores near the host full.)
+1. Greedy: two part orders, each packed first-fit along a space-filling curve that
+   starts at the host port (the anti-diagonals `x + y = d` in order of d, each walked in
+   alternating direction, so consecutive cores are near each other and early parts are
+   near the host); the cheaper result is kept.
+   * density order: trees by host bytes per weight byte (the order that is optimal for
+     the host terms alone, see `bounds.host_bound`), each tree's parts consecutive; it
+     wins when the host terms dominate (the default traffic model);
+   * cluster order: groups grown from the densest part along the heaviest edges
+     (Prim-like), so co-selected trees and the parts of a split tree are consecutive; it
+     wins when the pairwise terms dominate (a large `coselect_weight`).
 2. Annealing: rounds of parallel moves. Each round proposes, for a batch of parts, a target
    core near the bytes-weighted centroid of the part's partners and the host (or a random
    core within a shrinking radius); a part moves if the target has room, else it swaps with
@@ -21,13 +24,18 @@ Two phases, both deterministic under `seed`:
 
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from nfcore import noc
 from nfcore.compiler.traffic import IntArray, PlacementProblem, first_fit
 from nfcore.errors import CompileError
+
+GROUP_CORES = 4
+"""A cluster-order group holds at most this many cores' worth of weight bytes."""
 
 
 @dataclass(frozen=True)
@@ -64,10 +72,64 @@ def greedy_order(problem: PlacementProblem) -> IntArray:
     return np.lexsort((np.arange(problem.n_parts), -key)).astype(np.int64)
 
 
+def cluster_order(problem: PlacementProblem) -> IntArray:
+    """Parts in groups grown from the part with the most host bytes per weight byte along
+    the heaviest edges (Prim-like), each group at most `GROUP_CORES` cores' bytes."""
+    n = problem.n_parts
+    w = problem.part_bytes.astype(np.float64)
+    density = problem.host_bytes / np.maximum(w, 1.0)
+    seeds = np.argsort(-density, kind="stable").tolist()
+    indptr, nbr, nb = problem.indptr.tolist(), problem.nbr.tolist(), problem.nbr_bytes.tolist()
+    weights = problem.part_bytes.tolist()
+    limit = GROUP_CORES * problem.mesh.cap_bytes
+    done = [False] * n
+    order: list[int] = []
+    for s in seeds:
+        if done[s]:
+            continue
+        heap: list[tuple[float, int]] = [(0.0, s)]
+        size = 0
+        while heap and size < limit:
+            _, p = heapq.heappop(heap)
+            if done[p]:
+                continue
+            done[p] = True
+            order.append(p)
+            size += weights[p]
+            for i in range(indptr[p], indptr[p + 1]):
+                q = nbr[i]
+                if not done[q]:
+                    heapq.heappush(heap, (-nb[i], q))
+    return np.array(order, dtype=np.int64)
+
+
 def greedy_placement(problem: PlacementProblem) -> tuple[IntArray, IntArray]:
-    """The greedy placement: (core_of, parts that fit nowhere)."""
-    mesh = problem.mesh
-    return first_fit(problem, greedy_order(problem), snake_order(mesh.rows, mesh.cols))
+    """The greedy placement: (core_of, parts that fit nowhere), the cheaper of the
+    density order and the cluster order packed along the curve (fewer unplaced parts
+    first; ties go to the density order)."""
+    curve = snake_order(problem.mesh.rows, problem.mesh.cols)
+    best: tuple[IntArray, IntArray] | None = None
+    best_key = (0, 0.0)
+    for order in (greedy_order(problem), cluster_order(problem)):
+        core_of, failed = first_fit(problem, order, curve)
+        placed = core_of >= 0
+        key = (failed.size, _partial_cost(problem, core_of, placed))
+        if best is None or key < best_key:
+            best, best_key = (core_of, failed), key
+    assert best is not None
+    return best
+
+
+def _partial_cost(problem: PlacementProblem, core_of: IntArray,
+                  placed: npt.NDArray[np.bool_]) -> float:
+    """Cost of the placed parts (edges with an unplaced end are left out)."""
+    if placed.all():
+        return problem.cost(core_of)
+    c = np.where(placed, core_of, 0)
+    host = float(np.dot(problem.host_bytes[placed], problem.mesh.host_hops[c[placed]]))
+    both = placed[problem.edge_u] & placed[problem.edge_v]
+    hops = problem.mesh.hops(c[problem.edge_u[both]], c[problem.edge_v[both]])
+    return host + float(np.dot(problem.edge_bytes[both], hops))
 
 
 @dataclass(frozen=True, eq=False)

@@ -5,11 +5,20 @@ import pytest
 from place_helpers import problem_of
 
 from nfcore.compiler.bounds import lower_bound
-from nfcore.compiler.place import AnnealSchedule, anneal, greedy_placement, snake_order
+from nfcore.compiler.place import (
+    AnnealSchedule,
+    anneal,
+    cluster_order,
+    greedy_order,
+    greedy_placement,
+    snake_order,
+)
 from nfcore.compiler.synthetic import synthetic_workload
 from nfcore.compiler.traffic import (
     Mesh,
     PlacementProblem,
+    TrafficModel,
+    first_fit,
     random_placement,
 )
 
@@ -27,6 +36,20 @@ def test_snake_order_visits_every_core_by_host_distance() -> None:
     assert np.all(np.diff(d) >= 0)
     xy = np.stack([order % 4, order // 4], axis=1)
     assert np.all(np.abs(np.diff(xy, axis=0)).sum(axis=1) <= 2)  # neighbours on the curve
+
+
+@pytest.mark.parametrize("coselect_weight", [0.0, 1.0, 100.0])
+def test_greedy_keeps_the_cheaper_of_the_two_orders(coselect_weight: float) -> None:
+    w = synthetic_workload(300, seed=9)
+    prob = problem_of(w, Mesh(10, 10, 65536), TrafficModel(coselect_weight))
+    curve = snake_order(10, 10)
+    costs = [prob.cost(first_fit(prob, order, curve)[0])
+             for order in (greedy_order(prob), cluster_order(prob))]
+    core_of, failed = greedy_placement(prob)
+    assert failed.size == 0
+    assert prob.cost(core_of) == min(costs)
+    for order in (greedy_order(prob), cluster_order(prob)):
+        assert sorted(order.tolist()) == list(range(prob.n_parts))
 
 
 def test_capacity_is_never_exceeded_on_random_cases() -> None:
