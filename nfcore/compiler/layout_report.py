@@ -1,7 +1,8 @@
 """The layout fragment of the compile report: placement statistics and an SRAM heatmap.
 
 `layout_stats` returns plain JSON-ready data (the compile report embeds it in
-`compile.json` and renders it in `compile.md`); `plot_sram_heatmap` writes a PNG of the
+`compile.json` and renders it in `compile.md`); `placement_manifest` is the placement and
+residency for the image manifest; `plot_sram_heatmap` writes a PNG of the
 weight SRAM used per core, laid out as the mesh (the host port is at the west edge of the
 top-left core).
 """
@@ -63,6 +64,36 @@ def layout_stats(layout: Layout) -> dict[str, Any]:
             if hop["lower_bound"] else float("inf"),
         }
     return stats
+
+
+def placement_manifest(layout: Layout) -> dict[str, Any]:
+    """The placement and residency as JSON-ready data, for the image manifest.
+
+    Per tree (in workload order): its name, `resident` (false: paged from DRAM), and its
+    parts (kind, stage, layer / row / column ranges, weight bytes, and for resident trees
+    the core as `[x, y]`), and its flows `[src, dst, bytes]` (part indices, -1 the host).
+    """
+    cols = layout.mesh.cols
+    resident = set(layout.residency.resident.tolist())
+    trees = []
+    for plan, tree in zip(layout.plans, layout.workload.trees, strict=True):
+        base = layout.problem.part_offset.get(plan.tree)
+        parts = []
+        for i, part in enumerate(plan.parts):
+            entry: dict[str, Any] = {
+                "kind": part.kind.value, "stage": part.stage, "layers": list(part.layers),
+                "rows": list(part.rows), "cols": list(part.cols),
+                "weight_bytes": part.weight_bytes,
+            }
+            if base is not None:
+                core = int(layout.core_of[base + i])
+                entry["core"] = [core % cols, core // cols]
+            parts.append(entry)
+        trees.append({
+            "name": tree.name, "resident": plan.tree in resident, "parts": parts,
+            "flows": [[f.src, f.dst, f.nbytes] for f in plan.flows],
+        })
+    return {"mesh": {"rows": layout.mesh.rows, "cols": cols}, "trees": trees}
 
 
 def _count_joins(plans: list[Any], kind: PartKind) -> int:

@@ -1,12 +1,13 @@
 """The compile-report fragment of a layout: statistics and the SRAM heatmap."""
 
+import json
 from pathlib import Path
 
 import numpy as np
 from place_helpers import config
 
 from nfcore.compiler.layout import compile_layout
-from nfcore.compiler.layout_report import layout_stats, plot_sram_heatmap
+from nfcore.compiler.layout_report import layout_stats, placement_manifest, plot_sram_heatmap
 from nfcore.compiler.place import AnnealSchedule
 from nfcore.compiler.synthetic import synthetic_workload
 
@@ -30,6 +31,19 @@ def test_stats_of_a_forest_that_must_page(tmp_path: Path) -> None:
     assert 0 < st["hop_bytes_ratio"]["placed_over_random"] < 1
     png = plot_sram_heatmap(layout, tmp_path / "sub" / "sram.png")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    manifest = json.loads(json.dumps(placement_manifest(layout)))
+    entries = manifest["trees"]
+    assert [t["name"] for t in entries] == [t.name for t in w.trees]
+    assert sum(t["resident"] for t in entries) == trees["resident"]
+    used = np.zeros((6, 6))
+    for t in entries:
+        for part in t["parts"]:
+            assert ("core" in part) == t["resident"]
+            if t["resident"]:
+                x, y = part["core"]
+                used[y, x] += part["weight_bytes"]
+    assert used.ravel().tolist() == per_core.tolist()
 
 
 def test_layout_is_deterministic_under_a_seed() -> None:
