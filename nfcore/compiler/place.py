@@ -31,7 +31,7 @@ import numpy as np
 import numpy.typing as npt
 
 from nfcore import noc
-from nfcore.compiler.traffic import IntArray, PlacementProblem, first_fit
+from nfcore.compiler.traffic import FloatArray, IntArray, PlacementProblem, first_fit
 from nfcore.errors import CompileError
 
 GROUP_CORES = 4
@@ -40,12 +40,17 @@ GROUP_CORES = 4
 
 @dataclass(frozen=True)
 class AnnealSchedule:
+    """How long and how hot the annealer runs. Results depend only on these and the seed."""
+
     rounds: int = 3000
+    """Rounds of parallel moves; more rounds help most when co-selection traffic dominates
+    (1,000 trees, `coselect_weight` 100: 28,510 hop-bytes at 3,000, 26,475 at 12,000)."""
     batch: int = 512
     """Parts proposed per round (fewer on small meshes so moves rarely share a core)."""
     t_start_quantile: float = 0.5
     """Starting temperature: this quantile of the uphill cost changes of the first round."""
     t_end_ratio: float = 1e-3
+    """Temperature at the end of the hot rounds, relative to the start (geometric decay)."""
     descent_fraction: float = 0.2
     """Share of the rounds, at the end, run at zero temperature."""
     centroid_share: float = 0.5
@@ -143,6 +148,15 @@ class AnnealResult:
     """Accepted moves (a swap counts once)."""
 
 
+@dataclass(frozen=True, eq=False)
+class _State:
+    """The annealer's view of a placement: core of each part and free bytes per core."""
+
+    problem: PlacementProblem
+    core: IntArray
+    free: IntArray
+
+
 def anneal(problem: PlacementProblem, core_of: IntArray, seed: int,
            schedule: AnnealSchedule = AnnealSchedule()) -> AnnealResult:
     """Improve a capacity-respecting placement `core_of` (see the module docstring).
@@ -154,115 +168,135 @@ def anneal(problem: PlacementProblem, core_of: IntArray, seed: int,
     if n == 0 or n_cores == 1:
         return AnnealResult(core_of.copy(), 0.0, 0)
     rng = np.random.default_rng(seed)
-    core = core_of.copy()
-    cx, cy, hh = mesh.x, mesh.y, mesh.host_hops
-    hx, hy = noc.HOST_ROUTER[0] - noc.HOST_LINK_HOPS, noc.HOST_ROUTER[1]
-    wbytes = problem.part_bytes
-    hbytes = problem.host_bytes
-    free = mesh.cap_bytes - np.bincount(core, weights=wbytes, minlength=n_cores).astype(np.int64)
-    if np.any(free < 0):
+    used = np.bincount(core_of, weights=problem.part_bytes, minlength=n_cores)
+    st = _State(problem, core_of.copy(), mesh.cap_bytes - used.astype(np.int64))
+    if np.any(st.free < 0):
         raise CompileError("anneal: the starting placement exceeds a core's capacity")
-    indptr, nbr, nbb = problem.indptr, problem.nbr, problem.nbr_bytes
-    deg = np.diff(indptr)
+    wbytes = problem.part_bytes
     batch = max(1, min(schedule.batch, n, n_cores // 4 or 1))
     radius0 = max(2.0, max(mesh.rows, mesh.cols) / 4)
     hot_rounds = int(schedule.rounds * (1 - schedule.descent_fraction))
-    moved_by = np.full(n, -1, dtype=np.int64)
     temp0 = -1.0
     total_delta, total_moves = 0.0, 0
     for r in range(schedule.rounds):
         p = np.unique(rng.integers(0, n, batch))
-        m = p.size
-        src = core[p]
-        # Proposals.
-        flat, owner = _expand(indptr, deg, p)
-        q, wq = nbr[flat], nbb[flat]
-        sw = np.bincount(owner, weights=wq, minlength=m) + hbytes[p]
-        mx = np.bincount(owner, weights=wq * cx[core[q]], minlength=m) + hbytes[p] * hx
-        my = np.bincount(owner, weights=wq * cy[core[q]], minlength=m) + hbytes[p] * hy
-        safe = np.where(sw > 0, sw, 1.0)
-        tx_c = np.where(sw > 0, mx / safe, cx[src])
-        ty_c = np.where(sw > 0, my / safe, cy[src])
         radius = max(1.0, radius0 * (1 - r / schedule.rounds))
-        jitter = rng.uniform(-radius, radius, (2, m))
-        aim = rng.random(m) < schedule.centroid_share
-        tx = np.where(aim, tx_c + jitter[0] / 2, cx[src] + jitter[0])
-        ty = np.where(aim, ty_c + jitter[1] / 2, cy[src] + jitter[1])
-        tx = np.clip(np.rint(tx), 0, mesh.cols - 1).astype(np.int64)
-        ty = np.clip(np.rint(ty), 0, mesh.rows - 1).astype(np.int64)
-        dst = ty * mesh.cols + tx
-        # Move if the target has room, else swap with a random part on the target.
-        order = np.argsort(core, kind="stable")
-        first = np.searchsorted(core[order], np.arange(n_cores))
-        count = np.bincount(core, minlength=n_cores)
-        fits = free[dst] >= wbytes[p]
-        pick = first[dst] + (rng.random(m) * count[dst]).astype(np.int64)
-        partner = np.where(fits | (count[dst] == 0), -1,
-                           order[np.minimum(pick, n - 1)])
-        pw = np.where(partner >= 0, wbytes[partner], 0)
-        swap_ok = (partner >= 0) & (free[dst] + pw >= wbytes[p]) & (free[src] + wbytes[p] >= pw)
-        ok = (dst != src) & (fits | swap_ok)
-        # One move per core per round keeps the capacity checks valid.
-        touched = np.bincount(np.concatenate([src[ok], dst[ok]]), minlength=n_cores)
-        ok &= (touched[src] == 1) & (touched[dst] == 1)
+        src, dst = st.core[p], _targets(st, p, radius, schedule.centroid_share, rng)
+        partner, ok = _feasible(st, p, src, dst, rng)
         idx = np.flatnonzero(ok)
         if idx.size == 0:
             continue
         mp, ms, md, mq = p[idx], src[idx], dst[idx], partner[idx]
-        k = idx.size
-        is_swap = mq >= 0
-        movers = np.concatenate([mp, mq[is_swap]])
-        mid = np.concatenate([np.arange(k), np.flatnonzero(is_swap)])
-        m_from = np.concatenate([ms, md[is_swap]])
-        m_to = np.concatenate([md, ms[is_swap]])
-        m_partner = np.concatenate([mq, mp[is_swap]])
-        moved_by[movers] = mid
-        flat, owner = _expand(indptr, deg, movers)
-        q, wq = nbr[flat], nbb[flat]
-        qc = core[q]
-        fr, to = m_from[owner], m_to[owner]
-        d_new = np.abs(cx[to] - cx[qc]) + np.abs(cy[to] - cy[qc])
-        d_old = np.abs(cx[fr] - cx[qc]) + np.abs(cy[fr] - cy[qc])
-        is_partner = q == m_partner[owner]
-        # A swapped pair keeps its mutual distance: add back what the two sides subtract.
-        contrib = wq * (d_new - d_old) + np.where(
-            is_partner, wq * (np.abs(cx[fr] - cx[to]) + np.abs(cy[fr] - cy[to])), 0.0)
-        conflict = (moved_by[q] >= 0) & (moved_by[q] != mid[owner])
-        moved_by[movers] = -1
-        per_mover = np.bincount(owner, weights=contrib, minlength=movers.size).astype(float)
-        per_mover += hbytes[movers] * (hh[m_to] - hh[m_from])
-        delta = np.bincount(mid, weights=per_mover, minlength=k)
-        bad = np.bincount(mid[owner[conflict]], minlength=k) > 0
+        delta, bad = _deltas(st, mp, ms, md, mq)
         if temp0 < 0:
             up = delta[(delta > 0) & ~bad]
             temp0 = float(np.quantile(up, schedule.t_start_quantile)) if up.size else 0.0
         if r < hot_rounds and temp0 > 0:
             temp = temp0 * schedule.t_end_ratio ** (r / max(1, hot_rounds))
             with np.errstate(over="ignore"):
-                accept = (delta < 0) | (rng.random(k) < np.exp(-np.maximum(delta, 0) / temp))
+                accept = (delta < 0) | (rng.random(idx.size)
+                                        < np.exp(-np.maximum(delta, 0) / temp))
         else:
             accept = delta < 0
-        accept &= ~bad
-        a = np.flatnonzero(accept)
+        a = np.flatnonzero(accept & ~bad)
         if a.size == 0:
             continue
         total_delta += float(delta[a].sum())
         total_moves += a.size
         ap, aq, a_from, a_to = mp[a], mq[a], ms[a], md[a]
-        qw = np.where(aq >= 0, wbytes[np.maximum(aq, 0)], 0)
-        core[ap] = a_to
-        sw_mask = aq >= 0
-        core[aq[sw_mask]] = a_from[sw_mask]
-        free[a_from] += wbytes[ap] - qw
-        free[a_to] -= wbytes[ap] - qw
+        swap = aq >= 0
+        qw = np.where(swap, wbytes[np.maximum(aq, 0)], 0)
+        st.core[ap] = a_to
+        st.core[aq[swap]] = a_from[swap]
+        st.free[a_from] += wbytes[ap] - qw
+        st.free[a_to] -= wbytes[ap] - qw
     if total_delta > 0:  # the hot rounds wandered uphill and descent did not recover
         return AnnealResult(core_of.copy(), 0.0, 0)
-    return AnnealResult(core, total_delta, total_moves)
+    return AnnealResult(st.core, total_delta, total_moves)
 
 
-def _expand(indptr: IntArray, deg: IntArray, parts: IntArray) -> tuple[IntArray, IntArray]:
+def _targets(st: _State, p: IntArray, radius: float, centroid_share: float,
+             rng: np.random.Generator) -> IntArray:
+    """A proposed core per part of `p`: near the bytes-weighted centroid of its partners and
+    the host, or near its own core, within `radius` hops."""
+    prob, mesh, core = st.problem, st.problem.mesh, st.core
+    cx, cy = mesh.x, mesh.y
+    hx, hy = noc.HOST_ROUTER[0] - noc.HOST_LINK_HOPS, noc.HOST_ROUTER[1]
+    m, src = p.size, core[p]
+    flat, owner = _expand(prob.indptr, p)
+    qc, wq = core[prob.nbr[flat]], prob.nbr_bytes[flat]
+    hb = prob.host_bytes[p]
+    sw = np.bincount(owner, weights=wq, minlength=m) + hb
+    mx = np.bincount(owner, weights=wq * cx[qc], minlength=m) + hb * hx
+    my = np.bincount(owner, weights=wq * cy[qc], minlength=m) + hb * hy
+    safe = np.where(sw > 0, sw, 1.0)
+    tx_c = np.where(sw > 0, mx / safe, cx[src])
+    ty_c = np.where(sw > 0, my / safe, cy[src])
+    jitter = rng.uniform(-radius, radius, (2, m))
+    aim = rng.random(m) < centroid_share
+    tx = np.where(aim, tx_c + jitter[0] / 2, cx[src] + jitter[0])
+    ty = np.where(aim, ty_c + jitter[1] / 2, cy[src] + jitter[1])
+    tx = np.clip(np.rint(tx), 0, mesh.cols - 1).astype(np.int64)
+    ty = np.clip(np.rint(ty), 0, mesh.rows - 1).astype(np.int64)
+    return ty * mesh.cols + tx
+
+
+def _feasible(st: _State, p: IntArray, src: IntArray, dst: IntArray,
+              rng: np.random.Generator) -> tuple[IntArray, npt.NDArray[np.bool_]]:
+    """(swap partner or -1, feasible) per proposal: a part moves to `dst` if it has room,
+    else swaps with a random part there if both fit. A proposal is dropped if another
+    touches one of its cores, so that every capacity check stays valid."""
+    n_cores, n = st.problem.mesh.n_cores, st.problem.n_parts
+    wbytes, core, free = st.problem.part_bytes, st.core, st.free
+    order = np.argsort(core, kind="stable")
+    first = np.searchsorted(core[order], np.arange(n_cores))
+    count = np.bincount(core, minlength=n_cores)
+    fits = free[dst] >= wbytes[p]
+    pick = first[dst] + (rng.random(p.size) * count[dst]).astype(np.int64)
+    partner = np.where(fits | (count[dst] == 0), -1, order[np.minimum(pick, n - 1)])
+    pw = np.where(partner >= 0, wbytes[partner], 0)
+    swap_ok = (partner >= 0) & (free[dst] + pw >= wbytes[p]) & (free[src] + wbytes[p] >= pw)
+    ok = (dst != src) & (fits | swap_ok)
+    touched = np.bincount(np.concatenate([src[ok], dst[ok]]), minlength=n_cores)
+    return partner, ok & (touched[src] == 1) & (touched[dst] == 1)
+
+
+def _deltas(st: _State, mp: IntArray, ms: IntArray, md: IntArray,
+            mq: IntArray) -> tuple[FloatArray, npt.NDArray[np.bool_]]:
+    """(exact cost change, conflicts) of moves of parts `mp` from cores `ms` to `md`, with
+    swap partners `mq` (-1: a plain move). A move conflicts if one of its parts is a
+    neighbour of a part of another move (their changes would not add up)."""
+    prob, core = st.problem, st.core
+    cx, cy, hh = prob.mesh.x, prob.mesh.y, prob.mesh.host_hops
+    k = mp.size
+    swap = mq >= 0
+    movers = np.concatenate([mp, mq[swap]])
+    mid = np.concatenate([np.arange(k), np.flatnonzero(swap)])
+    m_from = np.concatenate([ms, md[swap]])
+    m_to = np.concatenate([md, ms[swap]])
+    m_partner = np.concatenate([mq, mp[swap]])
+    moved_by = np.full(prob.n_parts, -1, dtype=np.int64)
+    moved_by[movers] = mid
+    flat, owner = _expand(prob.indptr, movers)
+    q, wq = prob.nbr[flat], prob.nbr_bytes[flat]
+    qc, fr, to = core[q], m_from[owner], m_to[owner]
+    d_new = np.abs(cx[to] - cx[qc]) + np.abs(cy[to] - cy[qc])
+    d_old = np.abs(cx[fr] - cx[qc]) + np.abs(cy[fr] - cy[qc])
+    # A swapped pair keeps its mutual distance: add back what the two sides subtract.
+    mutual = np.where(q == m_partner[owner],
+                      wq * (np.abs(cx[fr] - cx[to]) + np.abs(cy[fr] - cy[to])), 0.0)
+    contrib = wq * (d_new - d_old) + mutual
+    conflict = (moved_by[q] >= 0) & (moved_by[q] != mid[owner])
+    per_mover = np.bincount(owner, weights=contrib, minlength=movers.size).astype(float)
+    per_mover += prob.host_bytes[movers] * (hh[m_to] - hh[m_from])
+    delta = np.bincount(mid, weights=per_mover, minlength=k).astype(np.float64)
+    bad = np.bincount(mid[owner[conflict]], minlength=k) > 0
+    return delta, bad
+
+
+def _expand(indptr: IntArray, parts: IntArray) -> tuple[IntArray, IntArray]:
     """Adjacency entries of `parts`: (indices into nbr, the position in `parts` of each)."""
-    counts = deg[parts]
+    counts = indptr[parts + 1] - indptr[parts]
     total = int(counts.sum())
     owner = np.repeat(np.arange(parts.size), counts)
     starts = np.cumsum(counts) - counts
