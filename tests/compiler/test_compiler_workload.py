@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 from place_helpers import mlp, sized_tree, workload_of
 
-from nfcore.compiler.synthetic import synthetic_workload
 from nfcore.compiler.workload import LayerSpec, RouterStats, TreeSpec, Workload
 from nfcore.errors import CompileError
 
@@ -48,18 +47,3 @@ def test_inconsistent_stats_are_refused() -> None:
                          co_freq=np.array([1.0]))
     with pytest.raises(CompileError, match="sums to 2 but each request selects at most k = 1"):
         Workload(trees, over_k)
-
-
-def test_synthetic_workload_is_seeded_and_clustered() -> None:
-    a = synthetic_workload(400, seed=5)
-    b = synthetic_workload(400, seed=5)
-    c = synthetic_workload(400, seed=6)
-    assert a.trees == b.trees
-    assert np.array_equal(a.stats.pairs, b.stats.pairs)
-    assert np.array_equal(a.stats.co_freq, b.stats.co_freq)
-    assert not np.array_equal(a.stats.freq, c.stats.freq)
-    assert np.isclose(a.stats.freq.sum(), a.stats.k)
-    # A clustered router concentrates co-selection on few partners: a uniform top-4 router
-    # with 3,200 requests would co-select almost 6 * 3,200 distinct pairs.
-    assert a.stats.pairs.shape[0] < 0.5 * 6 * a.stats.requests
-    assert any(len(t.layers) >= 2 for t in a.trees)
