@@ -70,8 +70,8 @@ async def illegal_instructions(dut: Any) -> None:
     act_lsb = 6  # checked below against FORMATS
     assert any(f.name == "act" and f.lsb == act_lsb for f in isa.FORMATS[isa.Opcode.VADD])
     illegal = [
-        int(isa.PlannedOpcode.VMUL),
-        int(isa.PlannedOpcode.LOOP) | 1 << 20,
+        int(isa.Opcode.VMUL),
+        int(isa.Opcode.LOOP) | 1 << 20,
         0x3F,
         isa.halt().encode() | 1 << 63,
         vadd.encode() | 1 << isa.reserved_lsb(isa.Opcode.VADD),

@@ -158,7 +158,8 @@ class MicroCore(wiring.Component):
 
         # -- Decoded instruction, latched in DECODE --------------------------------------
         instr = i_rd.data
-        views = {op: instr_layout(op)(instr) for op in isa.Opcode}
+        implemented = (isa.Opcode.HALT, isa.Opcode.MATVEC, isa.Opcode.VADD)
+        views = {op: instr_layout(op)(instr) for op in implemented}
         mv, va = views[isa.Opcode.MATVEC], views[isa.Opcode.VADD]
         opcode = views[isa.Opcode.HALT].op
         legal = Signal()  # implemented opcode, reserved bits clear, act NONE or RELU
