@@ -237,9 +237,9 @@ SEMANTICS: dict[Opcode, str] = {
         "Wait for the next packet on `net_in` and write its n payload words to scratchpad "
         "words addr .. addr + n - 1. Packets are taken in the order they arrive, whatever "
         "their source; the header's tag and length must equal the instruction's tag and n, "
-        "else the core stops with `error` after taking the header (the payload stays in "
-        "the network). `last` of the payload flits is not checked: the header's length "
-        "decides."
+        "else the core stops with `error` in the cycle it takes the header (the RECV then "
+        "costs ISSUE + wait + 1 cycles; the payload stays in the network). `last` of the "
+        "payload flits is not checked: the header's length decides."
     ),
 }
 
@@ -258,8 +258,8 @@ VADD_DRAIN_CYCLES = 2
 """Pipeline depth of VADD after its last operand word is read."""
 VMUL_DRAIN_CYCLES = 3
 """Pipeline depth of VMUL after its last operand word is read (multiply, then shift)."""
-SETLUT_DRAIN_CYCLES = 1
-"""The LUT write of the last table word, the cycle after its weight read."""
+SETLUT_DRAIN_CYCLES = 2
+"""The last table word: its weight read data is registered, then written to the LUT."""
 HEADER_FLITS = 1
 """Flits of a packet header (SEND and RECV move it before the payload)."""
 

@@ -48,7 +48,8 @@ def _timing() -> list[str]:
         f"| LUT | {isa.LUT_CYCLES} | added to MATVEC_DRAIN when act is LUT (the table read) |",
         f"| VADD_DRAIN | {isa.VADD_DRAIN_CYCLES} | VADD pipeline after its last operand word |",
         f"| VMUL_DRAIN | {isa.VMUL_DRAIN_CYCLES} | VMUL pipeline after its last operand word |",
-        f"| SETLUT_DRAIN | {isa.SETLUT_DRAIN_CYCLES} | the LUT write of the last table word |",
+        f"| SETLUT_DRAIN | {isa.SETLUT_DRAIN_CYCLES} | register, then LUT write, of the last "
+        "table word |",
         f"| HEADER | {isa.HEADER_FLITS} | the header flit of a packet |",
         "",
         "SEND and RECV move one flit per cycle. Their contract is exact with the network in "
@@ -78,8 +79,10 @@ def _network() -> list[str]:
         "packet until its RECV runs) and a packet's payload reaches its RECV back to back. "
         "It takes a core's packets in order of header arrival (ties: by source row, then "
         "column). Its cycles are the RTL's when no two packets share a link or a "
-        "destination at the same time and the routers buffer what arrives before its RECV; "
-        "otherwise the RTL takes longer by exactly its stall and wait cycles.",
+        "destination at the same time and the routers buffer what arrives before its RECV. "
+        "Whatever the network does, a core's RTL cycles are the sum of `isa.cycles` over "
+        "what it executed plus the stall and wait cycles on its ports; the tests check "
+        "both.",
         "",
     ]
 
