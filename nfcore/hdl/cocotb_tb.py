@@ -223,6 +223,7 @@ class CoreTB:
         queue: deque[tuple[int, int]] = deque((0, f) for f in inject or [])
         cycle = 0
         offered: int | None = None
+        payload_left = 0  # flits of the packet on net_out still to come after the header
         while True:
             dut.net_out__ready.value = int(not (stall and rng.random() < stall))
             if offered is None and queue and queue[0][0] <= cycle and not (
@@ -234,7 +235,17 @@ class CoreTB:
             await ReadOnly()
             if dut.net_out__valid.value:
                 if dut.net_out__ready.value:
-                    queue.append((cycle + latency_cycles, int(dut.net_out__payload.value)))
+                    flit = int(dut.net_out__payload.value)
+                    last = bool(flit >> (self.lanes * 8))
+                    if payload_left == 0:  # a header
+                        assert not last, "net_out: header flit marked last"
+                        payload_left = noc.decode_header(flit & ((1 << noc.HEADER_BITS) - 1))[
+                            "length"]
+                        assert flit >> noc.HEADER_BITS == 0, "net_out: header's high bits set"
+                    else:
+                        payload_left -= 1
+                        assert last == (payload_left == 0), "net_out: `last` misplaced"
+                    queue.append((cycle + latency_cycles, flit))
                 else:
                     self.net_stall_cycles += 1
             if dut.net_in__ready.value:
