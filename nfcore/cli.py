@@ -29,7 +29,7 @@ def cmd_verilog(args: argparse.Namespace) -> int:
 
 
 def cmd_isa_doc(args: argparse.Namespace) -> int:
-    from nfcore.isa import render_markdown
+    from nfcore.isa_doc import render_markdown
 
     out = Path(args.output)
     out.write_text(render_markdown())

@@ -64,6 +64,18 @@ ROUTER_HOP_CYCLES = 2
 contention (input register plus output register). Payload flits follow one per cycle."""
 
 
+def packet_latency_cycles(src: tuple[int, int], dest: tuple[int, int]) -> int:
+    """Cycles from the cycle a flit leaves the source core (its `net_out` handshake) to the
+    first cycle it is offered on the destination core's `net_in`, with no contention.
+
+    The flit passes `hops + 1` routers (the source's, those between, the destination's),
+    `ROUTER_HOP_CYCLES` each; a core sending to itself goes through its own router only.
+    Injection and ejection add nothing beyond this: the core's ports connect straight to
+    the router's LOCAL port registers. Payload flits follow the header one per cycle.
+    """
+    return (hops(src, dest) + 1) * ROUTER_HOP_CYCLES
+
+
 def route(x: int, y: int, dest_x: int, dest_y: int) -> Port:
     """The output port a router at (x, y) picks for a packet to (dest_x, dest_y)."""
     if dest_x > x:
