@@ -1,0 +1,227 @@
+"""The mesh network of the system model: XY routes, wormhole links, and their arbitration.
+
+Timing follows `nfcore.noc` (the single source): XY routes (`noc.route`), a header takes
+`noc.ROUTER_HOP_CYCLES` from one router's input to the next router's input, payload flits
+follow one per cycle, and a packet is `1 + payload words` flits (`noc.packet_flits`).
+
+The model is analytic per packet, not per flit, so that it costs no SimPy events: when a
+packet is sent (at the current simulated cycle) its header is walked along its route and each
+link it needs is reserved for the cycles the packet holds it. Links are the injection link
+from the source (a core's local port, the host port, the DRAM port) into its router, and each
+router output the route uses (the last one ejects into the destination core or the host).
+
+For a packet of F flits sent at cycle t over h hops, with `a_i` the cycle its header reaches
+the input of the i-th router and `d_i >= a_i` the cycle that router's output is granted:
+
+* `a_0` = grant of the injection link (>= t); `a_{i+1} = d_i + ROUTER_HOP_CYCLES`;
+* the packet is delivered (its tail written at the destination) at `d_h + F`;
+* with no contention that is `t + h * ROUTER_HOP_CYCLES + F`;
+* wormhole: a link is held from its grant until the tail has passed it, `F` cycles plus every
+  stall the header suffered at later routers (the worm does not compress: routers buffer a
+  flit or two, not a packet). A packet that finds its next output busy waits behind the
+  holder, and that wait is charged to the packet and to every link it holds upstream.
+
+Arbitration (`LinkArbiter`) grants a link to packets in the order they are sent, at the
+earliest cycle at or after the header's arrival at which the link is free for the packet's
+hold time. That equals a per-output round-robin arbiter whenever no two packets request one
+output in the same cycle; when they do, round-robin may order them differently. The arbiter
+is one small class so that it can be matched to the router RTL when that exists.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right, insort
+from dataclasses import dataclass
+
+from nfcore import noc
+from nfcore.config import NFCoreConfig
+from nfcore.errors import NFCoreError
+
+PRUNE_AT = 32
+"""Intervals kept per link before those that ended in the past are dropped."""
+
+
+class NetworkError(NFCoreError):
+    """A packet was asked for that the mesh cannot carry (endpoint off the mesh, to DRAM)."""
+
+
+class LinkArbiter:
+    """Reservations of every link: sorted, disjoint `[start, end)` cycle intervals.
+
+    Packets are granted in the order they ask (callers ask in simulated-time order), each at
+    the first cycle at or after its request at which the link is free for its hold time.
+    """
+
+    def __init__(self, n_links: int) -> None:
+        self.starts: list[list[int]] = [[] for _ in range(n_links)]
+        self.ends: list[list[int]] = [[] for _ in range(n_links)]
+
+    def earliest(self, link: int, t: int, hold: int) -> int:
+        """First cycle `s >= t` such that `[s, s + hold)` overlaps no reservation."""
+        ends = self.ends[link]
+        if not ends or t >= ends[-1]:
+            return t
+        starts = self.starts[link]
+        k = bisect_right(ends, t)
+        s = t
+        while k < len(ends):
+            if s + hold <= starts[k]:
+                return s
+            s = max(s, ends[k])
+            k += 1
+        return s
+
+    def blocker(self, link: int, start: int, end: int) -> int | None:
+        """End of the first reservation overlapping `[start, end)`, or None if it is free."""
+        ends = self.ends[link]
+        k = bisect_right(ends, start)
+        if k < len(ends) and self.starts[link][k] < end:
+            return ends[k]
+        return None
+
+    def reserve(self, link: int, start: int, end: int, now: int) -> None:
+        """Reserve `[start, end)` (free, by `blocker`); drop reservations that ended before
+        `now` once the link holds more than `PRUNE_AT`."""
+        starts, ends = self.starts[link], self.ends[link]
+        if not ends or start >= ends[-1]:
+            starts.append(start)
+            ends.append(end)
+        else:
+            k = bisect_right(starts, start)
+            insort(starts, start)
+            ends.insert(k, end)
+        if len(ends) > PRUNE_AT:
+            cut = bisect_right(ends, now)
+            if cut:
+                del starts[:cut]
+                del ends[:cut]
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One packet's trip. Cycles are absolute."""
+
+    sent_cycle: int
+    done_cycle: int
+    """Cycle its tail has been written at the destination."""
+    hops: int
+    flits: int
+    wait_cycles: int
+    """`done_cycle` minus the no-contention delivery cycle."""
+
+
+class Network:
+    """The mesh of `cfg.mesh` with the host and DRAM ports of `nfcore.noc`.
+
+    Endpoints are ints: core `y * cols + x`, then `host`, then `dram` (attributes).
+    """
+
+    def __init__(self, cfg: NFCoreConfig) -> None:
+        self.rows, self.cols = cfg.mesh.rows, cfg.mesh.cols
+        self.n_cores = self.rows * self.cols
+        self.host = self.n_cores
+        self.dram = self.n_cores + 1
+        for name, (x, y) in (("HOST_ROUTER", noc.HOST_ROUTER), ("DRAM_ROUTER", noc.DRAM_ROUTER)):
+            if not (0 <= x < self.cols and 0 <= y < self.rows):
+                raise NetworkError(f"noc.{name} = {(x, y)} is off the {self.cols} x "
+                                   f"{self.rows} mesh")
+        self._inj_base = self.n_cores * len(noc.Port)
+        self.arbiter = LinkArbiter(self._inj_base + self.n_cores + 2)
+        self._paths: dict[tuple[int, int], tuple[tuple[int, ...], tuple[int, ...]]] = {}
+        self.router_flits = [0] * self.n_cores
+        """Flits that passed through each router (row-major), for the activity heatmap."""
+        self.packets = 0
+        self.flit_hops = 0
+        self.waited_packets = 0
+        self.wait_cycles = 0
+
+    def core(self, xy: tuple[int, int]) -> int:
+        x, y = xy
+        if not (0 <= x < self.cols and 0 <= y < self.rows):
+            raise NetworkError(f"core {xy} is off the {self.cols} x {self.rows} mesh")
+        return y * self.cols + x
+
+    def router_of(self, endpoint: int) -> tuple[int, int]:
+        if endpoint == self.host:
+            return noc.HOST_ROUTER
+        if endpoint == self.dram:
+            return noc.DRAM_ROUTER
+        return endpoint % self.cols, endpoint // self.cols
+
+    def hops(self, src: int, dst: int) -> int:
+        return noc.hops(self.router_of(src), self.router_of(dst))
+
+    def path(self, src: int, dst: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        """(links, routers) of the route from `src` to `dst`: the injection link then one
+        router output per router visited (the last ejects), and those routers' indices."""
+        key = (src, dst)
+        cached = self._paths.get(key)
+        if cached is not None:
+            return cached
+        if dst == self.dram:
+            raise NetworkError("the DRAM port only sends (weights are read-only)")
+        x, y = self.router_of(src)
+        dx, dy = self.router_of(dst)
+        eject = noc.HOST_PORT if dst == self.host else noc.Port.LOCAL
+        links = [self._inj_base + src]
+        routers = []
+        while True:
+            port = noc.route(x, y, dx, dy)
+            r = y * self.cols + x
+            routers.append(r)
+            if port is noc.Port.LOCAL:
+                links.append(r * len(noc.Port) + int(eject))
+                break
+            links.append(r * len(noc.Port) + int(port))
+            x += (port is noc.Port.EAST) - (port is noc.Port.WEST)
+            y += (port is noc.Port.SOUTH) - (port is noc.Port.NORTH)
+        cached = (tuple(links), tuple(routers))
+        self._paths[key] = cached
+        return cached
+
+    def send(self, src: int, dst: int, flits: int, now: int) -> Delivery:
+        """Send a packet of `flits` flits from `src` to `dst` at cycle `now`; reserve the
+        links it holds and return when it is delivered. Calls must come in time order."""
+        links, routers = self.path(src, dst)
+        hop = noc.ROUTER_HOP_CYCLES
+        arb = self.arbiter
+        floor: dict[int, int] = {}
+        while True:
+            grants: list[int] = []
+            arrive: list[int] = []
+            t = now
+            for i, link in enumerate(links):
+                arrive.append(t)
+                t = arb.earliest(link, max(t, floor.get(link, t)), flits)
+                grants.append(t)
+                if i:  # the injection link feeds its router's input with no hop latency
+                    t += hop
+            # Wormhole hold: a link stays held while the header stalls further on.
+            stall_after = 0
+            holds = [0] * len(links)
+            for i in range(len(links) - 1, -1, -1):
+                holds[i] = flits + stall_after
+                stall_after += grants[i] - arrive[i]
+            conflict = False
+            for link, start, held in zip(links, grants, holds, strict=True):
+                if held > flits:
+                    end = arb.blocker(link, start, start + held)
+                    if end is not None:
+                        floor[link] = end
+                        conflict = True
+                        break
+            if not conflict:
+                break
+        for link, start, held in zip(links, grants, holds, strict=True):
+            arb.reserve(link, start, start + held, now)
+        n_hops = len(routers) - 1
+        done = grants[-1] + flits
+        wait = done - (now + n_hops * hop + flits)
+        for r in routers:
+            self.router_flits[r] += flits
+        self.packets += 1
+        self.flit_hops += flits * n_hops
+        if wait:
+            self.waited_packets += 1
+            self.wait_cycles += wait
+        return Delivery(now, done, n_hops, flits, wait)
