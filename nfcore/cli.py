@@ -58,7 +58,6 @@ def cmd_sim(args: argparse.Namespace) -> int:
 def cmd_sim_system(args: argparse.Namespace) -> int:
     import dataclasses
 
-    from nfcore.config import MeshConfig
     from nfcore.sim.baselines import MonolithSpec
     from nfcore.sim.report import new_run_dir, write_system_report
     from nfcore.sim.system_report import ArrivalSpec, build_system_report, default_monolith

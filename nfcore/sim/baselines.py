@@ -119,8 +119,8 @@ def load_gpu_table(path: str | Path = GPU_TABLE) -> GpuTable:
             v = g.get(key)
             if isinstance(v, bool) or not isinstance(v, int | float) or v <= 0:
                 raise BaselineError(f"{where}: {key} must be a number > 0, got {v!r}")
-        gpus.append(GpuSpec(str(g["name"]), *(float(g[k]) for k in numeric),
-                            source=" ".join(str(g["source"]).split())))
+        gpus.append(GpuSpec(name=str(g["name"]), source=" ".join(str(g["source"]).split()),
+                            **{k: float(g[k]) for k in numeric}))
     params = {p.get("name"): p for p in data.get("parameters", []) if isinstance(p, dict)}
     for key in ("kernel_launch_overhead_s", "idle_power_w"):
         p = params.get(key)
@@ -277,8 +277,9 @@ def verdicts(nfcore: Baseline, rows: list[Baseline]) -> list[str]:
     out = []
     for b in rows:
         if b.kind == "floor":
-            out.append(f"NF-Core spends {nfcore.energy_pj_per_inference / b.energy_pj_per_inference:,.1f}"
-                       f"x the {b.name} ({b.energy_pj_per_inference:,.0f} pJ).")
+            ratio = nfcore.energy_pj_per_inference / b.energy_pj_per_inference
+            out.append(f"NF-Core spends {ratio:,.1f}x the {b.name} "
+                       f"({b.energy_pj_per_inference:,.0f} pJ).")
             continue
         for metric, ours, theirs, unit in (
                 ("energy per inference", nfcore.energy_pj_per_inference,

@@ -128,8 +128,7 @@ class Network:
         self._inj_base = self.n_cores * len(noc.Port)
         self.arbiter = LinkArbiter(self._inj_base + self.n_cores + 2)
         self._paths: dict[tuple[int, int], tuple[tuple[int, ...], tuple[int, ...]]] = {}
-        self.router_flits = [0] * self.n_cores
-        """Flits that passed through each router (row-major), for the activity heatmap."""
+        self._path_flits: dict[tuple[int, int], int] = {}
         self.packets = 0
         self.flit_hops = 0
         self.waited_packets = 0
@@ -182,9 +181,50 @@ class Network:
     def send(self, src: int, dst: int, flits: int, now: int) -> Delivery:
         """Send a packet of `flits` flits from `src` to `dst` at cycle `now`; reserve the
         links it holds and return when it is delivered. Calls must come in time order."""
-        links, routers = self.path(src, dst)
+        key = (src, dst)
+        cached = self._paths.get(key)
+        links, routers = cached if cached is not None else self.path(src, dst)
+        grants = self._walk(links, flits, now)
+        if grants is None:
+            grants = self._walk_contended(links, flits, now)
+        n_hops = len(routers) - 1
+        done = grants[-1] + flits
+        wait = done - (now + n_hops * noc.ROUTER_HOP_CYCLES + flits)
+        self._path_flits[key] = self._path_flits.get(key, 0) + flits
+        self.packets += 1
+        self.flit_hops += flits * n_hops
+        if wait:
+            self.waited_packets += 1
+            self.wait_cycles += wait
+        return Delivery(now, done, n_hops, flits, wait)
+
+    def _walk(self, links: tuple[int, ...], flits: int, now: int) -> list[int] | None:
+        """The fast path: if every link is free when the header reaches it, reserve each for
+        `flits` cycles and return the grants; else reserve nothing and return None."""
+        ends_all = self.arbiter.ends
+        earliest = self.arbiter.earliest
         hop = noc.ROUTER_HOP_CYCLES
+        # The injection link (links[0]) feeds its router's input with no hop latency, so
+        # the first router output is requested in the same cycle as the injection link.
+        grants = []
+        t = now
+        for i, link in enumerate(links):
+            ends = ends_all[link]
+            if ends and t < ends[-1] and earliest(link, t, flits) != t:
+                return None
+            grants.append(t)
+            if i:
+                t += hop
+        reserve = self.arbiter.reserve
+        for link, g in zip(links, grants, strict=True):
+            reserve(link, g, g + flits, now)
+        return grants
+
+    def _walk_contended(self, links: tuple[int, ...], flits: int, now: int) -> list[int]:
+        """The general path: grants with waits, and wormhole holds that include every stall
+        the header suffers further on (retried until the extended holds are free)."""
         arb = self.arbiter
+        hop = noc.ROUTER_HOP_CYCLES
         floor: dict[int, int] = {}
         while True:
             grants: list[int] = []
@@ -214,14 +254,13 @@ class Network:
                 break
         for link, start, held in zip(links, grants, holds, strict=True):
             arb.reserve(link, start, start + held, now)
-        n_hops = len(routers) - 1
-        done = grants[-1] + flits
-        wait = done - (now + n_hops * hop + flits)
-        for r in routers:
-            self.router_flits[r] += flits
-        self.packets += 1
-        self.flit_hops += flits * n_hops
-        if wait:
-            self.waited_packets += 1
-            self.wait_cycles += wait
-        return Delivery(now, done, n_hops, flits, wait)
+        return grants
+
+    @property
+    def router_flits(self) -> list[int]:
+        """Flits that passed through each router (row-major), for the activity heatmap."""
+        out = [0] * self.n_cores
+        for key, flits in self._path_flits.items():
+            for r in self._paths[key][1]:
+                out[r] += flits
+        return out

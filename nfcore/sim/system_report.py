@@ -164,6 +164,7 @@ def system_markdown(data: dict[str, Any]) -> list[str]:
     GPU sweep, power states, and the system energy rows and assumptions."""
     wl = data["system_workload"]
     lat = data["latency_s"]
+    touched = data["weight_bytes_touched_per_request"]
     out = [
         "## System model: the forest on the mesh", "",
         f"- workload: {wl['name']}: {wl['trees']} trees ({wl['resident_trees']} resident), "
@@ -176,8 +177,8 @@ def system_markdown(data: dict[str, Any]) -> list[str]:
         f"mean core utilization {100 * data['utilization']['mean']:.2f}%",
         f"- cores woken per request: {data['cores_woken_per_request']:.2f}; network packets "
         f"that waited: {data['network']['waited_packets']} of {data['network']['packets']}",
-        f"- weight bytes touched per request: forest {data['weight_bytes_touched_per_request']['forest']:,.0f}"
-        f", monolith {data['weight_bytes_touched_per_request']['monolith']:,}",
+        f"- weight bytes touched per request: forest {touched['forest']:,.0f}, "
+        f"monolith {touched['monolith']:,}",
         f"- technology: energy_scale = {data['energy_model']['energy_scale']:g} applied to "
         f"table `{data['energy_model']['table']}`", "",
         "### Side by side (same requests)", "",
