@@ -91,10 +91,16 @@ class LinkArbiter:
             insort(starts, start)
             ends.insert(k, end)
         if len(ends) > PRUNE_AT:
-            cut = bisect_right(ends, now)
-            if cut:
-                del starts[:cut]
-                del ends[:cut]
+            self.prune(link, now)
+
+    def prune(self, link: int, now: int) -> None:
+        """Drop the reservations of `link` that ended at or before `now`: no request made
+        from `now` on can reach back to them."""
+        ends = self.ends[link]
+        cut = bisect_right(ends, now)
+        if cut:
+            del self.starts[link][:cut]
+            del ends[:cut]
 
 
 @dataclass(frozen=True)
@@ -130,6 +136,7 @@ class Network:
         self._paths: dict[tuple[int, int], tuple[tuple[int, ...], tuple[int, ...]]] = {}
         self._path_flits: dict[tuple[int, int], int] = {}
         self.packets = 0
+        self.hops = 0
         self.flit_hops = 0
         self.waited_packets = 0
         self.wait_cycles = 0
@@ -184,74 +191,72 @@ class Network:
         key = (src, dst)
         cached = self._paths.get(key)
         links, routers = cached if cached is not None else self.path(src, dst)
-        grants = self._walk(links, flits, now)
-        if grants is None:
-            grants = self._walk_contended(links, flits, now)
+        grants = self._walk(links, flits, now, {})
         n_hops = len(routers) - 1
         done = grants[-1] + flits
         wait = done - (now + n_hops * noc.ROUTER_HOP_CYCLES + flits)
         self._path_flits[key] = self._path_flits.get(key, 0) + flits
         self.packets += 1
+        self.hops += n_hops
         self.flit_hops += flits * n_hops
         if wait:
             self.waited_packets += 1
             self.wait_cycles += wait
         return Delivery(now, done, n_hops, flits, wait)
 
-    def _walk(self, links: tuple[int, ...], flits: int, now: int) -> list[int] | None:
-        """The fast path: if every link is free when the header reaches it, reserve each for
-        `flits` cycles and return the grants; else reserve nothing and return None."""
-        ends_all = self.arbiter.ends
-        earliest = self.arbiter.earliest
+    def _walk(self, links: tuple[int, ...], flits: int, now: int,
+              floor: dict[int, int]) -> list[int]:
+        """Walk the header along `links`, reserve what the packet holds, return the grants.
+
+        The injection link (`links[0]`) feeds its router's input with no hop latency, so the
+        first router output is requested in the cycle the injection link is granted. A link
+        is held for `flits` cycles plus every stall the header suffers further on
+        (wormhole); if that longer hold overlaps a later reservation, the walk is retried
+        with the link's grant floored at that reservation's end (`floor`).
+        """
+        arb = self.arbiter
+        ends_all, earliest = arb.ends, arb.earliest
         hop = noc.ROUTER_HOP_CYCLES
-        # The injection link (links[0]) feeds its router's input with no hop latency, so
-        # the first router output is requested in the same cycle as the injection link.
         grants = []
+        stalled = False
         t = now
         for i, link in enumerate(links):
+            if floor:
+                t = max(t, floor.get(link, t))
             ends = ends_all[link]
-            if ends and t < ends[-1] and earliest(link, t, flits) != t:
-                return None
+            if ends and t < ends[-1]:
+                g = earliest(link, t, flits)
+                if g != t:
+                    stalled = True
+                    t = g
             grants.append(t)
             if i:
                 t += hop
-        reserve = self.arbiter.reserve
-        for link, g in zip(links, grants, strict=True):
-            reserve(link, g, g + flits, now)
-        return grants
-
-    def _walk_contended(self, links: tuple[int, ...], flits: int, now: int) -> list[int]:
-        """The general path: grants with waits, and wormhole holds that include every stall
-        the header suffers further on (retried until the extended holds are free)."""
-        arb = self.arbiter
-        hop = noc.ROUTER_HOP_CYCLES
-        floor: dict[int, int] = {}
-        while True:
-            grants: list[int] = []
-            arrive: list[int] = []
-            t = now
-            for i, link in enumerate(links):
-                arrive.append(t)
-                t = arb.earliest(link, max(t, floor.get(link, t)), flits)
-                grants.append(t)
-                if i:  # the injection link feeds its router's input with no hop latency
-                    t += hop
-            # Wormhole hold: a link stays held while the header stalls further on.
-            stall_after = 0
-            holds = [0] * len(links)
-            for i in range(len(links) - 1, -1, -1):
-                holds[i] = flits + stall_after
-                stall_after += grants[i] - arrive[i]
-            conflict = False
-            for link, start, held in zip(links, grants, holds, strict=True):
-                if held > flits:
-                    end = arb.blocker(link, start, start + held)
-                    if end is not None:
-                        floor[link] = end
-                        conflict = True
-                        break
-            if not conflict:
-                break
+        if not stalled:  # the common case: every hold is `flits` and was checked free
+            starts_all = arb.starts
+            for link, g in zip(links, grants, strict=True):
+                ends = ends_all[link]
+                if not ends or g >= ends[-1]:
+                    starts_all[link].append(g)
+                    ends.append(g + flits)
+                    if len(ends) > PRUNE_AT:
+                        arb.prune(link, now)
+                else:
+                    arb.reserve(link, g, g + flits, now)
+            return grants
+        # Arrival of the header at each link: the previous grant (+ hop after a router).
+        holds = [flits] * len(links)
+        stall_after = 0
+        for i in range(len(links) - 1, 0, -1):
+            arrive = grants[i - 1] + (hop if i > 1 else 0)
+            holds[i] += stall_after
+            stall_after += grants[i] - arrive
+        holds[0] += stall_after
+        for link, start, held in zip(links, grants, holds, strict=True):
+            if held > flits:
+                end = arb.blocker(link, start, start + held)
+                if end is not None:
+                    return self._walk(links, flits, now, {**floor, link: end})
         for link, start, held in zip(links, grants, holds, strict=True):
             arb.reserve(link, start, start + held, now)
         return grants
