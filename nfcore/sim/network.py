@@ -136,7 +136,7 @@ class Network:
         self._paths: dict[tuple[int, int], tuple[tuple[int, ...], tuple[int, ...]]] = {}
         self._path_flits: dict[tuple[int, int], int] = {}
         self.packets = 0
-        self.hops = 0
+        self.hops_total = 0
         self.flit_hops = 0
         self.waited_packets = 0
         self.wait_cycles = 0
@@ -197,7 +197,7 @@ class Network:
         wait = done - (now + n_hops * noc.ROUTER_HOP_CYCLES + flits)
         self._path_flits[key] = self._path_flits.get(key, 0) + flits
         self.packets += 1
-        self.hops += n_hops
+        self.hops_total += n_hops
         self.flit_hops += flits * n_hops
         if wait:
             self.waited_packets += 1

@@ -38,18 +38,19 @@ def plot_mesh_heatmap(path: Path, utilization: npt.NDArray[np.float64],
     plt.close(fig)
 
 
-def plot_latency_histogram(path: Path, latencies_s: Sequence[float]) -> None:
-    """Histogram of request latency in microseconds, with p50 and p99 marked."""
+def plot_latency_histogram(path: Path, counts: Sequence[int], edges_s: Sequence[float],
+                           marks_s: dict[str, float]) -> None:
+    """Histogram of request latency in microseconds from stored bin `counts` and `edges_s`
+    (seconds), with vertical lines at `marks_s` (e.g. {"p50": ..., "p99": ...})."""
     plt = _plt()
-    us = np.asarray(latencies_s, dtype=float) * 1e6
+    edges_us = np.asarray(edges_s, dtype=float) * 1e6
     fig, ax = plt.subplots(figsize=(6, 3.6))
-    ax.hist(us, bins=50, color="#4c72b0")
-    for q, style in ((50, "--"), (99, ":")):
-        v = float(np.percentile(us, q))
-        ax.axvline(v, color="k", linestyle=style, label=f"p{q} {v:,.2f} µs")
+    ax.stairs(np.asarray(counts, dtype=float), edges_us, fill=True, color="#4c72b0")
+    for (name, v), style in zip(marks_s.items(), ("--", ":", "-."), strict=False):
+        ax.axvline(v * 1e6, color="k", linestyle=style, label=f"{name} {v * 1e6:,.2f} µs")
     ax.set_xlabel("latency (µs)")
     ax.set_ylabel("requests")
-    ax.set_title(f"Request latency, {len(us)} requests")
+    ax.set_title(f"Request latency, {int(np.sum(counts))} requests")
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=120)

@@ -334,7 +334,7 @@ def _result(cfg: NFCoreConfig, records: list[SystemRecord], arrivals: Sequence[i
         power_cycles=states,
         wakes=sum(c.wakes for c in cores.values()),
         idle_leakage_pj=idle_pj,
-        network={"packets": net.packets, "hops": net.hops, "flit_hops": net.flit_hops,
+        network={"packets": net.packets, "hops": net.hops_total, "flit_hops": net.flit_hops,
                  "waited_packets": net.waited_packets, "wait_cycles": net.wait_cycles},
         dram={"reads": dram.reads, "bytes": dram.bytes_read, "busy_cycles": dram.busy_cycles,
               "queue_cycles": dram.queue_cycles},

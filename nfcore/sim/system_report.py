@@ -33,6 +33,7 @@ from nfcore.sim.workload import Workload
 FIGURES = {"mesh_heatmap": "mesh_heatmap.png", "latency_histogram": "latency_histogram.png",
            "gpu_batch_sweep": "gpu_batch_sweep.png", "idle_silicon": "idle_silicon.png"}
 LATENCY_QS = (50, 90, 99, 99.9)
+HIST_BINS = 50
 
 
 @dataclass(frozen=True)
@@ -105,7 +106,7 @@ def build_system_report(cfg: NFCoreConfig, workload: Workload, arrival: ArrivalS
         "latency_distribution": {
             "unit": "s", **_dist(lat_s),
             "histogram": dict(zip(("counts", "edges"),
-                                  (a.tolist() for a in np.histogram(lat_s, bins=20)),
+                                  (a.tolist() for a in np.histogram(lat_s, bins=HIST_BINS)),
                                   strict=True))},
         "energy_pj_per_inference": {"total": ours.energy_pj_per_inference,
                                     "by_component": ours.by_component},
@@ -147,10 +148,9 @@ def write_system_figures(run_dir: Path, data: dict[str, Any]) -> None:
     util = np.asarray(data["utilization"]["per_core"], dtype=float)
     flits = np.asarray(data.get("router_flits", np.zeros_like(util)), dtype=float)
     plot_mesh_heatmap(run_dir / FIGURES["mesh_heatmap"], util, flits.astype(np.int64))
-    hist = data["latency_distribution"]["histogram"]
-    centres = [(a + b) / 2 for a, b in zip(hist["edges"], hist["edges"][1:], strict=False)]
-    plot_latency_histogram(run_dir / FIGURES["latency_histogram"],
-                           np.repeat(centres, hist["counts"]).tolist())
+    dist = data["latency_distribution"]
+    plot_latency_histogram(run_dir / FIGURES["latency_histogram"], dist["histogram"]["counts"],
+                           dist["histogram"]["edges"], {"p50": dist["p50"], "p99": dist["p99"]})
     series = data["idle_silicon_series"]
     plot_idle_silicon(run_dir / FIGURES["idle_silicon"], np.asarray(series["t_s"]),
                       np.asarray(series["idle_fraction"]))
