@@ -16,16 +16,21 @@ the input of the i-th router and `d_i >= a_i` the cycle that router's output is 
 * `a_0` = grant of the injection link (>= t); `a_{i+1} = d_i + ROUTER_HOP_CYCLES`;
 * the packet is delivered (its tail written at the destination) at `d_h + F`;
 * with no contention that is `t + h * ROUTER_HOP_CYCLES + F`;
-* wormhole: a link is held from its grant until the tail has passed it, `F` cycles plus every
-  stall the header suffered at later routers (the worm does not compress: routers buffer a
-  flit or two, not a packet). A packet that finds its next output busy waits behind the
-  holder, and that wait is charged to the packet and to every link it holds upstream.
+* wormhole: flit k of a packet passes link i at `d_i + k` and reaches the next router's input
+  `ROUTER_HOP_CYCLES` later; a header that waits for an output stops every flit behind it in
+  the same cycle (the `ROUTER_HOP_CYCLES` registers of a hop hold one flit each and there is
+  no other buffer, so a worm does not compress). So link i is held from its grant until the
+  tail has passed it: `F` cycles plus every stall of the header at a later output it reached
+  less than `F` cycles of travel after link i (a stall further on finds the tail already
+  past link i).
 
 Arbitration (`LinkArbiter`) grants a link to packets in the order they are sent, at the
 earliest cycle at or after the header's arrival at which the link is free for the packet's
 hold time. That equals a per-output round-robin arbiter whenever no two packets request one
 output in the same cycle; when they do, round-robin may order them differently. The arbiter
 is one small class so that it can be matched to the router RTL when that exists.
+`tests/sim/flit_reference.py` steps the same semantics cycle by cycle with arrival-order
+arbitration; the tests bound the difference.
 """
 
 from __future__ import annotations
@@ -244,14 +249,17 @@ class Network:
                 else:
                     arb.reserve(link, g, g + flits, now)
             return grants
-        # Arrival of the header at each link: the previous grant (+ hop after a router).
-        holds = [flits] * len(links)
-        stall_after = 0
-        for i in range(len(links) - 1, 0, -1):
-            arrive = grants[i - 1] + (hop if i > 1 else 0)
-            holds[i] += stall_after
-            stall_after += grants[i] - arrive
-        holds[0] += stall_after
+        # Stalls: how long the header waited at each router output after reaching it (the
+        # previous grant, plus a hop after a router). Link i is held for `flits` cycles plus
+        # the stalls at links j > i that the header reached less than `flits` positions
+        # (cycles of travel) after link i: flits behind the header stop when it stops, and
+        # the tail is still upstream of link i only if the packet is longer than that.
+        n = len(links)
+        prefix = [0] * (n + 1)  # prefix[k] = sum of the stalls at links 0 .. k-1
+        for j in range(1, n):
+            prefix[j + 1] = prefix[j] + grants[j] - grants[j - 1] - (hop if j > 1 else 0)
+        reach = -(-flits // hop)  # links within `flits` positions after a router output
+        holds = [flits + prefix[min(n, max(i, 1) + reach)] - prefix[i + 1] for i in range(n)]
         for link, start, held in zip(links, grants, holds, strict=True):
             if held > flits:
                 end = arb.blocker(link, start, start + held)

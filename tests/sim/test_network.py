@@ -110,3 +110,22 @@ def test_router_flits_count_every_router_on_the_path() -> None:
     flits = net.router_flits
     assert flits == [7, 4, 4, 3, 0, 4]
     assert net.flit_hops == 4 * 3 + 3 * 1 and net.packets == 2
+
+
+def test_a_short_worm_frees_links_its_tail_has_passed() -> None:
+    """A 1 x 6 mesh. P1: core 1 -> host, 10 flits at 0: holds router 1's west output
+    [0, 10) and the host port [2, 12).
+    P2: core 5 -> host, 2 flits at 0: outputs of routers 5, 4, 3, 2 at 0, 2, 4, 6; reaches
+    router 1 at 8 and waits for P1 until 10 (stall 2); host port at 12; done 14. Its 2 flits
+    passed router 3's output at 4 and 5, long before the stall (8 cycles of travel later),
+    so that output is free from 6; router 2's (2 cycles before the stall, not less than 2
+    flits) from 8.
+    P3: core 3 -> core 2, 2 flits at 7: router 3's west output is free, router 2's local
+    output too (at 9): no wait, done 7 + 2 + 2 = 11."""
+    net = _net(1, 6)
+    p1 = net.send(net.core((1, 0)), net.host, 10, 0)
+    p2 = net.send(net.core((5, 0)), net.host, 2, 0)
+    p3 = net.send(net.core((3, 0)), net.core((2, 0)), 2, 7)
+    assert p1.done_cycle == 12
+    assert p2.done_cycle == 14 and p2.wait_cycles == 14 - (0 + 5 * HOP + 2)
+    assert p3.done_cycle == 11 and p3.wait_cycles == 0
