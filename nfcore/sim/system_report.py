@@ -182,6 +182,9 @@ def system_markdown(data: dict[str, Any]) -> list[str]:
         f"- technology: energy_scale = {data['energy_model']['energy_scale']:g} applied to "
         f"table `{data['energy_model']['table']}`", "",
         "### Side by side (same requests)", "",
+        "Latency is the median request latency for simulated rows and the batch's latency for "
+        "the GPU rows; energy per inference for NF-Core includes the leakage of idle silicon.",
+        "",
         "| | energy per inference (pJ) | latency (µs) | notes |", "| --- | --- | --- | --- |",
     ]
     for b in data["baselines"]:
