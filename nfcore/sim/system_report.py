@@ -81,7 +81,18 @@ def build_system_report(cfg: NFCoreConfig, workload: Workload, arrival: ArrivalS
             rows.append(bl.Baseline(
                 f"monolith on {p.gpu}, batch {p.batch}", p.energy_pj_per_inference,
                 p.latency_s, f"roofline, {p.bound}-bound; HBM traffic alone "
-                f"{p.hbm_pj_per_inference:,.0f} pJ per inference"))
+                f"{p.hbm_pj_per_inference:,.0f} pJ per inference; time to fill the batch "
+                "not counted"))
+    # The GPU's best case: no launch gaps (the launch overhead and idle power are stated
+    # parameters, not facts), at the largest batch.
+    for gpu in gpu_table.gpus:
+        best = bl.gpu_roofline(gpu, monolith, max(bl.BATCHES), 0.0, 0.0,
+                               table.value("hbm_pj_per_bit"))
+        rows.append(bl.Baseline(
+            f"monolith on {gpu.name}, batch {best.batch}, no launch gaps",
+            best.energy_pj_per_inference, best.latency_s,
+            f"pure roofline (launch overhead and idle power set to 0), {best.bound}-bound: "
+            "the GPU's best case; time to fill the batch not counted"))
     rows += bl.floors(cfg, energies, workload)
 
     lat_c = result.latencies_cycles()
