@@ -97,7 +97,8 @@ class DramConfig:
     """Which energy-table row prices a DRAM bit: `ddr` (Horowitz's 64-bit DRAM read) or
     `hbm` (HBM2, O'Connor et al.)."""
     latency_ns: float = field(default=100.0, metadata=_range(1.0, 10000.0, "ns"))
-    """From a read request to its first byte, with an idle channel."""
+    """From a read request to its first byte, with an idle channel (default: an assumed
+    typical DDR4 figure)."""
     bandwidth_gbps: float = field(default=204.8, metadata=_range(0.1, 100000.0, "Gb/s"))
     """Channel bandwidth in gigabits per second (204.8 Gb/s = 25.6 GB/s, one 64-bit
     DDR4-3200 channel)."""
@@ -108,9 +109,11 @@ class PowerConfig:
     """Per-core power states: active (running), idle (clock-gated, leaking), gated."""
 
     wake_up_cycles: int = field(default=20, metadata=_range(0, 100000, "cycles"))
-    """Cycles from a request reaching a gated core to the core running it."""
+    """Cycles from a request reaching a gated core to the core running it (default: an
+    assumption, no RTL yet)."""
     gate_after_idle_cycles: int = field(default=2000, metadata=_range(0, 1 << 40, "cycles"))
-    """An idle core is power-gated after this many cycles without work."""
+    """An idle core is power-gated after this many cycles without work (a policy choice;
+    default an assumption)."""
     gated_retains_sram: bool = field(default=True, metadata={})
     """True: a gated core keeps its SRAM at a retention voltage (leaking a fraction, see the
     energy table) and its weights survive. False: a gated core is fully off and its trees'
