@@ -80,10 +80,10 @@ def cmd_sim_system(args: argparse.Namespace) -> int:
                             input_bytes=mono.input_bytes, output_bytes=mono.output_bytes,
                             notes="given on the command line")
     arrival = ArrivalSpec(args.arrival, args.interval_cycles, args.seed, args.trace)
-    data, _ = build_system_report(cfg, wl, arrival, mono, progress=not args.quiet)
+    data, result = build_system_report(cfg, wl, arrival, mono, progress=not args.quiet)
     data = {"schema_version": 1, "config": cfg.to_dict(), **data}
     run_dir = new_run_dir(Path(args.reports))
-    write_system_report(run_dir, data)
+    write_system_report(run_dir, data, result.records)
     print(f"report: {run_dir / 'report.md'}")
     return 0
 

@@ -21,8 +21,10 @@ def _plt() -> Any:
 
 def plot_mesh_heatmap(path: Path, utilization: npt.NDArray[np.float64],
                       router_flits: npt.NDArray[np.int64]) -> None:
-    """Two panels over the mesh (x = column, y = row, host at the marked corner): the share
+    """Two panels over the mesh (x = column, y = row, the host's router marked): the share
     of the span each core was active, and the flits through each router."""
+    from nfcore import noc
+
     plt = _plt()
     fig, axes = plt.subplots(1, 2, figsize=(10, 4.2))
     for ax, grid, title, label in (
@@ -30,6 +32,8 @@ def plot_mesh_heatmap(path: Path, utilization: npt.NDArray[np.float64],
             (axes[1], router_flits, "router traffic (flits)", "flits")):
         im = ax.imshow(grid, cmap="viridis", origin="upper", aspect="equal")
         ax.set_title(title, fontsize=10)
+        hx, hy = noc.HOST_ROUTER
+        ax.annotate("host", (hx, hy), color="red", fontsize=8, ha="center", va="center")
         ax.set_xlabel("x (column)")
         ax.set_ylabel("y (row)")
         fig.colorbar(im, ax=ax, label=label, shrink=0.85)

@@ -173,10 +173,12 @@ def write_report(run_dir: Path, data: dict[str, Any]) -> None:
     link_latest(run_dir.parent, run_dir)
 
 
-def write_system_report(run_dir: Path, data: dict[str, Any]) -> None:
+def write_system_report(run_dir: Path, data: dict[str, Any],
+                        records: Iterable[Any] = ()) -> None:
     """Write a system-level report (no training or RTL stage) into `run_dir`: `report.json`,
     `report.md` with the side-by-side baselines, the figures of
-    `system_report.FIGURES` and `energy_by_component.png`; point `latest` at it.
+    `system_report.FIGURES` and `energy_by_component.png`, and `requests.jsonl` with one
+    line per record of `records` (anything with `to_dict`) if given; point `latest` at it.
 
     `data` must hold `SYSTEM_REQUIRED_KEYS` (else `ReportError` naming them).
     """
@@ -189,6 +191,9 @@ def write_system_report(run_dir: Path, data: dict[str, Any]) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "report.json").write_text(json.dumps(data, indent=2, default=_jsonable) + "\n")
     write_system_figures(run_dir, data)
+    lines = [json.dumps(r.to_dict(), default=_jsonable) for r in records]
+    if lines:
+        (run_dir / "requests.jsonl").write_text("\n".join(lines) + "\n")
     plot_energy(run_dir / "energy_by_component.png",
                 data["energy_pj_per_inference"]["by_component"])
     head = [f"# NF-Core system run {run_dir.name}", "",

@@ -19,6 +19,7 @@ from nfcore.sim.report import (
     write_report,
     write_system_report,
 )
+from nfcore.sim.system import SystemResult
 from nfcore.sim.system_report import FIGURES, ArrivalSpec, build_system_report
 from nfcore.sim.workload import synthetic_workload
 
@@ -27,12 +28,17 @@ PNG = b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.fixture(scope="module")
-def system() -> dict[str, Any]:
+def built() -> tuple[dict[str, Any], SystemResult]:
     wl = synthetic_workload(CFG, 12, 60, top_k=2, seed=3, paged_fraction=0.25)
     data, result = build_system_report(CFG, wl, ArrivalSpec("poisson", 800.0, 3),
                                        all_trees_requests=1)
     assert data["requests"] == len(result.records) == 60
-    return {"schema_version": 1, "config": CFG.to_dict(), **data}
+    return {"schema_version": 1, "config": CFG.to_dict(), **data}, result
+
+
+@pytest.fixture(scope="module")
+def system(built: tuple[dict[str, Any], SystemResult]) -> dict[str, Any]:
+    return built[0]
 
 
 def test_system_data_keys(system: dict[str, Any]) -> None:
@@ -58,9 +64,17 @@ def test_system_data_keys(system: dict[str, Any]) -> None:
     assert len(system["gpu_sweep"]) == 18 and system["verdicts"]
 
 
-def test_write_system_report_files(tmp_path: Path, system: dict[str, Any]) -> None:
+def test_write_system_report_files(tmp_path: Path,
+                                   built: tuple[dict[str, Any], SystemResult]) -> None:
+    system, result = built
     run = tmp_path / "run"
-    write_system_report(run, system)
+    write_system_report(run, system, result.records)
+    lines = (run / "requests.jsonl").read_text().splitlines()
+    assert len(lines) == 60
+    first = json.loads(lines[0])
+    assert set(first) >= {"request_id", "trees", "latency_cycles", "latency_s", "energy_pj",
+                          "cores_woken", "bytes_moved", "weight_bytes_touched"}
+    assert first["energy_pj_total"] == pytest.approx(sum(first["energy_pj"].values()))
     saved = json.loads((run / "report.json").read_text())
     assert saved["baselines"] == system["baselines"]
     for name in [*FIGURES.values(), "energy_by_component.png"]:
