@@ -112,3 +112,39 @@ def encode_header(**fields: int) -> int:
 
 def decode_header(word: int) -> dict[str, int]:
     return {f.name: ((word >> f.lsb) & ((1 << f.width) - 1)) + f.offset for f in HEADER_FIELDS}
+
+
+# --- Edge ports -------------------------------------------------------------------------------
+# Where the host and the DRAM channel attach. The router RTL has not fixed them yet; the system
+# model (`nfcore.sim.network`) reads them from here so that a change is made once.
+
+HOST_ROUTER = (0, 0)
+"""(x, y) of the router whose edge port the host attaches to. Assumption until the array RTL
+fixes it: the north-west corner."""
+HOST_PORT = Port.WEST
+"""The port of `HOST_ROUTER` the host uses: its west edge, which has no neighbour there."""
+DRAM_ROUTER = (0, 0)
+"""(x, y) of the router whose edge port the DRAM channel attaches to (assumption, as above)."""
+DRAM_PORT = Port.NORTH
+"""The port of `DRAM_ROUTER` the DRAM channel uses: its north edge, which has no neighbour."""
+
+
+def flit_bits(lanes: int) -> int:
+    """Data bits of one flit: one core word (`lanes` bytes); the `last` bit is not counted."""
+    return 8 * lanes
+
+
+def packet_flits(payload_bytes: int, lanes: int) -> int:
+    """Flits of a packet carrying `payload_bytes`: one header flit plus whole payload words.
+
+    A packet carries at most `2**LENGTH_BITS` payload flits; longer transfers are split into
+    several packets by the sender (see `transfer_packets`).
+    """
+    return 1 + max(1, -(-payload_bytes // lanes))
+
+
+def transfer_packets(payload_bytes: int, lanes: int) -> list[int]:
+    """Flits of each packet of a transfer of `payload_bytes`, split at the maximum length."""
+    words = max(1, -(-payload_bytes // lanes))
+    full, rest = divmod(words, 1 << LENGTH_BITS)
+    return [1 + (1 << LENGTH_BITS)] * full + ([1 + rest] if rest else [])
