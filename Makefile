@@ -38,7 +38,7 @@ lint: $(STAMP)
 	$(BIN)/mypy nfcore forest
 
 bench: $(STAMP)
-	$(BIN)/python benchmarks/run_all.py
+	$(BIN)/python benchmarks/run_all.py $(BENCH)
 
 clean:
 	rm -rf build sim_build .pytest_cache

@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from nfcore.config import NFCoreConfig, default_config_path
-from nfcore.errors import NFCoreError
+from nfcore.errors import ConfigError, NFCoreError
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -29,7 +29,7 @@ def cmd_verilog(args: argparse.Namespace) -> int:
 
 
 def cmd_isa_doc(args: argparse.Namespace) -> int:
-    from nfcore.isa import render_markdown
+    from nfcore.isa_doc import render_markdown
 
     out = Path(args.output)
     out.write_text(render_markdown())
@@ -51,6 +51,39 @@ def cmd_sim(args: argparse.Namespace) -> int:
     )
     cfg = _config(args)
     run_dir = run_sim(cfg, options)
+    print(f"report: {run_dir / 'report.md'}")
+    return 0
+
+
+def cmd_sim_system(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from nfcore.sim.baselines import MonolithSpec
+    from nfcore.sim.report import new_run_dir, write_system_report
+    from nfcore.sim.system_report import ArrivalSpec, build_system_report, default_monolith
+    from nfcore.sim.workload import synthetic_workload
+
+    cfg = _config(args)
+    if args.mesh:
+        rows, _, cols = args.mesh.partition("x")
+        if not (rows.isdigit() and cols.isdigit()):
+            raise ConfigError(f"--mesh {args.mesh!r}: expected ROWSxCOLS, e.g. 16x16")
+        mesh = dataclasses.replace(cfg.mesh, rows=int(rows), cols=int(cols))
+        cfg = NFCoreConfig.from_dict({**cfg.to_dict(), "mesh": dataclasses.asdict(mesh)},
+                                     source="--mesh")
+    wl = synthetic_workload(cfg, args.trees, args.requests, args.top_k, seed=args.seed,
+                            paged_fraction=args.paged_fraction)
+    mono = default_monolith(wl)
+    if args.monolith_bytes or args.monolith_macs:
+        mono = MonolithSpec(param_bytes=args.monolith_bytes or mono.param_bytes,
+                            macs=args.monolith_macs or mono.macs, layers=args.monolith_layers,
+                            input_bytes=mono.input_bytes, output_bytes=mono.output_bytes,
+                            notes="given on the command line")
+    arrival = ArrivalSpec(args.arrival, args.interval_cycles, args.seed, args.trace)
+    data, result = build_system_report(cfg, wl, arrival, mono, progress=not args.quiet)
+    data = {"schema_version": 1, "config": cfg.to_dict(), **data}
+    run_dir = new_run_dir(Path(args.reports))
+    write_system_report(run_dir, data, result.records)
     print(f"report: {run_dir / 'report.md'}")
     return 0
 
@@ -90,6 +123,28 @@ def build_parser() -> argparse.ArgumentParser:
                    help="test inputs run through the golden and SimPy models")
     p.add_argument("--rtl-samples", type=int, default=20,
                    help="of those, how many also run on the RTL under Verilator (0: skip)")
+    p.add_argument("--reports", default="reports", help="reports root folder")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+
+    p = add("sim-system", cmd_sim_system,
+            "simulate a seeded synthetic (untrained) forest on the mesh with every baseline "
+            "and write reports/<run>/")
+    p.add_argument("--mesh", default="16x16", help="ROWSxCOLS, overrides mesh.rows/cols")
+    p.add_argument("--trees", type=int, default=300)
+    p.add_argument("--top-k", type=int, default=4)
+    p.add_argument("--requests", type=int, default=3000)
+    p.add_argument("--paged-fraction", type=float, default=0.1,
+                   help="share of the least popular trees paged from DRAM")
+    p.add_argument("--arrival", default="poisson", help="fixed, poisson, burst or trace")
+    p.add_argument("--interval-cycles", type=float, default=1000.0,
+                   help="mean cycles between arrivals (fixed, poisson)")
+    p.add_argument("--trace", default=None, help="CSV with arrival_s or arrival_cycle")
+    p.add_argument("--monolith-bytes", type=int, default=0,
+                   help="monolith int8 parameter bytes (default: the whole forest's)")
+    p.add_argument("--monolith-macs", type=int, default=0,
+                   help="monolith MACs per inference (default: the whole forest's)")
+    p.add_argument("--monolith-layers", type=int, default=4)
     p.add_argument("--reports", default="reports", help="reports root folder")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")

@@ -90,12 +90,45 @@ class TechnologyConfig:
 
 
 @dataclass(frozen=True)
+class DramConfig:
+    """The DRAM channel that pages non-resident trees' weights onto the chip."""
+
+    kind: str = field(default="ddr", metadata=_choices("ddr", "hbm"))
+    """Which energy-table row prices a DRAM bit: `ddr` (Horowitz's 64-bit DRAM read) or
+    `hbm` (HBM2, O'Connor et al.)."""
+    latency_ns: float = field(default=100.0, metadata=_range(1.0, 10000.0, "ns"))
+    """From a read request to its first byte, with an idle channel (default: an assumed
+    typical DDR4 figure)."""
+    bandwidth_gbps: float = field(default=204.8, metadata=_range(0.1, 100000.0, "Gb/s"))
+    """Channel bandwidth in gigabits per second (204.8 Gb/s = 25.6 GB/s, one 64-bit
+    DDR4-3200 channel)."""
+
+
+@dataclass(frozen=True)
+class PowerConfig:
+    """Per-core power states: active (running), idle (clock-gated, leaking), gated."""
+
+    wake_up_cycles: int = field(default=20, metadata=_range(0, 100000, "cycles"))
+    """Cycles from a request reaching a gated core to the core running it (default: an
+    assumption, no RTL yet)."""
+    gate_after_idle_cycles: int = field(default=2000, metadata=_range(0, 1 << 40, "cycles"))
+    """An idle core is power-gated after this many cycles without work (a policy choice;
+    default an assumption)."""
+    gated_retains_sram: bool = field(default=True, metadata={})
+    """True: a gated core keeps its SRAM at a retention voltage (leaking a fraction, see the
+    energy table) and its weights survive. False: a gated core is fully off and its trees'
+    weights must be reloaded from DRAM when it wakes."""
+
+
+@dataclass(frozen=True)
 class NFCoreConfig:
     """The hardware. Frozen: derive a changed copy with `dataclasses.replace`."""
 
     core: CoreConfig = field(default_factory=CoreConfig)
     mesh: MeshConfig = field(default_factory=MeshConfig)
     technology: TechnologyConfig = field(default_factory=TechnologyConfig)
+    dram: DramConfig = field(default_factory=DramConfig)
+    power: PowerConfig = field(default_factory=PowerConfig)
 
     def __post_init__(self) -> None:
         c = self.core
@@ -176,7 +209,8 @@ def _build(cls: type[T], data: Any, path: str, source: str) -> T:
 def _check_value(key: str, value: Any, f: dataclasses.Field[Any], source: str) -> Any:
     expected = type(f.default)
     meta = f.metadata
-    ok_type = isinstance(value, expected) and not isinstance(value, bool)
+    # bool is an int subclass: only a bool field accepts true/false.
+    ok_type = isinstance(value, expected) and (expected is bool or not isinstance(value, bool))
     if expected is float and isinstance(value, int) and not isinstance(value, bool):
         value, ok_type = float(value), True
     if not ok_type:

@@ -10,14 +10,20 @@ Machine model
 A core has `lanes` (L) MAC lanes and two SRAMs whose words are L bytes wide:
 
 * weight SRAM, `weight_words` words, addressed by word; read one word per cycle;
-* activation scratchpad, `act_words` words, addressed by word, written with byte enables.
+* activation scratchpad, `act_words` words, addressed by word, written with byte enables;
+* a 256-entry int8 -> int8 lookup table (LUT) for activations such as sigmoid and tanh,
+  loaded from weight SRAM by SETLUT; it keeps its contents from one run to the next;
+* two flit stream ports to the core's router (`net_out`, `net_in`) for SEND and RECV,
+  in the packet format of `nfcore.noc`.
 
 Activations are int8. Vectors start at a word boundary: element `i` of a vector at word
 address `a` is byte `i % L` of word `a + i // L`.
 
 Every instruction is 64 bits. Bits [5:0] hold the opcode; the other fields depend on it and
 are listed in `FORMATS` from bit 6 upward. Fields with `offset = 1` store `value - 1`, so a
-10-bit count runs from 1 to 1024. Reserved bits must be zero.
+10-bit count runs from 1 to 1024; signed fields are two's complement. Reserved bits must be
+zero; an instruction with reserved bits set, an unknown opcode or an activation its opcode
+does not allow is illegal: the core stops and sets `error`.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from nfcore import noc
 from nfcore.errors import ISAError
 
 INSTR_BITS = 64
@@ -50,21 +57,25 @@ MAX_SHIFT = 47
 MULT_BITS = 16
 
 
+LUT_ENTRIES = 256
+"""Entries of the activation lookup table: one int8 output per int8 input."""
+VMUL_MAX_SHIFT = 15
+"""Largest VMUL shift: an int8 x int8 product has at most 15 magnitude bits."""
+LOOP_MAX_BODY = 8
+"""Most instructions a LOOP body may hold (the width of its stride masks)."""
+
+
 class Opcode(enum.IntEnum):
-    """Opcodes. Values below 0x10 are implemented by this core version."""
+    """Opcodes: 0x0X compute, 0x10 control, 0x2X network."""
 
     HALT = 0x00
     MATVEC = 0x01
     VADD = 0x02
-
-
-class PlannedOpcode(enum.IntEnum):
-    """Opcodes reserved for the later instructions; the encoding leaves room for them."""
-
-    VMUL = 0x03  # element-wise multiply with requant shift (RNN gates)
-    LOOP = 0x10  # repeat the next N instructions with address strides (convolutions, time)
-    SEND = 0x20  # send a vector to another core over the mesh
-    RECV = 0x21  # receive a vector from the mesh
+    VMUL = 0x03
+    SETLUT = 0x04
+    LOOP = 0x10
+    SEND = 0x20
+    RECV = 0x21
 
 
 class Activation(enum.IntEnum):
@@ -72,7 +83,17 @@ class Activation(enum.IntEnum):
 
     NONE = 0
     RELU = 1
-    LUT = 2  # planned: 256-entry table (sigmoid, tanh); not in this core version
+    LUT = 2  # y = lut[q + 128] on the clamped int8 q (MATVEC only)
+
+
+ACTIVATIONS: dict[Opcode, tuple[Activation, ...]] = {
+    Opcode.MATVEC: (Activation.NONE, Activation.RELU, Activation.LUT),
+    Opcode.VADD: (Activation.NONE, Activation.RELU),
+    Opcode.VMUL: (Activation.NONE, Activation.RELU),
+}
+"""The activations each opcode with an `act` field allows; any other code is illegal.
+LUT needs a table read per result; MATVEC makes at most one result every two cycles, so one
+read port serves it, while VADD/VMUL make `lanes` results a cycle."""
 
 
 @dataclass(frozen=True)
@@ -82,20 +103,34 @@ class Field:
     width: int
     offset: int = 0
     doc: str = ""
+    signed: bool = False
+    """Two's complement: the value runs from -2**(width-1) to 2**(width-1) - 1."""
 
     @property
     def max_value(self) -> int:
+        if self.signed:
+            return (1 << (self.width - 1)) - 1
         return (1 << self.width) - 1 + self.offset
 
     @property
     def min_value(self) -> int:
-        return self.offset
+        return -(1 << (self.width - 1)) if self.signed else self.offset
+
+    def store(self, value: int) -> int:
+        """The bits this field holds for `value`."""
+        return (value - self.offset) & ((1 << self.width) - 1)
+
+    def load(self, bits: int) -> int:
+        """The value of the field's stored `bits`."""
+        if self.signed and bits >> (self.width - 1):
+            return bits - (1 << self.width)
+        return bits + self.offset
 
 
 FORMATS: dict[Opcode, tuple[Field, ...]] = {
     Opcode.HALT: (),
     Opcode.MATVEC: (
-        Field("act", 6, 2, doc="Activation after requant (NONE, RELU)"),
+        Field("act", 6, 2, doc="Activation after requant (NONE, RELU, LUT)"),
         Field("rows", 8, COUNT_BITS, offset=1, doc="output rows, 1..1024"),
         Field("cols", 18, COUNT_BITS, offset=1, doc="input columns, 1..1024"),
         Field("w_addr", 28, WEIGHT_ADDR_BITS, doc="weight SRAM word address of the region"),
@@ -109,7 +144,53 @@ FORMATS: dict[Opcode, tuple[Field, ...]] = {
         Field("b_addr", 28, ACT_ADDR_BITS, doc="scratchpad word address of operand b"),
         Field("y_addr", 38, ACT_ADDR_BITS, doc="scratchpad word address of the result"),
     ),
+    Opcode.VMUL: (
+        Field("act", 6, 2, doc="Activation after the shift (NONE, RELU)"),
+        Field("n", 8, COUNT_BITS, offset=1, doc="elements, 1..1024"),
+        Field("a_addr", 18, ACT_ADDR_BITS, doc="scratchpad word address of operand a"),
+        Field("b_addr", 28, ACT_ADDR_BITS, doc="scratchpad word address of operand b"),
+        Field("y_addr", 38, ACT_ADDR_BITS, doc="scratchpad word address of the result"),
+        Field("shift", 48, 4, doc=f"right shift of the product, 0..{VMUL_MAX_SHIFT}"),
+    ),
+    Opcode.SETLUT: (
+        Field("w_addr", 6, WEIGHT_ADDR_BITS,
+              doc=f"weight SRAM word address of the {LUT_ENTRIES}-byte table"),
+    ),
+    Opcode.LOOP: (
+        Field("body", 6, 3, offset=1,
+              doc=f"instructions after LOOP that repeat, 1..{LOOP_MAX_BODY}"),
+        Field("count", 9, COUNT_BITS, offset=1, doc="iterations, 1..1024"),
+        Field("x_stride", 19, ACT_ADDR_BITS, signed=True,
+              doc="words added to the x-address per iteration, -512..511"),
+        Field("y_stride", 29, ACT_ADDR_BITS, signed=True,
+              doc="words added to the y-address per iteration, -512..511"),
+        Field("x_mask", 39, LOOP_MAX_BODY,
+              doc="bit k: body instruction k gets the x stride"),
+        Field("y_mask", 47, LOOP_MAX_BODY,
+              doc="bit k: body instruction k gets the y stride"),
+    ),
+    Opcode.SEND: (
+        Field("n", 6, noc.LENGTH_BITS, offset=1, doc="payload words, 1..1024"),
+        Field("addr", 16, ACT_ADDR_BITS, doc="scratchpad word address of the payload"),
+        Field("dest_x", 26, noc.COORD_BITS, doc="destination core column"),
+        Field("dest_y", 34, noc.COORD_BITS, doc="destination core row"),
+        Field("tag", 42, noc.TAG_BITS, doc="message tag, checked by the RECV"),
+    ),
+    Opcode.RECV: (
+        Field("n", 6, noc.LENGTH_BITS, offset=1, doc="payload words, 1..1024"),
+        Field("addr", 16, ACT_ADDR_BITS, doc="scratchpad word address to write"),
+        Field("tag", 26, noc.TAG_BITS, doc="tag the packet must carry"),
+    ),
 }
+
+X_STRIDED: dict[Opcode, str] = {
+    Opcode.MATVEC: "x_addr", Opcode.VADD: "a_addr", Opcode.VMUL: "a_addr", Opcode.SEND: "addr",
+}
+"""The field of each opcode that a LOOP's x stride moves (the vector read first)."""
+Y_STRIDED: dict[Opcode, str] = {
+    Opcode.MATVEC: "y_addr", Opcode.VADD: "y_addr", Opcode.VMUL: "y_addr", Opcode.RECV: "addr",
+}
+"""The field of each opcode that a LOOP's y stride moves (the vector written)."""
 
 SEMANTICS: dict[Opcode, str] = {
     Opcode.HALT: "Stop. The core reports done; the cycle counter stops.",
@@ -125,6 +206,41 @@ SEMANTICS: dict[Opcode, str] = {
         "y[i] = clamp(act(a[i] + b[i]), -128, 127) for i < n. The result may be the same "
         "vector as an operand (in place) but may not overlap one partially."
     ),
+    Opcode.VMUL: (
+        "p = a[i] * b[i] (int8 x int8); q = (p + 2**(shift-1)) >> shift (no rounding term "
+        "when shift is 0: round half up, as MATVEC); y[i] = clamp(act(q), -128, 127) for "
+        "i < n. Operands and result may coincide or be disjoint, as for VADD."
+    ),
+    Opcode.SETLUT: (
+        f"Copy the {LUT_ENTRIES}-byte table in weight SRAM words w_addr .. w_addr + "
+        f"{LUT_ENTRIES}/lanes - 1 (entry e is byte e % lanes of word w_addr + e // lanes, "
+        "int8) into the core's LUT. MATVEC with act LUT then writes y[r] = "
+        "LUT[clamp(q, -128, 127) + 128]. The LUT is not reset by RUN."
+    ),
+    Opcode.LOOP: (
+        "Run the next `body` instructions `count` times, then go on after them. In "
+        "iteration i (from 0) body instruction k (from 0) runs with x_stride * i added to "
+        "its x-address if bit k of x_mask is set and y_stride * i added to its y-address if "
+        "bit k of y_mask is set. x-addresses: MATVEC x_addr, VADD/VMUL a_addr, SEND addr; "
+        "y-addresses: MATVEC/VADD/VMUL y_addr, RECV addr; mask bits of an instruction "
+        "without that address are ignored. The moved address must lie in the scratchpad "
+        "(it is computed modulo 2**10). Mask bits at or above `body` must be zero. A LOOP "
+        "inside a body is illegal (no nesting). HALT inside a body ends the program."
+    ),
+    Opcode.SEND: (
+        "Send scratchpad words addr .. addr + n - 1 to core (dest_x, dest_y) as one packet "
+        "(`nfcore.noc`): a header flit with dest, this core's own coordinates as src, "
+        "length n and tag, then the n words, `last` on the final one. The core waits "
+        "while the network does not take a flit (backpressure)."
+    ),
+    Opcode.RECV: (
+        "Wait for the next packet on `net_in` and write its n payload words to scratchpad "
+        "words addr .. addr + n - 1. Packets are taken in the order they arrive, whatever "
+        "their source; the header's tag and length must equal the instruction's tag and n, "
+        "else the core stops with `error` in the cycle it takes the header (the RECV then "
+        "costs ISSUE + wait + 1 cycles; the payload stays in the network). `last` of the "
+        "payload flits is not checked: the header's length decides."
+    ),
 }
 
 # --- Timing contract ------------------------------------------------------------------------
@@ -136,13 +252,30 @@ ISSUE_CYCLES = 2
 MATVEC_DRAIN_CYCLES = 4
 """Pipeline depth of MATVEC after its last weight word is read (multiply, reduce,
 requantize, write)."""
+LUT_CYCLES = 1
+"""Extra MATVEC pipeline stage when act is LUT (the table read after requantization)."""
 VADD_DRAIN_CYCLES = 2
 """Pipeline depth of VADD after its last operand word is read."""
+VMUL_DRAIN_CYCLES = 3
+"""Pipeline depth of VMUL after its last operand word is read (multiply, then shift)."""
+SETLUT_DRAIN_CYCLES = 2
+"""The last table word: its weight read data is registered, then written to the LUT."""
+HEADER_FLITS = 1
+"""Flits of a packet header (SEND and RECV move it before the payload)."""
 
 TIMING: dict[Opcode, str] = {
     Opcode.HALT: "ISSUE",
-    Opcode.MATVEC: "ISSUE + rows * (1 + ceil(cols / lanes)) + MATVEC_DRAIN",
+    Opcode.MATVEC: "ISSUE + rows * (1 + ceil(cols / lanes)) + MATVEC_DRAIN "
+                   "(+ LUT if act is LUT)",
     Opcode.VADD: "ISSUE + ceil(n / lanes) + VADD_DRAIN",
+    Opcode.VMUL: "ISSUE + ceil(n / lanes) + VMUL_DRAIN",
+    Opcode.SETLUT: "ISSUE + 256 / lanes + SETLUT_DRAIN",
+    Opcode.LOOP: "ISSUE, once; the body's instructions then cost their own cycles in every "
+                 "iteration, with no per-iteration overhead",
+    Opcode.SEND: "ISSUE + HEADER + n, plus one cycle for every cycle `net_out` holds a flit "
+                 "that the network does not take",
+    Opcode.RECV: "ISSUE + HEADER + n, plus one cycle for every cycle the core is ready on "
+                 "`net_in` and no flit is offered (waiting for the packet)",
 }
 
 
@@ -166,6 +299,8 @@ class Instruction:
         parts = []
         for key, value in self.args:
             shown = Activation(value).name if key == "act" else str(value)
+            if key.endswith("_mask"):
+                shown = f"{value:#010b}"
             parts.append(f"{key}={shown}")
         return f"{self.op.name} {' '.join(parts)}".rstrip()
 
@@ -184,8 +319,16 @@ def make(op: Opcode, **fields: int) -> Instruction:
             raise ISAError(
                 f"{op.name}.{f.name} = {value} is out of range {f.min_value}..{f.max_value}"
             )
-        if f.name == "act" and value not in (Activation.NONE, Activation.RELU):
-            raise ISAError(f"{op.name}.act = {value}: only NONE and RELU are implemented")
+    if "act" in fields and int(fields["act"]) not in ACTIVATIONS[op]:
+        allowed = ", ".join(a.name for a in ACTIVATIONS[op])
+        raise ISAError(f"{op.name}.act = {int(fields['act'])}: {op.name} allows {allowed}")
+    if op is Opcode.VMUL and int(fields["shift"]) > VMUL_MAX_SHIFT:
+        raise ISAError(f"VMUL.shift = {fields['shift']} is out of range 0..{VMUL_MAX_SHIFT}")
+    if op is Opcode.LOOP:
+        for name in ("x_mask", "y_mask"):
+            if int(fields[name]) >> int(fields["body"]):
+                raise ISAError(f"LOOP.{name} = {int(fields[name]):#x} has bits at or above "
+                               f"body = {fields['body']}")
     return Instruction(op, tuple((f.name, int(fields[f.name])) for f in spec))
 
 
@@ -193,7 +336,7 @@ def encode(op: Opcode, **fields: int) -> int:
     instr = make(op, **fields)
     word = int(op)
     for f in FORMATS[op]:
-        word |= (getattr(instr, f.name) - f.offset) << f.lsb
+        word |= f.store(getattr(instr, f.name)) << f.lsb
     return word
 
 
@@ -204,14 +347,12 @@ def decode(word: int) -> Instruction:
     try:
         op = Opcode(code)
     except ValueError:
-        planned = {p.value: p.name for p in PlannedOpcode}
-        what = f"planned opcode {planned[code]}" if code in planned else "unknown opcode"
-        raise ISAError(f"{what} {code:#04x} in instruction {word:#018x}") from None
+        raise ISAError(f"unknown opcode {code:#04x} in instruction {word:#018x}") from None
     used = (1 << OPCODE_BITS) - 1
     fields: dict[str, int] = {}
     for f in FORMATS[op]:
         mask = (1 << f.width) - 1
-        fields[f.name] = ((word >> f.lsb) & mask) + f.offset
+        fields[f.name] = f.load((word >> f.lsb) & mask)
         used |= mask << f.lsb
     if word & ~used:
         raise ISAError(f"{op.name} instruction {word:#018x} has reserved bits set")
@@ -238,6 +379,30 @@ def vadd(*, n: int, a_addr: int, b_addr: int, y_addr: int,
     return make(Opcode.VADD, act=act, n=n, a_addr=a_addr, b_addr=b_addr, y_addr=y_addr)
 
 
+def vmul(*, n: int, a_addr: int, b_addr: int, y_addr: int, shift: int = 0,
+         act: Activation = Activation.NONE) -> Instruction:
+    return make(Opcode.VMUL, act=act, n=n, a_addr=a_addr, b_addr=b_addr, y_addr=y_addr,
+                shift=shift)
+
+
+def setlut(*, w_addr: int) -> Instruction:
+    return make(Opcode.SETLUT, w_addr=w_addr)
+
+
+def loop(*, body: int, count: int, x_stride: int = 0, y_stride: int = 0, x_mask: int = 0,
+         y_mask: int = 0) -> Instruction:
+    return make(Opcode.LOOP, body=body, count=count, x_stride=x_stride, y_stride=y_stride,
+                x_mask=x_mask, y_mask=y_mask)
+
+
+def send(*, n: int, addr: int, dest_x: int, dest_y: int, tag: int = 0) -> Instruction:
+    return make(Opcode.SEND, n=n, addr=addr, dest_x=dest_x, dest_y=dest_y, tag=tag)
+
+
+def recv(*, n: int, addr: int, tag: int = 0) -> Instruction:
+    return make(Opcode.RECV, n=n, addr=addr, tag=tag)
+
+
 def halt() -> Instruction:
     return make(Opcode.HALT)
 
@@ -250,15 +415,31 @@ def words_for(n: int, lanes: int) -> int:
     return math.ceil(n / lanes)
 
 
+def lut_words(lanes: int) -> int:
+    """Weight SRAM words of a SETLUT table."""
+    return words_for(LUT_ENTRIES, lanes)
+
+
 def cycles(instr: Instruction, lanes: int) -> int:
-    """Cycles `instr` takes on a core with `lanes` lanes, by the timing contract."""
-    if instr.op is Opcode.HALT:
+    """Cycles one execution of `instr` takes on a core with `lanes` lanes, by the timing
+    contract. For SEND and RECV this is the time with no network stall or wait; each such
+    cycle adds one. A LOOP costs ISSUE once; its body's executions are counted one by one."""
+    op = instr.op
+    if op in (Opcode.HALT, Opcode.LOOP):
         return ISSUE_CYCLES
-    if instr.op is Opcode.MATVEC:
-        return ISSUE_CYCLES + instr.rows * (1 + words_for(instr.cols, lanes)) + MATVEC_DRAIN_CYCLES
-    if instr.op is Opcode.VADD:
+    if op is Opcode.MATVEC:
+        lut = LUT_CYCLES if instr.act == Activation.LUT else 0
+        return (ISSUE_CYCLES + instr.rows * (1 + words_for(instr.cols, lanes))
+                + MATVEC_DRAIN_CYCLES + lut)
+    if op is Opcode.VADD:
         return ISSUE_CYCLES + words_for(instr.n, lanes) + VADD_DRAIN_CYCLES
-    raise ISAError(f"no timing for {instr.op.name}")
+    if op is Opcode.VMUL:
+        return ISSUE_CYCLES + words_for(instr.n, lanes) + VMUL_DRAIN_CYCLES
+    if op is Opcode.SETLUT:
+        return ISSUE_CYCLES + lut_words(lanes) + SETLUT_DRAIN_CYCLES
+    if op in (Opcode.SEND, Opcode.RECV):
+        return ISSUE_CYCLES + HEADER_FLITS + instr.n
+    raise ISAError(f"no timing for {op.name}")  # pragma: no cover - every Opcode has one
 
 
 # --- Weight layout of MATVEC ----------------------------------------------------------------
@@ -307,58 +488,3 @@ def _check_range(name: str, values: npt.NDArray[Any], lo: int, hi: int) -> None:
     values = np.asarray(values)
     if values.size and (values.min() < lo or values.max() > hi):
         raise ISAError(f"{name} outside {lo}..{hi}: {values.min()}..{values.max()}")
-
-
-# --- Documentation --------------------------------------------------------------------------
-
-
-def render_markdown() -> str:
-    """`docs/isa.md`, rendered from this module."""
-    lines = [
-        "# NF-Core ISA",
-        "",
-        "<!-- Generated by `nfcore isa-doc` from nfcore/isa.py; a test keeps them equal. -->",
-        "",
-        (__doc__ or "").split("Machine model\n-------------\n", 1)[1].strip(),
-        "",
-        "## Instructions",
-        "",
-    ]
-    for op in Opcode:
-        lines += [f"### {op.name} (opcode {op.value:#04x})", "", SEMANTICS[op], ""]
-        lines += ["| bits | field | encoding | meaning |", "| --- | --- | --- | --- |"]
-        lines.append("| 5:0 | op | opcode | |")
-        for f in FORMATS[op]:
-            enc = f"value - {f.offset}" if f.offset else "value"
-            lines.append(f"| {f.lsb + f.width - 1}:{f.lsb} | {f.name} | {enc} | {f.doc} |")
-        lines.append(f"| 63:{reserved_lsb(op)} | reserved | 0 | |")
-        lines += ["", f"Cycles: `{TIMING[op]}`", ""]
-    lines += [
-        "## Timing contract",
-        "",
-        "Cycles are counted from the first cycle a core runs (the cycle after it accepts RUN) "
-        "to the cycle it signals done, inclusive; a program takes the sum of its "
-        "instructions' cycles. The RTL is tested to take exactly these cycles.",
-        "",
-        "| constant | cycles | what |",
-        "| --- | --- | --- |",
-        f"| ISSUE | {ISSUE_CYCLES} | fetch and decode, paid by every instruction |",
-        f"| MATVEC_DRAIN | {MATVEC_DRAIN_CYCLES} | MATVEC pipeline after its last weight word |",
-        f"| VADD_DRAIN | {VADD_DRAIN_CYCLES} | VADD pipeline after its last operand word |",
-        "",
-        "## MATVEC weight layout",
-        "",
-        pack_matvec.__doc__.split("\n\n", 1)[1].strip() if pack_matvec.__doc__ else "",
-        "",
-        "Lanes must be at least 8 so that the header fits in one word.",
-        "",
-        "## Planned opcodes",
-        "",
-        "Reserved so that later instructions fit without re-encoding: "
-        + ", ".join(f"{p.name} ({p.value:#04x})" for p in PlannedOpcode)
-        + ". Activation code 2 is reserved for a 256-entry lookup table (sigmoid, tanh). "
-        "Convolutions will use LOOP with word strides over channel-last inputs whose channel "
-        "count is padded to whole words, so MATVEC's word-aligned reads serve them.",
-        "",
-    ]
-    return "\n".join(lines)

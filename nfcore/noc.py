@@ -64,6 +64,18 @@ ROUTER_HOP_CYCLES = 2
 contention (input register plus output register). Payload flits follow one per cycle."""
 
 
+def packet_latency_cycles(src: tuple[int, int], dest: tuple[int, int]) -> int:
+    """Cycles from the cycle a flit leaves the source core (its `net_out` handshake) to the
+    first cycle it is offered on the destination core's `net_in`, with no contention.
+
+    The flit passes `hops + 1` routers (the source's, those between, the destination's),
+    `ROUTER_HOP_CYCLES` each; a core sending to itself goes through its own router only.
+    Injection and ejection add nothing beyond this: the core's ports connect straight to
+    the router's LOCAL port registers. Payload flits follow the header one per cycle.
+    """
+    return (hops(src, dest) + 1) * ROUTER_HOP_CYCLES
+
+
 def route(x: int, y: int, dest_x: int, dest_y: int) -> Port:
     """The output port a router at (x, y) picks for a packet to (dest_x, dest_y)."""
     if dest_x > x:
@@ -102,21 +114,37 @@ def decode_header(word: int) -> dict[str, int]:
     return {f.name: ((word >> f.lsb) & ((1 << f.width) - 1)) + f.offset for f in HEADER_FIELDS}
 
 
-# --- Host port ------------------------------------------------------------------------------
+# --- Edge ports -------------------------------------------------------------------------------
+# Where the host and the DRAM channel attach. The router RTL has not fixed them yet; the system
+# model (`nfcore.sim.network`) reads them from here so that a change is made once.
 
 HOST_ROUTER = (0, 0)
-"""(x, y) of the router the host port attaches to. The host port is the WEST port of that
-router (the mesh edge has no neighbour there), so requests enter and results leave the
-mesh at the corner (0, 0)."""
-
+"""(x, y) of the router whose edge port the host attaches to. Assumption until the array RTL
+fixes it: the north-west corner."""
 HOST_PORT = Port.WEST
-"""The port of `HOST_ROUTER` that connects the host."""
+"""The port of `HOST_ROUTER` the host uses: its west edge, which has no neighbour there."""
+DRAM_ROUTER = (0, 0)
+"""(x, y) of the router whose edge port the DRAM channel attaches to (assumption, as above)."""
+DRAM_PORT = Port.NORTH
+"""The port of `DRAM_ROUTER` the DRAM channel uses: its north edge, which has no neighbour."""
 
-HOST_LINK_HOPS = 1
-"""Hops of the link between the host port and `HOST_ROUTER`, counted like a mesh link."""
+
+def flit_bits(lanes: int) -> int:
+    """Data bits of one flit: one core word (`lanes` bytes); the `last` bit is not counted."""
+    return 8 * lanes
 
 
-def host_hops(x: int, y: int) -> int:
-    """Hops between the host port and the core at (x, y): the host link plus XY hops from
-    `HOST_ROUTER`. Equals the Manhattan distance from the virtual point (-1, 0)."""
-    return HOST_LINK_HOPS + hops(HOST_ROUTER, (x, y))
+def packet_flits(payload_bytes: int, lanes: int) -> int:
+    """Flits of a packet carrying `payload_bytes`: one header flit plus whole payload words.
+
+    A packet carries at most `2**LENGTH_BITS` payload flits; longer transfers are split into
+    several packets by the sender (see `transfer_packets`).
+    """
+    return 1 + max(1, -(-payload_bytes // lanes))
+
+
+def transfer_packets(payload_bytes: int, lanes: int) -> list[int]:
+    """Flits of each packet of a transfer of `payload_bytes`, split at the maximum length."""
+    words = max(1, -(-payload_bytes // lanes))
+    full, rest = divmod(words, 1 << LENGTH_BITS)
+    return [1 + (1 << LENGTH_BITS)] * full + ([1 + rest] if rest else [])

@@ -45,7 +45,13 @@ def run_sim(cfg: NFCoreConfig, opts: SimOptions) -> Path:
     from nfcore.compiler.image import save_image
     from nfcore.golden import CoreState
     from nfcore.sim.core_model import simulate
-    from nfcore.sim.report import link_latest, new_run_dir, summarize_energy, write_report
+    from nfcore.sim.report import (
+        SYSTEM_TOP_LEVEL,
+        link_latest,
+        new_run_dir,
+        summarize_energy,
+        write_report,
+    )
 
     stage_s: dict[str, float] = {}
 
@@ -107,6 +113,11 @@ def run_sim(cfg: NFCoreConfig, opts: SimOptions) -> Path:
     rtl = _compare_rtl(cfg, prog, inputs, golden_out, golden_cycles, opts)
     stage_s["rtl"] = time.perf_counter() - t0
 
+    # System model: the compiled tree on the configured mesh, with the baselines.
+    t0 = time.perf_counter()
+    system = _system_section(cfg, prog, n, opts)
+    stage_s["system"] = time.perf_counter() - t0
+
     program_cycles = np.array([r.program_cycles for r in sim.records])
     report: dict[str, Any] = {
         "schema_version": REPORT_SCHEMA_VERSION,
@@ -132,6 +143,8 @@ def run_sim(cfg: NFCoreConfig, opts: SimOptions) -> Path:
         "energy_pj_per_inference": summarize_energy(sim.records),
         "sim_vs_rtl": rtl,
         "stage_seconds": stage_s,
+        "system": system,
+        **{k: system[k] for k in SYSTEM_TOP_LEVEL},
     }
     write_report(run_dir, report)
     link_latest(opts.reports_root, run_dir)
@@ -141,6 +154,24 @@ def run_sim(cfg: NFCoreConfig, opts: SimOptions) -> Path:
             f"and {rtl['output_mismatches']} outputs; see {run_dir / 'report.md'}"
         )
     return run_dir
+
+
+def _system_section(cfg: NFCoreConfig, prog: Any, requests: int,
+                    opts: SimOptions) -> dict[str, Any]:
+    """The system model's report data for the compiled tree as a one-tree forest on core
+    (0, 0) of the configured mesh, every request selecting it, Poisson arrivals at a quarter
+    of the tree's service rate. A trained forest replaces this workload (`Workload`)."""
+    from nfcore.sim.system_report import ArrivalSpec, build_system_report
+    from nfcore.sim.workload import Workload, tree_from_program
+
+    tree = tree_from_program(0, (0, 0), prog.instructions(), cfg.core.lanes,
+                             input_bytes=prog.input_len, output_bytes=prog.output_len)
+    workload = Workload((tree,), ((0,),) * requests, name="compiled MLP tree (one-tree forest)",
+                        notes={"tree_kind": "mlp (trained, compiled)"})
+    arrival = ArrivalSpec("poisson", 4.0 * tree.program_cycles, opts.seed)
+    data, _ = build_system_report(cfg, workload, arrival, all_trees_requests=1,
+                                  progress=not opts.quiet)
+    return data
 
 
 def _compare_rtl(cfg: NFCoreConfig, prog: Any, inputs: list[np.ndarray],

@@ -103,3 +103,89 @@ def random_mlp(rng: np.random.Generator, core: CoreConfig, *, max_dim: int = 80,
 
 def _act(rng: np.random.Generator) -> Activation:
     return Activation.RELU if rng.random() < 0.5 else Activation.NONE
+
+
+def _place(rng: np.random.Generator, count: int, stride: int, span: int, lo: int,
+           hi: int) -> int | None:
+    """A start word such that `span` words at start + i * stride lie in [lo, hi) for all
+    i < count, or None."""
+    first = lo + max(0, -stride * (count - 1))
+    last = hi - span - max(0, stride * (count - 1))
+    return None if last < first else int(rng.integers(first, last + 1))
+
+
+def random_lut_table(rng: np.random.Generator, lanes: int) -> npt.NDArray[np.uint8]:
+    """A random int8 table laid out as SETLUT reads it: `(256 / lanes, lanes)` bytes."""
+    return rng.integers(0, 256, isa.LUT_ENTRIES, dtype=np.uint8).reshape(-1, lanes)
+
+
+def random_loops(rng: np.random.Generator, core: CoreConfig) -> Workload:
+    """SETLUT of a random table, then LOOPs with random counts and strides (negative ones
+    too) over MATVEC (act NONE/RELU/LUT, conv-like), VADD and VMUL, plus some unlooped
+    instructions. Reads come from the lower half of the scratchpad and writes go to the
+    upper half, so operands never overlap results."""
+    lanes = core.lanes
+    half = core.act_words // 2
+    lut_words = isa.lut_words(lanes)
+    blocks = [random_lut_table(rng, lanes)]
+    program: list[isa.Instruction] = [isa.setlut(w_addr=0)]
+    w_addr = lut_words
+    acts = [Activation.NONE, Activation.RELU, Activation.LUT]
+    slots = core.imem_depth - 2  # SETLUT and HALT
+    while slots >= 3:
+        count = int(rng.integers(1, 6))
+        kind = int(rng.integers(0, 3))
+        if kind == 0:  # LOOP over a conv-like MATVEC
+            rows, cols = int(rng.integers(1, 2 * lanes + 1)), int(rng.integers(1, 3 * lanes))
+            wpr, yw = isa.words_for(cols, lanes), isa.words_for(rows, lanes)
+            region = isa.matvec_region_words(rows, cols, lanes)
+            sx, sy = int(rng.integers(-2, 4)), yw + int(rng.integers(-yw, 2))
+            x = _place(rng, count, sx, wpr, 0, half)
+            y = _place(rng, count, sy, yw, half, core.act_words)
+            if x is None or y is None or w_addr + region > core.weight_words:
+                continue
+            blocks.append(_layer(rng, rows, cols, lanes))
+            program += [isa.loop(body=1, count=count, x_stride=sx, y_stride=sy,
+                                 x_mask=int(rng.integers(0, 2)), y_mask=1),
+                        isa.matvec(rows=rows, cols=cols, w_addr=w_addr, x_addr=x, y_addr=y,
+                                   act=acts[int(rng.integers(3))])]
+            w_addr += region
+            slots -= 2
+        elif kind == 1:  # LOOP over VADD and VMUL, masks random
+            n = int(rng.integers(1, 2 * lanes + 1))
+            w = isa.words_for(n, lanes)
+            sx, sy = int(rng.integers(-3, 4)), int(rng.integers(-3, 4))
+            a = [_place(rng, count, sx, w, 0, half) for _ in range(2)]
+            y = [_place(rng, count, sy, w, half, core.act_words) for _ in range(2)]
+            b = _place(rng, 1, 0, w, 0, half)
+            if None in a or None in y or b is None:
+                continue
+            x_mask, y_mask = int(rng.integers(0, 4)), int(rng.integers(0, 4))
+            # An unmasked address does not move: it must fit without the stride.
+            a = [v if (x_mask >> i) & 1 else _place(rng, 1, 0, w, 0, half)
+                 for i, v in enumerate(a)]
+            y = [v if (y_mask >> i) & 1 else _place(rng, 1, 0, w, half, core.act_words)
+                 for i, v in enumerate(y)]
+            program += [
+                isa.loop(body=2, count=count, x_stride=sx, y_stride=sy, x_mask=x_mask,
+                         y_mask=y_mask),
+                isa.vadd(n=n, a_addr=int(a[0] or 0), b_addr=b, y_addr=int(y[0] or 0),
+                         act=_act(rng)),
+                isa.vmul(n=n, a_addr=int(a[1] or 0), b_addr=b, y_addr=int(y[1] or 0),
+                         shift=int(rng.integers(0, isa.VMUL_MAX_SHIFT + 1)), act=_act(rng)),
+            ]
+            slots -= 3
+        else:  # an unlooped VMUL
+            n = int(rng.integers(1, 3 * lanes))
+            w = isa.words_for(n, lanes)
+            a, b = _place(rng, 1, 0, w, 0, half), _place(rng, 1, 0, w, 0, half)
+            y0 = _place(rng, 1, 0, w, half, core.act_words)
+            if a is None or b is None or y0 is None:
+                continue
+            program.append(isa.vmul(n=n, a_addr=a, b_addr=b, y_addr=y0,
+                                    shift=int(rng.integers(0, isa.VMUL_MAX_SHIFT + 1)),
+                                    act=_act(rng)))
+            slots -= 1
+    program.append(isa.halt())
+    act_init = rng.integers(0, 256, (core.act_words, lanes), dtype=np.uint8)
+    return Workload(np.concatenate(blocks), [i.encode() for i in program], act_init)

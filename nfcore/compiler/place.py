@@ -221,7 +221,7 @@ def _targets(st: _State, p: IntArray, radius: float, centroid_share: float,
     the host, or near its own core, within `radius` hops."""
     prob, mesh, core = st.problem, st.problem.mesh, st.core
     cx, cy = mesh.x, mesh.y
-    hx, hy = noc.HOST_ROUTER[0] - noc.HOST_LINK_HOPS, noc.HOST_ROUTER[1]
+    hx, hy = noc.HOST_ROUTER
     m, src = p.size, core[p]
     flat, owner = _expand(prob.indptr, p)
     qc, wq = core[prob.nbr[flat]], prob.nbr_bytes[flat]

@@ -1,10 +1,13 @@
 """The traffic model placement minimizes: expected hop-bytes per request.
 
-A *hop-byte* is one byte crossing one link: a message of `b` bytes between cores at
-(x1, y1) and (x2, y2) costs `b * (|x1 - x2| + |y1 - y2|)` (XY routing takes a shortest
-path, `noc.hops`); between the host port and the core at (x, y) it costs
-`b * noc.host_hops(x, y)`. Messages between parts on the same core cost nothing. Header
-flits and packetization are not counted (they scale bytes by a constant per message).
+A *hop-byte* is one byte crossing one router-to-router link: a message of `b` bytes between
+cores at (x1, y1) and (x2, y2) costs `b * (|x1 - x2| + |y1 - y2|)` (XY routing takes a
+shortest path, `noc.hops`); between the host port and the core at (x, y) it costs
+`b * noc.hops(noc.HOST_ROUTER, (x, y))`. Hops are counted as the system model's network
+counts them (`nfcore.sim.network`): the injection and ejection links at either end are not
+hops, for host and core messages alike. Messages between parts on the same core cost
+nothing. Header flits and packetization are not counted (they scale bytes by a constant
+per message).
 
 A request selects tree t with probability `freq[t]` and the pair (t, u) with probability
 `co_freq[t, u]` (the router's statistics on a calibration set). For a placement, the
@@ -75,9 +78,9 @@ class Mesh:
 
     @property
     def host_hops(self) -> IntArray:
-        """Hops from the host port to each core (`noc.host_hops`, vectorized)."""
+        """Hops from the host port to each core: `noc.hops(noc.HOST_ROUTER, (x, y))`."""
         hx, hy = noc.HOST_ROUTER
-        return noc.HOST_LINK_HOPS + np.abs(self.x - hx) + np.abs(self.y - hy)
+        return np.abs(self.x - hx) + np.abs(self.y - hy)
 
     def hops(self, a: IntArray, b: IntArray) -> IntArray:
         """XY hops between cores `a` and `b` (element-wise)."""

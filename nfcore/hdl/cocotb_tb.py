@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import random
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,9 +26,10 @@ from amaranth.lib import data
 from cocotb.clock import Clock
 from cocotb.triggers import ReadOnly, RisingEdge
 
-from nfcore import isa
+from nfcore import isa, noc
 from nfcore.config import CoreConfig
 from nfcore.golden import CoreState, RunResult
+from nfcore.golden_array import run_array
 from nfcore.hdl.core import CmdKind, cmd_layout, rsp_layout
 
 CLOCK_PERIOD_NS = 10
@@ -84,6 +86,10 @@ class CoreTB:
         self.cmd_layout = cmd_layout(core.lanes)
         self.rsp_layout = rsp_layout(core.lanes)
         self.model = CoreState(core)
+        self.net_stall_cycles = 0
+        """Cycles `net_out` was valid and not ready (SEND stalls)."""
+        self.net_wait_cycles = 0
+        """Cycles `net_in` was ready and not valid (RECV waits)."""
         Clock(dut.clk, CLOCK_PERIOD_NS, unit="ns").start()
 
     async def reset(self) -> None:
@@ -91,6 +97,11 @@ class CoreTB:
         dut.cmd__valid.value = 0
         dut.cmd__payload.value = 0
         dut.rsp__ready.value = 0
+        dut.net_out__ready.value = 0
+        dut.net_in__valid.value = 0
+        dut.net_in__payload.value = 0
+        dut.coord_x.value = 0
+        dut.coord_y.value = 0
         dut.rst.value = 1
         for _ in range(2):
             await RisingEdge(dut.clk)
@@ -199,6 +210,79 @@ class CoreTB:
     @property
     def error(self) -> bool:
         return bool(self.dut.error.value)
+
+    # -- the network, played by the testbench ------------------------------------------------
+
+    async def loopback(self, latency_cycles: int, idle: float = 0.0, stall: float = 0.0,
+                       inject: list[int] | None = None) -> None:
+        """Forever: take flits from `net_out` (ready low with probability `stall`) and offer
+        each on `net_in` from `latency_cycles` after its handshake, in order (valid held
+        back with probability `idle` before each flit). `inject`: raw flits offered first.
+        Counts `net_stall_cycles` and `net_wait_cycles`. Start with `cocotb.start_soon`."""
+        dut, rng = self.dut, self.rng
+        queue: deque[tuple[int, int]] = deque((0, f) for f in inject or [])
+        cycle = 0
+        offered: int | None = None
+        payload_left = 0  # flits of the packet on net_out still to come after the header
+        while True:
+            dut.net_out__ready.value = int(not (stall and rng.random() < stall))
+            if offered is None and queue and queue[0][0] <= cycle and not (
+                    idle and rng.random() < idle):
+                offered = queue.popleft()[1]
+            dut.net_in__valid.value = int(offered is not None)
+            if offered is not None:
+                dut.net_in__payload.value = offered
+            await ReadOnly()
+            if dut.net_out__valid.value:
+                if dut.net_out__ready.value:
+                    flit = int(dut.net_out__payload.value)
+                    last = bool(flit >> (self.lanes * 8))
+                    if payload_left == 0:  # a header
+                        assert not last, "net_out: header flit marked last"
+                        payload_left = noc.decode_header(flit & ((1 << noc.HEADER_BITS) - 1))[
+                            "length"]
+                        assert flit >> noc.HEADER_BITS == 0, "net_out: header's high bits set"
+                    else:
+                        payload_left -= 1
+                        assert last == (payload_left == 0), "net_out: `last` misplaced"
+                    queue.append((cycle + latency_cycles, flit))
+                else:
+                    self.net_stall_cycles += 1
+            if dut.net_in__ready.value:
+                if offered is None:
+                    self.net_wait_cycles += 1
+                else:
+                    offered = None
+            await RisingEdge(dut.clk)
+            cycle += 1
+
+    def flit(self, data: int, last: bool) -> int:
+        """A raw flit for `net_in`."""
+        return data | int(last) << (self.lanes * 8)
+
+    async def run_and_check_network(self, exact: bool) -> RunResult:
+        """Run a program with SEND/RECV to this core itself, with `loopback` playing the
+        network; compare the scratchpad with the golden array (one core at (0, 0)) and the
+        cycles with the contract: no-stall cycles plus the stall and wait cycles counted on
+        the ports, and, when `exact` (loopback at the contract's latency, never stalling),
+        the golden array's count itself."""
+        expected = run_array({(0, 0): self.model})[(0, 0)]
+        self.net_stall_cycles = self.net_wait_cycles = 0
+        reported, measured = await self.run()
+        assert not self.error, "error flag set by a legal program"
+        assert measured == reported, f"last_run_cycles {reported} but measured {measured}"
+        base = sum(isa.cycles(i, self.lanes) for i in expected.trace)
+        stalls = self.net_stall_cycles + self.net_wait_cycles
+        assert reported == base + stalls, (
+            f"RTL took {reported} cycles; contract {base} + {self.net_stall_cycles} stalls + "
+            f"{self.net_wait_cycles} waits")
+        if exact:
+            assert self.net_stall_cycles == 0
+            assert reported == expected.cycles, (reported, expected.cycles)
+        await self.check_scratchpad()
+        return expected
+
+    LOOPBACK_LATENCY = noc.packet_latency_cycles((0, 0), (0, 0))
 
     async def run_and_check(self) -> RunResult:
         """Run on the RTL and the model; compare cycles and the whole scratchpad."""

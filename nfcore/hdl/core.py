@@ -1,9 +1,10 @@
 """`MicroCore`: one NF-Core micro-core in Amaranth.
 
-The core holds three memories (weight SRAM, activation scratchpad, instruction memory), a
-sequencer that fetches and decodes 64-bit instructions, and the datapaths of
-`nfcore.hdl.datapath`. Field positions, header layout and cycle counts come from
-`nfcore.isa`; sizes come from `CoreConfig`.
+The core holds four memories (weight SRAM, activation scratchpad, instruction memory, and
+the activation LUT inside `MacRequant`), a sequencer that fetches and decodes 64-bit
+instructions and runs LOOPs, the datapaths of `nfcore.hdl.datapath`, and two flit ports to
+its router. Field positions, header layouts and cycle counts come from `nfcore.isa` and
+`nfcore.noc`; sizes come from `CoreConfig`.
 
 Host interface
 --------------
@@ -12,27 +13,37 @@ Host interface
 * `rsp` (stream out): the words asked for by READ_ACT, in address order; `last` marks the
   final word. Honours `ready` (backpressure).
 * `busy`: a program runs. `done`: one-cycle pulse in the cycle the program ends (HALT
-  decoded, or an illegal instruction). `last_run_cycles`: the cycles of the last program,
-  from the cycle after RUN was accepted to the `done` cycle, inclusive; by the timing
-  contract this is `sum(isa.cycles(i, lanes))` over the executed instructions.
-  `error`: the last program stopped at an illegal instruction (an opcode this core does not
-  implement, reserved bits set, or an activation other than NONE/RELU); cleared by RUN.
+  decoded, an illegal instruction, or a RECV whose header does not match). `last_run_cycles`:
+  the cycles of the last program, from the cycle after RUN was accepted to the `done` cycle,
+  inclusive; by the timing contract this is `sum(isa.cycles(i, lanes))` over the executed
+  instructions plus the SEND stall and RECV wait cycles. `error`: the last program stopped
+  at an illegal instruction or a mismatched packet; cleared by RUN.
+
+Network interface
+-----------------
+* `net_out` (stream out): SEND's packet, header flit first (`nfcore.noc` layout, with
+  `coord_x`/`coord_y` as the source), `last` on the final payload flit. Valid holds until
+  ready (full backpressure); every cycle valid and not ready adds a cycle to the SEND.
+* `net_in` (stream in): ready only while a RECV takes flits, one per cycle; every cycle
+  ready and not valid adds a cycle to the RECV.
+* `coord_x`, `coord_y`: this core's mesh coordinates (constants in an array).
 
 Timing (cycles of one instruction): FETCH (instruction memory read), DECODE, then one cycle
-per weight word (MATVEC) or operand word (VADD) read, then the datapath drains. HALT ends in
-its DECODE cycle.
+per weight word (MATVEC, SETLUT), operand word (VADD, VMUL) or flit (SEND, RECV), then the
+datapath drains. HALT and LOOP end in their DECODE cycle. In the DECODE of a loop body's last
+instruction the sequencer jumps back to the body's first, so iterations cost nothing extra.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from amaranth.hdl import Cat, Const, Module, Signal, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
 from amaranth.lib import data, enum, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import exact_log2
 
-from nfcore import isa
+from nfcore import isa, noc
 from nfcore.config import CoreConfig
 from nfcore.errors import ConfigError
 from nfcore.hdl.datapath import (
@@ -40,14 +51,20 @@ from nfcore.hdl.datapath import (
     MacRequant,
     Opcode,
     VaddUnit,
+    VmulUnit,
     act_write_layout,
     isa_field,
     mac_tag_layout,
     vadd_tag_layout,
 )
+from nfcore.hdl.decode import instr_layout, legal, validate
+from nfcore.hdl.network import HEADER_LAYOUT, flit_layout
+
+__all__ = ["CmdKind", "MicroCore", "cmd_layout", "instr_layout", "rsp_layout", "validate"]
 
 CYCLE_COUNTER_BITS = 32
 ADDR_BITS = max(isa.WEIGHT_ADDR_BITS, isa.ACT_ADDR_BITS, isa.PC_BITS)
+LOOP_INDEX_BITS = exact_log2(isa.LOOP_MAX_BODY)
 
 
 class CmdKind(enum.Enum, shape=3):  # type: ignore[call-arg]
@@ -73,34 +90,6 @@ def rsp_layout(lanes: int) -> data.StructLayout:
     return data.StructLayout({"data": unsigned(lanes * 8), "last": unsigned(1)})
 
 
-def instr_layout(op: isa.Opcode) -> data.FlexibleLayout:
-    """The encoding of `op` as a view over a 64-bit word: fields hold stored values
-    (value - offset)."""
-    fields = {"op": data.Field(Opcode, 0)}
-    for f in isa.FORMATS[op]:
-        fields[f.name] = data.Field(Activation if f.name == "act" else unsigned(f.width), f.lsb)
-    return data.FlexibleLayout(isa.INSTR_BITS, fields)
-
-
-def validate(core: CoreConfig) -> None:
-    """Raise ConfigError if the RTL cannot be built for `core`."""
-    lanes = core.lanes
-    if lanes < isa.HEADER_BYTES or lanes & (lanes - 1):
-        raise ConfigError(
-            f"core.lanes = {lanes}: the RTL needs a power of two >= {isa.HEADER_BYTES} "
-            f"(the MATVEC row header and a 64-bit instruction fit in one word)"
-        )
-    for key, value, bits in (
-        ("core.weight_words", core.weight_words, isa.WEIGHT_ADDR_BITS),
-        ("core.act_words", core.act_words, isa.ACT_ADDR_BITS),
-        ("core.imem_depth", core.imem_depth, isa.PC_BITS),
-    ):
-        if not 2 <= value <= 1 << bits:
-            raise ConfigError(f"{key} = {value} is out of range; allowed 2 to {1 << bits}")
-    if not 16 <= core.acc_bits <= 32:
-        raise ConfigError(f"core.acc_bits = {core.acc_bits} is out of range; allowed 16 to 32")
-
-
 class MicroCore(wiring.Component):
     """One micro-core; see the module docstring for the interface and timing."""
 
@@ -115,6 +104,10 @@ class MicroCore(wiring.Component):
         super().__init__({
             "cmd": In(stream.Signature(cmd_layout(lanes))),
             "rsp": Out(stream.Signature(rsp_layout(lanes))),
+            "net_out": Out(stream.Signature(flit_layout(lanes))),
+            "net_in": In(stream.Signature(flit_layout(lanes))),
+            "coord_x": In(noc.COORD_BITS),
+            "coord_y": In(noc.COORD_BITS),
             "busy": Out(1),
             "done": Out(1),
             "error": Out(1),
@@ -133,18 +126,24 @@ class MicroCore(wiring.Component):
         m.submodules.imem = imem = memory.Memory(
             shape=unsigned(isa.INSTR_BITS), depth=cfg.imem_depth, init=[])
         w_rd, w_wr = wmem.read_port(), wmem.write_port()
-        x_rd, b_rd = amem.read_port(), amem.read_port()  # x/a/READ_ACT, and VADD's b
+        # x_rd: MATVEC x, VADD/VMUL a, SEND payload, READ_ACT; b_rd: VADD/VMUL b.
+        x_rd, b_rd = amem.read_port(), amem.read_port()
         act_wr = amem.write_port(granularity=8)
         i_rd, i_wr = imem.read_port(), imem.write_port()
 
         m.submodules.mac = mac = MacRequant(lanes=lanes, acc_bits=cfg.acc_bits)
         m.submodules.vadd = vadd = VaddUnit(lanes=lanes)
+        m.submodules.vmul = vmul = VmulUnit(lanes=lanes)
         # A beat meets its read data one cycle after the read; the drain of the timing
         # contract is that cycle plus the datapath latency.
         assert 1 + mac.LATENCY == isa.MATVEC_DRAIN_CYCLES, "MacRequant vs MATVEC_DRAIN_CYCLES"
+        assert mac.LUT_LATENCY - mac.LATENCY == isa.LUT_CYCLES, "MacRequant vs LUT_CYCLES"
         assert 1 + vadd.LATENCY == isa.VADD_DRAIN_CYCLES, "VaddUnit vs VADD_DRAIN_CYCLES"
+        assert 1 + vmul.LATENCY == isa.VMUL_DRAIN_CYCLES, "VmulUnit vs VMUL_DRAIN_CYCLES"
+        assert isa.SETLUT_DRAIN_CYCLES == 2, "SETLUT: read, register, write the LUT"
+        assert isa.HEADER_FLITS == 1, "SEND/RECV move one header flit"
 
-        cmd, rsp = self.cmd, self.rsp
+        cmd, rsp, net_out, net_in = self.cmd, self.rsp, self.net_out, self.net_in
         ones = Const((1 << lanes) - 1, lanes)
 
         # -- Program state and the cycle counter ------------------------------------------
@@ -156,30 +155,50 @@ class MicroCore(wiring.Component):
         with m.If(self.done):
             m.d.sync += self.last_run_cycles.eq(cycles + 1)
 
+        # -- LOOP state: body pcs loop_start..loop_end, iterations left, stride offsets ---
+        loop_active = Signal()
+        loop_start, loop_end = Signal(isa.PC_BITS), Signal(isa.PC_BITS)
+        loop_left = Signal(isa.COUNT_BITS)
+        x_off, y_off, x_stride, y_stride = (Signal(isa.ACT_ADDR_BITS, name=n) for n in
+                                            ("x_off", "y_off", "x_stride", "y_stride"))
+        x_mask, y_mask = Signal(isa.LOOP_MAX_BODY), Signal(isa.LOOP_MAX_BODY)
+        body_index = (pc - loop_start)[:LOOP_INDEX_BITS]
+        # Offsets of this instruction's x- and y-address (mod 2**ACT_ADDR_BITS).
+        body_bit = Const(1, 1) << body_index  # one-hot, so the mask test needs no truncation
+        xo = Mux(loop_active & (x_mask & body_bit).any(), x_off, 0)
+        yo = Mux(loop_active & (y_mask & body_bit).any(), y_off, 0)
+
         # -- Decoded instruction, latched in DECODE --------------------------------------
         instr = i_rd.data
         views = {op: instr_layout(op)(instr) for op in isa.Opcode}
-        mv, va = views[isa.Opcode.MATVEC], views[isa.Opcode.VADD]
+        mv, va, vm = views[isa.Opcode.MATVEC], views[isa.Opcode.VADD], views[isa.Opcode.VMUL]
+        sl, lp = views[isa.Opcode.SETLUT], views[isa.Opcode.LOOP]
+        sd, rv = views[isa.Opcode.SEND], views[isa.Opcode.RECV]
+        # VADD and VMUL are decoded together; SEND/RECV n is stored as the header's length.
+        for f in isa.FORMATS[isa.Opcode.VADD]:
+            g = isa_field(isa.Opcode.VMUL, f.name)
+            assert (f.lsb, f.width, f.offset) == (g.lsb, g.width, g.offset), f"VMUL.{f.name}"
+        length = next(f for f in noc.HEADER_FIELDS if f.name == "length")
+        assert isa_field(isa.Opcode.SEND, "n").offset == length.offset
+        assert isa_field(isa.Opcode.RECV, "n").offset == length.offset
         opcode = views[isa.Opcode.HALT].op
-        legal = Signal()  # implemented opcode, reserved bits clear, act NONE or RELU
-        with m.Switch(opcode):
-            for op, view in views.items():
-                with m.Case(Opcode[op.name]):
-                    ok = instr[isa.reserved_lsb(op):] == 0
-                    if any(f.name == "act" for f in isa.FORMATS[op]):
-                        ok &= (view.act == Activation.NONE) | (view.act == Activation.RELU)
-                    m.d.comb += legal.eq(ok)
+        ok = legal(m, instr, loop_active)
 
         act = Signal(Activation)
-        rows_last = Signal(isa.COUNT_BITS)  # rows - 1, or VADD words - 1
-        row = Signal(isa.COUNT_BITS)  # output row, or VADD word index
+        is_vmul = Signal()
+        rows_last = Signal(isa.COUNT_BITS)  # rows - 1, VADD/VMUL/SETLUT words - 1, RECV n - 1
+        row = Signal(isa.COUNT_BITS)  # output row, or word index
         wpr = Signal(isa.COUNT_BITS)  # MATVEC words per row (excluding the header)
         col = Signal(isa.COUNT_BITS)  # 0 = header, 1..wpr = weight words
         tail_mask = Signal(lanes)  # lanes of the last word of a row/vector in use
         w_ptr = Signal(isa.WEIGHT_ADDR_BITS)
         x_base, x_ptr, b_ptr, y_base, y_ptr = (Signal(isa.ACT_ADDR_BITS, name=n) for n in
                                                ("x_base", "x_ptr", "b_ptr", "y_base", "y_ptr"))
-        drain = Signal(range(max(isa.MATVEC_DRAIN_CYCLES, isa.VADD_DRAIN_CYCLES, 1)))
+        drain = Signal(range(max(isa.MATVEC_DRAIN_CYCLES + isa.LUT_CYCLES,
+                                 isa.VADD_DRAIN_CYCLES, isa.VMUL_DRAIN_CYCLES)))
+        header = Signal(HEADER_LAYOUT)  # SEND: the header flit; RECV: tag and length
+        header_phase = Signal()  # SEND/RECV: the header flit is next
+        flits_left = Signal(isa.COUNT_BITS + 1)  # SEND: payload words not yet read
 
         def count_last(op: isa.Opcode, name: str) -> Any:
             """Stored count field as (count - 1)."""
@@ -195,20 +214,27 @@ class MicroCore(wiring.Component):
         # registered so that it meets the read data one cycle later.
         mv_tag = Signal(mac_tag_layout(lanes))
         va_tag = Signal(vadd_tag_layout(lanes))
-        m.d.sync += [mac.beat.valid.eq(0), vadd.beat.valid.eq(0)]
+        # SETLUT: a table word read in cycle t is registered in t + 1 and written in t + 2.
+        lut_word_valid = Signal()
+        lut_word_addr = Signal.like(mac.lut_write.payload.addr)
+        m.d.sync += [mac.beat.valid.eq(0), vadd.beat.valid.eq(0), vmul.beat.valid.eq(0),
+                     lut_word_valid.eq(0),
+                     mac.lut_write.valid.eq(lut_word_valid),
+                     mac.lut_write.payload.addr.eq(lut_word_addr),
+                     mac.lut_write.payload.data.eq(w_rd.data)]
         m.d.comb += [
             mac.beat.payload.w.eq(w_rd.data),
             mac.beat.payload.x.eq(x_rd.data),
             mac.beat.payload.tag.eq(mv_tag),
             mac.act.eq(act),
-            vadd.beat.payload.a.eq(x_rd.data),
-            vadd.beat.payload.b.eq(b_rd.data),
-            vadd.beat.payload.tag.eq(va_tag),
-            vadd.act.eq(act),
         ]
+        for unit in (vadd, vmul):
+            m.d.comb += [unit.beat.payload.a.eq(x_rd.data), unit.beat.payload.b.eq(b_rd.data),
+                         unit.beat.payload.tag.eq(va_tag), unit.act.eq(act)]
 
-        # -- Scratchpad write port: datapath results, else host writes --------------------
+        # -- Scratchpad write port: datapath results, RECV payload, else host writes -------
         host_write = Signal(act_write_layout(lanes))
+        recv_write = Signal(act_write_layout(lanes))
         with m.If(mac.result.valid):
             res = mac.result.payload
             m.d.comb += [
@@ -216,24 +242,29 @@ class MicroCore(wiring.Component):
                 act_wr.data.eq(res.y.as_unsigned().replicate(lanes)),
                 act_wr.en.eq(Const(1, lanes) << res.row[:lane_bits]),
             ]
-        with m.Elif(vadd.result.valid):
-            res = vadd.result.payload
-            m.d.comb += [act_wr.addr.eq(res.addr), act_wr.data.eq(res.data),
-                         act_wr.en.eq(res.mask)]
+        for source in (vadd.result, vmul.result):
+            with m.Elif(source.valid):
+                res = source.payload
+                m.d.comb += [act_wr.addr.eq(res.addr), act_wr.data.eq(res.data),
+                             act_wr.en.eq(res.mask)]
         with m.Else():
-            m.d.comb += [act_wr.addr.eq(host_write.addr), act_wr.data.eq(host_write.data),
-                         act_wr.en.eq(host_write.mask)]
+            # RECV and the host never write in the same cycle (the host only when idle).
+            m.d.comb += [act_wr.addr.eq(recv_write.addr | host_write.addr),
+                         act_wr.data.eq(recv_write.data | host_write.data),
+                         act_wr.en.eq(recv_write.mask | host_write.mask)]
 
-        # -- READ_ACT response ------------------------------------------------------------
+        # -- READ_ACT response and SEND flits share the x read port ------------------------
         rd_left = Signal(isa.ACT_ADDR_BITS + 1)
-        m.d.comb += [rsp.payload.data.eq(x_rd.data), rsp.payload.last.eq(rd_left == 0)]
+        m.d.comb += [
+            rsp.payload.data.eq(x_rd.data),
+            rsp.payload.last.eq(rd_left == 0),
+            net_out.payload.data.eq(Mux(header_phase, header.as_value(), x_rd.data)),
+            net_out.payload.last.eq(~header_phase & (flits_left == 0)),
+        ]
 
-        def after_reads(m: Module, drain_cycles: int) -> None:
-            if drain_cycles:
-                m.d.sync += drain.eq(drain_cycles - 1)
-                m.next = "DRAIN"
-            else:
-                m.next = "FETCH"
+        def after_reads(m: Module, drain_cycles: Any) -> None:
+            m.d.sync += drain.eq(drain_cycles - 1)
+            m.next = "DRAIN"
 
         with m.FSM():
             with m.State("IDLE"):
@@ -250,7 +281,8 @@ class MicroCore(wiring.Component):
                         m.d.comb += [i_wr.addr.eq(c.addr), i_wr.data.eq(c.data),
                                      i_wr.en.eq(1)]
                     with m.Case(CmdKind.RUN):
-                        m.d.sync += [pc.eq(0), cycles.eq(0), self.error.eq(0)]
+                        m.d.sync += [pc.eq(0), cycles.eq(0), self.error.eq(0),
+                                     loop_active.eq(0)]
                         m.next = "FETCH"
                     with m.Case(CmdKind.READ_ACT):
                         m.d.sync += [x_ptr.eq(c.addr), rd_left.eq(c.count)]
@@ -277,76 +309,167 @@ class MicroCore(wiring.Component):
             with m.State("DECODE"):
                 m.d.comb += self.busy.eq(1)
                 m.d.sync += [pc.eq(pc + 1), row.eq(0), col.eq(0)]
-                with m.If(~legal):
+                with m.If(~ok | (opcode == Opcode.HALT)):
                     m.d.comb += self.done.eq(1)
-                    m.d.sync += self.error.eq(1)
+                    m.d.sync += self.error.eq(~ok)
                     m.next = "IDLE"
-                with m.Elif(opcode == Opcode.HALT):
-                    m.d.comb += self.done.eq(1)
-                    m.next = "IDLE"
-                with m.Elif(opcode == Opcode.MATVEC):
-                    cols_last = count_last(isa.Opcode.MATVEC, "cols")
-                    m.d.sync += [
-                        act.eq(mv.act),
-                        rows_last.eq(count_last(isa.Opcode.MATVEC, "rows")),
-                        wpr.eq((cols_last >> lane_bits) + 1),
-                        tail_mask.eq(lanes_in_tail(cols_last)),
-                        w_ptr.eq(mv.w_addr),
-                        x_base.eq(mv.x_addr),
-                        y_base.eq(mv.y_addr),
-                    ]
-                    m.next = "MATVEC"
-                with m.Else():  # VADD
-                    n_last = count_last(isa.Opcode.VADD, "n")
-                    m.d.sync += [
-                        act.eq(va.act),
-                        rows_last.eq(n_last >> lane_bits),
-                        tail_mask.eq(lanes_in_tail(n_last)),
-                        x_ptr.eq(va.a_addr),
-                        b_ptr.eq(va.b_addr),
-                        y_ptr.eq(va.y_addr),
-                    ]
-                    m.next = "VADD"
+                with m.Else():
+                    m.next = "FETCH"
+                    # The body's last instruction sends the sequencer back to its first.
+                    with m.If(loop_active & (pc == loop_end)):
+                        with m.If(loop_left != 0):
+                            m.d.sync += [pc.eq(loop_start), loop_left.eq(loop_left - 1),
+                                         x_off.eq(x_off + x_stride),
+                                         y_off.eq(y_off + y_stride)]
+                        with m.Else():
+                            m.d.sync += loop_active.eq(0)
+                    with m.Switch(opcode):
+                        with m.Case(Opcode.MATVEC):
+                            cols_last = count_last(isa.Opcode.MATVEC, "cols")
+                            m.d.sync += [
+                                act.eq(mv.act),
+                                rows_last.eq(count_last(isa.Opcode.MATVEC, "rows")),
+                                wpr.eq((cols_last >> lane_bits) + 1),
+                                tail_mask.eq(lanes_in_tail(cols_last)),
+                                w_ptr.eq(mv.w_addr),
+                                x_base.eq(mv.x_addr + xo),
+                                y_base.eq(mv.y_addr + yo),
+                            ]
+                            m.next = "MATVEC"
+                        with m.Case(Opcode.VADD, Opcode.VMUL):
+                            n_last = count_last(isa.Opcode.VADD, "n")
+                            m.d.sync += [
+                                act.eq(va.act),
+                                is_vmul.eq(opcode == Opcode.VMUL),
+                                vmul.shift.eq(vm.shift),
+                                rows_last.eq(n_last >> lane_bits),
+                                tail_mask.eq(lanes_in_tail(n_last)),
+                                x_ptr.eq(va.a_addr + xo),
+                                b_ptr.eq(va.b_addr),
+                                y_ptr.eq(va.y_addr + yo),
+                            ]
+                            m.next = "VECTOR"
+                        with m.Case(Opcode.SETLUT):
+                            m.d.sync += [w_ptr.eq(sl.w_addr),
+                                         rows_last.eq(isa.lut_words(lanes) - 1)]
+                            m.next = "SETLUT"
+                        with m.Case(Opcode.LOOP):
+                            # Stored body and count are value - 1.
+                            m.d.sync += [
+                                loop_active.eq(1),
+                                loop_start.eq(pc + 1),
+                                loop_end.eq(pc + lp.body + 1),
+                                loop_left.eq(lp.count),
+                                x_off.eq(0),
+                                y_off.eq(0),
+                                x_stride.eq(lp.x_stride),
+                                y_stride.eq(lp.y_stride),
+                                x_mask.eq(lp.x_mask),
+                                y_mask.eq(lp.y_mask),
+                            ]
+                        with m.Case(Opcode.SEND):
+                            m.d.sync += [
+                                header.dest_x.eq(sd.dest_x),
+                                header.dest_y.eq(sd.dest_y),
+                                header.src_x.eq(self.coord_x),
+                                header.src_y.eq(self.coord_y),
+                                header.length.eq(sd.n),
+                                header.tag.eq(sd.tag),
+                                header_phase.eq(1),
+                                net_out.valid.eq(1),
+                                x_ptr.eq(sd.addr + xo),
+                                flits_left.eq(count_last(isa.Opcode.SEND, "n") + 1),
+                            ]
+                            m.next = "SEND"
+                        with m.Case(Opcode.RECV):
+                            m.d.sync += [
+                                header.tag.eq(rv.tag),
+                                header.length.eq(rv.n),
+                                header_phase.eq(1),
+                                y_ptr.eq(rv.addr + yo),
+                                rows_last.eq(count_last(isa.Opcode.RECV, "n")),
+                            ]
+                            m.next = "RECV"
 
             with m.State("MATVEC"):
                 # One weight word per cycle: per row, the header then `wpr` weight words.
                 m.d.comb += [self.busy.eq(1), w_rd.addr.eq(w_ptr), x_rd.addr.eq(x_ptr)]
-                header = col == 0
+                first = col == 0
                 last = col == wpr
                 m.d.sync += [
                     w_ptr.eq(w_ptr + 1),
                     x_ptr.eq(x_ptr + 1),
                     mac.beat.valid.eq(1),
-                    mv_tag.header.eq(header),
+                    mv_tag.header.eq(first),
                     mv_tag.last.eq(last),
                     mv_tag.mask.eq(ones),
                     mv_tag.row.eq(row),
                 ]
-                with m.If(header):
+                with m.If(first):
                     m.d.sync += x_ptr.eq(x_base)
                 with m.If(last):
                     m.d.sync += [mv_tag.mask.eq(tail_mask), col.eq(0), row.eq(row + 1)]
                     with m.If(row == rows_last):
-                        after_reads(m, isa.MATVEC_DRAIN_CYCLES)
+                        after_reads(m, Mux(act == Activation.LUT,
+                                           isa.MATVEC_DRAIN_CYCLES + isa.LUT_CYCLES,
+                                           isa.MATVEC_DRAIN_CYCLES))
                 with m.Else():
                     m.d.sync += col.eq(col + 1)
 
-            with m.State("VADD"):
-                # One word of a and of b per cycle.
+            with m.State("VECTOR"):
+                # VADD/VMUL: one word of a and of b per cycle.
                 m.d.comb += [self.busy.eq(1), x_rd.addr.eq(x_ptr), b_rd.addr.eq(b_ptr)]
-                last = row == rows_last
                 m.d.sync += [
                     x_ptr.eq(x_ptr + 1),
                     b_ptr.eq(b_ptr + 1),
                     y_ptr.eq(y_ptr + 1),
                     row.eq(row + 1),
-                    vadd.beat.valid.eq(1),
+                    vadd.beat.valid.eq(~is_vmul),
+                    vmul.beat.valid.eq(is_vmul),
                     va_tag.addr.eq(y_ptr),
                     va_tag.mask.eq(ones),
                 ]
-                with m.If(last):
+                with m.If(row == rows_last):
                     m.d.sync += va_tag.mask.eq(tail_mask)
-                    after_reads(m, isa.VADD_DRAIN_CYCLES)
+                    after_reads(m, Mux(is_vmul, isa.VMUL_DRAIN_CYCLES, isa.VADD_DRAIN_CYCLES))
+
+            with m.State("SETLUT"):
+                # One table word per cycle.
+                m.d.comb += [self.busy.eq(1), w_rd.addr.eq(w_ptr)]
+                m.d.sync += [w_ptr.eq(w_ptr + 1), row.eq(row + 1),
+                             lut_word_valid.eq(1), lut_word_addr.eq(row)]
+                with m.If(row == rows_last):
+                    after_reads(m, isa.SETLUT_DRAIN_CYCLES)
+
+            with m.State("SEND"):
+                # net_out.valid is high from DECODE on; a word is read when the flit on the
+                # port is taken, and the read port holds it while the network stalls.
+                m.d.comb += self.busy.eq(1)
+                load = net_out.ready & (flits_left != 0)
+                m.d.comb += [x_rd.addr.eq(x_ptr), x_rd.en.eq(load)]
+                with m.If(load):
+                    m.d.sync += [x_ptr.eq(x_ptr + 1), flits_left.eq(flits_left - 1),
+                                 header_phase.eq(0)]
+                with m.Elif(net_out.ready):
+                    m.d.sync += net_out.valid.eq(0)
+                    m.next = "FETCH"
+
+            with m.State("RECV"):
+                m.d.comb += [self.busy.eq(1), net_in.ready.eq(1)]
+                got = HEADER_LAYOUT(net_in.payload.data[:noc.HEADER_BITS])
+                with m.If(net_in.valid & header_phase):
+                    with m.If((got.tag != header.tag) | (got.length != header.length)):
+                        m.d.comb += self.done.eq(1)
+                        m.d.sync += self.error.eq(1)
+                        m.next = "IDLE"
+                    m.d.sync += header_phase.eq(0)
+                with m.Elif(net_in.valid):
+                    m.d.comb += [recv_write.addr.eq(y_ptr),
+                                 recv_write.data.eq(net_in.payload.data),
+                                 recv_write.mask.eq(ones)]
+                    m.d.sync += [y_ptr.eq(y_ptr + 1), row.eq(row + 1)]
+                    with m.If(row == rows_last):
+                        m.next = "FETCH"
 
             with m.State("DRAIN"):
                 m.d.comb += self.busy.eq(1)

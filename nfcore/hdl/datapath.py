@@ -1,9 +1,11 @@
-"""The arithmetic of the micro-core: the MATVEC MAC/requant pipeline and the VADD unit.
+"""The arithmetic of the micro-core: the MATVEC MAC/requant/LUT pipeline and the VADD and
+VMUL units.
 
-Both take one beat per cycle on an always-ready stream, in the cycle the beat's words leave
-the SRAM read ports, and return results on an always-ready stream that the core writes to
+Each takes one beat per cycle on an always-ready stream, in the cycle the beat's words leave
+the SRAM read ports, and returns results on an always-ready stream that the core writes to
 the activation scratchpad in the cycle they appear. Their latencies are part of the timing
-contract in `nfcore.isa` (`MATVEC_DRAIN_CYCLES`, `VADD_DRAIN_CYCLES`).
+contract in `nfcore.isa` (`MATVEC_DRAIN_CYCLES`, `LUT_CYCLES`, `VADD_DRAIN_CYCLES`,
+`VMUL_DRAIN_CYCLES`).
 """
 
 from __future__ import annotations
@@ -12,10 +14,10 @@ import types
 from enum import IntEnum
 from typing import Any
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, signed, unsigned
-from amaranth.lib import data, enum, stream, wiring
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, Value, signed, unsigned
+from amaranth.lib import data, enum, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
-from amaranth.utils import ceil_log2
+from amaranth.utils import ceil_log2, exact_log2
 
 from nfcore import isa
 
@@ -79,11 +81,12 @@ class Requantizer(wiring.Component):
     """Combinational: y = clamp(act((p + 2**(shift-1)) >> shift)) with no rounding term when
     shift is 0; `p` is the product acc * mult. Matches `nfcore.golden.requantize`."""
 
-    def __init__(self, *, product_bits: int) -> None:
+    def __init__(self, *, product_bits: int, max_shift: int = isa.MAX_SHIFT) -> None:
         self.product_bits = product_bits
+        self.max_shift = max_shift
         super().__init__({
             "p": In(signed(product_bits)),
-            "shift": In(unsigned(SHIFT_BITS)),
+            "shift": In(unsigned(ceil_log2(max_shift + 1))),
             "act": In(Activation),
             "y": Out(signed(8)),
         })
@@ -91,7 +94,7 @@ class Requantizer(wiring.Component):
     def elaborate(self, platform: Any) -> Module:
         m = Module()
         # (1 << shift) >> 1 is 2**(shift-1) for shift > 0 and 0 for shift == 0.
-        half = (Const(1, 1) << self.shift)[1 : isa.MAX_SHIFT + 1]
+        half = (Const(1, 1) << self.shift)[1 : self.max_shift + 1]
         rounded = (self.p + half) >> self.shift  # the add widens, so nothing wraps
         m.d.comb += self.y.eq(clamp_int8(rounded, self.act == Activation.RELU))
         return m
@@ -118,17 +121,31 @@ def mac_beat_layout(lanes: int) -> data.StructLayout:
 MAC_RESULT_LAYOUT = data.StructLayout({"y": signed(8), "row": unsigned(isa.COUNT_BITS)})
 
 
+def lut_write_layout(lanes: int) -> data.StructLayout:
+    """One word of the LUT: entries `addr * lanes .. addr * lanes + lanes - 1`."""
+    return data.StructLayout({
+        "addr": unsigned(ceil_log2(isa.LUT_ENTRIES // lanes)),
+        "data": unsigned(lanes * 8),
+    })
+
+
 class MacRequant(wiring.Component):
     """MATVEC datapath: `lanes` int8 multipliers, an adder tree into a wrapping accumulator
-    of `acc_bits`, and requantization.
+    of `acc_bits`, requantization, and the activation LUT.
 
     Pipeline, counted from the cycle a beat arrives (= the cycle after its SRAM read):
     0 register the read data; 1 multiply, reduce and accumulate; 2 multiply by the row's
-    requant multiplier; 3 round, shift, activate and clamp, result valid. The result of a
-    row appears 3 cycles after its last beat, i.e. 4 cycles after its last weight read.
+    requant multiplier; 3 round, shift, activate and clamp, result valid unless act is LUT;
+    4 (act LUT) the table word read with the clamped value + 128 as index, result valid.
+    The result of a row appears 3 (4 with LUT) cycles after its last beat.
+
+    The LUT is a memory of `256 / lanes` words of `lanes` entries, written a word at a time
+    through `lut_write` (SETLUT) and read by one port: a row's result needs one read, and
+    rows are at least two cycles apart.
     """
 
     LATENCY = 3
+    LUT_LATENCY = 4
 
     def __init__(self, *, lanes: int, acc_bits: int) -> None:
         self.lanes = lanes
@@ -136,6 +153,7 @@ class MacRequant(wiring.Component):
         super().__init__({
             "beat": In(stream.Signature(mac_beat_layout(lanes), always_ready=True)),
             "act": In(Activation),
+            "lut_write": In(stream.Signature(lut_write_layout(lanes), always_ready=True)),
             "result": Out(stream.Signature(MAC_RESULT_LAYOUT, always_ready=True)),
         })
 
@@ -143,6 +161,12 @@ class MacRequant(wiring.Component):
         m = Module()
         product_bits = self.acc_bits + isa.MULT_BITS + 1
         m.submodules.requant = requant = Requantizer(product_bits=product_bits)
+        m.submodules.lut = lut = memory.Memory(
+            shape=unsigned(self.lanes * 8), depth=isa.LUT_ENTRIES // self.lanes, init=[])
+        lut_wr, lut_rd = lut.write_port(), lut.read_port()
+        m.d.comb += [lut_wr.addr.eq(self.lut_write.payload.addr),
+                     lut_wr.data.eq(self.lut_write.payload.data),
+                     lut_wr.en.eq(self.lut_write.valid)]
 
         # Stage 0: register the SRAM read data (SRAM clock-to-out is slow).
         beat = Signal.like(self.beat.payload, name="beat_q")
@@ -166,20 +190,34 @@ class MacRequant(wiring.Component):
 
         # Stage 2: requant product. The next row's header may overwrite mult/shift at the
         # end of this cycle, so shift travels on with the product.
-        p = Signal(signed(product_bits))
-        p_shift = Signal(unsigned(SHIFT_BITS))
         row2 = Signal(isa.COUNT_BITS)
-        m.d.sync += [p.eq(acc * mult), p_shift.eq(shift), row2.eq(row1),
-                     self.result.valid.eq(row_done)]
+        # A row's result is valid in stage 3; the LUT is read only then (the enable is the
+        # valid bit itself, so the Verilog has no alias of it).
+        valid3 = lut_rd.en
+        m.d.sync += [requant.p.eq(acc * mult), requant.shift.eq(shift), row2.eq(row1),
+                     valid3.eq(row_done)]
 
-        # Stage 3: round, shift, activate, clamp.
-        m.d.comb += [
-            requant.p.eq(p),
-            requant.shift.eq(p_shift),
-            requant.act.eq(self.act),
-            self.result.payload.y.eq(requant.y),
-            self.result.payload.row.eq(row2),
-        ]
+        # Stage 3: round, shift, activate, clamp; start the LUT read. y + 128 as an 8-bit
+        # index is y with its sign bit flipped.
+        m.d.comb += requant.act.eq(self.act)
+        index = Cat(requant.y[:7], ~requant.y[7])
+        lane_bits = exact_log2(self.lanes)
+        lane4 = Signal(lane_bits)
+        row4 = Signal(isa.COUNT_BITS)
+        valid4 = Signal()
+        m.d.comb += lut_rd.addr.eq(index[lane_bits:])
+        m.d.sync += [lane4.eq(index[:lane_bits]), row4.eq(row2), valid4.eq(valid3)]
+
+        # Stage 4 (act LUT): the table entry.
+        with m.If(self.act == Activation.LUT):
+            m.d.comb += [self.result.valid.eq(valid4),
+                         self.result.payload.y.eq(Array(
+                             lut_rd.data[8 * i : 8 * i + 8] for i in range(self.lanes))[lane4]),
+                         self.result.payload.row.eq(row4)]
+        with m.Else():
+            m.d.comb += [self.result.valid.eq(valid3),
+                         self.result.payload.y.eq(requant.y),
+                         self.result.payload.row.eq(row2)]
         return m
 
 
@@ -234,5 +272,51 @@ class VaddUnit(wiring.Component):
             self.result.payload.addr.eq(beat.tag.addr),
             self.result.payload.data.eq(Cat(sums)),
             self.result.payload.mask.eq(beat.tag.mask),
+        ]
+        return m
+
+
+class VmulUnit(wiring.Component):
+    """VMUL datapath: per lane y = clamp(act((a * b + 2**(shift-1)) >> shift)), no rounding
+    term when shift is 0 (the MATVEC requantizer with multiplier 1).
+
+    Pipeline, counted from the cycle a beat arrives (= the cycle after its SRAM reads):
+    0 register the read data; 1 multiply, products registered; 2 round, shift, activate,
+    clamp, result valid.
+    """
+
+    LATENCY = 2
+    PRODUCT_BITS = 16  # int8 x int8 lies in -16256..16384
+
+    def __init__(self, *, lanes: int) -> None:
+        self.lanes = lanes
+        super().__init__({
+            "beat": In(stream.Signature(vadd_beat_layout(lanes), always_ready=True)),
+            "shift": In(unsigned(ceil_log2(isa.VMUL_MAX_SHIFT + 1))),
+            "act": In(Activation),
+            "result": Out(stream.Signature(act_write_layout(lanes), always_ready=True)),
+        })
+
+    def elaborate(self, platform: Any) -> Module:
+        m = Module()
+        beat = Signal.like(self.beat.payload, name="beat_q")
+        beat_valid = Signal()
+        m.d.sync += [beat.eq(self.beat.payload), beat_valid.eq(self.beat.valid)]
+
+        tag = Signal.like(beat.tag, name="tag1")
+        m.d.sync += [tag.eq(beat.tag), self.result.valid.eq(beat_valid)]
+        ys = []
+        for i in range(self.lanes):
+            requant = Requantizer(product_bits=self.PRODUCT_BITS,
+                                  max_shift=isa.VMUL_MAX_SHIFT)
+            m.submodules[f"requant{i}"] = requant
+            # The requantizer's input port is the product register.
+            m.d.sync += requant.p.eq(lane(beat.a, i) * lane(beat.b, i))
+            m.d.comb += [requant.shift.eq(self.shift), requant.act.eq(self.act)]
+            ys.append(requant.y)
+        m.d.comb += [
+            self.result.payload.addr.eq(tag.addr),
+            self.result.payload.data.eq(Cat(ys)),
+            self.result.payload.mask.eq(tag.mask),
         ]
         return m

@@ -4,6 +4,10 @@
 * `events`: event counts of each instruction and energy by component;
 * `core_model`: SimPy model of one core serving requests (`simulate`);
 * `report`: `reports/<run>/` writing (`write_report`, `new_run_dir`, `link_latest`).
+
+The multi-core system model: `workload` (its input), `arrivals`, `network` (mesh links),
+`dram`, `system` (`simulate_system`), `system_energy`, `baselines`, `system_report` and
+`plots`; see docs/architecture.md.
 """
 
 from nfcore.sim.core_model import RequestRecord, SimResult, simulate

@@ -164,16 +164,14 @@ def simulate(cfg: NFCoreConfig, weights: npt.NDArray[np.uint8], program: list[in
     state = CoreState(cfg.core)
     state.load_weights(weights)
     state.load_program(program)
-    # Instructions are decoded when first reached (as the golden model does), then reused.
-    decoded: dict[int, tuple[Instruction, int, Events]] = {}
+    # Cycles and events depend on the instruction only, so they are computed once per
+    # distinct (loop-strided) instruction.
+    costs: dict[Instruction, tuple[int, Events]] = {}
 
-    def fetch(pc: int) -> tuple[Instruction, int, Events]:
-        if pc not in decoded:
-            if pc >= len(state.program):
-                raise ExecutionError(f"program ran past its end at pc {pc} without HALT")
-            instr = isa.decode(state.program[pc])
-            decoded[pc] = (instr, isa.cycles(instr, lanes), events_of(instr, lanes))
-        return decoded[pc]
+    def cost(instr: Instruction) -> tuple[int, Events]:
+        if instr not in costs:
+            costs[instr] = (isa.cycles(instr, lanes), events_of(instr, lanes))
+        return costs[instr]
 
     env = simpy.Environment()
     core = simpy.Resource(env, capacity=1)
@@ -189,13 +187,17 @@ def simulate(cfg: NFCoreConfig, weights: npt.NDArray[np.uint8], program: list[in
             yield env.timeout(isa.words_for(len(x), lanes))
             state.write_vector(input_addr, x)
             total, program_cycles = io, 0
-            for pc in range(MAX_STEPS):
-                instr, cyc, ev = fetch(pc)
+            state.start()
+            for _ in range(MAX_STEPS):
+                instr = state.fetch()
+                cyc, ev = cost(instr)
                 yield env.timeout(cyc)
                 program_cycles += cyc
                 total += ev
                 if instr.op is Opcode.HALT:
                     break
+                if instr.op in (Opcode.SEND, Opcode.RECV):
+                    raise SimError(f"{instr.op.name}: the one-core SimPy model has no network")
                 state.execute(instr)
             else:
                 raise ExecutionError(f"program did not halt within {MAX_STEPS} instructions")

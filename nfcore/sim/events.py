@@ -15,8 +15,13 @@ MATVEC rows R, cols C, on L lanes, with W = ceil(C / L) weight-data words per ro
 * scratchpad byte writes: R (one output byte per row, byte-enabled).
 
 VADD n on L lanes, with W = ceil(n / L): 2W scratchpad word reads, W * L int8 adds (every
-lane adds), n byte writes. Every instruction (HALT included) is one 64-bit instruction
-memory read. Cycles are `isa.cycles`. Compares (ReLU, saturation) are not counted.
+lane adds), n byte writes. VMUL: the same reads and writes, W * L int8 multiplies and W * L
+rounding adds (charged as int8 adds). SETLUT: 256 / L weight word reads. SEND n: n scratchpad
+word reads; RECV n: n scratchpad word writes. Every instruction (HALT and LOOP included) is
+one 64-bit instruction memory read; a LOOP body's instructions are fetched in every
+iteration. Cycles are `isa.cycles` (SEND/RECV without network stalls). Compares (ReLU,
+saturation) are not counted. Not yet counted (no sourced energy in the table): LUT reads
+and writes, and network flits (links and routers).
 
 The host writes a request's input into the scratchpad a word per cycle and reads the output
 a word per cycle (`host_io_events`).
@@ -74,7 +79,7 @@ class Events:
 def events_of(instr: Instruction, lanes: int) -> Events:
     """The events one execution of `instr` causes on a core with `lanes` lanes."""
     cycles = isa.cycles(instr, lanes)
-    if instr.op is Opcode.HALT:
+    if instr.op in (Opcode.HALT, Opcode.LOOP):
         return Events(cycles=cycles, instr_fetches=1)
     if instr.op is Opcode.MATVEC:
         rows, w = instr.rows, isa.words_for(instr.cols, lanes)
@@ -93,6 +98,16 @@ def events_of(instr: Instruction, lanes: int) -> Events:
         w = isa.words_for(instr.n, lanes)
         return Events(cycles=cycles, instr_fetches=1, act_word_reads=2 * w,
                       act_byte_writes=instr.n, adds_int8=w * lanes)
+    if instr.op is Opcode.VMUL:
+        w = isa.words_for(instr.n, lanes)
+        return Events(cycles=cycles, instr_fetches=1, act_word_reads=2 * w,
+                      act_byte_writes=instr.n, mults_int8=w * lanes, adds_int8=w * lanes)
+    if instr.op is Opcode.SETLUT:
+        return Events(cycles=cycles, instr_fetches=1, weight_word_reads=isa.lut_words(lanes))
+    if instr.op is Opcode.SEND:
+        return Events(cycles=cycles, instr_fetches=1, act_word_reads=instr.n)
+    if instr.op is Opcode.RECV:
+        return Events(cycles=cycles, instr_fetches=1, act_word_writes=instr.n)
     raise ISAError(f"no event model for {instr.op.name}")  # pragma: no cover
 
 

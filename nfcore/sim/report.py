@@ -36,6 +36,31 @@ REQUIRED_KEYS: tuple[str, ...] = (
 )
 """Dotted paths every report's data must hold."""
 
+SYSTEM_REQUIRED_KEYS: tuple[str, ...] = (
+    "schema_version",
+    "config",
+    "requests",
+    "system_workload",
+    "throughput_rps",
+    "latency_distribution.p50",
+    "latency_distribution.p99",
+    "energy_pj_per_inference.total",
+    "energy_pj_per_inference.by_component",
+    "idle_silicon_fraction",
+    "weight_bytes_touched_per_request.forest",
+    "weight_bytes_touched_per_request.monolith",
+    "baselines",
+    "gpu_sweep",
+    "energy_model",
+)
+"""Dotted paths a system-level report (`write_system_report`, or a full report's `system`
+entry, which needs them from `system_workload` on) must hold;
+`system_report.build_system_report` produces them."""
+
+SYSTEM_TOP_LEVEL = ("baselines", "idle_silicon_fraction", "weight_bytes_touched_per_request",
+                    "throughput_rps", "latency_distribution")
+"""Keys of the system data that a full (`make sim`) report also holds at its top level."""
+
 LATEST = "latest"
 
 
@@ -104,10 +129,11 @@ def link_latest(reports_root: Path, run_dir: Path) -> None:
 # --- Writing ------------------------------------------------------------------------------
 
 
-def missing_keys(data: dict[str, Any]) -> list[str]:
-    """The `REQUIRED_KEYS` that `data` lacks."""
+def missing_keys(data: dict[str, Any],
+                 required: tuple[str, ...] = REQUIRED_KEYS) -> list[str]:
+    """The `required` keys (default `REQUIRED_KEYS`) that `data` lacks."""
     missing = []
-    for path in REQUIRED_KEYS:
+    for path in required:
         node: Any = data
         for part in path.split("."):
             if not isinstance(node, dict) or part not in node:
@@ -126,15 +152,59 @@ def write_report(run_dir: Path, data: dict[str, Any]) -> None:
     otherwise the summary is rebuilt from `data["config"]`.
     """
     missing = missing_keys(data)
+    system = "system" in data
+    if system:
+        missing += missing_keys(data["system"], SYSTEM_REQUIRED_KEYS[3:])
     if missing:
         raise ReportError(f"report data is missing required keys: {', '.join(missing)}")
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "report.json").write_text(json.dumps(data, indent=2, default=_jsonable) + "\n")
     energy_model = data.get("energy_model") or _energy_model_of(data["config"])
-    (run_dir / "report.md").write_text(render_markdown(run_dir.name, data, energy_model))
+    text = render_markdown(run_dir.name, data, energy_model)
+    if system:
+        from nfcore.sim.system_report import system_markdown, write_system_figures
+
+        write_system_figures(run_dir, data["system"])
+        text += "\n".join(system_markdown(data["system"]))
+    (run_dir / "report.md").write_text(text)
     plot_energy(run_dir / "energy_by_component.png",
                 data["energy_pj_per_inference"]["by_component"])
+    link_latest(run_dir.parent, run_dir)
+
+
+def write_system_report(run_dir: Path, data: dict[str, Any],
+                        records: Iterable[Any] = ()) -> None:
+    """Write a system-level report (no training or RTL stage) into `run_dir`: `report.json`,
+    `report.md` with the side-by-side baselines, the figures of
+    `system_report.FIGURES` and `energy_by_component.png`, and `requests.jsonl` with one
+    line per record of `records` (anything with `to_dict`) if given; point `latest` at it.
+
+    `data` must hold `SYSTEM_REQUIRED_KEYS` (else `ReportError` naming them).
+    """
+    from nfcore.sim.system_report import system_markdown, write_system_figures
+
+    missing = missing_keys(data, SYSTEM_REQUIRED_KEYS)
+    if missing:
+        raise ReportError(f"system report data is missing required keys: {', '.join(missing)}")
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "report.json").write_text(json.dumps(data, indent=2, default=_jsonable) + "\n")
+    write_system_figures(run_dir, data)
+    lines = [json.dumps(r.to_dict(), default=_jsonable) for r in records]
+    if lines:
+        (run_dir / "requests.jsonl").write_text("\n".join(lines) + "\n")
+    plot_energy(run_dir / "energy_by_component.png",
+                data["energy_pj_per_inference"]["by_component"])
+    head = [f"# NF-Core system run {run_dir.name}", "",
+            "Where the numbers come from: cycles from the SimPy system model, which charges "
+            "each program the ISA timing contract (`nfcore/isa.py`) and each packet the "
+            "network contract (`nfcore/noc.py`); energy as event counts times the energy "
+            "table's rows (sources below), scaled by `technology.energy_scale` = "
+            f"{data['energy_model']['energy_scale']:g}; baselines as documented in "
+            "`nfcore/sim/baselines.py`. Nothing here is a measurement of silicon.", "",
+            "![energy by component](energy_by_component.png)", ""]
+    (run_dir / "report.md").write_text("\n".join(head + system_markdown(data)))
     link_latest(run_dir.parent, run_dir)
 
 
@@ -260,7 +330,8 @@ def render_markdown(run_name: str, data: dict[str, Any], energy_model: dict[str,
     if rtl.get("note"):
         out.append(f"- note: {rtl['note']}")
     shown = {"schema_version", "config", "workload", "accuracy", "requests", "latency_cycles",
-             "energy_pj_per_inference", "sim_vs_rtl", "energy_model"}
+             "energy_pj_per_inference", "sim_vs_rtl", "energy_model", "system",
+             *SYSTEM_TOP_LEVEL}
     others = [k for k in data if k not in shown]
     if others:
         out += ["", "## Other data", ""]

@@ -19,13 +19,13 @@ def test_cost_by_hand_on_a_two_by_two_mesh() -> None:
     # Tree a (16 B in, 4 B out) is in every request, b (32 B in, 8 B out) and c (8 B in,
     # 2 B out) each in half of them, always with a.
     mesh = Mesh(rows=2, cols=2, cap_bytes=1000)
-    assert mesh.host_hops.tolist() == [1, 2, 2, 3]
+    assert mesh.host_hops.tolist() == [0, 1, 1, 2]
     w = workload_of([sized_tree("a", 100, 16, 4), sized_tree("b", 100, 32, 8),
                      sized_tree("c", 100, 8, 2)], [[0, 1], [0, 1], [0, 2], [0, 2]])
     prob = problem_of(w, mesh)
-    # a at core 0 (1 hop), b at core 3 (3 hops), c at core 1 (2 hops).
+    # a at core 0 (0 hops from the host's router), b at core 3 (2 hops), c at core 1 (1).
     core_of = np.array([0, 3, 1])
-    host = 1.0 * 20 * 1 + 0.5 * 40 * 3 + 0.5 * 10 * 2
+    host = 1.0 * 20 * 0 + 0.5 * 40 * 2 + 0.5 * 10 * 1
     # co-selection exchange: (a, b) in 1/2 of requests, 4 + 8 B, 2 hops apart;
     # (a, c) in 1/2, 4 + 2 B, 1 hop apart.
     pair = 0.5 * 12 * 2 + 0.5 * 6 * 1

@@ -17,7 +17,8 @@ def test_default_file_equals_dataclass_defaults() -> None:
     [
         ({"core": {"lanes": 12}}, "core.lanes = 12 is not allowed; choose one of 8, 16, 32"),
         ({"core": {"lane": 8}}, "unknown key core.lane; allowed keys at core:"),
-        ({"cores": {}}, "unknown key cores; allowed keys at top level: core, mesh, technology"),
+        ({"cores": {}},
+         "unknown key cores; allowed keys at top level: core, dram, mesh, power, technology"),
         (
             {"core": {"act_sram_bytes": 100}},
             "core.act_sram_bytes = 100 is out of range; allowed 256 to 32768 bytes",
@@ -61,3 +62,21 @@ def test_hash_changes_with_any_value() -> None:
     other = NFCoreConfig.from_dict({"core": {"acc_bits": 24}})
     assert base.hash() == NFCoreConfig().hash()
     assert base.hash() != other.hash()
+
+
+def test_dram_and_power_sections() -> None:
+    cfg = NFCoreConfig.from_dict({"dram": {"kind": "hbm", "latency_ns": 80, "bandwidth_gbps": 1000},
+                        "power": {"wake_up_cycles": 50, "gated_retains_sram": False}})
+    assert (cfg.dram.kind, cfg.dram.latency_ns, cfg.dram.bandwidth_gbps) == ("hbm", 80.0, 1000.0)
+    assert cfg.power.wake_up_cycles == 50 and cfg.power.gated_retains_sram is False
+    assert NFCoreConfig().power.gated_retains_sram is True
+    assert NFCoreConfig().dram.kind == "ddr"
+    for bad, message in (
+            ({"dram": {"latency_ns": 0.5}}, r"dram.latency_ns = 0.5 is out of range; allowed "
+                                            r"1.0 to 10000.0 ns"),
+            ({"dram": {"kind": "sram"}}, "dram.kind = 'sram' is not allowed"),
+            ({"power": {"gated_retains_sram": "yes"}}, "power.gated_retains_sram must be bool"),
+            ({"power": {"wake_up_cycles": True}}, "power.wake_up_cycles must be int"),
+            ({"power": {"sleep": 1}}, "unknown key power.sleep")):
+        with pytest.raises(ConfigError, match=message):
+            NFCoreConfig.from_dict(bad)

@@ -73,3 +73,85 @@ def test_refusals() -> None:
         _core([big, isa.halt()]).run()
     with pytest.raises(ExecutionError, match="exceeds core.imem_depth = 16"):
         _core([isa.halt()] * 17)
+
+
+def test_vmul_rounds_shifts_and_saturates() -> None:
+    mul = isa.vmul(n=5, a_addr=0, b_addr=1, y_addr=2, shift=2)
+    state = _core([mul, isa.vmul(n=5, a_addr=0, b_addr=1, y_addr=3, shift=0,
+                                 act=Activation.RELU), isa.halt()])
+    state.write_vector(0, np.array([3, -3, 127, -128, 5]))
+    state.write_vector(1, np.array([1, 1, 127, 127, -2]))
+    result = state.run()
+    # (3 + 2) >> 2 = 1, (-3 + 2) >> 2 = -1, 16129 -> 127, -16256 -> -128, (-10 + 2) >> 2 = -2
+    assert list(state.read_vector(2, 5)) == [1, -1, 127, -128, -2]
+    assert list(state.read_vector(3, 5)) == [3, 0, 127, 0, 0]
+    assert result.cycles == 2 * (isa.ISSUE_CYCLES + 1 + isa.VMUL_DRAIN_CYCLES) + isa.ISSUE_CYCLES
+
+
+def test_setlut_and_lut_activation() -> None:
+    table = (np.arange(256) - 128)[::-1].astype(np.int8)  # lut[i] = 127 - i: y = -q - 1
+    words = isa.pack_matvec(np.array([[1], [2]]), np.array([0, 0]), np.array([1, 1]),
+                            np.array([0, 0]), 8)
+    mv = isa.matvec(rows=2, cols=1, w_addr=0, x_addr=0, y_addr=1, act=Activation.LUT)
+    state = _core([isa.setlut(w_addr=8), mv, isa.halt()])
+    state.load_weights(words)
+    state.load_weights(table.view(np.uint8).reshape(-1, 8), addr=8)
+    state.write_vector(0, np.array([100]))
+    result = state.run()
+    # q = 100 and 200 -> clamp 127; LUT[q + 128] = -q - 1
+    assert list(state.read_vector(1, 2)) == [-101, -128]
+    assert result.cycles == (isa.cycles(isa.setlut(w_addr=8), 8) + isa.cycles(mv, 8)
+                             + isa.ISSUE_CYCLES)
+    assert isa.cycles(mv, 8) == isa.ISSUE_CYCLES + 2 * 2 + isa.MATVEC_DRAIN_CYCLES + 1
+
+
+def test_loop_strides_a_convolution() -> None:
+    # y[t] = sum_k w[k] * x[t + k] over a 1-channel signal, one word per sample:
+    # each output position reads 2 words from x_addr = t (x stride 1), writes word 8 + t.
+    lanes = 8
+    x = np.zeros((6, lanes), dtype=np.int64)
+    x[:, 0] = [1, 2, 3, 4, 5, 6]
+    w = np.zeros((1, 2 * lanes), dtype=np.int64)
+    w[0, 0], w[0, lanes] = 10, 1  # taps on sample t and t + 1
+    words = isa.pack_matvec(w, np.array([0]), np.array([1]), np.array([0]), lanes)
+    body = isa.matvec(rows=1, cols=2 * lanes, w_addr=0, x_addr=0, y_addr=8)
+    state = _core([isa.loop(body=1, count=5, x_stride=1, y_stride=1, x_mask=1, y_mask=1),
+                   body, isa.halt()])
+    state.load_weights(words)
+    state.act[:6] = x.astype(np.uint8)
+    result = state.run()
+    got = [int(state.read_vector(8 + t, 1)[0]) for t in range(5)]
+    assert got == [10 * x[t, 0] + x[t + 1, 0] for t in range(5)]
+    assert result.op_counts == {"LOOP": 1, "MATVEC": 5, "HALT": 1}
+    assert result.cycles == isa.ISSUE_CYCLES + 5 * isa.cycles(body, lanes) + isa.ISSUE_CYCLES
+    assert [i.x_addr for i in result.trace[1:6]] == [0, 1, 2, 3, 4]
+
+
+def test_loop_masks_pick_body_instructions_and_negative_strides() -> None:
+    # Body: VADD (x stride -1 on a_addr), VADD (y stride +2 on y_addr); 3 iterations.
+    add0 = isa.vadd(n=1, a_addr=5, b_addr=9, y_addr=10)
+    add1 = isa.vadd(n=1, a_addr=9, b_addr=9, y_addr=12)
+    state = _core([isa.loop(body=2, count=3, x_stride=-1, y_stride=2, x_mask=0b01,
+                            y_mask=0b10), add0, add1, isa.halt()])
+    result = state.run()
+    body = result.trace[1:7]
+    assert [(i.a_addr, i.y_addr) for i in body] == [(5, 10), (9, 12), (4, 10), (9, 14),
+                                                    (3, 10), (9, 16)]
+
+
+def test_loop_refusals() -> None:
+    nested = [isa.loop(body=2, count=2), isa.loop(body=1, count=2), isa.halt(), isa.halt()]
+    with pytest.raises(ExecutionError, match="loops do not nest"):
+        _core(nested).run()
+    off = [isa.loop(body=1, count=3, x_stride=-1, x_mask=1),
+           isa.vadd(n=1, a_addr=1, b_addr=2, y_addr=3), isa.halt()]
+    with pytest.raises(ExecutionError, match="iteration 2: VADD.a_addr = -1 is outside"):
+        _core(off).run()
+    with pytest.raises(ExecutionError, match="SEND at pc 0 needs a network"):
+        _core([isa.send(n=1, addr=0, dest_x=0, dest_y=0), isa.halt()]).run()
+
+
+def test_halt_inside_a_loop_body_ends_the_program() -> None:
+    add = isa.vadd(n=1, a_addr=0, b_addr=0, y_addr=0)
+    result = _core([isa.loop(body=2, count=4), add, isa.halt(), add]).run()
+    assert result.op_counts == {"LOOP": 1, "VADD": 1, "HALT": 1}

@@ -8,22 +8,29 @@ import pytest
 from nfcore import isa
 from nfcore.errors import ISAError
 from nfcore.isa import Activation, Opcode
+from nfcore.isa_doc import render_markdown
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "isa.md"
 
 
 def _random_instruction(rng: np.random.Generator) -> isa.Instruction:
-    op = Opcode(int(rng.integers(0, len(Opcode))))
+    op = list(Opcode)[int(rng.integers(0, len(Opcode)))]
     fields = {}
     for f in isa.FORMATS[op]:
-        hi = 1 if f.name == "act" else f.max_value
-        fields[f.name] = int(rng.integers(f.min_value, hi + 1))
+        if f.name == "act":
+            fields[f.name] = int(rng.choice(isa.ACTIVATIONS[op]))
+        else:
+            hi = isa.VMUL_MAX_SHIFT if (op, f.name) == (Opcode.VMUL, "shift") else f.max_value
+            fields[f.name] = int(rng.integers(f.min_value, hi + 1))
+    if op is Opcode.LOOP:
+        for name in ("x_mask", "y_mask"):
+            fields[name] &= (1 << fields["body"]) - 1
     return isa.make(op, **fields)
 
 
 def test_encode_decode_round_trip() -> None:
     rng = np.random.default_rng(1)
-    for _ in range(500):
+    for _ in range(2000):
         instr = _random_instruction(rng)
         word = instr.encode()
         assert 0 <= word < 1 << 64
@@ -54,7 +61,7 @@ def test_counts_are_stored_minus_one() -> None:
         ({"rows": 0}, "MATVEC.rows = 0 is out of range 1..1024"),
         ({"cols": 1025}, "MATVEC.cols = 1025 is out of range 1..1024"),
         ({"w_addr": 1 << 14}, "MATVEC.w_addr = 16384 is out of range 0..16383"),
-        ({"act": Activation.LUT}, "only NONE and RELU are implemented"),
+        ({"act": 3}, "MATVEC allows NONE, RELU, LUT"),
     ],
 )
 def test_out_of_range_fields_are_refused(kwargs: dict, message: str) -> None:
@@ -63,9 +70,40 @@ def test_out_of_range_fields_are_refused(kwargs: dict, message: str) -> None:
         isa.matvec(**args)
 
 
-def test_decode_refuses_planned_unknown_and_reserved() -> None:
-    with pytest.raises(ISAError, match="planned opcode LOOP"):
-        isa.decode(isa.PlannedOpcode.LOOP)
+def test_new_instruction_fields_are_checked() -> None:
+    with pytest.raises(ISAError, match="VADD allows NONE, RELU"):
+        isa.vadd(n=4, a_addr=0, b_addr=1, y_addr=2, act=Activation.LUT)
+    with pytest.raises(ISAError, match="VMUL allows NONE, RELU"):
+        isa.vmul(n=4, a_addr=0, b_addr=1, y_addr=2, act=Activation.LUT)
+    with pytest.raises(ISAError, match="VMUL.shift = 16 is out of range 0..15"):
+        isa.vmul(n=4, a_addr=0, b_addr=1, y_addr=2, shift=16)
+    with pytest.raises(ISAError, match="LOOP.body = 9 is out of range 1..8"):
+        isa.loop(body=9, count=2)
+    with pytest.raises(ISAError, match="LOOP.x_stride = 512 is out of range -512..511"):
+        isa.loop(body=1, count=2, x_stride=512)
+    with pytest.raises(ISAError, match="LOOP.y_mask = 0x4 has bits at or above body = 2"):
+        isa.loop(body=2, count=2, y_mask=0b100)
+    with pytest.raises(ISAError, match="SEND.n = 1025 is out of range 1..1024"):
+        isa.send(n=1025, addr=0, dest_x=0, dest_y=0)
+    with pytest.raises(ISAError, match="RECV.tag = 256 is out of range 0..255"):
+        isa.recv(n=1, addr=0, tag=256)
+
+
+def test_signed_strides_are_twos_complement() -> None:
+    word = isa.loop(body=1, count=1, x_stride=-1, y_stride=-512).encode()
+    x = next(f for f in isa.FORMATS[Opcode.LOOP] if f.name == "x_stride")
+    y = next(f for f in isa.FORMATS[Opcode.LOOP] if f.name == "y_stride")
+    assert (word >> x.lsb) & 0x3FF == 0x3FF
+    assert (word >> y.lsb) & 0x3FF == 0x200
+    assert isa.decode(word).x_stride == -1 and isa.decode(word).y_stride == -512
+
+
+def test_decode_refuses_illegal_words() -> None:
+    with pytest.raises(ISAError, match="unknown opcode 0x05"):
+        isa.decode(0x05)
+    loop_mask = isa.loop(body=1, count=1).encode() | 1 << 40  # x_mask bit 1 with body 1
+    with pytest.raises(ISAError, match="x_mask = 0x2 has bits at or above body = 1"):
+        isa.decode(loop_mask)
     with pytest.raises(ISAError, match="unknown opcode 0x3f"):
         isa.decode(0x3F)
     with pytest.raises(ISAError, match="reserved bits set"):
@@ -79,6 +117,15 @@ def test_timing_contract_formulas() -> None:
     add = isa.vadd(n=17, a_addr=0, b_addr=4, y_addr=8)
     assert isa.cycles(add, 8) == isa.ISSUE_CYCLES + 3 + isa.VADD_DRAIN_CYCLES
     assert isa.cycles(isa.halt(), 8) == isa.ISSUE_CYCLES
+    lut = isa.matvec(rows=10, cols=13, w_addr=0, x_addr=0, y_addr=2, act=Activation.LUT)
+    assert isa.cycles(lut, 8) == isa.cycles(mv, 8) + isa.LUT_CYCLES
+    mul = isa.vmul(n=17, a_addr=0, b_addr=4, y_addr=8, shift=3)
+    assert isa.cycles(mul, 16) == isa.ISSUE_CYCLES + 2 + isa.VMUL_DRAIN_CYCLES
+    assert isa.cycles(isa.setlut(w_addr=0), 8) == isa.ISSUE_CYCLES + 32 + isa.SETLUT_DRAIN_CYCLES
+    assert isa.cycles(isa.setlut(w_addr=0), 32) == isa.ISSUE_CYCLES + 8 + isa.SETLUT_DRAIN_CYCLES
+    assert isa.cycles(isa.loop(body=3, count=100), 8) == isa.ISSUE_CYCLES
+    assert isa.cycles(isa.send(n=5, addr=0, dest_x=1, dest_y=0), 8) == isa.ISSUE_CYCLES + 1 + 5
+    assert isa.cycles(isa.recv(n=7, addr=0), 8) == isa.ISSUE_CYCLES + 1 + 7
 
 
 def test_pack_matvec_layout() -> None:
@@ -99,4 +146,4 @@ def test_pack_matvec_refuses_out_of_range() -> None:
 
 
 def test_docs_are_rendered_from_the_module() -> None:
-    assert DOCS.read_text() == isa.render_markdown(), "run `nfcore isa-doc` to regenerate"
+    assert DOCS.read_text() == render_markdown(), "run `nfcore isa-doc` to regenerate"

@@ -46,8 +46,15 @@ def test_following_route_takes_manhattan_hops() -> None:
         assert at == dest and taken == noc.hops(src, dest)
 
 
-def test_host_port_is_one_link_west_of_its_router() -> None:
-    assert noc.HOST_PORT is Port.WEST
-    hx, hy = noc.HOST_ROUTER
-    assert noc.host_hops(hx, hy) == noc.HOST_LINK_HOPS == 1
-    assert noc.host_hops(hx + 3, hy + 2) == 6
+def test_edge_ports_and_packet_sizes() -> None:
+    from nfcore import noc
+
+    # The host and DRAM attach to edge ports that have no neighbour at their router.
+    assert noc.HOST_ROUTER == (0, 0) and noc.HOST_PORT is noc.Port.WEST
+    assert noc.DRAM_ROUTER == (0, 0) and noc.DRAM_PORT is noc.Port.NORTH
+    assert noc.flit_bits(8) == 64 and noc.flit_bits(16) == 128
+    # 20 bytes on 8 lanes: header + 3 payload words; an empty payload still has one word.
+    assert noc.packet_flits(20, 8) == 4 and noc.packet_flits(0, 8) == 2
+    # 8,200 bytes = 1,025 words: one full packet of 1,024 payload words, then one of 1.
+    assert noc.transfer_packets(8200, 8) == [1025, 2]
+    assert noc.transfer_packets(8192, 8) == [1025]

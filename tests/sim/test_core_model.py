@@ -96,3 +96,19 @@ def test_refusals() -> None:
     no_halt = [isa.vadd(n=1, a_addr=0, b_addr=1, y_addr=2).encode()]
     with pytest.raises(ExecutionError, match="without HALT"):
         simulate(SMALL, wl.weights, no_halt, x, 0, 0, 1, arrival="burst")
+
+
+def test_loop_body_is_charged_per_iteration() -> None:
+    # A LOOP over two VADDs, 3 iterations, the second x-strided: the SimPy model runs the
+    # body three times, as the golden model does, and charges its events each time.
+    add = isa.vadd(n=8, a_addr=0, b_addr=1, y_addr=2)
+    program = [isa.loop(body=2, count=3, x_stride=1, x_mask=0b10), add,
+               isa.vadd(n=8, a_addr=3, b_addr=1, y_addr=9), isa.halt()]
+    words = [i.encode() for i in program]
+    weights = np.zeros((1, 8), dtype=np.uint8)
+    x = np.arange(8, dtype=np.int8)
+    rec = simulate(SMALL, weights, words, [x], 0, 9, 8, arrival="burst").records[0]
+    expected = isa.ISSUE_CYCLES * 2 + 6 * isa.cycles(add, 8)
+    assert rec.program_cycles == expected
+    assert rec.events.instr_fetches == 1 + 6 + 1
+    assert rec.events.adds_int8 == 6 * 8

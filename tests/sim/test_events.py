@@ -88,3 +88,16 @@ def test_energy_scale_scales_every_component(table: EnergyTable) -> None:
     scaled = energy_by_component(events_of(MV, 8), cfg, table)
     for name in COMPONENTS:
         assert scaled[name] == pytest.approx(0.25 * base[name])
+
+
+def test_new_instruction_events() -> None:
+    mul = isa.vmul(n=13, a_addr=0, b_addr=2, y_addr=4, shift=3)
+    assert events_of(mul, 8) == Events(cycles=2 + 2 + 3, instr_fetches=1, act_word_reads=4,
+                                       act_byte_writes=13, mults_int8=16, adds_int8=16)
+    assert events_of(isa.setlut(w_addr=0), 8) == Events(cycles=2 + 32 + 2, instr_fetches=1,
+                                                        weight_word_reads=32)
+    assert events_of(isa.loop(body=1, count=9), 8) == Events(cycles=2, instr_fetches=1)
+    send = isa.send(n=5, addr=0, dest_x=1, dest_y=0)
+    assert events_of(send, 8) == Events(cycles=2 + 1 + 5, instr_fetches=1, act_word_reads=5)
+    assert events_of(isa.recv(n=5, addr=0), 8) == Events(cycles=8, instr_fetches=1,
+                                                         act_word_writes=5)

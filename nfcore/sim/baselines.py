@@ -1,0 +1,300 @@
+"""Baselines, run on the same requests as NF-Core and printed beside it.
+
+(a) `all_trees`: the same forest with every tree evaluated for every request (no routing),
+    simulated by the system model on the same chip: what routing saves.
+(b) `monolith_nfcore_dram`: a monolithic network on NF-Core with its weights streamed from
+    DRAM for every inference (batch 1): what residency saves. Analytic, below.
+(c) `gpu_roofline`: the monolith on a GPU (H100, H200) as a roofline at a batch size.
+(d) `floors`: the MAC energy of the MACs the selected trees need, and that plus one SRAM read
+    per weight byte touched: the least a weight-stationary chip can spend at batch 1.
+
+The monolith is an explicit input (`MonolithSpec`: parameter bytes at int8, MACs per
+inference, layers); the forest training that sizes it to the forest's accuracy is not wired
+here. GPU figures come from `baseline_tables/gpus.yaml` (datasheets; launch overhead and idle
+power are stated parameters).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from nfcore import noc
+from nfcore.config import NFCoreConfig
+from nfcore.errors import NFCoreError
+from nfcore.sim.dram import DramChannel
+from nfcore.sim.energy import EnergyTable
+from nfcore.sim.system import SystemResult, simulate_system
+from nfcore.sim.system_energy import SystemEnergies
+from nfcore.sim.workload import Workload
+
+GPU_TABLE = Path(__file__).resolve().parent / "baseline_tables" / "gpus.yaml"
+BATCHES = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+
+
+class BaselineError(NFCoreError):
+    """A baseline's input (GPU table, monolith size) is invalid."""
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """One row of the side-by-side table. `latency_s` is None for floors (no time)."""
+
+    name: str
+    energy_pj_per_inference: float
+    latency_s: float | None
+    notes: str
+    kind: str = "baseline"
+    """`nfcore` (the forest as simulated), `baseline` (a competitor), or `floor`."""
+    by_component: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": self.name,
+                               "energy_pj_per_inference": self.energy_pj_per_inference,
+                               "latency_s": self.latency_s, "notes": self.notes,
+                               "kind": self.kind}
+        if self.by_component:
+            out["by_component"] = dict(self.by_component)
+        return out
+
+
+@dataclass(frozen=True)
+class MonolithSpec:
+    """A dense int8 network: `param_bytes` weights (one byte each), `macs` per inference."""
+
+    param_bytes: int
+    macs: int
+    layers: int = 4
+    input_bytes: int = 64
+    output_bytes: int = 16
+    notes: str = ""
+
+    def __post_init__(self) -> None:
+        for name in ("param_bytes", "macs", "layers", "input_bytes", "output_bytes"):
+            if getattr(self, name) < 1:
+                raise BaselineError(f"monolith {name} = {getattr(self, name)}; must be >= 1")
+
+
+@dataclass(frozen=True)
+class GpuSpec:
+    name: str
+    hbm_bytes: float
+    hbm_bandwidth_bytes_per_s: float
+    int8_ops_per_s_dense: float
+    board_power_w: float
+    source: str
+
+
+@dataclass(frozen=True)
+class GpuTable:
+    gpus: tuple[GpuSpec, ...]
+    kernel_launch_overhead_s: float
+    idle_power_w: float
+    parameters: tuple[dict[str, Any], ...]
+    path: Path
+
+
+def load_gpu_table(path: str | Path = GPU_TABLE) -> GpuTable:
+    """Load and check the GPU table; `BaselineError` names the file and entry at fault."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise BaselineError(f"{path}: cannot read GPU table: {exc}") from exc
+    if not isinstance(data, dict) or not isinstance(data.get("gpus"), list):
+        raise BaselineError(f"{path}: a GPU table is a mapping with a list under 'gpus'")
+    gpus = []
+    numeric = ("hbm_bytes", "hbm_bandwidth_bytes_per_s", "int8_ops_per_s_dense",
+               "board_power_w")
+    for i, g in enumerate(data["gpus"]):
+        where = f"{path}: gpus[{i}]"
+        if not isinstance(g, dict) or not str(g.get("source", "")).strip():
+            raise BaselineError(f"{where}: every GPU needs a 'source'")
+        for key in numeric:
+            v = g.get(key)
+            if isinstance(v, bool) or not isinstance(v, int | float) or v <= 0:
+                raise BaselineError(f"{where}: {key} must be a number > 0, got {v!r}")
+        gpus.append(GpuSpec(name=str(g["name"]), source=" ".join(str(g["source"]).split()),
+                            **{k: float(g[k]) for k in numeric}))
+    params = {p.get("name"): p for p in data.get("parameters", []) if isinstance(p, dict)}
+    for key in ("kernel_launch_overhead_s", "idle_power_w"):
+        p = params.get(key)
+        if p is None or not isinstance(p.get("value"), int | float) or p["value"] < 0 \
+                or not str(p.get("source", "")).strip():
+            raise BaselineError(f"{path}: parameter {key!r} needs a value >= 0 and a source")
+    return GpuTable(tuple(gpus), float(params["kernel_launch_overhead_s"]["value"]),
+                    float(params["idle_power_w"]["value"]), tuple(params.values()), path)
+
+
+@dataclass(frozen=True)
+class GpuPoint:
+    """The monolith at one batch size on one GPU."""
+
+    gpu: str
+    batch: int
+    latency_s: float
+    """Launch gaps plus the roofline time of the batch: every inference of it waits this."""
+    energy_pj_per_inference: float
+    bound: str
+    """`memory` or `compute`: which roof the batch hits."""
+    hbm_pj_per_inference: float
+    """HBM traffic alone at `hbm_pj_per_bit` (a lower bound of the memory energy)."""
+
+
+def gpu_roofline(gpu: GpuSpec, mono: MonolithSpec, batch: int, launch_s: float,
+                 idle_w: float, hbm_pj_per_bit: float) -> GpuPoint:
+    """Roofline time and energy of one batch of `batch` inferences of `mono` on `gpu`.
+
+    bytes = weights once per batch + inputs and outputs of every inference;
+    t_memory = bytes / bandwidth; t_compute = 2 * macs * batch / int8 ops per s (a MAC is two
+    ops); t_kernels = max(t_memory, t_compute); t = layers * launch_s + t_kernels.
+    Energy per inference = (board_power * t_kernels + idle_power * layers * launch_s) / batch:
+    the board draws its full power while kernels run (an upper bound for memory-bound
+    kernels) and idle power in the launch gaps. Time to fill the batch is not counted.
+    """
+    if batch < 1:
+        raise BaselineError(f"batch = {batch}; must be >= 1")
+    nbytes = mono.param_bytes + batch * (mono.input_bytes + mono.output_bytes)
+    t_mem = nbytes / gpu.hbm_bandwidth_bytes_per_s
+    t_cmp = 2.0 * mono.macs * batch / gpu.int8_ops_per_s_dense
+    t_kernels = max(t_mem, t_cmp)
+    t_launch = mono.layers * launch_s
+    energy_j = gpu.board_power_w * t_kernels + idle_w * t_launch
+    return GpuPoint(gpu.name, batch, t_launch + t_kernels, energy_j * 1e12 / batch,
+                    "memory" if t_mem >= t_cmp else "compute",
+                    nbytes * 8 * hbm_pj_per_bit / batch)
+
+
+def gpu_sweep(table: GpuTable, mono: MonolithSpec, hbm_pj_per_bit: float,
+              batches: tuple[int, ...] = BATCHES) -> list[GpuPoint]:
+    """Every GPU of `table` at every batch size."""
+    for g in table.gpus:
+        if mono.param_bytes > g.hbm_bytes:
+            raise BaselineError(f"monolith of {mono.param_bytes} bytes does not fit {g.name}'s "
+                                f"{g.hbm_bytes:g} bytes of HBM")
+    return [gpu_roofline(g, mono, b, table.kernel_launch_overhead_s, table.idle_power_w,
+                         hbm_pj_per_bit) for g in table.gpus for b in batches]
+
+
+def monolith_nfcore_dram(cfg: NFCoreConfig, e: SystemEnergies,
+                         mono: MonolithSpec) -> Baseline:
+    """The monolith on this NF-Core chip with every weight streamed from DRAM per inference.
+
+    Weights enter at the DRAM port and spread evenly over all cores (mean hops from the DRAM
+    router); each weight byte is read from DRAM, carried over the mesh, written into and read
+    once from a weight SRAM; each MAC is one int8 multiply and one 32-bit add, each input
+    word one scratchpad read per `lanes` MACs. Latency: DRAM latency plus the slowest of
+    DRAM transfer, the DRAM port's one flit per cycle, and the MACs spread over every lane,
+    plus the mean hop latency. Every core leaks over that time.
+    """
+    lanes, rows, cols = cfg.core.lanes, cfg.mesh.rows, cfg.mesh.cols
+    n_cores = rows * cols
+    mean_hops = float(np.mean([noc.hops(noc.DRAM_ROUTER, (x, y))
+                               for y in range(rows) for x in range(cols)]))
+    packets = noc.transfer_packets(mono.param_bytes, lanes)
+    flits = sum(packets)
+    words = math.ceil(mono.param_bytes / lanes)
+    dram = DramChannel.of(cfg)
+    c = e.core
+    cycles = dram.latency_cycles + max(dram.transfer_cycles(mono.param_bytes), flits,
+                                       math.ceil(mono.macs / (n_cores * lanes))) \
+        + math.ceil(mean_hops * noc.ROUTER_HOP_CYCLES)
+    by = {
+        "mac": mono.macs * (c.mult_int8_pj + c.add_int32_pj),
+        "weight_sram": words * (e.weight_word_write_pj + c.weight_word_read_pj),
+        "act_sram": math.ceil(mono.macs / lanes) * c.act_word_read_pj,
+        "control": 0.0,
+        "network": flits * (mean_hops * e.wire_pj_per_flit_hop
+                            + (mean_hops + 1) * e.router_pj_per_flit),
+        "dram": mono.param_bytes * e.dram_pj_per_byte,
+        "leakage": cycles * n_cores * c.leakage_pj_per_cycle,
+        "wakeup": 0.0,
+    }
+    return Baseline(
+        "monolith on NF-Core, weights from DRAM", float(sum(by.values())),
+        cycles / cfg.clock_hz,
+        f"{mono.param_bytes:,} weight bytes streamed per inference (batch 1) over "
+        f"dram.kind = {cfg.dram.kind} at {cfg.dram.bandwidth_gbps:g} Gb/s and the DRAM "
+        f"port's one {lanes}-byte flit per cycle; analytic", by_component=by)
+
+
+def floors(cfg: NFCoreConfig, e: SystemEnergies, workload: Workload) -> list[Baseline]:
+    """Floors for the requests of `workload`: MAC energy (int8 multiply + 32-bit add per
+    MAC) of the selected trees' MACs, and that plus one SRAM read per weight byte touched
+    (the 64-bit read energy of the weight SRAM array, over 8 bytes)."""
+    c = e.core
+    macs = np.mean([sum(workload.trees[t].macs for t in sel) for sel in workload.requests])
+    wbytes = np.mean([sum(workload.trees[t].weight_bytes for t in sel)
+                      for sel in workload.requests])
+    mac_pj = float(macs) * (c.mult_int8_pj + c.add_int32_pj)
+    byte_read_pj = c.weight_word_read_pj / cfg.core.lanes
+    return [
+        Baseline("floor: MAC energy", mac_pj, None,
+                 f"{macs:,.0f} MACs per request x {c.mult_int8_pj + c.add_int32_pj:g} pJ",
+                 kind="floor"),
+        Baseline("floor: MAC + one SRAM read per weight byte",
+                 mac_pj + float(wbytes) * byte_read_pj, None,
+                 f"plus {wbytes:,.0f} weight bytes x {byte_read_pj:.4g} pJ", kind="floor"),
+    ]
+
+
+def nfcore_row(name: str, result: SystemResult, notes: str, kind: str = "nfcore") -> Baseline:
+    """A system simulation as a table row: mean energy per request, including the run's
+    idle-silicon leakage spread over its requests, and median latency."""
+    recs = result.records
+    by = {k: float(np.mean([r.energy_pj[k] for r in recs])) for k in recs[0].energy_pj}
+    by["leakage"] += result.idle_leakage_pj / len(recs)
+    return Baseline(name, float(sum(by.values())),
+                    float(np.median([r.latency_s for r in recs])), notes, kind=kind,
+                    by_component=by)
+
+
+def all_trees(cfg: NFCoreConfig, workload: Workload, table: EnergyTable | None = None,
+              requests: int = 2, progress: bool = False) -> Baseline:
+    """Every tree evaluated for `requests` requests, one at a time (no queueing between
+    them: each arrives after the previous one has finished), on the same chip and placement."""
+    every = tuple(range(len(workload.trees)))
+    one = replace(workload, requests=(every,), name=f"{workload.name}-all-trees")
+    single = simulate_system(cfg, one, [0], table, progress=False)
+    gap = single.records[0].latency_cycles + 1
+    many = replace(one, requests=(every,) * requests)
+    result = simulate_system(cfg, many, [i * gap for i in range(requests)], table,
+                             progress=progress, desc="all trees")
+    return nfcore_row("forest, every tree evaluated (no routing)", result,
+                      f"{len(every)} trees per request, {requests} isolated requests, "
+                      "simulated", kind="baseline")
+
+
+def verdicts(nfcore: Baseline, rows: list[Baseline]) -> list[str]:
+    """Sentences comparing NF-Core with each row, generated from the numbers: where it loses
+    (more energy or more latency than a competitor) and by how much, and how far it is above
+    each floor."""
+    out = []
+    for b in rows:
+        if b.kind == "floor":
+            ratio = nfcore.energy_pj_per_inference / b.energy_pj_per_inference
+            out.append(f"NF-Core spends {ratio:,.1f}x the {b.name} "
+                       f"({b.energy_pj_per_inference:,.0f} pJ).")
+            continue
+        for metric, ours, theirs, unit in (
+                ("energy per inference", nfcore.energy_pj_per_inference,
+                 b.energy_pj_per_inference, "pJ"),
+                ("latency", nfcore.latency_s, b.latency_s, "s")):
+            if ours is None or theirs is None or theirs <= 0 or ours <= 0:
+                continue
+            if ours > theirs:
+                out.append(f"NF-Core LOSES to {b.name} on {metric}: {_fmt(ours, unit)} vs "
+                           f"{_fmt(theirs, unit)} ({ours / theirs:,.2f}x worse).")
+            else:
+                out.append(f"NF-Core beats {b.name} on {metric}: {_fmt(ours, unit)} vs "
+                           f"{_fmt(theirs, unit)} ({theirs / ours:,.2f}x better).")
+    return out
+
+
+def _fmt(value: float, unit: str) -> str:
+    return f"{value:,.0f} pJ" if unit == "pJ" else f"{value:.3g} s"

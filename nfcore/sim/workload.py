@@ -1,0 +1,214 @@
+"""The system model's input: placed trees and the trees each request selects.
+
+The description is hardware-neutral enough to be built before the forest, placement and
+SEND/RECV exist: per tree, the core it is placed on, its program's cycles and events per
+request (from `isa.cycles` and `events.events_of` of its compiled program: the one timing
+contract), weight bytes, MACs, input and output bytes, and whether its weights are resident
+or paged from DRAM; per request, the trees the router selected.
+
+`synthetic_workload` builds a seeded forest of MLP trees whose programs are real MATVEC
+sequences, placed on the mesh, with requests that pick the top-k trees by a skewed (Zipf)
+popularity, for tests and the benchmark. It is not a trained forest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from nfcore import isa
+from nfcore.config import NFCoreConfig
+from nfcore.errors import NFCoreError
+from nfcore.isa import Instruction
+from nfcore.sim.events import Events, events_of
+
+
+class WorkloadError(NFCoreError):
+    """A workload does not fit the configured chip (placement, capacity, tree ids)."""
+
+
+@dataclass(frozen=True)
+class TreeSpec:
+    """One placed tree. Cycles and events are per request, by the timing contract."""
+
+    tree_id: int
+    core_xy: tuple[int, int]
+    """(x, y) = (column, row) of the core holding it."""
+    program_cycles: int
+    events: Events
+    """Events of one run of its program (host I/O not included)."""
+    weight_bytes: int
+    """Bytes of its weight SRAM image (row headers included)."""
+    macs: int
+    input_bytes: int
+    output_bytes: int
+    resident: bool = True
+    """False: paged, its weights come from DRAM when a request needs them and they are not
+    on the core."""
+    kind: str = "mlp"
+    instr_cycles: tuple[int, ...] = ()
+    """Cycles of each instruction of its program, in order (empty if not known)."""
+
+
+@dataclass(frozen=True)
+class Workload:
+    """Trees and requests (`requests[i]` lists the tree ids request i selected)."""
+
+    trees: tuple[TreeSpec, ...]
+    requests: tuple[tuple[int, ...], ...]
+    name: str = "workload"
+    notes: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def forest_weight_bytes(self) -> int:
+        return sum(t.weight_bytes for t in self.trees)
+
+    @property
+    def forest_macs(self) -> int:
+        return sum(t.macs for t in self.trees)
+
+    def validate(self, cfg: NFCoreConfig) -> None:
+        """Raise `WorkloadError` if a tree lies off the mesh, a core's resident weights do
+        not fit its SRAM, a paged tree is larger than the SRAM left for it, ids are not
+        0..n-1, or a request names an unknown tree or none."""
+        rows, cols, sram = cfg.mesh.rows, cfg.mesh.cols, cfg.core.weight_sram_bytes
+        for i, t in enumerate(self.trees):
+            if t.tree_id != i:
+                raise WorkloadError(f"{self.name}: tree at index {i} has id {t.tree_id}")
+            x, y = t.core_xy
+            if not (0 <= x < cols and 0 <= y < rows):
+                raise WorkloadError(f"{self.name}: tree {i} is placed at {t.core_xy}, off the "
+                                    f"{cols} x {rows} mesh (mesh.cols x mesh.rows)")
+        resident: dict[tuple[int, int], int] = {}
+        for t in self.trees:
+            if t.resident:
+                resident[t.core_xy] = resident.get(t.core_xy, 0) + t.weight_bytes
+        for xy, used in resident.items():
+            if used > sram:
+                raise WorkloadError(f"{self.name}: resident trees on core {xy} need {used} "
+                                    f"bytes; core.weight_sram_bytes = {sram}")
+        for t in self.trees:
+            if not t.resident and t.weight_bytes > sram - resident.get(t.core_xy, 0):
+                raise WorkloadError(
+                    f"{self.name}: paged tree {t.tree_id} ({t.weight_bytes} bytes) does not fit "
+                    f"the {sram - resident.get(t.core_xy, 0)} bytes left on core {t.core_xy}")
+        n = len(self.trees)
+        for r, sel in enumerate(self.requests):
+            if not sel or any(not 0 <= tid < n for tid in sel) or len(set(sel)) != len(sel):
+                raise WorkloadError(f"{self.name}: request {r} selects {list(sel)}; expected "
+                                    f"distinct tree ids in 0..{n - 1}")
+
+
+def tree_from_program(tree_id: int, core_xy: tuple[int, int], program: Sequence[Instruction],
+                      lanes: int, input_bytes: int, output_bytes: int, resident: bool = True,
+                      kind: str = "mlp") -> TreeSpec:
+    """A `TreeSpec` whose cycles and events come from its program by the timing contract.
+
+    Weight bytes are the MATVEC regions' words times `lanes`; MACs are rows x cols summed.
+    """
+    per_instr = [isa.cycles(i, lanes) for i in program]
+    events = Events()
+    weight_words = macs = 0
+    for instr in program:
+        events += events_of(instr, lanes)
+        if instr.op is isa.Opcode.MATVEC:
+            weight_words += isa.matvec_region_words(instr.rows, instr.cols, lanes)
+            macs += instr.rows * instr.cols
+    return TreeSpec(tree_id=tree_id, core_xy=core_xy, program_cycles=sum(per_instr),
+                    events=events, weight_bytes=weight_words * lanes, macs=macs,
+                    input_bytes=input_bytes, output_bytes=output_bytes, resident=resident,
+                    kind=kind, instr_cycles=tuple(per_instr))
+
+
+def mlp_program(dims: Sequence[int], lanes: int) -> list[Instruction]:
+    """MATVEC per layer of an MLP with layer widths `dims` (ReLU between), then HALT.
+
+    Activations ping-pong between scratchpad word 0 and the word after the widest layer.
+    """
+    half = max(isa.words_for(d, lanes) for d in dims)
+    program, w_addr = [], 0
+    for k, (cols, rows) in enumerate(zip(dims[:-1], dims[1:], strict=True)):
+        last = k == len(dims) - 2
+        program.append(isa.matvec(rows=rows, cols=cols, w_addr=w_addr,
+                                  x_addr=(k % 2) * half, y_addr=((k + 1) % 2) * half,
+                                  act=isa.Activation.NONE if last else isa.Activation.RELU))
+        w_addr += isa.matvec_region_words(rows, cols, lanes)
+    program.append(isa.halt())
+    return program
+
+
+def synthetic_workload(cfg: NFCoreConfig, n_trees: int, n_requests: int, top_k: int = 4,
+                       seed: int = 0, paged_fraction: float = 0.0, zipf_s: float = 1.0,
+                       input_dims: tuple[int, int] = (16, 128),
+                       hidden_dims: tuple[int, int] = (16, 96),
+                       output_dims: tuple[int, int] = (4, 16)) -> Workload:
+    """A seeded forest of `n_trees` MLP trees (one or two hidden layers, widths drawn
+    uniformly from the ranges) placed round-robin over the mesh's cores, and `n_requests`
+    requests that each select `top_k` distinct trees with probability proportional to
+    `1 / rank**zipf_s` (a skewed router). The `paged_fraction` least popular trees are paged.
+    """
+    if n_trees < 1 or not 1 <= top_k <= n_trees:
+        raise WorkloadError(f"synthetic workload: need 1 <= top_k ({top_k}) <= n_trees "
+                            f"({n_trees})")
+    if not 0.0 <= paged_fraction <= 1.0:
+        raise WorkloadError(f"synthetic workload: paged_fraction = {paged_fraction}; "
+                            "expected 0 to 1")
+    rng = np.random.default_rng(seed)
+    lanes, rows, cols = cfg.core.lanes, cfg.mesh.rows, cfg.mesh.cols
+    # Popularity rank: tree i has rank order[i]; the least popular are paged.
+    order = rng.permutation(n_trees)
+    n_paged = int(round(paged_fraction * n_trees))
+    resident = order < n_trees - n_paged
+    programs = []
+    for _ in range(n_trees):
+        n_hidden = int(rng.integers(1, 3))
+        dims = [int(rng.integers(input_dims[0], input_dims[1] + 1))]
+        dims += [int(rng.integers(hidden_dims[0], hidden_dims[1] + 1)) for _ in range(n_hidden)]
+        dims.append(int(rng.integers(output_dims[0], output_dims[1] + 1)))
+        programs.append((dims, mlp_program(dims, lanes)))
+    sizes = [sum(isa.matvec_region_words(i.rows, i.cols, lanes) for i in prog
+                 if i.op is isa.Opcode.MATVEC) * lanes for _, prog in programs]
+    slots = place_round_robin(sizes, resident.tolist(), rows * cols, cfg.core.weight_sram_bytes)
+    trees = tuple(
+        tree_from_program(i, (slots[i] % cols, slots[i] // cols), prog, lanes,
+                          input_bytes=dims[0], output_bytes=dims[-1], resident=bool(resident[i]))
+        for i, (dims, prog) in enumerate(programs))
+    weights = 1.0 / (order + 1.0) ** zipf_s
+    weights /= weights.sum()
+    requests = tuple(tuple(int(t) for t in rng.choice(n_trees, size=top_k, replace=False,
+                                                      p=weights))
+                     for _ in range(n_requests))
+    wl = Workload(trees, requests, name=f"synthetic-{n_trees}t-top{top_k}-seed{seed}",
+                  notes={"generator": "synthetic_workload", "n_trees": n_trees, "top_k": top_k,
+                         "seed": seed, "paged_fraction": paged_fraction, "zipf_s": zipf_s,
+                         "tree_kind": "mlp (synthetic shapes, not trained)"})
+    wl.validate(cfg)
+    return wl
+
+
+def place_round_robin(weight_bytes: Sequence[int], resident: Sequence[bool], n_cores: int,
+                      sram_bytes: int) -> list[int]:
+    """Core index (row-major) of each tree: tree i goes to core `i % n_cores` or, if its
+    weights do not fit there, the next core that has room. Resident trees are placed first
+    and keep their SRAM; a paged tree needs the room resident trees leave on its core.
+
+    A stand-in for the compiler's placement, which optimises hops; this one only balances.
+    """
+    used = [0] * n_cores
+    out = [-1] * len(weight_bytes)
+    for want_resident in (True, False):
+        for i, (size, res) in enumerate(zip(weight_bytes, resident, strict=True)):
+            if res != want_resident:
+                continue
+            for step in range(n_cores):
+                c = (i + step) % n_cores
+                if used[c] + size <= sram_bytes:
+                    out[i] = c
+                    used[c] += size if res else 0
+                    break
+            else:
+                raise WorkloadError(f"placement: tree {i} ({size} bytes) fits on no core; "
+                                    f"the forest needs more cores or core.weight_sram_bytes")
+    return out
