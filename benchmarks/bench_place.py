@@ -28,7 +28,7 @@ CASES = ((1_000, None), (10_000, 64))
 def main(argv: list[str] | None = None) -> None:
     from nfcore.compiler.layout import compile_layout
     from nfcore.compiler.layout_report import layout_stats, plot_sram_heatmap
-    from nfcore.compiler.synthetic import synthetic_workload
+    from nfcore.compiler.synthetic import synthetic_layout_input
     from nfcore.config import NFCoreConfig
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> None:
     sram = NFCoreConfig().core.weight_sram_bytes
     for n_trees, side in CASES:
         t0 = time.perf_counter()
-        workload = synthetic_workload(n_trees, seed=SEED)
+        workload = synthetic_layout_input(n_trees, seed=SEED)
         gen_s = time.perf_counter() - t0
         forest_bytes = int(workload.weight_bytes.sum())
         if side is None:

@@ -5,15 +5,15 @@ Stages (each a module):
     lower     `QuantizedMLP` -> `CoreProgram` (weight SRAM words, instructions, addresses)
     image     `CoreProgram` + quantization -> a versioned directory on disk, and back
 
-Layout of a forest on the mesh (docs/placement.md), from a hardware-neutral `Workload`:
-    workload  trees (layer shapes, packed bytes) and router co-selection statistics
-    synthetic seeded clustered workloads for tests and benchmarks
-    partition a tree too large for one core -> parts (stages, row or column slices, joins)
-    residency which trees stay in SRAM, which are paged from DRAM
-    traffic   expected hop-bytes per request of a placement (the objective)
-    bounds    a lower bound on it
-    place     greedy + annealing placement under SRAM capacity
-    layout    the three stages in order, timed; layout_report: stats dict and heatmap
+Layout of a forest on the mesh (docs/placement.md), from a hardware-neutral `LayoutInput`:
+    layout_input  trees (layer shapes, packed bytes) and router co-selection statistics
+    synthetic     seeded clustered layout inputs for tests and benchmarks
+    partition     a tree too large for one core -> parts (stages, row or column slices, joins)
+    residency     which trees stay in SRAM, which are paged from DRAM
+    traffic       expected hop-bytes per request of a placement (the objective)
+    bounds        a lower bound on it
+    place         greedy + annealing placement under SRAM capacity
+    layout        the three stages in order, timed; layout_report: stats dict and heatmap
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from nfcore.compiler.bounds import host_bound, pair_bound
+from nfcore.compiler.layout_input import LayoutInput
 from nfcore.compiler.partition import PartSizer, TreePlan, plan_tree
 from nfcore.compiler.place import AnnealSchedule, anneal, greedy_placement
 from nfcore.compiler.residency import Residency, check_placeable, choose_residency
@@ -25,7 +26,6 @@ from nfcore.compiler.traffic import (
     build_problem,
     random_placement,
 )
-from nfcore.compiler.workload import Workload
 from nfcore.config import NFCoreConfig
 
 
@@ -33,7 +33,7 @@ from nfcore.config import NFCoreConfig
 class Layout:
     """Where every resident part lives, and how good that is."""
 
-    workload: Workload
+    workload: LayoutInput
     mesh: Mesh
     plans: tuple[TreePlan, ...]
     """Partition plan of every tree, by tree index."""
@@ -61,7 +61,7 @@ def mesh_of(cfg: NFCoreConfig) -> Mesh:
     return Mesh(rows=cfg.mesh.rows, cols=cfg.mesh.cols, cap_bytes=cfg.core.weight_sram_bytes)
 
 
-def compile_layout(workload: Workload, cfg: NFCoreConfig, *, seed: int = 0,
+def compile_layout(workload: LayoutInput, cfg: NFCoreConfig, *, seed: int = 0,
                    model: TrafficModel | None = None,
                    schedule: AnnealSchedule | None = None,
                    baselines: bool = True) -> Layout:

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from nfcore import isa
-from nfcore.compiler.workload import ACT_BYTES, TreeSpec
+from nfcore.compiler.layout_input import ACT_BYTES, TreeShape
 from nfcore.config import CoreConfig
 from nfcore.errors import CompileError
 
@@ -122,7 +122,7 @@ class TreePlan:
         return len(self.parts) > 1
 
 
-def plan_tree(tree: TreeSpec, index: int, cap_bytes: int, sizer: PartSizer) -> TreePlan:
+def plan_tree(tree: TreeShape, index: int, cap_bytes: int, sizer: PartSizer) -> TreePlan:
     """The partition plan of `tree` (workload index `index`) for cores of `cap_bytes`.
 
     Raises `CompileError` naming the tree, the layer and the sizes if a layer cannot be cut
@@ -160,7 +160,7 @@ def plan_tree(tree: TreeSpec, index: int, cap_bytes: int, sizer: PartSizer) -> T
     return TreePlan(index, tuple(parts), tuple(flows), holder)
 
 
-def _split_layer(tree: TreeSpec, i: int, stage: int, cap: int, sizer: PartSizer, src: int,
+def _split_layer(tree: TreeShape, i: int, stage: int, cap: int, sizer: PartSizer, src: int,
                  parts: list[Part], flows: list[Flow]) -> int:
     """Append the slices and join of layer `i`; return the join's part index."""
     rows, cols = tree.layers[i].rows, tree.layers[i].cols

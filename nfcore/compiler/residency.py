@@ -18,9 +18,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from nfcore.compiler.layout_input import LayoutInput
 from nfcore.compiler.partition import TreePlan
 from nfcore.compiler.traffic import FloatArray, IntArray, Mesh
-from nfcore.compiler.workload import Workload
 from nfcore.errors import CompileError
 
 
@@ -62,7 +62,7 @@ class Residency:
                          tree_bytes=self.tree_bytes, freq=self.freq)
 
 
-def check_placeable(workload: Workload, plans: Sequence[TreePlan], mesh: Mesh) -> None:
+def check_placeable(workload: LayoutInput, plans: Sequence[TreePlan], mesh: Mesh) -> None:
     """Raise `CompileError` naming the tree if some tree cannot run on the chip even alone
     (paging loads a whole tree, so each one must fit the mesh by itself)."""
     for plan in plans:
@@ -83,7 +83,7 @@ def check_placeable(workload: Workload, plans: Sequence[TreePlan], mesh: Mesh) -
             )
 
 
-def choose_residency(workload: Workload, plans: Sequence[TreePlan],
+def choose_residency(workload: LayoutInput, plans: Sequence[TreePlan],
                      budget_bytes: int) -> Residency:
     """Resident and paged trees for a weight SRAM budget of `budget_bytes` (see module)."""
     if budget_bytes < 0:

@@ -15,8 +15,8 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
+from nfcore.compiler.layout_input import LayerShape, LayoutInput, RouterStats, TreeShape
 from nfcore.compiler.partition import PartSizer
-from nfcore.compiler.workload import LayerSpec, RouterStats, TreeSpec, Workload
 from nfcore.errors import CompileError
 
 IN_FEATURES = (16, 32, 64, 128, 256)
@@ -26,10 +26,10 @@ BIG_IN = (512, 1024)
 BIG_HIDDEN = (256, 512, 1024)
 
 
-def synthetic_workload(n_trees: int, *, seed: int = 0, k: int = 4, cluster_size: int = 16,
+def synthetic_layout_input(n_trees: int, *, seed: int = 0, k: int = 4, cluster_size: int = 16,
                        requests: int | None = None, p_in_cluster: float = 0.85,
                        big_tree_fraction: float = 0.01, zipf_s: float = 1.0,
-                       sizer: PartSizer | None = None) -> Workload:
+                       sizer: PartSizer | None = None) -> LayoutInput:
     """A forest of `n_trees` MLP trees and router statistics of `requests` top-`k`
     requests (default `8 * n_trees`).
 
@@ -46,11 +46,11 @@ def synthetic_workload(n_trees: int, *, seed: int = 0, k: int = 4, cluster_size:
     trees = tuple(_tree(f"t{i:05d}", rng, big_tree_fraction, sizer) for i in range(n_trees))
     n_req = requests if requests is not None else 8 * n_trees
     selected = _route(rng, n_trees, n_req, k, cluster_size, p_in_cluster, zipf_s)
-    return Workload(trees=trees, stats=RouterStats.from_selections(selected, n_trees))
+    return LayoutInput(trees=trees, stats=RouterStats.from_selections(selected, n_trees))
 
 
 def _tree(name: str, rng: np.random.Generator, big_fraction: float,
-          sizer: PartSizer) -> TreeSpec:
+          sizer: PartSizer) -> TreeShape:
     if rng.random() < big_fraction:
         widths = [int(rng.choice(BIG_IN)), int(rng.choice(BIG_HIDDEN))]
     else:
@@ -58,10 +58,10 @@ def _tree(name: str, rng: np.random.Generator, big_fraction: float,
         widths += [int(rng.choice(HIDDEN)) for _ in range(int(rng.integers(1, 3)))]
     widths.append(int(rng.choice(OUT_FEATURES)))
     layers = tuple(
-        LayerSpec(rows=r, cols=c, weight_bytes=sizer.matvec_bytes(r, c))
+        LayerShape(rows=r, cols=c, weight_bytes=sizer.matvec_bytes(r, c))
         for c, r in zip(widths[:-1], widths[1:], strict=True)
     )
-    return TreeSpec(name=name, layers=layers)
+    return TreeShape(name=name, layers=layers)
 
 
 def _route(rng: np.random.Generator, n_trees: int, n_req: int, k: int, cluster_size: int,

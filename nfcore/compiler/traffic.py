@@ -40,8 +40,8 @@ import numpy as np
 import numpy.typing as npt
 
 from nfcore import noc
+from nfcore.compiler.layout_input import LayoutInput, RouterStats
 from nfcore.compiler.partition import HOST, TreePlan
-from nfcore.compiler.workload import RouterStats, Workload
 from nfcore.errors import CompileError
 
 IntArray = npt.NDArray[np.int64]
@@ -140,7 +140,7 @@ class PlacementProblem:
             )
 
 
-def build_problem(workload: Workload, plans: Sequence[TreePlan], mesh: Mesh,
+def build_problem(workload: LayoutInput, plans: Sequence[TreePlan], mesh: Mesh,
                   model: TrafficModel = TrafficModel()) -> PlacementProblem:
     """The placement problem of the trees of `plans` (the resident ones) on `mesh`."""
     stats: RouterStats = workload.stats

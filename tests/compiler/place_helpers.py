@@ -6,29 +6,29 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from nfcore.compiler.layout_input import LayerShape, LayoutInput, RouterStats, TreeShape
 from nfcore.compiler.partition import PartSizer, plan_tree
 from nfcore.compiler.traffic import Mesh, PlacementProblem, TrafficModel, build_problem
-from nfcore.compiler.workload import LayerSpec, RouterStats, TreeSpec, Workload
 from nfcore.config import NFCoreConfig
 
 SIZER = PartSizer(lanes=8, acc_bytes=4)
 
 
-def mlp(name: str, widths: Sequence[int], sizer: PartSizer = SIZER) -> TreeSpec:
+def mlp(name: str, widths: Sequence[int], sizer: PartSizer = SIZER) -> TreeShape:
     """A tree of MATVEC layers through `widths` (inputs first), with packed sizes."""
-    return TreeSpec(name, tuple(
-        LayerSpec(rows=r, cols=c, weight_bytes=sizer.matvec_bytes(r, c))
+    return TreeShape(name, tuple(
+        LayerShape(rows=r, cols=c, weight_bytes=sizer.matvec_bytes(r, c))
         for c, r in zip(widths[:-1], widths[1:], strict=True)
     ))
 
 
-def sized_tree(name: str, weight_bytes: int, in_bytes: int = 16, out_bytes: int = 4) -> TreeSpec:
+def sized_tree(name: str, weight_bytes: int, in_bytes: int = 16, out_bytes: int = 4) -> TreeShape:
     """A one-layer tree with an exact weight size (not a packed MATVEC size)."""
-    return TreeSpec(name, (LayerSpec(rows=out_bytes, cols=in_bytes, weight_bytes=weight_bytes),))
+    return TreeShape(name, (LayerShape(rows=out_bytes, cols=in_bytes, weight_bytes=weight_bytes),))
 
 
-def workload_of(trees: Sequence[TreeSpec], selections: Sequence[Sequence[int]]) -> Workload:
-    return Workload(tuple(trees), RouterStats.from_selections(np.array(selections), len(trees)))
+def workload_of(trees: Sequence[TreeShape], selections: Sequence[Sequence[int]]) -> LayoutInput:
+    return LayoutInput(tuple(trees), RouterStats.from_selections(np.array(selections), len(trees)))
 
 
 def config(rows: int, cols: int, sram_bytes: int = 65536) -> NFCoreConfig:
@@ -36,7 +36,7 @@ def config(rows: int, cols: int, sram_bytes: int = 65536) -> NFCoreConfig:
                                    "core": {"weight_sram_bytes": sram_bytes}})
 
 
-def problem_of(w: Workload, mesh: Mesh, model: TrafficModel | None = None) -> PlacementProblem:
+def problem_of(w: LayoutInput, mesh: Mesh, model: TrafficModel | None = None) -> PlacementProblem:
     """The placement problem of every tree of `w` (all resident) on `mesh`."""
     plans = [plan_tree(t, i, mesh.cap_bytes, SIZER) for i, t in enumerate(w.trees)]
     return build_problem(w, plans, mesh, model or TrafficModel())

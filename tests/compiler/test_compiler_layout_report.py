@@ -9,11 +9,11 @@ from place_helpers import config
 from nfcore.compiler.layout import compile_layout
 from nfcore.compiler.layout_report import layout_stats, placement_manifest, plot_sram_heatmap
 from nfcore.compiler.place import AnnealSchedule
-from nfcore.compiler.synthetic import synthetic_workload
+from nfcore.compiler.synthetic import synthetic_layout_input
 
 
 def test_stats_of_a_forest_that_must_page(tmp_path: Path) -> None:
-    w = synthetic_workload(300, seed=3, big_tree_fraction=0.05)
+    w = synthetic_layout_input(300, seed=3, big_tree_fraction=0.05)
     layout = compile_layout(w, config(6, 6), seed=1, schedule=AnnealSchedule(rounds=200))
     st = layout_stats(layout)
     trees = st["trees"]
@@ -47,7 +47,7 @@ def test_stats_of_a_forest_that_must_page(tmp_path: Path) -> None:
 
 
 def test_layout_is_deterministic_under_a_seed() -> None:
-    w = synthetic_workload(200, seed=4)
+    w = synthetic_layout_input(200, seed=4)
     a = compile_layout(w, config(8, 8), seed=2, schedule=AnnealSchedule(rounds=200))
     b = compile_layout(w, config(8, 8), seed=2, schedule=AnnealSchedule(rounds=200))
     assert np.array_equal(a.core_of, b.core_of)

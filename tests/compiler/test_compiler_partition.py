@@ -3,12 +3,12 @@
 import pytest
 from place_helpers import SIZER, mlp
 
+from nfcore.compiler.layout_input import TreeShape
 from nfcore.compiler.partition import HOST, PartKind, TreePlan, plan_tree
-from nfcore.compiler.workload import TreeSpec
 from nfcore.errors import CompileError
 
 
-def _check_plan(tree: TreeSpec, plan: TreePlan, cap: int) -> None:
+def _check_plan(tree: TreeShape, plan: TreePlan, cap: int) -> None:
     """Every part fits; every layer's rows (row split) or columns (column split) are
     covered exactly once; flows reference existing parts; the output part returns it."""
     assert all(p.weight_bytes <= cap for p in plan.parts)

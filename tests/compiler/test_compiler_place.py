@@ -13,7 +13,7 @@ from nfcore.compiler.place import (
     greedy_placement,
     snake_order,
 )
-from nfcore.compiler.synthetic import synthetic_workload
+from nfcore.compiler.synthetic import synthetic_layout_input
 from nfcore.compiler.traffic import (
     Mesh,
     PlacementProblem,
@@ -26,7 +26,7 @@ QUICK = AnnealSchedule(rounds=300)
 
 
 def _problem(n_trees: int, seed: int, rows: int, cols: int, cap: int) -> PlacementProblem:
-    return problem_of(synthetic_workload(n_trees, seed=seed), Mesh(rows, cols, cap))
+    return problem_of(synthetic_layout_input(n_trees, seed=seed), Mesh(rows, cols, cap))
 
 
 def test_snake_order_visits_every_core_by_host_distance() -> None:
@@ -40,7 +40,7 @@ def test_snake_order_visits_every_core_by_host_distance() -> None:
 
 @pytest.mark.parametrize("coselect_weight", [0.0, 1.0, 100.0])
 def test_greedy_keeps_the_cheaper_of_the_two_orders(coselect_weight: float) -> None:
-    w = synthetic_workload(300, seed=9)
+    w = synthetic_layout_input(300, seed=9)
     prob = problem_of(w, Mesh(10, 10, 65536), TrafficModel(coselect_weight))
     curve = snake_order(10, 10)
     costs = [prob.cost(first_fit(prob, order, curve)[0])
@@ -58,7 +58,7 @@ def test_capacity_is_never_exceeded_on_random_cases() -> None:
     for case in range(30):
         n = int(rng.integers(20, 200))
         cap = int(rng.choice([8192, 16384, 65536]))
-        w = synthetic_workload(n, seed=case, k=int(rng.integers(2, 5)),
+        w = synthetic_layout_input(n, seed=case, k=int(rng.integers(2, 5)),
                                big_tree_fraction=float(rng.uniform(0, 0.2)))
         # A mesh the parts fill to 50..100 % (first-fit may fail on the fullest ones).
         parts_bytes = problem_of(w, Mesh(1, 1, cap)).part_bytes.sum()

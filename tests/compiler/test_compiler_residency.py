@@ -5,20 +5,20 @@ import pytest
 from place_helpers import config, mlp, sized_tree
 
 from nfcore.compiler.layout import compile_layout, mesh_of
+from nfcore.compiler.layout_input import LayoutInput, RouterStats
 from nfcore.compiler.partition import PartSizer, plan_tree
 from nfcore.compiler.place import AnnealSchedule
 from nfcore.compiler.residency import choose_residency
-from nfcore.compiler.workload import RouterStats, Workload
 from nfcore.errors import CompileError
 
 QUICK = AnnealSchedule(rounds=50)
 
 
-def _workload(sizes: list[int], freq: list[float], k: int = 2) -> Workload:
+def _workload(sizes: list[int], freq: list[float], k: int = 2) -> LayoutInput:
     trees = tuple(sized_tree(f"t{i}", b) for i, b in enumerate(sizes))
     stats = RouterStats(k=k, requests=100, freq=np.array(freq),
                         pairs=np.zeros((0, 2), dtype=np.int64), co_freq=np.zeros(0))
-    return Workload(trees, stats)
+    return LayoutInput(trees, stats)
 
 
 # Requests per byte: b 8.3e-4, a 6.3e-4, d 3.3e-4, c 2.8e-4, e 2.5e-4. With 2,048 bytes,
@@ -57,7 +57,7 @@ def test_layout_pages_trees_that_first_fit_cannot_pack() -> None:
 
 def test_a_tree_larger_than_the_mesh_is_named() -> None:
     big = mlp("big", [64, 512, 8])  # 36,864 + 4,160 bytes: 10 row slices of 4 KiB cores
-    w = Workload((big, sized_tree("small", 100)),
+    w = LayoutInput((big, sized_tree("small", 100)),
                  RouterStats.from_selections([[0, 1]], 2))
     with pytest.raises(CompileError, match=r"tree 'big' needs \d+ bytes in \d+ parts "
                        r"\(largest \d+ bytes\) but the mesh has 4 cores of 4096 bytes"):
@@ -65,7 +65,7 @@ def test_a_tree_larger_than_the_mesh_is_named() -> None:
 
 
 def test_a_layer_no_split_can_fit_is_named() -> None:
-    w = Workload((mlp("wide", [2048, 2048, 4]), sized_tree("small", 100)),
+    w = LayoutInput((mlp("wide", [2048, 2048, 4]), sized_tree("small", 100)),
                  RouterStats.from_selections([[0, 1]], 2))
     with pytest.raises(CompileError, match=r"tree 'wide' layer 0 \(2048x2048"):
         compile_layout(w, config(4, 4, sram_bytes=1024), seed=0, schedule=QUICK)

@@ -2,13 +2,13 @@
 
 import numpy as np
 
-from nfcore.compiler.synthetic import synthetic_workload
+from nfcore.compiler.synthetic import synthetic_layout_input
 
 
 def test_synthetic_workload_is_seeded_and_clustered() -> None:
-    a = synthetic_workload(400, seed=5)
-    b = synthetic_workload(400, seed=5)
-    c = synthetic_workload(400, seed=6)
+    a = synthetic_layout_input(400, seed=5)
+    b = synthetic_layout_input(400, seed=5)
+    c = synthetic_layout_input(400, seed=6)
     assert a.trees == b.trees
     assert np.array_equal(a.stats.pairs, b.stats.pairs)
     assert np.array_equal(a.stats.co_freq, b.stats.co_freq)
@@ -21,7 +21,7 @@ def test_synthetic_workload_is_seeded_and_clustered() -> None:
 
 
 def test_ten_thousand_trees_with_top_k_requests() -> None:
-    w = synthetic_workload(10_000, seed=0)
+    w = synthetic_layout_input(10_000, seed=0)
     assert len(w.trees) == 10_000 and w.stats.requests == 80_000
     assert np.isclose(w.stats.freq.sum(), w.stats.k)
     sizes = w.weight_bytes

@@ -6,7 +6,7 @@ import pytest
 from place_helpers import problem_of, sized_tree, workload_of
 
 from nfcore.compiler.bounds import lower_bound
-from nfcore.compiler.synthetic import synthetic_workload
+from nfcore.compiler.synthetic import synthetic_layout_input
 from nfcore.compiler.traffic import (
     Mesh,
     TrafficModel,
@@ -35,7 +35,7 @@ def test_cost_by_hand_on_a_two_by_two_mesh() -> None:
 
 
 def test_first_fit_and_random_placement_respect_capacity() -> None:
-    w = synthetic_workload(300, seed=2)
+    w = synthetic_layout_input(300, seed=2)
     mesh = Mesh(rows=10, cols=10, cap_bytes=65536)
     prob = problem_of(w, mesh)
     order = np.arange(prob.n_parts)

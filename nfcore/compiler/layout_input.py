@@ -1,12 +1,12 @@
 """The placement input: trees with their sizes, and the router's co-selection statistics.
 
 This is a small, hardware-neutral description that partitioning, residency and placement
-read; the forest package and the lowering fill it in (`TreeSpec` from a tree's layer shapes
+read; the forest package and the lowering fill it in (`TreeShape` from a tree's layer shapes
 and packed sizes, `RouterStats` from the router's top-k choices on a calibration set).
 
 Units: sizes are bytes; frequencies are per request (a fraction of calibration requests).
 
-Invariants (checked by `Workload`, which raises `CompileError` naming the tree or pair):
+Invariants (checked by `LayoutInput`, which raises `CompileError` naming the tree or pair):
 * every tree has at least one layer, consecutive layers chain (`cols` of layer i+1 equals
   `rows` of layer i), and every layer's `weight_bytes` is positive;
 * `freq[t]` is in [0, 1] and sums to at most `k` over the forest (each request selects at
@@ -29,7 +29,7 @@ ACT_BYTES = 1
 
 
 @dataclass(frozen=True)
-class LayerSpec:
+class LayerShape:
     """One matrix-vector layer: `rows` outputs from `cols` inputs."""
 
     rows: int
@@ -39,11 +39,11 @@ class LayerSpec:
 
 
 @dataclass(frozen=True)
-class TreeSpec:
+class TreeShape:
     """One tree as placement sees it: a chain of layers."""
 
     name: str
-    layers: tuple[LayerSpec, ...]
+    layers: tuple[LayerShape, ...]
 
     @property
     def weight_bytes(self) -> int:
@@ -97,10 +97,10 @@ class RouterStats:
 
 
 @dataclass(frozen=True, eq=False)
-class Workload:
+class LayoutInput:
     """A forest to place: its trees and the router's statistics over them."""
 
-    trees: tuple[TreeSpec, ...]
+    trees: tuple[TreeShape, ...]
     stats: RouterStats
 
     def __post_init__(self) -> None:
@@ -112,7 +112,7 @@ class Workload:
         return np.array([t.weight_bytes for t in self.trees], dtype=np.int64)
 
 
-def _check_trees(trees: Sequence[TreeSpec]) -> None:
+def _check_trees(trees: Sequence[TreeShape]) -> None:
     if not trees:
         raise CompileError("the workload has no trees")
     names: set[str] = set()

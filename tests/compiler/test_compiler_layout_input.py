@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from place_helpers import mlp, sized_tree, workload_of
 
-from nfcore.compiler.workload import LayerSpec, RouterStats, TreeSpec, Workload
+from nfcore.compiler.layout_input import LayerShape, LayoutInput, RouterStats, TreeShape
 from nfcore.errors import CompileError
 
 
@@ -24,13 +24,13 @@ def test_tree_sizes_come_from_its_layers() -> None:
 
 @pytest.mark.parametrize("trees, selections, match", [
     ([sized_tree("a", 10), sized_tree("a", 10)], [[0, 1]], "'a' appears twice"),
-    ([TreeSpec("a", (LayerSpec(4, 8, 64), LayerSpec(2, 5, 32))), sized_tree("b", 8)],
+    ([TreeShape("a", (LayerShape(4, 8, 64), LayerShape(2, 5, 32))), sized_tree("b", 8)],
      [[0, 1]], "layer 1 takes 5 inputs but layer 0 gives 4"),
     ([sized_tree("a", 0), sized_tree("b", 8)], [[0, 1]], "tree 'a' layer 0"),
     ([sized_tree("a", 8), sized_tree("b", 8)], [[0, 0]], "repeat a tree"),
     ([sized_tree("a", 8), sized_tree("b", 8)], [[0, 2]], "outside 0..1"),
 ])
-def test_bad_workloads_name_the_problem(trees: list[TreeSpec], selections: list[list[int]],
+def test_bad_workloads_name_the_problem(trees: list[TreeShape], selections: list[list[int]],
                                         match: str) -> None:
     with pytest.raises(CompileError, match=match):
         workload_of(trees, selections)
@@ -42,8 +42,8 @@ def test_inconsistent_stats_are_refused() -> None:
     too_often = RouterStats(k=good.k, requests=2, freq=np.array([0.5, 1.0]),
                             pairs=good.pairs, co_freq=np.array([1.0]))
     with pytest.raises(CompileError, match=r"pair \(0, 1\) is co-selected in 1"):
-        Workload(trees, too_often)
+        LayoutInput(trees, too_often)
     over_k = RouterStats(k=1, requests=2, freq=np.array([1.0, 1.0]), pairs=good.pairs,
                          co_freq=np.array([1.0]))
     with pytest.raises(CompileError, match="sums to 2 but each request selects at most k = 1"):
-        Workload(trees, over_k)
+        LayoutInput(trees, over_k)
