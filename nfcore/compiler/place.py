@@ -44,7 +44,7 @@ class AnnealSchedule:
 
     rounds: int = 3000
     """Rounds of parallel moves; more rounds help most when co-selection traffic dominates
-    (1,000 trees, `coselect_weight` 100: 28,510 hop-bytes at 3,000, 26,475 at 12,000)."""
+    (1,000 trees, `coselect_weight` 100: 28,118 hop-bytes at 3,000, 25,712 at 12,000)."""
     batch: int = 512
     """Parts proposed per round (fewer on small meshes so moves rarely share a core)."""
     t_start_quantile: float = 0.5
