@@ -25,12 +25,15 @@ from __future__ import annotations
 import json
 import os
 import random
+import time
 from collections import deque
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+import cocotb
 from cocotb.clock import Clock
-from cocotb.triggers import ReadOnly, RisingEdge
+from cocotb.triggers import ReadOnly, RisingEdge, Timer
 
 from nfcore import noc
 from nfcore.noc import Port
@@ -333,3 +336,29 @@ class MeshTB(NocTB):
             while src == dest == noc.HOST:
                 dest = self.rng.choice(self.nodes)
             self.send(src, dest, self.rng.randint(1, self.params.max_length))
+
+
+# -- benchmarks/bench_noc.py's measurement ------------------------------------------------
+
+ENV_BENCH_OUT = "NFCORE_NOC_BENCH_OUT"  # JSON file the benchmark test writes
+
+
+@cocotb.test()
+async def mesh_speed(dut: Any) -> None:
+    """Simulation speed of a `Mesh`: random traffic through the full testbench (Python
+    drives and samples every port each cycle), then the clock alone for the same number
+    of cycles (no Python per cycle: the lower bound of the Verilator + cocotb cost)."""
+    params = TBParams.from_env()
+    tb = MeshTB(dut, params)
+    await tb.reset()
+    tb.random_traffic(params.packets)
+    t0 = time.perf_counter()
+    cycles = await tb.run()
+    traffic_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    await Timer(cycles * CLOCK_PERIOD_NS, unit="ns")
+    idle_s = time.perf_counter() - t0
+    flits = sum(len(p.flits) for p in tb.scoreboard.received)
+    Path(os.environ[ENV_BENCH_OUT]).write_text(json.dumps({
+        "rows": params.rows, "cols": params.cols, "packets": params.packets,
+        "flits": flits, "cycles": cycles, "traffic_s": traffic_s, "clock_only_s": idle_s}))

@@ -44,3 +44,29 @@ def test_following_route_takes_manhattan_hops() -> None:
             at = (at[0] + step[port][0], at[1] + step[port][1])
             taken += 1
         assert at == dest and taken == noc.hops(src, dest)
+
+
+def test_host_is_reached_through_router_0_0_north() -> None:
+    assert noc.route(0, 0, *noc.HOST) is Port.NORTH
+    assert noc.route(0, 2, *noc.HOST) is Port.NORTH
+    assert noc.route(3, 2, *noc.HOST) is Port.WEST
+    fields = noc.decode_header(noc.encode_header(to_host=1, length=3))
+    assert noc.header_dest(fields) == noc.HOST
+    fields = noc.decode_header(noc.encode_header(dest_x=2, dest_y=1, length=3))
+    assert noc.header_dest(fields) == (2, 1)
+
+
+def test_header_latency_counts_routers_on_the_path() -> None:
+    hop, eject = noc.ROUTER_HOP_CYCLES, noc.EJECT_CYCLES
+    assert noc.header_latency_cycles((1, 1), (1, 1)) == noc.INJECT_CYCLES + eject
+    assert noc.header_latency_cycles((0, 0), (3, 2)) == noc.INJECT_CYCLES + 5 * hop + eject
+    # The host injects into and ejects from router (0, 0).
+    assert noc.header_latency_cycles(noc.HOST, (2, 1)) == noc.INJECT_CYCLES + 3 * hop + eject
+    assert noc.header_latency_cycles((0, 0), noc.HOST) == noc.INJECT_CYCLES + eject
+
+
+def test_flit_layout_holds_the_header() -> None:
+    layout = noc.flit_layout(16)
+    assert layout["data"].width == 128 and layout["last"].offset == 128
+    with pytest.raises(ISAError, match="lanes = 4: .* lanes >= 8"):
+        noc.flit_layout(4)
