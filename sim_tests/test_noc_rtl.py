@@ -37,7 +37,7 @@ def run_router(params: TBParams) -> None:
     build_dir = BUILD / f"router_l{params.lanes}_{params.router_x}_{params.router_y}"
     router = Router(lanes=params.lanes, x=params.router_x, y=params.router_y)
     runner = build_verilog(verilog.convert(router, name=name, emit_src=False), name,
-                           build_dir)
+                           build_dir, internal_signals=False)
     runner.test(test_module="noc_cocotb", testcase="router_random", hdl_toplevel=name,
                 build_dir=build_dir, test_dir=build_dir,
                 extra_env={ENV_NOC: params.to_env()}, log_file=build_dir / "test.log")
@@ -46,7 +46,7 @@ def run_router(params: TBParams) -> None:
 def run_mesh(params: TBParams, testcases: list[str]) -> None:
     cfg = NFCoreConfig(mesh=MeshConfig(rows=params.rows, cols=params.cols))
     build_dir = BUILD / f"mesh_l{params.lanes}_{params.rows}x{params.cols}"
-    runner = build_top(cfg, "mesh", build_dir)
+    runner = build_top(cfg, "mesh", build_dir, internal_signals=False)
     name = top_name("mesh")
     runner.test(test_module="noc_cocotb", testcase=testcases, hdl_toplevel=name,
                 build_dir=build_dir, test_dir=build_dir,
@@ -61,7 +61,7 @@ def test_router_rtl() -> None:
 def test_mesh_rtl(rows: int, cols: int, packets: int) -> None:
     run_mesh(TBParams(rows=rows, cols=cols, packets=packets, seed=SEED,
                       latency_json=str(latency_json_path(rows, cols))),
-             ["mesh_random", "mesh_latency"])
+             ["mesh_random", "mesh_latency", "mesh_misrouted"])
 
 
 @pytest.mark.long
