@@ -38,7 +38,8 @@ def run_router(params: TBParams) -> None:
     router = Router(lanes=params.lanes, x=params.router_x, y=params.router_y)
     runner = build_verilog(verilog.convert(router, name=name, emit_src=False), name,
                            build_dir, internal_signals=False)
-    runner.test(test_module="noc_cocotb", testcase="router_random", hdl_toplevel=name,
+    runner.test(test_module="noc_cocotb", testcase=["router_random", "router_round_robin"],
+                hdl_toplevel=name,
                 build_dir=build_dir, test_dir=build_dir,
                 extra_env={ENV_NOC: params.to_env()}, log_file=build_dir / "test.log")
 
@@ -66,12 +67,13 @@ def test_mesh_rtl(rows: int, cols: int, packets: int) -> None:
 
 @pytest.mark.long
 def test_router_rtl_long() -> None:
-    run_router(TBParams(packets=30000, max_length=16, seed=SEED + 1))
+    run_router(TBParams(packets=50000, max_length=16, seed=SEED + 1))
 
 
 @pytest.mark.long
-@pytest.mark.parametrize("rows,cols,packets", [(2, 2, 30000), (3, 3, 30000), (4, 4, 30000)])
-def test_mesh_rtl_long(rows: int, cols: int, packets: int) -> None:
+@pytest.mark.parametrize("rows,cols,packets,hotspot", [
+    (2, 2, 50000, 0.0), (3, 3, 50000, 0.0), (4, 4, 100000, 0.0), (4, 4, 30000, 0.5)])
+def test_mesh_rtl_long(rows: int, cols: int, packets: int, hotspot: float) -> None:
     run_mesh(TBParams(rows=rows, cols=cols, packets=packets, max_length=16, seed=SEED + 1,
-                      latency_json=str(latency_json_path(rows, cols))),
+                      hotspot=hotspot, latency_json=str(latency_json_path(rows, cols))),
              ["mesh_random", "mesh_latency"])

@@ -58,6 +58,7 @@ class TBParams:
     idle_flit: float = 0.1  # probability of an idle cycle before a payload flit
     idle_packet: float = 0.2  # probability of an idle cycle before a header
     stall: float = 0.3  # probability of ready low on a sink in a cycle
+    hotspot: float = 0.0  # share of the mesh's random packets sent to the host
     seed: int = 1
     watchdog_cycles: int = 2000
     latency_json: str = ""  # where the latency test writes its measurements
@@ -329,10 +330,11 @@ class MeshTB(NocTB):
 
     def random_traffic(self, packets: int) -> None:
         """`packets` packets between random pairs of nodes (host included, not host to
-        host), lengths 1..max_length."""
+        host), lengths 1..max_length; a share `hotspot` of them goes to the host."""
+        hot = self.params.hotspot
         for _ in range(packets):
             src = self.rng.choice(self.nodes)
-            dest = self.rng.choice(self.nodes)
+            dest = noc.HOST if hot and self.rng.random() < hot else self.rng.choice(self.nodes)
             while src == dest == noc.HOST:
                 dest = self.rng.choice(self.nodes)
             self.send(src, dest, self.rng.randint(1, self.params.max_length))
