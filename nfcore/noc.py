@@ -126,6 +126,12 @@ def header_latency_cycles(src: tuple[int, int], dest: tuple[int, int]) -> int:
     return INJECT_CYCLES + links * ROUTER_HOP_CYCLES + EJECT_CYCLES
 
 
+LATENCY_RECORD = "noc_latency_{rows}x{cols}.json"
+"""File name (under the repo's `sim_build/`) of the latencies the RTL tests measure with no
+contention (`sim_tests/test_noc_rtl.py` writes it, schema in that module's docstring), so
+that the simulator's tests can check their network model against the same numbers."""
+
+
 def header_dest(fields: dict[str, int]) -> tuple[int, int]:
     """The (x, y) a decoded header is routed to: `HOST` if `to_host` is set."""
     return HOST if fields.get("to_host") else (fields["dest_x"], fields["dest_y"])

@@ -1,10 +1,10 @@
 """The router and mesh RTL under Verilator (cocotb): random traffic with a scoreboard, and
 the no-contention latency contract. Tests marked `long` run only in `make test-long`.
 
-The latency test writes `sim_build/noc_latency_<rows>x<cols>.json` (see
-`latency_json_path`): {"schema": 1, "rows", "cols", "lanes", "router_hop_cycles",
-"inject_cycles", "eject_cycles", "host": [x, y], "packets": [{"src": [x, y], "dest": [x, y],
-"hops", "length", "header_latency_cycles", "last_flit_latency_cycles",
+The latency test writes `sim_build/noc_latency_<rows>x<cols>.json` (`noc.LATENCY_RECORD`):
+{"schema": 1, "rows", "cols", "lanes", "router_hop_cycles", "inject_cycles",
+"eject_cycles", "host": [x, y], "packets": [{"src": [x, y], "dest": [x, y], "hops",
+"length", "header_latency_cycles", "last_flit_latency_cycles",
 "contract_header_latency_cycles"}]}; cycles are measured from the header's handshake at the
 source's injection port to the header's (last flit's) handshake at the destination's
 ejection port; the host is [0, -1].
@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from amaranth.back import verilog
 
+from nfcore import noc
 from nfcore.config import MeshConfig, NFCoreConfig
 from nfcore.hdl.noc_tb import ENV_NOC, TBParams
 from nfcore.hdl.router import Router
@@ -29,7 +30,7 @@ SEED = int(os.environ.get("NFCORE_TB_SEED", "1"))
 
 
 def latency_json_path(rows: int, cols: int) -> Path:
-    return BUILD / f"noc_latency_{rows}x{cols}.json"
+    return BUILD / noc.LATENCY_RECORD.format(rows=rows, cols=cols)
 
 
 def run_router(params: TBParams) -> None:
