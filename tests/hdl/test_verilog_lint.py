@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from nfcore.cli import main
 from nfcore.config import CoreConfig, MeshConfig, NFCoreConfig
+from nfcore.errors import ConfigError
 from nfcore.hdl.toolchain import TOPLEVEL, VLT_FILE, activate
-from nfcore.hdl.verilog import emit, emit_core
+from nfcore.hdl.verilog import TOPS, emit, emit_core
 
 CONFIGS = {
     "default": CoreConfig(),
@@ -58,3 +60,12 @@ def test_emit_core_names_the_module() -> None:
     assert "module my_core(" in text
     for port in ("cmd__valid", "cmd__ready", "rsp__payload", "last_run_cycles", "error"):
         assert port in text
+
+
+def test_cli_writes_each_top(tmp_path: Path) -> None:
+    for top in TOPS:
+        out = tmp_path / f"{top}.v"
+        assert main(["verilog", "--top", top, "-o", str(out), "--name", f"t_{top}"]) == 0
+        assert f"module t_{top}(" in out.read_text()
+    with pytest.raises(ConfigError, match="--top 'array' is not a block"):
+        emit(NFCoreConfig(), "array", name="x")
