@@ -278,10 +278,20 @@ class NocTB:
                 f"watchdog: no flit moved for {quiet} cycles with {board.outstanding} "
                 f"packets outstanding (deadlock)")
             assert self.cycle - start < max_cycles, f"not done after {max_cycles} cycles"
-        await RisingEdge(clk)
-        for s in sources:
-            s.drive()  # drops valid
-        return self.cycle - start
+        taken = self.cycle - start
+        # Nothing more may come out: a duplicated packet would arrive after the last one.
+        drain = noc.ROUTER_HOP_CYCLES * (self.params.rows + self.params.cols + 2) * 2
+        for _ in range(drain):
+            await RisingEdge(clk)
+            for s in sources:
+                s.drive()  # drops valid
+            for _, k in sinks:
+                k.drive()
+            await ReadOnly()
+            for name, k in sinks:
+                assert not k.valid.value, f"{name}: a flit arrived after every packet had"
+            self.cycle += 1
+        return taken
 
 
 class RouterTB(NocTB):
