@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 CONFIG ?= configs/default.yaml
 
-.PHONY: setup sim test test-py test-hw verilog lint bench clean
+.PHONY: setup sim test test-long test-py test-hw verilog lint bench clean
 
 setup: $(STAMP)
 
@@ -23,6 +23,10 @@ sim: $(STAMP)
 ## test: pytest (tests/) and the cocotb + Verilator suite (sim_tests/)
 test: $(STAMP)
 	$(BIN)/python -m pytest tests sim_tests
+
+## test-long: the long random-traffic runs (pytest marker `long`), which `make test` skips
+test-long: $(STAMP)
+	$(BIN)/python -m pytest sim_tests -m long
 
 test-py: $(STAMP)
 	$(BIN)/python -m pytest tests

@@ -19,11 +19,12 @@ def _config(args: argparse.Namespace) -> NFCoreConfig:
 
 def cmd_verilog(args: argparse.Namespace) -> int:
     cfg = _config(args)
-    from nfcore.hdl.verilog import emit_core
+    from nfcore.hdl.verilog import emit
 
+    text = emit(cfg, args.top, name=args.name)
     out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(emit_core(cfg, name=args.name))
+    out.write_text(text)
     print(f"wrote {out}")
     return 0
 
@@ -105,7 +106,10 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(handler=handler)
         return p
 
-    p = add("verilog", cmd_verilog, "write Verilog for one micro-core of the config")
+    p = add("verilog", cmd_verilog, "write Verilog for a block of the config")
+    p.add_argument("--top", default="core", choices=["core", "router", "mesh"],
+                   help="block: core (one micro-core), router (one 5-port router), mesh "
+                        "(mesh.rows x mesh.cols routers with the host port); default core")
     p.add_argument("-o", "--output", default="build/nfcore_core.v", help="output .v file")
     p.add_argument("--name", default="nfcore_core", help="top module name")
 

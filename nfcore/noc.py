@@ -7,8 +7,19 @@ compiler's placement all read packet layout, routing and per-hop latency from he
 Packets
 -------
 A packet is one header flit followed by `length` payload flits. A flit carries one core word
-(`lanes` bytes, so at least 64 bits) plus a `last` bit set on the final flit of the packet.
-The header flit's low 64 bits hold the fields of `HEADER_FIELDS`; its other bits are zero.
+(`lanes` bytes, so at least 64 bits) plus a `last` bit set on the final flit of the packet
+(`flit_layout`). The header flit's low 64 bits hold the fields of `HEADER_FIELDS`; its other
+bits are zero.
+
+The host
+--------
+The host port is attached to the NORTH port of router (0, 0): it behaves as a node at
+`HOST = (0, -1)`, one row above the mesh. A packet for the host sets the header's `to_host`
+bit (its `dest_x`/`dest_y` are then ignored, and should be 0); every router routes it with
+`route` towards `HOST`, i.e. west along its row to column 0, then north to and out of
+router (0, 0). The host injects into router (0, 0)'s NORTH input; from there `route` sends a
+packet east along row 0 first. That one Y-to-X turn does not break deadlock freedom: the
+host's input link is a source in the channel-dependency graph, no cycle can pass through it.
 
 Routing
 -------
@@ -21,6 +32,9 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+
+from amaranth.hdl import unsigned
+from amaranth.lib import data
 
 from nfcore.errors import ISAError
 
@@ -46,7 +60,11 @@ HEADER_FIELDS: tuple[HeaderField, ...] = (
     HeaderField("src_y", 24, COORD_BITS, doc="source row"),
     HeaderField("length", 32, LENGTH_BITS, offset=1, doc="payload flits, 1..1024"),
     HeaderField("tag", 42, TAG_BITS, doc="message tag, matched by RECV"),
+    HeaderField("to_host", 50, 1, doc="1: deliver to the host port (dest_x, dest_y ignored)"),
 )
+
+HOST = (0, -1)
+"""The host's (x, y): a node above router (0, 0), attached to its NORTH port."""
 
 
 class Port(enum.IntEnum):
@@ -60,8 +78,17 @@ class Port(enum.IntEnum):
 
 
 ROUTER_HOP_CYCLES = 2
-"""Cycles a header flit takes from a router's input to the next router's input with no
-contention (input register plus output register). Payload flits follow one per cycle."""
+"""Cycles a flit takes through one router with no contention: from the cycle its handshake
+happens on a router input to the cycle its handshake can happen on that router's output (the
+next router's input, or the core's/host's ejection port). One cycle in the input FIFO, one in
+the output register (`nfcore.hdl.router`). Payload flits follow one per cycle."""
+
+INJECT_CYCLES = 0
+"""Extra cycles between a source's injection handshake and the first router: none, the
+injection port is the router's LOCAL (or, for the host, NORTH) input itself."""
+
+EJECT_CYCLES = ROUTER_HOP_CYCLES
+"""Cycles spent in the destination router, from its input to the ejection handshake."""
 
 
 def packet_latency_cycles(src: tuple[int, int], dest: tuple[int, int]) -> int:
@@ -77,7 +104,9 @@ def packet_latency_cycles(src: tuple[int, int], dest: tuple[int, int]) -> int:
 
 
 def route(x: int, y: int, dest_x: int, dest_y: int) -> Port:
-    """The output port a router at (x, y) picks for a packet to (dest_x, dest_y)."""
+    """The output port a router at (x, y) picks for a packet to (dest_x, dest_y).
+
+    `(dest_x, dest_y)` may be `HOST`; see `header_dest` for a header's destination."""
     if dest_x > x:
         return Port.EAST
     if dest_x < x:
@@ -92,6 +121,46 @@ def route(x: int, y: int, dest_x: int, dest_y: int) -> Port:
 def hops(src: tuple[int, int], dest: tuple[int, int]) -> int:
     """Router-to-router hops between (x, y) coordinates: the Manhattan distance."""
     return abs(src[0] - dest[0]) + abs(src[1] - dest[1])
+
+
+def attach_router(node: tuple[int, int]) -> tuple[int, int]:
+    """The router a node injects into and ejects from: its own, or (0, 0) for `HOST`."""
+    return (0, 0) if node == HOST else node
+
+
+def header_latency_cycles(src: tuple[int, int], dest: tuple[int, int]) -> int:
+    """Cycles from a header's injection handshake at `src` to its ejection handshake at
+    `dest` when no other packet is in the way and the destination is ready:
+    `INJECT_CYCLES + hops * ROUTER_HOP_CYCLES + EJECT_CYCLES`, where hops counts the
+    router-to-router links between the attach routers (`attach_router`). With the source
+    sending one flit per cycle, flit k of the packet ejects k cycles after the header."""
+    links = hops(attach_router(src), attach_router(dest))
+    return INJECT_CYCLES + links * ROUTER_HOP_CYCLES + EJECT_CYCLES
+
+
+LATENCY_RECORD = "noc_latency_{rows}x{cols}.json"
+"""File name (under the repo's `sim_build/`) of the latencies the RTL tests measure with no
+contention (`sim_tests/test_noc_rtl.py` writes it, schema in that module's docstring), so
+that the simulator's tests can check their network model against the same numbers."""
+
+
+def header_dest(fields: dict[str, int]) -> tuple[int, int]:
+    """The (x, y) a decoded header is routed to: `HOST` if `to_host` is set."""
+    return HOST if fields.get("to_host") else (fields["dest_x"], fields["dest_y"])
+
+
+def flit_bits(lanes: int) -> int:
+    """Width of a flit's `data` field: one core word."""
+    if lanes * 8 < HEADER_BITS:
+        raise ISAError(f"lanes = {lanes}: a flit of lanes bytes must hold the "
+                       f"{HEADER_BITS}-bit header, so lanes >= {HEADER_BITS // 8}")
+    return lanes * 8
+
+
+def flit_layout(lanes: int) -> data.StructLayout:
+    """A flit as the RTL streams it: `data` (one core word, header in the low 64 bits of a
+    header flit) and `last` (1 on the packet's final flit)."""
+    return data.StructLayout({"data": unsigned(flit_bits(lanes)), "last": unsigned(1)})
 
 
 def encode_header(**fields: int) -> int:
@@ -115,23 +184,17 @@ def decode_header(word: int) -> dict[str, int]:
 
 
 # --- Edge ports -------------------------------------------------------------------------------
-# Where the host and the DRAM channel attach. The router RTL has not fixed them yet; the system
-# model (`nfcore.sim.network`) reads them from here so that a change is made once.
+# Where the host and the DRAM channel attach, for the models that count hops from a router.
 
-HOST_ROUTER = (0, 0)
-"""(x, y) of the router whose edge port the host attaches to. Assumption until the array RTL
-fixes it: the north-west corner."""
-HOST_PORT = Port.WEST
-"""The port of `HOST_ROUTER` the host uses: its west edge, which has no neighbour there."""
+HOST_ROUTER = attach_router(HOST)
+"""(x, y) of the router the host port attaches to (its NORTH port; see `HOST`)."""
+HOST_PORT = Port.NORTH
+"""The port of `HOST_ROUTER` the host uses (`nfcore.hdl.mesh`)."""
 DRAM_ROUTER = (0, 0)
-"""(x, y) of the router whose edge port the DRAM channel attaches to (assumption, as above)."""
-DRAM_PORT = Port.NORTH
-"""The port of `DRAM_ROUTER` the DRAM channel uses: its north edge, which has no neighbour."""
-
-
-def flit_bits(lanes: int) -> int:
-    """Data bits of one flit: one core word (`lanes` bytes); the `last` bit is not counted."""
-    return 8 * lanes
+"""(x, y) of the router whose edge port the DRAM channel attaches to. Assumption: the array
+RTL has no DRAM port yet; the system model reads this so that a change is made once."""
+DRAM_PORT = Port.WEST
+"""The port of `DRAM_ROUTER` the DRAM channel uses: its west edge, which has no neighbour."""
 
 
 def packet_flits(payload_bytes: int, lanes: int) -> int:

@@ -1,10 +1,14 @@
-"""Verilog of one micro-core, for `nfcore verilog` and the Verilator simulations."""
+"""Verilog of the NF-Core blocks, for `nfcore verilog` and the Verilator simulations."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from amaranth.back import verilog
+from amaranth.lib import wiring
 
 from nfcore.config import NFCoreConfig
+from nfcore.errors import ConfigError
 from nfcore.hdl.core import MicroCore
 
 
@@ -16,3 +20,32 @@ def emit_core(cfg: NFCoreConfig, name: str = "nfcore_core") -> str:
     """
     core = MicroCore(config=cfg.core)
     return verilog.convert(core, name=name, emit_src=False)
+
+
+def _router(cfg: NFCoreConfig) -> wiring.Component:
+    from nfcore.hdl.router import Router
+
+    return Router(lanes=cfg.core.lanes, x=0, y=0)
+
+
+def _mesh(cfg: NFCoreConfig) -> wiring.Component:
+    from nfcore.hdl.mesh import Mesh
+
+    return Mesh(lanes=cfg.core.lanes, rows=cfg.mesh.rows, cols=cfg.mesh.cols)
+
+
+TOPS: dict[str, Callable[[NFCoreConfig], wiring.Component]] = {
+    "core": lambda cfg: MicroCore(config=cfg.core),
+    "router": _router,
+    "mesh": _mesh,
+}
+"""Top-level blocks `nfcore verilog --top` can write: the micro-core; one router (at (0, 0),
+flit width from core.lanes); the mesh of mesh.rows x mesh.cols routers with the host port."""
+
+
+def emit(cfg: NFCoreConfig, top: str, name: str) -> str:
+    """Verilog text of block `top` (a key of `TOPS`) for `cfg`, top module `name`.
+    Ports are the component's with `__` between levels (arrays: `local_in__<y>__<x>__valid`)."""
+    if top not in TOPS:
+        raise ConfigError(f"--top {top!r} is not a block; choose one of {', '.join(TOPS)}")
+    return verilog.convert(TOPS[top](cfg), name=name, emit_src=False)

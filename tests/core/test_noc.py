@@ -50,11 +50,35 @@ def test_edge_ports_and_packet_sizes() -> None:
     from nfcore import noc
 
     # The host and DRAM attach to edge ports that have no neighbour at their router.
-    assert noc.HOST_ROUTER == (0, 0) and noc.HOST_PORT is noc.Port.WEST
-    assert noc.DRAM_ROUTER == (0, 0) and noc.DRAM_PORT is noc.Port.NORTH
+    assert noc.HOST_ROUTER == (0, 0) and noc.HOST_PORT is noc.Port.NORTH
+    assert noc.DRAM_ROUTER == (0, 0) and noc.DRAM_PORT is noc.Port.WEST
     assert noc.flit_bits(8) == 64 and noc.flit_bits(16) == 128
     # 20 bytes on 8 lanes: header + 3 payload words; an empty payload still has one word.
     assert noc.packet_flits(20, 8) == 4 and noc.packet_flits(0, 8) == 2
     # 8,200 bytes = 1,025 words: one full packet of 1,024 payload words, then one of 1.
     assert noc.transfer_packets(8200, 8) == [1025, 2]
     assert noc.transfer_packets(8192, 8) == [1025]
+def test_host_is_reached_through_router_0_0_north() -> None:
+    assert noc.route(0, 0, *noc.HOST) is Port.NORTH
+    assert noc.route(0, 2, *noc.HOST) is Port.NORTH
+    assert noc.route(3, 2, *noc.HOST) is Port.WEST
+    fields = noc.decode_header(noc.encode_header(to_host=1, length=3))
+    assert noc.header_dest(fields) == noc.HOST
+    fields = noc.decode_header(noc.encode_header(dest_x=2, dest_y=1, length=3))
+    assert noc.header_dest(fields) == (2, 1)
+
+
+def test_header_latency_counts_routers_on_the_path() -> None:
+    hop, eject = noc.ROUTER_HOP_CYCLES, noc.EJECT_CYCLES
+    assert noc.header_latency_cycles((1, 1), (1, 1)) == noc.INJECT_CYCLES + eject
+    assert noc.header_latency_cycles((0, 0), (3, 2)) == noc.INJECT_CYCLES + 5 * hop + eject
+    # The host injects into and ejects from router (0, 0).
+    assert noc.header_latency_cycles(noc.HOST, (2, 1)) == noc.INJECT_CYCLES + 3 * hop + eject
+    assert noc.header_latency_cycles((0, 0), noc.HOST) == noc.INJECT_CYCLES + eject
+
+
+def test_flit_layout_holds_the_header() -> None:
+    layout = noc.flit_layout(16)
+    assert layout["data"].width == 128 and layout["last"].offset == 128
+    with pytest.raises(ISAError, match="lanes = 4: .* lanes >= 8"):
+        noc.flit_layout(4)

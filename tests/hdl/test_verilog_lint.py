@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from nfcore.config import CoreConfig, NFCoreConfig
+from nfcore.cli import main
+from nfcore.config import CoreConfig, MeshConfig, NFCoreConfig
+from nfcore.errors import ConfigError
 from nfcore.hdl.toolchain import TOPLEVEL, VLT_FILE, activate
-from nfcore.hdl.verilog import emit_core
+from nfcore.hdl.verilog import TOPS, emit, emit_core
 
 CONFIGS = {
     "default": CoreConfig(),
@@ -20,16 +22,36 @@ CONFIGS = {
 }
 
 
-@pytest.mark.parametrize("name", list(CONFIGS))
-def test_lint_clean(name: str, tmp_path: Path) -> None:
+def lint(text: str, top: str, tmp_path: Path) -> None:
     verilator = activate()
-    source = tmp_path / f"{TOPLEVEL}.v"
-    source.write_text(emit_core(NFCoreConfig(core=CONFIGS[name]), name=TOPLEVEL))
+    source = tmp_path / f"{top}.v"
+    source.write_text(text)
     proc = subprocess.run(
-        [str(verilator), "--lint-only", "-Wall", "--top-module", TOPLEVEL, str(VLT_FILE),
+        [str(verilator), "--lint-only", "-Wall", "--top-module", top, str(VLT_FILE),
          str(source)],
         capture_output=True, text=True, check=False)
     assert proc.returncode == 0 and "%Warning" not in proc.stderr, proc.stderr[-4000:]
+
+
+@pytest.mark.parametrize("name", list(CONFIGS))
+def test_lint_clean(name: str, tmp_path: Path) -> None:
+    lint(emit_core(NFCoreConfig(core=CONFIGS[name]), name=TOPLEVEL), TOPLEVEL, tmp_path)
+
+
+NOC_CONFIGS = {
+    "router_lanes8": ("router", NFCoreConfig()),
+    "router_lanes16": ("router", NFCoreConfig(core=CONFIGS["lanes16_acc20"])),
+    "mesh_1x1": ("mesh", NFCoreConfig()),
+    "mesh_2x3": ("mesh", NFCoreConfig(mesh=MeshConfig(rows=2, cols=3))),
+    "mesh_3x2_lanes16": ("mesh", NFCoreConfig(core=CONFIGS["lanes16_acc20"],
+                                              mesh=MeshConfig(rows=3, cols=2))),
+}
+
+
+@pytest.mark.parametrize("name", list(NOC_CONFIGS))
+def test_noc_lint_clean(name: str, tmp_path: Path) -> None:
+    top, cfg = NOC_CONFIGS[name]
+    lint(emit(cfg, top, name="nfcore_" + top), "nfcore_" + top, tmp_path)
 
 
 def test_emit_core_names_the_module() -> None:
@@ -38,3 +60,12 @@ def test_emit_core_names_the_module() -> None:
     assert "module my_core(" in text
     for port in ("cmd__valid", "cmd__ready", "rsp__payload", "last_run_cycles", "error"):
         assert port in text
+
+
+def test_cli_writes_each_top(tmp_path: Path) -> None:
+    for top in TOPS:
+        out = tmp_path / f"{top}.v"
+        assert main(["verilog", "--top", top, "-o", str(out), "--name", f"t_{top}"]) == 0
+        assert f"module t_{top}(" in out.read_text()
+    with pytest.raises(ConfigError, match="--top 'array' is not a block"):
+        emit(NFCoreConfig(), "array", name="x")

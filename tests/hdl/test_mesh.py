@@ -1,0 +1,33 @@
+"""Mesh: size errors, which ports edge routers have, and the Verilog port names."""
+
+from __future__ import annotations
+
+import pytest
+
+from nfcore.config import NFCoreConfig
+from nfcore.errors import ConfigError
+from nfcore.hdl.mesh import Mesh, router_ports
+from nfcore.hdl.verilog import emit
+from nfcore.noc import Port
+
+
+def test_mesh_rejects_bad_size() -> None:
+    with pytest.raises(ConfigError, match="Mesh: rows = 0 is out of range 1..256"):
+        Mesh(lanes=8, rows=0, cols=2)
+    with pytest.raises(ConfigError, match="lanes = 2"):
+        Mesh(lanes=2, rows=2, cols=2)
+
+
+def test_edge_routers_have_no_port_off_the_mesh() -> None:
+    assert router_ports(0, 0, 2, 2) == {Port.LOCAL, Port.NORTH, Port.EAST, Port.SOUTH}
+    assert router_ports(1, 0, 2, 2) == {Port.LOCAL, Port.WEST, Port.SOUTH}
+    assert router_ports(1, 1, 3, 3) == set(Port)
+    assert router_ports(0, 0, 1, 1) == {Port.LOCAL, Port.NORTH}
+
+
+def test_mesh_ports_name_each_node() -> None:
+    text = emit(NFCoreConfig(), "mesh", name="m")
+    assert "module m(" in text
+    for port in ("local_in__0__0__valid", "local_out__0__0__payload", "host_in__ready",
+                 "host_out__valid", "misrouted"):
+        assert port in text
