@@ -4,7 +4,8 @@ Reports compare the forest and the monolith at equal accuracy, so `size_monolith
 monoliths on a ladder of widths (smallest first) and keeps the first whose test accuracy
 reaches the target (the forest's). Both accuracies are on the same test split, and the sizing
 reads that split too: the monolith is matched on it, not tuned against it. If no width on the
-ladder reaches the target, the widest is kept and `matched` is False.
+ladder reaches the target, the most accurate one tried is kept (the narrowest of equals) and
+`matched` is False.
 
 Shapes by kind (width w): mlp Linear-ReLU-Linear-ReLU-Linear with hidden (w, w); cnn one
 convolution of w channels (kernel 3, stride 1) then a w-wide hidden layer; rnn an Elman cell
@@ -24,7 +25,9 @@ from forest.errors import ForestError
 from forest.fit import FitOptions, fit_trees
 from forest.trees import TreeModule, TreeSpec, build_tree, init_params
 
-WIDTH_LADDER: tuple[int, ...] = (4, 8, 16, 32, 64, 128, 256, 512)
+WIDTH_LADDER: tuple[int, ...] = (2, 4, 8, 16, 32, 64, 128, 256, 512)
+MONOLITH_FIT = FitOptions(epochs=60, batch_size=64)
+"""60 passes over the whole training set (a tree gets 80 over its region, a few times smaller)."""
 
 
 def monolith_spec(kind: str, input_shape: tuple[int, ...], n_classes: int,
@@ -85,14 +88,16 @@ def size_monolith(data: Dataset, kind: str, target_accuracy: float, options: Fit
     """The narrowest monolith on `widths` whose test accuracy >= target_accuracy."""
     if not widths:
         raise ForestError("the monolith width ladder is empty")
-    result: MonolithResult | None = None
+    best: MonolithResult | None = None
     tried: list[tuple[int, float, int]] = []
     for width in tqdm(widths, desc="monolith sizing", disable=quiet, unit="width"):
         spec = monolith_spec(kind, data.shape, data.n_classes, width)
         tree, acc = train_single(spec, data, options, seed)
         tried.append((width, acc, spec.n_parameters))
-        result = MonolithResult(spec, tree, acc, target_accuracy, acc >= target_accuracy, tried)
-        if result.matched:
+        if best is None or acc > best.accuracy:
+            best = MonolithResult(spec, tree, acc, target_accuracy, acc >= target_accuracy,
+                                  tried)
+        if best.matched:
             break
-    assert result is not None
-    return result
+    assert best is not None
+    return best

@@ -34,7 +34,7 @@ class RawData:
 
 
 def make_sequence(n_samples: int = 1600, length: int = 16, channels: int = 3,
-                  n_classes: int = 4, noise: float = 0.6, seed: int = 0) -> RawData:
+                  n_classes: int = 4, noise: float = 0.8, seed: int = 0) -> RawData:
     """Classify which oscillator produced a noisy multichannel sequence.
 
     Class c drives each channel with a sinusoid of its own frequency (cycles per step, drawn
