@@ -22,7 +22,7 @@ from forest.datasets import load_dataset
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trees", type=int, default=1000, help="trees = tasks")
-    parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
+    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
     parser.add_argument("--samples-per-task", type=int, default=64)
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)

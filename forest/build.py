@@ -204,7 +204,7 @@ def measure_specialization(forest: NeuralForest, data: Dataset, partition: Parti
     away = torch.randint(len(y), (partition.n_regions, AWAY_SAMPLES), generator=gen)
     away_valid = region[away] != torch.arange(partition.n_regions)[:, None]
     homes, aways = [], []
-    tree_region: torch.Tensor = forest.router.tree_region  # type: ignore[assignment]
+    tree_region = forest.router.tree_region
     for g in forest.groups:
         r = tree_region[g.first:g.first + g.size]
         homes.append(eval_members(g.spec, g.params, feats, y, home[r], home_valid[r]))

@@ -19,7 +19,7 @@ import numpy.typing as npt
 import torch
 
 from forest.errors import ForestError
-from forest.router import Router, average, top_k
+from forest.router import ROW_BLOCK, Router, average, top_k
 from forest.stem import SharedStem
 from forest.trees import TreeModule, TreeSpec, batched_forward, build_tree
 
@@ -75,8 +75,8 @@ class NeuralForest:
                 raise ForestError(f"tree spec {g.spec} does not read features of shape "
                                   f"{self.feature_shape} into {n_classes} classes")
             first += g.size
-        if first != len(router.tree_region):  # type: ignore[arg-type]
-            raise ForestError(f"router knows {len(router.tree_region)} trees, "  # type: ignore[arg-type]
+        if first != len(router.tree_region):
+            raise ForestError(f"router knows {len(router.tree_region)} trees, "
                               f"the groups hold {first}")
         if not 1 <= top_k <= first:
             raise ForestError(f"top_k = {top_k} must be between 1 and the {first} trees")
@@ -137,9 +137,15 @@ class NeuralForest:
             if kind not in self.kinds:
                 raise ForestError(f"this forest has no {kind!r} trees; it has {self.kinds}")
             allowed = torch.tensor([t == kind for t in self.tree_kinds()])
+        emb = feats.reshape(len(feats), -1)
+        picks = []
         with torch.no_grad():
-            scores = self.router.tree_scores(feats.reshape(len(feats), -1))
-        return top_k(scores, self.top_k if k is None else k, allowed)
+            for i in range(0, len(emb), ROW_BLOCK):
+                scores = self.router.tree_scores(emb[i:i + ROW_BLOCK])
+                picks.append(top_k(scores, self.top_k if k is None else k, allowed))
+        if not picks:
+            return top_k(torch.zeros(0, self.n_trees), self.top_k if k is None else k, allowed)
+        return torch.cat([t for t, _ in picks]), torch.cat([w for _, w in picks])
 
     def tree_logits(self, feats: torch.Tensor, trees: torch.Tensor) -> torch.Tensor:
         """Logits [N, k, C] of tree trees[n, j] on request n, batched per tree group."""

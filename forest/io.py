@@ -84,7 +84,7 @@ def save_forest(forest: NeuralForest, folder: str | Path) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     tensors: dict[str, torch.Tensor] = {}
     trees: list[dict[str, Any]] = []
-    tree_region: torch.Tensor = forest.router.tree_region  # type: ignore[assignment]
+    tree_region = forest.router.tree_region
     for gi, g in enumerate(forest.groups):
         for local in range(g.size):
             tid = g.first + local
@@ -98,8 +98,8 @@ def save_forest(forest: NeuralForest, folder: str | Path) -> Path:
     stem_entry = None
     if forest.stem is not None:
         stem = {"weight": forest.stem.weight, "bias": forest.stem.bias}
-        tensors.update({f"stem.{k}": v.clone() for k, v in stem.items()})  # type: ignore[union-attr]
-        stem_entry = {"spec": forest.stem.spec.to_dict(), **_part(stem)}  # type: ignore[arg-type]
+        tensors.update({f"stem.{k}": v.clone() for k, v in stem.items()})
+        stem_entry = {"spec": forest.stem.spec.to_dict(), **_part(stem)}
     router_entry = {"embed_dim": int(router["weight"].shape[1]),
                     "n_regions": int(router["weight"].shape[0]),
                     "tree_region": [int(r) for r in tree_region], **_part(router)}

@@ -20,10 +20,14 @@ from tqdm import tqdm
 from forest.errors import ForestError
 
 ROUTER_BATCH = 256
+ROW_BLOCK = 4096
+"""Requests scored per block, so [rows, trees] score matrices stay small at 10,000 trees."""
 
 
 class Router(nn.Module):
     """Region scores of embeddings; `tree_region[t]` is the region of tree t."""
+
+    tree_region: torch.Tensor
 
     def __init__(self, embed_dim: int, tree_region: torch.Tensor) -> None:
         super().__init__()
@@ -47,8 +51,7 @@ class Router(nn.Module):
     def tree_scores(self, emb: torch.Tensor) -> torch.Tensor:
         """Each tree's score [N, T]: the router probability of its region."""
         probs = torch.softmax(self.linear(emb), dim=1)
-        tree_region: torch.Tensor = self.tree_region  # type: ignore[assignment]
-        return probs[:, tree_region]
+        return probs[:, self.tree_region]
 
 
 def top_k(scores: torch.Tensor, k: int,
@@ -81,15 +84,29 @@ def fit_router(router: Router, emb: torch.Tensor, label: torch.Tensor, *, steps:
                lr: float, gen: torch.Generator, quiet: bool = True) -> float:
     """Train the router to predict each training point's region; return its train accuracy.
 
-    Mini-batches of `ROUTER_BATCH` drawn with replacement from `gen`.
+    Mini-batches of `ROUTER_BATCH` drawn with replacement from `gen`. With many regions and
+    few steps, training can undo the centroid start (each step pushes down every region's
+    logit); if the trained router is less accurate on the training set than the one it
+    started from, the starting weights are kept.
     """
+    start = {k: v.clone() for k, v in router.state_dict().items()}
+    start_acc = router_accuracy(router, emb, label)
     opt = torch.optim.Adam(router.parameters(), lr=lr)
     for _ in tqdm(range(steps), desc="router", disable=quiet, unit="step", leave=False):
         idx = torch.randint(len(emb), (ROUTER_BATCH,), generator=gen)
         opt.zero_grad(set_to_none=True)
         F.cross_entropy(router(emb[idx]), label[idx]).backward()
         opt.step()
+    acc = router_accuracy(router, emb, label)
+    if acc < start_acc:
+        router.load_state_dict(start)
+        return start_acc
+    return acc
+
+
+def router_accuracy(router: Router, emb: torch.Tensor, label: torch.Tensor) -> float:
+    """Fraction of rows whose most likely region is `label`, computed in row blocks."""
     with torch.no_grad():
-        hits = sum(int((router(emb[i:i + 4096]).argmax(1) == label[i:i + 4096]).sum())
-                   for i in range(0, len(emb), 4096))
+        hits = sum(int((router(emb[i:i + ROW_BLOCK]).argmax(1) == label[i:i + ROW_BLOCK]).sum())
+                   for i in range(0, len(emb), ROW_BLOCK))
     return hits / len(emb)

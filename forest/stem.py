@@ -75,6 +75,9 @@ class StemSpec:
 class SharedStem(nn.Module):
     """The frozen stem layer. `weight`, `bias`: [width, features] or [width, channels, k]."""
 
+    weight: torch.Tensor
+    bias: torch.Tensor
+
     def __init__(self, spec: StemSpec, weight: torch.Tensor, bias: torch.Tensor) -> None:
         super().__init__()
         self.spec = spec
@@ -84,8 +87,7 @@ class SharedStem(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Features [N, *out_shape] of rows [N, *input_shape] (or flattened rows)."""
         x = x.reshape(len(x), *self.spec.input_shape)
-        w: torch.Tensor = self.weight  # type: ignore[assignment]
-        b: torch.Tensor = self.bias  # type: ignore[assignment]
+        w, b = self.weight, self.bias
         if not self.spec.is_sequence:
             return torch.relu(x @ w.T + b)
         windows = x.unfold(1, self.spec.kernel, self.spec.stride)  # [N, L_out, C, k]
@@ -93,12 +95,12 @@ class SharedStem(nn.Module):
 
     @property
     def n_parameters(self) -> int:
-        return int(self.weight.numel() + self.bias.numel())  # type: ignore[operator]
+        return int(self.weight.numel() + self.bias.numel())
 
     def export(self) -> ConvLayer | FloatLayer:
         """The layer for the compiler: a `ConvLayer`, or (W [out, in], b [out], relu=True)."""
-        w = self.weight.numpy().astype(np.float32, copy=True)  # type: ignore[operator]
-        b = self.bias.numpy().astype(np.float32, copy=True)  # type: ignore[operator]
+        w = self.weight.numpy().astype(np.float32, copy=True)
+        b = self.bias.numpy().astype(np.float32, copy=True)
         if self.spec.is_sequence:
             return ConvLayer(w, b, self.spec.stride)
         return (w, b, True)

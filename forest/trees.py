@@ -77,7 +77,7 @@ class TreeSpec:
     def from_dict(cls, d: Mapping[str, Any]) -> TreeSpec:
         return cls(kind=str(d["kind"]), input_shape=tuple(d["input_shape"]),
                    n_classes=int(d["n_classes"]), hidden=tuple(d.get("hidden", ())),
-                   convs=tuple(tuple(c) for c in d.get("convs", ())),  # type: ignore[misc]
+                   convs=tuple((int(o), int(k), int(s)) for o, k, s in d.get("convs", ())),
                    rnn_hidden=int(d.get("rnn_hidden", 0)))
 
     def to_dict(self) -> dict[str, Any]:
@@ -274,6 +274,7 @@ class CNNTree(_SpecTree):
         out = []
         for module, (_, _, stride) in zip(self.convs, self.spec.convs, strict=True):
             conv = cast(nn.Conv1d, module)
+            assert conv.bias is not None  # built with bias=True
             out.append(ConvLayer(conv.weight.detach().numpy().astype(np.float32, copy=True),
                                  conv.bias.detach().numpy().astype(np.float32, copy=True),
                                  stride))

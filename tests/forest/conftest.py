@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 import torch
+from forest_helpers import QUICK
 
 from forest.build import ForestOptions, train_forest
 from forest.datasets import Dataset, load_dataset
 from forest.forest import NeuralForest
-from forest_helpers import QUICK
 
 
 @pytest.fixture(autouse=True, scope="session")

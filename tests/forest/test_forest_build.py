@@ -5,14 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from forest_helpers import QUICK
 
 from forest.build import ForestOptions, train_forest, tree_spec
 from forest.datasets import Dataset, load_dataset
 from forest.errors import ForestError
 from forest.fit import FitOptions
 from forest.monolith import train_single
-
-from forest_helpers import QUICK
 
 
 @pytest.fixture(scope="module")

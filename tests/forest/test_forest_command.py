@@ -38,7 +38,7 @@ def test_cli_trains_summarises_and_the_forest_loads_in_a_fresh_process(
     assert forest.meta["monolith"]["accuracy"] >= 0
     # the row printed for the forest is the accuracy of the forest that was saved
     acc = forest.accuracy(load_dataset("iris").x_test, load_dataset("iris").y_test)
-    assert f"forest (top-2)" in text and f"{acc:.4f}" in text.split("forest (top-2)")[1][:30]
+    assert "forest (top-2)" in text and f"{acc:.4f}" in text.split("forest (top-2)")[1][:30]
     subprocess.run([sys.executable, "-c", LOAD_AND_PREDICT, str(out), str(tmp_path / "p.npy")],
                    check=True, timeout=120)
     np.testing.assert_array_equal(np.load(tmp_path / "p.npy"),

@@ -91,12 +91,12 @@ def test_multitask_rules_differ_between_tasks() -> None:
 
     from forest.synthetic import make_multitask
 
-    raw = make_multitask(n_tasks=20, samples_per_task=60, payload_dim=6, seed=0)
+    raw = make_multitask(n_tasks=12, samples_per_task=60, payload_dim=6, seed=0)
     payload = raw.x[:, -6:]
     assert raw.task is not None
     own = [LogisticRegression(C=100.0, max_iter=2000)
            .fit(payload[raw.task == t], raw.y[raw.task == t])
-           .score(payload[raw.task == t], raw.y[raw.task == t]) for t in range(20)]
+           .score(payload[raw.task == t], raw.y[raw.task == t]) for t in range(12)]
     pooled = LogisticRegression(max_iter=2000).fit(payload, raw.y).score(payload, raw.y)
     assert np.mean(own) > 0.95
     assert pooled < 0.6

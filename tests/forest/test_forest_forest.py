@@ -66,3 +66,20 @@ def test_params_touched_counts_the_picked_trees(mixed_forest: NeuralForest) -> N
     assert stem is not None
     assert mixed_forest.shared_n_parameters == stem.n_parameters + sum(
         p.numel() for p in mixed_forest.router.parameters())
+
+
+def test_shared_features_are_computed_once_per_request(mixed_forest: NeuralForest,
+                                                       digits: Dataset,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    stem = mixed_forest.stem
+    assert stem is not None and mixed_forest.top_k == 2
+    calls: list[int] = []
+    original = type(stem).forward
+
+    def counting(self, x):  # type: ignore[no-untyped-def]
+        calls.append(len(x))
+        return original(self, x)
+
+    monkeypatch.setattr(type(stem), "forward", counting)
+    mixed_forest.predict(digits.x_test[:30])
+    assert calls == [30]  # one stem pass for 30 requests, shared by router and both trees

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from forest.errors import ForestError
-from forest.router import Router, average, fit_router, top_k
+from forest.router import Router, average, fit_router, router_accuracy, top_k
 
 
 def test_picks_stay_within_k_distinct_and_allowed() -> None:
@@ -70,3 +70,17 @@ def test_centroid_init_routes_to_the_nearest_centroid_and_training_keeps_it() ->
         assert float((router(emb).argmax(1) == label).float().mean()) > 0.95
     acc = fit_router(router, emb, label, steps=50, lr=1e-2, gen=gen)
     assert acc > 0.95
+
+
+def test_training_that_hurts_keeps_the_centroid_start() -> None:
+    gen = torch.Generator().manual_seed(0)
+    centroids = torch.tensor([[4.0, 0.0], [-4.0, 0.0], [0.0, 4.0]])
+    label = torch.randint(3, (300,), generator=gen)
+    emb = centroids[label] + 0.5 * torch.randn(300, 2, generator=gen)
+    router = Router(2, torch.arange(3))
+    router.init_from_centroids(centroids)
+    start = router.linear.weight.detach().clone()
+    start_acc = router_accuracy(router, emb, label)
+    # A step size far too large: one Adam step of 50 per weight wrecks the router; undone.
+    acc = fit_router(router, emb, label, steps=1, lr=50.0, gen=gen)
+    assert torch.equal(router.linear.weight, start) and acc == start_acc > 0.95
