@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
 
 import torch
@@ -20,12 +21,13 @@ from forest.datasets import load_dataset
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Run with the defaults (1,000 trees) unless `argv` gives options."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trees", type=int, default=1000, help="trees = tasks")
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
     parser.add_argument("--samples-per-task", type=int, default=64)
     parser.add_argument("--quiet", action="store_true")
-    args = parser.parse_args(argv)
+    args = parser.parse_args([] if argv is None else argv)
 
     t0 = time.perf_counter()
     data = load_dataset("multitask", seed=0, n_tasks=args.trees,
@@ -52,4 +54,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

@@ -123,7 +123,9 @@ def train_forest(data: Dataset, opts: ForestOptions,
         forest, partition, router_acc = _train(data, opts, quiet)
         seconds = time.perf_counter() - t0
         report = evaluate(forest, data, partition, router_acc, seconds, opts.seed)
-    forest.meta.update({"dataset": data.name, "options": opts.to_dict(),
+    forest.meta.update({"dataset": data.name, "n_train": len(data.x_train),
+                        "n_test": len(data.x_test), "n_tasks": data.n_tasks,
+                        "torch_version": torch.__version__, "options": opts.to_dict(),
                         "partition_mode": partition.mode, "report": report.to_dict()})
     return forest, report
 

@@ -20,7 +20,7 @@ from tqdm import tqdm
 from forest.errors import ForestError
 
 ROUTER_BATCH = 256
-ROW_BLOCK = 4096
+ROW_BLOCK = 1024
 """Requests scored per block, so [rows, trees] score matrices stay small at 10,000 trees."""
 
 

@@ -67,11 +67,10 @@ class TreeSpec:
         if (self.kind == "rnn") != (self.rnn_hidden > 0):
             raise ForestError(f"rnn_hidden must be > 0 for rnn trees only: {self}")
         length = self.input_shape[0]
-        for out_ch, k, stride in self.convs:
+        for _, k, stride in self.convs:
             length = (length - k) // stride + 1
             if length < 1:
                 raise ForestError(f"convolution kernel {k} is longer than its input: {self}")
-            del out_ch
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> TreeSpec:
