@@ -48,6 +48,9 @@ def cmd_sim(args: argparse.Namespace) -> int:
         requests=args.requests,
         rtl_samples=args.rtl_samples,
         reports_root=Path(args.reports),
+        forest_dataset=args.forest_dataset,
+        forest_tasks=args.forest_tasks,
+        forest_requests=args.forest_requests,
         seed=args.seed,
         quiet=args.quiet,
     )
@@ -140,6 +143,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="test inputs run through the golden and SimPy models")
     p.add_argument("--rtl-samples", type=int, default=20,
                    help="of those, how many also run on the RTL under Verilator (0: skip)")
+    p.add_argument("--forest-dataset", default="multitask",
+                   help="dataset of the forest in the system section (nfcore train's names)")
+    p.add_argument("--forest-tasks", type=int, default=256,
+                   help="tasks (and trees) of the multitask forest")
+    p.add_argument("--forest-requests", type=int, default=2000,
+                   help="requests the system model simulates")
     p.add_argument("--reports", default="reports", help="reports root folder")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")

@@ -68,10 +68,10 @@ class CoreConfig:
 
 @dataclass(frozen=True)
 class MeshConfig:
-    """The array of cores. The foundation runs one core; later stages read the mesh."""
+    """The array of cores: `rows` x `cols` micro-cores, each with a router."""
 
-    rows: int = field(default=1, metadata=_range(1, 256, "cores"))
-    cols: int = field(default=1, metadata=_range(1, 256, "cores"))
+    rows: int = field(default=16, metadata=_range(1, 256, "cores"))
+    cols: int = field(default=16, metadata=_range(1, 256, "cores"))
     core_pitch_mm: float = field(default=0.5, metadata=_range(0.01, 10.0, "mm"))
     """Distance between neighbouring cores; sets the wire length of one network hop."""
 
