@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from compiler_helpers import random_dense, random_tree, tree_inputs
 
-from forest.export import ElmanCell, TreeExport
+from forest.export import ConvLayer, ElmanCell, TreeExport
 from nfcore import isa
 from nfcore.compiler import lower_tree, partition_tree, quantize_tree
 from nfcore.compiler.golden_run import run_tree
@@ -27,20 +27,25 @@ def _big_tree(rng: np.random.Generator, kind: str) -> TreeExport:
         assert base.cell is not None
         return TreeExport(kind="rnn", input_shape=base.input_shape, cell=base.cell,
                           head=random_dense(rng, [base.cell.hidden_size, 53, 21, 5]))
+    if kind == "cnn-wide-conv":  # the conv itself is split by output channels
+        w = rng.normal(scale=0.2, size=(37, 11, 3)).astype(np.float32)
+        conv = ConvLayer(w, rng.normal(scale=0.1, size=37).astype(np.float32), 2)
+        return TreeExport(kind="cnn", input_shape=(9, 11), convs=[conv],
+                          head=random_dense(rng, [4 * 37, 5]))
     base = random_tree(rng, "cnn")
     n_feat = base.head[0][0].shape[1]
     return TreeExport(kind="cnn", input_shape=base.input_shape, convs=base.convs,
                       head=random_dense(rng, [n_feat, 27, 4]))
 
 
-@pytest.mark.parametrize("kind", ["mlp", "cnn", "rnn"])
+@pytest.mark.parametrize("kind", ["mlp", "cnn", "rnn", "cnn-wide-conv"])
 @pytest.mark.parametrize("seed", range(3))
 def test_partitioned_equals_unpartitioned_bit_for_bit(kind: str, seed: int) -> None:
     rng = np.random.default_rng(seed)
     tree = _big_tree(rng, kind)
     q = quantize_tree(tree, tree_inputs(rng, tree, 60))
     # a block of `lanes` rows of the cnn head's first layer (up to 16 words a row) must fit
-    small = CoreConfig(weight_sram_bytes=2048 if kind == "cnn" else 1024,
+    small = CoreConfig(weight_sram_bytes=2048 if kind.startswith("cnn") else 1024,
                        act_sram_bytes=1 << 13)
     big = CoreConfig(weight_sram_bytes=1 << 16, act_sram_bytes=1 << 13)
     x_int = q.quantize_input(tree_inputs(rng, tree, 6))
@@ -69,6 +74,8 @@ def test_partitioned_equals_unpartitioned_bit_for_bit(kind: str, seed: int) -> N
         assert spans[0][0] == 0 and spans[-1][1] == op.rows
         pairs = zip(spans, spans[1:], strict=False)
         assert all(a[1] == b[0] and b[0] % small.lanes == 0 for a, b in pairs)
+    if kind == "cnn-wide-conv":
+        assert len(rows[0]) >= 2
 
 
 def test_partition_uses_the_cores_in_the_order_given() -> None:
