@@ -167,7 +167,7 @@ def emit_core(plan: TreePlan, pieces: list[Piece]
     lanes = plan.lanes
     regions: list[npt.NDArray[np.uint8]] = []
     program: list[isa.Instruction] = []
-    if plan.lut is not None and any(plan.ops[p.op].uses_lut for p in pieces):
+    if plan.lut is not None and _uses_lut(plan, pieces):
         regions.append(plan.lut.view(np.uint8).reshape(-1, lanes))
         program.append(isa.setlut(w_addr=0))
     w_addr = sum(len(r) for r in regions)
@@ -186,23 +186,31 @@ def emit_core(plan: TreePlan, pieces: list[Piece]
     return np.concatenate(regions, axis=0), program, layers
 
 
+def _uses_lut(plan: TreePlan, pieces: list[Piece]) -> bool:
+    return plan.lut is not None and any(plan.ops[p.op].uses_lut for p in pieces)
+
+
+def _piece_words(plan: TreePlan, p: Piece) -> int:
+    return (p.hi - p.lo) * plan.ops[p.op].words_per_row(plan.lanes)
+
+
 def weight_words(plan: TreePlan, pieces: list[Piece]) -> int:
-    """Weight SRAM words `emit_core` uses for `pieces`."""
-    lut = plan.lut is not None and any(plan.ops[p.op].uses_lut for p in pieces)
-    return (isa.lut_words(plan.lanes) if lut else 0) + sum(
-        (p.hi - p.lo) * plan.ops[p.op].words_per_row(plan.lanes) for p in pieces)
+    """Weight SRAM words `emit_core` uses for `pieces` (the LUT table included)."""
+    lut = isa.lut_words(plan.lanes) if _uses_lut(plan, pieces) else 0
+    return lut + sum(_piece_words(plan, p) for p in pieces)
 
 
 def check_weight_sram(plan: TreePlan, pieces: list[Piece], core: CoreConfig,
                       tree_id: int | str) -> None:
+    """Raise `CompileError` (naming the tree, each region and the SRAM size) if `pieces`
+    do not fit the core's weight SRAM."""
     total = weight_words(plan, pieces)
     if total <= core.weight_words:
         return
     lanes = core.lanes
-    parts = [f"LUT: {isa.lut_words(lanes) * lanes} B"] if total > sum(
-        (p.hi - p.lo) * plan.ops[p.op].words_per_row(lanes) for p in pieces) else []
+    parts = [f"LUT: {isa.lut_words(lanes) * lanes} B"] if _uses_lut(plan, pieces) else []
     parts += [f"{plan.ops[p.op].name} {p.hi - p.lo}x{plan.ops[p.op].cols}: "
-              f"{(p.hi - p.lo) * plan.ops[p.op].words_per_row(lanes) * lanes} B" for p in pieces]
+              f"{_piece_words(plan, p) * lanes} B" for p in pieces]
     raise CompileError(
         f"tree {tree_id}: weights need {total * lanes} bytes ({total} words of {lanes} lanes; "
         f"{', '.join(parts)}) but core.weight_sram_bytes = {core.weight_sram_bytes}; raise "
