@@ -33,12 +33,11 @@ Not done: selective precision (packed int4 weights) — the ISA has no int4 MATV
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from forest.export import TreeExport, reference_forward
+from forest.export import ConvLayer, TreeExport, reference_forward
 from nfcore import isa
 from nfcore.compiler.quantize import (
     DEFAULT_CALIB_PERCENTILE,
@@ -236,7 +235,7 @@ def quantize_tree(tree: TreeExport, calib_x: npt.ArrayLike, acc_bits: int = 32,
                          convs=tuple(convs), cell=cell)
 
 
-def _quantize_conv(i: int, conv: Any, a: npt.NDArray[np.float64], in_scale: float,
+def _quantize_conv(i: int, conv: ConvLayer, a: npt.NDArray[np.float64], in_scale: float,
                    acc_bits: int, percentile: float
                    ) -> tuple[QuantizedConv, npt.NDArray[np.float64]]:
     w = np.asarray(conv.weight, dtype=np.float64)
