@@ -11,8 +11,9 @@ computed by the same integer arithmetic as unpartitioned, hence bit-exact.
 
 At the cut between core k and core k + 1 (before op j, or inside op j after row lo), core k
 SENDs what core k + 1 still needs: op j's whole input span and, when the cut is inside op
-j, op j's output span written so far (whole words; the rows of core k + 1 are then written
-over it). Core k + 1 RECVs the same spans at the same addresses. Each core receives only
+j, the output words written so far (the first lo / lanes words; for a LOOPed op, whose
+rows interleave with the positions, its whole output span, over which core k + 1 then
+writes its rows). Core k + 1 RECVs the same spans at the same addresses. Each core receives only
 from its predecessor, in program order (tags 0, 1, ... per cut), so the order in which
 packets arrive is fixed whatever the network does; the last core is the join core and holds
 the logits. The chain is a pipeline: core k can start the next request while core k + 1
@@ -176,8 +177,10 @@ def _cut_packets(plan: TreePlan, first: Piece) -> list[tuple[int, int]]:
     """(addr, words) of the packets that carry what the core starting at `first` needs."""
     op = plan.ops[first.op]
     spans = [op.x_span(plan.lanes)]
-    if first.lo > 0:
+    if first.lo > 0 and op.count > 1:  # rows < lo of every position: the whole output span
         spans.append(op.y_span(plan.lanes))
+    elif first.lo > 0:  # rows < lo are the first lo / lanes words
+        spans.append((op.y_addr, first.lo // plan.lanes))
     packets = []
     for addr, words in spans:
         for start in range(0, words, MAX_PACKET_WORDS):
