@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from nfcore.compiler.partition import TreeProgram
+from nfcore.compiler.split import TreeProgram
 from nfcore.config import CoreConfig
 from nfcore.golden import CoreState
 from nfcore.golden_array import run_array

@@ -106,7 +106,7 @@ class MatvecOp:
 
 
 @dataclass(frozen=True, eq=False)
-class TreePlan:
+class KernelPlan:
     """The ops of one tree and its I/O layout on the scratchpad."""
 
     kind: str
@@ -141,7 +141,7 @@ class TreePlan:
         return out.reshape(len(x), -1)
 
 
-def plan_tree(q: QuantizedTree, lanes: int, tree_id: int | str = 0) -> TreePlan:
+def plan_kernels(q: QuantizedTree, lanes: int, tree_id: int | str = 0) -> KernelPlan:
     """The kernel plan of `q` for cores of `lanes` lanes. Raises `CompileError` naming the
     tree and the op if a MATVEC exceeds 1024 rows or columns or a LOOP stride or count
     exceeds the ISA's fields."""
@@ -184,17 +184,17 @@ def _dense_ops(layers: tuple[QuantizedLayer, ...], addrs: list[int], label: str,
     return ops
 
 
-def _plan_mlp(q: QuantizedTree, lanes: int) -> TreePlan:
+def _plan_mlp(q: QuantizedTree, lanes: int) -> KernelPlan:
     sizes = [q.in_elements] + [layer.rows for layer in q.head]
     addrs, total, desc = _pingpong(0, [isa.words_for(n, lanes) for n in sizes])
-    return TreePlan(kind="mlp", lanes=lanes, ops=tuple(_dense_ops(q.head, addrs, "layer")),
+    return KernelPlan(kind="mlp", lanes=lanes, ops=tuple(_dense_ops(q.head, addrs, "layer")),
                     lut=None, input_addr=0, positions=1, channels=sizes[0],
                     position_bytes=sizes[0], output_addr=addrs[-1], output_len=sizes[-1],
                     act_words=total,
                     buffers=f"{desc} for vectors of {sizes} elements")
 
 
-def _plan_cnn(q: QuantizedTree, lanes: int) -> TreePlan:
+def _plan_cnn(q: QuantizedTree, lanes: int) -> KernelPlan:
     length, channels = q.input_shape
     lengths, cws = [length], [isa.words_for(channels, lanes)]
     for conv in q.convs:
@@ -220,13 +220,13 @@ def _plan_cnn(q: QuantizedTree, lanes: int) -> TreePlan:
     head_w[:, :, :out_ch] = first
     ops += _dense_ops(q.head, addrs[len(q.convs):], "head layer",
                       head_w.reshape(q.head[0].rows, -1))
-    return TreePlan(kind="cnn", lanes=lanes, ops=tuple(ops), lut=None, input_addr=0,
+    return KernelPlan(kind="cnn", lanes=lanes, ops=tuple(ops), lut=None, input_addr=0,
                     positions=length, channels=channels, position_bytes=cws[0] * lanes,
                     output_addr=addrs[-1], output_len=q.out_features, act_words=total,
                     buffers=f"{desc} for vectors of {words} words")
 
 
-def _plan_rnn(q: QuantizedTree, lanes: int) -> TreePlan:
+def _plan_rnn(q: QuantizedTree, lanes: int) -> KernelPlan:
     cell = q.cell
     assert cell is not None
     steps = q.input_shape[0]
@@ -243,7 +243,7 @@ def _plan_rnn(q: QuantizedTree, lanes: int) -> TreePlan:
     words = [isa.words_for(layer.rows, lanes) for layer in q.head]
     addrs, total, desc = _pingpong(seq_words, words)
     head = _dense_ops(q.head, [steps * slot + xw, *addrs], "head layer")
-    return TreePlan(kind="rnn", lanes=lanes, ops=(cell_op, *head), lut=cell.lut,
+    return KernelPlan(kind="rnn", lanes=lanes, ops=(cell_op, *head), lut=cell.lut,
                     input_addr=0, positions=steps, channels=cell.input_size,
                     position_bytes=slot * lanes, output_addr=addrs[-1],
                     output_len=q.out_features, act_words=seq_words + total,

@@ -12,7 +12,7 @@ Memory plan
   cell), then HALT.
 
 `emit_core` writes the program of any contiguous run of ops (or row slices of ops), which
-is what `nfcore.compiler.partition` gives each core of a split tree.
+is what `nfcore.compiler.split` gives each core of a split tree.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import numpy as np
 import numpy.typing as npt
 
 from nfcore import isa
-from nfcore.compiler.kernels import MAX_VECTOR, TreePlan, plan_tree
+from nfcore.compiler.kernels import MAX_VECTOR, KernelPlan, plan_kernels
 from nfcore.compiler.quantize import QuantizedMLP
 from nfcore.compiler.quantize_tree import QuantizedTree
 from nfcore.config import CoreConfig
@@ -76,7 +76,7 @@ class CoreProgram:
 
     weight_addr: int = 0
     """Weight SRAM word where `weights` starts (always 0 for a single-tree core)."""
-    plan: TreePlan | None = None
+    plan: KernelPlan | None = None
     """The kernel plan (input packing); None for an mlp loaded from a format-1 image."""
 
     def pack_input(self, x_int: npt.NDArray[np.integer]) -> npt.NDArray[np.int8]:
@@ -142,14 +142,14 @@ def lower_tree(q: QuantizedTree, core: CoreConfig, tree_id: int | str = 0) -> Co
     )
 
 
-def plan_for_core(q: QuantizedTree, core: CoreConfig, tree_id: int | str) -> TreePlan:
+def plan_for_core(q: QuantizedTree, core: CoreConfig, tree_id: int | str) -> KernelPlan:
     """The kernel plan of `q`, checked against the core's accumulator and scratchpad."""
     if q.acc_bits > core.acc_bits:
         raise CompileError(
             f"tree {tree_id}: the model was quantized for acc_bits = {q.acc_bits} but "
             f"core.acc_bits = {core.acc_bits}; quantize with acc_bits={core.acc_bits}"
         )
-    plan = plan_tree(q, core.lanes, tree_id)
+    plan = plan_kernels(q, core.lanes, tree_id)
     if plan.act_words > core.act_words:
         raise CompileError(
             f"tree {tree_id}: activation buffers need {plan.act_words} words "
@@ -160,7 +160,7 @@ def plan_for_core(q: QuantizedTree, core: CoreConfig, tree_id: int | str) -> Tre
     return plan
 
 
-def emit_core(plan: TreePlan, pieces: list[Piece]
+def emit_core(plan: KernelPlan, pieces: list[Piece]
               ) -> tuple[npt.NDArray[np.uint8], list[isa.Instruction], list[LayerPlacement]]:
     """Weight SRAM words (from word 0), instructions (no HALT) and placements of `pieces`
     run in order on one core."""
@@ -186,21 +186,21 @@ def emit_core(plan: TreePlan, pieces: list[Piece]
     return np.concatenate(regions, axis=0), program, layers
 
 
-def _uses_lut(plan: TreePlan, pieces: list[Piece]) -> bool:
+def _uses_lut(plan: KernelPlan, pieces: list[Piece]) -> bool:
     return plan.lut is not None and any(plan.ops[p.op].uses_lut for p in pieces)
 
 
-def _piece_words(plan: TreePlan, p: Piece) -> int:
+def _piece_words(plan: KernelPlan, p: Piece) -> int:
     return (p.hi - p.lo) * plan.ops[p.op].words_per_row(plan.lanes)
 
 
-def weight_words(plan: TreePlan, pieces: list[Piece]) -> int:
+def weight_words(plan: KernelPlan, pieces: list[Piece]) -> int:
     """Weight SRAM words `emit_core` uses for `pieces` (the LUT table included)."""
     lut = isa.lut_words(plan.lanes) if _uses_lut(plan, pieces) else 0
     return lut + sum(_piece_words(plan, p) for p in pieces)
 
 
-def check_weight_sram(plan: TreePlan, pieces: list[Piece], core: CoreConfig,
+def check_weight_sram(plan: KernelPlan, pieces: list[Piece], core: CoreConfig,
                       tree_id: int | str) -> None:
     """Raise `CompileError` (naming the tree, each region and the SRAM size) if `pieces`
     do not fit the core's weight SRAM."""
@@ -214,7 +214,7 @@ def check_weight_sram(plan: TreePlan, pieces: list[Piece], core: CoreConfig,
     raise CompileError(
         f"tree {tree_id}: weights need {total * lanes} bytes ({total} words of {lanes} lanes; "
         f"{', '.join(parts)}) but core.weight_sram_bytes = {core.weight_sram_bytes}; raise "
-        f"core.weight_sram_bytes or split the tree across cores (nfcore.compiler.partition)"
+        f"core.weight_sram_bytes or split the tree across cores (nfcore.compiler.split)"
     )
 
 

@@ -35,9 +35,9 @@ import numpy as np
 
 from nfcore import __version__, isa
 from nfcore.compiler.image import _check_config, _dumps, _read_json, _read_verified
-from nfcore.compiler.kernels import plan_tree
+from nfcore.compiler.kernels import plan_kernels
 from nfcore.compiler.lower import Piece, emit_core
-from nfcore.compiler.partition import CoreCode, TreeProgram
+from nfcore.compiler.split import CoreCode, TreeProgram
 from nfcore.compiler.quantize import QuantizedLayer
 from nfcore.compiler.quantize_tree import QuantizedCell, QuantizedConv, QuantizedTree
 from nfcore.config import NFCoreConfig
@@ -127,7 +127,7 @@ def load_tree_image(path: str | Path, cfg: NFCoreConfig) -> TreeImage:
         q = _tree_from_json(json.loads(blobs[QUANT]))
         if q.kind != tree["kind"]:
             raise ValueError(f"{QUANT} holds a {q.kind} tree, the manifest says {tree['kind']}")
-        plan = plan_tree(q, cfg.core.lanes, tree["id"])
+        plan = plan_kernels(q, cfg.core.lanes, tree["id"])
         codes = []
         for c in cores:
             coord = (int(c["coord"][0]), int(c["coord"][1]))
@@ -159,7 +159,7 @@ def _from_format_1(root: Path, cfg: NFCoreConfig) -> TreeImage:
 
     img = load_image(root, cfg)
     q = QuantizedTree.from_mlp(img.quant)
-    plan = plan_tree(q, cfg.core.lanes)
+    plan = plan_kernels(q, cfg.core.lanes)
     pieces = tuple(Piece(i, 0, op.rows) for i, op in enumerate(plan.ops))
     code = CoreCode(coord=(0, 0), weights=img.program.weights, program=img.program.program,
                     pieces=pieces)

@@ -10,8 +10,8 @@ from forest.export import ConvLayer, ElmanCell, TreeExport
 from nfcore import isa
 from nfcore.compiler import lower_tree, partition_tree, quantize_tree
 from nfcore.compiler.golden_run import run_tree
-from nfcore.compiler.kernels import plan_tree
-from nfcore.compiler.partition import choose_partition
+from nfcore.compiler.kernels import plan_kernels
+from nfcore.compiler.split import choose_partition
 from nfcore.config import CoreConfig
 from nfcore.errors import CompileError
 
@@ -84,7 +84,7 @@ def test_partition_uses_the_cores_in_the_order_given() -> None:
     q = quantize_tree(tree, tree_inputs(rng, tree, 20))
     core = CoreConfig(weight_sram_bytes=1024)
     cores = [(3, 2), (0, 0), (2, 3), (1, 1), (3, 3)]
-    parts = choose_partition(plan_tree(q, core.lanes), core, cores)
+    parts = choose_partition(plan_kernels(q, core.lanes), core, cores)
     assert [p.coord for p in parts] == cores[: len(parts)]
     tp = partition_tree(q, core, cores)
     x_int = q.quantize_input(tree_inputs(rng, tree, 3))

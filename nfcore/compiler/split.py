@@ -36,7 +36,7 @@ import numpy as np
 import numpy.typing as npt
 
 from nfcore import isa, noc
-from nfcore.compiler.kernels import TreePlan
+from nfcore.compiler.kernels import KernelPlan
 from nfcore.compiler.lower import (
     Piece,
     check_imem,
@@ -84,7 +84,7 @@ class TreeProgram:
     tree_id: str
     kind: str
     lanes: int
-    plan: TreePlan
+    plan: KernelPlan
     cores: tuple[CoreCode, ...]
 
     @property
@@ -100,7 +100,7 @@ class TreeProgram:
         return [program_cycles(c.instructions(), self.lanes) for c in self.cores]
 
 
-def choose_partition(plan: TreePlan, core: CoreConfig, cores: Sequence[Coord],
+def choose_partition(plan: KernelPlan, core: CoreConfig, cores: Sequence[Coord],
                      tree_id: int | str = 0) -> list[CorePart]:
     """Split `plan` over the fewest leading cores of `cores` whose weight SRAM holds it.
 
@@ -173,7 +173,7 @@ def partition_tree(q: QuantizedTree, core: CoreConfig, cores: Sequence[Coord],
                        cores=tuple(codes))
 
 
-def _cut_packets(plan: TreePlan, first: Piece) -> list[tuple[int, int]]:
+def _cut_packets(plan: KernelPlan, first: Piece) -> list[tuple[int, int]]:
     """(addr, words) of the packets that carry what the core starting at `first` needs."""
     op = plan.ops[first.op]
     spans = [op.x_span(plan.lanes)]
