@@ -20,9 +20,9 @@ import numpy.typing as npt
 
 from forest.export import TreeExport
 from nfcore.compiler.lower import CoreProgram, LayerPlacement, lower_mlp, lower_tree
-from nfcore.compiler.split import Coord, TreeProgram, partition_tree
 from nfcore.compiler.quantize import FloatLayer, QuantizedLayer, QuantizedMLP, quantize_mlp
 from nfcore.compiler.quantize_tree import QuantizedTree, quantize_tree
+from nfcore.compiler.split import Coord, TreeProgram, partition_tree
 from nfcore.config import NFCoreConfig
 
 __all__ = [

@@ -37,9 +37,9 @@ from nfcore import __version__, isa
 from nfcore.compiler.image import _check_config, _dumps, _read_json, _read_verified
 from nfcore.compiler.kernels import plan_kernels
 from nfcore.compiler.lower import Piece, emit_core
-from nfcore.compiler.split import CoreCode, TreeProgram
 from nfcore.compiler.quantize import QuantizedLayer
 from nfcore.compiler.quantize_tree import QuantizedCell, QuantizedConv, QuantizedTree
+from nfcore.compiler.split import CoreCode, TreeProgram
 from nfcore.config import NFCoreConfig
 from nfcore.errors import ImageError, ISAError
 
