@@ -87,7 +87,7 @@ class DaskExecutor:
         from distributed import as_completed
 
         futures = {self._client.submit(fn, item, pure=False): item for item in items}
-        for fut in as_completed(list(futures)):
+        for fut in as_completed(list(futures), loop=self._client.loop):
             try:
                 yield futures[fut], fut.result()
             except Exception as exc:

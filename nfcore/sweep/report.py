@@ -29,6 +29,9 @@ OBJECTIVES = {
 }
 """Objectives a best point is chosen for (all minimised): name -> (metric, label)."""
 
+_PLOT_UNITS = {"latency": (1e9, "median latency (ns)")}
+"""Objectives plotted in another unit: name -> (factor, axis label)."""
+
 FRONTS = {"pareto_energy_latency.png": ("latency", "energy"),
           "pareto_energy_area.png": ("area", "energy")}
 """Pareto plots: file -> (x objective, y objective)."""
@@ -118,8 +121,10 @@ def _plot_front(path: Path, ok: list[StoredPoint], front: list[int], xo: str, yo
     import matplotlib.pyplot as plt
 
     (xm, xl), (ym, yl) = OBJECTIVES[xo], OBJECTIVES[yo]
-    x = np.array([p.metrics[xm] for p in ok])
-    y = np.array([p.metrics[ym] for p in ok])
+    xf, xl = _PLOT_UNITS.get(xo, (1.0, xl))
+    yf, yl = _PLOT_UNITS.get(yo, (1.0, yl))
+    x = np.array([p.metrics[xm] for p in ok]) * xf
+    y = np.array([p.metrics[ym] for p in ok]) * yf
     fig, ax = plt.subplots(figsize=(6.4, 4.6))
     ax.scatter(x, y, s=18, color="0.6", label=f"all points ({len(ok)})")
     ax.plot(x[front], y[front], "o-", color="tab:red", ms=5, drawstyle="steps-post",
@@ -127,8 +132,10 @@ def _plot_front(path: Path, ok: list[StoredPoint], front: list[int], xo: str, yo
     for i in front:
         ax.annotate(str(ok[i].index), (x[i], y[i]), fontsize=7, xytext=(3, 3),
                     textcoords="offset points")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
+    # Log axes only where the points span a decade or more (else the ticks are unreadable).
+    for values, set_scale in ((x, ax.set_xscale), (y, ax.set_yscale)):
+        if values.min() > 0 and values.max() / values.min() >= 10:
+            set_scale("log")
     ax.set_xlabel(xl)
     ax.set_ylabel(yl)
     ax.set_title(f"sweep {title}: {yl.split(' (')[0]} vs {xl.split(' (')[0]}", fontsize=10)
