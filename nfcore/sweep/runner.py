@@ -4,6 +4,7 @@ are not stored yet on an executor, store each one as it finishes, and write the 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import time
@@ -93,11 +94,9 @@ def point_key(config: dict[str, Any], forest: ForestSpec, simulation: dict[str, 
         resolved = config  # an invalid config is still a point (it fails when run)
     resolved = json.loads(json.dumps(resolved))
     tech = resolved.setdefault("technology", {})
-    try:
+    with contextlib.suppress(NFCoreError):  # a missing table fails the point when it runs
         tech["energy_table"] = table_digest(str(tech.get(
             "energy_table", NFCoreConfig().technology.energy_table)))
-    except NFCoreError:
-        pass
     blob = json.dumps({"config": resolved, "forest": forest.to_dict(), "simulation": simulation,
                        "code": code_version()}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()

@@ -174,7 +174,7 @@ class SweepSpec:
                        for name, raw in params_raw.items())
         spec = cls(header.name, path, base, header.forest, header.simulation,
                    header.sampling, params)
-        if spec.grid_size() > MAX_POINTS:
+        if spec.sampling.method == "grid" and spec.grid_size() > MAX_POINTS:
             raise SweepError(f"{src}: the grid has {spec.grid_size()} points; at most "
                              f"{MAX_POINTS} (use sampling.method: random)")
         return spec
@@ -270,7 +270,7 @@ def _expand(raw: Any, where: str) -> list[Any]:
         raise SweepError(f"{where}: a range has keys from, to and step (arithmetic) or "
                          f"times (geometric); got {', '.join(sorted(map(str, keys)))}")
     lo, hi = raw["from"], raw["to"]
-    by = raw.get("step", raw.get("times"))
+    by = raw["times"] if "times" in raw else raw["step"]
     nums = (lo, hi, by)
     if any(isinstance(v, bool) or not isinstance(v, int | float) for v in nums):
         raise SweepError(f"{where}: range bounds and step must be numbers, got {raw!r}")

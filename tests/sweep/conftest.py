@@ -10,6 +10,7 @@ from sweep_helpers import TINY_FOREST, write_sweep
 from nfcore.sweep.forests import ensure_forest
 from nfcore.sweep.spec import ForestSpec, SweepSpec
 
+
 @pytest.fixture(scope="session")
 def forest_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     cache = tmp_path_factory.mktemp("forests")

@@ -5,9 +5,8 @@ from pathlib import Path
 import pytest
 from sweep_helpers import write_sweep
 
-from nfcore.sweep.spec import SweepError, SweepSpec
 from nfcore.errors import ConfigError
-
+from nfcore.sweep.spec import SweepError, SweepSpec
 
 
 def test_wrong_value_names_its_path_and_range(tmp_path: Path) -> None:
