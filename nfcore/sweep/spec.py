@@ -172,6 +172,7 @@ class SweepSpec:
             "energy_table", NFCoreConfig().technology.energy_table)))
         params = tuple(_parameter(str(name), raw, src, table)
                        for name, raw in params_raw.items())
+        _check_area_nodes(base, params, src)
         spec = cls(header.name, path, base, header.forest, header.simulation,
                    header.sampling, params)
         if spec.sampling.method == "grid" and spec.grid_size() > MAX_POINTS:
@@ -254,6 +255,26 @@ def _parameter(name: str, raw: Any, src: str, table: EnergyTable) -> Parameter:
                                  "forest.<key>", "energy_table.<row>"])
             raise SweepError(f"{where}: unknown parameter {name!r}; allowed: {allowed}")
     return Parameter(name, tuple(values))
+
+
+def _check_area_nodes(base: dict[str, Any], params: tuple[Parameter, ...], src: str) -> None:
+    """Every node the sweep can reach must have area figures (the area is an objective)."""
+    from nfcore.sim.area import AreaTable
+
+    nodes = AreaTable.load().nodes()
+    reach = [("base config technology.node_nm",
+              base.get("technology", {}).get("node_nm", NFCoreConfig().technology.node_nm))]
+    for p in params:
+        for i, v in enumerate(p.values):
+            if p.name == "technology.node_nm":
+                reach.append((f"parameters.{p.name}[{i}]", v))
+            elif p.name == "technology" and "node_nm" in v:
+                reach.append((f"parameters.technology[{i}].node_nm", v["node_nm"]))
+    for where, node in reach:
+        if node not in nodes:
+            raise SweepError(f"{src}: {where} = {node}: the area table has no figures for "
+                             f"that node; nodes with sourced figures: "
+                             f"{', '.join(map(str, nodes))}")
 
 
 def _expand(raw: Any, where: str) -> list[Any]:

@@ -66,3 +66,10 @@ def test_random_sampling_is_seeded_and_distinct(tmp_path: Path) -> None:
     b = SweepSpec.load(write_sweep(tmp_path, params,
                                    sampling={"method": "random", "samples": 6, "seed": 2}))
     assert picks != [tuple(p.values.values()) for p in b.points()]
+
+
+def test_nodes_without_area_figures_fail_at_load(tmp_path: Path) -> None:
+    with pytest.raises(SweepError, match=r"parameters\.technology\[1\]\.node_nm = 28: the "
+                                         r"area table has no figures"):
+        SweepSpec.load(write_sweep(tmp_path, {"technology": [{"node_nm": 45},
+                                                             {"node_nm": 28}]}))
