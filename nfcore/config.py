@@ -206,6 +206,14 @@ def _build(cls: type[T], data: Any, path: str, source: str) -> T:
         raise ConfigError(f"{source}: {exc}") from None
 
 
+def build_validated(cls: type[T], data: Any, path: str = "", source: str = "<dict>") -> T:
+    """Validate the mapping `data` into the frozen dataclass `cls` by the rules of the config
+    (field metadata: choices, or min/max with a unit; nested dataclass sections; unknown keys
+    are errors). `path` prefixes key names in messages (e.g. "forest."). Other YAML files
+    (sweep files) reuse it so their errors read like the config's."""
+    return _build(cls, data, path=path, source=source)
+
+
 def _check_value(key: str, value: Any, f: dataclasses.Field[Any], source: str) -> Any:
     expected = type(f.default)
     meta = f.metadata

@@ -23,7 +23,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -41,6 +41,9 @@ from nfcore.errors import CompileError, NFCoreError
 from nfcore.golden import CoreState
 from nfcore.sim import baselines as bl
 from nfcore.sim.workload import TreeSpec, Workload, tree_from_program
+
+if TYPE_CHECKING:
+    from forest.command import TrainResult
 
 
 class AgreementError(NFCoreError):
@@ -125,15 +128,20 @@ def run_tree_golden(core: CoreState, tree: CompiledTree,
 
 
 def run_forest_system(cfg: NFCoreConfig, opts: ForestSystemOptions,
-                      forest_dir: Path) -> ForestSystemRun:
-    """Train (into `forest_dir`), compile, check, place and build the system workload."""
+                      forest_dir: Path, trained: TrainResult | None = None) -> ForestSystemRun:
+    """Train (into `forest_dir`), compile, check, place and build the system workload.
+
+    `trained`: an already trained forest (`forest.command.run_train`'s result), used instead
+    of training one; then `opts`' forest fields and `forest_dir` are not read. Sweeps pass
+    it so that every design point of one forest compiles the same trained weights."""
     from forest.command import run_train
 
     stage_s: dict[str, float] = {}
     t0 = time.perf_counter()
-    trained = run_train(opts.dataset, forest_dir, trees=opts.trees, top_k=opts.top_k,
-                        kinds=opts.kinds, tasks=opts.tasks, seed=opts.seed,
-                        quiet=opts.quiet)
+    if trained is None:
+        trained = run_train(opts.dataset, forest_dir, trees=opts.trees, top_k=opts.top_k,
+                            kinds=opts.kinds, tasks=opts.tasks, seed=opts.seed,
+                            quiet=opts.quiet)
     forest, data = trained.forest, trained.data
     stage_s["train"] = time.perf_counter() - t0
 
