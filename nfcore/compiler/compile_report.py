@@ -21,16 +21,13 @@ from typing import Any
 
 import numpy as np
 
-from nfcore.compiler.forest_compile import compile_forest, recorded_dataset
+from nfcore.compiler.forest_compile import SPREAD, compile_forest, recorded_dataset
 from nfcore.compiler.forest_image import ForestImage
 from nfcore.compiler.layout_report import layout_stats, plot_sram_heatmap
 from nfcore.compiler.precision import FORMATS, NOT_AVAILABLE, check_budget, measure
 from nfcore.config import NFCoreConfig
 from nfcore.errors import CompileError
 
-SPREAD = 2.0
-"""Default placement budget: a core holds at most twice its even share of the forest's
-bytes (see `compile_forest`'s `spread`)."""
 EVAL_ROWS = 4000
 """Most test rows the precision measurement uses (a seeded sample of the test split)."""
 

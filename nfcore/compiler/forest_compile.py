@@ -44,6 +44,8 @@ from nfcore.compiler.split import Coord, TreeProgram, partition_tree
 from nfcore.config import NFCoreConfig
 from nfcore.errors import CompileError
 
+SPREAD = 2.0
+"""The placement spread `nfcore compile` and `make sim` use (see `compile_forest`)."""
 MIN_ROUTED_ROWS = 8
 """Fewest routed calibration rows a tree is calibrated on; below, it uses all rows."""
 
