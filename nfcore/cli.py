@@ -127,6 +127,18 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compile(args: argparse.Namespace) -> int:
+    from nfcore.compiler.compile_report import run_compile
+
+    out = Path(args.output)
+    data = run_compile(Path(args.forest), _config(args), out, budget_pp=args.precision_budget,
+                       spread=args.spread or None, seed=args.seed, quiet=args.quiet)
+    trees = data["layout"]["trees"]
+    print(f"wrote {out}/ ({trees['resident']} trees resident, {trees['paged']} paged, "
+          f"{data['layout']['cores_holding_weights']} cores); report: {out / 'compile.md'}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="nfcore",
@@ -234,6 +246,20 @@ def build_parser() -> argparse.ArgumentParser:
                    help="rerun points stored as failed (default: skip them too)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     p.set_defaults(handler=cmd_sweep)
+
+    p = add("compile", cmd_compile,
+            "compile a saved forest into a chip image (format 3: per-core SRAM and programs, "
+            "placement, residency) and write compile.md / compile.json beside it")
+    p.add_argument("forest", help="forest folder written by `nfcore train`")
+    p.add_argument("-o", "--output", required=True, help="image folder to write")
+    p.add_argument("--precision-budget", type=float, default=1.0, metavar="PCT",
+                   help="most forest test accuracy (percentage points) int8 may cost any one "
+                        "layer (default 1.0); int8 is the only format the core has")
+    p.add_argument("--spread", type=float, default=2.0,
+                   help="placement fills a core with at most SPREAD times its even share of "
+                        "the forest's bytes (default 2.0; 0: the whole SRAM)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     return parser
 
 

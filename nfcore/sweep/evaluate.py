@@ -61,7 +61,7 @@ def _metrics(task: PointTask) -> dict[str, Any]:
     from nfcore.sim.arrivals import make_arrivals
     from nfcore.sim.energy import EnergyTable
     from nfcore.sim.system import simulate_system
-    from nfcore.sweep.forests import load_trained
+    from nfcore.sweep.forests import FOREST_FOLDER, load_trained
 
     # Workers run side by side on the same cores: one torch thread each.
     torch.set_num_threads(1)
@@ -70,8 +70,9 @@ def _metrics(task: PointTask) -> dict[str, Any]:
     trained = load_trained(task.forest_pkl)
     opts = ForestSystemOptions(requests=sim["requests"], golden_requests=sim["golden_requests"],
                                seed=sim["seed"], quiet=True)
-    # The forest is already trained: run_forest_system neither trains nor writes a folder.
-    run = run_forest_system(cfg, opts, Path(task.forest_pkl).parent, trained=trained)
+    # The forest is already trained (and saved beside its pickle, where the compiler reads it).
+    run = run_forest_system(cfg, opts, Path(task.forest_pkl).parent / FOREST_FOLDER,
+                            trained=trained)
     table = EnergyTable.load(cfg.technology.energy_table)
     interval = arrival_interval_cycles(run.workload, cfg, sim["utilization"])
     arrivals = make_arrivals(len(run.workload.requests), "poisson", interval, sim["seed"],

@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from forest.command import TrainResult
 
 TRAIN_FILE = "train.pkl"
+FOREST_FOLDER = "forest"
+"""The saved forest (as `nfcore train` writes it) beside the pickle; the compiler reads it."""
 
 
 def forest_key(spec: ForestSpec) -> str:
@@ -39,7 +41,7 @@ def ensure_forest(spec: ForestSpec, cache: Path, quiet: bool = True) -> Path:
     pkl = folder / TRAIN_FILE
     if pkl.is_file():
         return pkl
-    trained = run_train(spec.dataset, folder / "forest", trees=spec.trees or None,
+    trained = run_train(spec.dataset, folder / FOREST_FOLDER, trees=spec.trees or None,
                         top_k=spec.top_k or None, kinds=("mlp",),
                         tree_size=spec.tree_size or None, epochs=spec.epochs or None,
                         tasks=spec.tasks, seed=spec.seed, quiet=quiet)
