@@ -105,6 +105,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_audit(args: argparse.Namespace) -> int:
+    from nfcore.conductor.audit import verify_log
+
+    res = verify_log(args.log, expect_head=args.expect_head, expect_records=args.expect_records)
+    print(res.message())
+    return 0 if res.ok else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="nfcore",
@@ -193,6 +201,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("-o", "--output", required=True, help="output folder, e.g. forests/digits")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+
+    p = add("audit", cmd_audit,
+            "verify a Conductor audit log (hash chain): prints OK and the head sha256, or the "
+            "first bad line; exit 1 if the log was altered")
+    p.add_argument("action", choices=["verify"])
+    p.add_argument("log", help="the audit log, a .jsonl file")
+    p.add_argument("--expect-head", default=None,
+                   help="sha256 the last record must have (an anchor kept elsewhere)")
+    p.add_argument("--expect-records", type=int, default=None,
+                   help="number of records the log must hold (detects a cut-off end)")
     return parser
 
 
