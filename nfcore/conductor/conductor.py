@@ -226,9 +226,10 @@ class Conductor:
                 "forest_id": self.forest_id,
                 "input_sha256": hashlib.sha256(rows[i].astype("<f4").tobytes()).hexdigest(),
                 "trees": [{"id": int(t), "router_score": float(s), "weight": float(w),
-                           "cores": [list(xy) for xy in self._compiled[int(t)].coords]}
-                          for t, s, w in zip(picks[i], routing.scores[i], routing.weights[i],
-                                             strict=True)],
+                           "cores": [list(xy) for xy in self._compiled[int(t)].coords],
+                           "program_cycles": int(c)}
+                          for t, s, w, c in zip(picks[i], routing.scores[i],
+                                                routing.weights[i], cycles[i], strict=True)],
                 "prediction": int(classes[i]), "probs": [float(p) for p in probs[i]],
                 "importance": None if imp is None else
                 {"method": METHOD, "values": [float(v) for v in imp[i].reshape(-1)]},

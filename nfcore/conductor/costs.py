@@ -30,9 +30,9 @@ from nfcore import isa
 from nfcore.conductor.image import CompiledTree
 from nfcore.config import NFCoreConfig
 from nfcore.errors import CompileError
-from nfcore.sim.events import Events, component_energy_pj, events_of, host_io_events
 from nfcore.forest_pipeline import arrival_interval_cycles
 from nfcore.sim.arrivals import make_arrivals
+from nfcore.sim.events import Events, component_energy_pj, events_of, host_io_events
 from nfcore.sim.system import simulate_system
 from nfcore.sim.system_energy import SystemEnergies
 from nfcore.sim.workload import TreeSpec, Workload

@@ -82,3 +82,33 @@ class OnDemandForest:
         q, tp = compile_tree(export, self.calib, self.cfg, cores=cores, tree_id=tree_id)
         self.compiles += 1
         return CompiledTree(tree_id, q, tp)
+
+
+class _ImageTree(Protocol):
+    tree_id: int
+    resident: bool
+    quant: QuantizedTree
+    program: TreeProgram
+
+
+class _ForestImage(Protocol):
+    @property
+    def n_trees(self) -> int: ...
+
+    def tree(self, tree_id: int) -> _ImageTree: ...
+
+
+class ImageForest:
+    """A compiled forest image (`nfcore.compiler.forest_image.ForestImage`) as a
+    `CompiledForest`: `load_tree` reads one tree's files (checked against their hashes)."""
+
+    def __init__(self, image: _ForestImage) -> None:
+        self.image = image
+
+    @property
+    def n_trees(self) -> int:
+        return self.image.n_trees
+
+    def load_tree(self, tree_id: int) -> CompiledTree:
+        t = self.image.tree(tree_id)
+        return CompiledTree(tree_id, t.quant, t.program, bool(t.resident))
