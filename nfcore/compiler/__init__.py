@@ -11,6 +11,11 @@ One tree (docs/compiler.md):
     image          `CoreProgram` + `QuantizedMLP` -> a format-1 directory, and back
     tree_image     `TreeProgram` + `QuantizedTree` -> a format-2 directory, and back
 
+A whole forest (docs/compiler.md, "Forest images"):
+    forest_compile `compile_forest`: a saved forest -> `ForestImage` (every tree quantized
+                   and lowered, laid out, assigned to cores, programs relocated)
+    forest_image   `ForestImage`, format 3 on disk (`save`, `load_forest_image`), lazy per tree
+
 Layout of a forest on the mesh (docs/placement.md), from a hardware-neutral `LayoutInput`:
     layout_input  trees (layer shapes, packed bytes) and router co-selection statistics
     synthetic     seeded clustered layout inputs for tests and benchmarks
@@ -30,6 +35,8 @@ import numpy as np
 import numpy.typing as npt
 
 from forest.export import TreeExport
+from nfcore.compiler.forest_compile import compile_forest
+from nfcore.compiler.forest_image import ForestImage, ForestTree, load_forest_image
 from nfcore.compiler.lower import CoreProgram, LayerPlacement, lower_mlp, lower_tree
 from nfcore.compiler.quantize import FloatLayer, QuantizedLayer, QuantizedMLP, quantize_mlp
 from nfcore.compiler.quantize_tree import QuantizedTree, quantize_tree
@@ -39,13 +46,17 @@ from nfcore.config import NFCoreConfig
 __all__ = [
     "CoreProgram",
     "FloatLayer",
+    "ForestImage",
+    "ForestTree",
     "LayerPlacement",
     "QuantizedLayer",
     "QuantizedMLP",
     "QuantizedTree",
     "TreeProgram",
+    "compile_forest",
     "compile_mlp",
     "compile_tree",
+    "load_forest_image",
     "lower_mlp",
     "lower_tree",
     "partition_tree",

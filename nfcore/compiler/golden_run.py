@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from nfcore.compiler.split import TreeProgram
+from nfcore.compiler.forest_image import ForestImage
+from nfcore.compiler.split import Coord, TreeProgram
 from nfcore.config import CoreConfig
 from nfcore.golden import CoreState
 from nfcore.golden_array import run_array
@@ -25,6 +26,29 @@ def run_tree(tp: TreeProgram, core: CoreConfig, x_int: npt.NDArray[np.integer]
         state.load_weights(code.weights)
         state.load_program(code.program)
         states[code.coord] = state
+    return _run_requests(tp, states, x_int)
+
+
+def run_image_tree(image: ForestImage, tree_id: int, x_int: npt.NDArray[np.integer]
+                   ) -> tuple[npt.NDArray[np.int8], list[int]]:
+    """As `run_tree`, for tree `tree_id` of a forest image, from what the image puts on each
+    core: the core's resident SRAM (every tree's regions at their bases), the tree's weights
+    at its base if it is paged, and its relocated program slot. Tests relocation and
+    assignment end to end."""
+    tree = image.tree(tree_id)
+    states = {}
+    for k, code in enumerate(tree.program.cores):
+        state = CoreState(image.cfg.core)
+        state.load_weights(image.core_sram(code.coord))
+        if not tree.resident:
+            state.load_weights(code.weights, tree.base_words[k])
+        state.load_program(image.core_programs(code.coord)[(tree_id, k)])
+        states[code.coord] = state
+    return _run_requests(tree.program, states, x_int)
+
+
+def _run_requests(tp: TreeProgram, states: dict[Coord, CoreState],
+                  x_int: npt.NDArray[np.integer]) -> tuple[npt.NDArray[np.int8], list[int]]:
     first, last = states[tp.input_coord], states[tp.output_coord]
     outs, cycles = [], []
     for vec in tp.plan.pack_input(x_int):
