@@ -7,11 +7,12 @@ A backend does two things for a batch of requests:
 * `costs(...)`: what each request cost (`nfcore.conductor.costs`).
 
 `golden` runs programs on the golden ISA model (`nfcore.compiler.golden_run.run_tree`, one
-or more cores). `sim` takes its values from the same golden model (the SimPy system model
-is a timing and energy model; its core model also computes values with the golden model)
-and its costs from the SimPy system model. `rtl` runs each tree's program on the micro-core
-RTL under Verilator through cocotb (`nfcore.hdl.rtl_backend.run_rtl`, one simulator run per
-tree and batch; single-core trees only, the mesh RTL is not driven here).
+or more cores), loaded as the image puts them on the chip (`CompiledTree.on_chip`). `sim`
+takes its values from the same golden model (the SimPy system model is a timing and energy
+model; its core model also computes values with the golden model) and its costs from the
+SimPy system model. `rtl` runs each tree's program on the micro-core RTL under Verilator
+through cocotb (`nfcore.hdl.rtl_backend.run_rtl`, one simulator run per tree and batch;
+single-core trees only, the mesh RTL is not driven here).
 """
 
 from __future__ import annotations
@@ -85,7 +86,7 @@ class GoldenBackend(Backend):
     def execute(self, calls: Sequence[TreeCall]) -> list[TreeOutput]:
         outs = []
         for call in calls:
-            logits, cycles = run_tree(call.tree.program, self.cfg.core, call.x_int)
+            logits, cycles = run_tree(call.tree.on_chip(), self.cfg.core, call.x_int)
             outs.append(TreeOutput(logits, cycles))
         return outs
 
@@ -118,7 +119,7 @@ class RtlBackend(Backend):
 
         outs = []
         for call in calls:
-            tp = call.tree.program
+            tp = call.tree.on_chip()
             if len(tp.cores) != 1:
                 raise CompileError(f"tree {call.tree.tree_id} is split over {len(tp.cores)} "
                                    "cores; the rtl backend runs single-core trees only")

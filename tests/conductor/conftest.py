@@ -54,3 +54,14 @@ def cfg() -> NFCoreConfig:
     return NFCoreConfig.from_dict({**base.to_dict(),
                                    "mesh": {**dataclasses.asdict(base.mesh), "rows": 2,
                                             "cols": 2}}, source="test")
+
+
+@pytest.fixture(scope="session")
+def image_dir(saved_forest: SavedForest, cfg: NFCoreConfig,
+              tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The forest compiled for `cfg` and saved as a format-3 image."""
+    from nfcore.compiler import compile_forest
+
+    image = compile_forest(saved_forest.folder, cfg, calib_x=saved_forest.data.x_train[:256],
+                           progress=False)
+    return image.save(tmp_path_factory.mktemp("image") / "digits")

@@ -10,36 +10,63 @@ import torch
 from conftest import MONOLITH_PARAMS, SavedForest
 
 from forest.router import average
+from nfcore.compiler import load_forest_image
 from nfcore.conductor.audit import AuditLog, verify_log
 from nfcore.conductor.backends import make_backend
 from nfcore.conductor.conductor import Conductor, RequestError, aggregate
 from nfcore.conductor.costs import TreeCost
-from nfcore.conductor.image import OnDemandForest
+from nfcore.conductor.image import CompiledForest, ImageForest, OnDemandForest
 from nfcore.config import NFCoreConfig
-from nfcore.errors import ConfigError
+from nfcore.errors import ConfigError, ImageError
 
 
 def _conductor(sf: SavedForest, cfg: NFCoreConfig, backend: str = "golden",
-               log: Path | None = None, **kw: object) -> Conductor:
-    image = OnDemandForest(sf.folder, cfg, sf.calib)
+               log: Path | None = None, image_dir: Path | None = None) -> Conductor:
+    image: CompiledForest = OnDemandForest(sf.folder, cfg, sf.calib) if image_dir is None \
+        else ImageForest(load_forest_image(image_dir, cfg, forest_dir=sf.folder))
     return Conductor(sf.folder, image, make_backend(backend, cfg),
-                     AuditLog(log) if log else None, **kw)  # type: ignore[arg-type]
+                     AuditLog(log) if log else None)
 
 
 def test_start_loads_no_tree_and_a_request_loads_only_its_trees(
-        saved_forest: SavedForest, cfg: NFCoreConfig) -> None:
-    c = _conductor(saved_forest, cfg)
+        saved_forest: SavedForest, cfg: NFCoreConfig, image_dir: Path) -> None:
+    c = _conductor(saved_forest, cfg, image_dir=image_dir)
+    forest_image = c.image.image  # type: ignore[attr-defined]
     assert c.loads.compiled_trees == 0 and c.loads.float_trees == 0
     x = saved_forest.data.x_test[:1]
     picked = set(c.route(x).trees.reshape(-1).tolist())
     assert c.loads.compiled_trees == 0  # routing reads no tree
     c.run(x)
-    assert set(c.loaded_trees()) == picked
+    assert set(c.loaded_trees()) == picked == set(forest_image._trees)
     assert c.loads.compiled_trees == c.loads.float_trees == len(picked)
-    assert c.image.compiles == len(picked)  # type: ignore[attr-defined]
     assert len(picked) < saved_forest.forest.n_trees
     c.run(x)  # the same trees again: nothing new is read
-    assert c.loads.compiled_trees == len(picked) and c.image.compiles == len(picked)  # type: ignore[attr-defined]
+    assert c.loads.compiled_trees == len(picked) and set(forest_image._trees) == picked
+
+
+def test_an_unrouted_trees_corrupt_file_is_never_read(
+        saved_forest: SavedForest, cfg: NFCoreConfig, image_dir: Path, tmp_path: Path) -> None:
+    import shutil
+
+    copy = Path(shutil.copytree(image_dir, tmp_path / "image"))
+    x = saved_forest.data.x_test[:1]
+    c = _conductor(saved_forest, cfg, image_dir=copy)
+    picked = set(c.route(x).trees.reshape(-1).tolist())
+    other = min(set(range(saved_forest.forest.n_trees)) - picked)
+    (copy / "trees" / f"tree_{other}" / "quant.json").write_text("{}")
+    c.run(x)  # the corrupt tree is not routed: served
+    with pytest.raises(ImageError, match=f"tree_{other}"):
+        c._load([other])
+
+
+def test_the_image_and_on_demand_compilation_agree(saved_forest: SavedForest,
+                                                   cfg: NFCoreConfig, image_dir: Path) -> None:
+    x = saved_forest.data.x_test[:40]
+    from_image = _conductor(saved_forest, cfg, image_dir=image_dir).run(x)
+    on_demand = _conductor(saved_forest, cfg).run(x)
+    same = np.mean([a.prediction == b.prediction for a, b in zip(from_image, on_demand,
+                                                                strict=True)])
+    assert same > 0.9  # calibrated on other rows, so not bit-identical
 
 
 def test_routing_is_the_forests(saved_forest: SavedForest, cfg: NFCoreConfig) -> None:
@@ -60,10 +87,11 @@ def test_aggregate_is_the_forests_average() -> None:
 
 
 def test_golden_and_sim_agree_and_track_the_float_forest(saved_forest: SavedForest,
-                                                         cfg: NFCoreConfig) -> None:
+                                                         cfg: NFCoreConfig,
+                                                         image_dir: Path) -> None:
     x, y = saved_forest.data.x_test[:120], saved_forest.data.y_test[:120]
-    golden = _conductor(saved_forest, cfg, "golden").run(x)
-    sim = _conductor(saved_forest, cfg, "sim").run(x)
+    golden = _conductor(saved_forest, cfg, "golden", image_dir=image_dir).run(x)
+    sim = _conductor(saved_forest, cfg, "sim", image_dir=image_dir).run(x)
     assert [a.prediction for a in golden] == [a.prediction for a in sim]
     assert [a.probs for a in golden] == [a.probs for a in sim]
     int8_acc = np.mean([a.prediction for a in golden] == y)
@@ -119,9 +147,9 @@ def test_importance_is_gradient_times_input(saved_forest: SavedForest,
 
 
 def test_records_are_audited_one_per_request(saved_forest: SavedForest, cfg: NFCoreConfig,
-                                             tmp_path: Path) -> None:
+                                             image_dir: Path, tmp_path: Path) -> None:
     log = tmp_path / "audit.jsonl"
-    c = _conductor(saved_forest, cfg, "sim", log)
+    c = _conductor(saved_forest, cfg, "sim", log, image_dir)
     answers = c.run(saved_forest.data.x_test[:7], [f"req-{i}" for i in range(7)])
     res = verify_log(log)
     assert res.ok and res.records == 7 and res.head_sha256 == answers[-1].audit["sha256"]

@@ -17,10 +17,11 @@ import pytest
 import uvicorn
 from conftest import SavedForest
 
+from nfcore.compiler import load_forest_image
 from nfcore.conductor.audit import AuditLog, verify_log
 from nfcore.conductor.backends import make_backend
 from nfcore.conductor.conductor import Conductor
-from nfcore.conductor.image import OnDemandForest
+from nfcore.conductor.image import ImageForest
 from nfcore.conductor.server import create_app
 from nfcore.config import NFCoreConfig
 
@@ -42,12 +43,12 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def served(saved_forest: SavedForest, cfg: NFCoreConfig,
+def served(saved_forest: SavedForest, cfg: NFCoreConfig, image_dir: Path,
            tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     log = tmp_path_factory.mktemp("serve") / "audit.jsonl"
-    conductor = Conductor(saved_forest.folder, OnDemandForest(saved_forest.folder, cfg,
-                                                              saved_forest.calib),
-                          make_backend("golden", cfg), AuditLog(log))
+    image = ImageForest(load_forest_image(image_dir, cfg, forest_dir=saved_forest.folder))
+    conductor = Conductor(saved_forest.folder, image, make_backend("golden", cfg),
+                          AuditLog(log))
     port = _free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(conductor), host="127.0.0.1", port=port,
                                            log_level="warning", limit_concurrency=256))
