@@ -8,7 +8,8 @@ bytes touched per request, and `nfcore serve`'s requests per second on golden an
 2. Memory, each figure in a fresh process (`/proc/self/status` VmRSS, MiB):
    * base: Python with the Conductor's modules imported, nothing opened;
    * lazy: a Conductor opened on the image (manifest, stem, router) after `REQUESTS`
-     requests, which load only the trees they are routed to;
+     requests (test rows drawn across all tasks, one batch), which load only the trees
+     they are routed to;
    * whole: the same Conductor after loading every tree (compiled and float), as a server
      that loads the forest at start would hold it.
 3. Weight bytes touched per request (the routed trees' SRAM images) versus the whole
@@ -31,6 +32,7 @@ import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / "build" / "bench_conductor"
@@ -47,23 +49,21 @@ def rss_mib():
     for line in open("/proc/self/status"):
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
-from forest.datasets import load_dataset
 from nfcore.compiler import load_forest_image
 from nfcore.conductor.audit import AuditLog
 from nfcore.conductor.backends import make_backend
 from nfcore.conductor.conductor import Conductor
 from nfcore.conductor.image import ImageForest
 from nfcore.config import NFCoreConfig
-mode, forest, image, n_req, tasks, log = sys.argv[1:7]
+mode, forest, image, inputs, log = sys.argv[1:6]
 out = {"mode": mode}
 if mode != "base":
-    cfg = NFCoreConfig.load(sys.argv[7])
+    cfg = NFCoreConfig.load(sys.argv[6])
     img = load_forest_image(image, cfg, forest_dir=forest)
     c = Conductor(forest, ImageForest(img), make_backend("golden", cfg), AuditLog(log))
     out["opened_mib"] = rss_mib()
     if mode == "lazy":
-        x = load_dataset("multitask", n_tasks=int(tasks)).x_test[: int(n_req)]
-        answers = c.run(x)
+        answers = c.run(np.load(inputs))
         out["touched"] = float(np.mean([a.record["weight_bytes_touched"] for a in answers]))
     else:
         c._load(range(img.n_trees))
@@ -105,11 +105,11 @@ def build(quiet: bool = True) -> tuple[Path, Path, dict[str, float]]:
     return forest, image, seconds
 
 
-def probe(mode: str, forest: Path, image: Path, log: Path) -> dict[str, object]:
+def probe(mode: str, forest: Path, image: Path, inputs: Path, log: Path) -> dict[str, Any]:
     out = subprocess.run([_python(), "-c", _PROBE, mode, str(forest), str(image),
-                          str(REQUESTS), str(TREES), str(log), str(CONFIG)],
+                          str(inputs), str(log), str(CONFIG)],
                          check=True, capture_output=True, text=True, cwd=ROOT)
-    result: dict[str, object] = json.loads(out.stdout.strip().splitlines()[-1])
+    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
     return result
 
 
@@ -187,18 +187,30 @@ def main() -> None:
     paged = sum(not t["resident"] for t in manifest["trees"])
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
-        base = probe("base", forest, image, tmp / "base.jsonl")
-        lazy = probe("lazy", forest, image, tmp / "lazy.jsonl")
-        whole = probe("whole", forest, image, tmp / "whole.jsonl")
+        import numpy as np
+
+        from forest.datasets import load_dataset
+
+        # REQUESTS test rows drawn at random across all tasks (the test split is in task
+        # order), written to a file so the probe process does not build the dataset.
+        x = load_dataset("multitask", n_tasks=TREES).x_test
+        inputs = tmp / "inputs.npy"
+        np.save(inputs, x[np.random.default_rng(1).permutation(len(x))[:REQUESTS]])
+        base = probe("base", forest, image, inputs, tmp / "base.jsonl")
+        lazy = probe("lazy", forest, image, inputs, tmp / "lazy.jsonl")
+        whole = probe("whole", forest, image, inputs, tmp / "whole.jsonl")
         print(f"forest: {n_trees} trees ({paged} paged), compiled weights "
               f"{forest_bytes:,} bytes ({image})")
         print(f"host RSS, base (modules imported):      {base['rss_mib']:8.1f} MiB")
         print(f"host RSS, Conductor opened (no tree):   {lazy['opened_mib']:8.1f} MiB")
         print(f"host RSS, lazy after {REQUESTS} requests:      {lazy['rss_mib']:8.1f} MiB "
-              f"({lazy['loads']['compiled_trees']} trees loaded)")  # type: ignore[index]
+              f"({lazy['loads']['compiled_trees']} trees loaded)")
         print(f"host RSS, whole forest loaded:          {whole['rss_mib']:8.1f} MiB "
-              f"({whole['loads']['compiled_trees']} trees loaded)")  # type: ignore[index]
-        touched = float(lazy["touched"])  # type: ignore[arg-type]
+              f"({whole['loads']['compiled_trees']} trees loaded)")
+        opened = lazy["opened_mib"]
+        print(f"above the opened Conductor: lazy +{lazy['rss_mib'] - opened:.1f} MiB (its trees "
+              f"and the batch's buffers), whole +{whole['rss_mib'] - opened:.1f} MiB")
+        touched = lazy["touched"]
         print(f"weight bytes touched per request: {touched:,.0f} of the forest's "
               f"{forest_bytes:,} ({touched / forest_bytes:.2e}); no monolith is trained at "
               "this size (see tests/conductor for the per-record monolith figure)")
