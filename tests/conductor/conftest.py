@@ -6,28 +6,15 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
+from conductor_helpers import MONOLITH_PARAMS, SavedForest
 
 from forest.build import ForestOptions, train_forest
-from forest.datasets import Dataset, load_dataset
+from forest.datasets import load_dataset
 from forest.fit import FitOptions
-from forest.forest import NeuralForest
 from forest.io import save_forest
 from nfcore.config import NFCoreConfig
-
-MONOLITH_PARAMS = 5000
-"""Recorded as the monolith's size in the test forest's manifest (no monolith is trained)."""
-
-
-@dataclasses.dataclass(frozen=True)
-class SavedForest:
-    folder: Path
-    forest: NeuralForest
-    data: Dataset
-    calib: np.ndarray
-    """Stem features of training rows."""
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -13,7 +13,7 @@ import httpx
 import numpy as np
 import pytest
 import yaml
-from conftest import SavedForest
+from conductor_helpers import SavedForest
 
 from nfcore.cli import main
 from nfcore.config import NFCoreConfig

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import MONOLITH_PARAMS, SavedForest
+from conductor_helpers import MONOLITH_PARAMS, SavedForest
 
 from forest.router import average
 from nfcore.compiler import load_forest_image

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 import uvicorn
-from conftest import SavedForest
+from conductor_helpers import SavedForest
 
 from nfcore.compiler import load_forest_image
 from nfcore.conductor.audit import AuditLog, verify_log
