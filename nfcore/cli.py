@@ -135,6 +135,18 @@ def cmd_audit(args: argparse.Namespace) -> int:
     return 0 if res.ok else 1
 
 
+def cmd_compile(args: argparse.Namespace) -> int:
+    from nfcore.compiler.compile_report import run_compile
+
+    out = Path(args.output)
+    data = run_compile(Path(args.forest), _config(args), out, budget_pp=args.precision_budget,
+                       spread=args.spread or None, seed=args.seed, quiet=args.quiet)
+    trees = data["layout"]["trees"]
+    print(f"wrote {out}/ ({trees['resident']} trees resident, {trees['paged']} paged, "
+          f"{data['layout']['cores_holding_weights']} cores); report: {out / 'compile.md'}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="nfcore",
@@ -228,7 +240,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--image", required=True, help="a forest image from `nfcore compile`")
         p.add_argument("--forest", default=None,
                        help="the forest folder the image was compiled from (router and stem "
-                            "run on the host; default: the folder the image records)")
+                            "run on the host; default: the folder `nfcore compile` recorded "
+                            "in IMAGE/compile.json)")
         p.add_argument("--backend", default="golden", choices=["golden", "sim", "rtl"],
                        help="golden ISA model, SimPy system model, or the core RTL under "
                             "Verilator (slow: one simulator run per tree and batch)")
@@ -267,6 +280,20 @@ def build_parser() -> argparse.ArgumentParser:
                    help="sha256 the last record must have (an anchor kept elsewhere)")
     p.add_argument("--expect-records", type=int, default=None,
                    help="number of records the log must hold (detects a cut-off end)")
+
+    p = add("compile", cmd_compile,
+            "compile a saved forest into a chip image (format 3: per-core SRAM and programs, "
+            "placement, residency) and write compile.md / compile.json beside it")
+    p.add_argument("forest", help="forest folder written by `nfcore train`")
+    p.add_argument("-o", "--output", required=True, help="image folder to write")
+    p.add_argument("--precision-budget", type=float, default=1.0, metavar="PCT",
+                   help="most forest test accuracy (percentage points) int8 may cost any one "
+                        "layer (default 1.0); int8 is the only format the core has")
+    p.add_argument("--spread", type=float, default=2.0,
+                   help="placement fills a core with at most SPREAD times its even share of "
+                        "the forest's bytes (default 2.0; 0: the whole SRAM)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     return parser
 
 

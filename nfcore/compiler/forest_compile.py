@@ -26,6 +26,7 @@ Deterministic under `seed` (calibration order, placement).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,8 @@ from nfcore.compiler.split import Coord, TreeProgram, partition_tree
 from nfcore.config import NFCoreConfig
 from nfcore.errors import CompileError
 
+SPREAD = 2.0
+"""The placement spread `nfcore compile` and `make sim` use (see `compile_forest`)."""
 MIN_ROUTED_ROWS = 8
 """Fewest routed calibration rows a tree is calibrated on; below, it uses all rows."""
 
@@ -61,12 +64,15 @@ class Calibration:
 def compile_forest(forest_dir: Path, cfg: NFCoreConfig, *, calib_rows: int = 256,
                    seed: int = 0, progress: bool = True,
                    calib_x: npt.ArrayLike | None = None,
-                   weight_budget_bytes: int | None = None) -> ForestImage:
+                   spread: float | None = None) -> ForestImage:
     """Compile the forest saved in `forest_dir` for `cfg` (see the module docstring).
 
     `calib_x`: raw calibration inputs (rows, *input_shape); default: the recorded dataset's
-    training split. `weight_budget_bytes`: at most this many weight bytes per core for
-    placement (raised to the largest lowered part; default the full `core.weight_sram_bytes`).
+    training split. `spread`: placement may fill a core with at most `spread` times its even
+    share of the forest's weight bytes (never less than the largest lowered part; at most
+    `core.weight_sram_bytes`, the default). Placement minimises hop-bytes only, which packs
+    small trees onto the cores next to the host; the budget is a stated stand-in for a
+    load-balancing term.
     Raises `ForestFormatError` for a missing or corrupt forest and `CompileError` naming the
     tree and resource when a tree does not fit a core or the forest cannot be laid out.
     """
@@ -105,8 +111,7 @@ def compile_forest(forest_dir: Path, cfg: NFCoreConfig, *, calib_rows: int = 256
                             RouterStats.from_selections(calib.picks, forest.n_trees))
     largest = max(c.weights.size for tp in programs for c in tp.cores)
     cap, lanes = cfg.core.weight_sram_bytes, cfg.core.lanes
-    budget = cap if weight_budget_bytes is None else \
-        min(cap, -(-max(weight_budget_bytes, largest) // lanes) * lanes)
+    budget = cap if spread is None else placement_budget_bytes(cfg, layout_in, spread)
     layout = compile_layout(layout_in, _with_budget(cfg, budget), seed=seed)
     try:
         assigned = _assign(cfg, layout, quants, programs)
@@ -151,6 +156,20 @@ def compile_forest(forest_dir: Path, cfg: NFCoreConfig, *, calib_rows: int = 256
                        _programs=slots)
 
 
+def placement_budget_bytes(cfg: NFCoreConfig, layout_in: LayoutInput, spread: float) -> int:
+    """Weight bytes per core that placement may fill: `spread` times the even share of the
+    forest's bytes, at least its largest tree (part), a whole number of words, at most the
+    SRAM."""
+    if spread <= 0:
+        raise CompileError(f"spread = {spread} must be > 0 (times a core's even share)")
+    lanes = cfg.core.lanes
+    sizes = layout_in.weight_bytes
+    largest = max(layer.weight_bytes for tree in layout_in.trees for layer in tree.layers)
+    share = int(np.ceil(spread * sizes.sum() / (cfg.mesh.rows * cfg.mesh.cols)))
+    budget = -(-max(largest, share) // lanes) * lanes
+    return min(budget, cfg.core.weight_sram_bytes)
+
+
 class _NoLanding(Exception):
     """A paged tree's part finds no core with room to be loaded into."""
 
@@ -161,19 +180,32 @@ def _with_budget(cfg: NFCoreConfig, budget_bytes: int) -> NFCoreConfig:
                                                              weight_sram_bytes=budget_bytes))
 
 
+def recorded_dataset(forest: Any, folder: Path) -> Any:
+    """The dataset the forest's manifest records it was trained on (`forest.datasets`),
+    regenerated with the recorded seed and task count. Raises `CompileError` if none is."""
+    from forest.datasets import DEFAULT_TASKS
+
+    meta = forest.meta
+    name = meta.get("dataset")
+    if not isinstance(name, str):
+        raise CompileError(f"{folder / 'manifest.json'}: records no training dataset, so "
+                           "calibration and test rows cannot be regenerated; pass them")
+    opts = meta.get("options") or {}
+    return _load_dataset(name, int(opts.get("seed", 0)),
+                         int(meta.get("n_tasks") or DEFAULT_TASKS))
+
+
+@functools.lru_cache(maxsize=2)
+def _load_dataset(name: str, seed: int, n_tasks: int) -> Any:
+    from forest.datasets import load_dataset
+
+    return load_dataset(name, seed=seed, n_tasks=n_tasks)
+
+
 def _calibration(forest: Any, folder: Path, calib_x: npt.ArrayLike | None) -> Calibration:
     if calib_x is None:
-        from forest.datasets import DEFAULT_TASKS, load_dataset
-
-        meta = forest.meta
-        name = meta.get("dataset")
-        if not isinstance(name, str):
-            raise CompileError(f"{folder / 'manifest.json'}: records no training dataset, so "
-                               "the calibration rows cannot be regenerated; pass calib_x")
-        opts = meta.get("options") or {}
-        data = load_dataset(name, seed=int(opts.get("seed", 0)),
-                            n_tasks=int(meta.get("n_tasks") or DEFAULT_TASKS))
-        calib_x, source = data.x_train, f"{name} training split ({len(data.x_train)} rows)"
+        data = recorded_dataset(forest, folder)
+        calib_x, source = data.x_train, f"{data.name} training split ({len(data.x_train)} rows)"
     else:
         source = "caller's rows"
     x = np.asarray(calib_x, dtype=np.float32)

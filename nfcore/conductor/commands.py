@@ -45,19 +45,21 @@ def read_inputs(path: str | Path) -> npt.NDArray[np.float64]:
 
 
 def forest_dir_of(image: str | Path, forest: str | Path | None) -> Path:
-    """The forest folder: `forest` if given, else the one the image's manifest records."""
+    """The forest folder: `forest` if given, else the one `nfcore compile` recorded in the
+    image's compile.json (as it was given on that command line)."""
     if forest is not None:
         return Path(forest)
-    manifest = Path(image) / "manifest.json"
+    report = Path(image) / "compile.json"
     try:
-        recorded = json.loads(manifest.read_text()).get("forest", {}).get("dir")
+        recorded = json.loads(report.read_text()).get("forest", {}).get("dir")
     except (OSError, json.JSONDecodeError, AttributeError):
         recorded = None
-    if not recorded:
-        raise ConfigError(f"--forest is needed: {manifest} does not record the forest folder "
-                          "the image was compiled from (its router and stem run on the host)")
-    return (Path(image) / recorded).resolve() if not Path(recorded).is_absolute() \
-        else Path(recorded)
+    if not recorded or not Path(recorded).is_dir():
+        where = f"{recorded!r} from {report} is not a folder here" if recorded else \
+            f"{report} does not record the forest folder"
+        raise ConfigError(f"--forest is needed: {where} (the forest's router and stem run "
+                          "on the host)")
+    return Path(recorded)
 
 
 def open_conductor(cfg: NFCoreConfig, image: str | Path, forest: str | Path | None,

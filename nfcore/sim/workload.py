@@ -49,7 +49,8 @@ class TreeSpec:
     on the core."""
     kind: str = "mlp"
     instr_cycles: tuple[int, ...] = ()
-    """Cycles of each instruction of its program, in order (empty if not known)."""
+    """Cycles of each instruction its program executes, in order (a LOOP body once per
+    iteration; empty if not known)."""
 
 
 @dataclass(frozen=True)
@@ -106,20 +107,41 @@ def tree_from_program(tree_id: int, core_xy: tuple[int, int], program: Sequence[
                       kind: str = "mlp") -> TreeSpec:
     """A `TreeSpec` whose cycles and events come from its program by the timing contract.
 
-    Weight bytes are the MATVEC regions' words times `lanes`; MACs are rows x cols summed.
+    Weight bytes are the MATVEC regions' words times `lanes` (and the SETLUT table); MACs
+    are rows x cols summed over the instructions executed (a LOOP body once per iteration).
     """
-    per_instr = [isa.cycles(i, lanes) for i in program]
+    executed = executed_instructions(program)
+    per_instr = [isa.cycles(i, lanes) for i in executed]
     events = Events()
-    weight_words = macs = 0
-    for instr in program:
+    macs = 0
+    for instr in executed:
         events += events_of(instr, lanes)
         if instr.op is isa.Opcode.MATVEC:
-            weight_words += isa.matvec_region_words(instr.rows, instr.cols, lanes)
             macs += instr.rows * instr.cols
+    weight_words = sum(isa.matvec_region_words(i.rows, i.cols, lanes) for i in program
+                       if i.op is isa.Opcode.MATVEC)
+    weight_words += sum(isa.lut_words(lanes) for i in program if i.op is isa.Opcode.SETLUT)
     return TreeSpec(tree_id=tree_id, core_xy=core_xy, program_cycles=sum(per_instr),
                     events=events, weight_bytes=weight_words * lanes, macs=macs,
                     input_bytes=input_bytes, output_bytes=output_bytes, resident=resident,
                     kind=kind, instr_cycles=tuple(per_instr))
+
+
+def executed_instructions(program: Sequence[Instruction]) -> list[Instruction]:
+    """The instructions a run executes, in order: a LOOP once, then its body `count` times
+    (strided addresses do not change cycles or events); stops at the first HALT."""
+    out: list[Instruction] = []
+    k = 0
+    while k < len(program):
+        instr = program[k]
+        out.append(instr)
+        if instr.op is isa.Opcode.HALT:
+            break
+        if instr.op is isa.Opcode.LOOP:
+            out += list(program[k + 1 : k + 1 + instr.body]) * instr.count
+            k += instr.body
+        k += 1
+    return out
 
 
 def mlp_program(dims: Sequence[int], lanes: int) -> list[Instruction]:

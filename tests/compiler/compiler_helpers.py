@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -91,3 +92,18 @@ def random_tree(rng: np.random.Generator, kind: str, small: bool = False) -> Tre
 
 def tree_inputs(rng: np.random.Generator, tree: TreeExport, n: int) -> np.ndarray:
     return rng.normal(size=(n, *tree.input_shape))
+
+
+def train_saved_forest(folder: Path, kinds: tuple[str, ...], n_trees: int,
+                       seed: int = 0) -> Path:
+    """A small digits forest (tree size 16, short training), saved to `folder`."""
+    from forest.build import ForestOptions, train_forest
+    from forest.fit import FitOptions
+    from forest.io import save_forest
+
+    torch.set_num_threads(1)
+    quick = FitOptions(epochs=10, min_steps=30)
+    opts = ForestOptions(n_trees=n_trees, top_k=2, kinds=kinds, tree_size=16, stem_width=6,
+                         fit=quick, stem_fit=quick, router_steps=50, seed=seed)
+    forest, _ = train_forest(load_dataset("digits"), opts)
+    return save_forest(forest, folder)

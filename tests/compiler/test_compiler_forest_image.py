@@ -8,13 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
+from compiler_helpers import train_saved_forest
 
-from forest.build import ForestOptions, train_forest
 from forest.datasets import load_dataset
 from forest.errors import ForestFormatError
-from forest.fit import FitOptions
-from forest.io import save_forest
 from nfcore.compiler import ForestImage, compile_forest, load_forest_image
 from nfcore.compiler.forest_image import FORMAT_VERSION, relocate
 from nfcore.compiler.golden_run import run_image_tree
@@ -22,25 +19,10 @@ from nfcore.config import NFCoreConfig
 from nfcore.errors import CompileError, ImageError
 from nfcore.isa import Opcode, decode
 
-QUICK = FitOptions(epochs=10, min_steps=30)
 SPLIT = {"mesh": {"rows": 4, "cols": 4}, "core": {"weight_sram_bytes": 1024}}
 """Trees of ~1 KiB on 1 KiB cores: the cnn trees split over two cores, and cores share."""
 PAGED = {"mesh": {"rows": 1, "cols": 2}, "core": {"weight_sram_bytes": 3072}}
 """Two cores for six trees: most are paged, and land after the resident ones."""
-
-
-def _train(folder: Path, kinds: tuple[str, ...], n_trees: int, seed: int) -> Path:
-    torch.set_num_threads(1)
-    opts = ForestOptions(n_trees=n_trees, top_k=2, kinds=kinds, tree_size=16, stem_width=6,
-                         fit=QUICK, stem_fit=QUICK, router_steps=50, seed=seed)
-    forest, _ = train_forest(load_dataset("digits"), opts)
-    return save_forest(forest, folder)
-
-
-@pytest.fixture(scope="module")
-def forest_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Digits: 2 cnn, 2 mlp and 2 rnn trees on a shared stem."""
-    return _train(tmp_path_factory.mktemp("forest") / "mixed", ("cnn", "mlp", "rnn"), 6, 0)
 
 
 @pytest.fixture(scope="module")
@@ -145,7 +127,7 @@ def test_load_refuses_another_format_version(saved: Path) -> None:
 
 
 def test_load_refuses_another_forest(saved: Path, tmp_path: Path) -> None:
-    other = _train(tmp_path / "other", ("mlp",), 2, 1)
+    other = train_saved_forest(tmp_path / "other", ("mlp",), 2, seed=1)
     with pytest.raises(ImageError, match="compiled from forest .* holds forest"):
         load_forest_image(saved, NFCoreConfig.from_dict(SPLIT), other)
 

@@ -10,7 +10,6 @@ from nfcore.forest_pipeline import (
     ForestSystemOptions,
     arrival_interval_cycles,
     export_macs,
-    placement_budget_bytes,
     run_forest_system,
 )
 
@@ -25,11 +24,13 @@ def run(tmp_path_factory: pytest.TempPathFactory):
 
 def test_every_tree_is_compiled_placed_and_simulable(run) -> None:
     cfg, r = run
-    assert len(r.compiled) == r.forest.n_trees == len(r.workload.trees) == 6
+    assert r.image.n_trees == r.forest.n_trees == len(r.workload.trees) == 6
     used = np.zeros(cfg.mesh.rows * cfg.mesh.cols, dtype=int)
-    for spec, tree in zip(r.workload.trees, r.compiled, strict=True):
-        # Cycles come from the compiled program by the timing contract.
-        assert spec.program_cycles == tree.program.cycles
+    for t, spec in enumerate(r.workload.trees):
+        # Cycles come from the compiled program by the timing contract, on its placed core.
+        tree = r.image.tree(t)
+        assert spec.program_cycles == tree.program.compute_cycles()[0]
+        assert spec.core_xy == tree.cores[0] and spec.resident == tree.resident
         x, y = spec.core_xy
         used[y * cfg.mesh.cols + x] += spec.weight_bytes if spec.resident else 0
     assert used.max() <= cfg.core.weight_sram_bytes
@@ -77,9 +78,31 @@ def test_arrival_interval_loads_the_busiest_resource_to_half(run) -> None:
 
 def test_placement_budget_is_a_word_multiple_within_the_sram(run) -> None:
     cfg, r = run
-    from nfcore.forest_pipeline import _layout_input
-
-    budget = placement_budget_bytes(cfg, _layout_input(r.compiled, np.array(
-        [list(s) for s in r.workload.requests])))
+    budget = r.summary["layout"]["placement_budget_bytes_per_core"]
     assert budget % cfg.core.lanes == 0 and budget <= cfg.core.weight_sram_bytes
-    assert budget >= max(t.program.weight_bytes for t in r.compiled)
+    assert budget >= max(w for t in r.image.manifest["trees"] for w in t["weight_words"]) \
+        * cfg.core.lanes
+    assert r.layout.core_used_bytes().max() <= budget
+
+
+@pytest.fixture(scope="module")
+def mixed(tmp_path_factory: pytest.TempPathFactory):
+    """Digits with cnn, mlp and rnn trees: every kind through compile, golden and the sim."""
+    cfg = NFCoreConfig.from_dict({"mesh": {"rows": 4, "cols": 4}})
+    opts = ForestSystemOptions(dataset="digits", trees=3, top_k=2, kinds=("cnn", "mlp", "rnn"),
+                               tree_size=8, epochs=3, requests=100, golden_requests=40,
+                               quiet=True)
+    return cfg, run_forest_system(cfg, opts, Path(tmp_path_factory.mktemp("m")) / "forest")
+
+
+def test_a_mixed_kind_forest_compiles_checks_and_simulates(mixed) -> None:
+    cfg, r = mixed
+    assert sorted(spec.kind for spec in r.workload.trees) == ["cnn", "mlp", "rnn"]
+    acc = r.summary["accuracy"]
+    assert acc["golden_tree_runs"] == 40 * 2 and acc["golden_mismatches"] == 0
+    assert abs(acc["int8_forest_golden"] - acc["float_forest_same_requests"]) <= 0.1
+    for t, spec in enumerate(r.workload.trees):
+        assert spec.program_cycles == r.image.tree(t).program.compute_cycles()[0]
+        assert spec.input_bytes == r.image.tree(t).program.plan.input_len
+    interval = arrival_interval_cycles(r.workload, cfg)
+    assert interval > 0
