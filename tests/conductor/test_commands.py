@@ -95,3 +95,21 @@ def test_serve_answers_over_http(saved_forest: SavedForest, image_dir: Path,
         proc.terminate()
         proc.wait(timeout=20)
     assert main(["audit", "verify", str(log), "--expect-records", "1"]) == 0
+
+
+def test_the_forest_folder_defaults_to_the_one_compile_recorded(
+        saved_forest: SavedForest, image_dir: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from nfcore.conductor.commands import forest_dir_of
+    from nfcore.errors import ConfigError
+
+    image = Path(shutil.copytree(image_dir, tmp_path / "image"))
+    with pytest.raises(ConfigError, match="--forest is needed.*compile.json"):
+        forest_dir_of(image, None)
+    (image / "compile.json").write_text(json.dumps({"forest": {"dir": str(saved_forest.folder)}}))
+    assert forest_dir_of(image, None) == saved_forest.folder
+    (image / "compile.json").write_text(json.dumps({"forest": {"dir": str(tmp_path / "gone")}}))
+    with pytest.raises(ConfigError, match="not a folder here"):
+        forest_dir_of(image, None)
+    assert forest_dir_of(image, tmp_path) == tmp_path
