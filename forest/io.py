@@ -235,6 +235,25 @@ class ForestReader:
         """Tree `tree_id` as a one-tree module, loaded on its own."""
         return build_tree(self.tree_spec(tree_id), self.tree_params(tree_id))
 
+    def stem(self) -> SharedStem | None:
+        """The shared stem alone (None if the forest has none), checked against its hash."""
+        entry = self.manifest["stem"]
+        if entry is None:
+            return None
+        with self._open() as f:
+            s = self._read_part(f, "stem.", entry, "the stem")
+        return SharedStem(StemSpec.from_dict(entry["spec"]), s["weight"], s["bias"])
+
+    def router(self) -> Router:
+        """The router alone, checked against its hash; no tree's weights are read."""
+        entry = self.manifest["router"]
+        with self._open() as f:
+            r = self._read_part(f, "router.", entry, "the router")
+        router = Router(int(entry["embed_dim"]),
+                        torch.tensor(entry["tree_region"], dtype=torch.long))
+        router.linear.load_state_dict(r)
+        return router
+
     def forest(self) -> NeuralForest:
         """The whole forest, every part checked."""
         m = self.manifest

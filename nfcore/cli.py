@@ -127,6 +127,36 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_run(args: argparse.Namespace) -> int:
+    from nfcore.conductor.commands import open_conductor, read_inputs, run_batches
+
+    rows = read_inputs(args.inputs)
+    conductor = open_conductor(_config(args), args.image, args.forest, args.backend, args.audit,
+                               interval_cycles=args.interval_cycles,
+                               build_dir=Path(args.build_dir), progress=not args.quiet)
+    summary = run_batches(conductor, rows, args.batch,
+                          Path(args.output) if args.output else None, quiet=args.quiet)
+    print("\n".join(summary.lines()))
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from nfcore.conductor.commands import open_conductor, serve
+
+    conductor = open_conductor(_config(args), args.image, args.forest, args.backend, args.audit,
+                               build_dir=Path(args.build_dir))
+    serve(conductor, args.host, args.port, quiet=args.quiet)
+    return 0
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    from nfcore.conductor.audit import verify_log
+
+    res = verify_log(args.log, expect_head=args.expect_head, expect_records=args.expect_records)
+    print(res.message())
+    return 0 if res.ok else 1
+
+
 def cmd_compile(args: argparse.Namespace) -> int:
     from nfcore.compiler.compile_report import run_compile
 
@@ -246,6 +276,51 @@ def build_parser() -> argparse.ArgumentParser:
                    help="rerun points stored as failed (default: skip them too)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     p.set_defaults(handler=cmd_sweep)
+
+    def conductor_args(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--image", required=True, help="a forest image from `nfcore compile`")
+        p.add_argument("--forest", default=None,
+                       help="the forest folder the image was compiled from (router and stem "
+                            "run on the host; default: the folder `nfcore compile` recorded "
+                            "in IMAGE/compile.json)")
+        p.add_argument("--backend", default="golden", choices=["golden", "sim", "rtl"],
+                       help="golden ISA model, SimPy system model, or the core RTL under "
+                            "Verilator (slow: one simulator run per tree and batch)")
+        p.add_argument("--audit", default=None, help="append one record per request to this "
+                       "hash-chained JSON-lines log")
+        p.add_argument("--build-dir", default="build/conductor_rtl",
+                       help="Verilator build folder (rtl backend)")
+        p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+
+    p = add("run", cmd_run,
+            "route, run and average a file of inputs on a backend, with an audit record per "
+            "request; prints a summary")
+    conductor_args(p)
+    p.add_argument("--inputs", required=True, help="rows of inputs: .npy, .csv or .json")
+    p.add_argument("--batch", type=int, default=64,
+                   help="requests per batch (one audit-log fsync per batch)")
+    p.add_argument("--interval-cycles", type=float, default=None,
+                   help="sim backend: cycles between arrivals within a batch (default: the "
+                        "busiest core or host link 50%% busy)")
+    p.add_argument("-o", "--output", default=None,
+                   help="write the answers here, one JSON line per request")
+
+    p = add("serve", cmd_serve,
+            "serve the forest over HTTP (FastAPI): POST /v1/predict, GET /healthz, "
+            "GET /metrics")
+    conductor_args(p)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+
+    p = add("audit", cmd_audit,
+            "verify a Conductor audit log (hash chain): prints OK and the head sha256, or the "
+            "first bad line; exit 1 if the log was altered")
+    p.add_argument("action", choices=["verify"])
+    p.add_argument("log", help="the audit log, a .jsonl file")
+    p.add_argument("--expect-head", default=None,
+                   help="sha256 the last record must have (an anchor kept elsewhere)")
+    p.add_argument("--expect-records", type=int, default=None,
+                   help="number of records the log must hold (detects a cut-off end)")
 
     p = add("compile", cmd_compile,
             "compile a saved forest into a chip image (format 3: per-core SRAM and programs, "

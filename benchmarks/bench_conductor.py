@@ -1,0 +1,225 @@
+"""The Conductor: host memory with a 10,000-tree forest loaded lazily versus whole, weight
+bytes touched per request, and `nfcore serve`'s requests per second on golden and sim.
+
+1. Train the synthetic multitask forest with `TREES` trees (one per task, top-1, 1 epoch)
+   and compile it for configs/default.yaml (16 x 16 cores), calibrated on `CALIB_ROWS`
+   training rows, into build/bench_conductor/ (reused by later runs: delete the folder to
+   rebuild).
+2. Memory, each figure in a fresh process (`/proc/self/status` VmRSS, MiB):
+   * base: Python with the Conductor's modules imported, nothing opened;
+   * lazy: a Conductor opened on the image (manifest, stem, router) after `REQUESTS`
+     requests (test rows drawn across all tasks, one batch), which load only the trees
+     they are routed to;
+   * whole: the same Conductor after loading every tree (compiled and float), as a server
+     that loads the forest at start would hold it.
+3. Weight bytes touched per request (the routed trees' SRAM images) versus the whole
+   forest's compiled weight bytes, from the lazy run's audit records.
+4. `nfcore serve` on 127.0.0.1 with an audit log (one fsync per request): `HTTP_REQUESTS`
+   requests from `CLIENTS` client threads, cold (trees load as they are first routed) and
+   then warm (the same requests again), on the golden and the sim backend.
+
+Wall-clock figures are this machine's (2 shared cores): compare them within one run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+WORK = ROOT / "build" / "bench_conductor"
+CONFIG = ROOT / "configs" / "default.yaml"
+TREES = int(os.environ.get("NFCORE_BENCH_TREES", "10000"))
+REQUESTS = 200
+HTTP_REQUESTS = 1000
+CLIENTS = 32
+CALIB_ROWS = 8192
+
+_PROBE = r"""
+import json, sys, numpy as np
+def rss_mib():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+from nfcore.compiler import load_forest_image
+from nfcore.conductor.audit import AuditLog
+from nfcore.conductor.backends import make_backend
+from nfcore.conductor.conductor import Conductor
+from nfcore.conductor.image import ImageForest
+from nfcore.config import NFCoreConfig
+mode, forest, image, inputs, log = sys.argv[1:6]
+out = {"mode": mode}
+if mode != "base":
+    cfg = NFCoreConfig.load(sys.argv[6])
+    img = load_forest_image(image, cfg, forest_dir=forest)
+    c = Conductor(forest, ImageForest(img), make_backend("golden", cfg), AuditLog(log))
+    out["opened_mib"] = rss_mib()
+    if mode == "lazy":
+        answers = c.run(np.load(inputs))
+        out["touched"] = float(np.mean([a.record["weight_bytes_touched"] for a in answers]))
+    else:
+        c._load(range(img.n_trees))
+    out["loads"] = c.loads.to_dict()
+out["rss_mib"] = rss_mib()
+print(json.dumps(out))
+"""
+
+
+def _python() -> str:
+    return sys.executable
+
+
+def build(quiet: bool = True) -> tuple[Path, Path, dict[str, float]]:
+    """The trained forest and its image (built once into WORK)."""
+    forest, image = WORK / f"forest_{TREES}", WORK / f"image_{TREES}"
+    seconds: dict[str, float] = {}
+    if not (forest / "manifest.json").exists():
+        from forest.command import run_train
+
+        t0 = time.perf_counter()
+        run_train("multitask", forest, tasks=TREES, epochs=1, monolith=False, quiet=quiet)
+        seconds["train_s"] = time.perf_counter() - t0
+    if not (image / "manifest.json").exists():
+        import numpy as np
+
+        from forest.datasets import load_dataset
+        from nfcore.compiler import compile_forest
+        from nfcore.config import NFCoreConfig
+
+        # The default calibration (the whole training split, 64 rows per task) needed more
+        # than 14 GB at 10,000 tasks; a seeded sample of CALIB_ROWS rows takes seconds.
+        x = load_dataset("multitask", n_tasks=TREES).x_train
+        calib = x[np.random.default_rng(0).permutation(len(x))[:CALIB_ROWS]]
+        t0 = time.perf_counter()
+        compile_forest(forest, NFCoreConfig.load(CONFIG), progress=not quiet,
+                       calib_x=calib).save(image)
+        seconds["compile_s"] = time.perf_counter() - t0
+    return forest, image, seconds
+
+
+def probe(mode: str, forest: Path, image: Path, inputs: Path, log: Path) -> dict[str, Any]:
+    out = subprocess.run([_python(), "-c", _PROBE, mode, str(forest), str(image),
+                          str(inputs), str(log), str(CONFIG)],
+                         check=True, capture_output=True, text=True, cwd=ROOT)
+    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def serve_rate(backend: str, forest: Path, image: Path, tmp: Path) -> dict[str, float]:
+    """Requests per second of `nfcore serve` (cold, then warm)."""
+    import httpx
+
+    from forest.datasets import load_dataset
+
+    rows = load_dataset("multitask", n_tasks=TREES).x_test
+    port = _free_port()
+    log = tmp / f"serve_{backend}.jsonl"
+    proc = subprocess.Popen([_python(), "-m", "nfcore.cli", "serve", "--config", str(CONFIG),
+                             "--image", str(image), "--forest", str(forest), "--backend",
+                             backend, "--audit", str(log), "--port", str(port), "-q"],
+                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 300
+        while True:
+            if proc.poll() is not None:
+                err = proc.stderr.read() if proc.stderr else b""
+                raise RuntimeError(f"nfcore serve exited: {err!r}")
+            try:
+                if httpx.get(f"{url}/healthz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("nfcore serve did not start in 300 s")
+            time.sleep(0.5)
+
+        def client(k: int) -> int:
+            ok = 0
+            with httpx.Client(base_url=url, timeout=120) as http:
+                for i in range(k, HTTP_REQUESTS, CLIENTS):
+                    r = http.post("/v1/predict", json={"inputs": rows[i % len(rows)].tolist()})
+                    ok += r.status_code == 200
+            return ok
+
+        rates = {}
+        for phase in ("cold", "warm"):
+            t0 = time.perf_counter()
+            with ThreadPoolExecutor(CLIENTS) as pool:
+                ok = sum(pool.map(client, range(CLIENTS)))
+            elapsed = time.perf_counter() - t0
+            if ok != HTTP_REQUESTS:
+                raise RuntimeError(f"{backend}: {HTTP_REQUESTS - ok} requests not answered")
+            rates[phase] = HTTP_REQUESTS / elapsed
+        records = httpx.get(f"{url}/metrics").json()["audit"]["records"]
+        if records != 2 * HTTP_REQUESTS:
+            raise RuntimeError(f"{backend}: {records} audit records for {2 * HTTP_REQUESTS} "
+                               "answers")
+        return rates
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def main() -> None:
+    WORK.mkdir(parents=True, exist_ok=True)
+    forest, image, seconds = build()
+    for k, v in seconds.items():
+        print(f"{k}: {v:.1f}")
+    manifest = json.loads((image / "manifest.json").read_text())
+    n_trees = len(manifest["trees"])
+    lanes = int(manifest["config"]["core"]["lanes"])
+    forest_bytes = sum(w * lanes for t in manifest["trees"] for w in t["weight_words"])
+    paged = sum(not t["resident"] for t in manifest["trees"])
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        import numpy as np
+
+        from forest.datasets import load_dataset
+
+        # REQUESTS test rows drawn at random across all tasks (the test split is in task
+        # order), written to a file so the probe process does not build the dataset.
+        x = load_dataset("multitask", n_tasks=TREES).x_test
+        inputs = tmp / "inputs.npy"
+        np.save(inputs, x[np.random.default_rng(1).permutation(len(x))[:REQUESTS]])
+        base = probe("base", forest, image, inputs, tmp / "base.jsonl")
+        lazy = probe("lazy", forest, image, inputs, tmp / "lazy.jsonl")
+        whole = probe("whole", forest, image, inputs, tmp / "whole.jsonl")
+        print(f"forest: {n_trees} trees ({paged} paged), compiled weights "
+              f"{forest_bytes:,} bytes ({image})")
+        print(f"host RSS, base (modules imported):      {base['rss_mib']:8.1f} MiB")
+        print(f"host RSS, Conductor opened (no tree):   {lazy['opened_mib']:8.1f} MiB")
+        print(f"host RSS, lazy after {REQUESTS} requests:      {lazy['rss_mib']:8.1f} MiB "
+              f"({lazy['loads']['compiled_trees']} trees loaded)")
+        print(f"host RSS, whole forest loaded:          {whole['rss_mib']:8.1f} MiB "
+              f"({whole['loads']['compiled_trees']} trees loaded)")
+        opened = lazy["opened_mib"]
+        print(f"above the opened Conductor: lazy +{lazy['rss_mib'] - opened:.1f} MiB (its trees "
+              f"and the batch's buffers), whole +{whole['rss_mib'] - opened:.1f} MiB")
+        touched = lazy["touched"]
+        print(f"weight bytes touched per request: {touched:,.0f} of the forest's "
+              f"{forest_bytes:,} ({touched / forest_bytes:.2e}); no monolith is trained at "
+              "this size (see tests/conductor for the per-record monolith figure)")
+        for backend in ("golden", "sim"):
+            rates = serve_rate(backend, forest, image, tmp)
+            print(f"nfcore serve --backend {backend}: {rates['cold']:.0f} requests/s cold, "
+                  f"{rates['warm']:.0f} requests/s warm ({HTTP_REQUESTS} requests from "
+                  f"{CLIENTS} clients, audit fsync per request)")
+
+
+if __name__ == "__main__":
+    main()

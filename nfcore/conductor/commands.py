@@ -1,0 +1,156 @@
+"""What `nfcore run` and `nfcore serve` do: open a forest and its image, build a Conductor,
+then run a file of inputs in batches (with a progress bar) or serve HTTP."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from tqdm import tqdm
+
+from nfcore.conductor.audit import AuditLog
+from nfcore.conductor.backends import make_backend
+from nfcore.conductor.conductor import Conductor, RequestError
+from nfcore.conductor.image import ImageForest
+from nfcore.config import NFCoreConfig
+from nfcore.errors import ConfigError, ImageError
+
+
+def read_inputs(path: str | Path) -> npt.NDArray[np.float64]:
+    """Rows of inputs from `.npy` (n, ...), `.csv` (one row per line, numbers only) or
+    `.json` (a list of rows). Raises `RequestError` naming the file."""
+    p = Path(path)
+    if not p.is_file():
+        raise RequestError(f"--inputs {p}: no such file")
+    try:
+        if p.suffix == ".npy":
+            a = np.load(p, allow_pickle=False)
+        elif p.suffix == ".csv":
+            a = np.loadtxt(p, delimiter=",", ndmin=2, dtype=np.float64)
+        elif p.suffix == ".json":
+            a = np.asarray(json.loads(p.read_text()), dtype=np.float64)
+        else:
+            raise RequestError(f"--inputs {p}: unknown format {p.suffix!r}; use .npy, .csv "
+                               "or .json")
+    except (ValueError, OSError, json.JSONDecodeError) as exc:
+        raise RequestError(f"--inputs {p}: unreadable ({exc})") from None
+    a = np.asarray(a, dtype=np.float64)
+    if a.ndim < 2 or len(a) == 0:
+        raise RequestError(f"--inputs {p}: expected rows of inputs, got shape {list(a.shape)}")
+    return a
+
+
+def forest_dir_of(image: str | Path, forest: str | Path | None) -> Path:
+    """The forest folder: `forest` if given, else the one `nfcore compile` recorded in the
+    image's compile.json (as it was given on that command line)."""
+    if forest is not None:
+        return Path(forest)
+    report = Path(image) / "compile.json"
+    try:
+        recorded = json.loads(report.read_text()).get("forest", {}).get("dir")
+    except (OSError, json.JSONDecodeError, AttributeError):
+        recorded = None
+    if not recorded or not Path(recorded).is_dir():
+        where = f"{recorded!r} from {report} is not a folder here" if recorded else \
+            f"{report} does not record the forest folder"
+        raise ConfigError(f"--forest is needed: {where} (the forest's router and stem run "
+                          "on the host)")
+    return Path(recorded)
+
+
+def open_conductor(cfg: NFCoreConfig, image: str | Path, forest: str | Path | None,
+                   backend: str, audit: str | Path | None, *,
+                   interval_cycles: float | None = None, build_dir: Path | None = None,
+                   progress: bool = False, importance: bool = True) -> Conductor:
+    """A Conductor for the image at `image` (checked against the forest and `cfg`)."""
+    from nfcore.compiler.forest_image import load_forest_image
+
+    forest_dir = forest_dir_of(image, forest)
+    if not Path(image).is_dir():
+        raise ImageError(f"--image {image}: no image directory here (write one with "
+                         "`nfcore compile FOREST --config CONFIG -o IMAGE`)")
+    img = load_forest_image(image, cfg, forest_dir=forest_dir)
+    return Conductor(forest_dir, ImageForest(img),
+                     make_backend(backend, cfg, interval_cycles=interval_cycles,
+                                  build_dir=build_dir, progress=progress),
+                     AuditLog(audit) if audit else None, importance=importance)
+
+
+@dataclass
+class BatchSummary:
+    requests: int
+    predictions: list[int]
+    energy_pj_mean: float
+    latency_s_mean: float
+    weight_bytes_touched_mean: float
+    monolith_weight_bytes: int | None
+    loads: dict[str, int]
+    audit_records: int | None
+    audit_head: str | None
+
+    def lines(self) -> list[str]:
+        counts = np.bincount(self.predictions) if self.predictions else np.zeros(0)
+        mono = (f"; the monolith holds {self.monolith_weight_bytes:,} bytes"
+                if self.monolith_weight_bytes else "")
+        out = [f"{self.requests} requests; predicted classes (count per class): "
+               f"{counts.tolist()}",
+               f"mean per request: energy {self.energy_pj_mean:,.1f} pJ, latency "
+               f"{self.latency_s_mean * 1e6:,.3f} us, weight bytes touched "
+               f"{self.weight_bytes_touched_mean:,.0f}{mono}",
+               f"trees loaded: {self.loads['compiled_trees']} compiled, "
+               f"{self.loads['float_trees']} float"]
+        if self.audit_records is not None:
+            out.append(f"audit log: {self.audit_records} records, head sha256 "
+                       f"{self.audit_head}")
+        return out
+
+
+def run_batches(conductor: Conductor, rows: npt.NDArray[np.float64], batch: int,
+                out: Path | None = None, quiet: bool = False) -> BatchSummary:
+    """Run `rows` through `conductor` `batch` rows at a time (one log fsync per batch);
+    with `out`, write one JSON line per answer (request id, prediction, probabilities)."""
+    if batch < 1:
+        raise ConfigError(f"--batch {batch}: must be >= 1")
+    records: list[dict[str, Any]] = []
+    handle = open(out, "w") if out else None  # noqa: SIM115 - closed below
+    try:
+        with tqdm(total=len(rows), desc=f"run ({conductor.backend.name})", unit="req",
+                  disable=quiet) as bar:
+            for i in range(0, len(rows), batch):
+                answers = conductor.run(rows[i:i + batch])
+                for a in answers:
+                    records.append(a.record)
+                    if handle:
+                        handle.write(json.dumps({"request_id": a.request_id,
+                                                 "prediction": a.prediction,
+                                                 "probs": a.probs}) + "\n")
+                bar.update(len(answers))
+    finally:
+        if handle:
+            handle.close()
+    log = conductor.audit
+    return BatchSummary(
+        requests=len(records), predictions=[int(r["prediction"]) for r in records],
+        energy_pj_mean=float(np.mean([r["energy_pj_total"] for r in records])),
+        latency_s_mean=float(np.mean([r["latency_s"] for r in records])),
+        weight_bytes_touched_mean=float(np.mean([r["weight_bytes_touched"] for r in records])),
+        monolith_weight_bytes=conductor.monolith_weight_bytes, loads=conductor.loads.to_dict(),
+        audit_records=None if log is None else log.records,
+        audit_head=None if log is None else log.head_sha256)
+
+
+def serve(conductor: Conductor, host: str, port: int, quiet: bool = False) -> None:
+    """Serve `conductor` over HTTP until interrupted."""
+    import uvicorn
+
+    from nfcore.conductor.server import create_app
+
+    if not quiet:
+        print(f"serving forest {conductor.forest_id[:12]} ({conductor.reader.n_trees} trees) "
+              f"on the {conductor.backend.name} backend at http://{host}:{port}", flush=True)
+    uvicorn.run(create_app(conductor), host=host, port=port,
+                log_level="warning" if quiet else "info")

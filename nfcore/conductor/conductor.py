@@ -1,0 +1,245 @@
+"""The Conductor: route a request, run its trees on a backend, average, audit.
+
+At start it reads the forest's manifest, stem and router (`forest.io.ForestReader`): nothing
+of any tree. A tree is loaded the first time a request is routed to it: its compiled form
+from the image (`CompiledForest.load_tree`) and its float weights (for the importance),
+and both are kept; `loads` counts them. Then per batch of requests:
+
+1. `route(x)`: the stem's features, every tree's router score, the top-k trees and their
+   renormalised weights (`forest.router.top_k`, the forest's own rule);
+2. `execute`: each picked tree runs on the backend on the int8 inputs of the requests routed
+   to it (quantized by that tree's calibrated input scale);
+3. `aggregate(logits, weights)`: dequantized logits -> softmax -> router-weighted average
+   (`forest.router.average`'s rule) -> the predicted class;
+4. importance (`nfcore.conductor.importance`) and costs (`nfcore.conductor.costs`);
+5. one audit record per request, appended to the log as one durable batch before the
+   answers are returned.
+
+Thread-safe: loading is under a lock; the audit log serialises its own appends.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import torch
+
+from forest.io import ForestReader
+from forest.router import top_k
+from forest.trees import TreeModule
+from nfcore.conductor.audit import AuditLog
+from nfcore.conductor.backends import Backend, TreeCall
+from nfcore.conductor.costs import TreeCost
+from nfcore.conductor.image import CompiledForest, CompiledTree
+from nfcore.conductor.importance import METHOD, gradient_x_input
+from nfcore.errors import NFCoreError
+
+
+class RequestError(NFCoreError):
+    """A request's input is malformed. The message names the field and what is wrong."""
+
+
+@dataclass
+class LoadStats:
+    """What has been read from disk since start."""
+
+    compiled_trees: int = 0
+    float_trees: int = 0
+    compiled_weight_bytes: int = 0
+    """Weight SRAM bytes of the compiled trees loaded."""
+    float_parameter_bytes: int = 0
+
+    def to_dict(self) -> dict[str, int]:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class Routing:
+    """Picked trees (n, k), their averaging weights (n, k) and router scores (n, k)."""
+
+    features: torch.Tensor
+    trees: npt.NDArray[np.int64]
+    weights: npt.NDArray[np.float64]
+    scores: npt.NDArray[np.float64]
+
+
+@dataclass
+class Answer:
+    """One request's answer: the predicted class, class probabilities, its audit entry."""
+
+    request_id: str
+    prediction: int
+    probs: list[float]
+    record: dict[str, Any]
+    audit: dict[str, Any] = field(default_factory=dict)
+    """The log entry's seq, prev_sha256 and sha256 (empty without a log)."""
+
+
+def aggregate(logits: npt.NDArray[np.floating], weights: npt.NDArray[np.floating]
+              ) -> npt.NDArray[np.float64]:
+    """Class probabilities (n, C) from the picked trees' logits (n, k, C) and weights (n, k):
+    sum_j weights[:, j] * softmax(logits[:, j])."""
+    z = np.asarray(logits, dtype=np.float64)
+    e = np.exp(z - z.max(axis=2, keepdims=True))
+    return np.einsum("nkc,nk->nc", e / e.sum(axis=2, keepdims=True),
+                     np.asarray(weights, dtype=np.float64))
+
+
+class Conductor:
+    """Serve the forest at `forest_dir`, compiled as `image`, on `backend`."""
+
+    def __init__(self, forest_dir: str | Path, image: CompiledForest, backend: Backend,
+                 audit: AuditLog | None = None, importance: bool = True) -> None:
+        self.reader = ForestReader(forest_dir)
+        if image.n_trees != self.reader.n_trees:
+            raise RequestError(f"the image holds {image.n_trees} trees, the forest at "
+                               f"{forest_dir} has {self.reader.n_trees}")
+        m = self.reader.manifest
+        self.forest_id = str(m["forest_id"])
+        self.input_shape = tuple(int(v) for v in m["forest"]["input_shape"])
+        self.n_classes = int(m["forest"]["n_classes"])
+        self.top_k = int(m["forest"]["top_k"])
+        mono = (m.get("training") or {}).get("monolith")
+        self.monolith_weight_bytes: int | None = \
+            int(mono["n_parameters"]) if mono else None
+        """The monolith's int8 weight bytes (one byte per parameter), if it was trained."""
+        self.stem = self.reader.stem()
+        self.router = self.reader.router()
+        self.image = image
+        self.backend = backend
+        self.audit = audit
+        self.importance = importance
+        self.loads = LoadStats()
+        self._compiled: dict[int, CompiledTree] = {}
+        self._costs: dict[int, TreeCost] = {}
+        self._float: dict[int, TreeModule] = {}
+        self._lock = threading.Lock()
+
+    # -- loading ------------------------------------------------------------------------
+    def loaded_trees(self) -> list[int]:
+        return sorted(self._compiled)
+
+    def _load(self, tree_ids: Sequence[int]) -> None:
+        with self._lock:
+            for t in tree_ids:
+                if t not in self._compiled:
+                    tree = self.image.load_tree(t)
+                    self._costs[t] = TreeCost.of(tree)
+                    self._compiled[t] = tree
+                    self.loads.compiled_trees += 1
+                    self.loads.compiled_weight_bytes += tree.weight_bytes
+                if self.importance and t not in self._float:
+                    module = self.reader.tree(t)
+                    module.requires_grad_(False)
+                    self._float[t] = module
+                    self.loads.float_trees += 1
+                    self.loads.float_parameter_bytes += int(
+                        self.reader.tree_entry(t)["parameter_bytes"])
+
+    # -- the three steps ----------------------------------------------------------------
+    def check_inputs(self, x: Any, field_name: str = "inputs") -> npt.NDArray[np.float32]:
+        """Rows (n, *input_shape) of `x` (rows of that shape or flat), or `RequestError`."""
+        try:
+            a = np.asarray(x, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise RequestError(f"{field_name}: not an array of numbers") from None
+        want = int(np.prod(self.input_shape))
+        if a.ndim < 1 or a.size == 0:
+            raise RequestError(f"{field_name}: empty; expected rows of {want} numbers")
+        if a.ndim == 1:
+            a = a[None, :]
+        if a[0].size != want or a.size != len(a) * want:
+            raise RequestError(f"{field_name}: each row must hold {want} numbers (input shape "
+                               f"{list(self.input_shape)}), got shape {list(a.shape)}")
+        if not np.all(np.isfinite(a)):
+            raise RequestError(f"{field_name}: NaN or infinite values")
+        return a.reshape(len(a), *self.input_shape).astype(np.float32)
+
+    def route(self, x: Any) -> Routing:
+        """Features, picked trees, weights and scores of raw rows `x`."""
+        rows = self.check_inputs(x)
+        with torch.no_grad():
+            xt = torch.from_numpy(rows)
+            feats = self.stem(xt) if self.stem is not None else xt
+            scores = self.router.tree_scores(feats.reshape(len(feats), -1))
+            picks, weights = top_k(scores, self.top_k)
+        return Routing(feats, picks.numpy().astype(np.int64), weights.double().numpy(),
+                       scores.gather(1, picks).double().numpy())
+
+    def execute(self, routing: Routing) -> tuple[npt.NDArray[np.float64],
+                                                 npt.NDArray[np.int64]]:
+        """Dequantized logits (n, k, C) and measured cycles (n, k) of the picked trees."""
+        picks = routing.trees
+        n, k = picks.shape
+        self._load(sorted(set(picks.reshape(-1).tolist())))
+        feats = routing.features.numpy()
+        calls = []
+        for t in sorted(set(picks.reshape(-1).tolist())):
+            rows, _ = np.nonzero(picks == t)
+            tree = self._compiled[t]
+            calls.append(TreeCall(tree, rows, tree.quant.quantize_input(feats[rows])))
+        outs = self.backend.execute(calls)
+        logits = np.zeros((n, k, self.n_classes))
+        cycles = np.zeros((n, k), dtype=np.int64)
+        for call, out in zip(calls, outs, strict=True):
+            t = call.tree.tree_id
+            slots = np.nonzero(picks[call.rows] == t)[1]
+            logits[call.rows, slots] = out.logits_int.astype(np.float64) \
+                * call.tree.quant.output_scale
+            cycles[call.rows, slots] = out.cycles
+        return logits, cycles
+
+    def run(self, x: Any, request_ids: Sequence[str] | None = None) -> list[Answer]:
+        """Route, execute, aggregate, explain, price and audit a batch of raw rows `x`."""
+        t0 = time.perf_counter()
+        rows = self.check_inputs(x)
+        if request_ids is not None and len(request_ids) != len(rows):
+            raise RequestError(f"request_ids: {len(request_ids)} ids for {len(rows)} rows")
+        ids = list(request_ids) if request_ids is not None else \
+            [uuid.uuid4().hex for _ in range(len(rows))]
+        before = self.loads.compiled_trees
+        routing = self.route(rows)
+        logits, cycles = self.execute(routing)
+        probs = aggregate(logits, routing.weights)
+        classes = probs.argmax(1).astype(np.int64)
+        imp = gradient_x_input(rows, routing.trees, classes, self.stem, self.router,
+                               self._float) if self.importance else None
+        picks = routing.trees.tolist()
+        costs = self.backend.costs(self._costs, picks, cycles.tolist())
+        now = datetime.now(UTC).isoformat(timespec="microseconds")
+        wall_s = time.perf_counter() - t0
+        loaded = self.loads.compiled_trees - before
+        records = []
+        for i, rid in enumerate(ids):
+            records.append({
+                "request_id": rid, "time_utc": now, "backend": self.backend.name,
+                "forest_id": self.forest_id,
+                "input_sha256": hashlib.sha256(rows[i].astype("<f4").tobytes()).hexdigest(),
+                "trees": [{"id": int(t), "router_score": float(s), "weight": float(w),
+                           "cores": [list(xy) for xy in self._compiled[int(t)].coords],
+                           "program_cycles": int(c)}
+                          for t, s, w, c in zip(picks[i], routing.scores[i],
+                                                routing.weights[i], cycles[i], strict=True)],
+                "prediction": int(classes[i]), "probs": [float(p) for p in probs[i]],
+                "importance": None if imp is None else
+                {"method": METHOD, "values": [float(v) for v in imp[i].reshape(-1)]},
+                **costs[i].to_dict(),
+                "monolith_weight_bytes": self.monolith_weight_bytes,
+                "trees_loaded_by_batch": loaded,
+                "host_wall_s_batch": wall_s,
+            })
+        entries = self.audit.append_batch(records) if self.audit is not None else \
+            [{} for _ in records]
+        return [Answer(rid, int(classes[i]), records[i]["probs"], records[i],
+                       {k: e[k] for k in ("seq", "prev_sha256", "sha256") if k in e})
+                for i, (rid, e) in enumerate(zip(ids, entries, strict=True))]

@@ -1,0 +1,184 @@
+"""The Conductor: lazy loading, routing, backend agreement, aggregation, importance, audit."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from conductor_helpers import MONOLITH_PARAMS, SavedForest
+
+from forest.router import average
+from nfcore.compiler import load_forest_image
+from nfcore.conductor.audit import AuditLog, verify_log
+from nfcore.conductor.backends import make_backend
+from nfcore.conductor.conductor import Conductor, RequestError, aggregate
+from nfcore.conductor.costs import TreeCost
+from nfcore.conductor.image import CompiledForest, ImageForest, OnDemandForest
+from nfcore.config import NFCoreConfig
+from nfcore.errors import ConfigError, ImageError
+
+
+def _conductor(sf: SavedForest, cfg: NFCoreConfig, backend: str = "golden",
+               log: Path | None = None, image_dir: Path | None = None) -> Conductor:
+    image: CompiledForest = OnDemandForest(sf.folder, cfg, sf.calib) if image_dir is None \
+        else ImageForest(load_forest_image(image_dir, cfg, forest_dir=sf.folder))
+    return Conductor(sf.folder, image, make_backend(backend, cfg),
+                     AuditLog(log) if log else None)
+
+
+def test_start_loads_no_tree_and_a_request_loads_only_its_trees(
+        saved_forest: SavedForest, cfg: NFCoreConfig, image_dir: Path) -> None:
+    c = _conductor(saved_forest, cfg, image_dir=image_dir)
+    forest_image = c.image.image  # type: ignore[attr-defined]
+    assert c.loads.compiled_trees == 0 and c.loads.float_trees == 0
+    x = saved_forest.data.x_test[:1]
+    picked = set(c.route(x).trees.reshape(-1).tolist())
+    assert c.loads.compiled_trees == 0  # routing reads no tree
+    c.run(x)
+    assert set(c.loaded_trees()) == picked == set(forest_image._trees)
+    assert c.loads.compiled_trees == c.loads.float_trees == len(picked)
+    assert len(picked) < saved_forest.forest.n_trees
+    c.run(x)  # the same trees again: nothing new is read
+    assert c.loads.compiled_trees == len(picked) and set(forest_image._trees) == picked
+
+
+def test_an_unrouted_trees_corrupt_file_is_never_read(
+        saved_forest: SavedForest, cfg: NFCoreConfig, image_dir: Path, tmp_path: Path) -> None:
+    import shutil
+
+    copy = Path(shutil.copytree(image_dir, tmp_path / "image"))
+    x = saved_forest.data.x_test[:1]
+    c = _conductor(saved_forest, cfg, image_dir=copy)
+    picked = set(c.route(x).trees.reshape(-1).tolist())
+    other = min(set(range(saved_forest.forest.n_trees)) - picked)
+    (copy / "trees" / f"tree_{other}" / "quant.json").write_text("{}")
+    c.run(x)  # the corrupt tree is not routed: served
+    with pytest.raises(ImageError, match=f"tree_{other}"):
+        c._load([other])
+
+
+def test_the_image_and_on_demand_compilation_agree(saved_forest: SavedForest,
+                                                   cfg: NFCoreConfig, image_dir: Path) -> None:
+    x = saved_forest.data.x_test[:40]
+    from_image = _conductor(saved_forest, cfg, image_dir=image_dir).run(x)
+    on_demand = _conductor(saved_forest, cfg).run(x)
+    same = np.mean([a.prediction == b.prediction for a, b in zip(from_image, on_demand,
+                                                                strict=True)])
+    assert same > 0.9  # calibrated on other rows, so not bit-identical
+
+
+def test_routing_is_the_forests(saved_forest: SavedForest, cfg: NFCoreConfig) -> None:
+    c = _conductor(saved_forest, cfg)
+    x = saved_forest.data.x_test[:50]
+    r = c.route(x)
+    f = saved_forest.forest
+    picks, weights = f.route(f.features(x))
+    np.testing.assert_array_equal(r.trees, picks.numpy())
+    np.testing.assert_allclose(r.weights, weights.numpy(), rtol=1e-6)
+
+
+def test_aggregate_is_the_forests_average() -> None:
+    rng = np.random.default_rng(0)
+    logits, w = rng.normal(size=(5, 3, 4)), rng.dirichlet(np.ones(3), size=5)
+    np.testing.assert_allclose(aggregate(logits, w),
+                               average(torch.tensor(logits), torch.tensor(w)).numpy(), atol=1e-12)
+
+
+def test_golden_and_sim_agree_and_track_the_float_forest(saved_forest: SavedForest,
+                                                         cfg: NFCoreConfig,
+                                                         image_dir: Path) -> None:
+    x, y = saved_forest.data.x_test[:120], saved_forest.data.y_test[:120]
+    golden = _conductor(saved_forest, cfg, "golden", image_dir=image_dir).run(x)
+    sim = _conductor(saved_forest, cfg, "sim", image_dir=image_dir).run(x)
+    assert [a.prediction for a in golden] == [a.prediction for a in sim]
+    assert [a.probs for a in golden] == [a.probs for a in sim]
+    int8_acc = np.mean([a.prediction for a in golden] == y)
+    float_acc = saved_forest.forest.accuracy(x, y)
+    assert abs(int8_acc - float_acc) < 0.05, (int8_acc, float_acc)
+    # the sim prices the network; the contract cost says it does not
+    assert all(a.record["energy_pj"]["network"] > 0 for a in sim)
+    assert all(a.record["energy_pj"]["network"] is None for a in golden)
+    # the compute components are the same events priced by the same table
+    for g, s in zip(golden, sim, strict=True):
+        for comp in ("mac", "weight_sram", "act_sram", "control"):
+            assert g.record["energy_pj"][comp] == pytest.approx(s.record["energy_pj"][comp])
+
+
+def test_golden_cycles_are_the_timing_contracts(saved_forest: SavedForest,
+                                                cfg: NFCoreConfig) -> None:
+    c = _conductor(saved_forest, cfg)
+    r = c.route(saved_forest.data.x_test[:10])
+    _, cycles = c.execute(r)
+    for i, sel in enumerate(r.trees):
+        for j, t in enumerate(sel):
+            cost = TreeCost.of(c._compiled[int(t)])
+            assert cycles[i, j] == cost.core_cycles[0]
+
+
+def test_importance_is_gradient_times_input(saved_forest: SavedForest,
+                                            cfg: NFCoreConfig) -> None:
+    c = _conductor(saved_forest, cfg)
+    x = saved_forest.data.x_test[3:4].astype(np.float64)
+    rec = c.run(x)[0].record
+    imp = np.array(rec["importance"]["values"])
+    f = saved_forest.forest
+    picks = torch.tensor([[t["id"] for t in rec["trees"]]])
+    cls = rec["prediction"]
+
+    def p(xv: np.ndarray) -> float:
+        with torch.no_grad():
+            feats = f.features(xv)
+            scores = f.router.tree_scores(feats.reshape(1, -1)).double()
+            w = scores.gather(1, picks)
+            w = w / w.sum()
+            return float(average(f.tree_logits(feats, picks).double(), w)[0, cls])
+
+    eps = 1e-3
+    grad = np.zeros(x.size)
+    for i in range(x.size):
+        d = np.zeros_like(x)
+        d.flat[i] = eps
+        grad[i] = (p(x + d) - p(x - d)) / (2 * eps)
+    expected = x.reshape(-1) * grad
+    assert np.abs(imp - expected).max() < 1e-3 * max(1.0, np.abs(expected).max())
+    assert np.abs(imp).max() > 0
+
+
+def test_records_are_audited_one_per_request(saved_forest: SavedForest, cfg: NFCoreConfig,
+                                             image_dir: Path, tmp_path: Path) -> None:
+    log = tmp_path / "audit.jsonl"
+    c = _conductor(saved_forest, cfg, "sim", log, image_dir)
+    answers = c.run(saved_forest.data.x_test[:7], [f"req-{i}" for i in range(7)])
+    res = verify_log(log)
+    assert res.ok and res.records == 7 and res.head_sha256 == answers[-1].audit["sha256"]
+    rec = answers[0].record
+    assert rec["request_id"] == "req-0" and rec["backend"] == "sim"
+    assert len(rec["trees"]) == 2 and {"id", "router_score", "weight", "cores"} <= \
+        set(rec["trees"][0])
+    for key in ("prediction", "probs", "importance", "cores_woken", "cycles", "latency_s",
+                "energy_pj", "bytes_moved", "weight_bytes_touched", "idle_silicon_share"):
+        assert key in rec
+    assert rec["monolith_weight_bytes"] == MONOLITH_PARAMS
+    assert rec["weight_bytes_touched"] == sum(
+        c._compiled[t["id"]].weight_bytes for t in rec["trees"])
+    assert 0.0 <= rec["idle_silicon_share"] < 1.0
+    assert rec["latency_s"] == pytest.approx(rec["cycles"] / cfg.clock_hz)
+
+
+def test_bad_inputs_name_the_field(saved_forest: SavedForest, cfg: NFCoreConfig,
+                                   tmp_path: Path) -> None:
+    log = tmp_path / "audit.jsonl"
+    c = _conductor(saved_forest, cfg, log=log)
+    with pytest.raises(RequestError, match="inputs: each row must hold 64 numbers"):
+        c.run(np.zeros((2, 63)))
+    with pytest.raises(RequestError, match="inputs: NaN"):
+        c.run(np.full((1, 64), np.nan))
+    with pytest.raises(RequestError, match="inputs: not an array"):
+        c.run([["a"] * 64])
+    with pytest.raises(RequestError, match="request_ids"):
+        c.run(np.zeros((2, 64)), ["one"])
+    assert verify_log(log).records == 0
+    with pytest.raises(ConfigError, match="--backend 'fpga'"):
+        make_backend("fpga", cfg)
