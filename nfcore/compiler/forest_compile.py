@@ -47,6 +47,10 @@ from nfcore.errors import CompileError
 SPREAD = 2.0
 """The placement spread `nfcore compile` and `make sim` use (see `compile_forest`)."""
 MIN_ROUTED_ROWS = 8
+DEFAULT_CALIB_MAX_ROWS = 65_536
+"""Without `calib_x`, calibrate on a seeded sample of at most this many training rows: the
+router and stem run over every calibration row at once, and a 10,000-task training split
+(millions of rows) does not need to."""
 """Fewest routed calibration rows a tree is calibrated on; below, it uses all rows."""
 
 
@@ -86,17 +90,18 @@ def compile_forest(forest_dir: Path, cfg: NFCoreConfig, *, calib_rows: int = 256
     times["load"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    calib = _calibration(forest, forest_dir, calib_x)
+    calib = _calibration(forest, forest_dir, calib_x, seed)
     times["calibrate"] = time.perf_counter() - t0
 
     mesh_cores = [(x, y) for y in range(cfg.mesh.rows) for x in range(cfg.mesh.cols)]
     order = np.random.default_rng(seed).permutation(len(calib.features))
+    routed_rows = _routed_rows(calib.picks, order, forest.n_trees)
     quants: list[QuantizedTree] = []
     programs: list[TreeProgram] = []
     times["quantize"] = times["lower"] = 0.0
     for t in tqdm(range(forest.n_trees), desc="compile", disable=not progress, unit="tree"):
         t0 = time.perf_counter()
-        routed = order[np.any(calib.picks[order] == t, axis=1)][:calib_rows]
+        routed = routed_rows[t][:calib_rows]
         rows = routed if len(routed) >= MIN_ROUTED_ROWS else order[:calib_rows]
         q = quantize_tree(forest.tree(t).export(), calib.features[rows],
                           acc_bits=cfg.core.acc_bits, tree_id=t)
@@ -202,10 +207,32 @@ def _load_dataset(name: str, seed: int, n_tasks: int) -> Any:
     return load_dataset(name, seed=seed, n_tasks=n_tasks)
 
 
-def _calibration(forest: Any, folder: Path, calib_x: npt.ArrayLike | None) -> Calibration:
+def _routed_rows(picks: npt.NDArray[np.int64], order: npt.NDArray[np.int64],
+                 n_trees: int) -> list[npt.NDArray[np.int64]]:
+    """For each tree, the calibration rows routed to it, in `order`'s order: one sort of all
+    (tree, rank) pairs rather than a scan of every row per tree (rows x trees)."""
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    rows = np.repeat(np.arange(len(picks)), picks.shape[1])
+    trees = picks.reshape(-1)
+    by = np.lexsort((rank[rows], trees))
+    trees, rows = trees[by], rows[by]
+    bounds = np.searchsorted(trees, np.arange(n_trees + 1))
+    return [rows[bounds[t]:bounds[t + 1]] for t in range(n_trees)]
+
+
+def _calibration(forest: Any, folder: Path, calib_x: npt.ArrayLike | None,
+                 seed: int) -> Calibration:
     if calib_x is None:
         data = recorded_dataset(forest, folder)
-        calib_x, source = data.x_train, f"{data.name} training split ({len(data.x_train)} rows)"
+        calib_x, n = data.x_train, len(data.x_train)
+        source = f"{data.name} training split ({n} rows)"
+        if n > DEFAULT_CALIB_MAX_ROWS:
+            pick = np.sort(np.random.default_rng(seed).choice(n, DEFAULT_CALIB_MAX_ROWS,
+                                                              replace=False))
+            calib_x = np.asarray(data.x_train)[pick]
+            source = (f"{data.name} training split, a seeded sample of "
+                      f"{DEFAULT_CALIB_MAX_ROWS} of its {n} rows")
     else:
         source = "caller's rows"
     x = np.asarray(calib_x, dtype=np.float32)
