@@ -197,8 +197,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", default="docs/isa.md")
 
     p = add("sim", cmd_sim,
-            "train a tree, compile it, run it on the golden model, the SimPy model and the "
-            "RTL, and write reports/<run>/ (what `make sim` runs)")
+            "what `make sim` runs: one tree through the golden model, the SimPy model and "
+            "the RTL, then a trained forest compiled, placed and simulated on the mesh "
+            "with every baseline; writes reports/<run>/")
     p.add_argument("--dataset", default="digits",
                    help="offline dataset: digits, wine, breast_cancer, iris")
     p.add_argument("--hidden", type=int, nargs="+", default=[32],
