@@ -43,36 +43,6 @@ HTTP_REQUESTS = 1000
 CLIENTS = 32
 CALIB_ROWS = 8192
 
-_PROBE = r"""
-import json, sys, numpy as np
-def rss_mib():
-    for line in open("/proc/self/status"):
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-from nfcore.compiler import load_forest_image
-from nfcore.conductor.audit import AuditLog
-from nfcore.conductor.backends import make_backend
-from nfcore.conductor.conductor import Conductor
-from nfcore.conductor.image import ImageForest
-from nfcore.config import NFCoreConfig
-mode, forest, image, inputs, log = sys.argv[1:6]
-out = {"mode": mode}
-if mode != "base":
-    cfg = NFCoreConfig.load(sys.argv[6])
-    img = load_forest_image(image, cfg, forest_dir=forest)
-    c = Conductor(forest, ImageForest(img), make_backend("golden", cfg), AuditLog(log))
-    out["opened_mib"] = rss_mib()
-    if mode == "lazy":
-        answers = c.run(np.load(inputs))
-        out["touched"] = float(np.mean([a.record["weight_bytes_touched"] for a in answers]))
-    else:
-        c._load(range(img.n_trees))
-    out["loads"] = c.loads.to_dict()
-out["rss_mib"] = rss_mib()
-print(json.dumps(out))
-"""
-
-
 def _python() -> str:
     return sys.executable
 
@@ -106,11 +76,9 @@ def build(quiet: bool = True) -> tuple[Path, Path, dict[str, float]]:
 
 
 def probe(mode: str, forest: Path, image: Path, inputs: Path, log: Path) -> dict[str, Any]:
-    out = subprocess.run([_python(), "-c", _PROBE, mode, str(forest), str(image),
-                          str(inputs), str(log), str(CONFIG)],
-                         check=True, capture_output=True, text=True, cwd=ROOT)
-    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
-    return result
+    from nfcore.conductor.memory import probe as run_probe
+
+    return run_probe(mode, forest, image, inputs, log)
 
 
 def _free_port() -> int:

@@ -83,6 +83,8 @@ class ForestSystemRun:
     workload: Workload
     monolith: bl.MonolithSpec
     summary: dict[str, Any]
+    x_test: npt.NDArray[np.float32]
+    """The dataset's raw test inputs (rows, *input_shape) the requests were drawn from."""
 
     @property
     def layout(self) -> Layout:
@@ -163,7 +165,8 @@ def run_forest_system(cfg: NFCoreConfig, opts: ForestSystemOptions,
         "compile_stage_seconds": image.stage_seconds,
         "stage_seconds": stage_s,
     }
-    return ForestSystemRun(forest, image, workload, monolith, summary)
+    return ForestSystemRun(forest, image, workload, monolith, summary,
+                           np.asarray(data.x_test, dtype=np.float32))
 
 
 HOT_UTILIZATION = 0.5

@@ -177,7 +177,25 @@ def _system_section(cfg: NFCoreConfig, opts: SimOptions, run_dir: Path) -> dict[
     data, _ = build_system_report(cfg, run.workload, arrival, run.monolith,
                                   progress=not opts.quiet)
     data["forest"] = run.summary
+    data["host_memory"] = _host_memory(run, opts, run_dir / "forest")
     return data
+
+
+HOST_MEMORY_REQUESTS = 200
+"""Test rows the lazily loaded Conductor serves before its memory is read."""
+
+
+def _host_memory(run: Any, opts: SimOptions, forest_dir: Path) -> dict[str, Any]:
+    """The Conductor's host RSS with this forest loaded lazily versus whole
+    (`nfcore.conductor.memory`), from the image saved beside the forest."""
+    from nfcore.conductor.memory import host_memory
+
+    image_dir = forest_dir.parent / "forest_image"
+    run.image.save(image_dir)
+    rows = np.random.default_rng(opts.seed).permutation(len(run.x_test))[:HOST_MEMORY_REQUESTS]
+    if not opts.quiet:
+        print("measuring the Conductor's host memory (lazy vs whole) ...", flush=True)
+    return host_memory(forest_dir, image_dir, run.x_test[rows])
 
 
 def _compare_rtl(cfg: NFCoreConfig, prog: Any, inputs: list[np.ndarray],

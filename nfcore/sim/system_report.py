@@ -203,6 +203,33 @@ def forest_markdown(forest: dict[str, Any] | None) -> list[str]:
     ]
 
 
+def memory_markdown(mem: dict[str, Any] | None) -> list[str]:
+    """Host memory of the Conductor serving this forest, lazily versus whole."""
+    if not mem:
+        return []
+    opened = mem["opened_mib"]
+    return [
+        "### Host memory of the Conductor", "",
+        "Resident memory (VmRSS) of a host process serving this run's forest image, each "
+        "figure from a fresh process (`nfcore/conductor/memory.py`); "
+        "`make bench BENCH=conductor` gives the same figures for a 10,000-tree forest.", "",
+        "| state | RSS (MiB) | trees loaded |",
+        "| --- | --- | --- |",
+        f"| modules imported, nothing opened | {mem['base_mib']:,.1f} | 0 |",
+        f"| Conductor opened (manifest, stem, router) | {opened:,.1f} | 0 |",
+        f"| lazy, after {mem['requests']} requests | {mem['lazy_mib']:,.1f} | "
+        f"{mem['lazy_trees_loaded']} |",
+        f"| whole forest loaded | {mem['whole_mib']:,.1f} | {mem['whole_trees_loaded']} |",
+        "",
+        f"- above the opened Conductor: lazy +{mem['lazy_mib'] - opened:,.1f} MiB, whole "
+        f"+{mem['whole_mib'] - opened:,.1f} MiB (lazy includes serving the requests: "
+        "batch buffers and the audit log; whole only loads, so for a small forest lazy can "
+        f"be the larger); compiled weight bytes touched per request "
+        f"{mem['weight_bytes_touched_per_request']:,.0f}",
+        "",
+    ]
+
+
 def system_markdown(data: dict[str, Any]) -> list[str]:
     """The system section of `report.md`: headline, side-by-side table, verdicts, figures,
     GPU sweep, power states, and the system energy rows and assumptions."""
@@ -226,6 +253,7 @@ def system_markdown(data: dict[str, Any]) -> list[str]:
         f"- technology: energy_scale = {data['energy_model']['energy_scale']:g} applied to "
         f"table `{data['energy_model']['table']}`", "",
         *forest_markdown(data.get("forest")),
+        *memory_markdown(data.get("host_memory")),
         "### Side by side (same requests)", "",
         "Latency is the median request latency for simulated rows and the batch's latency for "
         "the GPU rows; energy per inference for NF-Core includes the leakage of idle silicon.",
