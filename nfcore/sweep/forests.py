@@ -42,7 +42,7 @@ def ensure_forest(spec: ForestSpec, cache: Path, quiet: bool = True) -> Path:
     if pkl.is_file():
         return pkl
     trained = run_train(spec.dataset, folder / FOREST_FOLDER, trees=spec.trees or None,
-                        top_k=spec.top_k or None, kinds=("mlp",),
+                        top_k=spec.top_k or None, kinds=None,
                         tree_size=spec.tree_size or None, epochs=spec.epochs or None,
                         tasks=spec.tasks, seed=spec.seed, quiet=quiet)
     tmp = pkl.with_suffix(f".tmp{os.getpid()}")

@@ -61,8 +61,8 @@ def _range(lo: float, hi: float, unit: str = "") -> dict[str, Any]:
 @dataclass(frozen=True)
 class ForestSpec:
     """The forest every point compiles: trained once per distinct spec (`forests.py`).
-    0 means the dataset's preset (`forest.command.PRESETS`). Trees are MLPs: the forest
-    pipeline lowers MLP trees only."""
+    0 means the dataset's preset (`forest.command.PRESETS`), which also sets the tree kinds
+    (multitask: MLP trees; digits: CNN and MLP; sequence: RNN and MLP)."""
 
     dataset: str = field(default="multitask", metadata={"choices": tuple(DATASETS)})
     tasks: int = field(default=16, metadata=_range(2, 100_000, "tasks"))
