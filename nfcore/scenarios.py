@@ -35,7 +35,9 @@ RTL_CYCLES_FILE = "rtl_cycles.json"
 """File name, under the repository's `sim_build/`, of the cycles the array RTL tests measured.
 
 Schema (JSON object): `{"schema": 1, "scenarios": {name: {"rows": int, "cols": int,
-"contention": bool, "cores": {"x,y": {"cycles": int, "act_sha256": str}}}}}`, where
+"contention": bool, "setup_sha256": str, "cores": {"x,y": {"cycles": int,
+"act_sha256": str}}}}}`, where `setup_sha256` is `Scenario.digest()` (so a record of older
+scenario definitions is recognised as stale),
 `cycles` is the core's `last_run_cycles` (RUN to HALT, waits and stalls included) and
 `act_sha256` the SHA-256 of its whole scratchpad (`act_digest`) after the run."""
 
@@ -73,6 +75,18 @@ class Scenario:
                          np.zeros((CORE.act_words, LANES), dtype=np.uint8), [isa.halt()])
         return {(x, y): built.get((x, y), idle)
                 for y in range(self.rows) for x in range(self.cols)}
+
+    def digest(self) -> str:
+        """SHA-256 of everything the scenario loads (weights, scratchpads, programs)."""
+        import hashlib
+
+        h = hashlib.sha256(f"{self.rows}x{self.cols} {CORE}".encode())
+        for coord, s in sorted(self.setups().items()):
+            h.update(repr(coord).encode())
+            h.update(np.ascontiguousarray(s.weights).tobytes())
+            h.update(np.ascontiguousarray(s.act).tobytes())
+            h.update(b"".join(i.encode().to_bytes(8, "little") for i in s.program))
+        return h.hexdigest()
 
     def states(self) -> dict[Coord, CoreState]:
         """Golden-model cores loaded as the RTL is loaded (weights, scratchpad, program)."""
@@ -214,6 +228,41 @@ def _crossing(rng: np.random.Generator) -> dict[Coord, CoreSetup]:
     return out
 
 
+def _random_dag(rng: np.random.Generator) -> dict[Coord, CoreSetup]:
+    """Random traffic on all four cores, with contention nobody tuned: cores in the order
+    (0, 0), (1, 0), (0, 1), (1, 1) send 1-3 packets each to random later cores (so no
+    cycle of waits can deadlock), packets to core j all have tag j and j's length (1-6
+    words), and each program interleaves its SENDs, its RECVs (one per incoming packet,
+    into consecutive slots from word 24: the order of arrival decides the layout) and
+    VADD/VMUL work at random."""
+    order = [(0, 0), (1, 0), (0, 1), (1, 1)]
+    length = {c: int(rng.integers(1, 7)) for c in order}
+    ops: dict[Coord, list[Instruction]] = {c: [] for c in order}
+    incoming = dict.fromkeys(order, 0)
+    for i, src in enumerate(order[:-1]):
+        for _ in range(int(rng.integers(1, 4))):
+            dst = order[int(rng.integers(i + 1, len(order)))]
+            n = length[dst]
+            ops[src].append(isa.send(n=n, addr=int(rng.integers(0, 24 - n)), dest_x=dst[0],
+                                     dest_y=dst[1], tag=order.index(dst)))
+            incoming[dst] += 1
+    out = {}
+    for c in order:
+        recvs = [isa.recv(n=length[c], addr=24 + k * length[c], tag=order.index(c))
+                 for k in range(incoming[c])]
+        work = [(isa.vadd if rng.random() < 0.5 else isa.vmul)(
+            n=int(rng.integers(1, 3)) * LANES, a_addr=0, b_addr=2, y_addr=20)
+            for _ in range(int(rng.integers(0, 4)))]
+        program: list[Instruction] = []
+        queues = [ops[c], recvs, work]
+        while any(queues):
+            q = [q for q in queues if q][int(rng.integers(0, sum(1 for q in queues if q)))]
+            program.append(q.pop(0))
+        out[c] = CoreSetup(np.zeros((1, LANES), dtype=np.uint8), _scratchpad(rng),
+                           [*program, isa.halt()])
+    return out
+
+
 SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
     Scenario("tree_split", 2, 2, False, 61, _tree_split, _tree_split.__doc__ or ""),
     Scenario("pipeline_2x2", 2, 2, False, 62, _pipeline, _pipeline.__doc__ or ""),
@@ -224,5 +273,7 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
     Scenario("two_to_one_long", 2, 2, True, 66, lambda r: _two_to_one(r, 10),
              _two_to_one.__doc__ or ""),
     Scenario("crossing_link", 2, 2, True, 67, _crossing, _crossing.__doc__ or ""),
+    *(Scenario(f"random_dag_{k}", 2, 2, True, 70 + k, _random_dag, _random_dag.__doc__ or "")
+      for k in range(6)),
 )}
 """Every scenario, by name. The RTL suite runs them all; so does the model's test."""

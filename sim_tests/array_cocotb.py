@@ -54,6 +54,7 @@ async def scenarios(dut: Any) -> None:
                       {c: r.cycles for c, r in expected.items()})
         record[sc.name] = {
             "rows": sc.rows, "cols": sc.cols, "contention": sc.contention,
+            "setup_sha256": sc.digest(),
             "cores": {f"{x},{y}": {"cycles": got[x, y],
                                    "act_sha256": act_digest(tb.cores[x, y].model.act)}
                       for (x, y) in got},

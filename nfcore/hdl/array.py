@@ -30,6 +30,7 @@ from amaranth.hdl import Cat, Module
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from nfcore import noc
 from nfcore.config import NFCoreConfig
 from nfcore.errors import ConfigError
 from nfcore.hdl.core import CYCLE_COUNTER_BITS, MicroCore, cmd_layout, rsp_layout
@@ -43,7 +44,7 @@ __all__ = ["Array"]
 class Array(wiring.Component):
     """`cfg.mesh.rows` x `cfg.mesh.cols` cores of `cfg.core`; see the module docstring."""
 
-    def __init__(self, *, config: NFCoreConfig, fifo_depth: int = 2) -> None:
+    def __init__(self, *, config: NFCoreConfig, fifo_depth: int = noc.ROUTER_FIFO_DEPTH) -> None:
         rows, cols, lanes = config.mesh.rows, config.mesh.cols, config.core.lanes
         try:
             # Mesh checks rows, cols, lanes and fifo_depth; MicroCore checks the core.

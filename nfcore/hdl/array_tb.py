@@ -99,7 +99,8 @@ class ArrayTB:
         `last_run_cycles`, checked against the cycles the testbench measured (from the
         simulation time with `watch=False`: the longest run; per core with `watch=True`)."""
         dut = self.dut
-        run = pack(next(iter(self.cores.values())).cmd_layout, kind=CmdKind.RUN.value)
+        run_kind: Any = CmdKind.RUN
+        run = pack(next(iter(self.cores.values())).cmd_layout, kind=run_kind.value)
         for tb in self.cores.values():
             tb.dut.cmd__payload.value = run
             tb.dut.cmd__valid.value = 1
@@ -107,7 +108,7 @@ class ArrayTB:
         assert all(tb.dut.cmd__ready.value for tb in self.cores.values()), \
             "a core was not idle at RUN"
         await RisingEdge(dut.clk)
-        start_ns = self.run_start_ns = get_sim_time("ns")
+        start_ns = self.run_start_ns = int(get_sim_time("ns"))
         for tb in self.cores.values():
             tb.dut.cmd__valid.value = 0
         measured: dict[Coord, int] = {}
@@ -160,7 +161,7 @@ class ArrayTB:
                 taken = bool(dut.host_in__ready.value)
                 await RisingEdge(dut.clk)
                 if taken:
-                    first_ns = get_sim_time("ns") if first_ns is None else first_ns
+                    first_ns = int(get_sim_time("ns")) if first_ns is None else first_ns
                     break
         dut.host_in__valid.value = 0
         assert first_ns is not None

@@ -47,8 +47,8 @@ TOPS: dict[str, Callable[[NFCoreConfig], wiring.Component]] = {
     "array": _array,
 }
 """Top-level blocks `nfcore verilog --top` can write: the micro-core; one router (at (0, 0),
-flit width from core.lanes); the mesh of mesh.rows x mesh.cols routers with the host port; the array of mesh.rows x
-mesh.cols cores on that mesh (`nfcore.hdl.array`)."""
+flit width from core.lanes); the mesh of mesh.rows x mesh.cols routers with the host port;
+the array of mesh.rows x mesh.cols cores on that mesh (`nfcore.hdl.array`)."""
 
 
 def emit(cfg: NFCoreConfig, top: str, name: str) -> str:

@@ -131,6 +131,9 @@ class Delivery:
     """Cycle from which the source can inject again: its injection link's hold ends. With
     no stall `sent_cycle + flits`; later when the worm stalled while its tail was still at
     the source (the sender stalls)."""
+    link_grants: tuple[int, ...] = ()
+    """Grant cycle of each link of its path (`Network.path`): injection, then each router
+    output."""
 
 
 class Network:
@@ -220,7 +223,7 @@ class Network:
         if wait:
             self.waited_packets += 1
             self.wait_cycles += wait
-        return Delivery(now, done, n_hops, flits, wait, header, inject_end)
+        return Delivery(now, done, n_hops, flits, wait, header, inject_end, tuple(grants))
 
     def _walk(self, links: tuple[int, ...], flits: int, now: int,
               floor: dict[int, int]) -> tuple[list[int], int]:
