@@ -7,6 +7,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from forest.errors import ForestError
 from nfcore.config import NFCoreConfig, default_config_path
 from nfcore.errors import ConfigError, NFCoreError
 
@@ -89,6 +90,18 @@ def cmd_sim_system(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    from forest.command import run_train, summary_table
+
+    kinds = tuple(k.strip() for k in args.kinds.split(",")) if args.kinds else None
+    result = run_train(args.dataset, args.output, trees=args.trees, top_k=args.top_k,
+                       kinds=kinds, tree_size=args.tree_size, epochs=args.epochs,
+                       tasks=args.tasks, seed=args.seed, monolith=not args.no_monolith,
+                       threads=args.threads, quiet=args.quiet)
+    print(summary_table(result))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="nfcore",
@@ -153,6 +166,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reports", default="reports", help="reports root folder")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+
+    p = add("train", cmd_train,
+            "train a Neural Forest (trees, router, shared stem) and its size-matched monolith, "
+            "save it to a folder (manifest.json + weights.safetensors) and print a summary")
+    p.add_argument("--dataset", required=True,
+                   help="digits, wine, breast_cancer, iris, sequence or multitask")
+    p.add_argument("--trees", type=int, default=None, help="number of trees (default: per "
+                   "dataset; multitask: one per task)")
+    p.add_argument("--top-k", type=int, default=None, help="trees evaluated per request")
+    p.add_argument("--kinds", default=None, help="comma-separated tree kinds: mlp,cnn,rnn")
+    p.add_argument("--tree-size", type=int, default=None,
+                   help="mlp hidden width, cnn channels or rnn hidden units")
+    p.add_argument("--epochs", type=int, default=None, help="passes over each tree's region")
+    p.add_argument("--tasks", type=int, default=16, help="tasks of the multitask dataset")
+    p.add_argument("--no-monolith", action="store_true", help="skip the monolith baseline")
+    p.add_argument("--threads", type=int, default=1, help="torch threads")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("-o", "--output", required=True, help="output folder, e.g. forests/digits")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     return parser
 
 
@@ -160,7 +192,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.handler(args))
-    except NFCoreError as exc:
+    except (NFCoreError, ForestError) as exc:
         print(f"nfcore: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

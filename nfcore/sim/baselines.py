@@ -270,6 +270,10 @@ def all_trees(cfg: NFCoreConfig, workload: Workload, table: EnergyTable | None =
                       "simulated", kind="baseline")
 
 
+TIE_REL_TOL = 0.005
+"""Two figures within this relative distance are reported as a tie, not a win or a loss."""
+
+
 def verdicts(nfcore: Baseline, rows: list[Baseline]) -> list[str]:
     """Sentences comparing NF-Core with each row, generated from the numbers: where it loses
     (more energy or more latency than a competitor) and by how much, and how far it is above
@@ -287,7 +291,10 @@ def verdicts(nfcore: Baseline, rows: list[Baseline]) -> list[str]:
                 ("latency", nfcore.latency_s, b.latency_s, "s")):
             if ours is None or theirs is None or theirs <= 0 or ours <= 0:
                 continue
-            if ours > theirs:
+            if math.isclose(ours, theirs, rel_tol=TIE_REL_TOL):
+                out.append(f"NF-Core ties with {b.name} on {metric}: {_fmt(ours, unit)} vs "
+                           f"{_fmt(theirs, unit)} (within {TIE_REL_TOL:.1%}).")
+            elif ours > theirs:
                 out.append(f"NF-Core LOSES to {b.name} on {metric}: {_fmt(ours, unit)} vs "
                            f"{_fmt(theirs, unit)} ({ours / theirs:,.2f}x worse).")
             else:

@@ -46,6 +46,64 @@ def test_same_seed_same_split_other_seed_other_split() -> None:
 
 def test_unknown_name_lists_the_choices() -> None:
     with pytest.raises(ForestError, match="unknown dataset 'mnist'; choose one of "
-                                          "breast_cancer, digits, iris, wine"):
+                                          "breast_cancer, digits, iris, multitask, sequence, "
+                                          "wine"):
         load_dataset("mnist")
-    assert DATASETS == ("breast_cancer", "digits", "iris", "wine")
+    assert DATASETS == ("breast_cancer", "digits", "iris", "multitask", "sequence", "wine")
+
+
+def test_input_shapes_say_how_trees_read_rows() -> None:
+    assert load_dataset("digits").shape == (8, 8)  # 8 rows (steps) of 8 pixels (channels)
+    assert load_dataset("sequence").shape == (16, 3)
+    assert load_dataset("wine").shape == (13,)
+    d = load_dataset("digits")
+    # Row-major: step r of row n is pixels 8r .. 8r+7 of the flat row.
+    np.testing.assert_array_equal(d.x_train.reshape(-1, 8, 8)[5, 2], d.x_train[5, 16:24])
+
+
+def test_sequence_task_is_seeded_and_balanced() -> None:
+    a, b, c = load_dataset("sequence", 0), load_dataset("sequence", 0), load_dataset("sequence", 1)
+    np.testing.assert_array_equal(a.x_train, b.x_train)
+    assert not np.array_equal(a.x_train, c.x_train)
+    assert a.n_classes == 4 and a.task_train is None
+    assert np.bincount(a.y_train).min() > 0.15 * len(a.y_train)
+
+
+def test_multitask_splits_every_task_into_train_and_test() -> None:
+    d = load_dataset("multitask", n_tasks=5, samples_per_task=20)
+    assert d.n_tasks == 5 and d.task_train is not None and d.task_test is not None
+    np.testing.assert_array_equal(np.bincount(d.task_train), [15] * 5)
+    np.testing.assert_array_equal(np.bincount(d.task_test), [5] * 5)
+    assert len(d.task_train) == len(d.x_train) and len(d.task_test) == len(d.x_test)
+
+
+def test_multitask_scales_to_ten_thousand_tasks_reproducibly() -> None:
+    a = load_dataset("multitask", n_tasks=10_000, samples_per_task=4, seed=3)
+    b = load_dataset("multitask", n_tasks=10_000, samples_per_task=4, seed=3)
+    assert a.n_tasks == 10_000 and len(a.x_train) == 30_000
+    np.testing.assert_array_equal(a.x_test, b.x_test)
+    np.testing.assert_array_equal(a.y_train, b.y_train)
+
+
+def test_multitask_rules_differ_between_tasks() -> None:
+    # Within a task the label is linear in the payload; pooled over tasks it is not.
+    from sklearn.linear_model import LogisticRegression
+
+    from forest.synthetic import make_multitask
+
+    raw = make_multitask(n_tasks=12, samples_per_task=60, payload_dim=6, seed=0)
+    payload = raw.x[:, -6:]
+    assert raw.task is not None
+    own = [LogisticRegression(C=100.0, max_iter=2000)
+           .fit(payload[raw.task == t], raw.y[raw.task == t])
+           .score(payload[raw.task == t], raw.y[raw.task == t]) for t in range(12)]
+    pooled = LogisticRegression(max_iter=2000).fit(payload, raw.y).score(payload, raw.y)
+    assert np.mean(own) > 0.95
+    assert pooled < 0.6
+
+
+@pytest.mark.parametrize("kwargs", [{"n_tasks": 0}, {"n_tasks": 200_000},
+                                    {"samples_per_task": 1}])
+def test_bad_multitask_sizes_are_refused(kwargs: dict) -> None:
+    with pytest.raises(ForestError, match="make_multitask"):
+        load_dataset("multitask", **kwargs)

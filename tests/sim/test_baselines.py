@@ -112,6 +112,15 @@ def test_verdicts_say_where_nfcore_loses() -> None:
     assert "NF-Core spends 10.0x the floor: MAC energy (100 pJ)." in text
 
 
+def test_verdicts_call_equal_figures_a_tie() -> None:
+    ours = bl.Baseline("NF-Core", 1000.0, 2e-6, "", kind="nfcore")
+    text = bl.verdicts(ours, [bl.Baseline("twin", 1002.0, 2e-6, "")])
+    assert text == [
+        "NF-Core ties with twin on energy per inference: 1,000 pJ vs 1,002 pJ (within 0.5%).",
+        "NF-Core ties with twin on latency: 2e-06 s vs 2e-06 s (within 0.5%).",
+    ]
+
+
 def test_all_trees_baseline_runs_every_tree() -> None:
     cfg = NFCoreConfig.from_dict({"mesh": {"rows": 2, "cols": 2}})
     trees = tuple(tree_from_program(i, (i % 2, i // 2), mlp_program([16, 8], 8), 8, 16, 8)
