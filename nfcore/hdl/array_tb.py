@@ -169,3 +169,64 @@ class ArrayTB:
 
     def errors(self) -> dict[Coord, bool]:
         return {c: bool(tb.dut.error.value) for c, tb in self.cores.items()}
+
+
+# -- simulation speed (benchmarks/bench_array.py) -------------------------------------------
+
+ENV_BENCH = "NFCORE_ARRAY_BENCH"
+"""JSON of the benchmark's parameters: {"rows", "cols", "iterations", "runs", "watch"}."""
+ENV_BENCH_OUT = "NFCORE_ARRAY_BENCH_OUT"
+"""JSON file the benchmark test writes: {"cycles", "wall_s", "runs"}."""
+
+
+def ring_programs(rows: int, cols: int, iterations: int) -> dict[Coord, CoreSetup]:
+    """Every core, `iterations` times: a 16 x 16 MATVEC, SEND of its 2 result words to the
+    next core of a ring (row-major order), RECV of the previous core's."""
+    import numpy as np
+
+    from nfcore import isa
+    from nfcore.scenarios import CORE
+
+    ring = [(x, y) for y in range(rows) for x in range(cols)]
+    rng = np.random.default_rng(5)
+    lanes = CORE.lanes
+    out = {}
+    for k, coord in enumerate(ring):
+        nxt = ring[(k + 1) % len(ring)]
+        weights = isa.pack_matvec(rng.integers(-128, 128, (16, 16)), rng.integers(-99, 99, 16),
+                                  rng.integers(1, 1 << 16, 16), rng.integers(12, 18, 16), lanes)
+        program = [isa.loop(body=3, count=iterations),
+                   isa.matvec(rows=16, cols=16, w_addr=0, x_addr=0, y_addr=4),
+                   isa.send(n=2, addr=4, dest_x=nxt[0], dest_y=nxt[1], tag=1),
+                   isa.recv(n=2, addr=0, tag=1), isa.halt()]
+        act = rng.integers(0, 256, (CORE.act_words, lanes), dtype=np.uint8)
+        out[coord] = CoreSetup(weights, act, program)
+    return out
+
+
+@cocotb.test()
+async def array_speed(dut: Any) -> None:
+    """Simulated cycles per wall-clock second of an array running `ring_programs`, timing
+    only the runs (not loading)."""
+    import json
+    import os
+    import time
+    from pathlib import Path
+
+    from nfcore.config import MeshConfig
+    from nfcore.scenarios import CORE
+
+    p = json.loads(os.environ[ENV_BENCH])
+    cfg = NFCoreConfig(core=CORE, mesh=MeshConfig(rows=p["rows"], cols=p["cols"]))
+    tb = ArrayTB(dut, cfg)
+    await tb.reset()
+    await tb.load(ring_programs(p["rows"], p["cols"], p["iterations"]))
+    cycles, wall_s = 0, 0.0
+    for _ in range(p["runs"]):
+        t0 = time.perf_counter()
+        got = await tb.run_all(watch=p["watch"])
+        wall_s += time.perf_counter() - t0
+        cycles += max(got.values()) + 2  # + the RUN handshake and the final idle cycle
+        assert not any(tb.errors().values()), f"a core raised error: {tb.errors()}"
+    Path(os.environ[ENV_BENCH_OUT]).write_text(json.dumps(
+        {"cycles": cycles, "wall_s": wall_s, "runs": p["runs"]}))
