@@ -11,6 +11,8 @@ and a program; all cores start in the same cycle.
   equal the golden array's (`nfcore.golden_array`, the timing contract).
 * `contention=True`: packets meet on a link or at an ejection port; cycles come from the
   routers' arbitration (RTL) and from `nfcore.sim.network` (model).
+* `gated`: cores that sleep before the run and wake on RUN (`power.wake_up_cycles` later);
+  packets for them wait in their routers meanwhile.
 
 Everything is generated from the scenario's seed with numpy, so both sides rebuild the same
 bytes. `RTL_CYCLES_FILE` names the file in which the RTL tests record what they measured.
@@ -36,9 +38,10 @@ RTL_CYCLES_FILE = "rtl_cycles.json"
 
 Schema (JSON object): `{"schema": 1, "scenarios": {name: {"rows": int, "cols": int,
 "contention": bool, "setup_sha256": str, "cores": {"x,y": {"cycles": int,
-"act_sha256": str}}}}}`, where `setup_sha256` is `Scenario.digest()` (so a record of older
-scenario definitions is recognised as stale),
-`cycles` is the core's `last_run_cycles` (RUN to HALT, waits and stalls included) and
+"run_offset": int, "act_sha256": str}}}}}`, where `setup_sha256` is `Scenario.digest()`
+(so a record of older scenario definitions is recognised as stale), `cycles` is the core's
+`last_run_cycles` (RUN to HALT, waits and stalls included), `run_offset` the cycles its RUN
+handshake came after the first core's (its wake-up), and
 `act_sha256` the SHA-256 of its whole scratchpad (`act_digest`) after the run."""
 
 CORE = CoreConfig(lanes=8, weight_sram_bytes=256 * 8, act_sram_bytes=64 * 8, imem_depth=32,
@@ -63,6 +66,10 @@ class Scenario:
     seed: int
     build: Callable[[np.random.Generator], dict[Coord, CoreSetup]]
     doc: str
+    gated: frozenset[Coord] = frozenset()
+    """Cores power-gated before the common RUN: they take it `power.wake_up_cycles` later
+    (`nfcore.hdl.power`), so their cycles are the model's to predict, not the golden
+    array's (which starts every core at once)."""
 
     @property
     def config(self) -> NFCoreConfig:
@@ -81,6 +88,8 @@ class Scenario:
         import hashlib
 
         h = hashlib.sha256(f"{self.rows}x{self.cols} {CORE}".encode())
+        if self.gated:
+            h.update(f"gated {sorted(self.gated)} {self.config.power}".encode())
         for coord, s in sorted(self.setups().items()):
             h.update(repr(coord).encode())
             h.update(np.ascontiguousarray(s.weights).tobytes())
@@ -273,6 +282,10 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
     Scenario("two_to_one_long", 2, 2, True, 66, lambda r: _two_to_one(r, 10),
              _two_to_one.__doc__ or ""),
     Scenario("crossing_link", 2, 2, True, 67, _crossing, _crossing.__doc__ or ""),
+    Scenario("tree_split_gated", 2, 2, False, 68, _tree_split, _tree_split.__doc__ or "",
+             gated=frozenset({(1, 0)})),
+    Scenario("pipeline_gated", 2, 2, False, 69, _pipeline, _pipeline.__doc__ or "",
+             gated=frozenset({(0, 0), (1, 1)})),
     *(Scenario(f"random_dag_{k}", 2, 2, True, 70 + k, _random_dag, _random_dag.__doc__ or "")
       for k in range(6)),
 )}

@@ -4,7 +4,9 @@ Every scenario of `nfcore.scenarios` runs on the 2 x 2 array with random idle cy
 every core's `cmd` and random backpressure on its `rsp` (loading and reading back); after
 each run every core's whole scratchpad is compared bit-exactly with the golden array
 (`nfcore.golden_array`). Without contention each core's `last_run_cycles` equals the golden
-array's count (the timing contract); with contention no core is faster than that. The
+array's count (the timing contract); with contention no core is faster than that. Scenarios
+with gated cores check that those take RUN `power.wake_up_cycles` late (`ArrayTB.run_all`);
+their cycles are compared with the model only. The
 measured cycles go to the file named by `ENV_OUT` (schema: `nfcore.scenarios.RTL_CYCLES_FILE`)
 for the simulator's tests.
 """
@@ -17,11 +19,14 @@ from pathlib import Path
 from typing import Any
 
 import cocotb
+from cocotb.triggers import ClockCycles
+from cocotb.utils import get_sim_time
 
 from nfcore import isa, noc
 from nfcore.golden_array import run_array
 from nfcore.hdl.array_tb import ArrayTB
-from nfcore.hdl.cocotb_tb import Stalls
+from nfcore.hdl.cocotb_tb import CLOCK_PERIOD_NS, Stalls
+from nfcore.hdl.power import COUNTERS
 from nfcore.scenarios import CORE, SCENARIOS, act_digest
 
 ENV_OUT = "NFCORE_RTL_CYCLES_OUT"
@@ -40,10 +45,13 @@ async def scenarios(dut: Any) -> None:
         assert sc.config == first.config, f"{sc.name}: every scenario must use one build"
         await tb.load(sc.setups())
         expected = run_array({c: t.model for c, t in tb.cores.items()})
+        await tb.sleep(sorted(sc.gated))
         got = await tb.run_all(watch=i % 2 == 1)
         assert not any(tb.errors().values()), f"{sc.name}: error set {tb.errors()}"
         await tb.check_scratchpads()
         for coord, result in expected.items():
+            if sc.gated:  # started apart: the model's to predict (test_array_agreement.py)
+                continue
             if sc.contention:
                 assert got[coord] >= result.cycles, (sc.name, coord, got[coord], result.cycles)
             else:
@@ -55,7 +63,7 @@ async def scenarios(dut: Any) -> None:
         record[sc.name] = {
             "rows": sc.rows, "cols": sc.cols, "contention": sc.contention,
             "setup_sha256": sc.digest(),
-            "cores": {f"{x},{y}": {"cycles": got[x, y],
+            "cores": {f"{x},{y}": {"cycles": got[x, y], "run_offset": tb.run_offsets[x, y],
                                    "act_sha256": act_digest(tb.cores[x, y].model.act)}
                       for (x, y) in got},
         }
@@ -99,8 +107,45 @@ async def host_packet_to_core(dut: Any) -> None:
         assert got[coord] == result.cycles
 
 
-async def _after(tb: ArrayTB, cycles: int, flits: list[int]) -> int:
-    from cocotb.triggers import ClockCycles
+@cocotb.test()
+async def power_states(dut: Any) -> None:
+    """Two cores sleep, then the host presents RUN to all: the sleepers take it exactly
+    `power.wake_up_cycles` (W) late (`ArrayTB.run_all` checks) and compute bit-exactly.
+    Between two reads of the counters, every core counts every cycle in exactly one state;
+    a sleeper counts GATED from its SLEEP handshake to the cycle RUN reached it, then W - 1
+    waking cycles as ACTIVE and one wake-up; every core counts its `last_run_cycles` as
+    ACTIVE and the rest as IDLE."""
+    sc = SCENARIOS["tree_split"]
+    tb = ArrayTB(dut, sc.config, STALLS)
+    wake = sc.config.power.wake_up_cycles
+    await tb.reset()
+    await tb.load(sc.setups())
+    run_array({c: t.model for c, t in tb.cores.items()})  # the scratchpads to expect
+    before = await tb.power_counters()
+    read0_ns = int(get_sim_time("ns"))
+    for coord, c in before.items():
+        assert c["gated_cycles"] == c["active_cycles"] == c["wakes"] == 0, (coord, c)
+    assert len({sum(c[k] for k in COUNTERS[:3]) for c in before.values()}) == 1, before
+    sleepers = [(1, 0), (1, 1)]
+    await tb.sleep(sleepers)
+    await ClockCycles(dut.clk, 37)
+    await tb.run_all()
+    got = {c: int(t.dut.last_run_cycles.value) for c, t in tb.cores.items()}
+    after = await tb.power_counters()  # before READ_ACT, which counts as active
+    elapsed = round((int(get_sim_time("ns")) - read0_ns) / CLOCK_PERIOD_NS)
+    await tb.check_scratchpads()
+    for coord in tb.cores:
+        d = {k: after[coord][k] - before[coord][k] for k in COUNTERS}
+        asleep = coord in sleepers
+        gated = (round((tb.run_start_ns - tb.slept_ns[coord]) / CLOCK_PERIOD_NS)
+                 if asleep else 0)
+        assert d["gated_cycles"] + d["idle_cycles"] + d["active_cycles"] == elapsed, (coord, d)
+        assert d["wakes"] == int(asleep), (coord, d)
+        assert d["gated_cycles"] == gated, (coord, d, gated)
+        assert d["active_cycles"] == got[coord] + (max(wake - 1, 0) if asleep else 0), \
+            (coord, d, got[coord])
 
+
+async def _after(tb: ArrayTB, cycles: int, flits: list[int]) -> int:
     await ClockCycles(tb.dut.clk, cycles)
     return await tb.inject_host(flits)

@@ -1,5 +1,9 @@
 """`Array`: rows x cols `MicroCore`s on a `Mesh`, with the host interface.
 
+Each core sits in its own power domain (`nfcore.hdl.power.PoweredCore`: gated, idle,
+active, with `power.wake_up_cycles` of wake-up latency; the host gates a core with the
+command SLEEP and wakes it with any other command on its `cmd`).
+
 Each core's `net_out`/`net_in` is its router's LOCAL input/output; its `coord_x`/`coord_y`
 are tied to its (x, y). The routers are flattened into this module (`RouterLogic.build`,
 as in `Mesh`), so that every link is one set of signals in the Verilog.
@@ -17,9 +21,10 @@ Host interface (docs/architecture.md, "The array top")
   RUN on every core's `cmd` in the same cycle gets that (`ArrayTB.run_all` does).
 
 Status, per core `[y][x]`: `busy`, `done` (one-cycle pulse), `error`, `last_run_cycles`
-(`MicroCore`'s). Combined: `any_busy` (some core runs a program; it falls in the cycle after
-the last core's `done`, so a testbench can wait for its falling edge instead of polling),
-`misrouted` (sticky, `Mesh`'s).
+(`MicroCore`'s); `power_state` and the cycle counters `gated_cycles`, `idle_cycles`,
+`active_cycles` and `wakes` (`PoweredCore`'s). Combined: `any_busy` (some core runs a
+program; it falls in the cycle after the last core's `done`, so a testbench can wait for its
+falling edge instead of polling), `misrouted` (sticky, `Mesh`'s).
 """
 
 from __future__ import annotations
@@ -33,8 +38,9 @@ from amaranth.lib.wiring import In, Out
 from nfcore import noc
 from nfcore.config import NFCoreConfig
 from nfcore.errors import ConfigError
-from nfcore.hdl.core import CYCLE_COUNTER_BITS, MicroCore, cmd_layout, rsp_layout
+from nfcore.hdl.core import CYCLE_COUNTER_BITS, cmd_layout, rsp_layout
 from nfcore.hdl.mesh import LINKS, Mesh, router_ports
+from nfcore.hdl.power import COUNTERS, PoweredCore, PowerState
 from nfcore.hdl.router import RouterLogic, flit_stream, port_name
 from nfcore.noc import Port
 
@@ -50,7 +56,7 @@ class Array(wiring.Component):
             # Mesh checks rows, cols, lanes and fifo_depth; MicroCore checks the core.
             Mesh(lanes=lanes, rows=rows, cols=cols,
                  fifo_depth=fifo_depth)._MustUse__silence = True  # only validates
-            self.cores = [[MicroCore(config=config.core, coord=(x, y)) for x in range(cols)]
+            self.cores = [[PoweredCore(config=config, coord=(x, y)) for x in range(cols)]
                           for y in range(rows)]
         except ConfigError:
             self._MustUse__silence = True
@@ -66,12 +72,15 @@ class Array(wiring.Component):
             "done": Out(1).array(rows, cols),
             "error": Out(1).array(rows, cols),
             "last_run_cycles": Out(CYCLE_COUNTER_BITS).array(rows, cols),
+            "power_state": Out(PowerState).array(rows, cols),
+            **{name: Out(CYCLE_COUNTER_BITS).array(rows, cols) for name in COUNTERS},
             "any_busy": Out(1),
             "misrouted": Out(1),
         })
         # The per-core ports are the cores' own signals, not copies: a copy would leave
         # an unused alias wire per port in the Verilog (Verilator -Wall UNUSEDSIGNAL).
-        for name in ("cmd", "rsp", "busy", "done", "error", "last_run_cycles"):
+        for name in ("cmd", "rsp", "busy", "done", "error", "last_run_cycles", "power_state",
+                     *COUNTERS):
             setattr(self, name, [[getattr(core, name) for core in row] for row in self.cores])
         # An input read only by a submodule keeps its own name beside the port's, as an
         # unused alias, unless the two names are the same.

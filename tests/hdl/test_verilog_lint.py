@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from nfcore.cli import main
-from nfcore.config import CoreConfig, MeshConfig, NFCoreConfig
+from nfcore.config import CoreConfig, MeshConfig, NFCoreConfig, PowerConfig
 from nfcore.errors import ConfigError
 from nfcore.hdl.toolchain import TOPLEVEL, VLT_FILE, activate
 from nfcore.hdl.verilog import TOPS, emit, emit_core
@@ -51,6 +51,12 @@ NOC_CONFIGS = {
     "array_2x3": ("array", NFCoreConfig(core=CoreConfig(lanes=8, weight_sram_bytes=2048,
                                                         act_sram_bytes=256, imem_depth=16),
                                         mesh=MeshConfig(rows=2, cols=3))),
+    # Wake-up latencies 0 and 1 take other branches of the power domain (nfcore.hdl.power).
+    "array_1x2_wake0": ("array", NFCoreConfig(core=CONFIGS["lanes32"],
+                                              mesh=MeshConfig(rows=1, cols=2),
+                                              power=PowerConfig(wake_up_cycles=0))),
+    "array_1x1_wake1": ("array", NFCoreConfig(core=CONFIGS["lanes32"],
+                                              power=PowerConfig(wake_up_cycles=1))),
 }
 
 

@@ -70,7 +70,7 @@ def _measure_rtl() -> None:
 def _model(name: str) -> tuple[dict[str, int], dict[str, str]]:
     sc = SCENARIOS[name]
     states = sc.states()
-    result = run_array_model(sc.config, states)
+    result = run_array_model(sc.config, states, gated=sc.gated)
     cycles = {f"{x},{y}": c for (x, y), c in result.cycles.items()}
     digests = {f"{x},{y}": act_digest(s.act) for (x, y), s in states.items()}
     return cycles, digests
@@ -81,6 +81,11 @@ def test_equal_without_contention(rtl: dict[str, Any], name: str) -> None:
     cycles, digests = _model(name)
     measured = {k: v["cycles"] for k, v in rtl[name]["cores"].items()}
     assert cycles == measured, f"{name}: model {cycles}, RTL {measured}"
+    wake = SCENARIOS[name].config.power.wake_up_cycles
+    offsets = {f"{x},{y}": wake if (x, y) in SCENARIOS[name].gated else 0
+               for (x, y) in SCENARIOS[name].setups()}
+    assert offsets == {k: v["run_offset"] for k, v in rtl[name]["cores"].items()}, \
+        f"{name}: the RTL's gated cores did not wake in power.wake_up_cycles = {wake}"
     assert digests == {k: v["act_sha256"] for k, v in rtl[name]["cores"].items()}
 
 
