@@ -272,6 +272,10 @@ def _random_dag(rng: np.random.Generator) -> dict[Coord, CoreSetup]:
     return out
 
 
+RANDOM_DAGS = 18
+"""Random contention scenarios (`_random_dag`, seeds 70, 71, ...): enough that a model tuned
+on a few of them would show its error on the others."""
+
 SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
     Scenario("tree_split", 2, 2, False, 61, _tree_split, _tree_split.__doc__ or ""),
     Scenario("pipeline_2x2", 2, 2, False, 62, _pipeline, _pipeline.__doc__ or ""),
@@ -287,6 +291,6 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
     Scenario("pipeline_gated", 2, 2, False, 69, _pipeline, _pipeline.__doc__ or "",
              gated=frozenset({(0, 0), (1, 1)})),
     *(Scenario(f"random_dag_{k}", 2, 2, True, 70 + k, _random_dag, _random_dag.__doc__ or "")
-      for k in range(6)),
+      for k in range(RANDOM_DAGS)),
 )}
 """Every scenario, by name. The RTL suite runs them all; so does the model's test."""
