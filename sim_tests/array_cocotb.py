@@ -15,21 +15,26 @@ for the simulator's tests.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from pathlib import Path
 from typing import Any
 
 import cocotb
+import numpy as np
 from cocotb.triggers import ClockCycles
 from cocotb.utils import get_sim_time
 
 from nfcore import isa, noc
+from nfcore.config import DramConfig
 from nfcore.golden_array import run_array
 from nfcore.hdl.array_tb import ArrayTB
 from nfcore.hdl.cocotb_tb import CLOCK_PERIOD_NS, Stalls
+from nfcore.hdl.dram_tb import DramModel
 from nfcore.hdl.power import COUNTERS
 from nfcore.scenarios import CORE, SCENARIOS, act_digest
+from nfcore.sim.dram import DramChannel
 from nfcore.sim.flit_array import run_array_flits
 
 ENV_OUT = "NFCORE_RTL_CYCLES_OUT"
@@ -150,6 +155,63 @@ async def power_states(dut: Any) -> None:
         assert d["gated_cycles"] == gated, (coord, d, gated)
         assert d["active_cycles"] == got[coord] + (max(wake - 1, 0) if asleep else 0), \
             (coord, d, got[coord])
+
+
+@cocotb.test()
+async def dram_read_to_core(dut: Any) -> None:
+    """The host sends DRAM read requests (`to_dram` packets) through the mesh; the DRAM
+    model (`nfcore.hdl.dram_tb`, with the config's latency and bandwidth, and random
+    backpressure on `dram_out`) answers each with a packet that core (1, 1)'s RECV takes:
+    the words land bit-exactly; the request's header reaches `dram_out`
+    `header_latency_cycles(HOST, DRAM)` after the host's handshake; the channel offers the
+    answer at its latency and bandwidth and the mesh takes every flit when offered; the RECV
+    ends `header_latency_cycles(DRAM, (1, 1))` after the last word's injection. Twice: the
+    default channel (faster than a flit per cycle) and a slow one (a word per 4 cycles)."""
+    first = next(iter(SCENARIOS.values()))
+    dest, tag, addr = (1, 1), 6, 3
+    rng = np.random.default_rng(SEED)
+    memory = rng.integers(0, 256, (4096, CORE.lanes), dtype=np.uint8)
+    tb = ArrayTB(dut, first.config, STALLS)
+    await tb.reset()
+    slow = DramConfig(latency_ns=30.0, bandwidth_gbps=8.0)
+    for k, (dram_cfg, words, start) in enumerate(((first.config.dram, 9, 100),
+                                                  (slow, 5, 2000))):
+        setups = first.setups()
+        setups[dest] = type(setups[dest])(setups[dest].weights, setups[dest].act,
+                                           [isa.recv(n=words, addr=addr, tag=tag), isa.halt()])
+        await tb.load(setups)
+        run_array({c: t.model for c, t in tb.cores.items() if c != dest})
+        cfg = dataclasses.replace(first.config, dram=dram_cfg)
+        dram = DramModel(dut, cfg, memory, origin_ns=lambda: tb.run_start_ns,
+                         stall=STALLS.rsp_stall, seed=SEED + k)
+        server = cocotb.start_soon(dram.run())
+        request = noc.encode_dram_request(addr=start, words=words, dest_x=dest[0],
+                                          dest_y=dest[1])
+        header = noc.encode_header(to_dram=1, length=1, tag=tag)
+        host = cocotb.start_soon(_after(tb, 7, [header, request | 1 << CORE.lanes * 8]))
+        got = await tb.run_all(watch=True)
+        handshake = await host
+        server.cancel()
+        tb.cores[dest].model.act[addr:addr + words] = memory[start:start + words]
+        await tb.check_scratchpads()
+        (transfer,) = dram.transfers
+        assert transfer.request == {"addr": start, "words": words, "dest_x": dest[0],
+                                    "dest_y": dest[1]}
+        assert transfer.header_offered_cycle == \
+            handshake + noc.header_latency_cycles(noc.HOST, noc.DRAM)
+        channel = DramChannel.of(cfg)
+        assert transfer.read is not None
+        assert transfer.read.first_byte_cycle == transfer.tail_cycle + channel.latency_cycles
+        # A flit per cycle at most, each when the channel has its word: the mesh never
+        # stalls the DRAM here (the RECV waits).
+        expected = list(np.maximum.accumulate(
+            np.array(transfer.ready_cycles) - np.arange(words + 1)) + np.arange(words + 1))
+        assert transfer.sent_cycles == expected, (transfer.sent_cycles, expected)
+        # The last word is ready when the system model's channel says the read is done.
+        assert transfer.ready_cycles[-1] == transfer.read.done_cycle, transfer.ready_cycles
+        assert got[dest] == transfer.sent_cycles[-1] + \
+            noc.header_latency_cycles(noc.DRAM, dest) + isa.ISSUE_CYCLES, \
+            (got[dest], transfer.sent_cycles)
 
 
 async def _after(tb: ArrayTB, cycles: int, flits: list[int]) -> int:

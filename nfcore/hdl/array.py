@@ -16,6 +16,9 @@ Host interface (docs/architecture.md, "The array top")
   no network traffic, so loading never disturbs the mesh and costs one beat per word.
 * `host_in` / `host_out`: the mesh's host port (router (0, 0)'s NORTH port, `noc.HOST`),
   for packets between the host and the cores' SEND/RECV (requests and results).
+* `dram_out` / `dram_in`: the DRAM channel's port (router (0, 0)'s WEST port, `noc.DRAM`):
+  read requests (`to_dram` packets, `noc.DRAM_REQUEST_FIELDS`, sent by the host) leave on
+  `dram_out`; the channel's answers enter on `dram_in`, addressed to a core's RECV.
 * Starting cores together: the golden array (`nfcore.golden_array`) assumes that every core
   accepts RUN in the same cycle. An idle core's `cmd.ready` is high, so a host that presents
   RUN on every core's `cmd` in the same cycle gets that (`ArrayTB.run_all` does).
@@ -68,6 +71,8 @@ class Array(wiring.Component):
             "rsp": Out(stream.Signature(rsp_layout(lanes))).array(rows, cols),
             "host_in": In(flits),
             "host_out": Out(flits),
+            "dram_in": In(flits),
+            "dram_out": Out(flits),
             "busy": Out(1).array(rows, cols),
             "done": Out(1).array(rows, cols),
             "error": Out(1).array(rows, cols),
@@ -107,6 +112,8 @@ class Array(wiring.Component):
         m.d.comb += self.any_busy.eq(Cat(c.busy for row in self.cores for c in row).any())
         inputs[0, 0][Port.NORTH] = self.host_in
         outputs[0, 0][Port.NORTH] = self.host_out
+        inputs[noc.DRAM_ROUTER][noc.DRAM_PORT] = self.dram_in
+        outputs[noc.DRAM_ROUTER][noc.DRAM_PORT] = self.dram_out
         for y in range(rows):
             for x in range(cols):
                 for port, (dx, dy), back in LINKS:
@@ -119,7 +126,7 @@ class Array(wiring.Component):
         leaks = []
         for y in range(rows):
             for x in range(cols):
-                assert set(inputs[x, y]) == router_ports(x, y, rows, cols)
+                assert set(inputs[x, y]) == router_ports(x, y, rows, cols, dram=True)
                 logic = RouterLogic(lanes=lanes, x=x, y=y, fifo_depth=self.fifo_depth,
                                     prefix=f"r{x}_{y}_")
                 dropped = logic.build(m, inputs[x, y], outputs[x, y])

@@ -80,6 +80,9 @@ class ArrayTB:
         dut.host_in__valid.value = 0
         dut.host_in__payload.value = 0
         dut.host_out__ready.value = 1
+        dut.dram_in__valid.value = 0
+        dut.dram_in__payload.value = 0
+        dut.dram_out__ready.value = 0
         dut.rst.value = 1
         for _ in range(2):
             await RisingEdge(dut.clk)
