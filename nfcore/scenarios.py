@@ -237,6 +237,24 @@ def _crossing(rng: np.random.Generator) -> dict[Coord, CoreSetup]:
     return out
 
 
+def _fan_in(rng: np.random.Generator) -> dict[Coord, CoreSetup]:
+    """(1, 0) and (0, 1) each send 4 two-word packets (one tag) to (1, 1), which first runs
+    a VADD so that both senders' headers wait at its ejection port together, then RECVs all
+    8 into consecutive slots: the order of the slots is the order in which the ejection
+    port's round robin granted NORTH and WEST (a fixed priority would give another)."""
+    sink, n, each = (1, 1), 2, 4
+    out = {}
+    for coord in ((1, 0), (0, 1)):
+        out[coord] = CoreSetup(np.zeros((1, LANES), dtype=np.uint8), _scratchpad(rng), [
+            isa.loop(body=1, count=each, x_stride=n, x_mask=1),
+            isa.send(n=n, addr=0, dest_x=sink[0], dest_y=sink[1], tag=5), isa.halt()])
+    out[sink] = CoreSetup(np.zeros((1, LANES), dtype=np.uint8), _scratchpad(rng), [
+        isa.vadd(n=4 * LANES, a_addr=0, b_addr=4, y_addr=8),
+        isa.loop(body=1, count=2 * each, y_stride=n, y_mask=1),
+        isa.recv(n=n, addr=24, tag=5), isa.halt()])
+    return out
+
+
 def _random_dag(rng: np.random.Generator) -> dict[Coord, CoreSetup]:
     """Random traffic on all four cores, with contention nobody tuned: cores in the order
     (0, 0), (1, 0), (0, 1), (1, 1) send 1-3 packets each to random later cores (so no
@@ -290,6 +308,7 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
              gated=frozenset({(1, 0)})),
     Scenario("pipeline_gated", 2, 2, False, 69, _pipeline, _pipeline.__doc__ or "",
              gated=frozenset({(0, 0), (1, 1)})),
+    Scenario("fan_in_round_robin", 2, 2, True, 66, _fan_in, _fan_in.__doc__ or ""),
     *(Scenario(f"random_dag_{k}", 2, 2, True, 70 + k, _random_dag, _random_dag.__doc__ or "")
       for k in range(RANDOM_DAGS)),
 )}

@@ -47,10 +47,12 @@ async def scenarios(dut: Any) -> None:
     """Every scenario, alternating the fast wait (one trigger) and the per-cycle watch."""
     first = next(iter(SCENARIOS.values()))
     tb = ArrayTB(dut, first.config, STALLS)
-    await tb.reset()
     record: dict[str, Any] = {}
     for i, sc in enumerate(SCENARIOS.values()):
         assert sc.config == first.config, f"{sc.name}: every scenario must use one build"
+        # From reset, as the models start: the routers' round-robin pointers would
+        # otherwise carry the previous scenario's grants.
+        await tb.reset()
         await tb.load(sc.setups())
         models = {c: t.model for c, t in tb.cores.items()}
         if sc.contention:
