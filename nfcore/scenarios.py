@@ -255,14 +255,16 @@ def _fan_in(rng: np.random.Generator) -> dict[Coord, CoreSetup]:
     return out
 
 
-def _random_dag(rng: np.random.Generator) -> dict[Coord, CoreSetup]:
-    """Random traffic on all four cores, with contention nobody tuned: cores in the order
-    (0, 0), (1, 0), (0, 1), (1, 1) send 1-3 packets each to random later cores (so no
-    cycle of waits can deadlock), packets to core j all have tag j and j's length (1-6
-    words), and each program interleaves its SENDs, its RECVs (one per incoming packet,
-    into consecutive slots from word 24: the order of arrival decides the layout) and
-    VADD/VMUL work at random."""
-    order = [(0, 0), (1, 0), (0, 1), (1, 1)]
+def _random_dag(rng: np.random.Generator, rows: int = 2, cols: int = 2
+                ) -> dict[Coord, CoreSetup]:
+    """Random traffic on all cores of a rows x cols mesh, with contention nobody tuned:
+    cores in row-major order ((0, 0), (1, 0), ...) send 1-3 packets each to random later
+    cores (so no cycle of waits can deadlock), packets to core j all have tag j and j's
+    length (1-6 words; a packet that would overflow j's slots is not sent), and each
+    program interleaves its SENDs, its RECVs (one per incoming packet, into consecutive
+    slots from word 24: the order of arrival decides the layout) and VADD/VMUL work at
+    random."""
+    order = [(x, y) for y in range(rows) for x in range(cols)]
     length = {c: int(rng.integers(1, 7)) for c in order}
     ops: dict[Coord, list[Instruction]] = {c: [] for c in order}
     incoming = dict.fromkeys(order, 0)
@@ -270,6 +272,8 @@ def _random_dag(rng: np.random.Generator) -> dict[Coord, CoreSetup]:
         for _ in range(int(rng.integers(1, 4))):
             dst = order[int(rng.integers(i + 1, len(order)))]
             n = length[dst]
+            if 24 + (incoming[dst] + 1) * n > CORE.act_words:
+                continue
             ops[src].append(isa.send(n=n, addr=int(rng.integers(0, 24 - n)), dest_x=dst[0],
                                      dest_y=dst[1], tag=order.index(dst)))
             incoming[dst] += 1
@@ -291,6 +295,7 @@ def _random_dag(rng: np.random.Generator) -> dict[Coord, CoreSetup]:
 
 
 RANDOM_DAGS = 18
+RANDOM_DAGS_3X3 = 6
 """Random contention scenarios (`_random_dag`, seeds 70, 71, ...): enough that a model tuned
 on a few of them would show its error on the others."""
 
@@ -311,5 +316,9 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
     Scenario("fan_in_round_robin", 2, 2, True, 66, _fan_in, _fan_in.__doc__ or ""),
     *(Scenario(f"random_dag_{k}", 2, 2, True, 70 + k, _random_dag, _random_dag.__doc__ or "")
       for k in range(RANDOM_DAGS)),
+    *(Scenario(f"random_dag_3x3_{k}", 3, 3, True, 100 + k,
+               lambda r: _random_dag(r, 3, 3), _random_dag.__doc__ or "")
+      for k in range(RANDOM_DAGS_3X3)),
 )}
-"""Every scenario, by name. The RTL suite runs them all; so does the model's test."""
+"""Every scenario, by name (2 x 2 first, then 3 x 3). The RTL suite runs them all, one
+array build per mesh size; so do the models' tests."""

@@ -1,6 +1,6 @@
 """cocotb tests of the `Array` top (run by test_array_rtl.py through the cocotb runner).
 
-Every scenario of `nfcore.scenarios` runs on the 2 x 2 array with random idle cycles on
+Every scenario of `nfcore.scenarios` runs on the array of its size with random idle cycles on
 every core's `cmd` and random backpressure on its `rsp` (loading and reading back); after
 each run every core's whole scratchpad is compared bit-exactly with the golden array
 (`nfcore.golden_array`). Without contention each core's `last_run_cycles` equals the golden
@@ -38,6 +38,8 @@ from nfcore.sim.dram import DramChannel
 from nfcore.sim.flit_array import run_array_flits
 
 ENV_OUT = "NFCORE_RTL_CYCLES_OUT"
+ENV_MESH = "NFCORE_ARRAY_MESH"
+"""`<rows>x<cols>`: the build's mesh; `scenarios` runs the scenarios of that size."""
 SEED = int(os.environ.get("NFCORE_TB_SEED", "1"))
 STALLS = Stalls(cmd_idle=0.3, rsp_stall=0.4, seed=SEED)
 
@@ -45,11 +47,13 @@ STALLS = Stalls(cmd_idle=0.3, rsp_stall=0.4, seed=SEED)
 @cocotb.test()
 async def scenarios(dut: Any) -> None:
     """Every scenario, alternating the fast wait (one trigger) and the per-cycle watch."""
-    first = next(iter(SCENARIOS.values()))
-    tb = ArrayTB(dut, first.config, STALLS)
+    rows, cols = (int(v) for v in os.environ.get(ENV_MESH, "2x2").split("x"))
+    mine = [sc for sc in SCENARIOS.values() if (sc.rows, sc.cols) == (rows, cols)]
+    assert mine, f"no scenario on a {rows} x {cols} mesh"
+    tb = ArrayTB(dut, mine[0].config, STALLS)
     record: dict[str, Any] = {}
-    for i, sc in enumerate(SCENARIOS.values()):
-        assert sc.config == first.config, f"{sc.name}: every scenario must use one build"
+    for i, sc in enumerate(mine):
+        assert sc.config == mine[0].config, f"{sc.name}: every scenario must use one build"
         # From reset, as the models start: the routers' round-robin pointers would
         # otherwise carry the previous scenario's grants.
         await tb.reset()
