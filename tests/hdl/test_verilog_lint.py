@@ -47,7 +47,8 @@ NOC_CONFIGS = {
     "mesh_2x3": ("mesh", NFCoreConfig(mesh=MeshConfig(rows=2, cols=3))),
     "mesh_3x2_lanes16": ("mesh", NFCoreConfig(core=CONFIGS["lanes16_acc20"],
                                               mesh=MeshConfig(rows=3, cols=2))),
-    "array_1x1": ("array", NFCoreConfig(core=CONFIGS["lanes32"])),
+    "array_1x1": ("array", NFCoreConfig(core=CONFIGS["lanes32"],
+                                        mesh=MeshConfig(rows=1, cols=1))),
     "array_2x2": ("array", NFCoreConfig(core=CONFIGS["lanes16_acc20"],
                                         mesh=MeshConfig(rows=2, cols=2))),
     "array_2x3": ("array", NFCoreConfig(core=CoreConfig(lanes=8, weight_sram_bytes=2048,
@@ -58,6 +59,7 @@ NOC_CONFIGS = {
                                               mesh=MeshConfig(rows=1, cols=2),
                                               power=PowerConfig(wake_up_cycles=0))),
     "array_1x1_wake1": ("array", NFCoreConfig(core=CONFIGS["lanes32"],
+                                              mesh=MeshConfig(rows=1, cols=1),
                                               power=PowerConfig(wake_up_cycles=1))),
 }
 
@@ -88,3 +90,4 @@ def test_cli_writes_each_top(tmp_path: Path) -> None:
         assert f"module t_{top}(" in out.read_text()
     with pytest.raises(ConfigError, match="--top 'bogus' is not a block"):
         emit(NFCoreConfig(), "bogus", name="x")
+

@@ -12,7 +12,7 @@ the comparison never skips). Two models run the same scenarios:
   network (`nfcore.sim.network`, what `make sim` uses): equal cycles and scratchpads without
   contention; with contention its error is printed per scenario (`pytest -s`) and its
   total absolute error over all contention scenarios' cores must stay under
-  `RESERVATION_BOUND` of their RTL cycles. It is 4.48% (264 of 5895 cycles) over the 25
+  `RESERVATION_BOUND` of their RTL cycles. It is 4.48% (264 of 5895 cycles) over the 28
   contention scenarios on 2 x 2 and 3 x 3 meshes (up to 24% on one: the model is much
   faster where packets queue at a busy destination): above issue 7's 2%, which the flit
   model meets (0%). Its misses are packets that wait at a destination and hold
