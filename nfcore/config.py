@@ -109,8 +109,8 @@ class PowerConfig:
     """Per-core power states: active (running), idle (clock-gated, leaking), gated."""
 
     wake_up_cycles: int = field(default=20, metadata=_range(0, 100000, "cycles"))
-    """Cycles from a request reaching a gated core to the core running it (default: an
-    assumption, no RTL yet)."""
+    """Cycles from a request reaching a gated core to the core taking it (the RTL's
+    contract, `nfcore.hdl.power`; the default value is an assumption)."""
     gate_after_idle_cycles: int = field(default=2000, metadata=_range(0, 1 << 40, "cycles"))
     """An idle core is power-gated after this many cycles without work (a policy choice;
     default an assumption)."""

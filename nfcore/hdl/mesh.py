@@ -22,6 +22,7 @@ from amaranth.hdl import Cat, Module
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from nfcore import noc
 from nfcore.errors import ConfigError
 from nfcore.hdl.router import MAX_COORD, RouterLogic, check_router, flit_stream, port_name
 from nfcore.noc import Port
@@ -33,7 +34,8 @@ LINKS = ((Port.EAST, (1, 0), Port.WEST), (Port.SOUTH, (0, 1), Port.NORTH))
 class Mesh(wiring.Component):
     """rows x cols routers; see the module docstring for ports."""
 
-    def __init__(self, *, lanes: int, rows: int, cols: int, fifo_depth: int = 2) -> None:
+    def __init__(self, *, lanes: int, rows: int, cols: int,
+                 fifo_depth: int = noc.ROUTER_FIFO_DEPTH) -> None:
         try:
             for key, value in (("rows", rows), ("cols", cols)):
                 if not 1 <= value <= MAX_COORD + 1:
@@ -93,9 +95,13 @@ class Mesh(wiring.Component):
         return m
 
 
-def router_ports(x: int, y: int, rows: int, cols: int) -> frozenset[Port]:
-    """The ports router (x, y) has: LOCAL, its neighbours', and NORTH at (0, 0) (the host)."""
+def router_ports(x: int, y: int, rows: int, cols: int, *, dram: bool = False
+                 ) -> frozenset[Port]:
+    """The ports router (x, y) has: LOCAL, its neighbours', NORTH at (0, 0) (the host) and,
+    with `dram`, WEST at (0, 0) (the DRAM channel, `noc.DRAM`)."""
     ports = {Port.LOCAL}
+    if dram and (x, y) == noc.DRAM_ROUTER:
+        ports.add(noc.DRAM_PORT)
     if x > 0:
         ports.add(Port.WEST)
     if x + 1 < cols:

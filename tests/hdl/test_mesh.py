@@ -23,6 +23,8 @@ def test_edge_routers_have_no_port_off_the_mesh() -> None:
     assert router_ports(1, 0, 2, 2) == {Port.LOCAL, Port.WEST, Port.SOUTH}
     assert router_ports(1, 1, 3, 3) == set(Port)
     assert router_ports(0, 0, 1, 1) == {Port.LOCAL, Port.NORTH}
+    assert router_ports(0, 0, 1, 1, dram=True) == {Port.LOCAL, Port.NORTH, Port.WEST}
+    assert router_ports(1, 0, 2, 2, dram=True) == router_ports(1, 0, 2, 2)
 
 
 def test_mesh_ports_name_each_node() -> None:

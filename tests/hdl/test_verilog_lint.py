@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from nfcore.cli import main
-from nfcore.config import CoreConfig, MeshConfig, NFCoreConfig
+from nfcore.config import CoreConfig, MeshConfig, NFCoreConfig, PowerConfig
 from nfcore.errors import ConfigError
 from nfcore.hdl.toolchain import TOPLEVEL, VLT_FILE, activate
 from nfcore.hdl.verilog import TOPS, emit, emit_core
@@ -47,6 +47,20 @@ NOC_CONFIGS = {
     "mesh_2x3": ("mesh", NFCoreConfig(mesh=MeshConfig(rows=2, cols=3))),
     "mesh_3x2_lanes16": ("mesh", NFCoreConfig(core=CONFIGS["lanes16_acc20"],
                                               mesh=MeshConfig(rows=3, cols=2))),
+    "array_1x1": ("array", NFCoreConfig(core=CONFIGS["lanes32"],
+                                        mesh=MeshConfig(rows=1, cols=1))),
+    "array_2x2": ("array", NFCoreConfig(core=CONFIGS["lanes16_acc20"],
+                                        mesh=MeshConfig(rows=2, cols=2))),
+    "array_2x3": ("array", NFCoreConfig(core=CoreConfig(lanes=8, weight_sram_bytes=2048,
+                                                        act_sram_bytes=256, imem_depth=16),
+                                        mesh=MeshConfig(rows=2, cols=3))),
+    # Wake-up latencies 0 and 1 take other branches of the power domain (nfcore.hdl.power).
+    "array_1x2_wake0": ("array", NFCoreConfig(core=CONFIGS["lanes32"],
+                                              mesh=MeshConfig(rows=1, cols=2),
+                                              power=PowerConfig(wake_up_cycles=0))),
+    "array_1x1_wake1": ("array", NFCoreConfig(core=CONFIGS["lanes32"],
+                                              mesh=MeshConfig(rows=1, cols=1),
+                                              power=PowerConfig(wake_up_cycles=1))),
 }
 
 
@@ -74,5 +88,6 @@ def test_cli_writes_each_top(tmp_path: Path) -> None:
         assert main(["verilog", "--config", str(config), "--top", top, "-o", str(out),
                      "--name", f"t_{top}"]) == 0
         assert f"module t_{top}(" in out.read_text()
-    with pytest.raises(ConfigError, match="--top 'array' is not a block"):
-        emit(NFCoreConfig(), "array", name="x")
+    with pytest.raises(ConfigError, match="--top 'bogus' is not a block"):
+        emit(NFCoreConfig(), "bogus", name="x")
+
