@@ -120,8 +120,9 @@ def build_parser() -> argparse.ArgumentParser:
         return p
 
     p = add("verilog", cmd_verilog, "write Verilog for a block of the config")
-    p.add_argument("--top", default="core", choices=["core", "router", "mesh"],
-                   help="block: core (one micro-core), router (one 5-port router), mesh "
+    p.add_argument("--top", default="core", choices=["core", "router", "mesh", "array"],
+                   help="block: core (one micro-core), router (one 5-port router), array (the "
+                        "mesh of cores with the host port), mesh "
                         "(mesh.rows x mesh.cols routers with the host port); default core")
     p.add_argument("-o", "--output", default="build/nfcore_core.v", help="output .v file")
     p.add_argument("--name", default="nfcore_core", help="top module name")

@@ -83,6 +83,12 @@ happens on a router input to the cycle its handshake can happen on that router's
 next router's input, or the core's/host's ejection port). One cycle in the input FIFO, one in
 the output register (`nfcore.hdl.router`). Payload flits follow one per cycle."""
 
+ROUTER_FIFO_DEPTH = 2
+"""Flits each router input FIFO holds (the RTL's default `fifo_depth`). With its output
+register a router holds `ROUTER_FIFO_DEPTH + 1` flits of a stalled worm per input-output
+path, one more than the `ROUTER_HOP_CYCLES` flits a flowing worm occupies: a stalled worm
+compresses, and a sender stalls only once the path to the stall is full."""
+
 INJECT_CYCLES = 0
 """Extra cycles between a source's injection handshake and the first router: none, the
 injection port is the router's LOCAL (or, for the host, NORTH) input itself."""

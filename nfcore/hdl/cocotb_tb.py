@@ -77,7 +77,11 @@ class Stalls:
 class CoreTB:
     """Drives one `MicroCore` (Verilog top `nfcore_core`) and keeps a golden model in step."""
 
-    def __init__(self, dut: Any, core: CoreConfig, stalls: Stalls | None = None) -> None:
+    def __init__(self, dut: Any, core: CoreConfig, stalls: Stalls | None = None, *,
+                 start_clock: bool = True) -> None:
+        """`dut`: the simulation handle of a `nfcore_core` top, or any object with its port
+        names (`ArrayTB` passes a view of one core of an array). `start_clock=False` when
+        the caller owns the clock (several cores on one)."""
         self.dut = dut
         self.core = core
         self.lanes = core.lanes
@@ -90,7 +94,8 @@ class CoreTB:
         """Cycles `net_out` was valid and not ready (SEND stalls)."""
         self.net_wait_cycles = 0
         """Cycles `net_in` was ready and not valid (RECV waits)."""
-        Clock(dut.clk, CLOCK_PERIOD_NS, unit="ns").start()
+        if start_clock:
+            Clock(dut.clk, CLOCK_PERIOD_NS, unit="ns").start()
 
     async def reset(self) -> None:
         dut = self.dut

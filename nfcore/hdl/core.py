@@ -26,7 +26,8 @@ Network interface
   ready (full backpressure); every cycle valid and not ready adds a cycle to the SEND.
 * `net_in` (stream in): ready only while a RECV takes flits, one per cycle; every cycle
   ready and not valid adds a cycle to the RECV.
-* `coord_x`, `coord_y`: this core's mesh coordinates (constants in an array).
+* `coord_x`, `coord_y`: this core's mesh coordinates. A core built with `coord=(x, y)` (as
+  `nfcore.hdl.array.Array` builds them) has no such ports: the coordinates are constants.
 
 Timing (cycles of one instruction): FETCH (instruction memory read), DECODE, then one cycle
 per weight word (MATVEC, SETLUT), operand word (VADD, VMUL) or flit (SEND, RECV), then the
@@ -93,21 +94,25 @@ def rsp_layout(lanes: int) -> data.StructLayout:
 class MicroCore(wiring.Component):
     """One micro-core; see the module docstring for the interface and timing."""
 
-    def __init__(self, *, config: CoreConfig) -> None:
+    def __init__(self, *, config: CoreConfig, coord: tuple[int, int] | None = None) -> None:
         try:
             validate(config)
         except ConfigError:
             self._MustUse__silence = True  # not built, so not "created but never used"
             raise
         self.config = config
+        self.coord = coord
         lanes = config.lanes
+        # Constant coordinates are elaboration parameters rather than ports tied to
+        # constants, which would leave unused port wires in the Verilog.
+        coord_ports = {} if coord is not None else {
+            "coord_x": In(noc.COORD_BITS), "coord_y": In(noc.COORD_BITS)}
         super().__init__({
             "cmd": In(stream.Signature(cmd_layout(lanes))),
             "rsp": Out(stream.Signature(rsp_layout(lanes))),
             "net_out": Out(stream.Signature(flit_layout(lanes))),
             "net_in": In(stream.Signature(flit_layout(lanes))),
-            "coord_x": In(noc.COORD_BITS),
-            "coord_y": In(noc.COORD_BITS),
+            **coord_ports,
             "busy": Out(1),
             "done": Out(1),
             "error": Out(1),
@@ -144,6 +149,10 @@ class MicroCore(wiring.Component):
         assert isa.HEADER_FLITS == 1, "SEND/RECV move one header flit"
 
         cmd, rsp, net_out, net_in = self.cmd, self.rsp, self.net_out, self.net_in
+        if self.coord is None:
+            src_x, src_y = self.coord_x, self.coord_y
+        else:
+            src_x, src_y = (Const(c, noc.COORD_BITS) for c in self.coord)
         ones = Const((1 << lanes) - 1, lanes)
 
         # -- Program state and the cycle counter ------------------------------------------
@@ -371,8 +380,8 @@ class MicroCore(wiring.Component):
                             m.d.sync += [
                                 header.dest_x.eq(sd.dest_x),
                                 header.dest_y.eq(sd.dest_y),
-                                header.src_x.eq(self.coord_x),
-                                header.src_y.eq(self.coord_y),
+                                header.src_x.eq(src_x),
+                                header.src_y.eq(src_y),
                                 header.length.eq(sd.n),
                                 header.tag.eq(sd.tag),
                                 header_phase.eq(1),

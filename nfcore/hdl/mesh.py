@@ -22,6 +22,7 @@ from amaranth.hdl import Cat, Module
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from nfcore import noc
 from nfcore.errors import ConfigError
 from nfcore.hdl.router import MAX_COORD, RouterLogic, check_router, flit_stream, port_name
 from nfcore.noc import Port
@@ -33,7 +34,8 @@ LINKS = ((Port.EAST, (1, 0), Port.WEST), (Port.SOUTH, (0, 1), Port.NORTH))
 class Mesh(wiring.Component):
     """rows x cols routers; see the module docstring for ports."""
 
-    def __init__(self, *, lanes: int, rows: int, cols: int, fifo_depth: int = 2) -> None:
+    def __init__(self, *, lanes: int, rows: int, cols: int,
+                 fifo_depth: int = noc.ROUTER_FIFO_DEPTH) -> None:
         try:
             for key, value in (("rows", rows), ("cols", cols)):
                 if not 1 <= value <= MAX_COORD + 1:

@@ -94,7 +94,7 @@ class Router(wiring.Component):
     and pulses `misrouted` (present only then), so a bad address cannot wedge the network.
     """
 
-    def __init__(self, *, lanes: int, x: int, y: int, fifo_depth: int = 2,
+    def __init__(self, *, lanes: int, x: int, y: int, fifo_depth: int = noc.ROUTER_FIFO_DEPTH,
                  ports: frozenset[Port] | None = None) -> None:
         ports = frozenset(PORTS) if ports is None else frozenset(ports)
         try:

@@ -34,13 +34,21 @@ def _mesh(cfg: NFCoreConfig) -> wiring.Component:
     return Mesh(lanes=cfg.core.lanes, rows=cfg.mesh.rows, cols=cfg.mesh.cols)
 
 
+def _array(cfg: NFCoreConfig) -> wiring.Component:
+    from nfcore.hdl.array import Array
+
+    return Array(config=cfg)
+
+
 TOPS: dict[str, Callable[[NFCoreConfig], wiring.Component]] = {
     "core": lambda cfg: MicroCore(config=cfg.core),
     "router": _router,
     "mesh": _mesh,
+    "array": _array,
 }
 """Top-level blocks `nfcore verilog --top` can write: the micro-core; one router (at (0, 0),
-flit width from core.lanes); the mesh of mesh.rows x mesh.cols routers with the host port."""
+flit width from core.lanes); the mesh of mesh.rows x mesh.cols routers with the host port;
+the array of mesh.rows x mesh.cols cores on that mesh (`nfcore.hdl.array`)."""
 
 
 def emit(cfg: NFCoreConfig, top: str, name: str) -> str:

@@ -14,8 +14,12 @@ For a packet of F flits sent at cycle t over h hops, with `a_i` the cycle its he
 the input of the i-th router and `d_i >= a_i` the cycle that router's output is granted:
 
 * `a_0` = grant of the injection link (>= t); `a_{i+1} = d_i + ROUTER_HOP_CYCLES`;
-* the packet is delivered (its tail written at the destination) at `d_h + F`;
-* with no contention that is `t + h * ROUTER_HOP_CYCLES + F`;
+* its header is offered on the destination's ejection port at `d_h + EJECT_CYCLES`
+  (`Delivery.header_cycle`), the cycle the RTL's destination router presents it;
+* the packet is delivered (its tail handed over and written at the destination) at
+  `d_h + EJECT_CYCLES + F - 1`, one flit per cycle after the header;
+* with no contention the header is offered at `t + noc.header_latency_cycles(src, dst)`
+  (`h * ROUTER_HOP_CYCLES + EJECT_CYCLES`, the RTL contract) and the tail `F - 1` later;
 * wormhole: flit k of a packet passes link i at `d_i + k` and reaches the next router's input
   `ROUTER_HOP_CYCLES` later; a header that waits for an output stops every flit behind it in
   the same cycle (the `ROUTER_HOP_CYCLES` registers of a hop hold one flit each and there is
@@ -114,11 +118,22 @@ class Delivery:
 
     sent_cycle: int
     done_cycle: int
-    """Cycle its tail has been written at the destination."""
+    """Cycle its tail is handed over (and written) at the destination: the ejection
+    handshake of the last flit, `header_cycle + flits - 1`."""
     hops: int
     flits: int
     wait_cycles: int
     """`done_cycle` minus the no-contention delivery cycle."""
+    header_cycle: int = 0
+    """Cycle its header is first offered on the destination's ejection port; with no
+    contention `sent_cycle + noc.header_latency_cycles(src, dst)`."""
+    source_free_cycle: int = 0
+    """Cycle from which the source can inject again: its injection link's hold ends. With
+    no stall `sent_cycle + flits`; later when the worm stalled while its tail was still at
+    the source (the sender stalls)."""
+    link_grants: tuple[int, ...] = ()
+    """Grant cycle of each link of its path (`Network.path`): injection, then each router
+    output."""
 
 
 class Network:
@@ -196,10 +211,11 @@ class Network:
         key = (src, dst)
         cached = self._paths.get(key)
         links, routers = cached if cached is not None else self.path(src, dst)
-        grants = self._walk(links, flits, now, {})
+        grants, inject_end = self._walk(links, flits, now, {})
         n_hops = len(routers) - 1
-        done = grants[-1] + flits
-        wait = done - (now + n_hops * noc.ROUTER_HOP_CYCLES + flits)
+        header = grants[-1] + noc.EJECT_CYCLES
+        done = header + flits - 1
+        wait = done - (now + n_hops * noc.ROUTER_HOP_CYCLES + noc.EJECT_CYCLES + flits - 1)
         self._path_flits[key] = self._path_flits.get(key, 0) + flits
         self.packets += 1
         self.hops_total += n_hops
@@ -207,11 +223,12 @@ class Network:
         if wait:
             self.waited_packets += 1
             self.wait_cycles += wait
-        return Delivery(now, done, n_hops, flits, wait)
+        return Delivery(now, done, n_hops, flits, wait, header, inject_end, tuple(grants))
 
     def _walk(self, links: tuple[int, ...], flits: int, now: int,
-              floor: dict[int, int]) -> list[int]:
-        """Walk the header along `links`, reserve what the packet holds, return the grants.
+              floor: dict[int, int]) -> tuple[list[int], int]:
+        """Walk the header along `links`, reserve what the packet holds; return the grants
+        and the end of the injection link's hold.
 
         The injection link (`links[0]`) feeds its router's input with no hop latency, so the
         first router output is requested in the cycle the injection link is granted. A link
@@ -248,7 +265,7 @@ class Network:
                         arb.prune(link, now)
                 else:
                     arb.reserve(link, g, g + flits, now)
-            return grants
+            return grants, grants[0] + flits
         # Stalls: how long the header waited at each router output after reaching it (the
         # previous grant, plus a hop after a router). Link i is held for `flits` cycles plus
         # the stalls at links j > i that the header reached less than `flits` positions
@@ -267,7 +284,7 @@ class Network:
                     return self._walk(links, flits, now, {**floor, link: end})
         for link, start, held in zip(links, grants, holds, strict=True):
             arb.reserve(link, start, start + held, now)
-        return grants
+        return grants, grants[0] + holds[0]
 
     @property
     def router_flits(self) -> list[int]:

@@ -45,6 +45,12 @@ NOC_CONFIGS = {
     "mesh_2x3": ("mesh", NFCoreConfig(mesh=MeshConfig(rows=2, cols=3))),
     "mesh_3x2_lanes16": ("mesh", NFCoreConfig(core=CONFIGS["lanes16_acc20"],
                                               mesh=MeshConfig(rows=3, cols=2))),
+    "array_1x1": ("array", NFCoreConfig(core=CONFIGS["lanes32"])),
+    "array_2x2": ("array", NFCoreConfig(core=CONFIGS["lanes16_acc20"],
+                                        mesh=MeshConfig(rows=2, cols=2))),
+    "array_2x3": ("array", NFCoreConfig(core=CoreConfig(lanes=8, weight_sram_bytes=2048,
+                                                        act_sram_bytes=256, imem_depth=16),
+                                        mesh=MeshConfig(rows=2, cols=3))),
 }
 
 
@@ -67,5 +73,5 @@ def test_cli_writes_each_top(tmp_path: Path) -> None:
         out = tmp_path / f"{top}.v"
         assert main(["verilog", "--top", top, "-o", str(out), "--name", f"t_{top}"]) == 0
         assert f"module t_{top}(" in out.read_text()
-    with pytest.raises(ConfigError, match="--top 'array' is not a block"):
-        emit(NFCoreConfig(), "array", name="x")
+    with pytest.raises(ConfigError, match="--top 'bogus' is not a block"):
+        emit(NFCoreConfig(), "bogus", name="x")

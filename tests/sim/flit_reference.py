@@ -6,7 +6,8 @@ next link when it reaches it (the injection link, then the source router's outpu
 cycle, then each later output `ROUTER_HOP_CYCLES` after the previous grant); a free link is
 granted to the oldest requester (earliest send, then lowest index); a waiting header stops
 the whole worm; a link is released when the header has travelled `flits` positions past it;
-a packet is delivered when the header has travelled `flits` positions past its last link.
+a packet is delivered `EJECT_CYCLES - 1` cycles after the header has travelled `flits`
+positions past its last link (the tail's ejection handshake, as `Delivery.done_cycle`).
 """
 
 from __future__ import annotations
@@ -71,7 +72,9 @@ def deliver(net: Network, packets: list[tuple[int, int, int, int]]) -> list[int]
                 p.travelled += 1
             # All links granted: the last one is held until the tail has passed it.
             if p.k == len(p.links) and p.travelled >= p.held[-1][1] + p.flits:
-                p.done = t + 1
+                # The tail leaves the last link at t + 1; it is handed over in the
+                # destination router's ejection stage, EJECT_CYCLES - 1 later.
+                p.done = t + noc.EJECT_CYCLES
                 for link, _ in p.held:
                     del owner[link]
                 p.held = []

@@ -46,7 +46,7 @@ def test_equal_on_the_hand_worked_contention_cases() -> None:
     packets = [(2, net.host, 10, 0), (3, net.host, 4, 0), (3, net.host, 2, 1)]
     model = [net.send(*p).done_cycle for p in packets]
     assert model == deliver(Network(NFCoreConfig.from_dict({"mesh": {"rows": 1, "cols": 4}})),
-                            packets) == [14, 18, 20]
+                            packets) == [15, 19, 21]
 
 
 @pytest.mark.parametrize("window", [1500, 800])

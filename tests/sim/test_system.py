@@ -19,6 +19,7 @@ from nfcore.sim.system_energy import SystemEnergies
 from nfcore.sim.workload import Workload, mlp_program, tree_from_program
 
 HOP = noc.ROUTER_HOP_CYCLES
+EJECT = noc.EJECT_CYCLES
 TABLE = EnergyTable.load("horowitz_45nm")
 
 
@@ -34,14 +35,15 @@ def _tree(tid: int, xy: tuple[int, int], dims: list[int], resident: bool = True)
 def test_no_contention_latency_is_hops_plus_serialization_plus_program() -> None:
     """One request, one tree on core (3, 2): the host's input (20 bytes: 1 + 3 = 4 flits)
     crosses 5 hops, the program runs, the output (4 bytes: 2 flits) crosses 5 hops back:
-    latency = 5 * 2 + 4 + program + 5 * 2 + 2. No wake (the core has been idle 0 cycles)."""
+    latency = (5 * 2 + 2 + 4 - 1) + program + (5 * 2 + 2 + 2 - 1): per packet the header
+    latency of the contract, then the flits. No wake (the core has been idle 0 cycles)."""
     cfg = _cfg()
     tree = _tree(0, (3, 2), [20, 16, 4])
     program = sum(isa.cycles(i, 8) for i in mlp_program([20, 16, 4], 8))
     assert tree.program_cycles == program
     res = simulate_system(cfg, Workload((tree,), ((0,),)), [0], TABLE)
     rec = res.records[0]
-    assert rec.latency_cycles == 5 * HOP + 4 + program + 5 * HOP + 2
+    assert rec.latency_cycles == 5 * HOP + EJECT + 3 + program + 5 * HOP + EJECT + 1
     assert rec.network_wait_cycles == 0 and rec.cores_woken == 0
     assert rec.bytes_moved["flit_hops"] == 4 * 5 + 2 * 5
     e = SystemEnergies.of(cfg, TABLE)
@@ -72,9 +74,10 @@ def test_requests_to_one_core_queue_fifo() -> None:
     p = tree.program_cycles
     res = simulate_system(cfg, Workload((tree,), ((0,), (0,))), [0, 0], TABLE)
     first, second = res.records
-    assert first.latency_cycles == HOP + 4 + p + HOP + 2
-    # Second: input delivered at 4 + HOP + 4 (before the first ends), runs at HOP + 4 + p.
-    assert second.end_cycle == HOP + 4 + 2 * p + HOP + 2
+    assert first.latency_cycles == HOP + EJECT + 3 + p + HOP + EJECT + 1
+    # Second: input delivered at 4 + HOP + EJECT + 3 (before the first ends), runs at
+    # HOP + EJECT + 3 + p.
+    assert second.end_cycle == HOP + EJECT + 3 + 2 * p + HOP + EJECT + 1
     assert res.core_busy_cycles[0, 1] == 2 * p
 
 
@@ -117,11 +120,12 @@ def test_power_states_wake_up_and_accounting() -> None:
     assert r1.energy_pj["wakeup"] == pytest.approx(e.wakeup_pj)
     assert r1.energy_pj["leakage"] == pytest.approx((p + 20) * e.core.leakage_pj_per_cycle)
     # One core with a tree, 15 without. Its cycles: active = 2p + 20; gated from end0 + 100
-    # to the start of request 1's job, 10,000 + 3 (its 16-byte input is 3 flits, 0 hops);
-    # idle = the rest of the span.
+    # to the start of request 1's job, 10,000 + EJECT + 2 (its 16-byte input is 3 flits, 0
+    # hops); idle = the rest of the span.
     span = res.span_cycles
-    end0 = r0.end_cycle - 2  # the core finished before the 2-flit output packet (0 hops)
-    gated = 10_003 - (end0 + 100)
+    # The core finished before the 2-flit output packet (0 hops): EJECT + 1 cycles.
+    end0 = r0.end_cycle - (EJECT + 1)
+    gated = 10_000 + EJECT + 2 - (end0 + 100)
     assert res.power_cycles == {"active": 2 * p + 20, "gated": gated,
                                 "idle": span - (2 * p + 20) - gated, "off": 15 * span}
     assert res.wakes == 1

@@ -1,0 +1,121 @@
+"""`Array`: rows x cols `MicroCore`s on a `Mesh`, with the host interface.
+
+Each core's `net_out`/`net_in` is its router's LOCAL input/output; its `coord_x`/`coord_y`
+are tied to its (x, y). The routers are flattened into this module (`RouterLogic.build`,
+as in `Mesh`), so that every link is one set of signals in the Verilog.
+
+Host interface (docs/architecture.md, "The array top")
+-------------------------------------------------------
+* `cmd[y][x]` / `rsp[y][x]`: each core's own command and response streams (`MicroCore`'s
+  `cmd`/`rsp`, unchanged). The host loads weights, scratchpad words and programs, starts a
+  core with RUN and reads results with READ_ACT over these point-to-point buses. They carry
+  no network traffic, so loading never disturbs the mesh and costs one beat per word.
+* `host_in` / `host_out`: the mesh's host port (router (0, 0)'s NORTH port, `noc.HOST`),
+  for packets between the host and the cores' SEND/RECV (requests and results).
+* Starting cores together: the golden array (`nfcore.golden_array`) assumes that every core
+  accepts RUN in the same cycle. An idle core's `cmd.ready` is high, so a host that presents
+  RUN on every core's `cmd` in the same cycle gets that (`ArrayTB.run_all` does).
+
+Status, per core `[y][x]`: `busy`, `done` (one-cycle pulse), `error`, `last_run_cycles`
+(`MicroCore`'s). Combined: `any_busy` (some core runs a program; it falls in the cycle after
+the last core's `done`, so a testbench can wait for its falling edge instead of polling),
+`misrouted` (sticky, `Mesh`'s).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from amaranth.hdl import Cat, Module
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from nfcore import noc
+from nfcore.config import NFCoreConfig
+from nfcore.errors import ConfigError
+from nfcore.hdl.core import CYCLE_COUNTER_BITS, MicroCore, cmd_layout, rsp_layout
+from nfcore.hdl.mesh import LINKS, Mesh, router_ports
+from nfcore.hdl.router import RouterLogic, flit_stream, port_name
+from nfcore.noc import Port
+
+__all__ = ["Array"]
+
+
+class Array(wiring.Component):
+    """`cfg.mesh.rows` x `cfg.mesh.cols` cores of `cfg.core`; see the module docstring."""
+
+    def __init__(self, *, config: NFCoreConfig, fifo_depth: int = noc.ROUTER_FIFO_DEPTH) -> None:
+        rows, cols, lanes = config.mesh.rows, config.mesh.cols, config.core.lanes
+        try:
+            # Mesh checks rows, cols, lanes and fifo_depth; MicroCore checks the core.
+            Mesh(lanes=lanes, rows=rows, cols=cols,
+                 fifo_depth=fifo_depth)._MustUse__silence = True  # only validates
+            self.cores = [[MicroCore(config=config.core, coord=(x, y)) for x in range(cols)]
+                          for y in range(rows)]
+        except ConfigError:
+            self._MustUse__silence = True
+            raise
+        self.config, self.rows, self.cols, self.fifo_depth = config, rows, cols, fifo_depth
+        flits = flit_stream(lanes)
+        super().__init__({
+            "cmd": In(stream.Signature(cmd_layout(lanes))).array(rows, cols),
+            "rsp": Out(stream.Signature(rsp_layout(lanes))).array(rows, cols),
+            "host_in": In(flits),
+            "host_out": Out(flits),
+            "busy": Out(1).array(rows, cols),
+            "done": Out(1).array(rows, cols),
+            "error": Out(1).array(rows, cols),
+            "last_run_cycles": Out(CYCLE_COUNTER_BITS).array(rows, cols),
+            "any_busy": Out(1),
+            "misrouted": Out(1),
+        })
+        # The per-core ports are the cores' own signals, not copies: a copy would leave
+        # an unused alias wire per port in the Verilog (Verilator -Wall UNUSEDSIGNAL).
+        for name in ("cmd", "rsp", "busy", "done", "error", "last_run_cycles"):
+            setattr(self, name, [[getattr(core, name) for core in row] for row in self.cores])
+        # An input read only by a submodule keeps its own name beside the port's, as an
+        # unused alias, unless the two names are the same.
+        for y, row in enumerate(self.cores):
+            for x, core in enumerate(row):
+                for path, member, value in core.signature.flatten(core):
+                    if path[0] in ("cmd", "rsp") and member.flow == In:
+                        sig = value.as_value() if hasattr(value, "as_value") else value
+                        sig.name = "__".join(map(str, (path[0], y, x, *path[1:])))
+
+    def elaborate(self, platform: Any) -> Module:
+        m = Module()
+        rows, cols, lanes = self.rows, self.cols, self.config.core.lanes
+        flits = flit_stream(lanes)
+        inputs: dict[tuple[int, int], dict[Port, Any]] = {}
+        outputs: dict[tuple[int, int], dict[Port, Any]] = {}
+        for y in range(rows):
+            for x in range(cols):
+                core = self.cores[y][x]
+                m.submodules[f"core_{x}_{y}"] = core
+                # The core's flit ports are its router's LOCAL port pair.
+                inputs[x, y] = {Port.LOCAL: core.net_out}
+                outputs[x, y] = {Port.LOCAL: core.net_in}
+        m.d.comb += self.any_busy.eq(Cat(c.busy for row in self.cores for c in row).any())
+        inputs[0, 0][Port.NORTH] = self.host_in
+        outputs[0, 0][Port.NORTH] = self.host_out
+        for y in range(rows):
+            for x in range(cols):
+                for port, (dx, dy), back in LINKS:
+                    nx, ny = x + dx, y + dy
+                    if nx < cols and ny < rows:
+                        there = flits.create(path=(f"link_{x}_{y}_{port_name(port)}",))
+                        back_link = flits.create(path=(f"link_{nx}_{ny}_{port_name(back)}",))
+                        outputs[x, y][port] = inputs[nx, ny][back] = there
+                        outputs[nx, ny][back] = inputs[x, y][port] = back_link
+        leaks = []
+        for y in range(rows):
+            for x in range(cols):
+                assert set(inputs[x, y]) == router_ports(x, y, rows, cols)
+                logic = RouterLogic(lanes=lanes, x=x, y=y, fifo_depth=self.fifo_depth,
+                                    prefix=f"r{x}_{y}_")
+                dropped = logic.build(m, inputs[x, y], outputs[x, y])
+                if dropped is not None:
+                    leaks.append(dropped)
+        with m.If(Cat(leaks).any()):
+            m.d.sync += self.misrouted.eq(1)
+        return m
