@@ -104,9 +104,11 @@ def cmd_fpga(args: argparse.Namespace) -> int:
         print(f"[{i}/{len(targets)}] {target.name}: building in {args.build_dir}/{target.name} "
               f"(minutes; NFCORE_FPGA_VERBOSE=1 shows the tools' output)", flush=True)
         result = build_target(target, Path(args.build_dir))
-        achieved, constraint = result.design_fmax_mhz
-        print(f"[{i}/{len(targets)}] {target.name}: {achieved:.1f} MHz (target "
-              f"{constraint:.0f}) in {result.build_seconds:.0f} s", flush=True)
+        fmax = result.design_fmax_mhz
+        outcome = (f"{fmax[0]:.1f} MHz (target {fmax[1]:.0f})" if fmax
+                   else f"does not fit: {result.fit}")
+        print(f"[{i}/{len(targets)}] {target.name}: {outcome} in {result.build_seconds:.0f} s",
+              flush=True)
         results.append(result)
     out.mkdir(parents=True, exist_ok=True)
     (out / "fpga.md").write_text(render_markdown(results))

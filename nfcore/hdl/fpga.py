@@ -23,8 +23,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from amaranth.hdl import Cat, ClockDomain, ClockSignal, Const, Elaboratable, Instance, Module
-from amaranth.hdl import Signal, Value
+from amaranth.hdl import (
+    Cat,
+    ClockDomain,
+    ClockSignal,
+    Const,
+    Elaboratable,
+    Instance,
+    Module,
+    Signal,
+    Value,
+)
 from amaranth.lib import wiring
 from amaranth.lib.cdc import ResetSynchronizer
 from amaranth.lib.wiring import In, Out
@@ -123,12 +132,10 @@ class FpgaTop(Elaboratable):
     def elaborate(self, platform: Any) -> Module:
         m = Module()
         m.domains.sync = ClockDomain("sync")
-        # nextpnr times the design clock against this constraint (and reports its Fmax). It
-        # names the PLL's output net in this module: the domain's own clock signal is named
-        # after some submodule's port, which flattening removes.
+        # No constraint on the design clock here: nextpnr derives it from the PLL's
+        # parameters and the board oscillator's constraint, and times the design against it.
         pll_clk = Signal(name="pll_clk")
         m.d.comb += ClockSignal("sync").eq(pll_clk)
-        platform.add_clock_constraint(pll_clk, self.pll.out_mhz * 1e6)
         locked = Signal()
         if self.pll.family == "ice40":
             # The iCEBreaker's oscillator pin is the PLL's own pad: only SB_PLL40_PAD can

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import subprocess
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -75,8 +76,9 @@ class FpgaTarget:
 TARGETS: tuple[FpgaTarget, ...] = (
     # ULX3S 85F: the largest ECP5 of amaranth-boards' ULX3S family and the common ULX3S
     # variant; its 208 EBRs hold four default cores (64 KiB of weights each, 38 EBRs per core).
+    # -abc9: Yosys' delay-aware LUT mapping (ABC9), aimed at the long MAC/requant paths.
     FpgaTarget("ecp5_array2x2", "ulx3s:ULX3S_85F_Platform", "array",
-               "configs/fpga_ecp5.yaml", PLL_ECP5_25_TO_100),
+               "configs/fpga_ecp5.yaml", PLL_ECP5_25_TO_100, synth_opts="-abc9"),
     # iCEBreaker: the reference iCE40 UP5K board of amaranth-boards.
     FpgaTarget("ice40_core", "icebreaker:ICEBreakerPlatform", "core",
                "configs/fpga_ice40.yaml", PLL_ICE40_12_TO_24, synth_opts="-dsp"),
@@ -116,9 +118,9 @@ def _platform(spec: str) -> Any:
     return _BuildOnly()
 
 
-def check_target(target: FpgaTarget) -> tuple[Any, FpgaTop]:
-    """Platform and top of `target`, validated (top, config, clock, PLL family, board) but
-    not built. Raises ConfigError / NFCoreError naming the target and what is wrong."""
+def check_target(target: FpgaTarget) -> tuple[Any, NFCoreConfig]:
+    """Platform and config of `target`, validated (top, config, clock, PLL family, board)
+    but not built. Raises ConfigError / NFCoreError naming the target and what is wrong."""
     if target.top not in TOPS:
         raise ConfigError(f"FPGA target {target.name}: unknown top {target.top!r}; "
                           f"have {sorted(TOPS)}")
@@ -135,34 +137,57 @@ def check_target(target: FpgaTarget) -> tuple[Any, FpgaTop]:
     if abs(clk_mhz - target.pll.in_mhz) > 1e-6:
         raise ConfigError(f"FPGA target {target.name}: PLL input {target.pll.in_mhz} MHz but "
                           f"the board's {platform.default_clk} is {clk_mhz} MHz")
-    make = TOPS[target.top]
-    return platform, FpgaTop(lambda: make(cfg), target.pll)
+    return platform, cfg
 
 
 def build_target(target: FpgaTarget, build_root: Path) -> FpgaResult:
     """Synthesise, place, route and pack `target` in build_root/<name>; read its reports.
 
     Timing failure is not an error (`--timing-allow-fail`): the achieved Fmax is the result.
+    Nor is a design that needs more cells of some type than the device has: the result then
+    says so in `fit`, with the synthesis and packing figures. Any other failure raises
+    NFCoreError.
     """
-    platform, top = check_target(target)
+    platform, cfg = check_target(target)
+    make = TOPS[target.top]
+    top = FpgaTop(lambda: make(cfg), target.pll)
     build_dir = build_root / target.name
     name = target.name
-    start = time.monotonic()
-    platform.build(
-        top, name=name, build_dir=str(build_dir), do_program=False,
-        synth_opts=target.synth_opts,
-        script_after_synth=f"tee -q -o {name}.stat.json stat -json",
-        nextpnr_opts="--timing-allow-fail",
-        verbose=bool(os.environ.get("NFCORE_FPGA_VERBOSE")),
-    )
-    seconds = time.monotonic() - start
     log_path = build_dir / f"{name}.tim"
     stat_path = build_dir / f"{name}.stat.json"
+    for stale in (log_path, stat_path):
+        stale.unlink(missing_ok=True)  # a failed build must not read an older build's report
+    start = time.monotonic()
+    failure = None
+    try:
+        platform.build(
+            top, name=name, build_dir=str(build_dir), do_program=False,
+            synth_opts=target.synth_opts,
+            script_after_synth=f"tee -q -o {name}.stat.json stat -json",
+            nextpnr_opts="--timing-allow-fail",
+            verbose=bool(os.environ.get("NFCORE_FPGA_VERBOSE")),
+        )
+    except subprocess.CalledProcessError as exc:
+        failure = exc
+    seconds = time.monotonic() - start
+    if not (log_path.exists() and stat_path.exists()):
+        raise NFCoreError(f"FPGA target {name}: the build failed before place and route "
+                          f"({failure}); rerun with NFCORE_FPGA_VERBOSE=1, logs in {build_dir}")
     log = parse_nextpnr_log(log_path.read_text(), str(log_path))
     cells = parse_yosys_stat(stat_path.read_text(), str(stat_path))
+    fit = "yes"
+    if failure is not None:
+        over = log.over_capacity()
+        if not over:  # nextpnr failed for another reason than size: a broken build
+            raise NFCoreError(f"FPGA target {name}: nextpnr failed: "
+                              f"{'; '.join(log.errors) or failure} (log: {log_path})")
+        fit = "no: " + ", ".join(over)
+    elif not log.fmax_mhz:
+        raise NFCoreError(f"{log_path}: no 'Max frequency for clock' line after routing")
     board = type(platform).__name__.removesuffix("Platform").rstrip("_")
     return FpgaResult(
         target=name, board=board, device=f"{platform.device}-{platform.package}",
         top=target.top, config=target.config,
-        resources=resources(platform.family.lower(), cells, log), fmax_mhz=log.fmax_mhz,
-        build_seconds=round(seconds, 1), command=f"make fpga FPGA_TARGETS={name}")
+        resources=resources(platform.family.lower(), cells, log),
+        fmax_mhz=log.fmax_mhz if failure is None else {},
+        build_seconds=round(seconds, 1), command=f"make fpga FPGA_TARGETS={name}", fit=fit)

