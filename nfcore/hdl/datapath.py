@@ -121,6 +121,12 @@ def mac_beat_layout(lanes: int) -> data.StructLayout:
 MAC_RESULT_LAYOUT = data.StructLayout({"y": signed(8), "row": unsigned(isa.COUNT_BITS)})
 
 
+LANE_PRODUCT_BITS = 16
+"""An int8 x int8 product lies in -16256..16384."""
+
+
+
+
 def lut_write_layout(lanes: int) -> data.StructLayout:
     """One word of the LUT: entries `addr * lanes .. addr * lanes + lanes - 1`."""
     return data.StructLayout({
@@ -142,6 +148,10 @@ class MacRequant(wiring.Component):
     The LUT is a memory of `256 / lanes` words of `lanes` entries, written a word at a time
     through `lut_write` (SETLUT) and read by one port: a row's result needs one read, and
     rows are at least two cycles apart.
+
+    `products` are stage 1's lane products w_i * (x_i masked), of the beat registered in stage
+    0 whether or not it is valid: `VmulUnit` takes its products from here, so a core has one
+    set of `lanes` multipliers (on an FPGA, one DSP per lane instead of two).
     """
 
     LATENCY = 3
@@ -155,6 +165,7 @@ class MacRequant(wiring.Component):
             "act": In(Activation),
             "lut_write": In(stream.Signature(lut_write_layout(lanes), always_ready=True)),
             "result": Out(stream.Signature(MAC_RESULT_LAYOUT, always_ready=True)),
+            "products": Out(signed(LANE_PRODUCT_BITS)).array(lanes),
         })
 
     def elaborate(self, platform: Any) -> Module:
@@ -176,7 +187,9 @@ class MacRequant(wiring.Component):
         # Stage 1: dot product of the word, accumulate; a header word starts a row.
         header = header_layout(self.lanes)(beat.w)
         x = beat.x & Cat(bit.replicate(8) for bit in beat.tag.mask)
-        dot = tree_sum([lane(beat.w, i) * lane(x, i) for i in range(self.lanes)])
+        m.d.comb += [self.products[i].eq(lane(beat.w, i) * lane(x, i))
+                     for i in range(self.lanes)]
+        dot = tree_sum(list(self.products))
         acc = Signal(signed(self.acc_bits))
         mult = Signal(unsigned(isa.MULT_BITS))
         shift = Signal(unsigned(SHIFT_BITS))
@@ -280,18 +293,24 @@ class VmulUnit(wiring.Component):
     """VMUL datapath: per lane y = clamp(act((a * b + 2**(shift-1)) >> shift)), no rounding
     term when shift is 0 (the MATVEC requantizer with multiplier 1).
 
+    The unit has no multipliers of its own: a beat carries only its tag, and `products` must
+    hold the beat's lane products a_i * b_i in the cycle after the beat. The core sends a
+    VMUL beat's a and b through `MacRequant`'s beat (as x and w, with no MATVEC beat valid)
+    and wires `MacRequant.products` here.
+
     Pipeline, counted from the cycle a beat arrives (= the cycle after its SRAM reads):
-    0 register the read data; 1 multiply, products registered; 2 round, shift, activate,
-    clamp, result valid.
+    0 register the read data (in MacRequant) and the tag; 1 products registered; 2 round,
+    shift, activate, clamp, result valid.
     """
 
     LATENCY = 2
-    PRODUCT_BITS = 16  # int8 x int8 lies in -16256..16384
+    PRODUCT_BITS = LANE_PRODUCT_BITS
 
     def __init__(self, *, lanes: int) -> None:
         self.lanes = lanes
         super().__init__({
-            "beat": In(stream.Signature(vadd_beat_layout(lanes), always_ready=True)),
+            "beat": In(stream.Signature(vadd_tag_layout(lanes), always_ready=True)),
+            "products": In(signed(LANE_PRODUCT_BITS)).array(lanes),
             "shift": In(unsigned(ceil_log2(isa.VMUL_MAX_SHIFT + 1))),
             "act": In(Activation),
             "result": Out(stream.Signature(act_write_layout(lanes), always_ready=True)),
@@ -299,19 +318,19 @@ class VmulUnit(wiring.Component):
 
     def elaborate(self, platform: Any) -> Module:
         m = Module()
-        beat = Signal.like(self.beat.payload, name="beat_q")
+        beat_tag = Signal.like(self.beat.payload, name="tag0")
         beat_valid = Signal()
-        m.d.sync += [beat.eq(self.beat.payload), beat_valid.eq(self.beat.valid)]
+        m.d.sync += [beat_tag.eq(self.beat.payload), beat_valid.eq(self.beat.valid)]
 
-        tag = Signal.like(beat.tag, name="tag1")
-        m.d.sync += [tag.eq(beat.tag), self.result.valid.eq(beat_valid)]
+        tag = Signal.like(beat_tag, name="tag1")
+        m.d.sync += [tag.eq(beat_tag), self.result.valid.eq(beat_valid)]
         ys = []
         for i in range(self.lanes):
             requant = Requantizer(product_bits=self.PRODUCT_BITS,
                                   max_shift=isa.VMUL_MAX_SHIFT)
             m.submodules[f"requant{i}"] = requant
             # The requantizer's input port is the product register.
-            m.d.sync += requant.p.eq(lane(beat.a, i) * lane(beat.b, i))
+            m.d.sync += requant.p.eq(self.products[i])
             m.d.comb += [requant.shift.eq(self.shift), requant.act.eq(self.act)]
             ys.append(requant.y)
         m.d.comb += [
