@@ -92,11 +92,30 @@ class Requantizer(wiring.Component):
         })
 
     def elaborate(self, platform: Any) -> Module:
+        # (p + 2**(s-1)) >> s == (p >> s) + bit s-1 of p (p = q 2**s + r with 0 <= r < 2**s:
+        # the half carries into q exactly when r >= 2**(s-1)). So the wide rounding add
+        # and the wide comparisons of the clamp become a shift, a bit select, reductions
+        # of q's high bits and an 8-bit increment: a shorter path (the MATVEC requant stage
+        # is the longest one of the core on an FPGA). Exhaustively equal to the add form;
+        # tests/hdl/test_requant.py checks it against the golden model.
         m = Module()
-        # (1 << shift) >> 1 is 2**(shift-1) for shift > 0 and 0 for shift == 0.
-        half = (Const(1, 1) << self.shift)[1 : self.max_shift + 1]
-        rounded = (self.p + half) >> self.shift  # the add widens, so nothing wraps
-        m.d.comb += self.y.eq(clamp_int8(rounded, self.act == Activation.RELU))
+        q = self.p >> self.shift  # arithmetic: p is signed
+        # Bit s-1 of p (its sign beyond its width); 0 if s == 0.
+        round_bit = (Cat(Const(0, 1), self.p).as_signed() >> self.shift)[0]
+        high = q[7:]  # in -128..127 exactly when these are all equal (to the sign)
+        negative = q[-1]
+        low = q[:8].as_signed()
+        relu = self.act == Activation.RELU
+        # In range, low + round_bit only leaves int8 at 127 + 1.
+        over = Mux(negative, 0, high.any()) | ((low == INT8_MAX) & round_bit & ~high.any())
+        under = negative & ~high.all()
+        stepped = (low + round_bit)[:8].as_signed()
+        with m.If(over):
+            m.d.comb += self.y.eq(INT8_MAX)
+        with m.Elif(under | (relu & stepped[-1])):
+            m.d.comb += self.y.eq(Mux(relu, 0, INT8_MIN))
+        with m.Else():
+            m.d.comb += self.y.eq(stepped)
         return m
 
 
@@ -140,7 +159,7 @@ class MacRequant(wiring.Component):
     of `acc_bits`, requantization, and the activation LUT.
 
     Pipeline, counted from the cycle a beat arrives (= the cycle after its SRAM read):
-    0 register the read data; 1 multiply, reduce and accumulate; 2 multiply by the row's
+    0 register the read data (x masked); 1 multiply, reduce and accumulate; 2 multiply by the row's
     requant multiplier; 3 round, shift, activate and clamp, result valid unless act is LUT;
     4 (act LUT) the table word read with the clamped value + 128 as index, result valid.
     The result of a row appears 3 (4 with LUT) cycles after its last beat.
@@ -179,15 +198,17 @@ class MacRequant(wiring.Component):
                      lut_wr.data.eq(self.lut_write.payload.data),
                      lut_wr.en.eq(self.lut_write.valid)]
 
-        # Stage 0: register the SRAM read data (SRAM clock-to-out is slow).
+        # Stage 0: register the SRAM read data (SRAM clock-to-out is slow), x with the lanes
+        # outside the vector zeroed here rather than in stage 1, the longest stage on an FPGA.
         beat = Signal.like(self.beat.payload, name="beat_q")
         beat_valid = Signal()
-        m.d.sync += [beat.eq(self.beat.payload), beat_valid.eq(self.beat.valid)]
+        payload = self.beat.payload
+        m.d.sync += [beat.eq(payload), beat_valid.eq(self.beat.valid),
+                     beat.x.eq(payload.x & Cat(bit.replicate(8) for bit in payload.tag.mask))]
 
         # Stage 1: dot product of the word, accumulate; a header word starts a row.
         header = header_layout(self.lanes)(beat.w)
-        x = beat.x & Cat(bit.replicate(8) for bit in beat.tag.mask)
-        m.d.comb += [self.products[i].eq(lane(beat.w, i) * lane(x, i))
+        m.d.comb += [self.products[i].eq(lane(beat.w, i) * lane(beat.x, i))
                      for i in range(self.lanes)]
         dot = tree_sum(list(self.products))
         acc = Signal(signed(self.acc_bits))
