@@ -106,7 +106,7 @@ def cmd_fpga(args: argparse.Namespace) -> int:
         result = build_target(target, Path(args.build_dir))
         fmax = result.design_fmax_mhz
         outcome = (f"{fmax[0]:.1f} MHz (target {fmax[1]:.0f})" if fmax
-                   else f"does not fit: {result.fit}")
+                   else f"does not fit ({result.fit.removeprefix('no: ')} over capacity)")
         print(f"[{i}/{len(targets)}] {target.name}: {outcome} in {result.build_seconds:.0f} s",
               flush=True)
         results.append(result)

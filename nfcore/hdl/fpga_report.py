@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from nfcore.errors import NFCoreError
@@ -143,7 +143,6 @@ class FpgaResult:
     build_seconds: float
     command: str
     fit: str = "yes"
-    notes: list[str] = field(default_factory=list)
 
     @property
     def design_fmax_mhz(self) -> tuple[float, float] | None:
@@ -183,7 +182,6 @@ def render_markdown(results: list[FpgaResult]) -> str:
     lines += ["", "Configs and rebuild commands:", ""]
     for r in results:
         lines.append(f"- {r.target}: `{r.config}`; `{r.command}`")
-        lines += [f"  - {note}" for note in r.notes]
     return "\n".join(lines) + "\n"
 
 
