@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 CONFIG ?= configs/default.yaml
 
-.PHONY: setup sim test test-long test-py test-hw verilog lint bench clean
+.PHONY: setup sim sweep test test-long test-py test-hw verilog lint bench clean
 
 setup: $(STAMP)
 
@@ -19,6 +19,12 @@ $(STAMP): pyproject.toml
 ## sim: train, compile and simulate the default workload; writes reports/<run>/ and reports/latest
 sim: $(STAMP)
 	$(BIN)/nfcore sim --config $(CONFIG)
+
+## sweep: a small design-space sweep (sweeps/small.yaml) on 2 local processes; writes
+## reports/sweep-small/ (rerunning resumes: finished points are stored)
+SWEEP ?= sweeps/small.yaml
+sweep: $(STAMP)
+	$(BIN)/nfcore sweep $(SWEEP) --workers 2
 
 ## test: pytest (tests/) and the cocotb + Verilator suite (sim_tests/)
 test: $(STAMP)

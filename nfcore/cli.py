@@ -48,6 +48,9 @@ def cmd_sim(args: argparse.Namespace) -> int:
         requests=args.requests,
         rtl_samples=args.rtl_samples,
         reports_root=Path(args.reports),
+        forest_dataset=args.forest_dataset,
+        forest_tasks=args.forest_tasks,
+        forest_requests=args.forest_requests,
         seed=args.seed,
         quiet=args.quiet,
     )
@@ -131,6 +134,28 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from nfcore.sweep.executors import make_executor
+    from nfcore.sweep.report import write_report
+    from nfcore.sweep.runner import run_sweep
+    from nfcore.sweep.spec import SweepSpec
+
+    spec = SweepSpec.load(args.sweep)
+    out = Path(args.output or Path("reports") / f"sweep-{spec.name}")
+    executor = make_executor(args.workers, args.cluster)
+    try:
+        outcome = run_sweep(spec, out, executor, retry_failed=args.retry_failed,
+                            forest_cache=Path(args.forest_cache) if args.forest_cache else None,
+                            quiet=args.quiet)
+    finally:
+        executor.close()
+    summary = write_report(spec, outcome, out)
+    print(f"sweep {spec.name}: {summary['ok']} ok, {summary['failed']} failed of "
+          f"{summary['points']} points ({outcome.ran} computed now) in "
+          f"{outcome.seconds:.1f} s; report: {out / 'report.md'}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="nfcore",
@@ -170,6 +195,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="test inputs run through the golden and SimPy models")
     p.add_argument("--rtl-samples", type=int, default=20,
                    help="of those, how many also run on the RTL under Verilator (0: skip)")
+    p.add_argument("--forest-dataset", default="multitask",
+                   help="dataset of the forest in the system section (nfcore train's names)")
+    p.add_argument("--forest-tasks", type=int, default=256,
+                   help="tasks (and trees) of the multitask forest")
+    p.add_argument("--forest-requests", type=int, default=2000,
+                   help="requests the system model simulates")
     p.add_argument("--reports", default="reports", help="reports root folder")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
@@ -223,6 +254,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("-o", "--output", required=True, help="output folder, e.g. forests/digits")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+
+    p = sub.add_parser("sweep", help="compile and simulate every point of a sweep file, store "
+                       "each as it finishes, and write a report with Pareto fronts",
+                       description="compile and simulate every point of a sweep file (see "
+                       "sweeps/), in parallel; finished points are stored in "
+                       "OUTPUT/results.sqlite so a rerun resumes")
+    p.add_argument("sweep", help="sweep YAML file")
+    p.add_argument("-o", "--output", default=None,
+                   help="output folder (default: reports/sweep-<name>)")
+    p.add_argument("--workers", type=int, default=1,
+                   help="local worker processes (default 1: run in this process)")
+    p.add_argument("--cluster", default=None,
+                   help="Dask scheduler address (e.g. tcp://host:8786): run the points there")
+    p.add_argument("--forest-cache", default=None,
+                   help="folder of trained forests (default: OUTPUT/forests)")
+    p.add_argument("--retry-failed", action="store_true",
+                   help="rerun points stored as failed (default: skip them too)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(handler=cmd_sweep)
     return parser
 
 

@@ -68,10 +68,10 @@ class CoreConfig:
 
 @dataclass(frozen=True)
 class MeshConfig:
-    """The array of cores. The foundation runs one core; later stages read the mesh."""
+    """The array of cores: `rows` x `cols` micro-cores, each with a router."""
 
-    rows: int = field(default=1, metadata=_range(1, 256, "cores"))
-    cols: int = field(default=1, metadata=_range(1, 256, "cores"))
+    rows: int = field(default=16, metadata=_range(1, 256, "cores"))
+    cols: int = field(default=16, metadata=_range(1, 256, "cores"))
     core_pitch_mm: float = field(default=0.5, metadata=_range(0.01, 10.0, "mm"))
     """Distance between neighbouring cores; sets the wire length of one network hop."""
 
@@ -109,8 +109,8 @@ class PowerConfig:
     """Per-core power states: active (running), idle (clock-gated, leaking), gated."""
 
     wake_up_cycles: int = field(default=20, metadata=_range(0, 100000, "cycles"))
-    """Cycles from a request reaching a gated core to the core running it (default: an
-    assumption, no RTL yet)."""
+    """Cycles from a request reaching a gated core to the core taking it (the RTL's
+    contract, `nfcore.hdl.power`; the default value is an assumption)."""
     gate_after_idle_cycles: int = field(default=2000, metadata=_range(0, 1 << 40, "cycles"))
     """An idle core is power-gated after this many cycles without work (a policy choice;
     default an assumption)."""
@@ -204,6 +204,14 @@ def _build(cls: type[T], data: Any, path: str, source: str) -> T:
         return cls(**kwargs)
     except ConfigError as exc:
         raise ConfigError(f"{source}: {exc}") from None
+
+
+def build_validated(cls: type[T], data: Any, path: str = "", source: str = "<dict>") -> T:
+    """Validate the mapping `data` into the frozen dataclass `cls` by the rules of the config
+    (field metadata: choices, or min/max with a unit; nested dataclass sections; unknown keys
+    are errors). `path` prefixes key names in messages (e.g. "forest."). Other YAML files
+    (sweep files) reuse it so their errors read like the config's."""
+    return _build(cls, data, path=path, source=source)
 
 
 def _check_value(key: str, value: Any, f: dataclasses.Field[Any], source: str) -> Any:

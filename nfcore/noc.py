@@ -61,10 +61,17 @@ HEADER_FIELDS: tuple[HeaderField, ...] = (
     HeaderField("length", 32, LENGTH_BITS, offset=1, doc="payload flits, 1..1024"),
     HeaderField("tag", 42, TAG_BITS, doc="message tag, matched by RECV"),
     HeaderField("to_host", 50, 1, doc="1: deliver to the host port (dest_x, dest_y ignored)"),
+    HeaderField("to_dram", 51, 1, doc="1: deliver to the DRAM port (dest_x, dest_y ignored)"),
 )
 
 HOST = (0, -1)
 """The host's (x, y): a node above router (0, 0), attached to its NORTH port."""
+DRAM = (-1, 0)
+"""The DRAM channel's (x, y): a node left of router (0, 0), attached to its WEST port. A
+packet for it sets `to_dram` and travels as a host packet does (west to column 0, north to
+row 0), then leaves west; the channel's responses enter router (0, 0)'s WEST input and are
+routed XY (east first), so, as for the host, the only new turns end in a sink or start at a
+source and cannot close a dependency cycle."""
 
 
 class Port(enum.IntEnum):
@@ -112,7 +119,10 @@ def packet_latency_cycles(src: tuple[int, int], dest: tuple[int, int]) -> int:
 def route(x: int, y: int, dest_x: int, dest_y: int) -> Port:
     """The output port a router at (x, y) picks for a packet to (dest_x, dest_y).
 
-    `(dest_x, dest_y)` may be `HOST`; see `header_dest` for a header's destination."""
+    `(dest_x, dest_y)` may be `HOST` or `DRAM`; see `header_dest` for a header's
+    destination."""
+    if (dest_x, dest_y) == DRAM and x == 0 and y > 0:
+        return Port.NORTH  # up column 0 to router (0, 0), whose WEST port is the DRAM's
     if dest_x > x:
         return Port.EAST
     if dest_x < x:
@@ -130,8 +140,9 @@ def hops(src: tuple[int, int], dest: tuple[int, int]) -> int:
 
 
 def attach_router(node: tuple[int, int]) -> tuple[int, int]:
-    """The router a node injects into and ejects from: its own, or (0, 0) for `HOST`."""
-    return (0, 0) if node == HOST else node
+    """The router a node injects into and ejects from: its own, or (0, 0) for `HOST` and
+    `DRAM`."""
+    return (0, 0) if node in (HOST, DRAM) else node
 
 
 def header_latency_cycles(src: tuple[int, int], dest: tuple[int, int]) -> int:
@@ -151,8 +162,13 @@ that the simulator's tests can check their network model against the same number
 
 
 def header_dest(fields: dict[str, int]) -> tuple[int, int]:
-    """The (x, y) a decoded header is routed to: `HOST` if `to_host` is set."""
-    return HOST if fields.get("to_host") else (fields["dest_x"], fields["dest_y"])
+    """The (x, y) a decoded header is routed to: `HOST` if `to_host` is set, `DRAM` if
+    `to_dram` is."""
+    if fields.get("to_host"):
+        return HOST
+    if fields.get("to_dram"):
+        return DRAM
+    return (fields["dest_x"], fields["dest_y"])
 
 
 def flit_bits(lanes: int) -> int:
@@ -171,16 +187,20 @@ def flit_layout(lanes: int) -> data.StructLayout:
 
 def encode_header(**fields: int) -> int:
     """The 64-bit header of a packet, checking every field's range."""
-    names = {f.name for f in HEADER_FIELDS}
+    return _encode(HEADER_FIELDS, fields, "packet header")
+
+
+def _encode(layout: tuple[HeaderField, ...], fields: dict[str, int], what: str) -> int:
+    names = {f.name for f in layout}
     unknown = sorted(set(fields) - names)
     if unknown:
-        raise ISAError(f"packet header has no field {unknown[0]!r}")
+        raise ISAError(f"{what} has no field {unknown[0]!r}")
     word = 0
-    for f in HEADER_FIELDS:
+    for f in layout:
         value = int(fields.get(f.name, f.offset))
         lo, hi = f.offset, (1 << f.width) - 1 + f.offset
         if not lo <= value <= hi:
-            raise ISAError(f"packet header {f.name} = {value} is out of range {lo}..{hi}")
+            raise ISAError(f"{what} {f.name} = {value} is out of range {lo}..{hi}")
         word |= (value - f.offset) << f.lsb
     return word
 
@@ -196,9 +216,9 @@ HOST_ROUTER = attach_router(HOST)
 """(x, y) of the router the host port attaches to (its NORTH port; see `HOST`)."""
 HOST_PORT = Port.NORTH
 """The port of `HOST_ROUTER` the host uses (`nfcore.hdl.mesh`)."""
-DRAM_ROUTER = (0, 0)
-"""(x, y) of the router whose edge port the DRAM channel attaches to. Assumption: the array
-RTL has no DRAM port yet; the system model reads this so that a change is made once."""
+DRAM_ROUTER = attach_router(DRAM)
+"""(x, y) of the router whose edge port the DRAM channel attaches to (`nfcore.hdl.array`'s
+`dram_in`/`dram_out`); the system model reads this so that a change is made once."""
 DRAM_PORT = Port.WEST
 """The port of `DRAM_ROUTER` the DRAM channel uses: its west edge, which has no neighbour."""
 
@@ -217,3 +237,25 @@ def transfer_packets(payload_bytes: int, lanes: int) -> list[int]:
     words = max(1, -(-payload_bytes // lanes))
     full, rest = divmod(words, 1 << LENGTH_BITS)
     return [1 + (1 << LENGTH_BITS)] * full + ([1 + rest] if rest else [])
+
+
+# --- DRAM requests ----------------------------------------------------------------------------
+
+DRAM_REQUEST_FIELDS: tuple[HeaderField, ...] = (
+    HeaderField("addr", 0, 32, doc="first DRAM word (lanes bytes each) to read"),
+    HeaderField("words", 32, LENGTH_BITS, offset=1, doc="words to read, 1..1024"),
+    HeaderField("dest_x", 42, COORD_BITS, doc="core that receives the data"),
+    HeaderField("dest_y", 50, COORD_BITS, doc="core that receives the data"),
+)
+"""A read request: a `to_dram` packet with one payload flit holding these fields (low 64
+bits). The channel answers with one packet of `words` payload flits to (dest_x, dest_y),
+with the request's tag and src fields 0; timing is `nfcore.sim.dram.DramChannel`'s."""
+
+
+def encode_dram_request(**fields: int) -> int:
+    return _encode(DRAM_REQUEST_FIELDS, fields, "DRAM request")
+
+
+def decode_dram_request(word: int) -> dict[str, int]:
+    return {f.name: ((word >> f.lsb) & ((1 << f.width) - 1)) + f.offset
+            for f in DRAM_REQUEST_FIELDS}

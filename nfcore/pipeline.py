@@ -29,6 +29,9 @@ class SimOptions:
     requests: int = 300
     rtl_samples: int = 20
     reports_root: Path = Path("reports")
+    forest_dataset: str = "multitask"
+    forest_tasks: int = 256
+    forest_requests: int = 2000
     seed: int = 0
     quiet: bool = False
 
@@ -115,7 +118,7 @@ def run_sim(cfg: NFCoreConfig, opts: SimOptions) -> Path:
 
     # System model: the compiled tree on the configured mesh, with the baselines.
     t0 = time.perf_counter()
-    system = _system_section(cfg, prog, n, opts)
+    system = _system_section(cfg, opts, run_dir)
     stage_s["system"] = time.perf_counter() - t0
 
     program_cycles = np.array([r.program_cycles for r in sim.records])
@@ -156,21 +159,24 @@ def run_sim(cfg: NFCoreConfig, opts: SimOptions) -> Path:
     return run_dir
 
 
-def _system_section(cfg: NFCoreConfig, prog: Any, requests: int,
-                    opts: SimOptions) -> dict[str, Any]:
-    """The system model's report data for the compiled tree as a one-tree forest on core
-    (0, 0) of the configured mesh, every request selecting it, Poisson arrivals at a quarter
-    of the tree's service rate. A trained forest replaces this workload (`Workload`)."""
+def _system_section(cfg: NFCoreConfig, opts: SimOptions, run_dir: Path) -> dict[str, Any]:
+    """The system model's report data for a trained forest on the configured mesh
+    (`nfcore.forest_pipeline`), with every baseline against its trained monolith."""
+    from nfcore.forest_pipeline import (
+        ForestSystemOptions,
+        arrival_interval_cycles,
+        run_forest_system,
+    )
     from nfcore.sim.system_report import ArrivalSpec, build_system_report
-    from nfcore.sim.workload import Workload, tree_from_program
 
-    tree = tree_from_program(0, (0, 0), prog.instructions(), cfg.core.lanes,
-                             input_bytes=prog.input_len, output_bytes=prog.output_len)
-    workload = Workload((tree,), ((0,),) * requests, name="compiled MLP tree (one-tree forest)",
-                        notes={"tree_kind": "mlp (trained, compiled)"})
-    arrival = ArrivalSpec("poisson", 4.0 * tree.program_cycles, opts.seed)
-    data, _ = build_system_report(cfg, workload, arrival, all_trees_requests=1,
+    fopts = ForestSystemOptions(dataset=opts.forest_dataset, tasks=opts.forest_tasks,
+                                requests=opts.forest_requests, seed=opts.seed,
+                                quiet=opts.quiet)
+    run = run_forest_system(cfg, fopts, run_dir / "forest")
+    arrival = ArrivalSpec("poisson", arrival_interval_cycles(run.workload, cfg), opts.seed)
+    data, _ = build_system_report(cfg, run.workload, arrival, run.monolith,
                                   progress=not opts.quiet)
+    data["forest"] = run.summary
     return data
 
 

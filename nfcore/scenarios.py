@@ -11,6 +11,8 @@ and a program; all cores start in the same cycle.
   equal the golden array's (`nfcore.golden_array`, the timing contract).
 * `contention=True`: packets meet on a link or at an ejection port; cycles come from the
   routers' arbitration (RTL) and from `nfcore.sim.network` (model).
+* `gated`: cores that sleep before the run and wake on RUN (`power.wake_up_cycles` later);
+  packets for them wait in their routers meanwhile.
 
 Everything is generated from the scenario's seed with numpy, so both sides rebuild the same
 bytes. `RTL_CYCLES_FILE` names the file in which the RTL tests record what they measured.
@@ -36,9 +38,10 @@ RTL_CYCLES_FILE = "rtl_cycles.json"
 
 Schema (JSON object): `{"schema": 1, "scenarios": {name: {"rows": int, "cols": int,
 "contention": bool, "setup_sha256": str, "cores": {"x,y": {"cycles": int,
-"act_sha256": str}}}}}`, where `setup_sha256` is `Scenario.digest()` (so a record of older
-scenario definitions is recognised as stale),
-`cycles` is the core's `last_run_cycles` (RUN to HALT, waits and stalls included) and
+"run_offset": int, "act_sha256": str}}}}}`, where `setup_sha256` is `Scenario.digest()`
+(so a record of older scenario definitions is recognised as stale), `cycles` is the core's
+`last_run_cycles` (RUN to HALT, waits and stalls included), `run_offset` the cycles its RUN
+handshake came after the first core's (its wake-up), and
 `act_sha256` the SHA-256 of its whole scratchpad (`act_digest`) after the run."""
 
 CORE = CoreConfig(lanes=8, weight_sram_bytes=256 * 8, act_sram_bytes=64 * 8, imem_depth=32,
@@ -63,6 +66,10 @@ class Scenario:
     seed: int
     build: Callable[[np.random.Generator], dict[Coord, CoreSetup]]
     doc: str
+    gated: frozenset[Coord] = frozenset()
+    """Cores power-gated before the common RUN: they take it `power.wake_up_cycles` later
+    (`nfcore.hdl.power`), so their cycles are the model's to predict, not the golden
+    array's (which starts every core at once)."""
 
     @property
     def config(self) -> NFCoreConfig:
@@ -81,6 +88,8 @@ class Scenario:
         import hashlib
 
         h = hashlib.sha256(f"{self.rows}x{self.cols} {CORE}".encode())
+        if self.gated:
+            h.update(f"gated {sorted(self.gated)} {self.config.power}".encode())
         for coord, s in sorted(self.setups().items()):
             h.update(repr(coord).encode())
             h.update(np.ascontiguousarray(s.weights).tobytes())
@@ -228,14 +237,34 @@ def _crossing(rng: np.random.Generator) -> dict[Coord, CoreSetup]:
     return out
 
 
-def _random_dag(rng: np.random.Generator) -> dict[Coord, CoreSetup]:
-    """Random traffic on all four cores, with contention nobody tuned: cores in the order
-    (0, 0), (1, 0), (0, 1), (1, 1) send 1-3 packets each to random later cores (so no
-    cycle of waits can deadlock), packets to core j all have tag j and j's length (1-6
-    words), and each program interleaves its SENDs, its RECVs (one per incoming packet,
-    into consecutive slots from word 24: the order of arrival decides the layout) and
-    VADD/VMUL work at random."""
-    order = [(0, 0), (1, 0), (0, 1), (1, 1)]
+def _fan_in(rng: np.random.Generator) -> dict[Coord, CoreSetup]:
+    """(1, 0) and (0, 1) each send 4 two-word packets (one tag) to (1, 1), which first runs
+    a VADD so that both senders' headers wait at its ejection port together, then RECVs all
+    8 into consecutive slots: the order of the slots is the order in which the ejection
+    port's round robin granted NORTH and WEST (a fixed priority would give another)."""
+    sink, n, each = (1, 1), 2, 4
+    out = {}
+    for coord in ((1, 0), (0, 1)):
+        out[coord] = CoreSetup(np.zeros((1, LANES), dtype=np.uint8), _scratchpad(rng), [
+            isa.loop(body=1, count=each, x_stride=n, x_mask=1),
+            isa.send(n=n, addr=0, dest_x=sink[0], dest_y=sink[1], tag=5), isa.halt()])
+    out[sink] = CoreSetup(np.zeros((1, LANES), dtype=np.uint8), _scratchpad(rng), [
+        isa.vadd(n=4 * LANES, a_addr=0, b_addr=4, y_addr=8),
+        isa.loop(body=1, count=2 * each, y_stride=n, y_mask=1),
+        isa.recv(n=n, addr=24, tag=5), isa.halt()])
+    return out
+
+
+def _random_dag(rng: np.random.Generator, rows: int = 2, cols: int = 2
+                ) -> dict[Coord, CoreSetup]:
+    """Random traffic on all cores of a rows x cols mesh, with contention nobody tuned:
+    cores in row-major order ((0, 0), (1, 0), ...) send 1-3 packets each to random later
+    cores (so no cycle of waits can deadlock), packets to core j all have tag j and j's
+    length (1-6 words; a packet that would overflow j's slots is not sent), and each
+    program interleaves its SENDs, its RECVs (one per incoming packet, into consecutive
+    slots from word 24: the order of arrival decides the layout) and VADD/VMUL work at
+    random."""
+    order = [(x, y) for y in range(rows) for x in range(cols)]
     length = {c: int(rng.integers(1, 7)) for c in order}
     ops: dict[Coord, list[Instruction]] = {c: [] for c in order}
     incoming = dict.fromkeys(order, 0)
@@ -243,6 +272,8 @@ def _random_dag(rng: np.random.Generator) -> dict[Coord, CoreSetup]:
         for _ in range(int(rng.integers(1, 4))):
             dst = order[int(rng.integers(i + 1, len(order)))]
             n = length[dst]
+            if 24 + (incoming[dst] + 1) * n > CORE.act_words:
+                continue
             ops[src].append(isa.send(n=n, addr=int(rng.integers(0, 24 - n)), dest_x=dst[0],
                                      dest_y=dst[1], tag=order.index(dst)))
             incoming[dst] += 1
@@ -263,6 +294,11 @@ def _random_dag(rng: np.random.Generator) -> dict[Coord, CoreSetup]:
     return out
 
 
+RANDOM_DAGS = 18
+RANDOM_DAGS_3X3 = 6
+"""Random contention scenarios (`_random_dag`, seeds 70, 71, ...): enough that a model tuned
+on a few of them would show its error on the others."""
+
 SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
     Scenario("tree_split", 2, 2, False, 61, _tree_split, _tree_split.__doc__ or ""),
     Scenario("pipeline_2x2", 2, 2, False, 62, _pipeline, _pipeline.__doc__ or ""),
@@ -273,7 +309,16 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
     Scenario("two_to_one_long", 2, 2, True, 66, lambda r: _two_to_one(r, 10),
              _two_to_one.__doc__ or ""),
     Scenario("crossing_link", 2, 2, True, 67, _crossing, _crossing.__doc__ or ""),
+    Scenario("tree_split_gated", 2, 2, False, 68, _tree_split, _tree_split.__doc__ or "",
+             gated=frozenset({(1, 0)})),
+    Scenario("pipeline_gated", 2, 2, False, 69, _pipeline, _pipeline.__doc__ or "",
+             gated=frozenset({(0, 0), (1, 1)})),
+    Scenario("fan_in_round_robin", 2, 2, True, 66, _fan_in, _fan_in.__doc__ or ""),
     *(Scenario(f"random_dag_{k}", 2, 2, True, 70 + k, _random_dag, _random_dag.__doc__ or "")
-      for k in range(6)),
+      for k in range(RANDOM_DAGS)),
+    *(Scenario(f"random_dag_3x3_{k}", 3, 3, True, 100 + k,
+               lambda r: _random_dag(r, 3, 3), _random_dag.__doc__ or "")
+      for k in range(RANDOM_DAGS_3X3)),
 )}
-"""Every scenario, by name. The RTL suite runs them all; so does the model's test."""
+"""Every scenario, by name (2 x 2 first, then 3 x 3). The RTL suite runs them all, one
+array build per mesh size; so do the models' tests."""

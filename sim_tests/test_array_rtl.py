@@ -1,4 +1,5 @@
-"""The array RTL under Verilator (cocotb): the shared scenarios and a host packet.
+"""The array RTL under Verilator (cocotb): the shared scenarios (one build per mesh size),
+a host packet, power states and the DRAM port.
 
 Writes `sim_build/<RTL_CYCLES_FILE>` (the cycles measured per scenario and core), which
 `tests/sim/test_array_agreement.py` compares with the system model.
@@ -6,6 +7,7 @@ Writes `sim_build/<RTL_CYCLES_FILE>` (the cycles measured per scenario and core)
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -17,24 +19,41 @@ BUILD = ROOT / "sim_build"
 ENV_OUT = "NFCORE_RTL_CYCLES_OUT"  # as in array_cocotb.py
 
 
-def build_array() -> tuple[object, Path]:
-    cfg = next(iter(SCENARIOS.values())).config
-    build_dir = BUILD / f"array_{cfg.mesh.rows}x{cfg.mesh.cols}_l{cfg.core.lanes}"
+ENV_MESH = "NFCORE_ARRAY_MESH"  # as in array_cocotb.py
+
+
+def meshes() -> list[tuple[int, int]]:
+    """The (rows, cols) of the scenarios, the 2 x 2 (that every other test uses) first."""
+    return list(dict.fromkeys((sc.rows, sc.cols) for sc in SCENARIOS.values()))
+
+
+def build_array(rows: int, cols: int) -> tuple[object, Path]:
+    cfg = next(sc for sc in SCENARIOS.values() if (sc.rows, sc.cols) == (rows, cols)).config
+    build_dir = BUILD / f"array_{rows}x{cols}_l{cfg.core.lanes}"
     return build_top(cfg, "array", build_dir, internal_signals=False), build_dir
 
 
 def run_rtl_scenarios(out: Path) -> None:
-    """Build the array and run the cocotb suite; the scenarios' cycles go to `out`."""
-    runner, build_dir = build_array()
-    runner.test(  # type: ignore[attr-defined]
-        test_module="array_cocotb",
-        hdl_toplevel=top_name("array"),
-        build_dir=build_dir,
-        test_dir=build_dir,
-        extra_env={ENV_OUT: str(out),
-                   "NFCORE_TB_SEED": os.environ.get("NFCORE_TB_SEED", "1")},
-        log_file=build_dir / "test.log",
-    )
+    """Build the array of each mesh size and run the cocotb suite (all of it on the first,
+    the scenarios on the others); the scenarios' cycles go to `out`, merged."""
+    record: dict[str, object] = {}
+    for k, (rows, cols) in enumerate(meshes()):
+        runner, build_dir = build_array(rows, cols)
+        part = build_dir / RTL_CYCLES_FILE
+        part.unlink(missing_ok=True)
+        runner.test(  # type: ignore[attr-defined]
+            test_module="array_cocotb",
+            testcase=None if k == 0 else "scenarios",
+            hdl_toplevel=top_name("array"),
+            build_dir=build_dir,
+            test_dir=build_dir,
+            extra_env={ENV_OUT: str(part), ENV_MESH: f"{rows}x{cols}",
+                       "NFCORE_TB_SEED": os.environ.get("NFCORE_TB_SEED", "1")},
+            log_file=build_dir / "test.log",
+        )
+        assert part.exists(), f"the cocotb suite did not write {part}"
+        record.update(json.loads(part.read_text())["scenarios"])
+    out.write_text(json.dumps({"schema": 1, "scenarios": record}, indent=1, sort_keys=True))
 
 
 def test_array_rtl() -> None:

@@ -1,9 +1,15 @@
 """The compiler: quantize a float tree, lower it to a core program, write an image.
 
 Stages (each a module):
-    quantize  float layers -> `QuantizedMLP` (int8, bit-exact integer reference)
-    lower     `QuantizedMLP` -> `CoreProgram` (weight SRAM words, instructions, addresses)
-    image     `CoreProgram` + quantization -> a versioned directory on disk, and back
+One tree (docs/compiler.md):
+    quantize       float dense layers -> `QuantizedMLP` (int8, bit-exact integer reference)
+    quantize_tree  `forest.export.TreeExport` (mlp, cnn, rnn) -> `QuantizedTree`
+    kernels        `QuantizedTree` -> kernel plan (MATVEC/LOOP ops, scratchpad layout)
+    lower          kernel plan -> one core's `CoreProgram` (weights, instructions, addresses)
+    split          kernel plan -> `TreeProgram` over a chain of cores (SEND/RECV at cuts)
+    golden_run     run a `TreeProgram` on the golden model (one or many cores)
+    image          `CoreProgram` + `QuantizedMLP` -> a format-1 directory, and back
+    tree_image     `TreeProgram` + `QuantizedTree` -> a format-2 directory, and back
 
 Layout of a forest on the mesh (docs/placement.md), from a hardware-neutral `LayoutInput`:
     layout_input  trees (layer shapes, packed bytes) and router co-selection statistics
@@ -23,8 +29,11 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
-from nfcore.compiler.lower import CoreProgram, LayerPlacement, lower_mlp
+from forest.export import TreeExport
+from nfcore.compiler.lower import CoreProgram, LayerPlacement, lower_mlp, lower_tree
 from nfcore.compiler.quantize import FloatLayer, QuantizedLayer, QuantizedMLP, quantize_mlp
+from nfcore.compiler.quantize_tree import QuantizedTree, quantize_tree
+from nfcore.compiler.split import Coord, TreeProgram, partition_tree
 from nfcore.config import NFCoreConfig
 
 __all__ = [
@@ -33,9 +42,15 @@ __all__ = [
     "LayerPlacement",
     "QuantizedLayer",
     "QuantizedMLP",
+    "QuantizedTree",
+    "TreeProgram",
     "compile_mlp",
+    "compile_tree",
     "lower_mlp",
+    "lower_tree",
+    "partition_tree",
     "quantize_mlp",
+    "quantize_tree",
 ]
 
 
@@ -45,3 +60,15 @@ def compile_mlp(layers: Sequence[FloatLayer], calib_x: npt.ArrayLike,
     one core of `cfg`. Raises `CompileError` if the tree does not fit the core."""
     q = quantize_mlp(layers, np.asarray(calib_x), acc_bits=cfg.core.acc_bits)
     return q, lower_mlp(q, cfg.core)
+
+
+def compile_tree(tree: TreeExport, calib_x: npt.ArrayLike, cfg: NFCoreConfig,
+                 cores: Sequence[Coord] | None = None,
+                 tree_id: int | str = 0) -> tuple[QuantizedTree, TreeProgram]:
+    """Quantize `tree` (calibrated on `calib_x`, shape (n, *input_shape)) and lower it to the
+    first of `cores` that hold it (default: the config's mesh, row-major from (0, 0)).
+    Raises `CompileError` naming the tree if it does not fit."""
+    q = quantize_tree(tree, calib_x, acc_bits=cfg.core.acc_bits, tree_id=tree_id)
+    if cores is None:
+        cores = [(x, y) for y in range(cfg.mesh.rows) for x in range(cfg.mesh.cols)]
+    return q, partition_tree(q, cfg.core, cores, tree_id)

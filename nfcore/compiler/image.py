@@ -12,6 +12,10 @@ Layout (format_version 1)::
                      (round half to even, saturate to int8), `output_scale` to read logits,
                      and each layer's scales
 
+Format 1 is the single-core MLP image of this module (`save_image`, `load_image`, kept for
+the MLP API and `nfcore sim`); format 2 (`nfcore.compiler.tree_image`) holds any tree kind
+on one or more cores, and `load_tree_image` reads both.
+
 `load_image` checks the format version, the config, and every file's size and hash before
 it trusts any content, and raises `ImageError` naming the file and the problem. Saving the
 same program, quantization and config gives the same bytes.
@@ -132,7 +136,9 @@ def load_image(path: str | Path, cfg: NFCoreConfig) -> Image:
         raise ImageError(
             f"{root / MANIFEST}: format_version {version!r} is not supported by nfcore "
             f"{__version__} (supported: {', '.join(map(str, SUPPORTED_VERSIONS))}); "
-            f"recompile the image with this version"
+            + ("it is a multi-core tree image: load it with "
+               "nfcore.compiler.tree_image.load_tree_image" if version == 2 else
+               "recompile the image with this version")
         )
     _check_config(root / MANIFEST, manifest, cfg)
     blobs = {name: _read_verified(root, name, manifest) for name in DATA_FILES}

@@ -173,27 +173,44 @@ def quantize_mlp(
         raise CompileError(f"calib_percentile = {calib_percentile} must be in (0, 100]")
     if not 2 <= acc_bits <= 32:  # the header's bias is int32; acc * mult must fit int64
         raise CompileError(f"acc_bits = {acc_bits} must be in 2..32")
-    ws, bs, relus = _check_layers(layers)
+    ws, bs, relus = check_layers(layers)
     x = np.asarray(calib_x, dtype=np.float64)
     if x.ndim != 2 or x.shape[0] == 0 or x.shape[1] != ws[0].shape[1]:
         raise CompileError(
             f"calib_x must have shape (n >= 1, {ws[0].shape[1]}), got {x.shape}"
         )
-    in_scale = _act_scale(x, calib_percentile)
+    layers_q = quantize_dense_chain(ws, bs, relus, x, act_scale(x, calib_percentile),
+                                    acc_bits, calib_percentile)
+    return QuantizedMLP(layers=layers_q, acc_bits=acc_bits)
+
+
+def quantize_dense_chain(
+    ws: Sequence[npt.NDArray[np.float64]],
+    bs: Sequence[npt.NDArray[np.float64]],
+    relus: Sequence[bool],
+    calib_a: npt.NDArray[np.float64],
+    in_scale: float,
+    acc_bits: int,
+    calib_percentile: float = DEFAULT_CALIB_PERCENTILE,
+    label: str = "layer",
+) -> tuple[QuantizedLayer, ...]:
+    """Quantize a chain of dense layers whose float input `calib_a` (n, in) arrives as int8
+    at `in_scale`. Hidden outputs use the `calib_percentile` scale, the last (logits) uses
+    max-abs. Error messages name layer k as f"{label} {k}"."""
     out: list[QuantizedLayer] = []
-    a = x
+    a = calib_a
     for i, (w, b, relu) in enumerate(zip(ws, bs, relus, strict=True)):
         a = a @ w.T + b
         if relu:
             a = np.maximum(a, 0.0)
         # Logits use max-abs: clipping the largest logits would tie them and break argmax.
         last = i == len(ws) - 1
-        out_scale = _act_scale(a, 100.0 if last else calib_percentile)
-        layer = _quantize_layer(i, w, b, relu, in_scale, out_scale)
-        _check_accumulator(i, layer, acc_bits)
+        out_scale = act_scale(a, 100.0 if last else calib_percentile)
+        layer = quantize_layer(f"{label} {i}", w, b, relu, in_scale, out_scale)
+        check_accumulator(f"{label} {i}", layer, acc_bits)
         out.append(layer)
         in_scale = out_scale
-    return QuantizedMLP(layers=tuple(out), acc_bits=acc_bits)
+    return tuple(out)
 
 
 def requant_params(ratio: float) -> tuple[int, int]:
@@ -224,7 +241,7 @@ def requant_params(ratio: float) -> tuple[int, int]:
 # --- helpers --------------------------------------------------------------------------------
 
 
-def _check_layers(
+def check_layers(
     layers: Sequence[FloatLayer],
 ) -> tuple[list[npt.NDArray[np.float64]], list[npt.NDArray[np.float64]], list[bool]]:
     ws: list[npt.NDArray[np.float64]] = []
@@ -250,13 +267,13 @@ def _check_layers(
     return ws, bs, relus
 
 
-def _act_scale(a: npt.NDArray[np.float64], percentile: float) -> float:
+def act_scale(a: npt.NDArray[np.float64], percentile: float) -> float:
     """Per-tensor scale mapping the `percentile` of |a| to 127 (1.0 if that is 0)."""
     clip = float(np.percentile(np.abs(a), percentile))
     return clip / INT8_MAX if clip > 0 else 1.0
 
 
-def _quantize_layer(i: int, w: npt.NDArray[np.float64], b: npt.NDArray[np.float64],
+def quantize_layer(label: str, w: npt.NDArray[np.float64], b: npt.NDArray[np.float64],
                     relu: bool, in_scale: float, out_scale: float) -> QuantizedLayer:
     row_max = np.abs(w).max(axis=1)
     w_scale = np.where(row_max > 0, row_max / INT8_MAX, 1.0)
@@ -266,7 +283,7 @@ def _quantize_layer(i: int, w: npt.NDArray[np.float64], b: npt.NDArray[np.float6
     if np.abs(b_q).max() > np.iinfo(np.int32).max:
         r = int(np.argmax(np.abs(b_q)))
         raise CompileError(
-            f"layer {i} row {r}: bias {b[r]:.4g} is {b_q[r]:.4g} steps of the accumulator "
+            f"{label} row {r}: bias {b[r]:.4g} is {b_q[r]:.4g} steps of the accumulator "
             f"scale, beyond int32; the weights of this row are too small for its bias"
         )
     mult = np.zeros(len(w), dtype=np.uint16)
@@ -275,19 +292,19 @@ def _quantize_layer(i: int, w: npt.NDArray[np.float64], b: npt.NDArray[np.float6
         try:
             mult[r], shift[r] = requant_params(float(ratio))
         except CompileError as exc:
-            raise CompileError(f"layer {i} row {r}: {exc}") from None
+            raise CompileError(f"{label} row {r}: {exc}") from None
     return QuantizedLayer(weights=w_q, bias=b_q.astype(np.int32), mult=mult, shift=shift,
                           relu=relu, in_scale=in_scale, w_scale=w_scale, out_scale=out_scale)
 
 
-def _check_accumulator(i: int, layer: QuantizedLayer, acc_bits: int) -> None:
+def check_accumulator(label: str, layer: QuantizedLayer, acc_bits: int) -> None:
     bound = layer.acc_bound()
     limit = (1 << (acc_bits - 1)) - 1
     if bound.max() > limit:
         r = int(np.argmax(bound))
         need = int(bound[r]).bit_length() + 1
         raise CompileError(
-            f"layer {i} ({layer.rows}x{layer.cols}) row {r}: the accumulator can reach "
+            f"{label} ({layer.rows}x{layer.cols}) row {r}: the accumulator can reach "
             f"{int(bound[r])}, beyond acc_bits = {acc_bits} (needs {need} bits); raise "
             f"core.acc_bits to at least {need} or use fewer input columns per layer"
         )

@@ -1,5 +1,9 @@
 """`Array`: rows x cols `MicroCore`s on a `Mesh`, with the host interface.
 
+Each core sits in its own power domain (`nfcore.hdl.power.PoweredCore`: gated, idle,
+active, with `power.wake_up_cycles` of wake-up latency; the host gates a core with the
+command SLEEP and wakes it with any other command on its `cmd`).
+
 Each core's `net_out`/`net_in` is its router's LOCAL input/output; its `coord_x`/`coord_y`
 are tied to its (x, y). The routers are flattened into this module (`RouterLogic.build`,
 as in `Mesh`), so that every link is one set of signals in the Verilog.
@@ -12,14 +16,18 @@ Host interface (docs/architecture.md, "The array top")
   no network traffic, so loading never disturbs the mesh and costs one beat per word.
 * `host_in` / `host_out`: the mesh's host port (router (0, 0)'s NORTH port, `noc.HOST`),
   for packets between the host and the cores' SEND/RECV (requests and results).
+* `dram_out` / `dram_in`: the DRAM channel's port (router (0, 0)'s WEST port, `noc.DRAM`):
+  read requests (`to_dram` packets, `noc.DRAM_REQUEST_FIELDS`, sent by the host) leave on
+  `dram_out`; the channel's answers enter on `dram_in`, addressed to a core's RECV.
 * Starting cores together: the golden array (`nfcore.golden_array`) assumes that every core
   accepts RUN in the same cycle. An idle core's `cmd.ready` is high, so a host that presents
   RUN on every core's `cmd` in the same cycle gets that (`ArrayTB.run_all` does).
 
 Status, per core `[y][x]`: `busy`, `done` (one-cycle pulse), `error`, `last_run_cycles`
-(`MicroCore`'s). Combined: `any_busy` (some core runs a program; it falls in the cycle after
-the last core's `done`, so a testbench can wait for its falling edge instead of polling),
-`misrouted` (sticky, `Mesh`'s).
+(`MicroCore`'s); `power_state` and the cycle counters `gated_cycles`, `idle_cycles`,
+`active_cycles` and `wakes` (`PoweredCore`'s). Combined: `any_busy` (some core runs a
+program; it falls in the cycle after the last core's `done`, so a testbench can wait for its
+falling edge instead of polling), `misrouted` (sticky, `Mesh`'s).
 """
 
 from __future__ import annotations
@@ -33,8 +41,9 @@ from amaranth.lib.wiring import In, Out
 from nfcore import noc
 from nfcore.config import NFCoreConfig
 from nfcore.errors import ConfigError
-from nfcore.hdl.core import CYCLE_COUNTER_BITS, MicroCore, cmd_layout, rsp_layout
+from nfcore.hdl.core import CYCLE_COUNTER_BITS, cmd_layout, rsp_layout
 from nfcore.hdl.mesh import LINKS, Mesh, router_ports
+from nfcore.hdl.power import COUNTERS, PoweredCore, PowerState
 from nfcore.hdl.router import RouterLogic, flit_stream, port_name
 from nfcore.noc import Port
 
@@ -50,7 +59,7 @@ class Array(wiring.Component):
             # Mesh checks rows, cols, lanes and fifo_depth; MicroCore checks the core.
             Mesh(lanes=lanes, rows=rows, cols=cols,
                  fifo_depth=fifo_depth)._MustUse__silence = True  # only validates
-            self.cores = [[MicroCore(config=config.core, coord=(x, y)) for x in range(cols)]
+            self.cores = [[PoweredCore(config=config, coord=(x, y)) for x in range(cols)]
                           for y in range(rows)]
         except ConfigError:
             self._MustUse__silence = True
@@ -62,16 +71,21 @@ class Array(wiring.Component):
             "rsp": Out(stream.Signature(rsp_layout(lanes))).array(rows, cols),
             "host_in": In(flits),
             "host_out": Out(flits),
+            "dram_in": In(flits),
+            "dram_out": Out(flits),
             "busy": Out(1).array(rows, cols),
             "done": Out(1).array(rows, cols),
             "error": Out(1).array(rows, cols),
             "last_run_cycles": Out(CYCLE_COUNTER_BITS).array(rows, cols),
+            "power_state": Out(PowerState).array(rows, cols),
+            **{name: Out(CYCLE_COUNTER_BITS).array(rows, cols) for name in COUNTERS},
             "any_busy": Out(1),
             "misrouted": Out(1),
         })
         # The per-core ports are the cores' own signals, not copies: a copy would leave
         # an unused alias wire per port in the Verilog (Verilator -Wall UNUSEDSIGNAL).
-        for name in ("cmd", "rsp", "busy", "done", "error", "last_run_cycles"):
+        for name in ("cmd", "rsp", "busy", "done", "error", "last_run_cycles", "power_state",
+                     *COUNTERS):
             setattr(self, name, [[getattr(core, name) for core in row] for row in self.cores])
         # An input read only by a submodule keeps its own name beside the port's, as an
         # unused alias, unless the two names are the same.
@@ -98,6 +112,8 @@ class Array(wiring.Component):
         m.d.comb += self.any_busy.eq(Cat(c.busy for row in self.cores for c in row).any())
         inputs[0, 0][Port.NORTH] = self.host_in
         outputs[0, 0][Port.NORTH] = self.host_out
+        inputs[noc.DRAM_ROUTER][noc.DRAM_PORT] = self.dram_in
+        outputs[noc.DRAM_ROUTER][noc.DRAM_PORT] = self.dram_out
         for y in range(rows):
             for x in range(cols):
                 for port, (dx, dy), back in LINKS:
@@ -110,7 +126,7 @@ class Array(wiring.Component):
         leaks = []
         for y in range(rows):
             for x in range(cols):
-                assert set(inputs[x, y]) == router_ports(x, y, rows, cols)
+                assert set(inputs[x, y]) == router_ports(x, y, rows, cols, dram=True)
                 logic = RouterLogic(lanes=lanes, x=x, y=y, fifo_depth=self.fifo_depth,
                                     prefix=f"r{x}_{y}_")
                 dropped = logic.build(m, inputs[x, y], outputs[x, y])

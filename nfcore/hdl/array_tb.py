@@ -26,6 +26,7 @@ from nfcore.config import NFCoreConfig
 from nfcore.golden import CoreState
 from nfcore.hdl.cocotb_tb import CLOCK_PERIOD_NS, CoreTB, Stalls, pack
 from nfcore.hdl.core import CmdKind
+from nfcore.hdl.power import COUNTERS, PowerState
 from nfcore.scenarios import Coord, CoreSetup
 
 __all__ = ["ArrayTB", "CoreView"]
@@ -57,6 +58,12 @@ class ArrayTB:
         self.run_start_ns = 0
         """Simulation time (ns) of the edge that ended the last common RUN handshake."""
         self.cores: dict[Coord, CoreTB] = {}
+        self.gated: set[Coord] = set()
+        """Cores put to sleep since the last `run_all`."""
+        self.slept_ns: dict[Coord, int] = {}
+        """Per core, the simulation time (ns) of the edge that took its last SLEEP."""
+        self.run_offsets: dict[Coord, int] = {}
+        """Per core, the cycles its last RUN waited (its wake-up) after the first was taken."""
         for y in range(cfg.mesh.rows):
             for x in range(cfg.mesh.cols):
                 seed = stalls.seed * 1000 + y * cfg.mesh.cols + x
@@ -73,6 +80,9 @@ class ArrayTB:
         dut.host_in__valid.value = 0
         dut.host_in__payload.value = 0
         dut.host_out__ready.value = 1
+        dut.dram_in__valid.value = 0
+        dut.dram_in__payload.value = 0
+        dut.dram_out__ready.value = 0
         dut.rst.value = 1
         for _ in range(2):
             await RisingEdge(dut.clk)
@@ -93,40 +103,70 @@ class ArrayTB:
         for task in tasks:
             await task
 
+    async def sleep(self, coords: list[Coord]) -> None:
+        """Gate the cores `coords` (command SLEEP, `nfcore.hdl.power`), all at once."""
+        kind: Any = CmdKind.SLEEP
+
+        async def one(c: Coord) -> None:
+            await self.cores[c].send(kind)
+            self.slept_ns[c] = int(get_sim_time("ns"))
+
+        tasks = [cocotb.start_soon(one(c)) for c in coords]
+        for task in tasks:
+            await task
+        await ReadOnly()
+        for c in coords:
+            state = PowerState(int(self.cores[c].dut.power_state.value))
+            assert state is PowerState.GATED, f"core {c} is {state.name} after SLEEP"
+        self.gated |= set(coords)
+        await RisingEdge(self.dut.clk)
+
     async def run_all(self, *, watch: bool = False, max_cycles: int = 1_000_000
                       ) -> dict[Coord, int]:
-        """RUN every core in the same cycle; wait until all are idle; return each core's
-        `last_run_cycles`, checked against the cycles the testbench measured (from the
-        simulation time with `watch=False`: the longest run; per core with `watch=True`)."""
+        """Present RUN to every core in the same cycle; wait until all are idle; return
+        each core's `last_run_cycles`, checked against the cycles the testbench measured
+        (from the simulation time with `watch=False`: the longest run; per core with
+        `watch=True`).
+
+        An awake core takes RUN at once; a gated one (`sleep`) exactly
+        `cfg.power.wake_up_cycles` later (checked; `run_offsets` holds each core's delay)."""
         dut = self.dut
         run_kind: Any = CmdKind.RUN
         run = pack(next(iter(self.cores.values())).cmd_layout, kind=run_kind.value)
+        wake = self.cfg.power.wake_up_cycles
         for tb in self.cores.values():
             tb.dut.cmd__payload.value = run
             tb.dut.cmd__valid.value = 1
-        await ReadOnly()
-        assert all(tb.dut.cmd__ready.value for tb in self.cores.values()), \
-            "a core was not idle at RUN"
-        await RisingEdge(dut.clk)
-        start_ns = self.run_start_ns = int(get_sim_time("ns"))
-        for tb in self.cores.values():
-            tb.dut.cmd__valid.value = 0
+        offsets: dict[Coord, int] = {}
         measured: dict[Coord, int] = {}
-        if watch:
-            cycle = 1  # the cycle after the RUN handshake is the first one counted
-            while len(measured) < len(self.cores):
-                await ReadOnly()
-                for coord, tb in self.cores.items():
+        start_ns = 0
+        edge = 0  # the first handshake edge is 0; cycle k of a run is edge offset + k
+        # Per cycle in Python only while a core wakes, or all the run with `watch`.
+        while len(offsets) < len(self.cores) or (watch and len(measured) < len(self.cores)):
+            await ReadOnly()
+            taken = [c for c, tb in self.cores.items()
+                     if c not in offsets and tb.dut.cmd__ready.value]
+            for coord, tb in self.cores.items():
+                if watch and coord in offsets:
                     if coord in measured:
                         assert not tb.dut.busy.value, f"core {coord} busy after done"
                         continue
                     assert tb.dut.busy.value, f"core {coord} idle while running"
                     if tb.dut.done.value:
-                        measured[coord] = cycle
-                assert cycle < max_cycles, f"the array did not finish in {max_cycles} cycles"
-                await RisingEdge(dut.clk)
-                cycle += 1
-        else:
+                        measured[coord] = edge - offsets[coord]
+            assert edge < max_cycles, f"the array did not finish in {max_cycles} cycles"
+            await RisingEdge(dut.clk)
+            if edge == 0:
+                start_ns = self.run_start_ns = int(get_sim_time("ns"))
+            for coord in taken:
+                offsets[coord] = edge
+                self.cores[coord].dut.cmd__valid.value = 0
+            edge += 1
+        expected = {c: wake if c in self.gated else 0 for c in self.cores}
+        assert offsets == expected, f"RUN taken after {offsets} cycles, expected {expected}"
+        self.gated.clear()
+        self.run_offsets = offsets
+        if not watch:
             await FallingEdge(dut.any_busy)
             longest = round((get_sim_time("ns") - start_ns) / CLOCK_PERIOD_NS)
         await RisingEdge(dut.clk)
@@ -137,9 +177,17 @@ class ArrayTB:
         if watch:
             assert got == measured, f"last_run_cycles {got}, measured {measured}"
         else:
-            assert max(got.values()) == longest, \
-                f"last_run_cycles {got}, but the array ran {longest} cycles"
+            assert max(offsets[c] + got[c] for c in got) == longest, \
+                f"last_run_cycles {got} after {offsets}, but the array ran {longest} cycles"
         return got
+
+    async def power_counters(self) -> dict[Coord, dict[str, int]]:
+        """Every core's `COUNTERS` (`nfcore.hdl.power`), read in one cycle."""
+        await ReadOnly()
+        out = {c: {name: int(getattr(tb.dut, name).value) for name in COUNTERS}
+               for c, tb in self.cores.items()}
+        await RisingEdge(self.dut.clk)
+        return out
 
     async def check_scratchpads(self) -> None:
         """Every core's whole scratchpad against its golden model (all read at once)."""
@@ -169,3 +217,67 @@ class ArrayTB:
 
     def errors(self) -> dict[Coord, bool]:
         return {c: bool(tb.dut.error.value) for c, tb in self.cores.items()}
+
+
+# -- simulation speed (benchmarks/bench_array.py) -------------------------------------------
+
+ENV_BENCH = "NFCORE_ARRAY_BENCH"
+"""JSON of the benchmark's parameters: {"rows", "cols", "iterations", "runs", "watch"}."""
+ENV_BENCH_OUT = "NFCORE_ARRAY_BENCH_OUT"
+"""JSON file the benchmark test writes: {"cycles", "wall_s", "cpu_s", "runs"} (`cpu_s`: the
+simulator process's CPU time, Verilator and Python together, which other load on a shared
+machine does not inflate)."""
+
+
+def ring_programs(rows: int, cols: int, iterations: int) -> dict[Coord, CoreSetup]:
+    """Every core, `iterations` times: a 16 x 16 MATVEC, SEND of its 2 result words to the
+    next core of a ring (row-major order), RECV of the previous core's."""
+    import numpy as np
+
+    from nfcore import isa
+    from nfcore.scenarios import CORE
+
+    ring = [(x, y) for y in range(rows) for x in range(cols)]
+    rng = np.random.default_rng(5)
+    lanes = CORE.lanes
+    out = {}
+    for k, coord in enumerate(ring):
+        nxt = ring[(k + 1) % len(ring)]
+        weights = isa.pack_matvec(rng.integers(-128, 128, (16, 16)), rng.integers(-99, 99, 16),
+                                  rng.integers(1, 1 << 16, 16), rng.integers(12, 18, 16), lanes)
+        program = [isa.loop(body=3, count=iterations),
+                   isa.matvec(rows=16, cols=16, w_addr=0, x_addr=0, y_addr=4),
+                   isa.send(n=2, addr=4, dest_x=nxt[0], dest_y=nxt[1], tag=1),
+                   isa.recv(n=2, addr=0, tag=1), isa.halt()]
+        act = rng.integers(0, 256, (CORE.act_words, lanes), dtype=np.uint8)
+        out[coord] = CoreSetup(weights, act, program)
+    return out
+
+
+@cocotb.test()
+async def array_speed(dut: Any) -> None:
+    """Simulated cycles per wall-clock second of an array running `ring_programs`, timing
+    only the runs (not loading)."""
+    import json
+    import os
+    import time
+    from pathlib import Path
+
+    from nfcore.config import MeshConfig
+    from nfcore.scenarios import CORE
+
+    p = json.loads(os.environ[ENV_BENCH])
+    cfg = NFCoreConfig(core=CORE, mesh=MeshConfig(rows=p["rows"], cols=p["cols"]))
+    tb = ArrayTB(dut, cfg)
+    await tb.reset()
+    await tb.load(ring_programs(p["rows"], p["cols"], p["iterations"]))
+    cycles, wall_s, cpu_s = 0, 0.0, 0.0
+    for _ in range(p["runs"]):
+        t0, c0 = time.perf_counter(), time.process_time()
+        got = await tb.run_all(watch=p["watch"])
+        wall_s += time.perf_counter() - t0
+        cpu_s += time.process_time() - c0
+        cycles += max(got.values()) + 2  # + the RUN handshake and the final idle cycle
+        assert not any(tb.errors().values()), f"a core raised error: {tb.errors()}"
+    Path(os.environ[ENV_BENCH_OUT]).write_text(json.dumps(
+        {"cycles": cycles, "wall_s": wall_s, "cpu_s": cpu_s, "runs": p["runs"]}))

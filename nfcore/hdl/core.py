@@ -76,6 +76,7 @@ class CmdKind(enum.Enum, shape=3):  # type: ignore[call-arg]
     WRITE_PROG = 2  # data[63:0] is the instruction
     RUN = 3  # run from pc 0 until HALT
     READ_ACT = 4  # send `count` scratchpad words from `addr` on rsp
+    SLEEP = 5  # gate the core (`nfcore.hdl.power.PoweredCore`); a lone core ignores it
 
 
 def cmd_layout(lanes: int) -> data.StructLayout:

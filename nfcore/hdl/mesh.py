@@ -95,9 +95,13 @@ class Mesh(wiring.Component):
         return m
 
 
-def router_ports(x: int, y: int, rows: int, cols: int) -> frozenset[Port]:
-    """The ports router (x, y) has: LOCAL, its neighbours', and NORTH at (0, 0) (the host)."""
+def router_ports(x: int, y: int, rows: int, cols: int, *, dram: bool = False
+                 ) -> frozenset[Port]:
+    """The ports router (x, y) has: LOCAL, its neighbours', NORTH at (0, 0) (the host) and,
+    with `dram`, WEST at (0, 0) (the DRAM channel, `noc.DRAM`)."""
     ports = {Port.LOCAL}
+    if dram and (x, y) == noc.DRAM_ROUTER:
+        ports.add(noc.DRAM_PORT)
     if x > 0:
         ports.add(Port.WEST)
     if x + 1 < cols:

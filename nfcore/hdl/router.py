@@ -148,10 +148,12 @@ class RouterLogic:
         out = Signal(Port, name=self._name(port_name(port), "route"))
         dest_x = header_field(head.data, "dest_x")
         dest_y = header_field(head.data, "dest_y")
-        host_port = noc.route(self.x, self.y, *noc.HOST)  # a constant for this router
+        host_port = noc.route(self.x, self.y, *noc.HOST)  # constants for this router
+        dram_port = noc.route(self.x, self.y, *noc.DRAM)
         # XY order; comparisons that are constant at this (x, y) are left out (a router in
         # column 0 has nothing to send west by destination).
-        steps = [(header_field(head.data, "to_host"), host_port)]
+        steps = [(header_field(head.data, "to_host"), host_port),
+                 (header_field(head.data, "to_dram"), dram_port)]
         if self.x < MAX_COORD:
             steps.append((dest_x > self.x, Port.EAST))
         if self.x > 0:

@@ -28,7 +28,7 @@ model's rule), even if the later one's header reaches it first.
 
 from __future__ import annotations
 
-from collections.abc import Generator, Mapping
+from collections.abc import Collection, Generator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -172,12 +172,20 @@ def _sender_stall(d: Delivery, flits: int) -> int:
 
 
 def run_array_model(cfg: NFCoreConfig, cores: Mapping[Coord, CoreState],
-                    max_steps: int = MAX_STEPS) -> ArrayModelResult:
+                    max_steps: int = MAX_STEPS, gated: Collection[Coord] = ()
+                    ) -> ArrayModelResult:
     """Run the loaded programs of `cores` (keyed by (x, y) on `cfg.mesh`), all started in the
     same cycle, until every core HALTs. The states are updated in place.
 
+    The cores in `gated` are power-gated when RUN comes: they start `cfg.power.wake_up_cycles`
+    later (the wake-up latency of `nfcore.hdl.power`); their `cycles` count from their own
+    start, as `last_run_cycles` does.
+
     Raises ExecutionError on a deadlock, a packet to a coordinate without a core, a RECV
     whose packet has another tag or length, or packets never received."""
+    strangers = sorted(set(gated) - set(cores))
+    if strangers:
+        raise ExecutionError(f"gated cores {strangers} are not among the cores run")
     env = simpy.Environment()
     net = Network(cfg)
     lanes = cfg.core.lanes
@@ -200,13 +208,14 @@ def run_array_model(cfg: NFCoreConfig, cores: Mapping[Coord, CoreState],
                                     int(env.now)))
 
     def core(coord: Coord, state: CoreState) -> Generator[Any, Any, None]:
-        yield env.timeout(1)  # the first running cycle is 1, as in the golden array
+        start = cfg.power.wake_up_cycles if coord in gated else 0
+        yield env.timeout(1 + start)  # the first running cycle is 1, as in the golden array
         state.start()
         for _ in range(max_steps):
             instr = state.fetch()
             spent = isa.cycles(instr, lanes)
             if instr.op is Opcode.HALT:
-                cycles[coord] = int(env.now) + spent - 1
+                cycles[coord] = int(env.now) + spent - 1 - start
                 return
             if instr.op is Opcode.SEND:
                 dest = (instr.dest_x, instr.dest_y)

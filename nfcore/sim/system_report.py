@@ -170,6 +170,39 @@ def write_system_figures(run_dir: Path, data: dict[str, Any]) -> None:
                    ours["energy_pj_per_inference"], ours["latency_s"])
 
 
+def forest_markdown(forest: dict[str, Any] | None) -> list[str]:
+    """The trained forest behind a system run: accuracies, monolith, placement."""
+    if not forest:
+        return []
+    acc, touched, lay = forest["accuracy"], forest["params_touched_per_request"], forest["layout"]
+    hop = lay["hop_bytes_per_request"]
+    kinds = ", ".join(f"{n} {k}" for k, n in forest["trees_by_kind"].items())
+    matched = "matched" if acc["monolith_matched"] else "NOT matched: no width tried reached it"
+    return [
+        "### The forest", "",
+        f"- {forest['dataset']}: {forest['trees']} trees ({kinds}), top-{forest['top_k']} "
+        "routing, trained in this run; monolith trained on the same data and sized to the "
+        f"forest's accuracy ({matched})",
+        "",
+        "| model | test accuracy | parameters touched per request |",
+        "| --- | --- | --- |",
+        f"| forest, float | {acc['forest_float']:.4f} | {touched['forest']:,.0f} |",
+        f"| forest, float, on the golden model's {acc['golden_requests']} requests | "
+        f"{acc['float_forest_same_requests']:.4f} | |",
+        f"| forest, int8 on the golden model ({acc['golden_requests']} requests, "
+        f"{acc['golden_tree_runs']} tree runs, 0 mismatches) | "
+        f"{acc['int8_forest_golden']:.4f} | |",
+        f"| monolith, float | {acc['monolith_float']:.4f} | {touched['monolith']:,} |",
+        "",
+        f"- placement: {lay['resident_trees']} trees resident, {lay['paged_trees']} paged, "
+        f"{lay['cores_used']} cores used (budget {lay['placement_budget_bytes_per_core']:,} "
+        f"weight bytes per core); expected hop-bytes per request {hop['placed']:,.1f} "
+        f"(random placement {hop.get('random', float('nan')):,.1f}, lower bound "
+        f"{hop.get('lower_bound', float('nan')):,.1f})",
+        "",
+    ]
+
+
 def system_markdown(data: dict[str, Any]) -> list[str]:
     """The system section of `report.md`: headline, side-by-side table, verdicts, figures,
     GPU sweep, power states, and the system energy rows and assumptions."""
@@ -192,6 +225,7 @@ def system_markdown(data: dict[str, Any]) -> list[str]:
         f"monolith {touched['monolith']:,}",
         f"- technology: energy_scale = {data['energy_model']['energy_scale']:g} applied to "
         f"table `{data['energy_model']['table']}`", "",
+        *forest_markdown(data.get("forest")),
         "### Side by side (same requests)", "",
         "Latency is the median request latency for simulated rows and the batch's latency for "
         "the GPU rows; energy per inference for NF-Core includes the leakage of idle silicon.",

@@ -82,3 +82,34 @@ def test_flit_layout_holds_the_header() -> None:
     assert layout["data"].width == 128 and layout["last"].offset == 128
     with pytest.raises(ISAError, match="lanes = 4: .* lanes >= 8"):
         noc.flit_layout(4)
+
+
+def test_dram_is_reached_through_router_0_0_west() -> None:
+    """Every router's path to `DRAM` goes west to column 0, north to row 0, then leaves
+    router (0, 0) west (never out of another edge)."""
+    step = {Port.EAST: (1, 0), Port.WEST: (-1, 0), Port.SOUTH: (0, 1), Port.NORTH: (0, -1)}
+    for x in range(4):
+        for y in range(3):
+            at, hops = (x, y), 0
+            while at != noc.DRAM:
+                assert at[0] >= 0 and at[1] >= 0, f"left the mesh at {at} from {(x, y)}"
+                port = noc.route(*at, *noc.DRAM)
+                at = (at[0] + step[port][0], at[1] + step[port][1])
+                hops += 1
+            assert hops == x + y + 1
+    fields = noc.decode_header(noc.encode_header(to_dram=1, length=1, tag=4))
+    assert noc.header_dest(fields) == noc.DRAM
+    assert noc.attach_router(noc.DRAM) == noc.DRAM_ROUTER == (0, 0)
+    assert noc.header_latency_cycles(noc.HOST, noc.DRAM) == \
+        noc.INJECT_CYCLES + noc.EJECT_CYCLES
+
+
+def test_dram_request_fields() -> None:
+    word = noc.encode_dram_request(addr=70000, words=1024, dest_x=3, dest_y=255)
+    assert word < 1 << noc.HEADER_BITS
+    assert noc.decode_dram_request(word) == {"addr": 70000, "words": 1024, "dest_x": 3,
+                                             "dest_y": 255}
+    with pytest.raises(ISAError, match="DRAM request words = 0"):
+        noc.encode_dram_request(addr=0, words=0)
+    with pytest.raises(ISAError, match="no field 'tag'"):
+        noc.encode_dram_request(tag=1)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from nfcore.config import NFCoreConfig
+from nfcore.config import MeshConfig, NFCoreConfig
 from nfcore.errors import ConfigError
 from nfcore.hdl.mesh import Mesh, router_ports
 from nfcore.hdl.verilog import emit
@@ -23,10 +23,12 @@ def test_edge_routers_have_no_port_off_the_mesh() -> None:
     assert router_ports(1, 0, 2, 2) == {Port.LOCAL, Port.WEST, Port.SOUTH}
     assert router_ports(1, 1, 3, 3) == set(Port)
     assert router_ports(0, 0, 1, 1) == {Port.LOCAL, Port.NORTH}
+    assert router_ports(0, 0, 1, 1, dram=True) == {Port.LOCAL, Port.NORTH, Port.WEST}
+    assert router_ports(1, 0, 2, 2, dram=True) == router_ports(1, 0, 2, 2)
 
 
 def test_mesh_ports_name_each_node() -> None:
-    text = emit(NFCoreConfig(), "mesh", name="m")
+    text = emit(NFCoreConfig(mesh=MeshConfig(rows=2, cols=2)), "mesh", name="m")
     assert "module m(" in text
     for port in ("local_in__0__0__valid", "local_out__0__0__payload", "host_in__ready",
                  "host_out__valid", "misrouted"):

@@ -9,10 +9,12 @@ from pathlib import Path
 import pytest
 
 from nfcore.cli import main
-from nfcore.config import CoreConfig, MeshConfig, NFCoreConfig
+from nfcore.config import CoreConfig, MeshConfig, NFCoreConfig, PowerConfig
 from nfcore.errors import ConfigError
 from nfcore.hdl.toolchain import TOPLEVEL, VLT_FILE, activate
 from nfcore.hdl.verilog import TOPS, emit, emit_core
+
+DEFAULT_YAML = Path(__file__).parents[2] / "configs" / "default.yaml"
 
 CONFIGS = {
     "default": CoreConfig(),
@@ -41,7 +43,7 @@ def test_lint_clean(name: str, tmp_path: Path) -> None:
 NOC_CONFIGS = {
     "router_lanes8": ("router", NFCoreConfig()),
     "router_lanes16": ("router", NFCoreConfig(core=CONFIGS["lanes16_acc20"])),
-    "mesh_1x1": ("mesh", NFCoreConfig()),
+    "mesh_1x1": ("mesh", NFCoreConfig(mesh=MeshConfig(rows=1, cols=1))),
     "mesh_2x3": ("mesh", NFCoreConfig(mesh=MeshConfig(rows=2, cols=3))),
     "mesh_3x2_lanes16": ("mesh", NFCoreConfig(core=CONFIGS["lanes16_acc20"],
                                               mesh=MeshConfig(rows=3, cols=2))),
@@ -51,6 +53,12 @@ NOC_CONFIGS = {
     "array_2x3": ("array", NFCoreConfig(core=CoreConfig(lanes=8, weight_sram_bytes=2048,
                                                         act_sram_bytes=256, imem_depth=16),
                                         mesh=MeshConfig(rows=2, cols=3))),
+    # Wake-up latencies 0 and 1 take other branches of the power domain (nfcore.hdl.power).
+    "array_1x2_wake0": ("array", NFCoreConfig(core=CONFIGS["lanes32"],
+                                              mesh=MeshConfig(rows=1, cols=2),
+                                              power=PowerConfig(wake_up_cycles=0))),
+    "array_1x1_wake1": ("array", NFCoreConfig(core=CONFIGS["lanes32"],
+                                              power=PowerConfig(wake_up_cycles=1))),
 }
 
 
@@ -69,9 +77,14 @@ def test_emit_core_names_the_module() -> None:
 
 
 def test_cli_writes_each_top(tmp_path: Path) -> None:
+    # The default 16 x 16 mesh takes minutes to elaborate; a 2 x 2 config shows the CLI path.
+    config = tmp_path / "small.yaml"
+    config.write_text(DEFAULT_YAML.read_text().replace("rows: 16", "rows: 2")
+                      .replace("cols: 16", "cols: 2"))
     for top in TOPS:
         out = tmp_path / f"{top}.v"
-        assert main(["verilog", "--top", top, "-o", str(out), "--name", f"t_{top}"]) == 0
+        assert main(["verilog", "--config", str(config), "--top", top, "-o", str(out),
+                     "--name", f"t_{top}"]) == 0
         assert f"module t_{top}(" in out.read_text()
     with pytest.raises(ConfigError, match="--top 'bogus' is not a block"):
         emit(NFCoreConfig(), "bogus", name="x")

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from nfcore.config import NFCoreConfig
+from nfcore.config import MeshConfig, NFCoreConfig
 from nfcore.sim import baselines as bl
 from nfcore.sim.energy import EnergyTable
 from nfcore.sim.system_energy import SystemEnergies
@@ -73,7 +73,7 @@ def test_monolith_streamed_from_dram_by_hand() -> None:
     mac 8,192 * 0.3 = 2,457.6; weight_sram 1,024 * 2 * 27.5946 = 56,513.7;
     act_sram 1,024 * 10 = 10,240; network 1,025 * 6.4 (one router) = 6,560;
     dram 8,192 * 162.5 = 1,331,200; leakage 1,075 * 0.18 = 193.5."""
-    cfg = NFCoreConfig()
+    cfg = NFCoreConfig(mesh=MeshConfig(rows=1, cols=1))
     e = SystemEnergies.of(cfg, TABLE)
     b = bl.monolith_nfcore_dram(cfg, e, bl.MonolithSpec(param_bytes=8192, macs=8192))
     assert b.latency_s == pytest.approx(1075 / 500e6)

@@ -1,0 +1,85 @@
+"""A trained forest through compile, golden check, layout and the system workload."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from nfcore.config import NFCoreConfig
+from nfcore.forest_pipeline import (
+    ForestSystemOptions,
+    arrival_interval_cycles,
+    export_macs,
+    placement_budget_bytes,
+    run_forest_system,
+)
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory):
+    cfg = NFCoreConfig.from_dict({"mesh": {"rows": 4, "cols": 4}})
+    opts = ForestSystemOptions(dataset="multitask", tasks=6, requests=120, golden_requests=60,
+                               quiet=True)
+    return cfg, run_forest_system(cfg, opts, Path(tmp_path_factory.mktemp("f")) / "forest")
+
+
+def test_every_tree_is_compiled_placed_and_simulable(run) -> None:
+    cfg, r = run
+    assert len(r.compiled) == r.forest.n_trees == len(r.workload.trees) == 6
+    used = np.zeros(cfg.mesh.rows * cfg.mesh.cols, dtype=int)
+    for spec, tree in zip(r.workload.trees, r.compiled, strict=True):
+        # Cycles come from the compiled program by the timing contract.
+        assert spec.program_cycles == tree.program.cycles
+        x, y = spec.core_xy
+        used[y * cfg.mesh.cols + x] += spec.weight_bytes if spec.resident else 0
+    assert used.max() <= cfg.core.weight_sram_bytes
+    assert len(r.workload.requests) == 120
+    assert all(len(sel) == r.forest.top_k for sel in r.workload.requests)
+
+
+def test_golden_check_ran_and_int8_tracks_float(run) -> None:
+    _, r = run
+    acc = r.summary["accuracy"]
+    assert acc["golden_requests"] == 60 and acc["golden_tree_runs"] == 60 * r.forest.top_k
+    assert abs(acc["int8_forest_golden"] - acc["float_forest_same_requests"]) <= 0.05
+
+
+def test_monolith_is_the_trained_one(run) -> None:
+    _, r = run
+    mono = r.forest.meta["monolith"]
+    assert r.monolith.param_bytes == mono["n_parameters"]
+    assert r.monolith.macs > 0 and "trained" in r.monolith.notes
+
+
+def test_export_macs_counts_each_kind() -> None:
+    from forest.export import ConvLayer, ElmanCell, TreeExport
+
+    f = np.float32
+    head = [(np.zeros((4, 6), f), np.zeros(4, f), False)]
+    assert export_macs(TreeExport("mlp", (6,), head)) == 24
+    conv = ConvLayer(np.zeros((3, 2, 2), f), np.zeros(3, f), stride=2)  # length 6 -> 3
+    assert export_macs(TreeExport("cnn", (6, 2), head, convs=[conv])) == 3 * 3 * 2 * 2 + 24
+    cell = ElmanCell(np.zeros((5, 2 + 5), f), np.zeros(5, f), 2, 5)
+    assert export_macs(TreeExport("rnn", (4, 2), head, cell=cell)) == 4 * 35 + 24
+
+
+def test_arrival_interval_loads_the_busiest_resource_to_half(run) -> None:
+    cfg, r = run
+    interval = arrival_interval_cycles(r.workload, cfg, utilization=0.5)
+    load = {}
+    for sel in r.workload.requests:
+        for t in sel:
+            spec = r.workload.trees[t]
+            load[spec.core_xy] = load.get(spec.core_xy, 0) + spec.program_cycles
+    hot_core = max(load.values()) / len(r.workload.requests)
+    assert interval >= 2 * hot_core - 1e-9
+
+
+def test_placement_budget_is_a_word_multiple_within_the_sram(run) -> None:
+    cfg, r = run
+    from nfcore.forest_pipeline import _layout_input
+
+    budget = placement_budget_bytes(cfg, _layout_input(r.compiled, np.array(
+        [list(s) for s in r.workload.requests])))
+    assert budget % cfg.core.lanes == 0 and budget <= cfg.core.weight_sram_bytes
+    assert budget >= max(t.program.weight_bytes for t in r.compiled)
