@@ -56,12 +56,4 @@ def emit(cfg: NFCoreConfig, top: str, name: str) -> str:
     Ports are the component's with `__` between levels (arrays: `local_in__<y>__<x>__valid`)."""
     if top not in TOPS:
         raise ConfigError(f"--top {top!r} is not a block; choose one of {', '.join(TOPS)}")
-    try:
-        return verilog.convert(TOPS[top](cfg), name=name, emit_src=False)
-    except AssertionError:
-        # Amaranth's netlist numbers the bits of one cell with 16 bits; a large array's
-        # per-core ports and counters outgrow that deep inside the converter.
-        raise ConfigError(
-            f"--top {top}: a {cfg.mesh.rows} x {cfg.mesh.cols} {top} has more bits in one "
-            "netlist cell than Amaranth 0.5 can number (65,536); emit a smaller mesh "
-            "(mesh.rows, mesh.cols), or --top core / router for the blocks") from None
+    return verilog.convert(TOPS[top](cfg), name=name, emit_src=False)
