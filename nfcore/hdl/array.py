@@ -42,9 +42,9 @@ from nfcore import noc
 from nfcore.config import NFCoreConfig
 from nfcore.errors import ConfigError
 from nfcore.hdl.core import CYCLE_COUNTER_BITS, cmd_layout, rsp_layout
-from nfcore.hdl.mesh import LINKS, Mesh, router_ports
+from nfcore.hdl.mesh import Mesh, wire_routers
 from nfcore.hdl.power import COUNTERS, PoweredCore, PowerState
-from nfcore.hdl.router import RouterLogic, flit_stream, port_name
+from nfcore.hdl.router import flit_stream
 from nfcore.noc import Port
 
 __all__ = ["Array"]
@@ -99,7 +99,6 @@ class Array(wiring.Component):
     def elaborate(self, platform: Any) -> Module:
         m = Module()
         rows, cols, lanes = self.rows, self.cols, self.config.core.lanes
-        flits = flit_stream(lanes)
         inputs: dict[tuple[int, int], dict[Port, Any]] = {}
         outputs: dict[tuple[int, int], dict[Port, Any]] = {}
         for y in range(rows):
@@ -114,24 +113,7 @@ class Array(wiring.Component):
         outputs[0, 0][Port.NORTH] = self.host_out
         inputs[noc.DRAM_ROUTER][noc.DRAM_PORT] = self.dram_in
         outputs[noc.DRAM_ROUTER][noc.DRAM_PORT] = self.dram_out
-        for y in range(rows):
-            for x in range(cols):
-                for port, (dx, dy), back in LINKS:
-                    nx, ny = x + dx, y + dy
-                    if nx < cols and ny < rows:
-                        there = flits.create(path=(f"link_{x}_{y}_{port_name(port)}",))
-                        back_link = flits.create(path=(f"link_{nx}_{ny}_{port_name(back)}",))
-                        outputs[x, y][port] = inputs[nx, ny][back] = there
-                        outputs[nx, ny][back] = inputs[x, y][port] = back_link
-        leaks = []
-        for y in range(rows):
-            for x in range(cols):
-                assert set(inputs[x, y]) == router_ports(x, y, rows, cols, dram=True)
-                logic = RouterLogic(lanes=lanes, x=x, y=y, fifo_depth=self.fifo_depth,
-                                    prefix=f"r{x}_{y}_")
-                dropped = logic.build(m, inputs[x, y], outputs[x, y])
-                if dropped is not None:
-                    leaks.append(dropped)
-        with m.If(Cat(leaks).any()):
+        with m.If(wire_routers(m, lanes, rows, cols, self.fifo_depth, inputs, outputs,
+                               dram=True)):
             m.d.sync += self.misrouted.eq(1)
         return m

@@ -61,7 +61,6 @@ class Mesh(wiring.Component):
     def elaborate(self, platform: Any) -> Module:
         m = Module()
         rows, cols = self.rows, self.cols
-        flits = flit_stream(self.lanes)
         inputs: dict[tuple[int, int], dict[Port, Any]] = {}
         outputs: dict[tuple[int, int], dict[Port, Any]] = {}
         for y in range(rows):
@@ -70,29 +69,42 @@ class Mesh(wiring.Component):
                 outputs[x, y] = {Port.LOCAL: self.local_out[y][x]}
         inputs[0, 0][Port.NORTH] = self.host_in
         outputs[0, 0][Port.NORTH] = self.host_out
-        # One stream per link direction, driven by one router and read by its neighbour.
-        for y in range(rows):
-            for x in range(cols):
-                for port, (dx, dy), back in LINKS:
-                    nx, ny = x + dx, y + dy
-                    if nx < cols and ny < rows:
-                        there = flits.create(path=(f"link_{x}_{y}_{port_name(port)}",))
-                        back_link = flits.create(path=(f"link_{nx}_{ny}_{port_name(back)}",))
-                        outputs[x, y][port] = inputs[nx, ny][back] = there
-                        outputs[nx, ny][back] = inputs[x, y][port] = back_link
-
-        leaks = []
-        for y in range(rows):
-            for x in range(cols):
-                logic = RouterLogic(lanes=self.lanes, x=x, y=y, fifo_depth=self.fifo_depth,
-                                    prefix=f"r{x}_{y}_")
-                dropped = logic.build(m, inputs[x, y], outputs[x, y])
-                if dropped is not None:
-                    leaks.append(dropped)
-        # Every mesh has a west edge, so `leaks` is never empty.
-        with m.If(Cat(leaks).any()):
+        with m.If(wire_routers(m, self.lanes, rows, cols, self.fifo_depth, inputs, outputs)):
             m.d.sync += self.misrouted.eq(1)
         return m
+
+
+def wire_routers(m: Module, lanes: int, rows: int, cols: int, fifo_depth: int,
+                 inputs: dict[tuple[int, int], dict[Port, Any]],
+                 outputs: dict[tuple[int, int], dict[Port, Any]], *, dram: bool = False) -> Any:
+    """Link neighbouring routers of a `rows` x `cols` mesh and build each router's logic.
+
+    `inputs` / `outputs` hold, per router (x, y), the streams already attached to its
+    non-link ports (LOCAL, the host's NORTH at (0, 0), ...); this adds one stream per link
+    direction, driven by one router and read by its neighbour. Returns a signal that is 1
+    in a cycle where some router dropped a flit addressed off the mesh. `dram`: router
+    (0, 0) also has the DRAM channel's port (`router_ports`)."""
+    flits = flit_stream(lanes)
+    for y in range(rows):
+        for x in range(cols):
+            for port, (dx, dy), back in LINKS:
+                nx, ny = x + dx, y + dy
+                if nx < cols and ny < rows:
+                    there = flits.create(path=(f"link_{x}_{y}_{port_name(port)}",))
+                    back_link = flits.create(path=(f"link_{nx}_{ny}_{port_name(back)}",))
+                    outputs[x, y][port] = inputs[nx, ny][back] = there
+                    outputs[nx, ny][back] = inputs[x, y][port] = back_link
+    leaks = []
+    for y in range(rows):
+        for x in range(cols):
+            assert set(inputs[x, y]) == router_ports(x, y, rows, cols, dram=dram)
+            logic = RouterLogic(lanes=lanes, x=x, y=y, fifo_depth=fifo_depth,
+                                prefix=f"r{x}_{y}_")
+            dropped = logic.build(m, inputs[x, y], outputs[x, y])
+            if dropped is not None:
+                leaks.append(dropped)
+    # Every mesh has a west edge, so `leaks` is never empty.
+    return Cat(leaks).any()
 
 
 def router_ports(x: int, y: int, rows: int, cols: int, *, dram: bool = False
