@@ -50,7 +50,12 @@ import numpy as np
 import numpy.typing as npt
 
 from nfcore import __version__, isa
-from nfcore.compiler.image import _check_config, _dumps, _read_json, _read_verified
+from nfcore.compiler.image import (
+    _check_config,
+    _dumps,
+    _open_manifest,
+    _read_verified,
+)
 from nfcore.compiler.quantize_tree import QuantizedTree
 from nfcore.compiler.split import Coord, TreeProgram
 from nfcore.compiler.tree_image import load_tree_image, save_tree_image
@@ -242,10 +247,7 @@ def load_forest_image(path: str | Path, cfg: NFCoreConfig,
     """Open the format-3 image at `path` for `cfg`; with `forest_dir`, also check that it
     was compiled from that forest (its content hash). Trees and cores are read on demand.
     Raises `ImageError` naming the file and what differs."""
-    root = Path(path)
-    if not root.is_dir():
-        raise ImageError(f"{root}: no image directory here (expected {MANIFEST})")
-    manifest = _read_json(root / MANIFEST)
+    root, manifest = _open_manifest(path, MANIFEST)
     version = manifest.get("format_version")
     if version != FORMAT_VERSION:
         hint = " (a one-tree image: use nfcore.compiler.tree_image)" if version in (1, 2) \

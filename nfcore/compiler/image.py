@@ -126,11 +126,7 @@ def load_image(path: str | Path, cfg: NFCoreConfig) -> Image:
     manifest (corruption, truncation), the format version is not supported, or the image
     was compiled for a different config (the message lists the values that differ).
     """
-    root = Path(path)
-    if not root.is_dir():
-        raise ImageError(f"{root}: no image directory here (expected {MANIFEST}, {WEIGHTS}, "
-                         f"{PROGRAM}, {QUANT})")
-    manifest = _read_json(root / MANIFEST)
+    root, manifest = _open_manifest(path, f"{MANIFEST}, {WEIGHTS}, {PROGRAM}, {QUANT}")
     version = manifest.get("format_version")
     if version not in SUPPORTED_VERSIONS:
         raise ImageError(
@@ -152,6 +148,15 @@ def load_image(path: str | Path, cfg: NFCoreConfig) -> Image:
 
 
 # --- checks ---------------------------------------------------------------------------------
+
+
+def _open_manifest(path: str | Path, expected: str) -> tuple[Path, dict[str, Any]]:
+    """The image directory at `path` and its parsed manifest (any format version);
+    `expected` names what the directory should hold, for the error message."""
+    root = Path(path)
+    if not root.is_dir():
+        raise ImageError(f"{root}: no image directory here (expected {expected})")
+    return root, _read_json(root / MANIFEST)
 
 
 def _read_json(file: Path) -> dict[str, Any]:

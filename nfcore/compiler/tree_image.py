@@ -34,7 +34,12 @@ from typing import Any
 import numpy as np
 
 from nfcore import __version__, isa
-from nfcore.compiler.image import _check_config, _dumps, _read_json, _read_verified
+from nfcore.compiler.image import (
+    _check_config,
+    _dumps,
+    _open_manifest,
+    _read_verified,
+)
 from nfcore.compiler.kernels import plan_kernels
 from nfcore.compiler.lower import Piece, emit_core
 from nfcore.compiler.quantize import QuantizedLayer
@@ -107,10 +112,7 @@ def save_tree_image(path: str | Path, tp: TreeProgram, q: QuantizedTree,
 def load_tree_image(path: str | Path, cfg: NFCoreConfig) -> TreeImage:
     """Load and verify a format-2 image (or a format-1 mlp image) at `path` for `cfg`.
     Raises `ImageError` naming the file and the mismatch."""
-    root = Path(path)
-    if not root.is_dir():
-        raise ImageError(f"{root}: no image directory here (expected {MANIFEST})")
-    manifest = _read_json(root / MANIFEST)
+    root, manifest = _open_manifest(path, MANIFEST)
     version = manifest.get("format_version")
     if version == 1:
         return _from_format_1(root, cfg)
