@@ -24,7 +24,7 @@ from cocotb.utils import get_sim_time
 
 from nfcore.config import NFCoreConfig
 from nfcore.golden import CoreState
-from nfcore.hdl.cocotb_tb import CLOCK_PERIOD_NS, CoreTB, Stalls, pack
+from nfcore.hdl.cocotb_tb import CLOCK_PERIOD_NS, CoreTB, Stalls, pack, pulse_reset
 from nfcore.hdl.core import CmdKind
 from nfcore.hdl.power import COUNTERS, PowerState
 from nfcore.scenarios import Coord, CoreSetup
@@ -83,11 +83,7 @@ class ArrayTB:
         dut.dram_in__valid.value = 0
         dut.dram_in__payload.value = 0
         dut.dram_out__ready.value = 0
-        dut.rst.value = 1
-        for _ in range(2):
-            await RisingEdge(dut.clk)
-        dut.rst.value = 0
-        await RisingEdge(dut.clk)
+        await pulse_reset(dut)
 
     async def load(self, setups: dict[Coord, CoreSetup]) -> None:
         """Write every core's weights, whole scratchpad and program, all cores at once (each

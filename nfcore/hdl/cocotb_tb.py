@@ -74,6 +74,16 @@ class Stalls:
     seed: int = 0
 
 
+async def pulse_reset(dut: Any) -> None:
+    """Hold `rst` for two rising edges, release it, and return after one more edge (inputs
+    must already be at their idle values)."""
+    dut.rst.value = 1
+    for _ in range(2):
+        await RisingEdge(dut.clk)
+    dut.rst.value = 0
+    await RisingEdge(dut.clk)
+
+
 class CoreTB:
     """Drives one `MicroCore` (Verilog top `nfcore_core`) and keeps a golden model in step."""
 
@@ -107,11 +117,7 @@ class CoreTB:
         dut.net_in__payload.value = 0
         dut.coord_x.value = 0
         dut.coord_y.value = 0
-        dut.rst.value = 1
-        for _ in range(2):
-            await RisingEdge(dut.clk)
-        dut.rst.value = 0
-        await RisingEdge(dut.clk)
+        await pulse_reset(dut)
 
     # -- streams ---------------------------------------------------------------------------
 
