@@ -29,7 +29,8 @@ Network interface
 * `coord_x`, `coord_y`: this core's mesh coordinates. A core built with `coord=(x, y)` (as
   `nfcore.hdl.array.Array` builds them) has no such ports: the coordinates are constants.
 
-Timing (cycles of one instruction): FETCH (instruction memory read), DECODE, then one cycle
+Timing (cycles of one instruction): FETCH (the instruction memory, read at the pc of this cycle
+one cycle ahead, has the word on its port; FETCH registers it), DECODE, then one cycle
 per weight word (MATVEC, SETLUT), operand word (VADD, VMUL) or flit (SEND, RECV), then the
 datapath drains. HALT and LOOP end in their DECODE cycle. In the DECODE of a loop body's last
 instruction the sequencer jumps back to the body's first, so iterations cost nothing extra.
@@ -95,14 +96,21 @@ def rsp_layout(lanes: int) -> data.StructLayout:
 class MicroCore(wiring.Component):
     """One micro-core; see the module docstring for the interface and timing."""
 
-    def __init__(self, *, config: CoreConfig, coord: tuple[int, int] | None = None) -> None:
+    def __init__(self, *, config: CoreConfig, coord: tuple[int, int] | None = None,
+                 lut_multipliers: int = 0) -> None:
+        """`lut_multipliers`: lanes whose multiplier is built from LUTs rather than a DSP
+        block (`MacRequant`), for an FPGA with fewer DSPs than lanes; same results."""
         try:
             validate(config)
+            if not 0 <= lut_multipliers <= config.lanes:
+                raise ConfigError(f"lut_multipliers = {lut_multipliers} is out of range; "
+                                  f"allowed 0 to core.lanes = {config.lanes}")
         except ConfigError:
             self._MustUse__silence = True  # not built, so not "created but never used"
             raise
         self.config = config
         self.coord = coord
+        self.lut_multipliers = lut_multipliers
         lanes = config.lanes
         # Constant coordinates are elaboration parameters rather than ports tied to
         # constants, which would leave unused port wires in the Verilog.
@@ -137,12 +145,15 @@ class MicroCore(wiring.Component):
         act_wr = amem.write_port(granularity=8)
         i_rd, i_wr = imem.read_port(), imem.write_port()
 
-        m.submodules.mac = mac = MacRequant(lanes=lanes, acc_bits=cfg.acc_bits)
+        m.submodules.mac = mac = MacRequant(lanes=lanes, acc_bits=cfg.acc_bits,
+                                                lut_multipliers=self.lut_multipliers)
         m.submodules.vadd = vadd = VaddUnit(lanes=lanes)
         m.submodules.vmul = vmul = VmulUnit(lanes=lanes)
         # A beat meets its read data one cycle after the read; the drain of the timing
         # contract is that cycle plus the datapath latency.
-        assert 1 + mac.LATENCY == isa.MATVEC_DRAIN_CYCLES, "MacRequant vs MATVEC_DRAIN_CYCLES"
+        # MATVEC reads its first word (the header) in DECODE, a cycle early, so its drain
+        # is the pipeline alone.
+        assert mac.LATENCY == isa.MATVEC_DRAIN_CYCLES, "MacRequant vs MATVEC_DRAIN_CYCLES"
         assert mac.LUT_LATENCY - mac.LATENCY == isa.LUT_CYCLES, "MacRequant vs LUT_CYCLES"
         assert 1 + vadd.LATENCY == isa.VADD_DRAIN_CYCLES, "VaddUnit vs VADD_DRAIN_CYCLES"
         assert 1 + vmul.LATENCY == isa.VMUL_DRAIN_CYCLES, "VmulUnit vs VMUL_DRAIN_CYCLES"
@@ -157,9 +168,14 @@ class MicroCore(wiring.Component):
         ones = Const((1 << lanes) - 1, lanes)
 
         # -- Program state and the cycle counter ------------------------------------------
+        # The instruction memory is read at the pc of the next cycle, so FETCH has the word at
+        # `pc` on the port and registers it in `instr` for DECODE: the memory's clock-to-out
+        # (slow on an FPGA) is then not on DECODE's paths, and the timing is unchanged.
         pc = Signal(isa.PC_BITS)
+        pc_next = Signal(isa.PC_BITS)
         cycles = Signal(CYCLE_COUNTER_BITS)
-        m.d.comb += i_rd.addr.eq(pc)
+        m.d.comb += [pc_next.eq(pc), i_rd.addr.eq(pc_next)]
+        m.d.sync += pc.eq(pc_next)
         with m.If(self.busy):
             m.d.sync += cycles.eq(cycles + 1)
         with m.If(self.done):
@@ -179,7 +195,7 @@ class MicroCore(wiring.Component):
         yo = Mux(loop_active & (y_mask & body_bit).any(), y_off, 0)
 
         # -- Decoded instruction, latched in DECODE --------------------------------------
-        instr = i_rd.data
+        instr = Signal(isa.INSTR_BITS)
         views = {op: instr_layout(op)(instr) for op in isa.Opcode}
         mv, va, vm = views[isa.Opcode.MATVEC], views[isa.Opcode.VADD], views[isa.Opcode.VMUL]
         sl, lp = views[isa.Opcode.SETLUT], views[isa.Opcode.LOOP]
@@ -204,7 +220,7 @@ class MicroCore(wiring.Component):
         w_ptr = Signal(isa.WEIGHT_ADDR_BITS)
         x_base, x_ptr, b_ptr, y_base, y_ptr = (Signal(isa.ACT_ADDR_BITS, name=n) for n in
                                                ("x_base", "x_ptr", "b_ptr", "y_base", "y_ptr"))
-        drain = Signal(range(max(isa.MATVEC_DRAIN_CYCLES + isa.LUT_CYCLES,
+        drain = Signal(range(max(isa.MATVEC_DRAIN_CYCLES + isa.LUT_CYCLES + 1,
                                  isa.VADD_DRAIN_CYCLES, isa.VMUL_DRAIN_CYCLES)))
         header = Signal(HEADER_LAYOUT)  # SEND: the header flit; RECV: tag and length
         header_phase = Signal()  # SEND/RECV: the header flit is next
@@ -284,7 +300,8 @@ class MicroCore(wiring.Component):
 
         with m.FSM():
             with m.State("IDLE"):
-                m.d.comb += cmd.ready.eq(1)
+                # pc is 0 while idle, so RUN's FETCH finds the first instruction on the port.
+                m.d.comb += [cmd.ready.eq(1), pc_next.eq(0)]
                 c = cmd.payload
                 with m.If(cmd.valid), m.Switch(c.kind):
                     with m.Case(CmdKind.WRITE_WEIGHT):
@@ -297,8 +314,7 @@ class MicroCore(wiring.Component):
                         m.d.comb += [i_wr.addr.eq(c.addr), i_wr.data.eq(c.data),
                                      i_wr.en.eq(1)]
                     with m.Case(CmdKind.RUN):
-                        m.d.sync += [pc.eq(0), cycles.eq(0), self.error.eq(0),
-                                     loop_active.eq(0)]
+                        m.d.sync += [cycles.eq(0), self.error.eq(0), loop_active.eq(0)]
                         m.next = "FETCH"
                     with m.Case(CmdKind.READ_ACT):
                         m.d.sync += [x_ptr.eq(c.addr), rd_left.eq(c.count)]
@@ -320,11 +336,13 @@ class MicroCore(wiring.Component):
 
             with m.State("FETCH"):
                 m.d.comb += self.busy.eq(1)
+                m.d.sync += instr.eq(i_rd.data)
                 m.next = "DECODE"
 
             with m.State("DECODE"):
                 m.d.comb += self.busy.eq(1)
-                m.d.sync += [pc.eq(pc + 1), row.eq(0), col.eq(0)]
+                m.d.comb += pc_next.eq(pc + 1)
+                m.d.sync += [row.eq(0), col.eq(0)]
                 with m.If(~ok | (opcode == Opcode.HALT)):
                     m.d.comb += self.done.eq(1)
                     m.d.sync += self.error.eq(~ok)
@@ -334,22 +352,33 @@ class MicroCore(wiring.Component):
                     # The body's last instruction sends the sequencer back to its first.
                     with m.If(loop_active & (pc == loop_end)):
                         with m.If(loop_left != 0):
-                            m.d.sync += [pc.eq(loop_start), loop_left.eq(loop_left - 1),
+                            m.d.comb += pc_next.eq(loop_start)
+                            m.d.sync += [loop_left.eq(loop_left - 1),
                                          x_off.eq(x_off + x_stride),
                                          y_off.eq(y_off + y_stride)]
                         with m.Else():
                             m.d.sync += loop_active.eq(0)
                     with m.Switch(opcode):
                         with m.Case(Opcode.MATVEC):
+                            # The first beat, the row header, is read here (the MATVEC state
+                            # reads the rest); x is not read for it.
                             cols_last = count_last(isa.Opcode.MATVEC, "cols")
+                            m.d.comb += w_rd.addr.eq(mv.w_addr)
                             m.d.sync += [
                                 act.eq(mv.act),
                                 rows_last.eq(count_last(isa.Opcode.MATVEC, "rows")),
                                 wpr.eq((cols_last >> lane_bits) + 1),
                                 tail_mask.eq(lanes_in_tail(cols_last)),
-                                w_ptr.eq(mv.w_addr),
+                                w_ptr.eq(mv.w_addr + 1),
                                 x_base.eq(mv.x_addr + xo),
+                                x_ptr.eq(mv.x_addr + xo),
                                 y_base.eq(mv.y_addr + yo),
+                                col.eq(1),
+                                mac.beat.valid.eq(1),
+                                mv_tag.header.eq(1),
+                                mv_tag.last.eq(0),  # a row has at least one weight word
+                                mv_tag.mask.eq(ones),
+                                mv_tag.row.eq(0),
                             ]
                             m.next = "MATVEC"
                         with m.Case(Opcode.VADD, Opcode.VMUL):
@@ -408,7 +437,9 @@ class MicroCore(wiring.Component):
                             m.next = "RECV"
 
             with m.State("MATVEC"):
-                # One weight word per cycle: per row, the header then `wpr` weight words.
+                # One weight word per cycle: per row, the header then `wpr` weight words. The
+                # first header was read in DECODE, so the reads end a cycle before the
+                # contract's beat cycles do and the drain is a cycle longer.
                 m.d.comb += [self.busy.eq(1), w_rd.addr.eq(w_ptr), x_rd.addr.eq(x_ptr)]
                 first = col == 0
                 last = col == wpr
@@ -427,8 +458,8 @@ class MicroCore(wiring.Component):
                     m.d.sync += [mv_tag.mask.eq(tail_mask), col.eq(0), row.eq(row + 1)]
                     with m.If(row == rows_last):
                         after_reads(m, Mux(act == Activation.LUT,
-                                           isa.MATVEC_DRAIN_CYCLES + isa.LUT_CYCLES,
-                                           isa.MATVEC_DRAIN_CYCLES))
+                                           isa.MATVEC_DRAIN_CYCLES + isa.LUT_CYCLES + 1,
+                                           isa.MATVEC_DRAIN_CYCLES + 1))
                 with m.Else():
                     m.d.sync += col.eq(col + 1)
 

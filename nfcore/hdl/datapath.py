@@ -20,6 +20,7 @@ from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2, exact_log2
 
 from nfcore import isa
+from nfcore.errors import ConfigError
 
 
 def hw_enum(py_enum: type[IntEnum], bits: int) -> Any:
@@ -69,6 +70,19 @@ def tree_sum(values: list[Value]) -> Value:
         return values[0]
     half = len(values) // 2
     return tree_sum(values[:half]) + tree_sum(values[half:])
+
+
+def shift_add_multiply(a: Value, b: Value) -> Value:
+    """a * b for signed a and b as a sum of shifted partial products, without `*`.
+
+    Synthesis maps a `*` to a DSP block when the device has one; this form always becomes
+    LUTs and carry chains, for a device with fewer DSP blocks than multipliers (the iCE40
+    UP5K). Equal to `a * b` for every pair (tests/hdl/test_datapath.py checks all int8 pairs).
+    """
+    a, b = a.as_signed(), b.as_signed()
+    top = len(b) - 1
+    partial = [Mux(b[j], a << j, 0) for j in range(top)]
+    return tree_sum(partial) - Mux(b[top], a << top, 0)  # b's top bit weighs -2**top
 
 
 def clamp_int8(value: Value, relu: Value) -> Value:
@@ -159,10 +173,12 @@ class MacRequant(wiring.Component):
     of `acc_bits`, requantization, and the activation LUT.
 
     Pipeline, counted from the cycle a beat arrives (= the cycle after its SRAM read):
-    0 register the read data (x masked); 1 multiply, reduce and accumulate; 2 multiply by the row's
-    requant multiplier; 3 round, shift, activate and clamp, result valid unless act is LUT;
-    4 (act LUT) the table word read with the clamped value + 128 as index, result valid.
-    The result of a row appears 3 (4 with LUT) cycles after its last beat.
+    0 register the read data (x masked); 1 multiply (products registered); 2 reduce and
+    accumulate; 3 multiply by the row's requant multiplier; 4 round, shift, activate and
+    clamp, result valid unless act is LUT; 5 (act LUT) the table word read with the clamped
+    value + 128 as index, result valid. The result of a row appears 4 (5 with LUT) cycles
+    after its last beat. (`MicroCore` reads a MATVEC's first word in DECODE, one cycle before
+    the contract's first beat cycle, so the pipeline has one cycle more than the drain.)
 
     The LUT is a memory of `256 / lanes` words of `lanes` entries, written a word at a time
     through `lut_write` (SETLUT) and read by one port: a row's result needs one read, and
@@ -171,14 +187,21 @@ class MacRequant(wiring.Component):
     `products` are stage 1's lane products w_i * (x_i masked), of the beat registered in stage
     0 whether or not it is valid: `VmulUnit` takes its products from here, so a core has one
     set of `lanes` multipliers (on an FPGA, one DSP per lane instead of two).
+
+    The last `lut_multipliers` lanes multiply with `shift_add_multiply` (LUTs, no DSP block);
+    results and timing are the same for every value.
     """
 
-    LATENCY = 3
-    LUT_LATENCY = 4
+    LATENCY = 4
+    LUT_LATENCY = 5
 
-    def __init__(self, *, lanes: int, acc_bits: int) -> None:
+    def __init__(self, *, lanes: int, acc_bits: int, lut_multipliers: int = 0) -> None:
+        if not 0 <= lut_multipliers <= lanes:
+            raise ConfigError(f"lut_multipliers = {lut_multipliers} is out of range; "
+                              f"allowed 0 to lanes = {lanes}")
         self.lanes = lanes
         self.acc_bits = acc_bits
+        self.lut_multipliers = lut_multipliers
         super().__init__({
             "beat": In(stream.Signature(mac_beat_layout(lanes), always_ready=True)),
             "act": In(Activation),
@@ -206,52 +229,68 @@ class MacRequant(wiring.Component):
         m.d.sync += [beat.eq(payload), beat_valid.eq(self.beat.valid),
                      beat.x.eq(payload.x & Cat(bit.replicate(8) for bit in payload.tag.mask))]
 
-        # Stage 1: dot product of the word, accumulate; a header word starts a row.
+        # Stage 1: the lane products, registered with the beat's tag and header fields (on
+        # an FPGA the multiply and the adder tree + accumulate are each about one cycle).
         header = header_layout(self.lanes)(beat.w)
-        m.d.comb += [self.products[i].eq(lane(beat.w, i) * lane(beat.x, i))
-                     for i in range(self.lanes)]
-        dot = tree_sum(list(self.products))
+        first_lut_lane = self.lanes - self.lut_multipliers
+        for i in range(self.lanes):
+            w_i, x_i = lane(beat.w, i), lane(beat.x, i)
+            product = w_i * x_i if i < first_lut_lane else shift_add_multiply(w_i, x_i)
+            m.d.comb += self.products[i].eq(product)
+        products = [Signal(signed(LANE_PRODUCT_BITS), name=f"product{i}")
+                    for i in range(self.lanes)]
+        tag1 = Signal.like(beat.tag, name="tag1")
+        valid1 = Signal()
+        bias1 = Signal.like(header.bias, name="bias1")
+        mult1 = Signal.like(header.mult, name="mult1")
+        shift1 = Signal.like(header.shift, name="shift1")
+        m.d.sync += [*(p.eq(q) for p, q in zip(products, self.products, strict=True)),
+                     tag1.eq(beat.tag), valid1.eq(beat_valid), bias1.eq(header.bias),
+                     mult1.eq(header.mult), shift1.eq(header.shift)]
+
+        # Stage 2: dot product of the word, accumulate; a header word starts a row.
+        dot = tree_sum(products)
         acc = Signal(signed(self.acc_bits))
         mult = Signal(unsigned(isa.MULT_BITS))
         shift = Signal(unsigned(SHIFT_BITS))
         row_done = Signal()
-        row1 = Signal(isa.COUNT_BITS)
-        with m.If(beat_valid & beat.tag.header):
-            m.d.sync += [acc.eq(header.bias), mult.eq(header.mult), shift.eq(header.shift)]
-        with m.Elif(beat_valid):
-            m.d.sync += acc.eq(acc + dot)  # truncation = wrapping at acc_bits
-        m.d.sync += [row_done.eq(beat_valid & beat.tag.last), row1.eq(beat.tag.row)]
-
-        # Stage 2: requant product. The next row's header may overwrite mult/shift at the
-        # end of this cycle, so shift travels on with the product.
         row2 = Signal(isa.COUNT_BITS)
-        # A row's result is valid in stage 3; the LUT is read only then (the enable is the
-        # valid bit itself, so the Verilog has no alias of it).
-        valid3 = lut_rd.en
-        m.d.sync += [requant.p.eq(acc * mult), requant.shift.eq(shift), row2.eq(row1),
-                     valid3.eq(row_done)]
+        with m.If(valid1 & tag1.header):
+            m.d.sync += [acc.eq(bias1), mult.eq(mult1), shift.eq(shift1)]
+        with m.Elif(valid1):
+            m.d.sync += acc.eq(acc + dot)  # truncation = wrapping at acc_bits
+        m.d.sync += [row_done.eq(valid1 & tag1.last), row2.eq(tag1.row)]
 
-        # Stage 3: round, shift, activate, clamp; start the LUT read. y + 128 as an 8-bit
+        # Stage 3: requant product. The next row's header may overwrite mult/shift at the
+        # end of this cycle, so shift travels on with the product.
+        row3 = Signal(isa.COUNT_BITS)
+        # A row's result is valid in stage 4; the LUT is read only then (the enable is the
+        # valid bit itself, so the Verilog has no alias of it).
+        valid4 = lut_rd.en
+        m.d.sync += [requant.p.eq(acc * mult), requant.shift.eq(shift), row3.eq(row2),
+                     valid4.eq(row_done)]
+
+        # Stage 4: round, shift, activate, clamp; start the LUT read. y + 128 as an 8-bit
         # index is y with its sign bit flipped.
         m.d.comb += requant.act.eq(self.act)
         index = Cat(requant.y[:7], ~requant.y[7])
         lane_bits = exact_log2(self.lanes)
-        lane4 = Signal(lane_bits)
-        row4 = Signal(isa.COUNT_BITS)
-        valid4 = Signal()
+        lane5 = Signal(lane_bits)
+        row5 = Signal(isa.COUNT_BITS)
+        valid5 = Signal()
         m.d.comb += lut_rd.addr.eq(index[lane_bits:])
-        m.d.sync += [lane4.eq(index[:lane_bits]), row4.eq(row2), valid4.eq(valid3)]
+        m.d.sync += [lane5.eq(index[:lane_bits]), row5.eq(row3), valid5.eq(valid4)]
 
-        # Stage 4 (act LUT): the table entry.
+        # Stage 5 (act LUT): the table entry.
         with m.If(self.act == Activation.LUT):
-            m.d.comb += [self.result.valid.eq(valid4),
+            m.d.comb += [self.result.valid.eq(valid5),
                          self.result.payload.y.eq(Array(
-                             lut_rd.data[8 * i : 8 * i + 8] for i in range(self.lanes))[lane4]),
-                         self.result.payload.row.eq(row4)]
+                             lut_rd.data[8 * i : 8 * i + 8] for i in range(self.lanes))[lane5]),
+                         self.result.payload.row.eq(row5)]
         with m.Else():
-            m.d.comb += [self.result.valid.eq(valid3),
+            m.d.comb += [self.result.valid.eq(valid4),
                          self.result.payload.y.eq(requant.y),
-                         self.result.payload.row.eq(row2)]
+                         self.result.payload.row.eq(row3)]
         return m
 
 

@@ -32,22 +32,23 @@ from nfcore.hdl.fpga_report import (
 __all__ = ["TARGETS", "TOPS", "FpgaTarget", "build_target", "check_target", "select_targets"]
 
 
-def _core_top(cfg: NFCoreConfig) -> wiring.Component:
+def _core_top(cfg: NFCoreConfig, lut_multipliers: int) -> wiring.Component:
     from nfcore.hdl.core import MicroCore
 
-    return MicroCore(config=cfg.core)
+    return MicroCore(config=cfg.core, lut_multipliers=lut_multipliers)
 
 
-def _array_top(cfg: NFCoreConfig) -> wiring.Component:
+def _array_top(cfg: NFCoreConfig, lut_multipliers: int) -> wiring.Component:
     from nfcore.hdl.array import Array
 
+    assert lut_multipliers == 0, "check_target: the array has DSPs for every lane"
     return Array(config=cfg)
 
 
-TOPS: dict[str, Callable[[NFCoreConfig], wiring.Component]] = {
+TOPS: dict[str, Callable[[NFCoreConfig, int], wiring.Component]] = {
     "core": _core_top, "array": _array_top}
-"""Design factories by top name: one `MicroCore` of `cfg.core`, or the `cfg.mesh.rows` x
-`cfg.mesh.cols` `Array`."""
+"""Design factories by top name, given the config and the target's `lut_multipliers`: one
+`MicroCore` of `cfg.core`, or the `cfg.mesh.rows` x `cfg.mesh.cols` `Array`."""
 
 # Parameters printed by `yowasp-ecppll -i 25 -o 100` and `yowasp-icepll -i 12 -o 24`.
 PLL_ECP5_25_TO_100 = PllSpec("ecp5", 25.0, 100.0, (
@@ -62,7 +63,8 @@ class FpgaTarget:
 
     `platform` is "module:Class" in amaranth_boards; `top` a key of `TOPS`; `config` a config
     YAML whose technology.clock_mhz equals `pll.out_mhz`; `synth_opts` extra options of
-    Yosys' synth_ecp5 / synth_ice40.
+    Yosys' synth_ecp5 / synth_ice40; `lut_multipliers` the lanes of the core (top "core"
+    only) whose multiplier is built from LUTs instead of a DSP block (`MicroCore`).
     """
 
     name: str
@@ -71,6 +73,7 @@ class FpgaTarget:
     config: str
     pll: PllSpec
     synth_opts: str = ""
+    lut_multipliers: int = 0
 
 
 TARGETS: tuple[FpgaTarget, ...] = (
@@ -79,9 +82,11 @@ TARGETS: tuple[FpgaTarget, ...] = (
     # -abc9: Yosys' delay-aware LUT mapping (ABC9), aimed at the long MAC/requant paths.
     FpgaTarget("ecp5_array2x2", "ulx3s:ULX3S_85F_Platform", "array",
                "configs/fpga_ecp5.yaml", PLL_ECP5_25_TO_100, synth_opts="-abc9"),
-    # iCEBreaker: the reference iCE40 UP5K board of amaranth-boards.
+    # iCEBreaker: the reference iCE40 UP5K board of amaranth-boards. Its 8 SB_MAC16 hold 6
+    # lane multipliers and the 33 x 17 requant multiply (2); 2 lanes multiply in LUTs.
     FpgaTarget("ice40_core", "icebreaker:ICEBreakerPlatform", "core",
-               "configs/fpga_ice40.yaml", PLL_ICE40_12_TO_24, synth_opts="-dsp"),
+               "configs/fpga_ice40.yaml", PLL_ICE40_12_TO_24, synth_opts="-dsp",
+               lut_multipliers=2),
 )
 
 
@@ -125,6 +130,12 @@ def check_target(target: FpgaTarget) -> tuple[Any, NFCoreConfig]:
         raise ConfigError(f"FPGA target {target.name}: unknown top {target.top!r}; "
                           f"have {sorted(TOPS)}")
     cfg = NFCoreConfig.load(target.config)
+    if target.lut_multipliers and target.top != "core":
+        raise ConfigError(f"FPGA target {target.name}: lut_multipliers is for top 'core' only")
+    if not 0 <= target.lut_multipliers <= cfg.core.lanes:
+        raise ConfigError(f"FPGA target {target.name}: lut_multipliers = "
+                          f"{target.lut_multipliers} is out of range; allowed 0 to core.lanes "
+                          f"= {cfg.core.lanes} ({target.config})")
     if abs(cfg.technology.clock_mhz - target.pll.out_mhz) > 1e-6:
         raise ConfigError(
             f"{target.config}: technology.clock_mhz = {cfg.technology.clock_mhz} but FPGA "
@@ -150,7 +161,7 @@ def build_target(target: FpgaTarget, build_root: Path) -> FpgaResult:
     """
     platform, cfg = check_target(target)
     make = TOPS[target.top]
-    top = FpgaTop(lambda: make(cfg), target.pll)
+    top = FpgaTop(lambda: make(cfg, target.lut_multipliers), target.pll)
     build_dir = build_root / target.name
     name = target.name
     log_path = build_dir / f"{name}.tim"

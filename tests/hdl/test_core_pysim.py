@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 
 import numpy as np
+import pytest
 from amaranth.sim import Simulator
 from streams import recv, send
 
@@ -23,7 +24,9 @@ def _word(row: np.ndarray) -> int:
     return int.from_bytes(bytes(row), "little")
 
 
-def test_small_program_matches_golden() -> None:
+@pytest.mark.parametrize("lut_multipliers", [0, 2])
+def test_small_program_matches_golden(lut_multipliers: int) -> None:
+    # lut_multipliers: the FPGA build's choice for the iCE40 (same results and cycles).
     lanes = CORE.lanes
     rng = np.random.default_rng(11)
     rows, cols = 5, 11
@@ -43,7 +46,7 @@ def test_small_program_matches_golden() -> None:
     golden.load_program(words)
     expected = golden.run()
 
-    dut = MicroCore(config=CORE)
+    dut = MicroCore(config=CORE, lut_multipliers=lut_multipliers)
     stall = random.Random(5)
     result: dict[str, object] = {}
 

@@ -4,12 +4,13 @@ simulator: one beat per cycle in, results with the documented latency out."""
 from __future__ import annotations
 
 import numpy as np
-from amaranth.hdl import Module
+import pytest
+from amaranth.hdl import Module, Signal, signed
 from amaranth.sim import Simulator
 
 from nfcore import isa
 from nfcore.golden import requantize
-from nfcore.hdl.datapath import Activation, MacRequant, VmulUnit
+from nfcore.hdl.datapath import Activation, MacRequant, VmulUnit, shift_add_multiply
 from nfcore.isa import Activation as IsaActivation
 
 LANES = 8
@@ -19,7 +20,32 @@ def _word(values: np.ndarray) -> int:
     return int.from_bytes(np.asarray(values, dtype=np.int8).tobytes(), "little")
 
 
-def test_vmul_unit_matches_golden_with_latency() -> None:
+def test_shift_add_multiply_equals_the_product_for_every_int8_pair() -> None:
+    # All 65536 pairs, 256 at a time: a takes every value, b one value per step.
+    m = Module()
+    a = [Signal(signed(8), name=f"a{i}") for i in range(256)]
+    b = Signal(signed(8))
+    y = [Signal(signed(16), name=f"y{i}") for i in range(256)]
+    m.d.comb += [y[i].eq(shift_add_multiply(a[i], b)) for i in range(256)]
+    values = list(range(-128, 128))
+    wrong: list[tuple[int, int, int]] = []
+
+    async def bench(ctx):
+        for i, v in enumerate(values):
+            ctx.set(a[i], v)
+        for bv in values:
+            ctx.set(b, bv)
+            got = [ctx.get(s) for s in y]
+            wrong.extend((av, bv, g) for av, g in zip(values, got, strict=True) if g != av * bv)
+
+    sim = Simulator(m)
+    sim.add_testbench(bench)
+    sim.run()
+    assert wrong == []
+
+
+@pytest.mark.parametrize("lut_multipliers", [0, 3])
+def test_vmul_unit_matches_golden_with_latency(lut_multipliers: int) -> None:
     rng = np.random.default_rng(5)
     n = 60
     a = rng.integers(-128, 128, (n, LANES))
@@ -30,7 +56,8 @@ def test_vmul_unit_matches_golden_with_latency() -> None:
     # As in the core: a and b go through the MAC's beat (no MATVEC beat valid, all lanes
     # unmasked) and the VMUL unit takes the MAC's lane products.
     m = Module()
-    m.submodules.mac = mac = MacRequant(lanes=LANES, acc_bits=32)
+    m.submodules.mac = mac = MacRequant(lanes=LANES, acc_bits=32,
+                                        lut_multipliers=lut_multipliers)
     m.submodules.vmul = dut = VmulUnit(lanes=LANES)
     m.d.comb += [*(p.eq(q) for p, q in zip(dut.products, mac.products, strict=True)),
                  mac.beat.valid.eq(0)]

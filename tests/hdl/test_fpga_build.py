@@ -73,6 +73,8 @@ def test_config_clock_must_match_the_pll(tmp_path: Path) -> None:
     ({"platform": "icebreaker:NoSuchBoard"}, r"icebreaker:NoSuchBoard"),
     ({"pll": dataclasses.replace(PLL_ICE40_12_TO_24, in_mhz=25.0)},
      r"PLL input 25\.0 MHz but the board's clk12 is 12\.0 MHz"),
+    ({"lut_multipliers": 9}, r"lut_multipliers = 9 is out of range; allowed 0 to core\.lanes = 8"),
+    ({"top": "array"}, r"lut_multipliers is for top 'core' only"),
 ])
 def test_bad_targets_are_rejected_with_the_reason(change: dict[str, object],
                                                   message: str) -> None:
