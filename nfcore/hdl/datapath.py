@@ -92,12 +92,18 @@ def clamp_int8(value: Value, relu: Value) -> Value:
 
 
 class Requantizer(wiring.Component):
-    """Combinational: y = clamp(act((p + 2**(shift-1)) >> shift)) with no rounding term when
-    shift is 0; `p` is the product acc * mult. Matches `nfcore.golden.requantize`."""
+    """y = clamp(act((p + 2**(shift-1)) >> shift)) with no rounding term when shift is 0; `p`
+    is the product acc * mult. Matches `nfcore.golden.requantize`.
 
-    def __init__(self, *, product_bits: int, max_shift: int = isa.MAX_SHIFT) -> None:
+    Combinational, or with `registered` a two-stage pipeline: p and shift in one cycle
+    (shifted by whole bytes there), y in the next (the rest of the shift and the clamp).
+    """
+
+    def __init__(self, *, product_bits: int, max_shift: int = isa.MAX_SHIFT,
+                 registered: bool = False) -> None:
         self.product_bits = product_bits
         self.max_shift = max_shift
+        self.registered = registered
         super().__init__({
             "p": In(signed(product_bits)),
             "shift": In(unsigned(ceil_log2(max_shift + 1))),
@@ -108,21 +114,32 @@ class Requantizer(wiring.Component):
     def elaborate(self, platform: Any) -> Module:
         # (p + 2**(s-1)) >> s == (p >> s) + bit s-1 of p (p = q 2**s + r with 0 <= r < 2**s:
         # the half carries into q exactly when r >= 2**(s-1)). So the wide rounding add
-        # and the wide comparisons of the clamp become a shift, a bit select, reductions
-        # of q's high bits and an 8-bit increment: a shorter path (the MATVEC requant stage
-        # is the longest one of the core on an FPGA). Exhaustively equal to the add form;
-        # tests/hdl/test_requant.py checks it against the golden model.
+        # and the wide comparisons of the clamp become a bit select, an 8-bit increment and
+        # a test of p's bits from s + 7 up: q = p >> s is in -128..127 exactly when those
+        # are all equal to p's sign. Only 9 bits of the shifted p are used (the round bit
+        # and q's low byte). The shift by s = 8 c + f is done by whole bytes (c) and then by
+        # f bits, so a pipeline register can sit between the two (the MATVEC requant stage
+        # is one of the core's longest paths on an FPGA). tests/hdl/test_requant.py checks
+        # it against the golden model at every edge.
         m = Module()
-        q = self.p >> self.shift  # arithmetic: p is signed
-        # Bit s-1 of p (its sign beyond its width); 0 if s == 0.
-        round_bit = (Cat(Const(0, 1), self.p).as_signed() >> self.shift)[0]
-        high = q[7:]  # in -128..127 exactly when these are all equal (to the sign)
-        negative = q[-1]
-        low = q[:8].as_signed()
+        byte_shift, bit_shift = self.shift[3:], self.shift[:3]
+        # v = p * 2 >> 8 c: bit j of v is bit 8 c - 1 + j of p (0 below p, sign above).
+        v_next = Cat(Const(0, 1), self.p).as_signed() >> Cat(Const(0, 3), byte_shift)
+        v = Signal.like(v_next, name="v")
+        f = Signal.like(bit_shift, name="f")
+        domain = m.d.sync if self.registered else m.d.comb
+        domain += [v.eq(v_next), f.eq(bit_shift)]
+        # Bits 0..8 of v >> f: bit s-1 of p (0 if s == 0), then q's low byte.
+        window = (v >> f)[:9]
+        round_bit = window[0]
+        low = window[1:].as_signed()
+        negative = v[-1]
+        above = Cat(*(f <= j - 8 if j >= 8 else Const(0, 1) for j in range(len(v))))
+        out_of_range = ((v ^ negative.replicate(len(v))) & above).any()
         relu = self.act == Activation.RELU
         # In range, low + round_bit only leaves int8 at 127 + 1.
-        over = Mux(negative, 0, high.any()) | ((low == INT8_MAX) & round_bit & ~high.any())
-        under = negative & ~high.all()
+        over = (~negative & out_of_range) | (~out_of_range & (low == INT8_MAX) & round_bit)
+        under = negative & out_of_range
         stepped = (low + round_bit)[:8].as_signed()
         with m.If(over):
             m.d.comb += self.y.eq(INT8_MAX)
@@ -174,8 +191,8 @@ class MacRequant(wiring.Component):
 
     Pipeline, counted from the cycle a beat arrives (= the cycle after its SRAM read):
     0 register the read data (x masked); 1 multiply (products registered); 2 reduce and
-    accumulate; 3 multiply by the row's requant multiplier; 4 round, shift, activate and
-    clamp, result valid unless act is LUT; 5 (act LUT) the table word read with the clamped
+    accumulate; 3 multiply by the row's requant multiplier and shift by whole bytes; 4 the
+    rest of the shift, round, activate and clamp, result valid unless act is LUT; 5 (act LUT) the table word read with the clamped
     value + 128 as index, result valid. The result of a row appears 4 (5 with LUT) cycles
     after its last beat. (`MicroCore` reads a MATVEC's first word in DECODE, one cycle before
     the contract's first beat cycle, so the pipeline has one cycle more than the drain.)
@@ -213,7 +230,7 @@ class MacRequant(wiring.Component):
     def elaborate(self, platform: Any) -> Module:
         m = Module()
         product_bits = self.acc_bits + isa.MULT_BITS + 1
-        m.submodules.requant = requant = Requantizer(product_bits=product_bits)
+        m.submodules.requant = requant = Requantizer(product_bits=product_bits, registered=True)
         m.submodules.lut = lut = memory.Memory(
             shape=unsigned(self.lanes * 8), depth=isa.LUT_ENTRIES // self.lanes, init=[])
         lut_wr, lut_rd = lut.write_port(), lut.read_port()
@@ -261,14 +278,15 @@ class MacRequant(wiring.Component):
             m.d.sync += acc.eq(acc + dot)  # truncation = wrapping at acc_bits
         m.d.sync += [row_done.eq(valid1 & tag1.last), row2.eq(tag1.row)]
 
-        # Stage 3: requant product. The next row's header may overwrite mult/shift at the
-        # end of this cycle, so shift travels on with the product.
+        # Stage 3: requant product, shifted by whole bytes into the requantizer's register.
+        # The next row's header may overwrite mult/shift at the end of this cycle, so the
+        # rest of the shift travels on with the product.
         row3 = Signal(isa.COUNT_BITS)
         # A row's result is valid in stage 4; the LUT is read only then (the enable is the
         # valid bit itself, so the Verilog has no alias of it).
         valid4 = lut_rd.en
-        m.d.sync += [requant.p.eq(acc * mult), requant.shift.eq(shift), row3.eq(row2),
-                     valid4.eq(row_done)]
+        m.d.comb += [requant.p.eq(acc * mult), requant.shift.eq(shift)]
+        m.d.sync += [row3.eq(row2), valid4.eq(row_done)]
 
         # Stage 4: round, shift, activate, clamp; start the LUT read. y + 128 as an 8-bit
         # index is y with its sign bit flipped.

@@ -38,16 +38,16 @@ def test_harness_drives_every_input_bit_and_xors_every_output_bit() -> None:
     seen_b: list[int] = []
 
     async def bench(ctx: Any) -> None:
-        parity = 0
-        for _ in range(cycles):
+        parities = [0]  # led after each cycle: the running XOR of the outputs
+        for cycle in range(cycles):
             a, b = ctx.get(toy.a), ctx.get(toy.b)
             seen_a.append(a)
             seen_b.append(b)
             outputs = (ctx.get(toy.y) << 3) | ctx.get(toy.z)
             await ctx.tick()
-            # led registers the XOR of this cycle's outputs into its running parity.
-            parity ^= bin(outputs).count("1") & 1
-            assert ctx.get(harness.led) == parity
+            parities.append(parities[-1] ^ (bin(outputs).count("1") & 1))
+            # led takes in a cycle's outputs two cycles later (one register in between).
+            assert ctx.get(harness.led) == parities[cycle], f"cycle {cycle}"
 
     sim = Simulator(harness)
     sim.add_clock(1e-6)

@@ -40,8 +40,9 @@ def test_requantizer_matches_golden() -> None:
         np.testing.assert_array_equal(np.array(out), requantize(acc, mult, shift, act))
 
 
-@pytest.mark.parametrize("acc_bits", [32, 20, 16])
-def test_requantizer_at_every_rounding_and_clamp_edge(acc_bits: int) -> None:
+@pytest.mark.parametrize(("acc_bits", "registered"), [
+    (32, False), (20, False), (16, False), (32, True), (16, True)])
+def test_requantizer_at_every_rounding_and_clamp_edge(acc_bits: int, registered: bool) -> None:
     # Every product in -1100..1100 (the int8 limits and ReLU's 0 with every rounding
     # direction) at small shifts, and products around +-2**k at large shifts, including
     # shifts beyond the product's width (narrow accumulators).
@@ -55,7 +56,8 @@ def test_requantizer_at_every_rounding_and_clamp_edge(acc_bits: int) -> None:
     cases += [(-(1 << top), isa.MAX_SHIFT), ((1 << top) - 1, isa.MAX_SHIFT), (-(1 << top), 0)]
     products = np.array([p for p, _ in cases], dtype=np.int64)
     shifts = np.array([s for _, s in cases], dtype=np.int64)
-    dut = Requantizer(product_bits=product_bits)
+    # registered: p and shift in one cycle, y in the next (p and shift change every cycle).
+    dut = Requantizer(product_bits=product_bits, registered=registered)
     got: dict[IsaActivation, list[int]] = {IsaActivation.NONE: [], IsaActivation.RELU: []}
 
     async def bench(ctx):
@@ -64,9 +66,15 @@ def test_requantizer_at_every_rounding_and_clamp_edge(acc_bits: int) -> None:
             for p, s in cases:
                 ctx.set(dut.p, int(p))
                 ctx.set(dut.shift, int(s))
+                if registered:
+                    await ctx.tick()
+                    ctx.set(dut.p, 0)  # the next cycle's input must not reach this y
+                    ctx.set(dut.shift, 0)
                 out.append(ctx.get(dut.y))
 
     sim = Simulator(dut)
+    if registered:
+        sim.add_clock(1e-8)
     sim.add_testbench(bench)
     sim.run()
     ones = np.ones_like(products)
