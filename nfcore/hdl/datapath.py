@@ -193,9 +193,10 @@ class MacRequant(wiring.Component):
     0 register the read data (x masked); 1 multiply (products registered); 2 reduce and
     accumulate; 3 multiply by the row's requant multiplier and shift by whole bytes; 4 the
     rest of the shift, round, activate and clamp, result valid unless act is LUT; 5 (act
-    LUT) the table word read with the clamped value + 128 as index, result valid. The result of a row appears 4 (5 with LUT) cycles
-    after its last beat. (`MicroCore` reads a MATVEC's first word in DECODE, one cycle before
-    the contract's first beat cycle, so the pipeline has one cycle more than the drain.)
+    LUT) the table word read with the clamped value + 128 as index, result valid. The
+    result of a row appears 4 (5 with LUT) cycles after its last beat. (`MicroCore` reads a
+    MATVEC's first word in DECODE, one cycle before the contract's first beat cycle, so the
+    pipeline has one cycle more than the drain.)
 
     The LUT is a memory of `256 / lanes` words of `lanes` entries, written a word at a time
     through `lut_write` (SETLUT) and read by one port: a row's result needs one read, and
