@@ -125,16 +125,19 @@ class Requantizer(wiring.Component):
         byte_shift, bit_shift = self.shift[3:], self.shift[:3]
         # v = p * 2 >> 8 c: bit j of v is bit 8 c - 1 + j of p (0 below p, sign above).
         v_next = Cat(Const(0, 1), self.p).as_signed() >> Cat(Const(0, 3), byte_shift)
-        v = Signal.like(v_next, name="v")
-        f = Signal.like(bit_shift, name="f")
-        domain = m.d.sync if self.registered else m.d.comb
-        domain += [v.eq(v_next), f.eq(bit_shift)]
+        v: Value = v_next
+        f: Value = bit_shift
+        if self.registered:
+            v, f = Signal.like(v_next, name="v"), Signal.like(bit_shift, name="f")
+            m.d.sync += [v.eq(v_next), f.eq(bit_shift)]
         # Bits 0..8 of v >> f: bit s-1 of p (0 if s == 0), then q's low byte.
         window = (v >> f)[:9]
         round_bit = window[0]
         low = window[1:].as_signed()
         negative = v[-1]
-        above = Cat(*(f <= j - 8 if j >= 8 else Const(0, 1) for j in range(len(v))))
+        # Bit j of v is at or above bit s + 7 of p when j >= f + 8 (f is 0..7).
+        above = Cat(*(Const(int(j >= 15), 1) if not 8 <= j < 15 else f <= j - 8
+                      for j in range(len(v))))
         out_of_range = ((v ^ negative.replicate(len(v))) & above).any()
         relu = self.act == Activation.RELU
         # In range, low + round_bit only leaves int8 at 127 + 1.
@@ -230,7 +233,9 @@ class MacRequant(wiring.Component):
 
     def elaborate(self, platform: Any) -> Module:
         m = Module()
-        product_bits = self.acc_bits + isa.MULT_BITS + 1
+        # acc (signed) * mult (unsigned, < 2**MULT_BITS) lies in -2**47 .. 2**47 - 1 for a
+        # 32-bit acc: acc_bits + MULT_BITS bits, no redundant sign bit.
+        product_bits = self.acc_bits + isa.MULT_BITS
         m.submodules.requant = requant = Requantizer(product_bits=product_bits, registered=True)
         m.submodules.lut = lut = memory.Memory(
             shape=unsigned(self.lanes * 8), depth=isa.LUT_ENTRIES // self.lanes, init=[])
@@ -259,7 +264,7 @@ class MacRequant(wiring.Component):
                     for i in range(self.lanes)]
         tag1 = Signal.like(beat.tag, name="tag1")
         valid1 = Signal()
-        bias1 = Signal.like(header.bias, name="bias1")
+        bias1 = Signal(signed(self.acc_bits), name="bias1")  # as acc takes it: truncated
         mult1 = Signal.like(header.mult, name="mult1")
         shift1 = Signal.like(header.shift, name="shift1")
         m.d.sync += [*(p.eq(q) for p, q in zip(products, self.products, strict=True)),
