@@ -41,7 +41,8 @@ from nfcore.config import NFCoreConfig
 from nfcore.errors import ExecutionError
 from nfcore.golden import MAX_STEPS, CoreState
 from nfcore.isa import Opcode
-from nfcore.sim.network import Delivery, Network
+from nfcore.sim.network import Network
+from nfcore.sim.worm_network import Worm, WormNetwork
 
 Coord = tuple[int, int]
 
@@ -52,8 +53,7 @@ class _Packet:
     header: dict[str, int]
     payload: npt.NDArray[np.uint8]
     offer_cycle: int
-    taken: Any
-    """SimPy event, succeeded with the cycle a RECV takes the header."""
+    worm: Worm
 
     @property
     def order(self) -> tuple[int, int, int]:
@@ -69,106 +69,6 @@ class ArrayModelResult:
     recv_wait_cycles: dict[Coord, int]
     """Cycles each core's RECVs waited for a header."""
     network: Network
-
-
-class RoundRobin:
-    """The RTL's per-output round robin: each router output remembers the input (a
-    `noc.Port` value) it granted last, initially WEST, and prefers the next in port order."""
-
-    def __init__(self) -> None:
-        self.last: dict[int, int] = {}
-
-    def rank(self, link: int, port: int) -> int:
-        """Position of input `port` in the order output `link` grants next (0 = first)."""
-        n = len(noc.Port)
-        return (port - self.last.get(link, n - 1) - 1) % n
-
-    def granted(self, link: int, port: int) -> None:
-        self.last[link] = port
-
-
-@dataclass
-class _Send:
-    coord: Coord
-    dest: Coord
-    flits: int
-    links: tuple[int, ...]
-    done: Any
-    """SimPy event, succeeded with the `Delivery`."""
-
-
-def _input_port(links: tuple[int, ...], k: int) -> int:
-    """The input port by which a packet on path `links` enters the router of `links[k]`."""
-    if k <= 1:
-        return int(noc.Port.LOCAL)
-    came = noc.Port(links[k - 1] % len(noc.Port))
-    return int({noc.Port.EAST: noc.Port.WEST, noc.Port.WEST: noc.Port.EAST,
-                noc.Port.NORTH: noc.Port.SOUTH, noc.Port.SOUTH: noc.Port.NORTH}[came])
-
-
-def _order(batch: list[_Send], rr: RoundRobin) -> list[_Send]:
-    """`batch` (sent in one cycle) in the order their headers reach their first shared link:
-    a topological order of "wins over" between the pairs that share a link (pairs that do
-    not meet keep their order)."""
-    n = len(batch)
-    beats: list[set[int]] = [set() for _ in range(n)]
-    meets: list[tuple[int, int, int]] = []  # (winner, loser, link)
-    for i in range(n):
-        for j in range(i + 1, n):
-            a, b = batch[i], batch[j]
-            shared = [link for link in a.links[1:] if link in b.links[1:]]
-            if not shared:
-                continue
-            link = shared[0]
-            ka, kb = a.links.index(link), b.links.index(link)
-            if ka != kb:  # two cycles per router: the shorter way arrives first
-                first = i if ka < kb else j
-            else:
-                pa, pb = _input_port(a.links, ka), _input_port(b.links, kb)
-                first = i if rr.rank(link, pa) < rr.rank(link, pb) else j
-            second = j if first == i else i
-            beats[first].add(second)
-            meets.append((first, second, link))
-    losses = [sum(i in beats[k] for k in range(n)) for i in range(n)]
-    order: list[int] = []
-    ready = [i for i in range(n) if losses[i] == 0]
-    while ready:
-        i = min(ready)
-        ready.remove(i)
-        order.append(i)
-        for k in sorted(beats[i]):
-            losses[k] -= 1
-            if losses[k] == 0:
-                ready.append(k)
-    order += [i for i in range(n) if i not in order]  # a cycle of wins: keep send order
-    for winner, _, link in meets:  # the winners move the round-robin pointers
-        rr.granted(link, _input_port(batch[winner].links,
-                                     batch[winner].links.index(link)))
-    return [batch[i] for i in order]
-
-
-def _hold_injection_until(net: Network, link: int, start: int, end: int) -> None:
-    """Make the reservation of injection `link` granted at `start` end at `end`, the cycle
-    after the sender's last flit by the buffer rule (the network holds it as long as the
-    whole worm is stalled: no compression)."""
-    starts, ends = net.arbiter.starts[link], net.arbiter.ends[link]
-    for k in range(len(starts) - 1, -1, -1):
-        if starts[k] == start:
-            nxt = starts[k + 1] if k + 1 < len(starts) else end
-            ends[k] = max(start + 1, min(end, nxt))
-            return
-
-
-def _sender_stall(d: Delivery, flits: int) -> int:
-    """Cycles the sender waits on the network before the header is offered: the stalls of
-    the header at router outputs whose path up to them is too short to hold the packet."""
-    grants = d.link_grants
-    stall = grants[0] - d.sent_cycle
-    for k in range(1, len(grants) - 1):  # the ejection port: see `_Packet.taken`
-        at = grants[k] - grants[k - 1] - (noc.ROUTER_HOP_CYCLES if k > 1 else 0)
-        if flits > k * (noc.ROUTER_FIFO_DEPTH + 1) - 1:
-            stall += at
-    return stall
 
 
 def run_array_model(cfg: NFCoreConfig, cores: Mapping[Coord, CoreState],
@@ -194,18 +94,27 @@ def run_array_model(cfg: NFCoreConfig, cores: Mapping[Coord, CoreState],
     cycles: dict[Coord, int] = {}
     stalls = dict.fromkeys(cores, 0)
     waits = dict.fromkeys(cores, 0)
-    pending: list[_Send] = []
-    rr = RoundRobin()
+    mesh = WormNetwork(net)
+    wake = [env.event()]
 
-    def flush() -> Generator[Any, Any, None]:
-        """Send the packets of this cycle, after every core has asked (a zero delay runs
-        after the events already due in this cycle)."""
-        yield env.timeout(0)
-        batch = _order(pending, rr)
-        pending.clear()
-        for r in batch:
-            r.done.succeed(net.send(net.core(r.coord), net.core(r.dest), r.flits,
-                                    int(env.now)))
+    def kick() -> None:
+        if not wake[0].triggered:
+            wake[0].succeed()
+
+    def network() -> Generator[Any, Any, None]:
+        """Arbitrate the links due in a cycle after every core has sent and taken in it
+        (two zero delays run after the events already due in this cycle)."""
+        while True:
+            due = mesh.next_cycle()
+            if due is None:
+                yield wake[0]
+            elif due > env.now:
+                yield env.any_of([wake[0], env.timeout(due - env.now)])
+            if wake[0].triggered:
+                wake[0] = env.event()
+            yield env.timeout(0)
+            yield env.timeout(0)
+            mesh.advance(int(env.now))
 
     def core(coord: Coord, state: CoreState) -> Generator[Any, Any, None]:
         start = cfg.power.wake_up_cycles if coord in gated else 0
@@ -224,27 +133,25 @@ def run_array_model(cfg: NFCoreConfig, cores: Mapping[Coord, CoreState],
                 yield env.timeout(isa.ISSUE_CYCLES)
                 sent = int(env.now)
                 flits = isa.HEADER_FLITS + instr.n
-                links = net.path(net.core(coord), net.core(dest))[0]
-                request = _Send(coord, dest, flits, links, env.event())
-                if not pending:
-                    env.process(flush())
-                pending.append(request)
-                d = yield request.done
                 header = noc.decode_header(noc.encode_header(
                     dest_x=dest[0], dest_y=dest[1], src_x=coord[0], src_y=coord[1],
                     length=instr.n, tag=instr.tag))
-                packet = _Packet(coord, header, state.send_payload(instr), d.header_cycle,
-                                 env.event())
-                inbox[dest].append(packet)
-                if not signal[dest].triggered:
-                    signal[dest].succeed()
-                end = sent + flits + _sender_stall(d, flits)
-                ejection = len(links) - 1
-                if flits > ejection * (noc.ROUTER_FIFO_DEPTH + 1):
-                    # Longer than its path holds: the tail drains as the RECV takes it.
-                    taken = yield packet.taken
-                    end = max(end, taken + flits - noc.header_latency_cycles(coord, dest))
-                _hold_injection_until(net, links[0], d.link_grants[0], end)
+                payload = state.send_payload(instr)
+                free = env.event()
+
+                def offered(worm: Worm, cycle: int, dest: Coord = dest,
+                            header: dict[str, int] = header,
+                            payload: npt.NDArray[np.uint8] = payload) -> None:
+                    inbox[dest].append(_Packet(coord, header, payload, cycle, worm))
+                    if not signal[dest].triggered:
+                        signal[dest].succeed()
+
+                def left(worm: Worm, cycle: int, free: Any = free) -> None:
+                    free.succeed(cycle)
+
+                mesh.send(net.core(coord), net.core(dest), flits, sent, offered, left)
+                kick()
+                end = yield free
                 stalls[coord] += end - (sent + flits)
                 yield env.timeout(end - env.now)
             elif instr.op is Opcode.RECV:
@@ -260,7 +167,8 @@ def run_array_model(cfg: NFCoreConfig, cores: Mapping[Coord, CoreState],
                 packet = min((p for p in inbox[coord] if p.offer_cycle <= env.now),
                              key=lambda p: p.order)
                 inbox[coord].remove(packet)
-                packet.taken.succeed(int(env.now))
+                mesh.take(packet.worm, int(env.now))
+                kick()
                 state.receive(instr, packet.header, packet.payload)
                 waits[coord] += int(env.now) - ready
                 yield env.timeout(isa.HEADER_FLITS + instr.n)
@@ -269,6 +177,7 @@ def run_array_model(cfg: NFCoreConfig, cores: Mapping[Coord, CoreState],
                 yield env.timeout(spent)
         raise ExecutionError(f"core {coord} did not halt within {max_steps} instructions")
 
+    env.process(network())
     for coord, state in sorted(cores.items(), key=lambda item: (item[0][1], item[0][0])):
         env.process(core(coord, state))
     env.run()

@@ -225,6 +225,16 @@ class Network:
             self.wait_cycles += wait
         return Delivery(now, done, n_hops, flits, wait, header, inject_end, tuple(grants))
 
+    def count(self, src: int, dst: int, flits: int) -> None:
+        """Count a packet in the statistics (`send` does; other timing models of these
+        links, such as `worm_network`, call it)."""
+        key = (src, dst)
+        n_hops = len(self.path(src, dst)[1]) - 1
+        self._path_flits[key] = self._path_flits.get(key, 0) + flits
+        self.packets += 1
+        self.hops_total += n_hops
+        self.flit_hops += flits * n_hops
+
     def _walk(self, links: tuple[int, ...], flits: int, now: int,
               floor: dict[int, int]) -> tuple[list[int], int]:
         """Walk the header along `links`, reserve what the packet holds; return the grants
