@@ -1,33 +1,38 @@
-"""The mesh as the router RTL arbitrates it, one event per header hop (not per flit).
+"""The mesh as the router RTL moves packets, computed per packet, not stepped per cycle.
 
 `nfcore.sim.network.Network` walks a whole route when a packet is sent and grants links in
-the order packets are sent. This model instead moves each packet's header from router to
-router in simulated-time order, so that it follows the rules of `nfcore.hdl.router` that
-decide who waits for whom:
+the order packets are sent. This model follows the rules of `nfcore.hdl.router` instead
+(the ones `nfcore.sim.flit_array` steps cycle by cycle), and gets the same cycles:
 
-* a header requests the output its route needs when it reaches that router: the source
-  router's output in the cycle it is sent (`Network.path`'s convention: the injection link
-  is granted at once), each later one `noc.ROUTER_HOP_CYCLES` after the previous grant;
-* an output is held (wormhole lock) from its grant until the packet's tail has left it;
-  while it is held, requesters wait. When it is free, the requesters of that cycle are
-  granted in the RTL's round robin over input ports (`RoundRobin`: the input after the one
-  granted last, reset WEST), whatever the order in which they arrived or were sent;
-* the header is offered at the destination `noc.EJECT_CYCLES` after the ejection port's
-  grant and waits there until the destination takes it (a core's RECV; the host takes at
-  once); its payload follows one flit per cycle;
-* a stalled worm compresses into the buffers of its path: each router holds
-  `noc.ROUTER_FIFO_DEPTH + 1` flits of it (input FIFO and output register). So a header
-  waiting `s` cycles at the output of the j-th router of its path keeps the tail from
-  leaving output i < j (and from leaving the sender, i = 0) `s` cycles longer only if the
-  packet's `F` flits do not fit between them: `F > (j - i) * (DEPTH + 1) - 1`; a wait of
-  `s` at the destination does so if `F > (h - i) * (DEPTH + 1)` (h: the ejection port),
-  and always for the ejection port itself.
+* every router input has a FIFO of `noc.ROUTER_FIFO_DEPTH` (D) flits, which takes a flit in
+  a cycle only if it was not full at the start of the cycle; every output has a one-flit
+  register, which takes a flit in a cycle in which it is empty or its flit leaves;
+* an output is locked to one packet from its header to its tail (wormhole); when it is free,
+  the headers at the heads of the FIFOs that want it are granted in the RTL's round robin
+  over input ports (`RoundRobin`: the input after the one granted last; reset WEST);
+* the destination's ejection register offers the header in the cycle after it enters and
+  holds it until the destination takes it (a core's RECV; the host takes every flit at
+  once), then one flit per cycle;
+* a SEND ready in cycle t pushes one flit per cycle into its router's LOCAL FIFO from t on
+  while the FIFO has room, and ends in the cycle after its last push.
 
-So output i of a packet with grants `g` is held from `g_i` to `g_i + F` plus those waits
-(`_release`), which is known once the header has passed the outputs within the packet's
-reach (and the destination took it, if that is within reach). A sender's SEND ends when its
-injection link is released. The cost is a heap event per header hop and per release; the
-flit-level reference (`nfcore.sim.flit_array`) steps every flit every cycle.
+The only decisions that involve several packets are the grants of outputs, so the model
+is event-driven on those: a heap of (cycle, link) arbitrations, taken in cycle order. Given
+its grants and when its destination takes it, one packet's flits follow a max-plus
+recurrence (`Worm._progress`): for flit k at the i-th router of its path, with `u` the cycle
+it enters the router's input FIFO, `p` the cycle it moves into the output register and `v`
+the cycle it leaves that register (enters the next FIFO, or is taken at the destination):
+
+    p[i][0] = the grant;        p[i][k] = max(u[i][k] + 1, v[i][k-1])         (k >= 1)
+    v[i][k] = max(p[i][k] + 1, pop of the flit D places earlier in FIFO i+1 + 1)
+    u[i+1][k] = v[i][k];        u[1][k] = max(ready, u[1][k-1] + 1, FIFO 1 room)
+
+where the flit D places earlier may be another packet's (the FIFO is shared in time). An
+output is free for the next header from its holder's `v[i][F-1]`; a header requests an
+output from `u[i][0] + 1`, once the flits ahead of it in its FIFO have left. Entries are
+computed as soon as what they depend on is known, which is always before they are due (a
+flit cannot be held up by something later than itself), so the events come in cycle order.
+The cost is a heap event per output a packet crosses plus a constant per flit and router.
 """
 
 from __future__ import annotations
@@ -39,10 +44,11 @@ from dataclasses import dataclass, field
 from nfcore import noc
 from nfcore.sim.network import Network
 
-import os
-SHARED = int(os.environ.get("SHARED", "2"))
 _OPPOSITE = {noc.Port.EAST: noc.Port.WEST, noc.Port.WEST: noc.Port.EAST,
              noc.Port.NORTH: noc.Port.SOUTH, noc.Port.SOUTH: noc.Port.NORTH}
+
+FlitRef = tuple["Worm", int, int]
+"""(packet, router index on its path, flit index): one flit in one FIFO."""
 
 
 class RoundRobin:
@@ -63,91 +69,116 @@ class RoundRobin:
 
 @dataclass(eq=False)
 class Worm:
-    """One packet in flight. Cycles are absolute."""
+    """One packet. Cycles are absolute; router index i = 1 .. h is the i-th router of its
+    path (`links[i]` its output there; `links[0]` the injection link)."""
 
     src: int
     dst: int
     links: tuple[int, ...]
     in_ports: tuple[int, ...]
-    """The input port by which the header enters the router of each link (index 0: the
-    injection link, unused)."""
+    """The input port by which it enters the i-th router (index 0 unused)."""
     flits: int
-    sent_cycle: int
+    ready_cycle: int
+    """First cycle its sender may push a flit."""
     on_offer: Callable[[Worm, int], None] | None = None
-    """Called with the cycle the header is offered at the destination, when that is
-    known (at the ejection port's grant, `noc.EJECT_CYCLES` earlier)."""
+    """Called with the cycle its header is first offered at the destination, at the
+    ejection grant (a cycle before)."""
     on_free: Callable[[Worm, int], None] | None = None
-    """Called with the cycle the sender's last flit has left (its injection link's
-    release), when that is known."""
-    grants: list[int] = field(default_factory=list)
-    stalls: list[int] = field(default_factory=list)
-    """Cycles the header waited at each link before its grant."""
-    arrive: int = 0
-    """Cycle the header requests `links[len(grants)]`."""
-    offer_cycle: int | None = None
-    taken_cycle: int | None = None
-    fifo_waits: list[int] = field(default_factory=list)
-    """Cycles the header waited, before each link's request, for the previous packet's
-    tail to leave the FIFO it enters."""
-    released: list[bool] = field(default_factory=list)
-    release_at: list[int] = field(default_factory=list)
+    """Called with the cycle after its last flit was pushed (its SEND's end), once known."""
+    on_done: Callable[[Worm, int], None] | None = None
+    """Called with the cycle its tail is taken at the destination, once known."""
+    u: list[list[int | None]] = field(default_factory=list)
+    p: list[list[int | None]] = field(default_factory=list)
+    v: list[list[int | None]] = field(default_factory=list)
+    before: list[list[FlitRef]] = field(default_factory=list)
+    """Per router, the (up to D) flits pushed into its input FIFO just before this packet's."""
+    arrived: list[bool] = field(default_factory=list)
+    notified: set[str] = field(default_factory=set)
+    dependents: list[Worm] = field(default_factory=list)
+    """Packets that wait for one of this packet's cycles to be known."""
 
     @property
-    def done_cycle(self) -> int:
-        """Cycle the tail is taken at the destination (once taken)."""
-        assert self.taken_cycle is not None
-        return self.taken_cycle + self.flits - 1
+    def hops(self) -> int:
+        return len(self.links) - 2
+
+    @property
+    def offer_cycle(self) -> int | None:
+        g = self.p[-1][0]
+        return None if g is None else g + 1
+
+    @property
+    def taken_cycle(self) -> int | None:
+        return self.v[-1][0]
+
+    @property
+    def done_cycle(self) -> int | None:
+        return self.v[-1][-1]
+
+    @property
+    def free_cycle(self) -> int | None:
+        last = self.u[1][-1]
+        return None if last is None else last + 1
+
+
+def _pop(ref: FlitRef) -> int | None:
+    worm, i, k = ref
+    return worm.p[i][k]
 
 
 class WormNetwork:
-    """The links of `net` (its paths and endpoints) under the RTL's arbitration rules.
+    """The links of `net` (its paths and endpoints) under the router RTL's rules.
 
-    Callers `send` packets and `take` offered ones at the current cycle, and call
-    `advance(t)` once everything of cycle t has been sent or taken; `next_cycle` says when
-    something is due. Endpoints in `takes_at_once` (the host) take every packet when offered.
+    Callers `send` packets and `take` offered ones, and call `advance(t)` once everything
+    of cycle t has been sent or taken; `next_cycle` says when an arbitration is due.
+    Endpoints in `takes_at_once` (the host) take every flit when it is offered.
     """
 
     def __init__(self, net: Network, takes_at_once: frozenset[int] = frozenset()) -> None:
         self.net = net
         self.takes_at_once = takes_at_once
+        self.depth = noc.ROUTER_FIFO_DEPTH
         self.rr = RoundRobin()
         self.owner: dict[int, Worm] = {}
-        self.release: dict[int, int | None] = {}
-        self.waiting: dict[int, list[Worm]] = {}
-        self.feeder: dict[int, tuple[Worm, int]] = {}
-        """Per link, the last packet that crossed it (and the link's index on its path):
-        the packet whose tail the FIFO after the link holds last."""
-        self.parked: dict[tuple[int, int], list[tuple[Worm, int]]] = {}
-        """Headers behind a packet whose release of (id, link index) is not known yet."""
-        self._heap: list[tuple[int, int, int]] = []  # (cycle, seq, link): arbitrate then
+        """Per output link, the packet that was granted it last."""
+        self.waiting: dict[int, list[tuple[Worm, int]]] = {}
+        """Per output link, the headers (packet, router index) that want it."""
+        self.fifo: dict[int, list[FlitRef]] = {}
+        """Per FIFO (keyed by the link that feeds it), the last D flits pushed."""
+        self._heap: list[tuple[int, int, int]] = []  # (cycle, seq, link)
         self._seq = 0
-        self._depth = noc.ROUTER_FIFO_DEPTH + 1
+        self._dirty: list[Worm] = []
 
     # -- interface ---------------------------------------------------------------------
     def send(self, src: int, dst: int, flits: int, cycle: int,
              on_offer: Callable[[Worm, int], None] | None = None,
-             on_free: Callable[[Worm, int], None] | None = None) -> Worm:
-        """Inject a packet of `flits` flits from `src` (whose previous packet has left) to
-        `dst` in `cycle`: its injection link is granted at once."""
+             on_free: Callable[[Worm, int], None] | None = None,
+             on_done: Callable[[Worm, int], None] | None = None) -> Worm:
+        """A packet of `flits` flits from `src` to `dst` whose sender can push from `cycle`
+        (its previous packet's pushes are over)."""
         links = self.net.path(src, dst)[0]
+        n = len(links)
         worm = Worm(src, dst, links, self._in_ports(src, links), flits, cycle, on_offer,
-                    on_free, grants=[cycle], stalls=[0], fifo_waits=[0], arrive=cycle,
-                    released=[False] * len(links), release_at=[0] * len(links))
+                    on_free, on_done,
+                    u=[[None] * flits for _ in range(n)], p=[[None] * flits for _ in range(n)],
+                    v=[[None] * flits for _ in range(n)], before=[[] for _ in range(n)],
+                    arrived=[False] * n)
         self.net.count(src, dst, flits)
-        self._request(worm, cycle)
+        self._enter_fifo(worm, 1)
+        self._update(worm)
         return worm
 
     def take(self, worm: Worm, cycle: int) -> None:
         """The destination takes `worm`'s header in `cycle` (>= its offer cycle)."""
-        assert worm.offer_cycle is not None and cycle >= worm.offer_cycle
-        worm.taken_cycle = cycle
-        self._settle(worm, cycle)
+        offer = worm.offer_cycle
+        assert offer is not None and cycle >= offer, (offer, cycle)
+        worm.v[-1][0] = cycle
+        self._update(worm)
 
     def next_cycle(self) -> int | None:
         return self._heap[0][0] if self._heap else None
 
     def advance(self, cycle: int) -> None:
-        """Arbitrate every link due at or before `cycle`, in cycle order."""
+        """Arbitrate every output due at or before `cycle`, in cycle order."""
         heap = self._heap
         while heap and heap[0][0] <= cycle:
             t = heap[0][0]
@@ -171,89 +202,161 @@ class WormNetwork:
         self._seq += 1
         heapq.heappush(self._heap, (cycle, self._seq, link))
 
-    def _request(self, worm: Worm, cycle: int) -> None:
-        """`worm`'s header reaches the input FIFO of its next router in `cycle`; it
-        requests the output when the previous packet through that FIFO has left it."""
-        k = len(worm.grants) - 1  # the link feeding the FIFO
-        ahead = self.feeder.get(worm.links[k])
-        self.feeder[worm.links[k]] = (worm, k)
-        if ahead is not None:
-            prev, j = ahead
-            if j + 1 < len(prev.links) and prev is not worm:
-                if not prev.released[j + 1]:
-                    self.parked.setdefault((id(prev), j + 1), []).append((worm, cycle))
-                    return
-                cycle = max(cycle, prev.release_at[j + 1])
-        self._arrive(worm, cycle)
-
-    def _arrive(self, worm: Worm, cycle: int) -> None:
-        link = worm.links[len(worm.grants)]
-        worm.arrive = cycle
-        self.waiting.setdefault(link, []).append(worm)
-        self._at(cycle, link)
+    def _enter_fifo(self, worm: Worm, i: int) -> None:
+        """Queue `worm`'s flits behind the last ones pushed into the FIFO of its i-th
+        router (fed by `links[i - 1]`): the order in which they will be pushed."""
+        key = worm.links[i - 1]
+        prior = self.fifo.get(key, [])
+        worm.before[i] = prior[-self.depth:]
+        mine = [(worm, i, k) for k in range(max(0, worm.flits - self.depth), worm.flits)]
+        self.fifo[key] = (prior + mine)[-self.depth:]
 
     def _arbitrate(self, link: int, t: int) -> None:
-        if link in self.owner:
-            release = self.release[link]
-            if release is None or release > t:
-                return  # rechecked at the release (`_settle` schedules it)
-            del self.owner[link]
+        holder = self.owner.get(link)
+        if holder is not None:
+            i = holder.links.index(link)
+            free = holder.v[i][-1]
+            if free is None:
+                return  # rearbitrated when its tail leaves (`_released` schedules it)
+            if free > t:
+                self._at(free, link)
+                return
         waiting = self.waiting.get(link)
         if not waiting:
             return
-        ready = [w for w in waiting if w.arrive <= t]
+        ready = [(w, i) for w, i in waiting if self._arrival(w, i) <= t]
         if not ready:
             return
-        k_of = {id(w): len(w.grants) for w in ready}
-        worm = min(ready, key=lambda w: self.rr.rank(link, w.in_ports[k_of[id(w)]]))
-        k = k_of[id(worm)]
-        self.rr.granted(link, worm.in_ports[k])
-        waiting.remove(worm)
-        nominal = worm.grants[-1] + (noc.ROUTER_HOP_CYCLES if k > 1 else 0)
-        worm.grants.append(t)
-        worm.stalls.append(t - worm.arrive)
-        worm.fifo_waits.append(worm.arrive - nominal)
+        worm, i = min(ready, key=lambda wi: self.rr.rank(link, wi[0].in_ports[wi[1]]))
+        self.rr.granted(link, worm.in_ports[i])
+        waiting.remove((worm, i))
         self.owner[link] = worm
-        self.release[link] = None
-        if k + 1 < len(worm.links):
-            self._request(worm, t + noc.ROUTER_HOP_CYCLES)
-        else:
-            worm.offer_cycle = t + noc.EJECT_CYCLES
-            if worm.dst in self.takes_at_once:
-                worm.taken_cycle = worm.offer_cycle
-            if worm.on_offer is not None:
-                worm.on_offer(worm, worm.offer_cycle)
-        self._settle(worm, t)
+        worm.p[i][0] = t
+        if i + 1 < len(worm.links):
+            self._enter_fifo(worm, i + 1)
+        elif worm.dst in self.takes_at_once:
+            worm.v[i][0] = t + 1
+        if i + 1 == len(worm.links) and worm.on_offer is not None:
+            worm.on_offer(worm, t + 1)
+        self._update(worm)
 
-    def _settle(self, worm: Worm, now: int) -> None:
-        """Fix the release cycle of every link of `worm` whose waits within reach are known,
-        and schedule the link's arbitration then."""
-        h = len(worm.links) - 1
-        f, depth = worm.flits, self._depth
-        n = len(worm.grants)
-        taken = worm.taken_cycle
-        for i in range(n):
-            if worm.released[i]:
-                continue
-            reach = min(h, i + (f + 1 + depth - 1) // depth - 1)  # last j with f > (j-i)d-1
-            shared = min(h, i + (f + 1 + SHARED + depth - 1) // depth - 1)
-            if max(reach, shared) >= n:
-                return  # later links need later grants too
-            waits = sum(worm.stalls[i + 1:reach + 1]) + sum(worm.fifo_waits[i + 1:shared + 1])
-            if i == h or f > (h - i) * depth:
-                if taken is None:
-                    return
-                waits += taken - (worm.grants[h] + noc.EJECT_CYCLES)
-            release = max(worm.grants[i] + f + waits, now)
-            worm.released[i] = True
-            worm.release_at[i] = release
-            for behind, cycle in self.parked.pop((id(worm), i), ()):
-                self._arrive(behind, max(cycle, release))
-            if i == 0:
-                if worm.on_free is not None:
-                    worm.on_free(worm, release)
-            else:
-                link = worm.links[i]
-                if self.owner.get(link) is worm:
-                    self.release[link] = release
-                    self._at(release, link)
+    def _arrival(self, worm: Worm, i: int) -> int:
+        """Cycle from which `worm`'s header (entered in FIFO i) can request its output."""
+        u = worm.u[i][0]
+        assert u is not None
+        t = u + 1
+        if worm.before[i]:
+            pop = _pop(worm.before[i][-1])
+            assert pop is not None
+            t = max(t, pop + 1)
+        return t
+
+    def _update(self, worm: Worm) -> None:
+        """Fill in what can be known of `worm` and of the packets waiting on it."""
+        self._dirty.append(worm)
+        while self._dirty:
+            self._progress(self._dirty.pop())
+
+    def _progress(self, w: Worm) -> None:
+        f = w.flits
+        h = len(w.links) - 1
+        u, p, v = w.u, w.p, w.v
+        changed = any_change = True
+        while changed:
+            any_change |= changed
+            changed = False
+            for i in range(1, h + 1):
+                ui, pi, vi = u[i], p[i], v[i]
+                for k in range(f):
+                    if vi[k] is not None:
+                        continue
+                    # u: the cycle it enters FIFO i.
+                    if ui[k] is None:
+                        if i == 1:
+                            if k and ui[k - 1] is None:
+                                continue
+                            room = self._room(w, 1, k)
+                            if room is None:
+                                continue
+                            prev = ui[k - 1] if k else None
+                            ui[k] = max(w.ready_cycle, room, 0 if prev is None else prev + 1)
+                        else:
+                            up = v[i - 1][k]
+                            if up is None:
+                                continue
+                            ui[k] = up
+                        changed = True
+                    # p: the cycle it moves into the output register.
+                    if pi[k] is None:
+                        if k == 0:
+                            if not w.arrived[i]:
+                                ahead = w.before[i][-1] if w.before[i] else None
+                                if ahead is not None and _pop(ahead) is None:
+                                    ahead[0].dependents.append(w)
+                                    continue
+                                w.arrived[i] = True
+                                link = w.links[i]
+                                self.waiting.setdefault(link, []).append((w, i))
+                                self._at(self._arrival(w, i), link)
+                            continue  # granted by `_arbitrate`
+                        last = vi[k - 1]
+                        if last is None:
+                            continue
+                        pi[k] = max(ui[k] + 1, last)
+                        changed = True
+                    # v: the cycle it leaves the register.
+                    pk = pi[k]
+                    assert pk is not None
+                    if i == h:
+                        if k == 0:
+                            continue  # taken by `take` (or at once by the host)
+                        last = vi[k - 1]
+                        if last is None:
+                            continue
+                        vi[k] = max(pk + 1, last + 1)
+                    else:
+                        room = self._room(w, i + 1, k)
+                        if room is None:
+                            continue
+                        vi[k] = max(pk + 1, room)
+                    changed = True
+                    if k == f - 1:
+                        self._released(w, i, vi[k])
+        if any_change and w.dependents:
+            self._dirty += w.dependents
+            w.dependents = []
+        self._notify(w)
+
+    def _room(self, w: Worm, i: int, k: int) -> int | None:
+        """First cycle flit k of `w` may enter the FIFO of its i-th router: after the flit
+        D places earlier in that FIFO has left it (None: not known yet)."""
+        d = self.depth
+        if k >= d:
+            pop = w.p[i][k - d]
+        else:
+            before = w.before[i]
+            if len(before) < d - k:
+                return 0
+            ref = before[len(before) - (d - k)]
+            pop = _pop(ref)
+            if pop is None:
+                ref[0].dependents.append(w)
+        return None if pop is None else pop + 1
+
+    def _released(self, w: Worm, i: int, cycle: int) -> None:
+        """`w`'s tail left the register of output `links[i]` in `cycle`: the next header
+        can be granted then; flits waiting for room behind it can move."""
+        link = w.links[i]
+        if self.waiting.get(link):
+            self._at(cycle, link)
+
+    def _notify(self, w: Worm) -> None:
+        free, done = w.free_cycle, w.done_cycle
+        if free is not None and "free" not in w.notified:
+            w.notified.add("free")
+            if w.on_free is not None:
+                w.on_free(w, free)
+        if done is not None and "done" not in w.notified:
+            w.notified.add("done")
+            if w.on_done is not None:
+                w.on_done(w, done)
