@@ -254,6 +254,8 @@ class WormNetwork:
     def _update(self, worm: Worm) -> None:
         """Fill in what can be known of `worm` and of the packets waiting on it."""
         self._dirty.append(worm)
+        self._dirty += worm.dependents  # an entry set from outside (grant, take)
+        worm.dependents = []
         while self._dirty:
             self._progress(self._dirty.pop())
 
@@ -261,9 +263,8 @@ class WormNetwork:
         f = w.flits
         h = len(w.links) - 1
         u, p, v = w.u, w.p, w.v
-        changed = any_change = True
+        changed, any_change = True, False
         while changed:
-            any_change |= changed
             changed = False
             for i in range(1, h + 1):
                 ui, pi, vi = u[i], p[i], v[i]
@@ -322,6 +323,7 @@ class WormNetwork:
                     changed = True
                     if k == f - 1:
                         self._released(w, i, vi[k])
+            any_change |= changed
         if any_change and w.dependents:
             self._dirty += w.dependents
             w.dependents = []
