@@ -3,27 +3,17 @@
 Each core is a SimPy process at instruction granularity: an instruction takes its
 `isa.cycles` (the one timing contract) and changes the core's memories through the golden
 model (`nfcore.golden.CoreState`), so results are bit-exact with `nfcore.golden_array`.
-Packets go through the system model's network (`nfcore.sim.network.Network`, its links and
-reservations), with three rules of the router RTL (`nfcore.hdl.router`) added here:
+Packets go through `nfcore.sim.worm_network.WormNetwork`, which moves them by the router
+RTL's rules (input FIFOs, output registers, wormhole locks, round robin): a SEND ready in
+cycle t (its fetch, then `isa.ISSUE_CYCLES`) pushes its flits from t and ends in the cycle
+after its last push; a RECV ready in cycle r takes the packet its router's ejection port
+offers in max(r, offer) and ends in the cycle after its tail. With no contention this is the
+golden array's timing; with contention it equals `nfcore.sim.flit_array` (and the RTL, by
+`tests/sim/test_array_agreement.py`), without stepping every cycle.
 
-* Arbitration order: the network grants a link in the order packets are sent. Packets sent
-  in the same cycle are sent in the order in which their headers reach the first link they
-  share (the earlier header wins, as in the RTL), ties broken by the RTL's round robin on
-  the input ports of that link's router (`RoundRobin`).
-* Buffers: a header stalled at the output of the k-th router of its path stalls its sender
-  only if the packet is longer than the `k * (noc.ROUTER_FIFO_DEPTH + 1) - 1` flits the
-  path up to it holds (a stalled worm compresses into the input FIFOs).
-* Ejection: a packet offered at its destination waits there until a RECV takes it. If it
-  is longer than its path holds, its sender cannot finish before the tail drains: the
-  sender's last flit enters `noc.header_latency_cycles` before the tail is taken.
-
-Timing: a SEND starting in cycle t injects its header in t + ISSUE and ends when its last
-flit is injected; the packet's header is offered at its destination at
-`Delivery.header_cycle`; a RECV ready in cycle r takes the first packet offered (by offer
-cycle, then source row, then column) in max(r, offer), its payload in the n cycles after.
-With no contention this is the golden array's timing exactly. Not modelled: packets sent in
-different cycles are still granted a shared link in the order they were sent (the network
-model's rule), even if the later one's header reaches it first.
+`core_state_cycles` gives each core's cycles in each power state over a window around the
+run, as the array's counters (`nfcore.hdl.power`) count them, for the leakage accounting
+(`nfcore.sim.system_energy.leakage_pj_from_state_cycles`).
 """
 
 from __future__ import annotations
@@ -60,6 +50,40 @@ class _Packet:
         return (self.offer_cycle, self.src[1], self.src[0])
 
 
+POWER_COUNTERS = ("gated_cycles", "idle_cycles", "active_cycles", "wakes")
+"""Per-core power counters, named as the array RTL's (`nfcore.hdl.power.COUNTERS`)."""
+
+
+def core_state_cycles(cfg: NFCoreConfig, cycles: Mapping[Coord, int],
+                      gated: Collection[Coord], window_cycles: int, lead_cycles: int = 0
+                      ) -> dict[Coord, dict[str, int]]:
+    """Each core's `POWER_COUNTERS` over a window of `window_cycles` cycles whose
+    `lead_cycles`-th cycle (0-based) is the one in which RUN is presented to every core,
+    given each core's run `cycles` (RUN to HALT) and the cores `gated` before RUN.
+
+    By `nfcore.hdl.power`, with W = `cfg.power.wake_up_cycles`: an awake core is idle in the
+    RUN cycle, active for its `cycles`, idle otherwise. A gated core is gated from the
+    window's start through the RUN cycle (if W > 0), then active while waking (W - 1
+    cycles), idle in the cycle it takes RUN, active for its `cycles`, idle after; it counts
+    one wake. Every cycle of the window counts in exactly one of the three cycle counters.
+
+    Raises ExecutionError if a run does not fit in the window."""
+    wake = cfg.power.wake_up_cycles
+    out = {}
+    for coord, run in cycles.items():
+        asleep = coord in gated
+        gated_cycles = lead_cycles + min(wake, 1) if asleep else 0
+        active = run + (max(wake - 1, 0) if asleep else 0)
+        end = lead_cycles + 1 + (wake if asleep else 0) + run
+        if end > window_cycles:
+            raise ExecutionError(f"core {coord}: its run ends in cycle {end} of a window of "
+                                 f"{window_cycles} cycles")
+        out[coord] = {"gated_cycles": gated_cycles,
+                      "idle_cycles": window_cycles - gated_cycles - active,
+                      "active_cycles": active, "wakes": int(asleep)}
+    return out
+
+
 @dataclass
 class ArrayModelResult:
     cycles: dict[Coord, int]
@@ -69,6 +93,12 @@ class ArrayModelResult:
     recv_wait_cycles: dict[Coord, int]
     """Cycles each core's RECVs waited for a header."""
     network: Network
+    gated: frozenset[Coord] = frozenset()
+
+    def state_cycles(self, cfg: NFCoreConfig, window_cycles: int, lead_cycles: int = 0
+                     ) -> dict[Coord, dict[str, int]]:
+        """`core_state_cycles` of this run."""
+        return core_state_cycles(cfg, self.cycles, self.gated, window_cycles, lead_cycles)
 
 
 def run_array_model(cfg: NFCoreConfig, cores: Mapping[Coord, CoreState],
@@ -171,7 +201,9 @@ def run_array_model(cfg: NFCoreConfig, cores: Mapping[Coord, CoreState],
                 kick()
                 state.receive(instr, packet.header, packet.payload)
                 waits[coord] += int(env.now) - ready
-                yield env.timeout(isa.HEADER_FLITS + instr.n)
+                tail = packet.worm.done_cycle  # known once the header is taken
+                assert tail is not None
+                yield env.timeout(tail + 1 - env.now)
             else:
                 state.execute(instr)
                 yield env.timeout(spent)
@@ -189,4 +221,4 @@ def run_array_model(cfg: NFCoreConfig, cores: Mapping[Coord, CoreState],
         c, p = left[0]
         raise ExecutionError(f"{len(left)} packets were never received, e.g. tag "
                              f"{p.header['tag']} from {p.src} to {c}")
-    return ArrayModelResult(cycles, stalls, waits, net)
+    return ArrayModelResult(cycles, stalls, waits, net, frozenset(gated))

@@ -43,7 +43,8 @@ from nfcore.sim.dram import DramChannel
 from nfcore.sim.energy import EnergyTable
 from nfcore.sim.events import component_energy_pj, host_io_events
 from nfcore.sim.network import Network
-from nfcore.sim.system_energy import SYSTEM_COMPONENTS, SystemEnergies
+from nfcore.sim.system_energy import (SYSTEM_COMPONENTS, SystemEnergies,
+                                     leakage_pj_from_state_cycles)
 from nfcore.sim.workload import Workload
 
 _NET, _DRAM, _LEAK, _WAKE = (SYSTEM_COMPONENTS.index(c)
@@ -316,8 +317,8 @@ def _result(cfg: NFCoreConfig, records: list[SystemRecord], arrivals: Sequence[i
         states["active"] += active
         states["idle"] += idle
         states["gated"] += gated
-        idle_pj += idle * energies.core.leakage_pj_per_cycle \
-            + gated * energies.gated_leakage_pj_per_cycle
+        idle_pj += leakage_pj_from_state_cycles(energies, {ci: {
+            "active_cycles": 0, "idle_cycles": idle, "gated_cycles": gated, "wakes": 0}})
     states["off"] = (rows * cols - len(cores)) * span
     starts = np.concatenate([np.asarray(c.busy_starts, dtype=np.int64) for c in cores.values()]
                             or [np.zeros(0, dtype=np.int64)])
