@@ -10,8 +10,8 @@ reach a RECV); scenarios with gated cores check that those take RUN `power.wake_
 late (`ArrayTB.run_all`). The cycles of both are compared with the models in
 `tests/sim/test_array_agreement.py`, through the file below, with each core's power
 counters (`nfcore.hdl.power.COUNTERS`) over a window from just before RUN to just after the
-run. The measured cycles and counters go to the file named by `ENV_OUT` (schema: `nfcore.scenarios.RTL_CYCLES_FILE`)
-for the simulator's tests.
+run. The measured cycles and counters go to the file named by `ENV_OUT` (schema:
+`nfcore.scenarios.RTL_CYCLES_FILE`) for the simulator's tests.
 """
 
 from __future__ import annotations

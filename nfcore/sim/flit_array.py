@@ -38,8 +38,8 @@ from nfcore.config import NFCoreConfig
 from nfcore.errors import ExecutionError
 from nfcore.golden import MAX_STEPS, CoreState
 from nfcore.isa import Instruction, Opcode
-from nfcore.sim.array_model import core_state_cycles
 from nfcore.noc import Port
+from nfcore.sim.array_model import core_state_cycles
 
 Coord = tuple[int, int]
 PORTS = tuple(Port)

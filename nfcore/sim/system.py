@@ -43,8 +43,8 @@ from nfcore.sim.dram import DramChannel
 from nfcore.sim.energy import EnergyTable
 from nfcore.sim.events import component_energy_pj, host_io_events
 from nfcore.sim.network import Network
-from nfcore.sim.system_energy import (SYSTEM_COMPONENTS, SystemEnergies,
-                                     leakage_pj_from_state_cycles)
+from nfcore.sim.system_energy import SYSTEM_COMPONENTS, SystemEnergies
+from nfcore.sim.system_energy import leakage_pj_from_state_cycles as _leakage_pj
 from nfcore.sim.workload import Workload
 
 _NET, _DRAM, _LEAK, _WAKE = (SYSTEM_COMPONENTS.index(c)
@@ -317,7 +317,7 @@ def _result(cfg: NFCoreConfig, records: list[SystemRecord], arrivals: Sequence[i
         states["active"] += active
         states["idle"] += idle
         states["gated"] += gated
-        idle_pj += leakage_pj_from_state_cycles(energies, {ci: {
+        idle_pj += _leakage_pj(energies, {ci: {
             "active_cycles": 0, "idle_cycles": idle, "gated_cycles": gated, "wakes": 0}})
     states["off"] = (rows * cols - len(cores)) * span
     starts = np.concatenate([np.asarray(c.busy_starts, dtype=np.int64) for c in cores.values()]

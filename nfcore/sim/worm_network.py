@@ -300,10 +300,10 @@ class WormNetwork:
                                 self.waiting.setdefault(link, []).append((w, i))
                                 self._at(self._arrival(w, i), link)
                             continue  # granted by `_arbitrate`
-                        last = vi[k - 1]
-                        if last is None:
+                        last, entered = vi[k - 1], ui[k]
+                        if last is None or entered is None:
                             continue
-                        pi[k] = max(ui[k] + 1, last)
+                        pi[k] = max(entered + 1, last)
                         changed = True
                     # v: the cycle it leaves the register.
                     pk = pi[k]
@@ -314,15 +314,16 @@ class WormNetwork:
                         last = vi[k - 1]
                         if last is None:
                             continue
-                        vi[k] = max(pk + 1, last + 1)
+                        out = max(pk + 1, last + 1)
                     else:
                         room = self._room(w, i + 1, k)
                         if room is None:
                             continue
-                        vi[k] = max(pk + 1, room)
+                        out = max(pk + 1, room)
+                    vi[k] = out
                     changed = True
                     if k == f - 1:
-                        self._released(w, i, vi[k])
+                        self._released(w, i, out)
             any_change |= changed
         if any_change and w.dependents:
             self._dirty += w.dependents
