@@ -30,10 +30,11 @@ the input of the i-th router and `d_i >= a_i` the cycle that router's output is 
 
 Arbitration (`LinkArbiter`) grants a link to packets in the order they are sent, at the
 earliest cycle at or after the header's arrival at which the link is free for the packet's
-hold time. That equals a per-output round-robin arbiter whenever no two packets request one
-output in the same cycle; when they do, round-robin may order them differently. The arbiter
-is one small class so that it can be matched to the router RTL when that exists.
-`tests/sim/flit_reference.py` steps the same semantics cycle by cycle with arrival-order
+hold time. The router RTL instead grants an output to the headers waiting for it in that
+cycle by round robin, compresses stalled worms into its input FIFOs, and holds a packet at
+its destination until taken; `nfcore.sim.worm_network` computes those rules per packet
+(exact against the RTL, and slower), and `tests/sim/test_worm_network.py` measures how far
+this model is from them on host traffic. `tests/sim/flit_reference.py` steps the same semantics cycle by cycle with arrival-order
 arbitration; the tests bound the difference.
 """
 
