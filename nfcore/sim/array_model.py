@@ -125,6 +125,7 @@ def run_array_model(cfg: NFCoreConfig, cores: Mapping[Coord, CoreState],
     stalls = dict.fromkeys(cores, 0)
     waits = dict.fromkeys(cores, 0)
     mesh = WormNetwork(net)
+    worms: list[tuple[Coord, Coord, int, Worm]] = []
     wake = [env.event()]
 
     def kick() -> None:
@@ -179,7 +180,8 @@ def run_array_model(cfg: NFCoreConfig, cores: Mapping[Coord, CoreState],
                 def left(worm: Worm, cycle: int, free: Any = free) -> None:
                     free.succeed(cycle)
 
-                mesh.send(net.core(coord), net.core(dest), flits, sent, offered, left)
+                worms.append((coord, dest, instr.tag, mesh.send(
+                    net.core(coord), net.core(dest), flits, sent, offered, left)))
                 kick()
                 end = yield free
                 stalls[coord] += end - (sent + flits)
@@ -215,10 +217,11 @@ def run_array_model(cfg: NFCoreConfig, cores: Mapping[Coord, CoreState],
     env.run()
     running = sorted(set(cores) - set(cycles))
     if running:
-        raise ExecutionError(f"deadlock: cores {running} wait in RECV for packets never sent")
-    left = [(c, p) for c, packets in inbox.items() for p in packets]
+        raise ExecutionError(f"deadlock: cores {running} never halted (a RECV waits for a "
+                             "packet never sent, or a SEND for its packet to be taken)")
+    left = [(src, dst, tag) for src, dst, tag, w in worms if w.taken_cycle is None]
     if left:
-        c, p = left[0]
-        raise ExecutionError(f"{len(left)} packets were never received, e.g. tag "
-                             f"{p.header['tag']} from {p.src} to {c}")
+        src, dst, tag = left[0]
+        raise ExecutionError(f"{len(left)} packets were never received, e.g. tag {tag} "
+                             f"from {src} to {dst}")
     return ArrayModelResult(cycles, stalls, waits, net, frozenset(gated))

@@ -34,8 +34,8 @@ hold time. The router RTL instead grants an output to the headers waiting for it
 cycle by round robin, compresses stalled worms into its input FIFOs, and holds a packet at
 its destination until taken; `nfcore.sim.worm_network` computes those rules per packet
 (exact against the RTL, and slower), and `tests/sim/test_worm_network.py` measures how far
-this model is from them on host traffic. `tests/sim/flit_reference.py` steps the same semantics cycle by cycle with arrival-order
-arbitration; the tests bound the difference.
+this model is from them on host traffic. `tests/sim/flit_reference.py` steps this model's
+own semantics cycle by cycle with arrival-order arbitration; the tests bound the difference.
 """
 
 from __future__ import annotations
