@@ -305,3 +305,27 @@ class Network:
             for r in self._paths[key][1]:
                 out[r] += flits
         return out
+
+
+def send_in_order(net: Network, packets: list[tuple[int, int, int, int]]) -> list[int]:
+    """Tail cycle (`Delivery.done_cycle`) of each packet (ready cycle, src, dst, flits),
+    each source sending its packets one after the other in list order (the next once the
+    previous has left it), all in simulated-time order. For comparisons with
+    `worm_network.send_in_order` on the same traffic."""
+    import heapq
+
+    queue: dict[int, list[int]] = {}
+    for i, p in enumerate(packets):
+        queue.setdefault(p[1], []).append(i)
+    done = [0] * len(packets)
+    heap = [(packets[q[0]][0], s, 0) for s, q in queue.items()]
+    heapq.heapify(heap)
+    while heap:
+        t, s, j = heapq.heappop(heap)
+        i = queue[s][j]
+        d = net.send(s, packets[i][2], packets[i][3], t)
+        done[i] = d.done_cycle
+        if j + 1 < len(queue[s]):
+            heapq.heappush(heap, (max(packets[queue[s][j + 1]][0], d.source_free_cycle),
+                                  s, j + 1))
+    return done

@@ -363,3 +363,35 @@ class WormNetwork:
             w.notified.add("done")
             if w.on_done is not None:
                 w.on_done(w, done)
+
+
+def send_in_order(net: Network, packets: list[tuple[int, int, int, int]]) -> list[int]:
+    """Tail cycle (taken at the destination) of each packet (ready cycle, src, dst,
+    flits), each source sending its packets one after the other in list order, every
+    destination taking at once (as `network.send_in_order` assumes)."""
+    wn = WormNetwork(net, takes_at_once=frozenset(range(net.n_cores + 2)))
+    queue: dict[int, list[int]] = {}
+    for i, p in enumerate(packets):
+        queue.setdefault(p[1], []).append(i)
+    done = [0] * len(packets)
+    pending = [(packets[q[0]][0], s, 0) for s, q in queue.items()]
+    heapq.heapify(pending)
+    while pending or wn.next_cycle() is not None:
+        due = wn.next_cycle()
+        if pending and (due is None or pending[0][0] <= due):
+            t, s, j = heapq.heappop(pending)
+            wn.advance(t - 1)  # all of cycle t is decided after this cycle's sends
+            i = queue[s][j]
+
+            def finished(w: Worm, c: int, i: int = i) -> None:
+                done[i] = c
+
+            def left(w: Worm, c: int, s: int = s, j: int = j) -> None:
+                if j + 1 < len(queue[s]):
+                    heapq.heappush(pending, (max(packets[queue[s][j + 1]][0], c), s, j + 1))
+
+            wn.send(s, packets[i][2], packets[i][3], t, on_free=left, on_done=finished)
+        else:
+            assert due is not None
+            wn.advance(due)
+    return done

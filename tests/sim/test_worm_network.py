@@ -10,7 +10,6 @@ these rules on host traffic.
 
 from __future__ import annotations
 
-import heapq
 import random
 
 import pytest
@@ -18,10 +17,11 @@ import pytest
 from nfcore import noc
 from nfcore.config import MeshConfig, NFCoreConfig
 from nfcore.scenarios import CORE, Scenario, _random_dag, act_digest
+from nfcore.sim import network, worm_network
 from nfcore.sim.array_model import run_array_model
 from nfcore.sim.flit_array import run_array_flits
 from nfcore.sim.network import Network
-from nfcore.sim.worm_network import Worm, WormNetwork
+from nfcore.sim.worm_network import WormNetwork
 
 
 def _mesh(rows: int = 4, cols: int = 4) -> tuple[Network, WormNetwork]:
@@ -114,70 +114,19 @@ def test_array_model_equals_the_flit_model_on_random_traffic(size: int,
                    for c in model_states), f"seed {seed}: scratchpads"
 
 
-def _host_traffic(size: int, requests: int, gap: int, seed: int
-                  ) -> list[tuple[int, int, int, int]]:
-    """(ready cycle, src, dst, flits): per request, 4 inputs from the host to random cores,
-    each answered 150 cycles later (as `make sim` traffic: everything via the host)."""
+def host_traffic(net: Network, requests: int, gap: int, seed: int
+                 ) -> list[tuple[int, int, int, int]]:
+    """(ready cycle, src, dst, flits): per request, 4 inputs (5 flits) from the host to
+    random cores, each answered (3 flits) 150 cycles later: `make sim`'s pattern, all
+    traffic through the host port."""
     rng = random.Random(seed)
     out, t = [], 0
     for _ in range(requests):
         t += rng.randint(0, 2 * gap)
         for _ in range(4):
-            core = rng.randrange(size * size)
-            out += [(t, -1, core, 5), (t + 150, core, -1, 3)]
+            core = rng.randrange(net.n_cores)
+            out += [(t, net.host, core, 5), (t + 150, core, net.host, 3)]
     return sorted(out)
-
-
-def _one_shot(net: Network, packets: list[tuple[int, int, int, int]]) -> list[int]:
-    """Tail cycles by `Network.send`, each source's packets one after the other."""
-    ep = {-1: net.host}
-    queue: dict[int, list[int]] = {}
-    for i, p in enumerate(packets):
-        queue.setdefault(p[1], []).append(i)
-    done = [0] * len(packets)
-    heap = [(packets[q[0]][0], s, 0) for s, q in queue.items()]
-    heapq.heapify(heap)
-    while heap:
-        t, s, j = heapq.heappop(heap)
-        i = queue[s][j]
-        d = net.send(ep.get(s, s), ep.get(packets[i][2], packets[i][2]), packets[i][3], t)
-        done[i] = d.done_cycle
-        if j + 1 < len(queue[s]):
-            heapq.heappush(heap, (max(packets[queue[s][j + 1]][0], d.source_free_cycle),
-                                  s, j + 1))
-    return done
-
-
-def _rtl_rules(net: Network, packets: list[tuple[int, int, int, int]]) -> list[int]:
-    """Tail cycles by `WormNetwork` (destinations take at once)."""
-    wn = WormNetwork(net, takes_at_once=frozenset(range(net.n_cores + 1)))
-    ep = {-1: net.host}
-    queue: dict[int, list[int]] = {}
-    for i, p in enumerate(packets):
-        queue.setdefault(p[1], []).append(i)
-    done = [0] * len(packets)
-    pending = [(packets[q[0]][0], s, 0) for s, q in queue.items()]
-    heapq.heapify(pending)
-    while pending or wn.next_cycle() is not None:
-        due = wn.next_cycle()
-        if pending and (due is None or pending[0][0] <= due):
-            t, s, j = heapq.heappop(pending)
-            wn.advance(t - 1)
-            i = queue[s][j]
-
-            def finished(w: Worm, c: int, i: int = i) -> None:
-                done[i] = c
-
-            def left(w: Worm, c: int, s: int = s, j: int = j) -> None:
-                if j + 1 < len(queue[s]):
-                    heapq.heappush(pending, (max(packets[queue[s][j + 1]][0], c), s, j + 1))
-
-            wn.send(ep.get(s, s), ep.get(packets[i][2], packets[i][2]), packets[i][3], t,
-                    on_free=left, on_done=finished)
-        else:
-            assert due is not None
-            wn.advance(due)
-    return done
 
 
 def test_system_network_against_the_rtl_rules_on_host_traffic() -> None:
@@ -186,10 +135,10 @@ def test_system_network_against_the_rtl_rules_on_host_traffic() -> None:
     single packets differ by the order of grants (send order, not round robin) and by
     buffering: the per-packet error is printed (`pytest -s`) and bounded."""
     size = 4
-    packets = _host_traffic(size, 200, 20, seed=1)
     cfg = NFCoreConfig(core=CORE, mesh=MeshConfig(rows=size, cols=size))
-    one_shot = _one_shot(Network(cfg), packets)
-    exact = _rtl_rules(Network(cfg), packets)
+    packets = host_traffic(Network(cfg), 200, 20, seed=1)
+    one_shot = network.send_in_order(Network(cfg), packets)
+    exact = worm_network.send_in_order(Network(cfg), packets)
     lat_one = [d - p[0] for d, p in zip(one_shot, packets, strict=True)]
     lat_exact = [d - p[0] for d, p in zip(exact, packets, strict=True)]
     mean_err = abs(sum(lat_one) - sum(lat_exact)) / sum(lat_exact)
