@@ -24,6 +24,10 @@ ENV_OUT = "NFCORE_SPLIT_CYCLES_OUT"  # as in split_trees_cocotb.py
 def run_split_rtl(out: Path) -> None:
     """Run the cocotb test and merge its record into the cycles file `out` (other keys of
     the file are kept)."""
+    if out.exists():  # a failed run must not leave an older record behind
+        stale = json.loads(out.read_text())
+        stale.pop(SPLIT_KEY, None)
+        out.write_text(json.dumps(stale, indent=1, sort_keys=True))
     runner, build_dir = build_array(2, 2)
     part = build_dir / "split_trees_cycles.json"
     part.unlink(missing_ok=True)
