@@ -11,10 +11,19 @@ records each core's cycles per request under `SPLIT_KEY` of the shared cycles fi
 (`nfcore.scenarios.RTL_CYCLES_FILE`); `tests/sim/test_system_split.py` compares them with the
 timing contract (`nfcore.golden_array`), the SimPy array model and the system model.
 
-The trees' float weights are random (seeded), not trained: the compiler path (calibration,
-int8 quantization, kernel plan, split by output rows, SEND/RECV between the parts) is the one
-a trained tree takes; only the numbers differ. Everything is rebuilt from the seeds with
-numpy, so both sides run the same bytes; `SplitCase.digest` hashes them.
+Two sources of trees, both through the same compiler path (calibration, int8 quantization,
+kernel plan, split by output rows, SEND/RECV between the parts):
+
+* `trained`: a small digits forest (`forest.build.train_forest`, cnn, mlp and rnn trees of
+  size 32 on a shared stem; its cnn and rnn trees split on CORE) and an MLP of hidden
+  widths (48, 32) trained on digits (`forest.train.train_mlp`), calibrated on training rows
+  (stem features for the forest's trees) and run on test rows. Training is single-threaded
+  and seeded, so every process rebuilds the same weights (a few seconds, once per process).
+* `random`: seeded random float weights, with shapes (not multiples of the lanes) that
+  need up to 3 cores.
+
+`SplitCase.digest` hashes the weights, programs and inputs, so the RTL record of another
+build of the trees is recognised as stale.
 """
 
 from __future__ import annotations
@@ -22,6 +31,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from functools import cache
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -52,6 +62,7 @@ class SplitCase:
     name: str
     kind: str
     seed: int
+    trained: bool = False
 
     @property
     def config(self) -> NFCoreConfig:
@@ -60,7 +71,7 @@ class SplitCase:
 
     def build(self) -> tuple[QuantizedTree, TreeProgram, npt.NDArray[np.int8]]:
         """The quantized tree, its split program and the int8 inputs (REQUESTS, *shape)."""
-        return _build(self.kind, self.seed)
+        return _build_trained(self.kind) if self.trained else _build(self.kind, self.seed)
 
     def setups(self) -> dict[Coord, CoreSetup]:
         """Every core of the mesh as the RTL test loads it: the chain cores' weights and
@@ -133,9 +144,50 @@ def _build(kind: str, seed: int) -> tuple[QuantizedTree, TreeProgram, npt.NDArra
     return q, tp, x_int
 
 
+@cache
+def _build_trained(kind: str) -> tuple[QuantizedTree, TreeProgram, npt.NDArray[np.int8]]:
+    from forest.datasets import load_dataset
+    from forest.train import train_mlp
+
+    data = load_dataset("digits", seed=0)
+    calib = np.asarray(data.x_train[:CALIB_ROWS * 4], dtype=np.float32)
+    test = np.asarray(data.x_test[:REQUESTS], dtype=np.float32)
+    if kind == "mlp":
+        mlp, _ = train_mlp(data, hidden=(48, 32), epochs=20, seed=0)
+        export, x_calib, x_test = mlp.export(), calib, test
+    else:
+        forest = _trained_forest()
+        tree = next(t for t in range(forest.n_trees) if forest.tree(t).export().kind == kind)
+        export = forest.tree(tree).export()
+        x_calib, x_test = forest.features(calib).numpy(), forest.features(test).numpy()
+    q = quantize_tree(export, x_calib, tree_id=f"trained {kind}")
+    tp = partition_tree(q, CORE, CHAIN, tree_id=f"trained {kind}")
+    return q, tp, q.quantize_input(x_test)
+
+
+@cache
+def _trained_forest() -> Any:
+    """The digits forest the cnn and rnn cases take their trees from (trained once)."""
+    import torch
+
+    from forest.build import ForestOptions, train_forest
+    from forest.datasets import load_dataset
+    from forest.fit import FitOptions
+
+    torch.set_num_threads(1)
+    quick = FitOptions(epochs=10, min_steps=30)
+    forest, _ = train_forest(load_dataset("digits", seed=0), ForestOptions(
+        n_trees=3, top_k=2, kinds=("cnn", "mlp", "rnn"), tree_size=32, stem_width=6,
+        fit=quick, stem_fit=quick, router_steps=50, seed=0))
+    return forest
+
+
 SPLIT_CASES: dict[str, SplitCase] = {c.name: c for c in (
-    SplitCase("split_mlp", "mlp", 201),
-    SplitCase("split_cnn", "cnn", 202),
-    SplitCase("split_rnn", "rnn", 203),
+    SplitCase("trained_mlp", "mlp", 0, trained=True),
+    SplitCase("trained_cnn", "cnn", 0, trained=True),
+    SplitCase("trained_rnn", "rnn", 0, trained=True),
+    SplitCase("random_mlp", "mlp", 201),
+    SplitCase("random_cnn", "cnn", 202),
+    SplitCase("random_rnn", "rnn", 203),
 )}
 """Every compiled split tree, by name (each on the 2 x 2 mesh of `nfcore.scenarios`)."""

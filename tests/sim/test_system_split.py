@@ -124,7 +124,7 @@ def _host_cycles(src: tuple[int, int], dst: tuple[int, int], nbytes: int, lanes:
 
 @pytest.mark.parametrize("name", NAMES)
 def test_system_latency_without_contention_is_the_rtls(rtl: dict[str, Any], name: str) -> None:
-    """Requests far apart: latency = the host's input packet + the chain's cycles measured
+    """Requests one after the other: latency = the host's input packet + the chain's cycles measured
     on the RTL + the output packet; every stage's core is busy its own RTL cycles less the
     cycles its RECVs waited for the previous stage; energy counts every stage."""
     case = SPLIT_CASES[name]
@@ -134,7 +134,8 @@ def test_system_latency_without_contention_is_the_rtls(rtl: dict[str, Any], name
     first, last = spec.stages[0].core_xy, spec.stages[-1].core_xy
     expected = (_host_cycles(noc.HOST, first, spec.input_bytes, 8) + max(measured[0].values())
                 + _host_cycles(last, noc.HOST, spec.output_bytes, 8))
-    res = simulate_system(cfg, Workload((spec,), ((0,),) * 3), [0, 1000, 2000], TABLE)
+    apart = expected + 100  # no overlap, and too close for a core to gate
+    res = simulate_system(cfg, Workload((spec,), ((0,),) * 3), [0, apart, 2 * apart], TABLE)
     for rec in res.records:
         assert rec.latency_cycles == expected, (rec.latency_cycles, expected)
         assert rec.network_wait_cycles == 0 and rec.cores_woken == 0
@@ -162,7 +163,7 @@ def test_system_latency_without_contention_is_the_rtls(rtl: dict[str, Any], name
 def test_requests_pipeline_through_the_chain() -> None:
     """Two requests at once: the second waits for the first stage's core only, so it ends
     less than a whole chain run after the first."""
-    case = SPLIT_CASES["split_mlp"]
+    case = SPLIT_CASES["random_mlp"]
     spec = _spec(case)
     res = simulate_system(case.config, Workload((spec,), ((0,), (0,))), [0, 0], TABLE)
     a, b = res.records
@@ -173,7 +174,7 @@ def test_requests_pipeline_through_the_chain() -> None:
 
 
 def test_a_paged_split_tree_loads_every_stage_from_dram() -> None:
-    case = SPLIT_CASES["split_cnn"]
+    case = SPLIT_CASES["random_cnn"]
     spec = _spec(case, resident=False)
     res = simulate_system(case.config, Workload((spec,), ((0,), (0,))), [0, 5000], TABLE)
     first, second = res.records
@@ -183,7 +184,7 @@ def test_a_paged_split_tree_loads_every_stage_from_dram() -> None:
 
 
 def test_a_gated_stage_core_wakes() -> None:
-    case = SPLIT_CASES["split_rnn"]
+    case = SPLIT_CASES["random_rnn"]
     cfg = dataclasses.replace(case.config, power=PowerConfig(gate_after_idle_cycles=0,
                                                              wake_up_cycles=20))
     spec = _spec(case)
@@ -194,7 +195,7 @@ def test_a_gated_stage_core_wakes() -> None:
 
 
 def test_chain_validation() -> None:
-    case = SPLIT_CASES["split_mlp"]
+    case = SPLIT_CASES["random_mlp"]
     _, tp, _ = case.build()
     programs = [(c.coord, c.instructions()) for c in tp.cores]
     with pytest.raises(WorkloadError, match=r"sends to \(1, 0\), which is not in its chain"):
@@ -241,10 +242,11 @@ def test_the_forest_pipeline_runs_split_trees(split_forest: Any) -> None:
         _, contract = run_image_tree(run.image, spec.tree_id,
                                      tree.quant.quantize_input(feats))
         assert spec.program_cycles == contract[0]
-        res = simulate_system(cfg, Workload(specs, ((spec.tree_id,),) * 2), [0, 1500])
         last = spec.stages[-1].core_xy if spec.stages else spec.core_xy
         expected = (_host_cycles(noc.HOST, spec.core_xy, spec.input_bytes, lanes)
                     + contract[0] + _host_cycles(last, noc.HOST, spec.output_bytes, lanes))
+        res = simulate_system(cfg, Workload(specs, ((spec.tree_id,),) * 2),
+                              [0, expected + 100])
         assert [r.latency_cycles for r in res.records] == [expected] * 2, spec.tree_id
     arrival = ArrivalSpec("poisson", arrival_interval_cycles(run.workload, cfg), 0)
     data, result = build_system_report(cfg, run.workload, arrival, run.monolith)
