@@ -3,9 +3,9 @@
 Each tree of `nfcore.split_scenarios.SPLIT_CASES` (mlp, cnn, rnn, trained and random; 2-4
 chain cores) is loaded on the 2 x 2 array through every core's `cmd` stream; then each
 request writes its packed input into the first chain core, RUNs all cores in the same cycle
-and reads the logits from the last, with random idle cycles on `cmd` and random backpressure on `rsp`.
-Checked per request: the logits equal the compiler's integer reference
-(`QuantizedTree.forward_int`) and the golden array's, and every core's `last_run_cycles`
+and reads the logits from the last, with random idle cycles on `cmd` and random
+backpressure on `rsp`. Checked per request: the logits equal the compiler's integer
+reference (`QuantizedTree.forward_int`) and the golden array's, and every core's `last_run_cycles`
 equals the golden array's count (the timing contract: no contention on a chain); after the
 requests every core's whole scratchpad equals its golden model's. The measured cycles go to
 the file named by `ENV_OUT` (schema: `nfcore.split_scenarios.SPLIT_KEY`).
