@@ -14,11 +14,11 @@ timing contract (`nfcore.golden_array`), the SimPy array model and the system mo
 Two sources of trees, both through the same compiler path (calibration, int8 quantization,
 kernel plan, split by output rows, SEND/RECV between the parts):
 
-* `trained`: a small digits forest (`forest.build.train_forest`, cnn, mlp and rnn trees of
-  size 32 on a shared stem; its cnn and rnn trees split on CORE) and an MLP of hidden
-  widths (48, 32) trained on digits (`forest.train.train_mlp`), calibrated on training rows
-  (stem features for the forest's trees) and run on test rows. Training is single-threaded
-  and seeded, so every process rebuilds the same weights (a few seconds, once per process).
+* `trained`: trees of two small digits forests (`forest.build.train_forest` on a shared
+  6-wide stem, short training): a cnn and an rnn tree of size 32 and an mlp tree of hidden
+  width 64, calibrated on the stem features of training rows and run on test rows.
+  Training is single-threaded and seeded, so every process rebuilds the same weights (a
+  few seconds, once per process).
 * `random`: seeded random float weights, with shapes (not multiples of the lanes) that
   need up to 3 cores.
 
@@ -74,16 +74,8 @@ class SplitCase:
         return _build_trained(self.kind) if self.trained else _build(self.kind, self.seed)
 
     def setups(self) -> dict[Coord, CoreSetup]:
-        """Every core of the mesh as the RTL test loads it: the chain cores' weights and
-        programs with zero scratchpads; cores outside the chain only HALT."""
-        _, tp, _ = self.build()
-        zeros = np.zeros((CORE.act_words, CORE.lanes), dtype=np.uint8)
-        out = {(x, y): CoreSetup(np.zeros((1, CORE.lanes), dtype=np.uint8), zeros,
-                                 [isa.halt()])
-               for y in range(self.config.mesh.rows) for x in range(self.config.mesh.cols)}
-        for code in tp.cores:
-            out[code.coord] = CoreSetup(code.weights, zeros, code.instructions())
-        return out
+        """Every core of the mesh as the RTL test loads it (`chain_setups`)."""
+        return chain_setups(self.build()[1], self.config)
 
     def states(self) -> dict[Coord, CoreState]:
         """Golden cores loaded as `setups` (what the RTL test loads)."""
@@ -105,6 +97,18 @@ class SplitCase:
             h.update(b"".join(w.to_bytes(8, "little") for w in code.program))
         h.update(np.ascontiguousarray(x_int).tobytes())
         return h.hexdigest()
+
+
+def chain_setups(tp: TreeProgram, cfg: NFCoreConfig) -> dict[Coord, CoreSetup]:
+    """Every core of `cfg.mesh`: the chain cores' weights and programs with zero
+    scratchpads; cores outside the chain only HALT."""
+    zeros = np.zeros((cfg.core.act_words, cfg.core.lanes), dtype=np.uint8)
+    out = {(x, y): CoreSetup(np.zeros((1, cfg.core.lanes), dtype=np.uint8), zeros,
+                             [isa.halt()])
+           for y in range(cfg.mesh.rows) for x in range(cfg.mesh.cols)}
+    for code in tp.cores:
+        out[code.coord] = CoreSetup(code.weights, zeros, code.instructions())
+    return out
 
 
 def _dense(rng: np.random.Generator, widths: list[int]
@@ -147,27 +151,24 @@ def _build(kind: str, seed: int) -> tuple[QuantizedTree, TreeProgram, npt.NDArra
 @cache
 def _build_trained(kind: str) -> tuple[QuantizedTree, TreeProgram, npt.NDArray[np.int8]]:
     from forest.datasets import load_dataset
-    from forest.train import train_mlp
 
     data = load_dataset("digits", seed=0)
     calib = np.asarray(data.x_train[:CALIB_ROWS * 4], dtype=np.float32)
     test = np.asarray(data.x_test[:REQUESTS], dtype=np.float32)
-    if kind == "mlp":
-        mlp, _ = train_mlp(data, hidden=(48, 32), epochs=20, seed=0)
-        export, x_calib, x_test = mlp.export(), calib, test
-    else:
-        forest = _trained_forest()
-        tree = next(t for t in range(forest.n_trees) if forest.tree(t).export().kind == kind)
-        export = forest.tree(tree).export()
-        x_calib, x_test = forest.features(calib).numpy(), forest.features(test).numpy()
+    forest = _trained_forest("mlp" if kind == "mlp" else "cnn+rnn")
+    tree = next(t for t in range(forest.n_trees) if forest.tree(t).export().kind == kind)
+    export = forest.tree(tree).export()
+    x_calib, x_test = forest.features(calib).numpy(), forest.features(test).numpy()
     q = quantize_tree(export, x_calib, tree_id=f"trained {kind}")
     tp = partition_tree(q, CORE, CHAIN, tree_id=f"trained {kind}")
     return q, tp, q.quantize_input(x_test)
 
 
 @cache
-def _trained_forest() -> Any:
-    """The digits forest the cnn and rnn cases take their trees from (trained once)."""
+def _trained_forest(which: str) -> Any:
+    """A small digits forest on a 6-wide stem: "cnn+rnn" (a cnn, an mlp and an rnn tree of
+    size 32, of which the cnn and rnn split on CORE) or "mlp" (two mlp trees of hidden
+    width 64, which split). Trained once per process, seeded and single-threaded."""
     import torch
 
     from forest.build import ForestOptions, train_forest
@@ -176,9 +177,10 @@ def _trained_forest() -> Any:
 
     torch.set_num_threads(1)
     quick = FitOptions(epochs=10, min_steps=30)
+    kinds, trees, size = (("mlp",), 2, 64) if which == "mlp" else (("cnn", "mlp", "rnn"), 3, 32)
     forest, _ = train_forest(load_dataset("digits", seed=0), ForestOptions(
-        n_trees=3, top_k=2, kinds=("cnn", "mlp", "rnn"), tree_size=32, stem_width=6,
-        fit=quick, stem_fit=quick, router_steps=50, seed=0))
+        n_trees=trees, top_k=1, kinds=kinds, tree_size=size, stem_width=6, fit=quick,
+        stem_fit=quick, router_steps=50, seed=0))
     return forest
 
 

@@ -8,13 +8,16 @@ backpressure on `rsp`. Checked per request: the logits equal the compiler's inte
 reference (`QuantizedTree.forward_int`) and the golden array's, and every core's `last_run_cycles`
 equals the golden array's count (the timing contract: no contention on a chain); after the
 requests every core's whole scratchpad equals its golden model's. The measured cycles go to
-the file named by `ENV_OUT` (schema: `nfcore.split_scenarios.SPLIT_KEY`).
+the file named by `ENV_OUT` (schema: `nfcore.split_scenarios.SPLIT_KEY`). The compiled
+trees come from the pytest process (`ENV_CASES`, a pickle that `test_split_trees_rtl.py`
+writes), so the simulator never starts torch.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import pickle
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +27,10 @@ import numpy as np
 from nfcore.golden_array import run_array
 from nfcore.hdl.array_tb import ArrayTB
 from nfcore.hdl.cocotb_tb import Stalls
-from nfcore.split_scenarios import SPLIT_CASES
+from nfcore.split_scenarios import SPLIT_CASES, chain_setups
 
 ENV_OUT = "NFCORE_SPLIT_CYCLES_OUT"
+ENV_CASES = "NFCORE_SPLIT_CASES"
 SEED = int(os.environ.get("NFCORE_TB_SEED", "1"))
 STALLS = Stalls(cmd_idle=0.3, rsp_stall=0.4, seed=SEED)
 
@@ -34,15 +38,16 @@ STALLS = Stalls(cmd_idle=0.3, rsp_stall=0.4, seed=SEED)
 @cocotb.test()
 async def compiled_split_trees(dut: Any) -> None:
     first = next(iter(SPLIT_CASES.values()))
+    # Built by the pytest process (training needs torch, which is slow to start inside the
+    # simulator): {name: (TreeProgram, int8 inputs, integer reference logits, digest)}.
+    built = pickle.loads(Path(os.environ[ENV_CASES]).read_bytes())
     tb = ArrayTB(dut, first.config, STALLS)
     record: dict[str, Any] = {}
     for k, case in enumerate(SPLIT_CASES.values()):
         assert case.config == first.config, f"{case.name}: every case must use one build"
-        q, tp, x_int = case.build()
+        tp, x_int, expected_out, digest = built[case.name]
         await tb.reset()
-        setups = case.setups()
-        await tb.load(setups)
-        expected_out = q.forward_int(x_int)
+        await tb.load(chain_setups(tp, case.config))
         requests = []
         for r, vec in enumerate(tp.plan.pack_input(x_int)):
             await tb.cores[tp.input_coord].write_vector(tp.plan.input_addr, vec)
@@ -64,7 +69,7 @@ async def compiled_split_trees(dut: Any) -> None:
             dut._log.info("%s request %d: RTL %s", case.name, r, got)
             requests.append({f"{x},{y}": got[x, y] for (x, y) in got})
         await tb.check_scratchpads()
-        record[case.name] = {"setup_sha256": case.digest(),
+        record[case.name] = {"setup_sha256": digest,
                              "chain": [list(c.coord) for c in tp.cores],
                              "requests": requests}
     out = Path(os.environ[ENV_OUT])

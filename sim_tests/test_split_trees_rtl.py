@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 from pathlib import Path
 
 from test_array_rtl import BUILD, build_array
 
 from nfcore.hdl.toolchain import top_name
 from nfcore.scenarios import RTL_CYCLES_FILE
-from nfcore.split_scenarios import SPLIT_KEY
+from nfcore.split_scenarios import SPLIT_CASES, SPLIT_KEY
 
 ENV_OUT = "NFCORE_SPLIT_CYCLES_OUT"  # as in split_trees_cocotb.py
+ENV_CASES = "NFCORE_SPLIT_CASES"  # as in split_trees_cocotb.py
 
 
 def run_split_rtl(out: Path) -> None:
@@ -31,12 +33,18 @@ def run_split_rtl(out: Path) -> None:
     runner, build_dir = build_array(2, 2)
     part = build_dir / "split_trees_cycles.json"
     part.unlink(missing_ok=True)
+    cases = build_dir / "split_trees_cases.pickle"
+    built = {}
+    for name, case in SPLIT_CASES.items():
+        q, tp, x_int = case.build()
+        built[name] = (tp, x_int, q.forward_int(x_int), case.digest())
+    cases.write_bytes(pickle.dumps(built))
     runner.test(  # type: ignore[attr-defined]
         test_module="split_trees_cocotb",
         hdl_toplevel=top_name("array"),
         build_dir=build_dir,
         test_dir=build_dir,
-        extra_env={ENV_OUT: str(part),
+        extra_env={ENV_OUT: str(part), ENV_CASES: str(cases),
                    "NFCORE_TB_SEED": os.environ.get("NFCORE_TB_SEED", "1")},
         log_file=build_dir / "split_trees.log",
     )
