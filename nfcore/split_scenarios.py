@@ -71,7 +71,9 @@ class SplitCase:
 
     def build(self) -> tuple[QuantizedTree, TreeProgram, npt.NDArray[np.int8]]:
         """The quantized tree, its split program and the int8 inputs (REQUESTS, *shape)."""
-        return _build_trained(self.kind) if self.trained else _build(self.kind, self.seed)
+        if self.trained:
+            return _build_trained(self.kind)
+        return random_split_tree(self.kind, self.seed)
 
     def setups(self) -> dict[Coord, CoreSetup]:
         """Every core of the mesh as the RTL test loads it (`chain_setups`)."""
@@ -139,7 +141,10 @@ def _tree(kind: str, rng: np.random.Generator) -> TreeExport:
 
 
 @cache
-def _build(kind: str, seed: int) -> tuple[QuantizedTree, TreeProgram, npt.NDArray[np.int8]]:
+def random_split_tree(kind: str, seed: int
+                      ) -> tuple[QuantizedTree, TreeProgram, npt.NDArray[np.int8]]:
+    """A random-weight tree of `kind` from `seed`, quantized, split over `CHAIN` on CORE,
+    and `REQUESTS` int8 inputs."""
     rng = np.random.default_rng(seed)
     tree = _tree(kind, rng)
     q = quantize_tree(tree, rng.normal(size=(CALIB_ROWS, *tree.input_shape)), tree_id=kind)

@@ -290,7 +290,10 @@ def simulate_system(cfg: NFCoreConfig, workload: Workload, arrivals: Sequence[in
         when the host's input packet is in; a later stage when its first packet's header
         is offered (less the steps before its first RECV and that RECV's ISSUE), so that
         with no contention every stage keeps the golden array's timing, in which all chain
-        cores start together and wait in RECV (waiting in RECV is not charged as busy)."""
+        cores start together and wait in RECV. The wait for the first packet is not charged
+        as busy (the core may serve other trees meanwhile); later RECVs hold the core. A
+        packet that waits for its stage's core does not hold the network (as the host's
+        input packets do not)."""
         t = trees[tid]
         st = t.stages[k]
         ci = parts_of[tid][k][0]

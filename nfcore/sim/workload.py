@@ -4,7 +4,9 @@ The description is hardware-neutral enough to be built before the forest, placem
 SEND/RECV exist: per tree, the core it is placed on, its program's cycles and events per
 request (from `isa.cycles` and `events.events_of` of its compiled program: the one timing
 contract), weight bytes, MACs, input and output bytes, and whether its weights are resident
-or paged from DRAM; per request, the trees the router selected.
+or paged from DRAM; per request, the trees the router selected. A tree the compiler split
+over a chain of cores (`nfcore.compiler.split`) has one `StageSpec` per chain core
+(`tree_from_chain`), which the system model runs stage by stage.
 
 `synthetic_workload` builds a seeded forest of MLP trees whose programs are real MATVEC
 sequences, placed on the mesh, with requests that pick the top-k trees by a skewed (Zipf)
@@ -169,9 +171,13 @@ def tree_from_program(tree_id: int, core_xy: tuple[int, int], program: Sequence[
                     kind=kind, instr_cycles=tuple(per_instr))
 
 
-def tree_from_chain(tree_id: int, programs: Sequence[tuple[tuple[int, int], Sequence[
-                        Instruction]]], lanes: int, input_bytes: int, output_bytes: int,
-                    resident: bool = True, kind: str = "mlp") -> TreeSpec:
+CoreProgram = tuple[tuple[int, int], Sequence[Instruction]]
+"""A chain core's (x, y) and its program."""
+
+
+def tree_from_chain(tree_id: int, programs: Sequence[CoreProgram], lanes: int,
+                    input_bytes: int, output_bytes: int, resident: bool = True,
+                    kind: str = "mlp") -> TreeSpec:
     """A `TreeSpec` of a tree split over a chain of cores: `programs` lists each chain
     core's (x, y) and program, in chain order (as `nfcore.compiler.split.partition_tree`
     emits them: a core SENDs only to cores of the chain and RECVs only from them). One

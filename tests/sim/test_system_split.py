@@ -252,3 +252,25 @@ def test_the_forest_pipeline_runs_split_trees(split_forest: Any) -> None:
     data, result = build_system_report(cfg, run.workload, arrival, run.monolith)
     assert len(result.records) == len(run.workload.requests)
     assert all(r.latency_cycles > 0 for r in result.records)
+
+
+@pytest.mark.parametrize("kind", ["mlp", "cnn", "rnn"])
+@pytest.mark.parametrize("seed", range(300, 305))
+def test_chain_cycles_and_system_latency_follow_the_golden_array(kind: str, seed: int) -> None:
+    """More random split trees than the RTL runs: each stage's `chain_cycles` and the
+    system model's latency without contention follow the golden array's cycles."""
+    from nfcore.compiler.golden_run import run_tree
+    from nfcore.scenarios import CORE
+    from nfcore.split_scenarios import random_split_tree
+
+    _, tp, x_int = random_split_tree(kind, seed)
+    _, contract = run_tree(tp, CORE, x_int[:1])
+    spec = tree_from_chain(0, [(c.coord, c.instructions()) for c in tp.cores], tp.lanes,
+                           tp.plan.input_len, tp.plan.output_len, kind=kind)
+    assert len(spec.stages) >= 2 and spec.program_cycles == contract[0]
+    cfg = SPLIT_CASES["random_mlp"].config
+    res = simulate_system(cfg, Workload((spec,), ((0,),)), [0], TABLE)
+    last = spec.stages[-1].core_xy
+    assert res.records[0].latency_cycles == (
+        _host_cycles(noc.HOST, spec.core_xy, spec.input_bytes, 8) + contract[0]
+        + _host_cycles(last, noc.HOST, spec.output_bytes, 8))
