@@ -21,6 +21,8 @@ kernel plan, split by output rows, SEND/RECV between the parts):
   few seconds, once per process).
 * `random`: seeded random float weights, with shapes (not multiples of the lanes) that
   need up to 3 cores.
+* `one_core_*`: the trees of a size-16 trained forest, which fit one core: compiled trees
+  of every kind on the array without a split, for comparison.
 
 `SplitCase.digest` hashes the weights, programs and inputs, so the RTL record of another
 build of the trees is recognised as stale.
@@ -61,8 +63,11 @@ CALIB_ROWS = 50
 class SplitCase:
     name: str
     kind: str
-    seed: int
-    trained: bool = False
+    seed: int = 0
+    forest_size: int = 0
+    """0: random weights from `seed`; else the tree of `kind` of a trained digits forest
+    of this tree size (`_trained_forest`)."""
+    forest_kinds: tuple[str, ...] = ("cnn", "mlp", "rnn")
 
     @property
     def config(self) -> NFCoreConfig:
@@ -71,8 +76,8 @@ class SplitCase:
 
     def build(self) -> tuple[QuantizedTree, TreeProgram, npt.NDArray[np.int8]]:
         """The quantized tree, its split program and the int8 inputs (REQUESTS, *shape)."""
-        if self.trained:
-            return _build_trained(self.kind)
+        if self.forest_size:
+            return _build_trained(self.kind, self.forest_size, self.forest_kinds)
         return random_split_tree(self.kind, self.seed)
 
     def setups(self) -> dict[Coord, CoreSetup]:
@@ -154,26 +159,27 @@ def random_split_tree(kind: str, seed: int
 
 
 @cache
-def _build_trained(kind: str) -> tuple[QuantizedTree, TreeProgram, npt.NDArray[np.int8]]:
+def _build_trained(kind: str, size: int, kinds: tuple[str, ...]
+                   ) -> tuple[QuantizedTree, TreeProgram, npt.NDArray[np.int8]]:
     from forest.datasets import load_dataset
 
     data = load_dataset("digits", seed=0)
     calib = np.asarray(data.x_train[:CALIB_ROWS * 4], dtype=np.float32)
     test = np.asarray(data.x_test[:REQUESTS], dtype=np.float32)
-    forest = _trained_forest("mlp" if kind == "mlp" else "cnn+rnn")
+    forest = _trained_forest(size, kinds)
     tree = next(t for t in range(forest.n_trees) if forest.tree(t).export().kind == kind)
     export = forest.tree(tree).export()
     x_calib, x_test = forest.features(calib).numpy(), forest.features(test).numpy()
-    q = quantize_tree(export, x_calib, tree_id=f"trained {kind}")
-    tp = partition_tree(q, CORE, CHAIN, tree_id=f"trained {kind}")
+    q = quantize_tree(export, x_calib, tree_id=f"trained {kind} {size}")
+    tp = partition_tree(q, CORE, CHAIN, tree_id=f"trained {kind} {size}")
     return q, tp, q.quantize_input(x_test)
 
 
 @cache
-def _trained_forest(which: str) -> Any:
-    """A small digits forest on a 6-wide stem: "cnn+rnn" (a cnn, an mlp and an rnn tree of
-    size 32, of which the cnn and rnn split on CORE) or "mlp" (two mlp trees of hidden
-    width 64, which split). Trained once per process, seeded and single-threaded."""
+def _trained_forest(size: int, kinds: tuple[str, ...]) -> Any:
+    """A small digits forest on a 6-wide stem, one tree per kind (two if one kind) of
+    `size` (mlp hidden width, cnn channels, rnn hidden units), briefly trained. Trained once
+    per process, seeded and single-threaded."""
     import torch
 
     from forest.build import ForestOptions, train_forest
@@ -182,19 +188,23 @@ def _trained_forest(which: str) -> Any:
 
     torch.set_num_threads(1)
     quick = FitOptions(epochs=10, min_steps=30)
-    kinds, trees, size = (("mlp",), 2, 64) if which == "mlp" else (("cnn", "mlp", "rnn"), 3, 32)
     forest, _ = train_forest(load_dataset("digits", seed=0), ForestOptions(
-        n_trees=trees, top_k=1, kinds=kinds, tree_size=size, stem_width=6, fit=quick,
+        n_trees=len(kinds) * (2 if len(kinds) == 1 else 1), top_k=1, kinds=kinds, tree_size=size, stem_width=6, fit=quick,
         stem_fit=quick, router_steps=50, seed=0))
     return forest
 
 
 SPLIT_CASES: dict[str, SplitCase] = {c.name: c for c in (
-    SplitCase("trained_mlp", "mlp", 0, trained=True),
-    SplitCase("trained_cnn", "cnn", 0, trained=True),
-    SplitCase("trained_rnn", "rnn", 0, trained=True),
+    SplitCase("trained_mlp", "mlp", forest_size=64, forest_kinds=("mlp",)),
+    SplitCase("trained_cnn", "cnn", forest_size=32),
+    SplitCase("trained_rnn", "rnn", forest_size=32),
     SplitCase("random_mlp", "mlp", 201),
     SplitCase("random_cnn", "cnn", 202),
     SplitCase("random_rnn", "rnn", 203),
+    SplitCase("one_core_mlp", "mlp", forest_size=16),
+    SplitCase("one_core_cnn", "cnn", forest_size=16),
+    SplitCase("one_core_rnn", "rnn", forest_size=16),
 )}
-"""Every compiled split tree, by name (each on the 2 x 2 mesh of `nfcore.scenarios`)."""
+"""Every compiled tree on the array, by name (each on the 2 x 2 mesh of `nfcore.scenarios`):
+split over 2-3 cores, and (`one_core_*`, trees of size 16 that fit one core) not split, so
+that the array runs every kind both ways."""
