@@ -189,8 +189,8 @@ def _trained_forest(size: int, kinds: tuple[str, ...]) -> Any:
     torch.set_num_threads(1)
     quick = FitOptions(epochs=10, min_steps=30)
     forest, _ = train_forest(load_dataset("digits", seed=0), ForestOptions(
-        n_trees=len(kinds) * (2 if len(kinds) == 1 else 1), top_k=1, kinds=kinds, tree_size=size, stem_width=6, fit=quick,
-        stem_fit=quick, router_steps=50, seed=0))
+        n_trees=len(kinds) * (2 if len(kinds) == 1 else 1), top_k=1, kinds=kinds,
+        tree_size=size, stem_width=6, fit=quick, stem_fit=quick, router_steps=50, seed=0))
     return forest
 
 
