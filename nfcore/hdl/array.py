@@ -25,10 +25,11 @@ Host interface (docs/architecture.md, "The array top")
   RUN on every core's `cmd` in the same cycle gets that (`ArrayTB.run_all` does).
 
 Status, per core `[y][x]`: `busy`, `paging` (a weight packet is being written), `done`
-(one-cycle pulse), `error`, `last_run_cycles` (`MicroCore`'s); `power_state` and the cycle counters `gated_cycles`, `idle_cycles`,
-`active_cycles` and `wakes` (`PoweredCore`'s). Combined: `any_busy` (some core runs a
-program; it falls in the cycle after the last core's `done`, so a testbench can wait for its
-falling edge instead of polling), `misrouted` (sticky, `Mesh`'s).
+(one-cycle pulse), `error`, `last_run_cycles` (`MicroCore`'s); `power_state` and the cycle
+counters `gated_cycles`, `idle_cycles`, `active_cycles` and `wakes` (`PoweredCore`'s).
+Combined: `any_busy` (some core runs a program; it falls in the cycle after the last core's
+`done`, so a testbench can wait for its falling edge instead of polling), `misrouted`
+(sticky, `Mesh`'s).
 """
 
 from __future__ import annotations

@@ -174,6 +174,9 @@ class MicroCore(wiring.Component):
         # -- Weight packets from the network (paging) --------------------------------------
         m.submodules.pager = pager = WeightPager(lanes=lanes,
                                                  addr_bits=ceil_log2(cfg.weight_words))
+        # The pager reads net_in's own signals (a copy would stay as an unused alias).
+        pager.flit.valid, pager.flit.payload = net_in.valid, net_in.payload
+        pager.busy = self.paging
         seq_idle = Signal()  # the sequencer is in IDLE
         # A flit that follows a taken header is never a header, even if a mismatched RECV
         # left the rest of its packet in the router.
@@ -181,12 +184,9 @@ class MicroCore(wiring.Component):
         with m.If(net_in.valid & net_in.ready):
             m.d.sync += mid_packet.eq(~net_in.payload.last)
         m.d.comb += [
-            pager.flit.valid.eq(net_in.valid),
-            pager.flit.payload.eq(net_in.payload),
             net_in.ready.eq(pager.flit.ready),  # a RECV overrides it below
             pager.allow.eq(seq_idle & ~cmd.valid & ~mid_packet &
                            (self.clock_on if self.powered else 1)),
-            self.paging.eq(pager.busy),
         ]
         with m.If(pager.write.en):
             m.d.comb += [w_wr.addr.eq(pager.write.addr), w_wr.data.eq(pager.write.data),

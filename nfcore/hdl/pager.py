@@ -69,11 +69,7 @@ class WeightPager(wiring.Component):
         flit = self.flit
         header = WEIGHT_HEADER_LAYOUT(flit.payload.data[:noc.HEADER_BITS])
         ptr = Signal(self.addr_bits)
-        with m.If(~self.busy):
-            with m.If(flit.valid & header.to_weights & self.allow):
-                m.d.comb += flit.ready.eq(1)
-                m.d.sync += [ptr.eq(header.waddr[:self.addr_bits]), self.busy.eq(1)]
-        with m.Else():
+        with m.If(self.busy):
             m.d.comb += [flit.ready.eq(1),
                          self.write.en.eq(flit.valid),
                          self.write.addr.eq(ptr),
@@ -82,4 +78,7 @@ class WeightPager(wiring.Component):
                 m.d.sync += ptr.eq(ptr + 1)
                 with m.If(flit.payload.last):
                     m.d.sync += self.busy.eq(0)
+        with m.Elif(flit.valid & header.to_weights & self.allow):
+            m.d.comb += flit.ready.eq(1)
+            m.d.sync += [ptr.eq(header.waddr[:self.addr_bits]), self.busy.eq(1)]
         return m
