@@ -11,7 +11,8 @@ host holds every selected tree's output.
   run costs one SimPy timeout, since no instruction of the current ISA talks to the network
   mid-program (SEND/RECV will split a run at those instructions).
 * Network: `network.Network` (analytic wormhole links, per-hop latency of `nfcore.noc`).
-* DRAM: `dram.DramChannel`; weights then travel from the DRAM port to the core as packets.
+* DRAM (`nfcore.sim.paging`): the host sends read requests to the DRAM port, the channel
+  (`dram.DramChannel`) answers each with a weight packet to the core, as the RTL does.
 * Power states per core: active while it holds a job (wake-up, weight load, program), idle
   after, gated once idle for `power.gate_after_idle_cycles`. A job that finds its core gated
   waits `power.wake_up_cycles` and pays one wake-up energy. If `power.gated_retains_sram` is
@@ -42,7 +43,8 @@ from nfcore.sim.core_model import SimError
 from nfcore.sim.dram import DramChannel
 from nfcore.sim.energy import EnergyTable
 from nfcore.sim.events import component_energy_pj, host_io_events
-from nfcore.sim.network import Network
+from nfcore.sim.network import Delivery, Network
+from nfcore.sim.paging import page_weights
 from nfcore.sim.system_energy import SYSTEM_COMPONENTS, SystemEnergies
 from nfcore.sim.workload import Workload
 
@@ -205,11 +207,14 @@ def simulate_system(cfg: NFCoreConfig, workload: Workload, arrivals: Sequence[in
             self.pending, self.end, self.woken, self.net_wait, self.dram_wait = k, 0, 0, 0, 0
 
     def packet(acc: Acc, src: int, dst: int, flits: int) -> int:
+        return deliver(acc, src, dst, flits).done_cycle
+
+    def deliver(acc: Acc, src: int, dst: int, flits: int) -> Delivery:
         d = net.send(src, dst, flits, int(env.now))
         acc.pj[_NET] += energies.packet_pj(flits, d.hops)
         acc.nbytes[2] += flits * d.hops
         acc.net_wait += d.wait_cycles
-        return d.done_cycle
+        return d
 
     def job(rid: int, tid: int, acc: Acc) -> Generator[simpy.Event, Any, None]:
         ci = core_of[tid]
@@ -245,17 +250,14 @@ def simulate_system(cfg: NFCoreConfig, workload: Workload, arrivals: Sequence[in
 
     def load(tid: int, core: CoreState, acc: Acc) -> Generator[simpy.Event, Any, None]:
         t = trees[tid]
-        read = dram.read(t.weight_bytes, int(env.now))
-        acc.dram_wait += read.queue_cycles
         acc.pj[_DRAM] += t.weight_bytes * energies.dram_pj_per_byte
         acc.nbytes[3] += t.weight_bytes
         acc.pj[1] += weight_words[tid] * energies.weight_word_write_pj
         acc.nbytes[0] += t.weight_bytes
-        yield env.timeout(read.first_byte_cycle - env.now)
-        done = read.done_cycle
-        for flits in noc.transfer_packets(t.weight_bytes, lanes):
-            done = max(done, packet(acc, net.dram, core_of[tid], flits))
-        yield env.timeout(done - env.now)
+        # Requests from the host to the DRAM port, weight packets back (nfcore.sim.paging).
+        paged = yield from page_weights(env, net, dram, lanes, core_of[tid], weight_words[tid],
+                                        lambda src, dst, flits: deliver(acc, src, dst, flits))
+        acc.dram_wait += paged.dram_queue_cycles
         if not t.resident:
             if core.paged is not None:
                 core.loaded.discard(core.paged)
