@@ -27,8 +27,8 @@ from nfcore.sim.network import Delivery, Network
 PAGING_CYCLES_FILE = "paging_cycles.json"
 """File name (under the repository's `sim_build/`) of the paging cycles the RTL test
 measured with no stalls (`sim_tests/paging_cocotb.py`). Schema: `{"schema": 1, "rows",
-"cols", "dest": [x, y], "lanes", "latency_ns", "bandwidth_gbps", "clock_mhz", "runs": {name:
-{"chunks": [words per request], "words", "request_cycle", "last_write_cycle",
+"cols", "dest": [x, y], "lanes", "clock_mhz", "runs": {name: {"chunks": [words per
+request], "words", "latency_ns", "bandwidth_gbps", "request_cycle", "last_write_cycle",
 "paging_cycles"}}}`; `paging_cycles` runs from the first request's injection at the host
 port to the cycle the core wrote the last word."""
 
@@ -61,26 +61,33 @@ def page_weights(env: simpy.Environment, net: Network, dram: DramChannel, lanes:
     returns when the last word is written."""
     chunks = noc.page_chunks(words, max_words)
     flits = noc.dram_request_flits(True)
-    # The host injects the requests back to back (its injection link serialises them).
-    requests = [send(net.host, net.dram, flits) for _ in chunks]
-    queue = 0
+    queue: list[int] = []
     answers = []
-    for n, request in zip(chunks, requests, strict=True):
-        if request.done_cycle > env.now:
-            yield env.timeout(request.done_cycle - env.now)
-        read = dram.read(n * lanes, int(env.now))
-        queue += read.queue_cycles
-        answers.append(env.process(_answer(env, net, core, dram.answer(read, n, lanes), send)))
+    first = int(env.now)
+    for n in chunks:
+        # The host injects the requests one after the other, each once the last has left.
+        request = send(net.host, net.dram, flits)
+        answers.append(env.process(_read_and_answer(env, net, dram, lanes, core, n, request,
+                                                    send, queue)))
+        if request.source_free_cycle > env.now:
+            yield env.timeout(request.source_free_cycle - env.now)
     yield env.all_of(answers)
     done = max(int(a.value or 0) for a in answers)
     if done > env.now:
         yield env.timeout(done - env.now)
-    return Paging(requests[0].sent_cycle, done, queue, len(chunks))
+    return Paging(first, done, sum(queue), len(chunks))
 
 
-def _answer(env: simpy.Environment, net: Network, core: int, inject: list[int],
-            send: Send) -> Generator[simpy.Event, Any, int]:
-    """One weight packet whose flits enter at `inject`; returns its last write cycle."""
+def _read_and_answer(env: simpy.Environment, net: Network, dram: DramChannel, lanes: int,
+                     core: int, words: int, request: Delivery, send: Send,
+                     queue: list[int]) -> Generator[simpy.Event, Any, int]:
+    """One request: the read when its tail reaches the DRAM port, then the weight packet
+    whose flits enter at `DramChannel.answer`'s cycles; returns its last write cycle."""
+    if request.done_cycle > env.now:
+        yield env.timeout(request.done_cycle - env.now)
+    read = dram.read(words * lanes, int(env.now))
+    queue.append(read.queue_cycles)
+    inject = dram.answer(read, words, lanes)
     if inject[0] > env.now:
         yield env.timeout(inject[0] - env.now)
     delivery = send(net.dram, core, len(inject))
