@@ -510,7 +510,10 @@ class MicroCore(wiring.Component):
             with m.State("RECV"):
                 got = HEADER_LAYOUT(net_in.payload.data[:noc.HEADER_BITS])
                 # A weight packet is the pager's: left in the router, and the RECV fails.
-                m.d.comb += [self.busy.eq(1), net_in.ready.eq(~(header_phase & got.to_weights))]
+                # (Ready looks at the header only when one is offered: a RECV's waits are
+                # the cycles it is ready and the network is not valid.)
+                page_head = net_in.valid & header_phase & got.to_weights
+                m.d.comb += [self.busy.eq(1), net_in.ready.eq(~page_head)]
                 with m.If(net_in.valid & header_phase):
                     with m.If((got.tag != header.tag) | (got.length != header.length) |
                               got.to_weights):

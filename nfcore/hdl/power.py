@@ -92,7 +92,8 @@ class PoweredCore(wiring.Component):
         sleep = cmd.payload.kind == CmdKind.SLEEP
         wake_cycles = self.wake_up_cycles
         countdown = Signal(range(max(2, wake_cycles)))
-        # The core's cmd.ready is high exactly when its sequencer is idle (FSM state IDLE).
+        # The core's cmd.ready is high exactly when its sequencer is idle (FSM state IDLE)
+        # and it is not writing a weight packet.
         core_idle = core.cmd.ready
         m.d.comb += [clock_on.eq(stored == PowerState.IDLE), core.clock_on.eq(clock_on)]
         with m.Switch(stored):
