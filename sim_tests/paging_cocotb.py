@@ -4,13 +4,14 @@ A compiled tree's weights sit in the DRAM model (`nfcore.hdl.dram_tb`, timed by 
 `dram.latency_ns` and `dram.bandwidth_gbps`). The host sends read requests with
 `to_weights` (`noc.DRAM_REQUEST_FIELDS`) through the host port; the channel answers each
 with a weight packet that travels the mesh to core `DEST`, whose pager writes it into the
-weight SRAM. Three pagings:
+weight SRAM. Four pagings:
 
 * `one_packet`, `chunks` and `slow_chunks` (a channel slower than a flit per cycle): no
-  stalls anywhere, the host injecting the requests back to back: every answer flit's injection and the last word's write equal
-  `nfcore.sim.dram.page_timeline` from the first request's handshake (the formula the
-  system model uses), and the measured paging cycles go to the file named by `ENV_OUT`
-  (schema: `PAGING_CYCLES_FILE` in test_paging_rtl.py) for `tests/sim/test_paging.py`.
+  stalls anywhere, the host injecting the requests back to back: every answer flit's
+  injection and the last word's write equal `nfcore.sim.dram.page_timeline` from the first
+  request's handshake (the formula the system model uses), and the measured paging cycles
+  go to the file named by `ENV_OUT` (schema: `nfcore.sim.paging.PAGING_CYCLES_FILE`) for
+  `tests/sim/test_paging.py`.
 * `stalled`: random idle cycles before each host flit, random backpressure on the DRAM
   port's output (`dram_out`) and on the host's `rsp` reads: the requests reach the channel
   late, and from their measured issue cycles on the timeline is again `page_timeline`'s.
