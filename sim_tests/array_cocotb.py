@@ -213,7 +213,7 @@ async def dram_read_to_core(dut: Any) -> None:
         await tb.check_scratchpads()
         (transfer,) = dram.transfers
         assert transfer.request == {"addr": start, "words": words, "dest_x": dest[0],
-                                    "dest_y": dest[1]}
+                                    "dest_y": dest[1], "to_weights": 0, "waddr": 0}
         assert transfer.header_offered_cycle == \
             handshake + noc.header_latency_cycles(noc.HOST, noc.DRAM)
         channel = DramChannel.of(cfg)

@@ -185,11 +185,11 @@ class Network:
         cached = self._paths.get(key)
         if cached is not None:
             return cached
-        if dst == self.dram:
-            raise NetworkError("the DRAM port only sends (weights are read-only)")
         x, y = self.router_of(src)
         dx, dy = self.router_of(dst)
-        eject = noc.HOST_PORT if dst == self.host else noc.Port.LOCAL
+        # Read requests leave through the DRAM port (XY to its router, as `noc.route`).
+        eject = noc.HOST_PORT if dst == self.host else \
+            noc.DRAM_PORT if dst == self.dram else noc.Port.LOCAL
         links = [self._inj_base + src]
         routers = []
         while True:

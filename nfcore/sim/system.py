@@ -19,7 +19,8 @@ host holds every selected tree's output.
   to the host. Energy is counted per stage: its events, packets, DRAM bytes, wake-ups, and
   leakage over the cycles it held its core.
 * Network: `network.Network` (analytic wormhole links, per-hop latency of `nfcore.noc`).
-* DRAM: `dram.DramChannel`; weights then travel from the DRAM port to the core as packets.
+* DRAM (`nfcore.sim.paging`): the host sends read requests to the DRAM port, the channel
+  (`dram.DramChannel`) answers each with a weight packet to the core, as the RTL does.
 * Power states per core: active while it holds a job (wake-up, weight load, program), idle
   after, gated once idle for `power.gate_after_idle_cycles`. A job that finds its core gated
   waits `power.wake_up_cycles` and pays one wake-up energy. If `power.gated_retains_sram` is
@@ -51,6 +52,7 @@ from nfcore.sim.dram import DramChannel
 from nfcore.sim.energy import EnergyTable
 from nfcore.sim.events import component_energy_pj, host_io_events
 from nfcore.sim.network import Delivery, Network
+from nfcore.sim.paging import page_weights
 from nfcore.sim.system_energy import SYSTEM_COMPONENTS, SystemEnergies
 from nfcore.sim.system_energy import leakage_pj_from_state_cycles as _leakage_pj
 from nfcore.sim.workload import Workload
@@ -268,17 +270,15 @@ def simulate_system(cfg: NFCoreConfig, workload: Workload, arrivals: Sequence[in
     def load(tid: int, core: CoreState, ci: int, weight_bytes: int, acc: Acc
              ) -> Generator[simpy.Event, Any, None]:
         t = trees[tid]
-        read = dram.read(weight_bytes, int(env.now))
-        acc.dram_wait += read.queue_cycles
+        words = -(-weight_bytes // lanes)
         acc.pj[_DRAM] += weight_bytes * energies.dram_pj_per_byte
         acc.nbytes[3] += weight_bytes
-        acc.pj[1] += -(-weight_bytes // lanes) * energies.weight_word_write_pj
+        acc.pj[1] += words * energies.weight_word_write_pj
         acc.nbytes[0] += weight_bytes
-        yield env.timeout(read.first_byte_cycle - env.now)
-        done = read.done_cycle
-        for flits in noc.transfer_packets(weight_bytes, lanes):
-            done = max(done, packet(acc, net.dram, ci, flits))
-        yield env.timeout(done - env.now)
+        # Requests from the host to the DRAM port, weight packets back (nfcore.sim.paging).
+        paged = yield from page_weights(env, net, dram, lanes, ci, words,
+                                        lambda src, dst, flits: deliver(acc, src, dst, flits))
+        acc.dram_wait += paged.dram_queue_cycles
         if not t.resident:
             if core.paged is not None:
                 core.loaded.discard(core.paged)
