@@ -23,7 +23,7 @@ from sklearn import datasets as skd
 from sklearn.model_selection import train_test_split
 
 from forest.errors import ForestError
-from forest.synthetic import RawData, make_multitask, make_sequence
+from forest.synthetic import RawData, make_multitask, make_multitask_seq, make_sequence
 
 _LOADERS: dict[str, Callable[..., Any]] = {
     "breast_cancer": skd.load_breast_cancer,
@@ -32,7 +32,7 @@ _LOADERS: dict[str, Callable[..., Any]] = {
     "wine": skd.load_wine,
 }
 
-SYNTHETIC: tuple[str, ...] = ("multitask", "sequence")
+SYNTHETIC: tuple[str, ...] = ("multitask", "multitask_seq", "sequence")
 
 DATASETS: tuple[str, ...] = tuple(sorted((*_LOADERS, *SYNTHETIC)))
 """Names `load_dataset` accepts."""
@@ -77,7 +77,8 @@ class Dataset:
 
 
 def load_dataset(name: str, seed: int = 0, test_fraction: float = TEST_FRACTION, *,
-                 n_tasks: int = DEFAULT_TASKS, samples_per_task: int = 64) -> Dataset:
+                 n_tasks: int = DEFAULT_TASKS,
+                 samples_per_task: int | None = None) -> Dataset:
     """Load dataset `name`, split by `seed`, standardized on train.
 
     `sequence` and `multitask` are generated from `seed` too; `n_tasks` and
@@ -131,11 +132,14 @@ def load_dataset(name: str, seed: int = 0, test_fraction: float = TEST_FRACTION,
     )
 
 
-def _raw(name: str, seed: int, n_tasks: int, samples_per_task: int) -> RawData:
+def _raw(name: str, seed: int, n_tasks: int, samples_per_task: int | None) -> RawData:
     if name == "sequence":
         return make_sequence(seed=seed)
+    sized = {} if samples_per_task is None else {"samples_per_task": samples_per_task}
     if name == "multitask":
-        return make_multitask(n_tasks=n_tasks, samples_per_task=samples_per_task, seed=seed)
+        return make_multitask(n_tasks=n_tasks, seed=seed, **sized)
+    if name == "multitask_seq":
+        return make_multitask_seq(n_tasks=n_tasks, seed=seed, **sized)
     bunch = _LOADERS[name]()
     x = np.asarray(bunch.data, dtype=np.float64)
     y = np.asarray(bunch.target, dtype=np.int64)

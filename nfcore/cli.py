@@ -238,10 +238,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="test inputs run through the golden and SimPy models")
     p.add_argument("--rtl-samples", type=int, default=20,
                    help="of those, how many also run on the RTL under Verilator (0: skip)")
-    p.add_argument("--forest-dataset", default="multitask",
+    p.add_argument("--forest-dataset", default="multitask_seq",
                    help="dataset of the forest in the system section (nfcore train's names)")
-    p.add_argument("--forest-tasks", type=int, default=256,
-                   help="tasks (and trees) of the multitask forest")
+    p.add_argument("--forest-tasks", type=int, default=96,
+                   help="tasks of a multitask forest (one tree of each kind per task)")
     p.add_argument("--forest-requests", type=int, default=2000,
                    help="requests the system model simulates")
     p.add_argument("--reports", default="reports", help="reports root folder")
