@@ -169,7 +169,7 @@ def make_multitask_seq(n_tasks: int = 96, samples_per_task: int = 256, length: i
     mask[np.arange(n_tasks)[:, None], keep] = True
     rules = (rules * mask[:, None, :, None]).reshape(n_tasks, n_classes, length * channels)
     p = family == 2
-    flat = signal[p].reshape(int(p.sum()), -1)
+    flat = signal[p].reshape(int(p.sum()), length * channels)
     y[p] = np.einsum("ncf,nf->nc", rules[task[p]], flat).argmax(axis=1)
 
     x = np.concatenate([code, signal], axis=1).reshape(n, -1)
