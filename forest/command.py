@@ -53,14 +53,16 @@ PRESETS: dict[str, Preset] = {
     "iris": Preset(_TABULAR, "mlp", 300),
     "multitask": Preset(ForestOptions(n_trees=DEFAULT_TASKS, top_k=1, tree_size=8), "mlp"),
     # One tree of each kind per task; a request runs all three of its task's trees (top-3),
-    # since each kind is best on one rule family (forest.synthetic.make_multitask_seq). No
+    # since the kinds are best on different rule families (forest.synthetic.make_multitask_seq:
+    # RNN on order, CNN and RNN on motifs, CNN and MLP on position rules). No
     # stem: its generalist would be trained on labels that mean something else in each task.
     # The monolith is the MLP (at equal width it beat the CNN and the RNN on this data). Its
     # ladder is 64 and 256 only, to keep `make sim` to a few minutes: every rung from 2 to 512
-    # stayed far below the forest (512: 0.64 against 0.81, and it alone takes a minute).
+    # stayed far below the forest (512: 0.64 against 0.81, and it alone took minutes here).
+    # overlap 0: a border would add rows of other tasks, whose rules differ, to every region.
     "multitask_seq": Preset(ForestOptions(n_trees=3 * DEFAULT_TASKS, top_k=3,
                                           kinds=("mlp", "cnn", "rnn"), tree_size=16,
-                                          fit=FitOptions(epochs=200)),
+                                          overlap=0.0, fit=FitOptions(epochs=200)),
                             "mlp", monolith_widths=(64, 256)),
 }
 

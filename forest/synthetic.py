@@ -117,8 +117,8 @@ def make_multitask_seq(n_tasks: int = 96, samples_per_task: int = 256, length: i
       channel space, amplitude 3) at random distinct steps; the class is the type of the
       last event: order matters and positions do not (a recurrent tree);
     - position: the class is argmax(A_t s) of the whole signal s (length * channels values,
-      rule A_t random and fixed per task) with no pattern added: every step has its own
-      weight (a dense tree).
+      rule A_t random and fixed per task, reading `RULE_STEPS` task-specific steps) with no
+      pattern added: every step has its own weight (a dense tree, or a CNN's dense head).
 
     Rows are grouped by task (samples_per_task consecutive rows each); `task` holds task ids.
     Shapes: x (n_tasks * samples_per_task, (code_steps + length) * channels), input_shape
