@@ -1,10 +1,10 @@
 """Offline datasets, split and standardized the same way every time.
 
 The scikit-learn sets ship inside scikit-learn, and the synthetic ones (`sequence`,
-`multitask`) are generated from a seed (`forest.synthetic`), so nothing is downloaded. Each is
-split into train and test sets (stratified by class; `multitask` by task, so every task is in
-both), and standardized with the mean and standard deviation of the training set only (the
-test set never leaks into the scaling).
+`multitask`, `multitask_seq`) are generated from a seed (`forest.synthetic`), so nothing is
+downloaded. Each is split into train and test sets (stratified by class; the multitask sets by
+task, so every task is in both), and standardized with the mean and standard deviation of the
+training set only (the test set never leaks into the scaling).
 
 Rows of `x` are always flat (n, n_features); `Dataset.input_shape` says how a tree reads a row:
 (n_features,) for tabular data, (length, channels) channel-last for sequences. `digits` is
@@ -81,8 +81,9 @@ def load_dataset(name: str, seed: int = 0, test_fraction: float = TEST_FRACTION,
                  samples_per_task: int | None = None) -> Dataset:
     """Load dataset `name`, split by `seed`, standardized on train.
 
-    `sequence` and `multitask` are generated from `seed` too; `n_tasks` and
-    `samples_per_task` size `multitask` (see `forest.synthetic.make_multitask`).
+    `sequence`, `multitask` and `multitask_seq` are generated from `seed` too; `n_tasks` and
+    `samples_per_task` size the multitask sets (None: the generator's default; see
+    `forest.synthetic.make_multitask` and `make_multitask_seq`).
     Raises `ForestError` naming the available datasets if `name` is unknown.
     """
     if name not in DATASETS:

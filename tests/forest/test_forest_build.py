@@ -86,7 +86,7 @@ def test_sequence_kinds_on_flat_data_are_refused() -> None:
 
 @pytest.fixture(scope="module")
 def seq_tasks() -> Dataset:
-    return load_dataset("multitask_seq", n_tasks=12, samples_per_task=160, seed=0)
+    return load_dataset("multitask_seq", n_tasks=12, samples_per_task=256, seed=0)
 
 
 def test_each_tree_kind_is_best_on_its_rule_family_and_the_mixed_forest_beats_each(
