@@ -57,11 +57,12 @@ class AgreementError(NFCoreError):
 
 @dataclass(frozen=True)
 class ForestSystemOptions:
-    dataset: str = "multitask"
+    dataset: str = "multitask_seq"
     trees: int | None = None
-    """Trees of the forest (None: the dataset's preset; multitask: one per task)."""
-    tasks: int = 256
-    """Tasks of the synthetic multitask dataset."""
+    """Trees of the forest (None: the dataset's preset; multitask, multitask_seq: one of each
+    kind per task)."""
+    tasks: int = 96
+    """Tasks of the synthetic multitask datasets."""
     top_k: int | None = None
     kinds: tuple[str, ...] | None = None
     tree_size: int | None = None
