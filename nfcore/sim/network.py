@@ -161,6 +161,9 @@ class Network:
         self.flit_hops = 0
         self.waited_packets = 0
         self.wait_cycles = 0
+        self.trace: list[tuple[int, int, int, int]] | None = None
+        """When a list, `send` appends (now, src, dst, flits) of every packet (for
+        `nfcore.sim.network_check`)."""
 
     def core(self, xy: tuple[int, int]) -> int:
         x, y = xy
@@ -209,6 +212,8 @@ class Network:
     def send(self, src: int, dst: int, flits: int, now: int) -> Delivery:
         """Send a packet of `flits` flits from `src` to `dst` at cycle `now`; reserve the
         links it holds and return when it is delivered. Calls must come in time order."""
+        if self.trace is not None:
+            self.trace.append((now, src, dst, flits))
         key = (src, dst)
         cached = self._paths.get(key)
         links, routers = cached if cached is not None else self.path(src, dst)

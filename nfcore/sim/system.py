@@ -131,6 +131,8 @@ class SystemResult:
     dram: dict[str, float]
     energies: SystemEnergies
     clock_hz: float
+    packets: list[tuple[int, int, int, int]] = field(default_factory=list)
+    """Every packet sent, in send order: (cycle, source, destination, flits) (`Network.trace`)."""
 
     @property
     def utilization(self) -> npt.NDArray[np.float64]:
@@ -177,6 +179,7 @@ def simulate_system(cfg: NFCoreConfig, workload: Workload, arrivals: Sequence[in
     energies = SystemEnergies.of(cfg, table)
     lanes = cfg.core.lanes
     net = Network(cfg)
+    net.trace = []
     dram = DramChannel.of(cfg)
     env = simpy.Environment()
     trees = workload.trees
@@ -426,4 +429,5 @@ def _result(cfg: NFCoreConfig, records: list[SystemRecord], arrivals: Sequence[i
               "queue_cycles": dram.queue_cycles},
         energies=energies,
         clock_hz=cfg.clock_hz,
+        packets=net.trace,
     )

@@ -3,21 +3,17 @@
 The scenarios of `nfcore.scenarios` are compared with the RTL in `test_array_agreement.py`;
 here the model is checked at its interface (latency, round robin, the destination holding
 its ejection port, FIFO room) and against the flit-level model (`nfcore.sim.flit_array`,
-equal to the RTL) on random traffic that nobody tuned it on. The last test measures how far
-the system model's one-shot network (`nfcore.sim.network`, what `make sim` runs) is from
-these rules on host traffic.
+equal to the RTL) on random traffic that nobody tuned it on.
+`test_network_check.py` measures how far the system model's one-shot network is from them.
 """
 
 from __future__ import annotations
-
-import random
 
 import pytest
 
 from nfcore import noc
 from nfcore.config import MeshConfig, NFCoreConfig
 from nfcore.scenarios import CORE, Scenario, _random_dag, act_digest
-from nfcore.sim import network, worm_network
 from nfcore.sim.array_model import run_array_model
 from nfcore.sim.flit_array import run_array_flits
 from nfcore.sim.network import Network
@@ -112,41 +108,3 @@ def test_array_model_equals_the_flit_model_on_random_traffic(size: int,
         assert model.cycles == flits.cycles, f"seed {seed}"
         assert all(act_digest(model_states[c].act) == act_digest(flit_states[c].act)
                    for c in model_states), f"seed {seed}: scratchpads"
-
-
-def host_traffic(net: Network, requests: int, gap: int, seed: int
-                 ) -> list[tuple[int, int, int, int]]:
-    """(ready cycle, src, dst, flits): per request, 4 inputs (5 flits) from the host to
-    random cores, each answered (3 flits) 150 cycles later: `make sim`'s pattern, all
-    traffic through the host port."""
-    rng = random.Random(seed)
-    out, t = [], 0
-    for _ in range(requests):
-        t += rng.randint(0, 2 * gap)
-        for _ in range(4):
-            core = rng.randrange(net.n_cores)
-            out += [(t, net.host, core, 5), (t + 150, core, net.host, 3)]
-    return sorted(out)
-
-
-def test_system_network_against_the_rtl_rules_on_host_traffic() -> None:
-    """What `make sim`'s one-shot network misses: on host traffic (4 x 4 mesh, 200
-    requests), its packet latencies against the RTL's rules. The mean agrees within 2%;
-    single packets differ by the order of grants (send order, not round robin) and by
-    buffering: the per-packet error is printed (`pytest -s`) and bounded."""
-    size = 4
-    cfg = NFCoreConfig(core=CORE, mesh=MeshConfig(rows=size, cols=size))
-    packets = host_traffic(Network(cfg), 200, 20, seed=1)
-    one_shot = network.send_in_order(Network(cfg), packets)
-    exact = worm_network.send_in_order(Network(cfg), packets)
-    lat_one = [d - p[0] for d, p in zip(one_shot, packets, strict=True)]
-    lat_exact = [d - p[0] for d, p in zip(exact, packets, strict=True)]
-    mean_err = abs(sum(lat_one) - sum(lat_exact)) / sum(lat_exact)
-    packet_err = sum(abs(a - b) for a, b in zip(lat_one, lat_exact, strict=True)) / \
-        sum(lat_exact)
-    equal = sum(a == b for a, b in zip(lat_one, lat_exact, strict=True)) / len(packets)
-    print(f"\nmake sim network vs RTL rules, {len(packets)} host packets on {size} x {size}: "
-          f"mean latency error {mean_err:.2%}, per-packet error {packet_err:.2%}, "
-          f"{equal:.0%} of packets equal")
-    assert mean_err < 0.02
-    assert packet_err < 0.05
