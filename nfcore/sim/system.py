@@ -429,5 +429,5 @@ def _result(cfg: NFCoreConfig, records: list[SystemRecord], arrivals: Sequence[i
               "queue_cycles": dram.queue_cycles},
         energies=energies,
         clock_hz=cfg.clock_hz,
-        packets=net.trace,
+        packets=net.trace or [],
     )
