@@ -1,12 +1,13 @@
-"""Test order: the array RTL suite writes the cycles that tests/sim/test_array_agreement.py
-compares with the system model, so in one session it runs first (`make test` runs tests/
-before sim_tests/ otherwise)."""
+"""Test order: the array RTL suites write the cycles that tests/sim/test_array_agreement.py,
+tests/sim/test_system_split.py and tests/sim/test_paging.py compare with the system model, so
+in one session they run first (`make test` runs tests/ before sim_tests/ otherwise)."""
 
 from __future__ import annotations
 
 import pytest
 
-FIRST = "sim_tests/test_array_rtl.py"
+FIRST = ("sim_tests/test_array_rtl.py", "sim_tests/test_split_trees_rtl.py",
+         "sim_tests/test_paging_rtl.py")
 
 
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config,

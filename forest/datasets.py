@@ -1,10 +1,10 @@
 """Offline datasets, split and standardized the same way every time.
 
 The scikit-learn sets ship inside scikit-learn, and the synthetic ones (`sequence`,
-`multitask`) are generated from a seed (`forest.synthetic`), so nothing is downloaded. Each is
-split into train and test sets (stratified by class; `multitask` by task, so every task is in
-both), and standardized with the mean and standard deviation of the training set only (the
-test set never leaks into the scaling).
+`multitask`, `multitask_seq`) are generated from a seed (`forest.synthetic`), so nothing is
+downloaded. Each is split into train and test sets (stratified by class; the multitask sets by
+task, so every task is in both), and standardized with the mean and standard deviation of the
+training set only (the test set never leaks into the scaling).
 
 Rows of `x` are always flat (n, n_features); `Dataset.input_shape` says how a tree reads a row:
 (n_features,) for tabular data, (length, channels) channel-last for sequences. `digits` is
@@ -23,7 +23,7 @@ from sklearn import datasets as skd
 from sklearn.model_selection import train_test_split
 
 from forest.errors import ForestError
-from forest.synthetic import RawData, make_multitask, make_sequence
+from forest.synthetic import RawData, make_multitask, make_multitask_seq, make_sequence
 
 _LOADERS: dict[str, Callable[..., Any]] = {
     "breast_cancer": skd.load_breast_cancer,
@@ -32,7 +32,7 @@ _LOADERS: dict[str, Callable[..., Any]] = {
     "wine": skd.load_wine,
 }
 
-SYNTHETIC: tuple[str, ...] = ("multitask", "sequence")
+SYNTHETIC: tuple[str, ...] = ("multitask", "multitask_seq", "sequence")
 
 DATASETS: tuple[str, ...] = tuple(sorted((*_LOADERS, *SYNTHETIC)))
 """Names `load_dataset` accepts."""
@@ -77,11 +77,13 @@ class Dataset:
 
 
 def load_dataset(name: str, seed: int = 0, test_fraction: float = TEST_FRACTION, *,
-                 n_tasks: int = DEFAULT_TASKS, samples_per_task: int = 64) -> Dataset:
+                 n_tasks: int = DEFAULT_TASKS,
+                 samples_per_task: int | None = None) -> Dataset:
     """Load dataset `name`, split by `seed`, standardized on train.
 
-    `sequence` and `multitask` are generated from `seed` too; `n_tasks` and
-    `samples_per_task` size `multitask` (see `forest.synthetic.make_multitask`).
+    `sequence`, `multitask` and `multitask_seq` are generated from `seed` too; `n_tasks` and
+    `samples_per_task` size the multitask sets (None: the generator's default; see
+    `forest.synthetic.make_multitask` and `make_multitask_seq`).
     Raises `ForestError` naming the available datasets if `name` is unknown.
     """
     if name not in DATASETS:
@@ -131,11 +133,14 @@ def load_dataset(name: str, seed: int = 0, test_fraction: float = TEST_FRACTION,
     )
 
 
-def _raw(name: str, seed: int, n_tasks: int, samples_per_task: int) -> RawData:
+def _raw(name: str, seed: int, n_tasks: int, samples_per_task: int | None) -> RawData:
     if name == "sequence":
         return make_sequence(seed=seed)
+    sized = {} if samples_per_task is None else {"samples_per_task": samples_per_task}
     if name == "multitask":
-        return make_multitask(n_tasks=n_tasks, samples_per_task=samples_per_task, seed=seed)
+        return make_multitask(n_tasks=n_tasks, seed=seed, **sized)
+    if name == "multitask_seq":
+        return make_multitask_seq(n_tasks=n_tasks, seed=seed, **sized)
     bunch = _LOADERS[name]()
     x = np.asarray(bunch.data, dtype=np.float64)
     y = np.asarray(bunch.target, dtype=np.int64)

@@ -90,3 +90,87 @@ def make_multitask(n_tasks: int = 16, samples_per_task: int = 64, code_dim: int 
     y = np.einsum("ncp,np->nc", rules[task], payload).argmax(axis=1).astype(np.int64)
     x = np.concatenate([code, payload], axis=1)
     return RawData(x, y, task, (code_dim + payload_dim,), n_classes, n_tasks)
+
+
+SEQ_FAMILIES: tuple[str, ...] = ("motif", "order", "position")
+"""Rule families of `make_multitask_seq`; task t follows family t % 3 (see there)."""
+RULE_STEPS = 2
+"""Steps a `position` rule of `make_multitask_seq` reads."""
+
+
+def make_multitask_seq(n_tasks: int = 96, samples_per_task: int = 256, length: int = 12,
+                       channels: int = 4, code_steps: int = 2, n_classes: int = 3,
+                       noise: float = 0.3, code_noise: float = 0.1,
+                       seed: int = 0) -> RawData:
+    """Many small sequence tasks whose rules are local, ordered or positional patterns.
+
+    A row is a channel-last sequence (code_steps + length, channels). Its first `code_steps`
+    steps carry the task's code (c_t ~ N(0, I) of code_steps * channels values, plus
+    `code_noise` Gaussian noise), so a router can tell tasks apart from the raw row; the
+    next `length` steps are Gaussian noise of standard deviation `noise` plus the sample's
+    pattern. Task t follows rule family `SEQ_FAMILIES[t % 3]`:
+
+    - motif: class c is a task-specific 3-step motif (random, amplitude 1.5) added at a random
+      position: translation-invariant and local, what a convolution with a shared kernel
+      reads (a CNN tree);
+    - order: 2 or 3 events, each a task-specific spike (one per class, a random direction in
+      channel space, amplitude 3) at random distinct steps; the class is the type of the
+      last event: order matters and positions do not (a recurrent tree);
+    - position: the class is argmax(A_t s) of the whole signal s (length * channels values,
+      rule A_t random and fixed per task, reading `RULE_STEPS` task-specific steps) with no
+      pattern added: every step has its own weight (a dense tree, or a CNN's dense head).
+
+    Rows are grouped by task (samples_per_task consecutive rows each); `task` holds task ids.
+    Shapes: x (n_tasks * samples_per_task, (code_steps + length) * channels), input_shape
+    (code_steps + length, channels).
+    """
+    if not 1 <= n_tasks <= MAX_TASKS:
+        raise ForestError(f"make_multitask_seq: n_tasks = {n_tasks} must be in 1 .. {MAX_TASKS}")
+    if samples_per_task < 2 or length < 4 or min(channels, code_steps) < 1 or n_classes < 2 \
+            or min(noise, code_noise) < 0:
+        raise ForestError(
+            f"make_multitask_seq: samples_per_task={samples_per_task} must be >= 2, "
+            f"length={length} >= 4, channels={channels} and code_steps={code_steps} >= 1, "
+            f"n_classes={n_classes} >= 2, noise={noise} and code_noise={code_noise} >= 0")
+    rng = np.random.default_rng(seed)
+    n = n_tasks * samples_per_task
+    task = np.repeat(np.arange(n_tasks, dtype=np.int64), samples_per_task)
+    family = task % len(SEQ_FAMILIES)
+    codes = rng.normal(size=(n_tasks, code_steps, channels))
+    code = codes[task] + code_noise * rng.normal(size=(n, code_steps, channels))
+    signal = noise * rng.normal(size=(n, length, channels))
+    y = rng.integers(0, n_classes, size=n).astype(np.int64)
+    rows = np.arange(n)
+
+    # motif: one 3-step pattern per (task, class) at a random position.
+    motifs = 1.5 * rng.normal(size=(n_tasks, n_classes, 3, channels)) / np.sqrt(channels)
+    start = rng.integers(0, length - 2, size=n)
+    m = family == 0
+    for step in range(3):
+        signal[rows[m], start[m] + step] += motifs[task[m], y[m], step]
+
+    # order: events at distinct random steps; the last one's type is the label.
+    spikes = rng.normal(size=(n_tasks, n_classes, channels))
+    spikes *= 3.0 / np.linalg.norm(spikes, axis=2, keepdims=True)
+    steps = np.sort(rng.random((n, length)).argsort(axis=1)[:, :3], axis=1)
+    n_events = rng.integers(2, 4, size=n)
+    types = rng.integers(0, n_classes, size=(n, 3))
+    types[rows, n_events - 1] = y
+    o = family == 1
+    for j in range(3):
+        on = o & (j < n_events)
+        signal[rows[on], steps[on, j]] += spikes[task[on], types[on, j]]
+
+    # position: a fixed linear rule on the whole signal.
+    rules = rng.normal(size=(n_tasks, n_classes, length, channels))
+    # Each rule reads `RULE_STEPS` task-specific steps; the others weigh zero.
+    keep = rng.random((n_tasks, length)).argsort(axis=1)[:, :RULE_STEPS]
+    mask = np.zeros((n_tasks, length), dtype=bool)
+    mask[np.arange(n_tasks)[:, None], keep] = True
+    rules = (rules * mask[:, None, :, None]).reshape(n_tasks, n_classes, length * channels)
+    p = family == 2
+    flat = signal[p].reshape(int(p.sum()), length * channels)
+    y[p] = np.einsum("ncf,nf->nc", rules[task[p]], flat).argmax(axis=1)
+
+    x = np.concatenate([code, signal], axis=1).reshape(n, -1)
+    return RawData(x, y, task, (code_steps + length, channels), n_classes, n_tasks)

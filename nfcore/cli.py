@@ -238,10 +238,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="test inputs run through the golden and SimPy models")
     p.add_argument("--rtl-samples", type=int, default=20,
                    help="of those, how many also run on the RTL under Verilator (0: skip)")
-    p.add_argument("--forest-dataset", default="multitask",
+    p.add_argument("--forest-dataset", default="multitask_seq",
                    help="dataset of the forest in the system section (nfcore train's names)")
-    p.add_argument("--forest-tasks", type=int, default=256,
-                   help="tasks (and trees) of the multitask forest")
+    p.add_argument("--forest-tasks", type=int, default=96,
+                   help="tasks of a multitask forest (one tree of each kind per task)")
     p.add_argument("--forest-requests", type=int, default=2000,
                    help="requests the system model simulates")
     p.add_argument("--reports", default="reports", help="reports root folder")
@@ -283,15 +283,16 @@ def build_parser() -> argparse.ArgumentParser:
             "train a Neural Forest (trees, router, shared stem) and its size-matched monolith, "
             "save it to a folder (manifest.json + weights.safetensors) and print a summary")
     p.add_argument("--dataset", required=True,
-                   help="digits, wine, breast_cancer, iris, sequence or multitask")
+                   help="digits, wine, breast_cancer, iris, sequence, multitask or "
+                   "multitask_seq")
     p.add_argument("--trees", type=int, default=None, help="number of trees (default: per "
-                   "dataset; multitask: one per task)")
+                   "dataset; multitask, multitask_seq: one of each kind per task)")
     p.add_argument("--top-k", type=int, default=None, help="trees evaluated per request")
     p.add_argument("--kinds", default=None, help="comma-separated tree kinds: mlp,cnn,rnn")
     p.add_argument("--tree-size", type=int, default=None,
                    help="mlp hidden width, cnn channels or rnn hidden units")
     p.add_argument("--epochs", type=int, default=None, help="passes over each tree's region")
-    p.add_argument("--tasks", type=int, default=16, help="tasks of the multitask dataset")
+    p.add_argument("--tasks", type=int, default=16, help="tasks of the multitask datasets")
     p.add_argument("--no-monolith", action="store_true", help="skip the monolith baseline")
     p.add_argument("--threads", type=int, default=1, help="torch threads")
     p.add_argument("--seed", type=int, default=0)

@@ -17,7 +17,8 @@
 4. build the system model's `Workload` from the image's programs (cycles and events by the
    timing contract) and the router's picks on the test set, and run it with every baseline
    against the forest's own monolith, trained to the forest's accuracy on the same data.
-   The system model runs single-core trees: a tree the image splits over cores is refused.
+   A tree the image splits over a chain of cores runs there stage by stage
+   (`nfcore.sim.workload.tree_from_chain`, `TreeSpec.stages`).
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from nfcore.compiler.layout import Layout
 from nfcore.config import NFCoreConfig
 from nfcore.errors import CompileError, NFCoreError
 from nfcore.sim import baselines as bl
-from nfcore.sim.workload import TreeSpec, Workload, tree_from_program
+from nfcore.sim.workload import TreeSpec, Workload, tree_from_chain
 
 if TYPE_CHECKING:
     from forest.command import TrainResult
@@ -56,11 +57,12 @@ class AgreementError(NFCoreError):
 
 @dataclass(frozen=True)
 class ForestSystemOptions:
-    dataset: str = "multitask"
+    dataset: str = "multitask_seq"
     trees: int | None = None
-    """Trees of the forest (None: the dataset's preset; multitask: one per task)."""
-    tasks: int = 256
-    """Tasks of the synthetic multitask dataset."""
+    """Trees of the forest (None: the dataset's preset; multitask, multitask_seq: one of each
+    kind per task)."""
+    tasks: int = 96
+    """Tasks of the synthetic multitask datasets."""
     top_k: int | None = None
     kinds: tuple[str, ...] | None = None
     tree_size: int | None = None
@@ -229,17 +231,14 @@ def _softmax(z: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
 
 
 def _tree_specs(image: ForestImage) -> tuple[TreeSpec, ...]:
-    """Every tree on the core the image assigns it (a paged tree: where it is loaded)."""
+    """Every tree on the core(s) the image assigns it (a paged tree: where it is loaded); a
+    tree the image splits over a chain of cores becomes one stage per chain core."""
     specs = []
     for t in range(image.n_trees):
         tree = image.tree(t)
-        if len(tree.cores) > 1:
-            raise CompileError(f"tree {t} is split across cores {list(tree.cores)}; the system "
-                               "workload of this pipeline runs single-core trees only (raise "
-                               "core.weight_sram_bytes or train smaller trees)")
         plan = tree.program.plan
-        specs.append(tree_from_program(
-            t, tree.cores[0], tree.program.cores[0].instructions(), tree.program.lanes,
+        specs.append(tree_from_chain(
+            t, [(c.coord, c.instructions()) for c in tree.program.cores], tree.program.lanes,
             input_bytes=plan.input_len, output_bytes=plan.output_len,
             resident=tree.resident, kind=tree.kind))
     return tuple(specs)

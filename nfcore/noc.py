@@ -21,6 +21,18 @@ router (0, 0). The host injects into router (0, 0)'s NORTH input; from there `ro
 packet east along row 0 first. That one Y-to-X turn does not break deadlock freedom: the
 host's input link is a source in the channel-dependency graph, no cycle can pass through it.
 
+Weight packets (paging)
+-----------------------
+A packet whose header sets `to_weights` carries weight SRAM words, not a message for a RECV:
+the destination core's network interface (`nfcore.hdl.pager`) writes payload word k to its
+weight SRAM at word `waddr + k`, one word per cycle, with no program running. Such a header
+is read with `WEIGHT_HEADER_FIELDS`: `waddr` takes the bits of `src_x`/`src_y` (the source
+of a weight packet is the DRAM channel, which has no mesh coordinates) and `tag` is 0; every
+other field keeps its meaning, so routers treat weight packets as any other. The DRAM
+channel sends them in answer to a read request that sets `to_weights` (`DRAM_REQUEST_FIELDS`).
+The timing of the whole paging path (request, channel, answer, writes) is
+`nfcore.sim.dram.page_timeline`.
+
 Routing
 -------
 Dimension-order XY: a packet first travels along its row (x, the column index) to the
@@ -62,7 +74,17 @@ HEADER_FIELDS: tuple[HeaderField, ...] = (
     HeaderField("tag", 42, TAG_BITS, doc="message tag, matched by RECV"),
     HeaderField("to_host", 50, 1, doc="1: deliver to the host port (dest_x, dest_y ignored)"),
     HeaderField("to_dram", 51, 1, doc="1: deliver to the DRAM port (dest_x, dest_y ignored)"),
+    HeaderField("to_weights", 52, 1,
+                doc="1: a weight packet (`WEIGHT_HEADER_FIELDS`), for the weight SRAM"),
 )
+
+WADDR_BITS = 16
+"""Width of a weight packet's `waddr` (at least `isa.WEIGHT_ADDR_BITS`, checked by the core)."""
+WEIGHT_HEADER_FIELDS: tuple[HeaderField, ...] = tuple(
+    HeaderField("waddr", 16, WADDR_BITS, doc="weight SRAM word of the first payload word")
+    if f.name == "src_x" else f for f in HEADER_FIELDS if f.name != "src_y")
+"""The header of a weight packet (`to_weights` = 1): `HEADER_FIELDS` with `waddr` in place of
+`src_x` and `src_y`."""
 
 HOST = (0, -1)
 """The host's (x, y): a node above router (0, 0), attached to its NORTH port."""
@@ -209,6 +231,16 @@ def decode_header(word: int) -> dict[str, int]:
     return {f.name: ((word >> f.lsb) & ((1 << f.width) - 1)) + f.offset for f in HEADER_FIELDS}
 
 
+def encode_weight_header(**fields: int) -> int:
+    """The header of a weight packet (`WEIGHT_HEADER_FIELDS`, `to_weights` set)."""
+    return _encode(WEIGHT_HEADER_FIELDS, {**fields, "to_weights": 1}, "weight packet header")
+
+
+def decode_weight_header(word: int) -> dict[str, int]:
+    return {f.name: ((word >> f.lsb) & ((1 << f.width) - 1)) + f.offset
+            for f in WEIGHT_HEADER_FIELDS}
+
+
 # --- Edge ports -------------------------------------------------------------------------------
 # Where the host and the DRAM channel attach, for the models that count hops from a router.
 
@@ -246,16 +278,57 @@ DRAM_REQUEST_FIELDS: tuple[HeaderField, ...] = (
     HeaderField("words", 32, LENGTH_BITS, offset=1, doc="words to read, 1..1024"),
     HeaderField("dest_x", 42, COORD_BITS, doc="core that receives the data"),
     HeaderField("dest_y", 50, COORD_BITS, doc="core that receives the data"),
+    HeaderField("to_weights", 58, 1, doc="1: answer with a weight packet (to `waddr`)"),
+    HeaderField("waddr", 64, WADDR_BITS,
+                doc="weight SRAM word for the first word (second payload word)"),
 )
-"""A read request: a `to_dram` packet with one payload flit holding these fields (low 64
-bits). The channel answers with one packet of `words` payload flits to (dest_x, dest_y),
-with the request's tag and src fields 0; timing is `nfcore.sim.dram.DramChannel`'s."""
+"""A read request: a `to_dram` packet whose payload words hold these fields, 64 bits per
+word (field bit b is bit `b % 64` of payload word `b // 64`; `dram_request_words`). A
+request with `to_weights` = 0 has one payload word (bits 0..63, `waddr` 0) and is answered
+with one packet of `words` payload flits to (dest_x, dest_y), the request's tag, src fields
+0, for the core's RECV. With `to_weights` = 1 it has two payload words and is answered with
+a weight packet (`WEIGHT_HEADER_FIELDS`: `waddr` from the request, tag 0), which the core
+writes to its weight SRAM. Timing: `nfcore.sim.dram`."""
+
+DRAM_REQUEST_WORD_BITS = 64
+"""Bits of a request field word that each payload flit carries (its low bits)."""
 
 
 def encode_dram_request(**fields: int) -> int:
+    """All the fields as one integer (bits 64 and up only when `to_weights` is set)."""
+    if not fields.get("to_weights") and fields.get("waddr"):
+        raise ISAError("DRAM request waddr is set but to_weights is not")
     return _encode(DRAM_REQUEST_FIELDS, fields, "DRAM request")
 
 
-def decode_dram_request(word: int) -> dict[str, int]:
-    return {f.name: ((word >> f.lsb) & ((1 << f.width) - 1)) + f.offset
+def dram_request_words(**fields: int) -> list[int]:
+    """The payload words of a read request: one, or two if `to_weights` is set."""
+    value = encode_dram_request(**fields)
+    n = 2 if fields.get("to_weights") else 1
+    mask = (1 << DRAM_REQUEST_WORD_BITS) - 1
+    return [(value >> (DRAM_REQUEST_WORD_BITS * k)) & mask for k in range(n)]
+
+
+def dram_request_flits(to_weights: bool) -> int:
+    """Flits of a read request packet: the header and its payload words."""
+    return 1 + (2 if to_weights else 1)
+
+
+def decode_dram_request(words: int | list[int]) -> dict[str, int]:
+    """The fields of a request from its payload words (each masked to its low 64 bits), or
+    from the integer `encode_dram_request` returns."""
+    if isinstance(words, list):
+        mask = (1 << DRAM_REQUEST_WORD_BITS) - 1
+        words = sum((w & mask) << (DRAM_REQUEST_WORD_BITS * k) for k, w in enumerate(words))
+    return {f.name: ((words >> f.lsb) & ((1 << f.width) - 1)) + f.offset
             for f in DRAM_REQUEST_FIELDS}
+
+
+def page_chunks(words: int, max_words: int = 1 << LENGTH_BITS) -> list[int]:
+    """Words of each read request (and answer packet) that pages `words` weight words: in
+    order, each at most `max_words` (a packet's maximum length by default), as
+    `transfer_packets` splits a transfer."""
+    if not 1 <= max_words <= 1 << LENGTH_BITS:
+        raise ISAError(f"page chunk max_words = {max_words} is out of range 1..{1 << LENGTH_BITS}")
+    full, rest = divmod(max(1, words), max_words)
+    return [max_words] * full + ([rest] if rest else [])

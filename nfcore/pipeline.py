@@ -29,8 +29,8 @@ class SimOptions:
     requests: int = 300
     rtl_samples: int = 20
     reports_root: Path = Path("reports")
-    forest_dataset: str = "multitask"
-    forest_tasks: int = 256
+    forest_dataset: str = "multitask_seq"
+    forest_tasks: int = 96
     forest_requests: int = 2000
     seed: int = 0
     quiet: bool = False

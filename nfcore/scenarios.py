@@ -37,12 +37,16 @@ RTL_CYCLES_FILE = "rtl_cycles.json"
 """File name, under the repository's `sim_build/`, of the cycles the array RTL tests measured.
 
 Schema (JSON object): `{"schema": 1, "scenarios": {name: {"rows": int, "cols": int,
-"contention": bool, "setup_sha256": str, "cores": {"x,y": {"cycles": int,
-"run_offset": int, "act_sha256": str}}}}}`, where `setup_sha256` is `Scenario.digest()`
+"contention": bool, "setup_sha256": str, "power_window": {"cycles": int,
+"lead_cycles": int}, "cores": {"x,y": {"cycles": int, "run_offset": int,
+"act_sha256": str, "power": {counter: int}}}}}}`, where `setup_sha256` is `Scenario.digest()`
 (so a record of older scenario definitions is recognised as stale), `cycles` is the core's
 `last_run_cycles` (RUN to HALT, waits and stalls included), `run_offset` the cycles its RUN
 handshake came after the first core's (its wake-up), and
-`act_sha256` the SHA-256 of its whole scratchpad (`act_digest`) after the run."""
+`act_sha256` the SHA-256 of its whole scratchpad (`act_digest`) after the run, and `power`
+the change of each of its power counters (`nfcore.hdl.power.COUNTERS`) over the window: from
+a read just before RUN (`lead_cycles` cycles before the cycle in which RUN is presented) to a
+read just after the run, `cycles` cycles in all."""
 
 CORE = CoreConfig(lanes=8, weight_sram_bytes=256 * 8, act_sram_bytes=64 * 8, imem_depth=32,
                   acc_bits=32)

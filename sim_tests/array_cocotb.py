@@ -8,9 +8,10 @@ array's count (the timing contract). With contention the scratchpads are compare
 `nfcore.sim.flit_array` (the golden array cannot know in which order two packets of one tag
 reach a RECV); scenarios with gated cores check that those take RUN `power.wake_up_cycles`
 late (`ArrayTB.run_all`). The cycles of both are compared with the models in
-`tests/sim/test_array_agreement.py`, through the file below. The
-measured cycles go to the file named by `ENV_OUT` (schema: `nfcore.scenarios.RTL_CYCLES_FILE`)
-for the simulator's tests.
+`tests/sim/test_array_agreement.py`, through the file below, with each core's power
+counters (`nfcore.hdl.power.COUNTERS`) over a window from just before RUN to just after the
+run. The measured cycles and counters go to the file named by `ENV_OUT` (schema:
+`nfcore.scenarios.RTL_CYCLES_FILE`) for the simulator's tests.
 """
 
 from __future__ import annotations
@@ -67,7 +68,14 @@ async def scenarios(dut: Any) -> None:
         else:
             expected = run_array(models)
         await tb.sleep(sorted(sc.gated))
+        # The power counters over a window around the run (issue 6: the leakage accounting
+        # is told each core's state cycles): read just before RUN and just after the run.
+        before = await tb.power_counters()
+        window_ns = int(get_sim_time("ns"))
         got = await tb.run_all(watch=i % 2 == 1)
+        after = await tb.power_counters()  # before READ_ACT, which counts as active
+        window = round((int(get_sim_time("ns")) - window_ns) / CLOCK_PERIOD_NS)
+        lead = round((tb.run_start_ns - window_ns) / CLOCK_PERIOD_NS)
         assert not any(tb.errors().values()), f"{sc.name}: error set {tb.errors()}"
         await tb.check_scratchpads()
         for coord, result in expected.items():
@@ -80,8 +88,11 @@ async def scenarios(dut: Any) -> None:
         record[sc.name] = {
             "rows": sc.rows, "cols": sc.cols, "contention": sc.contention,
             "setup_sha256": sc.digest(),
+            "power_window": {"cycles": window, "lead_cycles": lead},
             "cores": {f"{x},{y}": {"cycles": got[x, y], "run_offset": tb.run_offsets[x, y],
-                                   "act_sha256": act_digest(tb.cores[x, y].model.act)}
+                                   "act_sha256": act_digest(tb.cores[x, y].model.act),
+                                   "power": {k: after[x, y][k] - before[x, y][k]
+                                             for k in COUNTERS}}
                       for (x, y) in got},
         }
     out = Path(os.environ[ENV_OUT])
@@ -202,7 +213,7 @@ async def dram_read_to_core(dut: Any) -> None:
         await tb.check_scratchpads()
         (transfer,) = dram.transfers
         assert transfer.request == {"addr": start, "words": words, "dest_x": dest[0],
-                                    "dest_y": dest[1]}
+                                    "dest_y": dest[1], "to_weights": 0, "waddr": 0}
         assert transfer.header_offered_cycle == \
             handshake + noc.header_latency_cycles(noc.HOST, noc.DRAM)
         channel = DramChannel.of(cfg)

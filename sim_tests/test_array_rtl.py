@@ -53,11 +53,13 @@ def run_rtl_scenarios(out: Path) -> None:
         )
         assert part.exists(), f"the cocotb suite did not write {part}"
         record.update(json.loads(part.read_text())["scenarios"])
-    out.write_text(json.dumps({"schema": 1, "scenarios": record}, indent=1, sort_keys=True))
+    # Other keys (the compiled split trees of test_split_trees_rtl.py) are kept.
+    kept = json.loads(out.read_text()) if out.exists() else {}
+    out.write_text(json.dumps({**kept, "schema": 1, "scenarios": record}, indent=1,
+                              sort_keys=True))
 
 
 def test_array_rtl() -> None:
     out = BUILD / RTL_CYCLES_FILE
-    out.unlink(missing_ok=True)
     run_rtl_scenarios(out)
     assert out.exists(), f"the cocotb suite did not write {out}"

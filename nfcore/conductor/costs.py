@@ -29,13 +29,12 @@ from typing import Any
 from nfcore import isa
 from nfcore.conductor.image import CompiledTree
 from nfcore.config import NFCoreConfig
-from nfcore.errors import CompileError
 from nfcore.forest_pipeline import arrival_interval_cycles
 from nfcore.sim.arrivals import make_arrivals
 from nfcore.sim.events import Events, component_energy_pj, events_of, host_io_events
 from nfcore.sim.system import simulate_system
 from nfcore.sim.system_energy import SystemEnergies
-from nfcore.sim.workload import TreeSpec, Workload
+from nfcore.sim.workload import CoreProgram, TreeSpec, Workload, tree_from_chain
 
 NOT_MODELLED = ("network", "dram", "wakeup")
 """Energy components `contract_cost` does not model (null in its records)."""
@@ -74,6 +73,9 @@ class TreeCost:
     input_bytes: int
     output_bytes: int
     resident: bool
+    programs: tuple[CoreProgram, ...]
+    """Per core, its (x, y) and program, in chain order."""
+    lanes: int
 
     @classmethod
     def of(cls, tree: CompiledTree) -> TreeCost:
@@ -90,7 +92,7 @@ class TreeCost:
         io = host_io_events(tp.plan.input_len, tp.plan.output_len, lanes)
         return cls(tree.tree_id, tuple(tree.coords), tuple(cycles), events, io,
                    tree.weight_bytes, macs, tp.plan.input_len, tp.plan.output_len,
-                   tree.resident)
+                   tree.resident, tuple((c.coord, c.instructions()) for c in tp.cores), lanes)
 
     @property
     def events(self) -> Events:
@@ -166,16 +168,16 @@ def simulate_costs(cfg: NFCoreConfig, trees: Sequence[TreeCost],
     `interval_cycles` (None: the interval that loads the busiest core or the host link to
     `forest_pipeline.HOT_UTILIZATION`, as `make sim` does; one request arrives at cycle 0).
 
-    Only the trees named are placed (their ids re-indexed); a tree split over several cores
-    is refused (the system model runs single-core trees).
+    Only the trees named are placed (their ids re-indexed); a tree split over a chain of
+    cores runs there stage by stage (`nfcore.sim.workload.tree_from_chain`).
     """
     index = {t.tree_id: i for i, t in enumerate(trees)}
     specs = []
     for i, t in enumerate(trees):
         if len(t.coords) != 1:
-            raise CompileError(f"tree {t.tree_id} is split over {len(t.coords)} cores; the sim "
-                               "backend's system model runs single-core trees only (use the "
-                               "golden backend, or a config with more weight SRAM per core)")
+            specs.append(tree_from_chain(i, t.programs, t.lanes, t.input_bytes,
+                                         t.output_bytes, t.resident))
+            continue
         specs.append(TreeSpec(tree_id=i, core_xy=t.coords[0], program_cycles=t.core_cycles[0],
                               events=t.program_events, weight_bytes=t.weight_bytes, macs=t.macs,
                               input_bytes=t.input_bytes, output_bytes=t.output_bytes,
@@ -188,7 +190,7 @@ def simulate_costs(cfg: NFCoreConfig, trees: Sequence[TreeCost],
     result = simulate_system(cfg, wl, arrivals, progress=progress, desc="sim")
     out = []
     for rec, sel in zip(result.records, reqs, strict=True):
-        active = sum(specs[i].program_cycles for i in sel)
+        active = sum(trees[i].active_core_cycles for i in sel)
         out.append(RequestCost(
             f"sim: SimPy system model (nfcore.sim.system), {len(reqs)} requests every "
             f"{interval_cycles:.0f} cycles from an idle chip at cycle 0",

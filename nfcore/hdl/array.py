@@ -18,16 +18,18 @@ Host interface (docs/architecture.md, "The array top")
   for packets between the host and the cores' SEND/RECV (requests and results).
 * `dram_out` / `dram_in`: the DRAM channel's port (router (0, 0)'s WEST port, `noc.DRAM`):
   read requests (`to_dram` packets, `noc.DRAM_REQUEST_FIELDS`, sent by the host) leave on
-  `dram_out`; the channel's answers enter on `dram_in`, addressed to a core's RECV.
+  `dram_out`; the channel's answers enter on `dram_in`, addressed to a core's RECV or, for
+  a request with `to_weights`, to its weight SRAM (paging, `nfcore.hdl.pager`).
 * Starting cores together: the golden array (`nfcore.golden_array`) assumes that every core
   accepts RUN in the same cycle. An idle core's `cmd.ready` is high, so a host that presents
   RUN on every core's `cmd` in the same cycle gets that (`ArrayTB.run_all` does).
 
-Status, per core `[y][x]`: `busy`, `done` (one-cycle pulse), `error`, `last_run_cycles`
-(`MicroCore`'s); `power_state` and the cycle counters `gated_cycles`, `idle_cycles`,
-`active_cycles` and `wakes` (`PoweredCore`'s). Combined: `any_busy` (some core runs a
-program; it falls in the cycle after the last core's `done`, so a testbench can wait for its
-falling edge instead of polling), `misrouted` (sticky, `Mesh`'s).
+Status, per core `[y][x]`: `busy`, `paging` (a weight packet is being written), `done`
+(one-cycle pulse), `error`, `last_run_cycles` (`MicroCore`'s); `power_state` and the cycle
+counters `gated_cycles`, `idle_cycles`, `active_cycles` and `wakes` (`PoweredCore`'s).
+Combined: `any_busy` (some core runs a program; it falls in the cycle after the last core's
+`done`, so a testbench can wait for its falling edge instead of polling), `misrouted`
+(sticky, `Mesh`'s).
 """
 
 from __future__ import annotations
@@ -74,6 +76,7 @@ class Array(wiring.Component):
             "dram_in": In(flits),
             "dram_out": Out(flits),
             "busy": Out(1).array(rows, cols),
+            "paging": Out(1).array(rows, cols),
             "done": Out(1).array(rows, cols),
             "error": Out(1).array(rows, cols),
             "last_run_cycles": Out(CYCLE_COUNTER_BITS).array(rows, cols),
@@ -84,7 +87,8 @@ class Array(wiring.Component):
         })
         # The per-core ports are the cores' own signals, not copies: a copy would leave
         # an unused alias wire per port in the Verilog (Verilator -Wall UNUSEDSIGNAL).
-        for name in ("cmd", "rsp", "busy", "done", "error", "last_run_cycles", "power_state",
+        for name in ("cmd", "rsp", "busy", "paging", "done", "error", "last_run_cycles",
+                     "power_state",
                      *COUNTERS):
             setattr(self, name, [[getattr(core, name) for core in row] for row in self.cores])
         # An input read only by a submodule keeps its own name beside the port's, as an

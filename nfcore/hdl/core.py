@@ -24,8 +24,18 @@ Network interface
 * `net_out` (stream out): SEND's packet, header flit first (`nfcore.noc` layout, with
   `coord_x`/`coord_y` as the source), `last` on the final payload flit. Valid holds until
   ready (full backpressure); every cycle valid and not ready adds a cycle to the SEND.
-* `net_in` (stream in): ready only while a RECV takes flits, one per cycle; every cycle
-  ready and not valid adds a cycle to the RECV.
+* `net_in` (stream in): ready while a RECV takes flits, one per cycle; every cycle
+  ready and not valid adds a cycle to the RECV. A RECV does not take a weight packet
+  (`noc` header bit `to_weights`): it stops the program as a mismatched header does (`done`,
+  `error`) and leaves the packet in the router.
+* Weight packets (paging, `nfcore.hdl.pager.WeightPager`): while the sequencer is idle, no
+  host command is offered and the core is clocked, the core takes a weight packet whose
+  header reaches `net_in`, one flit per cycle, writing each payload word to the weight SRAM
+  (`waddr + k`). `paging` is high from the cycle after the header is taken to the cycle the
+  last word is written; `cmd` is not ready meanwhile (a program cannot start mid-packet).
+  While a program runs, weight packets wait in the router (backpressure). A core built with
+  `powered=True` (inside `nfcore.hdl.power.PoweredCore`) has a `clock_on` input, its clock
+  enable, so that a gated core takes no flit; packets for it wait until the host wakes it.
 * `coord_x`, `coord_y`: this core's mesh coordinates. A core built with `coord=(x, y)` (as
   `nfcore.hdl.array.Array` builds them) has no such ports: the coordinates are constants.
 
@@ -43,7 +53,7 @@ from typing import Any
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
 from amaranth.lib import data, enum, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
-from amaranth.utils import exact_log2
+from amaranth.utils import ceil_log2, exact_log2
 
 from nfcore import isa, noc
 from nfcore.config import CoreConfig
@@ -61,6 +71,7 @@ from nfcore.hdl.datapath import (
 )
 from nfcore.hdl.decode import instr_layout, legal, validate
 from nfcore.hdl.network import HEADER_LAYOUT, flit_layout
+from nfcore.hdl.pager import WeightPager
 
 __all__ = ["CmdKind", "MicroCore", "cmd_layout", "instr_layout", "rsp_layout", "validate"]
 
@@ -97,7 +108,7 @@ class MicroCore(wiring.Component):
     """One micro-core; see the module docstring for the interface and timing."""
 
     def __init__(self, *, config: CoreConfig, coord: tuple[int, int] | None = None,
-                 lut_multipliers: int = 0) -> None:
+                 powered: bool = False, lut_multipliers: int = 0) -> None:
         """`lut_multipliers`: lanes whose multiplier is built from LUTs rather than a DSP
         block (`MacRequant`), for an FPGA with fewer DSPs than lanes; same results."""
         try:
@@ -110,6 +121,7 @@ class MicroCore(wiring.Component):
             raise
         self.config = config
         self.coord = coord
+        self.powered = powered
         self.lut_multipliers = lut_multipliers
         lanes = config.lanes
         # Constant coordinates are elaboration parameters rather than ports tied to
@@ -122,7 +134,9 @@ class MicroCore(wiring.Component):
             "net_out": Out(stream.Signature(flit_layout(lanes))),
             "net_in": In(stream.Signature(flit_layout(lanes))),
             **coord_ports,
+            **({"clock_on": In(1)} if powered else {}),
             "busy": Out(1),
+            "paging": Out(1),
             "done": Out(1),
             "error": Out(1),
             "last_run_cycles": Out(CYCLE_COUNTER_BITS),
@@ -166,6 +180,27 @@ class MicroCore(wiring.Component):
         else:
             src_x, src_y = (Const(c, noc.COORD_BITS) for c in self.coord)
         ones = Const((1 << lanes) - 1, lanes)
+
+        # -- Weight packets from the network (paging) --------------------------------------
+        m.submodules.pager = pager = WeightPager(lanes=lanes,
+                                                 addr_bits=ceil_log2(cfg.weight_words))
+        # The pager reads net_in's own signals (a copy would stay as an unused alias).
+        pager.flit.valid, pager.flit.payload = net_in.valid, net_in.payload
+        pager.busy = self.paging
+        seq_idle = Signal()  # the sequencer is in IDLE
+        # A flit that follows a taken header is never a header, even if a mismatched RECV
+        # left the rest of its packet in the router.
+        mid_packet = Signal()
+        with m.If(net_in.valid & net_in.ready):
+            m.d.sync += mid_packet.eq(~net_in.payload.last)
+        m.d.comb += [
+            net_in.ready.eq(pager.flit.ready),  # a RECV overrides it below
+            pager.allow.eq(seq_idle & ~cmd.valid & ~mid_packet &
+                           (self.clock_on if self.powered else 1)),
+        ]
+        with m.If(pager.write.en):
+            m.d.comb += [w_wr.addr.eq(pager.write.addr), w_wr.data.eq(pager.write.data),
+                         w_wr.en.eq(1)]
 
         # -- Program state and the cycle counter ------------------------------------------
         # The instruction memory is read at the pc of the next cycle, so FETCH has the word at
@@ -301,9 +336,9 @@ class MicroCore(wiring.Component):
         with m.FSM():
             with m.State("IDLE"):
                 # pc is 0 while idle, so RUN's FETCH finds the first instruction on the port.
-                m.d.comb += [cmd.ready.eq(1), pc_next.eq(0)]
+                m.d.comb += [cmd.ready.eq(~pager.busy), seq_idle.eq(1), pc_next.eq(0)]
                 c = cmd.payload
-                with m.If(cmd.valid), m.Switch(c.kind):
+                with m.If(cmd.valid & ~pager.busy), m.Switch(c.kind):
                     with m.Case(CmdKind.WRITE_WEIGHT):
                         m.d.comb += [w_wr.addr.eq(c.addr), w_wr.data.eq(c.data),
                                      w_wr.en.eq(1)]
@@ -503,10 +538,15 @@ class MicroCore(wiring.Component):
                     m.next = "FETCH"
 
             with m.State("RECV"):
-                m.d.comb += [self.busy.eq(1), net_in.ready.eq(1)]
                 got = HEADER_LAYOUT(net_in.payload.data[:noc.HEADER_BITS])
+                # A weight packet is the pager's: left in the router, and the RECV fails.
+                # (Ready looks at the header only when one is offered: a RECV's waits are
+                # the cycles it is ready and the network is not valid.)
+                page_head = net_in.valid & header_phase & got.to_weights
+                m.d.comb += [self.busy.eq(1), net_in.ready.eq(~page_head)]
                 with m.If(net_in.valid & header_phase):
-                    with m.If((got.tag != header.tag) | (got.length != header.length)):
+                    with m.If((got.tag != header.tag) | (got.length != header.length) |
+                              got.to_weights):
                         m.d.comb += self.done.eq(1)
                         m.d.sync += self.error.eq(1)
                         m.next = "IDLE"

@@ -1,20 +1,20 @@
 """cocotb model of the DRAM channel on an `Array`'s DRAM port (`dram_out` / `dram_in`).
 
 The channel takes `to_dram` packets from `dram_out` (with random backpressure: `ready`
-low with probability `stall` in each cycle), each a read request of one payload flit
-(`noc.DRAM_REQUEST_FIELDS`), and answers each with one packet on `dram_in` to the request's
-core: header (the request's tag, length = words) then the words from `memory`. Timing is
-the system model's channel (`nfcore.sim.dram.DramChannel.of(cfg)`: `dram.latency_ns`,
-`dram.bandwidth_gbps`, `technology.clock_mhz`): a request whose last flit is taken in cycle
-t is issued at t; its header is offered from `DramRead.first_byte_cycle` and payload word k
-from `start + latency + ceil((k + 1) * lanes / bytes_per_cycle)`, one flit per cycle at
-most. Cycles count from `origin_ns()` (for `ArrayTB`, its `run_start_ns`, so they compare
-with `last_run_cycles`).
+low with probability `stall` in each cycle), each a read request (`noc.DRAM_REQUEST_FIELDS`:
+one payload flit, or two with `to_weights`), and answers each with one packet on `dram_in`
+to the request's core: header (for a RECV: the request's tag; with `to_weights`: a weight
+packet header with the request's `waddr`; length = words) then the words from `memory`.
+Timing is the system model's channel (`nfcore.sim.dram.DramChannel.of(cfg)`:
+`dram.latency_ns`, `dram.bandwidth_gbps`, `technology.clock_mhz`): a request whose last flit
+is taken in cycle t is issued at t; each answer flit is offered from its
+`DramChannel.answer_ready_cycles`, in order, one flit per cycle at most (so, when the mesh
+takes every flit when offered, at `nfcore.sim.dram.port_inject_cycles`). Cycles count from
+`origin_ns()` (for `ArrayTB`, its `run_start_ns`, so they compare with `last_run_cycles`).
 """
 
 from __future__ import annotations
 
-import math
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -109,21 +109,24 @@ class DramModel:
         transfer = self.transfers[-1]
         width = self.lanes * 8
         header = transfer.header
-        assert header["to_dram"] and header["length"] == 1 and len(flits) == 2, \
-            f"not a DRAM read request: {header}, {len(flits)} flits"
-        req = noc.decode_dram_request(flits[1] & ((1 << noc.HEADER_BITS) - 1))
+        payload = [f & ((1 << width) - 1) for f in flits[1:]]
+        req = noc.decode_dram_request(payload) if len(payload) == 2 else \
+            noc.decode_dram_request(payload[:1])
+        assert header["to_dram"] and header["length"] == len(payload) == len(flits) - 1 == \
+            noc.dram_request_flits(bool(req["to_weights"])) - 1, \
+            f"not a DRAM read request: {header}, {req}, {len(flits)} flits"
         transfer.request, transfer.tail_cycle = req, tail
         words = self.memory[req["addr"]:req["addr"] + req["words"]]
         assert len(words) == req["words"], f"DRAM read past the end of memory: {req}"
         read = self.channel.read(req["words"] * self.lanes, tail)
         transfer.read = read
-        per_cycle = self.channel.bytes_per_cycle
-        base = read.start_cycle + self.channel.latency_cycles
-        transfer.ready_cycles = [read.first_byte_cycle] + [
-            base + math.ceil((k + 1) * self.lanes / per_cycle - 1e-9)
-            for k in range(req["words"])]
-        out = noc.encode_header(dest_x=req["dest_x"], dest_y=req["dest_y"],
-                                length=req["words"], tag=header["tag"])
+        transfer.ready_cycles = self.channel.answer_ready_cycles(read, req["words"], self.lanes)
+        if req["to_weights"]:
+            out = noc.encode_weight_header(dest_x=req["dest_x"], dest_y=req["dest_y"],
+                                           length=req["words"], waddr=req["waddr"])
+        else:
+            out = noc.encode_header(dest_x=req["dest_x"], dest_y=req["dest_y"],
+                                    length=req["words"], tag=header["tag"])
         answer = [out] + [int.from_bytes(bytes(w), "little") | int(k == len(words) - 1) << width
                           for k, w in enumerate(words)]
         return transfer, answer

@@ -12,7 +12,9 @@ Power states (`PowerState`, output `power_state`)
 * GATED: clock enable off (and, on an ASIC, power off; the SRAMs keep their contents as
   `power.gated_retains_sram` assumes). Entered by the host command SLEEP (`CmdKind.SLEEP`,
   accepted only when the core is idle; the core itself never sees it). Packets for a gated
-  core wait in its router, as they wait for any core that is not in RECV.
+  core wait in its router, as they wait for any core that is not in RECV; so do weight
+  packets (paging): the core's `clock_on` input keeps its pager from taking a flit, and a
+  weight packet does not wake the core (the host wakes it with a command first).
 * WAKING: powering up after a command reached a gated core; clock enable still off.
 
 Wake-up timing (the contract, `power.wake_up_cycles` = W): a command other than SLEEP
@@ -20,7 +22,8 @@ presented to a GATED core in cycle t is accepted in cycle t + W (W = 0: in cycle
 an idle core). SLEEP to a gated core is accepted at once and changes nothing.
 
 Counters (`CYCLE_COUNTER_BITS` wide, from reset, wrapping): `gated_cycles` (GATED),
-`idle_cycles` (IDLE with the sequencer idle), `active_cycles` (the sequencer busy, or
+`idle_cycles` (IDLE with the sequencer idle), `active_cycles` (the sequencer busy or a
+weight packet being written, i.e. the core's `cmd` not ready, or
 WAKING: a waking core leaks as an active one, as `nfcore.sim.system` charges it), and
 `wakes` (GATED -> WAKING or, with W = 0, GATED -> IDLE transitions). Every cycle counts in
 exactly one of the three cycle counters.
@@ -43,7 +46,7 @@ __all__ = ["COUNTERS", "PowerState", "PoweredCore"]
 COUNTERS = ("gated_cycles", "idle_cycles", "active_cycles", "wakes")
 """The per-core counter ports, in the order the testbenches read them."""
 
-CORE_PORTS = ("rsp", "net_out", "net_in", "busy", "done", "error", "last_run_cycles")
+CORE_PORTS = ("rsp", "net_out", "net_in", "busy", "paging", "done", "error", "last_run_cycles")
 """The `MicroCore` ports that `PoweredCore` exposes unchanged (all but `cmd`)."""
 
 
@@ -61,7 +64,7 @@ class PoweredCore(wiring.Component):
 
     def __init__(self, *, config: NFCoreConfig, coord: tuple[int, int]) -> None:
         try:
-            self.core = MicroCore(config=config.core, coord=coord)
+            self.core = MicroCore(config=config.core, coord=coord, powered=True)
         except ConfigError:
             self._MustUse__silence = True  # not built, so not "created but never used"
             raise
@@ -89,9 +92,10 @@ class PoweredCore(wiring.Component):
         sleep = cmd.payload.kind == CmdKind.SLEEP
         wake_cycles = self.wake_up_cycles
         countdown = Signal(range(max(2, wake_cycles)))
-        # The core's cmd.ready is high exactly when its sequencer is idle (FSM state IDLE).
+        # The core's cmd.ready is high exactly when its sequencer is idle (FSM state IDLE)
+        # and it is not writing a weight packet.
         core_idle = core.cmd.ready
-        m.d.comb += clock_on.eq(stored == PowerState.IDLE)
+        m.d.comb += [clock_on.eq(stored == PowerState.IDLE), core.clock_on.eq(clock_on)]
         with m.Switch(stored):
             with m.Case(PowerState.IDLE):
                 m.d.comb += [core.cmd.valid.eq(cmd.valid & ~sleep), cmd.ready.eq(core_idle)]

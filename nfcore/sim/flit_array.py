@@ -39,6 +39,7 @@ from nfcore.errors import ExecutionError
 from nfcore.golden import MAX_STEPS, CoreState
 from nfcore.isa import Instruction, Opcode
 from nfcore.noc import Port
+from nfcore.sim.array_model import core_state_cycles
 
 Coord = tuple[int, int]
 PORTS = tuple(Port)
@@ -85,6 +86,13 @@ class FlitArrayResult:
     """Each core's cycles from its RUN to its HALT (as `last_run_cycles` counts them)."""
     host_packets: list[tuple[dict[str, int], npt.NDArray[np.uint8]]]
     """Packets delivered to the host port, in order (header fields, payload words)."""
+    gated: frozenset[Coord] = frozenset()
+
+    def state_cycles(self, cfg: NFCoreConfig, window_cycles: int, lead_cycles: int = 0
+                     ) -> dict[Coord, dict[str, int]]:
+        """Each core's power counters over a window around the run
+        (`nfcore.sim.array_model.core_state_cycles`)."""
+        return core_state_cycles(cfg, self.cycles, self.gated, window_cycles, lead_cycles)
 
 
 def run_array_flits(cfg: NFCoreConfig, cores: Mapping[Coord, CoreState],
@@ -220,7 +228,7 @@ def run_array_flits(cfg: NFCoreConfig, cores: Mapping[Coord, CoreState],
         o is not None for r in routers.values() for o in r.out.values())
     if left:
         raise ExecutionError(f"{left} flits were never received")
-    return FlitArrayResult(cycles, host)
+    return FlitArrayResult(cycles, host, frozenset(gated))
 
 
 def _ready(routers: Mapping[Coord, _Router], run: Mapping[Coord, _Core], coord: Coord,

@@ -30,11 +30,12 @@ the input of the i-th router and `d_i >= a_i` the cycle that router's output is 
 
 Arbitration (`LinkArbiter`) grants a link to packets in the order they are sent, at the
 earliest cycle at or after the header's arrival at which the link is free for the packet's
-hold time. That equals a per-output round-robin arbiter whenever no two packets request one
-output in the same cycle; when they do, round-robin may order them differently. The arbiter
-is one small class so that it can be matched to the router RTL when that exists.
-`tests/sim/flit_reference.py` steps the same semantics cycle by cycle with arrival-order
-arbitration; the tests bound the difference.
+hold time. The router RTL instead grants an output to the headers waiting for it in that
+cycle by round robin, compresses stalled worms into its input FIFOs, and holds a packet at
+its destination until taken; `nfcore.sim.worm_network` computes those rules per packet
+(exact against the RTL, and slower), and `tests/sim/test_worm_network.py` measures how far
+this model is from them on host traffic. `tests/sim/flit_reference.py` steps this model's
+own semantics cycle by cycle with arrival-order arbitration; the tests bound the difference.
 """
 
 from __future__ import annotations
@@ -160,6 +161,9 @@ class Network:
         self.flit_hops = 0
         self.waited_packets = 0
         self.wait_cycles = 0
+        self.trace: list[tuple[int, int, int, int]] | None = None
+        """When a list, `send` appends (now, src, dst, flits) of every packet (for
+        `nfcore.sim.network_check`)."""
 
     def core(self, xy: tuple[int, int]) -> int:
         x, y = xy
@@ -184,11 +188,11 @@ class Network:
         cached = self._paths.get(key)
         if cached is not None:
             return cached
-        if dst == self.dram:
-            raise NetworkError("the DRAM port only sends (weights are read-only)")
         x, y = self.router_of(src)
         dx, dy = self.router_of(dst)
-        eject = noc.HOST_PORT if dst == self.host else noc.Port.LOCAL
+        # Read requests leave through the DRAM port (XY to its router, as `noc.route`).
+        eject = noc.HOST_PORT if dst == self.host else \
+            noc.DRAM_PORT if dst == self.dram else noc.Port.LOCAL
         links = [self._inj_base + src]
         routers = []
         while True:
@@ -208,6 +212,8 @@ class Network:
     def send(self, src: int, dst: int, flits: int, now: int) -> Delivery:
         """Send a packet of `flits` flits from `src` to `dst` at cycle `now`; reserve the
         links it holds and return when it is delivered. Calls must come in time order."""
+        if self.trace is not None:
+            self.trace.append((now, src, dst, flits))
         key = (src, dst)
         cached = self._paths.get(key)
         links, routers = cached if cached is not None else self.path(src, dst)
@@ -224,6 +230,16 @@ class Network:
             self.waited_packets += 1
             self.wait_cycles += wait
         return Delivery(now, done, n_hops, flits, wait, header, inject_end, tuple(grants))
+
+    def count(self, src: int, dst: int, flits: int) -> None:
+        """Count a packet in the statistics (`send` does; other timing models of these
+        links, such as `worm_network`, call it)."""
+        key = (src, dst)
+        n_hops = len(self.path(src, dst)[1]) - 1
+        self._path_flits[key] = self._path_flits.get(key, 0) + flits
+        self.packets += 1
+        self.hops_total += n_hops
+        self.flit_hops += flits * n_hops
 
     def _walk(self, links: tuple[int, ...], flits: int, now: int,
               floor: dict[int, int]) -> tuple[list[int], int]:
@@ -294,3 +310,27 @@ class Network:
             for r in self._paths[key][1]:
                 out[r] += flits
         return out
+
+
+def send_in_order(net: Network, packets: list[tuple[int, int, int, int]]) -> list[int]:
+    """Tail cycle (`Delivery.done_cycle`) of each packet (ready cycle, src, dst, flits),
+    each source sending its packets one after the other in list order (the next once the
+    previous has left it), all in simulated-time order. For comparisons with
+    `worm_network.send_in_order` on the same traffic."""
+    import heapq
+
+    queue: dict[int, list[int]] = {}
+    for i, p in enumerate(packets):
+        queue.setdefault(p[1], []).append(i)
+    done = [0] * len(packets)
+    heap = [(packets[q[0]][0], s, 0) for s, q in queue.items()]
+    heapq.heapify(heap)
+    while heap:
+        t, s, j = heapq.heappop(heap)
+        i = queue[s][j]
+        d = net.send(s, packets[i][2], packets[i][3], t)
+        done[i] = d.done_cycle
+        if j + 1 < len(queue[s]):
+            heapq.heappush(heap, (max(packets[queue[s][j + 1]][0], d.source_free_cycle),
+                                  s, j + 1))
+    return done

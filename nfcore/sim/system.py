@@ -8,10 +8,19 @@ host holds every selected tree's output.
 
 * Cores: a program takes its `TreeSpec.program_cycles`, the sum of its instructions'
   `isa.cycles` (the one timing contract); the per-instruction table is precomputed and the
-  run costs one SimPy timeout, since no instruction of the current ISA talks to the network
-  mid-program (SEND/RECV will split a run at those instructions).
+  run costs one SimPy timeout.
+* Split trees (`TreeSpec.stages`, a tree the compiler split over a chain of cores): the host
+  sends the input to the first stage's core; each stage runs its part's program on its core
+  (wake-up and weight load per core as above), its instructions between network operations
+  in one timeout; a SEND hands its packet to the network ISSUE cycles after it starts and
+  ends when its last flit is injected; a RECV takes its packet when the header is offered.
+  A later stage takes its core when its first packet arrives (see `stage`), so with no
+  contention each stage ends when the golden array says. The last stage sends the output
+  to the host. Energy is counted per stage: its events, packets, DRAM bytes, wake-ups, and
+  leakage over the cycles it held its core.
 * Network: `network.Network` (analytic wormhole links, per-hop latency of `nfcore.noc`).
-* DRAM: `dram.DramChannel`; weights then travel from the DRAM port to the core as packets.
+* DRAM (`nfcore.sim.paging`): the host sends read requests to the DRAM port, the channel
+  (`dram.DramChannel`) answers each with a weight packet to the core, as the RTL does.
 * Power states per core: active while it holds a job (wake-up, weight load, program), idle
   after, gated once idle for `power.gate_after_idle_cycles`. A job that finds its core gated
   waits `power.wake_up_cycles` and pays one wake-up energy. If `power.gated_retains_sram` is
@@ -36,14 +45,16 @@ import numpy.typing as npt
 import simpy
 from tqdm import tqdm
 
-from nfcore import noc
+from nfcore import isa, noc
 from nfcore.config import NFCoreConfig
 from nfcore.sim.core_model import SimError
 from nfcore.sim.dram import DramChannel
 from nfcore.sim.energy import EnergyTable
 from nfcore.sim.events import component_energy_pj, host_io_events
-from nfcore.sim.network import Network
+from nfcore.sim.network import Delivery, Network
+from nfcore.sim.paging import page_weights
 from nfcore.sim.system_energy import SYSTEM_COMPONENTS, SystemEnergies
+from nfcore.sim.system_energy import leakage_pj_from_state_cycles as _leakage_pj
 from nfcore.sim.workload import Workload
 
 _NET, _DRAM, _LEAK, _WAKE = (SYSTEM_COMPONENTS.index(c)
@@ -120,6 +131,8 @@ class SystemResult:
     dram: dict[str, float]
     energies: SystemEnergies
     clock_hz: float
+    packets: list[tuple[int, int, int, int]] = field(default_factory=list)
+    """Every packet sent, in send order: (cycle, source, destination, flits) (`Network.trace`)."""
 
     @property
     def utilization(self) -> npt.NDArray[np.float64]:
@@ -166,6 +179,7 @@ def simulate_system(cfg: NFCoreConfig, workload: Workload, arrivals: Sequence[in
     energies = SystemEnergies.of(cfg, table)
     lanes = cfg.core.lanes
     net = Network(cfg)
+    net.trace = []
     dram = DramChannel.of(cfg)
     env = simpy.Environment()
     trees = workload.trees
@@ -185,13 +199,15 @@ def simulate_system(cfg: NFCoreConfig, workload: Workload, arrivals: Sequence[in
                         for c in SYSTEM_COMPONENTS])
         act_bytes.append((ev.act_word_reads + ev.act_word_writes) * lanes + ev.act_byte_writes)
         weight_read_bytes.append(ev.weight_word_reads * lanes)
-    weight_words = [-(-t.weight_bytes // lanes) for t in trees]
 
+    # Per tree, (core endpoint, weight bytes) of every core it occupies (one unless split).
+    parts_of = [[(net.core(xy), nbytes) for xy, nbytes in t.parts()] for t in trees]
     cores: dict[int, CoreState] = {}
     for tid, t in enumerate(trees):
-        c = cores.setdefault(core_of[tid], CoreState(simpy.Resource(env, 1), set()))
-        if t.resident:
-            c.loaded.add(tid)
+        for ci, _ in parts_of[tid]:
+            c = cores.setdefault(ci, CoreState(simpy.Resource(env, 1), set()))
+            if t.resident:
+                c.loaded.add(tid)
 
     records: list[SystemRecord | None] = [None] * len(workload.requests)
     bar = tqdm(total=len(records), desc=desc, unit="req", disable=not progress)
@@ -205,11 +221,14 @@ def simulate_system(cfg: NFCoreConfig, workload: Workload, arrivals: Sequence[in
             self.pending, self.end, self.woken, self.net_wait, self.dram_wait = k, 0, 0, 0, 0
 
     def packet(acc: Acc, src: int, dst: int, flits: int) -> int:
+        return deliver(acc, src, dst, flits).done_cycle
+
+    def deliver(acc: Acc, src: int, dst: int, flits: int) -> Delivery:
         d = net.send(src, dst, flits, int(env.now))
         acc.pj[_NET] += energies.packet_pj(flits, d.hops)
         acc.nbytes[2] += flits * d.hops
         acc.net_wait += d.wait_cycles
-        return d.done_cycle
+        return d
 
     def job(rid: int, tid: int, acc: Acc) -> Generator[simpy.Event, Any, None]:
         ci = core_of[tid]
@@ -218,19 +237,7 @@ def simulate_system(cfg: NFCoreConfig, workload: Workload, arrivals: Sequence[in
         with core.resource.request() as turn:
             yield turn
             start = int(env.now)
-            gated_since = core.last_end + gate_after
-            if start > gated_since:
-                core.gated_cycles += start - gated_since
-                core.wakes += 1
-                acc.woken += 1
-                acc.pj[_WAKE] += energies.wakeup_pj
-                if not retains:
-                    core.loaded.clear()
-                    core.paged = None
-                if wake_cycles:
-                    yield env.timeout(wake_cycles)
-            if tid not in core.loaded:
-                yield from load(tid, core, acc)
+            yield from prepare(tid, ci, trees[tid].weight_bytes, acc)
             yield env.timeout(trees[tid].program_cycles)
             end = int(env.now)
             core.last_end = end
@@ -243,24 +250,100 @@ def simulate_system(cfg: NFCoreConfig, workload: Workload, arrivals: Sequence[in
         if acc.pending == 0:
             finish(rid, acc)
 
-    def load(tid: int, core: CoreState, acc: Acc) -> Generator[simpy.Event, Any, None]:
+    def prepare(tid: int, ci: int, weight_bytes: int, acc: Acc
+                ) -> Generator[simpy.Event, Any, None]:
+        """On core `ci`, which the caller holds from now: wake it if it is gated, then load
+        the tree's `weight_bytes` there if they are not on it."""
+        core = cores[ci]
+        start = int(env.now)
+        gated_since = core.last_end + gate_after
+        if start > gated_since:
+            core.gated_cycles += start - gated_since
+            core.wakes += 1
+            acc.woken += 1
+            acc.pj[_WAKE] += energies.wakeup_pj
+            if not retains:
+                core.loaded.clear()
+                core.paged = None
+            if wake_cycles:
+                yield env.timeout(wake_cycles)
+        if tid not in core.loaded:
+            yield from load(tid, core, ci, weight_bytes, acc)
+
+    def load(tid: int, core: CoreState, ci: int, weight_bytes: int, acc: Acc
+             ) -> Generator[simpy.Event, Any, None]:
         t = trees[tid]
-        read = dram.read(t.weight_bytes, int(env.now))
-        acc.dram_wait += read.queue_cycles
-        acc.pj[_DRAM] += t.weight_bytes * energies.dram_pj_per_byte
-        acc.nbytes[3] += t.weight_bytes
-        acc.pj[1] += weight_words[tid] * energies.weight_word_write_pj
-        acc.nbytes[0] += t.weight_bytes
-        yield env.timeout(read.first_byte_cycle - env.now)
-        done = read.done_cycle
-        for flits in noc.transfer_packets(t.weight_bytes, lanes):
-            done = max(done, packet(acc, net.dram, core_of[tid], flits))
-        yield env.timeout(done - env.now)
+        words = -(-weight_bytes // lanes)
+        acc.pj[_DRAM] += weight_bytes * energies.dram_pj_per_byte
+        acc.nbytes[3] += weight_bytes
+        acc.pj[1] += words * energies.weight_word_write_pj
+        acc.nbytes[0] += weight_bytes
+        # Requests from the host to the DRAM port, weight packets back (nfcore.sim.paging).
+        paged = yield from page_weights(env, net, dram, lanes, ci, words,
+                                        lambda src, dst, flits: deliver(acc, src, dst, flits))
+        acc.dram_wait += paged.dram_queue_cycles
         if not t.resident:
             if core.paged is not None:
                 core.loaded.discard(core.paged)
             core.paged = tid
         core.loaded.add(tid)
+
+    def stage(rid: int, tid: int, k: int, inboxes: list[simpy.Store], acc: Acc
+              ) -> Generator[simpy.Event, Any, None]:
+        """Stage k of split tree `tid`: its part's program on its chain core. Stage 0 starts
+        when the host's input packet is in; a later stage when its first packet's header
+        is offered (less the steps before its first RECV and that RECV's ISSUE), so that
+        with no contention every stage keeps the golden array's timing, in which all chain
+        cores start together and wait in RECV. The wait for the first packet is not charged
+        as busy (the core may serve other trees meanwhile); later RECVs hold the core. A
+        packet that waits for its stage's core does not hold the network (as the host's
+        input packets do not)."""
+        t = trees[tid]
+        st = t.stages[k]
+        ci = parts_of[tid][k][0]
+        core = cores[ci]
+        offers: list[int] = []
+        if k == 0:
+            yield env.timeout(packet(acc, net.host, ci, in_flits[tid]) - env.now)
+        else:
+            offers.append((yield inboxes[k].get()))
+            lead = isa.ISSUE_CYCLES
+            for step in st.steps:
+                if step.kind == "recv":
+                    break
+                lead += step.cycles
+            if offers[0] - lead > env.now:
+                yield env.timeout(offers[0] - lead - env.now)
+        with core.resource.request() as turn:
+            yield turn
+            start = int(env.now)
+            yield from prepare(tid, ci, st.weight_bytes, acc)
+            for step in st.steps:
+                if step.kind == "run":
+                    yield env.timeout(step.cycles)
+                    continue
+                yield env.timeout(isa.ISSUE_CYCLES)
+                if step.kind == "send":
+                    sent = int(env.now)
+                    flits = isa.HEADER_FLITS + step.words
+                    d = deliver(acc, ci, parts_of[tid][step.dest][0], flits)
+                    inboxes[step.dest].put(d.header_cycle)
+                    yield env.timeout(max(sent + flits, d.source_free_cycle) - env.now)
+                else:
+                    offer = offers.pop(0) if offers else (yield inboxes[k].get())
+                    if offer > env.now:
+                        yield env.timeout(offer - env.now)
+                    yield env.timeout(step.cycles - isa.ISSUE_CYCLES)
+            end = int(env.now)
+            core.last_end = end
+            core.busy_starts.append(start)
+            core.busy_ends.append(end)
+            acc.pj[_LEAK] += (end - start) * leak
+        if k == len(t.stages) - 1:
+            acc.end = max(acc.end, packet(acc, ci, net.host, out_flits[tid]))
+        acc.pending -= 1
+        if acc.pending == 0:
+            finish(rid, acc)
 
     def finish(rid: int, acc: Acc) -> None:
         sel = workload.requests[rid]
@@ -283,9 +366,15 @@ def simulate_system(cfg: NFCoreConfig, workload: Workload, arrivals: Sequence[in
         for rid, (at, sel) in enumerate(zip(arrivals, workload.requests, strict=True)):
             if at > env.now:
                 yield env.timeout(at - env.now)
-            acc = Acc(len(sel))
+            # A split tree's stages each report their end; its last returns the output.
+            acc = Acc(sum(max(1, len(trees[tid].stages)) for tid in sel))
             for tid in sel:
-                env.process(job(rid, tid, acc))
+                if trees[tid].stages:
+                    inboxes = [simpy.Store(env) for _ in trees[tid].stages]
+                    for k in range(len(trees[tid].stages)):
+                        env.process(stage(rid, tid, k, inboxes, acc))
+                else:
+                    env.process(job(rid, tid, acc))
 
     env.process(host())
     try:
@@ -316,8 +405,8 @@ def _result(cfg: NFCoreConfig, records: list[SystemRecord], arrivals: Sequence[i
         states["active"] += active
         states["idle"] += idle
         states["gated"] += gated
-        idle_pj += idle * energies.core.leakage_pj_per_cycle \
-            + gated * energies.gated_leakage_pj_per_cycle
+        idle_pj += _leakage_pj(energies, {ci: {
+            "active_cycles": 0, "idle_cycles": idle, "gated_cycles": gated, "wakes": 0}})
     states["off"] = (rows * cols - len(cores)) * span
     starts = np.concatenate([np.asarray(c.busy_starts, dtype=np.int64) for c in cores.values()]
                             or [np.zeros(0, dtype=np.int64)])
@@ -340,4 +429,5 @@ def _result(cfg: NFCoreConfig, records: list[SystemRecord], arrivals: Sequence[i
               "queue_cycles": dram.queue_cycles},
         energies=energies,
         clock_hz=cfg.clock_hz,
+        packets=net.trace or [],
     )

@@ -19,6 +19,7 @@ read from the same energy table and scaled by `technology.energy_scale`:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -89,6 +90,26 @@ class SystemEnergies:
         out: dict[str, Any] = {k: v for k, v in self.__dict__.items() if k != "core"}
         out["core"] = self.core.to_dict()
         return out
+
+
+def leakage_pj_from_state_cycles(energies: SystemEnergies,
+                                 counters: Mapping[Any, Mapping[str, int]]) -> float:
+    """Leakage energy in pJ of cores that spent the given cycles in each power state:
+    `counters` maps each core to its `active_cycles`, `idle_cycles` and `gated_cycles` (the
+    array RTL's counters, `nfcore.hdl.power`, or the models' `core_state_cycles`). Active
+    and idle cycles leak at the core's full rate (a waking core counts as active), gated
+    ones at `gated_leakage_pj_per_cycle`. The one place where state cycles become leakage:
+    the system model (`nfcore.sim.system`) and a run of the RTL both call it."""
+    full = sum(c["active_cycles"] + c["idle_cycles"] for c in counters.values())
+    gated = sum(c["gated_cycles"] for c in counters.values())
+    return full * energies.core.leakage_pj_per_cycle + \
+        gated * energies.gated_leakage_pj_per_cycle
+
+
+def wakeup_pj_from_state_cycles(energies: SystemEnergies,
+                                counters: Mapping[Any, Mapping[str, int]]) -> float:
+    """Wake-up energy in pJ of the `wakes` in `counters` (as `leakage_pj_from_state_cycles`)."""
+    return sum(c["wakes"] for c in counters.values()) * energies.wakeup_pj
 
 
 def system_energy_summary(cfg: NFCoreConfig, table: EnergyTable | None = None) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from nfcore.config import NFCoreConfig
 from nfcore.sim import baselines as bl
 from nfcore.sim.arrivals import make_arrivals
 from nfcore.sim.energy import EnergyTable
+from nfcore.sim.network_check import check_network
 from nfcore.sim.plots import (
     plot_gpu_sweep,
     plot_idle_silicon,
@@ -132,6 +133,7 @@ def build_system_report(cfg: NFCoreConfig, workload: Workload, arrival: ArrivalS
         "bytes_moved_per_request": {k: float(np.mean([r.bytes_moved[k] for r in result.records]))
                                     for k in result.records[0].bytes_moved},
         "network": result.network,
+        "network_check": check_network(cfg, result.packets).to_dict(),
         "router_flits": result.router_flits.tolist(),
         "dram": result.dram,
         "weight_bytes_touched_per_request": {"forest": forest_touched,
@@ -230,6 +232,16 @@ def memory_markdown(mem: dict[str, Any] | None) -> list[str]:
     ]
 
 
+def _network_check_lines(check: dict[str, Any] | None) -> list[str]:
+    if not check or not check["packets"]:
+        return []
+    return [f"- network model: this run's {check['packets']:,} packets replayed through the "
+            "router RTL's rules (`worm_network`, equal to the RTL on every array scenario): "
+            f"the one-shot model used here is off by {100 * check['mean_error']:.2f}% in total "
+            f"latency, {100 * check['per_packet_error']:.2f}% summed per packet "
+            f"({check['equal_packets']:,} packets equal; `nfcore/sim/network_check.py`)"]
+
+
 def system_markdown(data: dict[str, Any]) -> list[str]:
     """The system section of `report.md`: headline, side-by-side table, verdicts, figures,
     GPU sweep, power states, and the system energy rows and assumptions."""
@@ -248,6 +260,7 @@ def system_markdown(data: dict[str, Any]) -> list[str]:
         f"mean core utilization {100 * data['utilization']['mean']:.2f}%",
         f"- cores woken per request: {data['cores_woken_per_request']:.2f}; network packets "
         f"that waited: {data['network']['waited_packets']} of {data['network']['packets']}",
+        *_network_check_lines(data.get("network_check")),
         f"- weight bytes touched per request: forest {touched['forest']:,.0f}, "
         f"monolith {touched['monolith']:,}",
         f"- technology: energy_scale = {data['energy_model']['energy_scale']:g} applied to "

@@ -4,7 +4,9 @@ The description is hardware-neutral enough to be built before the forest, placem
 SEND/RECV exist: per tree, the core it is placed on, its program's cycles and events per
 request (from `isa.cycles` and `events.events_of` of its compiled program: the one timing
 contract), weight bytes, MACs, input and output bytes, and whether its weights are resident
-or paged from DRAM; per request, the trees the router selected.
+or paged from DRAM; per request, the trees the router selected. A tree the compiler split
+over a chain of cores (`nfcore.compiler.split`) has one `StageSpec` per chain core
+(`tree_from_chain`), which the system model runs stage by stage.
 
 `synthetic_workload` builds a seeded forest of MLP trees whose programs are real MATVEC
 sequences, placed on the mesh, with requests that pick the top-k trees by a skewed (Zipf)
@@ -18,7 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from nfcore import isa
+from nfcore import isa, noc
 from nfcore.config import NFCoreConfig
 from nfcore.errors import NFCoreError
 from nfcore.isa import Instruction
@@ -27,6 +29,33 @@ from nfcore.sim.events import Events, events_of
 
 class WorkloadError(NFCoreError):
     """A workload does not fit the configured chip (placement, capacity, tree ids)."""
+
+
+@dataclass(frozen=True)
+class Step:
+    """A piece of a stage's program for the system model: `run` (instructions that do not
+    touch the network, `cycles` by the timing contract), or one `send` / `recv` of `words`
+    payload words (`cycles` = its contract cycles without network waits)."""
+
+    kind: str
+    """"run", "send" or "recv"."""
+    cycles: int
+    words: int = 0
+    dest: int = -1
+    """For a send: index of the receiving stage in the tree's chain."""
+
+
+@dataclass(frozen=True)
+class StageSpec:
+    """One core of a tree split over a chain of cores (`nfcore.compiler.split`): its part's
+    program as `steps`, with its contract cycles (no waits), events and weight bytes."""
+
+    core_xy: tuple[int, int]
+    steps: tuple[Step, ...]
+    program_cycles: int
+    events: Events
+    weight_bytes: int
+    macs: int
 
 
 @dataclass(frozen=True)
@@ -51,6 +80,18 @@ class TreeSpec:
     instr_cycles: tuple[int, ...] = ()
     """Cycles of each instruction its program executes, in order (a LOOP body once per
     iteration; empty if not known)."""
+    stages: tuple[StageSpec, ...] = ()
+    """Empty for a tree on one core. For a tree split over a chain of cores: every chain
+    core's part, in chain order (the host writes the input to the first, reads the logits
+    from the last); then `core_xy` is the first's, `events`, `weight_bytes` and `macs` are
+    the sums over stages and `program_cycles` is the chain's cycles with no contention (all
+    stages started together, `chain_cycles`), as the golden array counts them."""
+
+    def parts(self) -> tuple[tuple[tuple[int, int], int], ...]:
+        """(core, weight bytes) of every core the tree occupies."""
+        if not self.stages:
+            return ((self.core_xy, self.weight_bytes),)
+        return tuple((s.core_xy, s.weight_bytes) for s in self.stages)
 
 
 @dataclass(frozen=True)
@@ -78,23 +119,26 @@ class Workload:
         for i, t in enumerate(self.trees):
             if t.tree_id != i:
                 raise WorkloadError(f"{self.name}: tree at index {i} has id {t.tree_id}")
-            x, y = t.core_xy
-            if not (0 <= x < cols and 0 <= y < rows):
-                raise WorkloadError(f"{self.name}: tree {i} is placed at {t.core_xy}, off the "
-                                    f"{cols} x {rows} mesh (mesh.cols x mesh.rows)")
+            for (x, y), _ in t.parts():
+                if not (0 <= x < cols and 0 <= y < rows):
+                    raise WorkloadError(
+                        f"{self.name}: tree {i} is placed at {(x, y)}, off the {cols} x "
+                        f"{rows} mesh (mesh.cols x mesh.rows)")
         resident: dict[tuple[int, int], int] = {}
         for t in self.trees:
             if t.resident:
-                resident[t.core_xy] = resident.get(t.core_xy, 0) + t.weight_bytes
+                for xy, nbytes in t.parts():
+                    resident[xy] = resident.get(xy, 0) + nbytes
         for xy, used in resident.items():
             if used > sram:
                 raise WorkloadError(f"{self.name}: resident trees on core {xy} need {used} "
                                     f"bytes; core.weight_sram_bytes = {sram}")
         for t in self.trees:
-            if not t.resident and t.weight_bytes > sram - resident.get(t.core_xy, 0):
-                raise WorkloadError(
-                    f"{self.name}: paged tree {t.tree_id} ({t.weight_bytes} bytes) does not fit "
-                    f"the {sram - resident.get(t.core_xy, 0)} bytes left on core {t.core_xy}")
+            for xy, nbytes in t.parts():
+                if not t.resident and nbytes > sram - resident.get(xy, 0):
+                    raise WorkloadError(
+                        f"{self.name}: paged tree {t.tree_id} ({nbytes} bytes) does not fit "
+                        f"the {sram - resident.get(xy, 0)} bytes left on core {xy}")
         n = len(self.trees)
         for r, sel in enumerate(self.requests):
             if not sel or any(not 0 <= tid < n for tid in sel) or len(set(sel)) != len(sel):
@@ -125,6 +169,86 @@ def tree_from_program(tree_id: int, core_xy: tuple[int, int], program: Sequence[
                     events=events, weight_bytes=weight_words * lanes, macs=macs,
                     input_bytes=input_bytes, output_bytes=output_bytes, resident=resident,
                     kind=kind, instr_cycles=tuple(per_instr))
+
+
+CoreProgram = tuple[tuple[int, int], Sequence[Instruction]]
+"""A chain core's (x, y) and its program."""
+
+
+def tree_from_chain(tree_id: int, programs: Sequence[CoreProgram], lanes: int,
+                    input_bytes: int, output_bytes: int, resident: bool = True,
+                    kind: str = "mlp") -> TreeSpec:
+    """A `TreeSpec` of a tree split over a chain of cores: `programs` lists each chain
+    core's (x, y) and program, in chain order (as `nfcore.compiler.split.partition_tree`
+    emits them: a core SENDs only to cores of the chain and RECVs only from them). One
+    program gives a single-core tree (`tree_from_program`).
+
+    Raises `WorkloadError` if a SEND goes to a core outside the chain.
+    """
+    if len(programs) == 1:
+        xy, program = programs[0]
+        return tree_from_program(tree_id, xy, program, lanes, input_bytes, output_bytes,
+                                 resident, kind)
+    index = {xy: k for k, (xy, _) in enumerate(programs)}
+    stages = []
+    for xy, program in programs:
+        single = tree_from_program(tree_id, xy, program, lanes, 0, 0, resident, kind)
+        steps: list[Step] = []
+        for instr, cyc in zip(executed_instructions(program), single.instr_cycles,
+                              strict=True):
+            if instr.op is isa.Opcode.RECV:
+                steps.append(Step("recv", cyc, instr.n))
+            elif instr.op is isa.Opcode.SEND:
+                dest = (instr.dest_x, instr.dest_y)
+                if dest not in index:
+                    raise WorkloadError(f"tree {tree_id}: core {xy} sends to {dest}, which "
+                                        f"is not in its chain {list(index)}")
+                steps.append(Step("send", cyc, instr.n, index[dest]))
+            elif steps and steps[-1].kind == "run":
+                steps[-1] = Step("run", steps[-1].cycles + cyc)
+            else:
+                steps.append(Step("run", cyc))
+        stages.append(StageSpec(xy, tuple(steps), single.program_cycles, single.events,
+                                single.weight_bytes, single.macs))
+    events = Events()
+    for st in stages:
+        events += st.events
+    return TreeSpec(tree_id=tree_id, core_xy=stages[0].core_xy,
+                    program_cycles=chain_cycles(stages)[-1],
+                    events=events, weight_bytes=sum(st.weight_bytes for st in stages),
+                    macs=sum(st.macs for st in stages), input_bytes=input_bytes,
+                    output_bytes=output_bytes, resident=resident, kind=kind,
+                    stages=tuple(stages))
+
+
+def chain_cycles(stages: Sequence[StageSpec]) -> list[int]:
+    """Each stage's cycles from a common start to its HALT with no contention, as the
+    golden array (`nfcore.golden_array`) counts them: a SEND starting in cycle t hands its
+    header to the network in t + ISSUE, which is offered `noc.packet_latency_cycles` later;
+    a RECV starting in r takes it in max(r + ISSUE, offer) and its payload after. A stage
+    receives only from stages before it in the chain (`nfcore.compiler.split`)."""
+    inbox: list[list[int]] = [[] for _ in stages]
+    out = []
+    for k, st in enumerate(stages):
+        t = 0  # cycles done; the next step starts in cycle t + 1
+        for step in st.steps:
+            if step.kind == "send":
+                if step.dest <= k:
+                    raise WorkloadError(f"stage {k} at {st.core_xy} sends to stage "
+                                        f"{step.dest}: a chain sends forward only")
+                dest = stages[step.dest].core_xy
+                inbox[step.dest].append(t + 1 + isa.ISSUE_CYCLES
+                                        + noc.packet_latency_cycles(st.core_xy, dest))
+            if step.kind == "recv":
+                if not inbox[k]:
+                    raise WorkloadError(f"stage {k} at {st.core_xy} receives more packets "
+                                        "than its chain sends it")
+                offer = inbox[k].pop(0)
+                t += step.cycles + max(0, offer - (t + 1) - isa.ISSUE_CYCLES)
+            else:
+                t += step.cycles
+        out.append(t)
+    return out
 
 
 def executed_instructions(program: Sequence[Instruction]) -> list[Instruction]:

@@ -182,3 +182,35 @@ def test_bad_inputs_name_the_field(saved_forest: SavedForest, cfg: NFCoreConfig,
     assert verify_log(log).records == 0
     with pytest.raises(ConfigError, match="--backend 'fpga'"):
         make_backend("fpga", cfg)
+
+
+def test_sim_backend_runs_trees_split_over_cores(tmp_path: Path) -> None:
+    """On cores too small for a whole tree the compiler splits trees over chains of cores;
+    the sim backend runs them stage by stage and agrees with the golden backend."""
+    from forest.build import ForestOptions, train_forest
+    from forest.datasets import load_dataset
+    from forest.fit import FitOptions
+    from forest.io import save_forest
+    from nfcore.compiler import compile_forest
+
+    digits = load_dataset("digits")
+    quick = FitOptions(epochs=2)
+    forest, _ = train_forest(digits, ForestOptions(
+        n_trees=4, top_k=2, kinds=("cnn", "mlp"), tree_size=24, stem_width=8, fit=quick,
+        stem_fit=quick, router_steps=20))
+    forest.meta["monolith"] = {"n_parameters": MONOLITH_PARAMS}
+    sf = SavedForest(save_forest(forest, tmp_path / "digits"), forest, digits,
+                     forest.features(digits.x_train[:256]).numpy())
+    small = NFCoreConfig.from_dict({"mesh": {"rows": 4, "cols": 4},
+                                    "core": {"weight_sram_bytes": 1024}}, source="test")
+    image = compile_forest(sf.folder, small, calib_x=digits.x_train[:256], progress=False)
+    image_dir = image.save(tmp_path / "image")
+    x = digits.x_test[:6]
+    golden, sim = (_conductor(sf, small, b, image_dir=image_dir) for b in ("golden", "sim"))
+    g, s = golden.run(x), sim.run(x)
+    assert any(len(tree.coords) > 1 for tree in sim._compiled.values()), "nothing split"
+    assert [a.probs for a in g] == [a.probs for a in s]
+    for a, r in zip(s, sim.route(x).trees, strict=True):
+        chains = [TreeCost.of(sim._compiled[int(t)]) for t in r]
+        # a request ends after every core of its trees' chains ran
+        assert a.record["cycles"] >= max(max(c.core_cycles) for c in chains)

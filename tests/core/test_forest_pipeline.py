@@ -106,3 +106,23 @@ def test_a_mixed_kind_forest_compiles_checks_and_simulates(mixed) -> None:
         assert spec.input_bytes == r.image.tree(t).program.plan.input_len
     interval = arrival_interval_cycles(r.workload, cfg)
     assert interval > 0
+
+
+def test_the_default_forest_is_mixed_one_tree_of_each_kind_per_task(
+        tmp_path: Path) -> None:
+    # make sim's defaults, shrunk to 2 tasks and 2 passes; the default core (64 KiB SRAM,
+    # 256 instructions) must hold every tree whole.
+    cfg = NFCoreConfig.from_dict({"mesh": {"rows": 4, "cols": 4}})
+    defaults = ForestSystemOptions()
+    assert (defaults.dataset, defaults.tasks) == ("multitask_seq", 96)
+    opts = ForestSystemOptions(tasks=2, epochs=2, requests=60, golden_requests=30, quiet=True)
+    r = run_forest_system(cfg, opts, tmp_path / "forest")
+    assert r.summary["trees_by_kind"] == {"mlp": 2, "cnn": 2, "rnn": 2}
+    assert r.forest.top_k == 3 and r.forest.stem is None
+    for t in range(r.image.n_trees):
+        tree = r.image.tree(t)
+        assert len(tree.cores) == 1
+        assert len(tree.program.cores[0].instructions()) <= cfg.core.imem_depth
+    acc = r.summary["accuracy"]
+    assert acc["golden_tree_runs"] == 30 * 3 and acc["golden_mismatches"] == 0
+    assert r.monolith.param_bytes == r.forest.meta["monolith"]["n_parameters"]

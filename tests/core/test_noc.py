@@ -108,8 +108,42 @@ def test_dram_request_fields() -> None:
     word = noc.encode_dram_request(addr=70000, words=1024, dest_x=3, dest_y=255)
     assert word < 1 << noc.HEADER_BITS
     assert noc.decode_dram_request(word) == {"addr": 70000, "words": 1024, "dest_x": 3,
-                                             "dest_y": 255}
+                                             "dest_y": 255, "to_weights": 0, "waddr": 0}
     with pytest.raises(ISAError, match="DRAM request words = 0"):
         noc.encode_dram_request(addr=0, words=0)
     with pytest.raises(ISAError, match="no field 'tag'"):
         noc.encode_dram_request(tag=1)
+
+
+def test_weight_requests_have_two_payload_words_and_round_trip() -> None:
+    fields = {"addr": 5, "words": 7, "dest_x": 1, "dest_y": 2, "to_weights": 1,
+              "waddr": 8191}
+    words = noc.dram_request_words(**fields)
+    assert len(words) == noc.dram_request_flits(True) - 1 == 2
+    assert all(0 <= w < 1 << noc.DRAM_REQUEST_WORD_BITS for w in words)
+    assert noc.decode_dram_request(words) == fields
+    assert len(noc.dram_request_words(addr=5, words=7)) == noc.dram_request_flits(False) - 1
+    with pytest.raises(ISAError, match="waddr is set but to_weights is not"):
+        noc.encode_dram_request(waddr=3)
+    with pytest.raises(ISAError, match="DRAM request waddr = 65536"):
+        noc.encode_dram_request(to_weights=1, waddr=1 << 16)
+
+
+def test_weight_header_keeps_the_routing_fields_and_replaces_src_by_waddr() -> None:
+    word = noc.encode_weight_header(dest_x=3, dest_y=1, length=1024, waddr=12345)
+    plain = noc.decode_header(word)
+    assert plain["to_weights"] == 1 and noc.header_dest(plain) == (3, 1)
+    assert plain["length"] == 1024 and plain["tag"] == 0
+    assert noc.decode_weight_header(word)["waddr"] == 12345
+    assert {f.name for f in noc.WEIGHT_HEADER_FIELDS} == \
+        {f.name for f in noc.HEADER_FIELDS} - {"src_x", "src_y"} | {"waddr"}
+    with pytest.raises(ISAError, match="weight packet header has no field 'src_x'"):
+        noc.encode_weight_header(src_x=1)
+
+
+def test_page_chunks_split_at_the_packet_length() -> None:
+    assert noc.page_chunks(1) == [1]
+    assert noc.page_chunks(2500) == [1024, 1024, 452]
+    assert noc.page_chunks(10, max_words=4) == [4, 4, 2]
+    with pytest.raises(ISAError, match="max_words = 1025"):
+        noc.page_chunks(10, max_words=1025)

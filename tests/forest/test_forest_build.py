@@ -82,3 +82,44 @@ def test_sequence_kinds_on_flat_data_are_refused() -> None:
         train_forest(load_dataset("wine"), ForestOptions(n_trees=2, kinds=("cnn",)))
     with pytest.raises(ForestError, match="partition 'task' needs a dataset with tasks"):
         train_forest(load_dataset("wine"), ForestOptions(n_trees=2, partition="task"))
+
+
+@pytest.fixture(scope="module")
+def seq_tasks() -> Dataset:
+    return load_dataset("multitask_seq", n_tasks=12, samples_per_task=256, seed=0)
+
+
+def test_each_tree_kind_is_best_on_its_rule_family_and_the_mixed_forest_beats_each(
+        seq_tasks: Dataset) -> None:
+    from forest.synthetic import SEQ_FAMILIES
+
+    opts = ForestOptions(n_trees=36, top_k=3, kinds=("mlp", "cnn", "rnn"), tree_size=16,
+                         overlap=0.0, fit=FitOptions(epochs=200))
+    forest, report = train_forest(seq_tasks, opts)
+    assert forest.tree_kinds() == ["mlp"] * 12 + ["cnn"] * 12 + ["rnn"] * 12
+    assert report.router_train_accuracy > 0.99
+    assert seq_tasks.task_test is not None
+    family = seq_tasks.task_test % 3
+    acc = {}
+    for kind in forest.kinds:
+        right = forest.predict(seq_tasks.x_test, k=1, kind=kind).labels == seq_tasks.y_test
+        acc[kind] = {SEQ_FAMILIES[f]: float(right[family == f].mean()) for f in range(3)}
+    # order: the recurrent tree; position: the dense tree (or the CNN's dense head), not the
+    # RNN; motif: the convolution or the RNN, which also reads a local pattern well.
+    assert acc["rnn"]["order"] > max(acc["mlp"]["order"], acc["cnn"]["order"]) + 0.05, acc
+    assert max(acc["mlp"]["position"], acc["cnn"]["position"]) > acc["rnn"]["position"] + 0.05
+    assert acc["mlp"]["position"] > acc["rnn"]["position"], acc
+    assert max(acc["cnn"]["motif"], acc["rnn"]["motif"]) > acc["mlp"]["motif"], acc
+    assert report.accuracy > max(report.kind_accuracy.values()), report.kind_accuracy
+
+
+def test_a_sequence_stem_gives_cnn_and_rnn_trees_sequence_features(seq_tasks: Dataset) -> None:
+    opts = ForestOptions(n_trees=6, top_k=3, kinds=("mlp", "cnn", "rnn"), tree_size=4,
+                         stem_width=5, stem_kernel=3, fit=QUICK, stem_fit=QUICK,
+                         router_steps=20)
+    forest, _ = train_forest(seq_tasks, opts)
+    # (14 steps - kernel 3 + 1) x 5 stem channels; every tree reads that sequence
+    assert forest.feature_shape == (12, 5)
+    assert {g.spec.kind: g.spec.input_shape for g in forest.groups} == {
+        "mlp": (12, 5), "cnn": (12, 5), "rnn": (12, 5)}
+    assert forest.features(seq_tasks.x_test[:3]).shape == (3, 12, 5)

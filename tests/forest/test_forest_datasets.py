@@ -46,10 +46,11 @@ def test_same_seed_same_split_other_seed_other_split() -> None:
 
 def test_unknown_name_lists_the_choices() -> None:
     with pytest.raises(ForestError, match="unknown dataset 'mnist'; choose one of "
-                                          "breast_cancer, digits, iris, multitask, sequence, "
-                                          "wine"):
+                                          "breast_cancer, digits, iris, multitask, "
+                                          "multitask_seq, sequence, wine"):
         load_dataset("mnist")
-    assert DATASETS == ("breast_cancer", "digits", "iris", "multitask", "sequence", "wine")
+    assert DATASETS == ("breast_cancer", "digits", "iris", "multitask", "multitask_seq",
+                        "sequence", "wine")
 
 
 def test_input_shapes_say_how_trees_read_rows() -> None:
@@ -107,3 +108,52 @@ def test_multitask_rules_differ_between_tasks() -> None:
 def test_bad_multitask_sizes_are_refused(kwargs: dict) -> None:
     with pytest.raises(ForestError, match="make_multitask"):
         load_dataset("multitask", **kwargs)
+
+
+def test_multitask_seq_rows_are_sequences_split_by_task_and_seeded() -> None:
+    a = load_dataset("multitask_seq", n_tasks=6, samples_per_task=40, seed=2)
+    b = load_dataset("multitask_seq", n_tasks=6, samples_per_task=40, seed=2)
+    c = load_dataset("multitask_seq", n_tasks=6, samples_per_task=40, seed=3)
+    # 2 code steps + 12 signal steps, 4 channels, channel-last flat rows
+    assert a.shape == (14, 4) and a.n_features == 56 and a.n_classes == 3 and a.n_tasks == 6
+    assert a.task_train is not None and a.task_test is not None
+    np.testing.assert_array_equal(np.bincount(a.task_train), [30] * 6)
+    np.testing.assert_array_equal(np.bincount(a.task_test), [10] * 6)
+    np.testing.assert_array_equal(a.x_train, b.x_train)
+    np.testing.assert_array_equal(a.y_test, b.y_test)
+    assert not np.array_equal(a.x_train, c.x_train)
+    assert np.bincount(a.y_train, minlength=3).min() > 0.2 * len(a.y_train)
+    # fewer tasks than rule families still works (only the motif family)
+    assert load_dataset("multitask_seq", n_tasks=1, samples_per_task=8).n_tasks == 1
+
+
+def test_multitask_seq_code_steps_name_the_task_and_position_rules_are_linear() -> None:
+    from sklearn.linear_model import LogisticRegression
+
+    from forest.synthetic import RULE_STEPS, SEQ_FAMILIES, make_multitask_seq
+
+    raw = make_multitask_seq(n_tasks=9, samples_per_task=120, seed=0)
+    assert raw.task is not None and raw.input_shape == (14, 4)
+    seq = raw.x.reshape(len(raw.x), *raw.input_shape)
+    # The first 2 steps are the task's code: nearest code centroid recovers the task.
+    code = seq[:, :2].reshape(len(seq), -1)
+    centroids = np.stack([code[raw.task == t].mean(0) for t in range(9)])
+    nearest = ((code[:, None, :] - centroids[None]) ** 2).sum(2).argmin(1)
+    assert np.mean(nearest == raw.task) > 0.99
+    # A position task's label is linear in its signal (RULE_STEPS steps of it); pooled over
+    # the position tasks it is not, so each task needs its own rule.
+    pos = [t for t in range(9) if SEQ_FAMILIES[t % 3] == "position"]
+    signal = seq[:, 2:].reshape(len(seq), -1)
+    own = [LogisticRegression(C=100.0, max_iter=5000)
+           .fit(signal[raw.task == t], raw.y[raw.task == t])
+           .score(signal[raw.task == t], raw.y[raw.task == t]) for t in pos]
+    assert RULE_STEPS < 12 and min(own) > 0.95
+    rows = np.isin(raw.task, pos)
+    pooled = LogisticRegression(max_iter=5000).fit(signal[rows], raw.y[rows])
+    assert pooled.score(signal[rows], raw.y[rows]) < 0.75
+
+
+@pytest.mark.parametrize("kwargs", [{"n_tasks": 0}, {"samples_per_task": 1}])
+def test_bad_multitask_seq_sizes_are_refused(kwargs: dict) -> None:
+    with pytest.raises(ForestError, match="make_multitask_seq"):
+        load_dataset("multitask_seq", **kwargs)

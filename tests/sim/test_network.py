@@ -30,8 +30,11 @@ def test_route_follows_noc_xy_and_ejects_at_the_right_port() -> None:
     assert back_routers == (11, 10, 9, 8, 4, 0)
     assert back_links[-1] % len(noc.Port) == noc.HOST_PORT
     assert net.hops(net.host, core) == 5
-    with pytest.raises(NetworkError, match="DRAM port only sends"):
-        net.path(core, net.dram)
+    # Read requests to the DRAM port: XY to router (0, 0), out of its west edge.
+    dram_links, dram_routers = net.path(core, net.dram)
+    assert dram_routers == back_routers
+    assert dram_links[-1] % len(noc.Port) == noc.DRAM_PORT
+    assert net.hops(net.host, net.dram) == 0
     with pytest.raises(NetworkError, match="off the 4 x 4 mesh"):
         net.core((4, 0))
 

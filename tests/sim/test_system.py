@@ -92,12 +92,15 @@ def test_paged_trees_load_from_dram_and_queue_on_the_channel() -> None:
     wb = trees[0].weight_bytes
     ch = DramChannel.of(cfg)
     assert res.dram["reads"] == 2 and res.dram["bytes"] == 2 * wb
-    # Inputs are 64 bytes = 9 flits. Tree 0's reaches core (1, 0) (1 hop) at 2 + 9 = 11;
-    # tree 1's gets the host port at 9 and reaches core (2, 0) (2 hops) at 9 + 4 + 9 = 22.
-    # Tree 0's read starts at 11 and holds the channel for transfer_cycles(wb) = 102
-    # cycles; tree 1's read, issued at 22, waits until 11 + 102.
+    # Inputs are 64 bytes = 9 flits. Tree 0's is written on core (1, 0) (1 hop) at
+    # 2 + 2 + 8 = 12; tree 1's gets the host port at 9 and is written on core (2, 0) (2
+    # hops) at 9 + 6 + 8 = 23. Each core then has the host send a read request (3 flits)
+    # to the DRAM port (nfcore.sim.paging): tree 0's waits for the host port until 18 and
+    # its tail reaches the DRAM port at 18 + 2 + 2 = 22, which issues the read; it holds
+    # the channel for transfer_cycles(wb) = 102 cycles. Tree 1's request, sent at 23,
+    # issues at 27 and waits until 22 + 102.
     assert ch.transfer_cycles(wb) == 102
-    assert rec.dram_queue_cycles == 11 + 102 - 22
+    assert rec.dram_queue_cycles == 22 + 102 - 27
     e = SystemEnergies.of(cfg, TABLE)
     assert rec.energy_pj["dram"] == pytest.approx(2 * wb * e.dram_pj_per_byte)
     assert rec.bytes_moved["dram"] == 2 * wb
