@@ -12,9 +12,10 @@ Microarchitecture
 * Input buffer: a `fifo_depth`-entry shift-register FIFO per input (default 2).
   `<p>_in.ready` is "FIFO not full", a register-only function, so no `ready` path crosses a
   router combinationally (a mesh has no combinational loop).
-* Route computation: on the head flit of an input FIFO when that input is between packets
-  (its previous flit popped had `last` set, or none since reset), `nfcore.noc.route` on the
-  header's destination (`HOST` if `to_host` is set).
+* Route computation: `nfcore.noc.route` on a flit's destination (`HOST` if `to_host` is set)
+  as the flit enters the input FIFO, stored beside it one-hot (one bit per output), so the
+  switch allocator starts from registers. It is used only for the head flit of an input that
+  is between packets (its previous flit popped had `last` set, or none since reset): a header.
 * Switch allocation, per output, in the cycle the output register can take a flit (it is
   empty, or its flit is being accepted downstream):
   - if a packet holds the output (wormhole lock), the holder's head flit moves if its FIFO
@@ -169,12 +170,18 @@ class RouterLogic:
             m.d.comb += out.eq(Port.LOCAL)
         return out
 
-    def _input_fifo(self, m: Module, port: Port, src: Any, pop: Signal) -> tuple[Any, Any]:
+    def _input_fifo(self, m: Module, port: Port, src: Any,
+                    pop: Signal) -> tuple[Any, Any, Any]:
         """A `fifo_depth`-entry shift-register FIFO on input stream `src`: (head flit view,
-        not-empty). Entry 0 is the head; `ready` is "not full", from the count register."""
+        the head's route one-hot in `PORTS` order, not-empty). Entry 0 is the head; `ready` is
+        "not full", from the count register. Each entry keeps its flit's route, computed as
+        the flit is pushed."""
         name = port_name(port)
         depth = self.fifo_depth
         entries = [Signal(self.layout, name=self._name(name, f"buf{k}")) for k in range(depth)]
+        routes = [Signal(len(PORTS), name=self._name(name, f"route{k}")) for k in range(depth)]
+        route = self._route(m, src.payload, port)
+        route_in = Cat(route == p for p in PORTS)
         count = Signal(range(depth + 1), name=self._name(name, "count"))
         push = Signal(name=self._name(name, "push"))
         m.d.comb += [
@@ -184,12 +191,13 @@ class RouterLogic:
         m.d.sync += count.eq(count + push - pop)
         for k in range(depth):
             with m.If(pop):
-                m.d.sync += entries[k].eq(entries[k + 1] if k + 1 < depth else 0)
+                m.d.sync += [entries[k].eq(entries[k + 1] if k + 1 < depth else 0),
+                             routes[k].eq(routes[k + 1] if k + 1 < depth else 0)]
             # A pushed flit goes to the first free entry after this cycle's pop.
             slot_k = Mux(pop, count == k + 1, count == k)
             with m.If(push & slot_k):  # after the shift, so a push wins
-                m.d.sync += entries[k].eq(src.payload)
-        return entries[0], count != 0
+                m.d.sync += [entries[k].eq(src.payload), routes[k].eq(route_in)]
+        return entries[0], routes[0], count != 0
 
     def build(self, m: Module, inputs: dict[Port, Any], outputs: dict[Port, Any]) -> Any:
         """Add the router to `m`, reading the streams `inputs` and driving `outputs` (the
@@ -204,14 +212,14 @@ class RouterLogic:
         routes: list[Any] = []
         for i, p in enumerate(PORTS):
             if present[i]:
-                head, ready = self._input_fifo(m, p, inputs[p], pops[i])
+                head, route, ready = self._input_fifo(m, p, inputs[p], pops[i])
                 heads.append(head)
                 nonempty.append(ready)
-                routes.append(self._route(m, head, p))
+                routes.append(route)
             else:  # a missing input never has a flit
                 heads.append(data.View(self.layout, Const(0, self.layout.size)))
                 nonempty.append(Const(0))
-                routes.append(Const(0))
+                routes.append(Const(0, len(PORTS)))
 
         # in_packet[i]: input i has sent a header but not yet its last flit
         in_packet = [Signal(name=self._name(port_name(p), "in_packet")) if present[i]
@@ -228,7 +236,8 @@ class RouterLogic:
             ptr = Signal(range(n), init=n - 1, name=self._name(oname, "ptr"))
             sel = Signal(range(n), name=self._name(oname, "sel"))
             go = Signal(name=self._name(oname, "go"))  # a flit from input `sel` moves now
-            request = [nonempty[i] & ~in_packet[i] & (routes[i] == o) if present[i] else 0
+            request = [nonempty[i] & ~in_packet[i] & routes[i][PORTS.index(o)] if present[i]
+                       else 0
                        for i in range(n)]
             moving = head_by_index[sel]
 
