@@ -40,6 +40,7 @@ own semantics cycle by cycle with arrival-order arbitration; the tests bound the
 
 from __future__ import annotations
 
+import heapq
 from bisect import bisect_right, insort
 from dataclasses import dataclass
 
@@ -312,19 +313,26 @@ class Network:
         return out
 
 
+def source_queues(packets: list[tuple[int, int, int, int]]
+                  ) -> tuple[dict[int, list[int]], list[tuple[int, int, int]]]:
+    """For sending packets (ready cycle, src, dst, flits) in list order per source: each
+    source's packet indices, and a heap of (ready cycle, source, 0) of each source's first
+    packet (the position in its queue is the third item)."""
+    queue: dict[int, list[int]] = {}
+    for i, p in enumerate(packets):
+        queue.setdefault(p[1], []).append(i)
+    heap = [(packets[q[0]][0], s, 0) for s, q in queue.items()]
+    heapq.heapify(heap)
+    return queue, heap
+
+
 def send_in_order(net: Network, packets: list[tuple[int, int, int, int]]) -> list[int]:
     """Tail cycle (`Delivery.done_cycle`) of each packet (ready cycle, src, dst, flits),
     each source sending its packets one after the other in list order (the next once the
     previous has left it), all in simulated-time order. For comparisons with
     `worm_network.send_in_order` on the same traffic."""
-    import heapq
-
-    queue: dict[int, list[int]] = {}
-    for i, p in enumerate(packets):
-        queue.setdefault(p[1], []).append(i)
+    queue, heap = source_queues(packets)
     done = [0] * len(packets)
-    heap = [(packets[q[0]][0], s, 0) for s, q in queue.items()]
-    heapq.heapify(heap)
     while heap:
         t, s, j = heapq.heappop(heap)
         i = queue[s][j]

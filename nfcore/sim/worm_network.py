@@ -44,7 +44,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from nfcore import noc
-from nfcore.sim.network import Network
+from nfcore.sim.network import Network, source_queues
 
 _OPPOSITE = {noc.Port.EAST: noc.Port.WEST, noc.Port.WEST: noc.Port.EAST,
              noc.Port.NORTH: noc.Port.SOUTH, noc.Port.SOUTH: noc.Port.NORTH}
@@ -372,12 +372,8 @@ def send_in_order(net: Network, packets: list[tuple[int, int, int, int]]) -> lis
     flits), each source sending its packets one after the other in list order, every
     destination taking at once (as `network.send_in_order` assumes)."""
     wn = WormNetwork(net, takes_at_once=frozenset(range(net.n_cores + 2)))
-    queue: dict[int, list[int]] = {}
-    for i, p in enumerate(packets):
-        queue.setdefault(p[1], []).append(i)
+    queue, pending = source_queues(packets)
     done = [0] * len(packets)
-    pending = [(packets[q[0]][0], s, 0) for s, q in queue.items()]
-    heapq.heapify(pending)
     while pending or wn.next_cycle() is not None:
         due = wn.next_cycle()
         if pending and (due is None or pending[0][0] <= due):
