@@ -1,7 +1,7 @@
 """Verilator simulation speed of the array RTL (simulated cycles per wall-clock second).
 
 The 1 x 1 (one core and its router), 2 x 2 and 4 x 4 arrays of the scenarios' small core
-(`nfcore.scenarios.CORE`) run `nfcore.hdl.array_tb.ring_programs`: every core loops over a
+(`sim_tests.tb.scenarios.CORE`) run `sim_tests.tb.array_tb.ring_programs`: every core loops over a
 16 x 16 MATVEC, a SEND to the next core of a ring and a RECV from the previous one.
 Two ways of waiting for the end of a run (`ArrayTB.run_all`): `edge` awaits one falling
 edge of `any_busy` (no Python per cycle); `watch` runs the per-cycle Python loop that checks
@@ -20,9 +20,9 @@ import tempfile
 from pathlib import Path
 
 from nfcore.config import MeshConfig, NFCoreConfig
-from nfcore.hdl.array_tb import ENV_BENCH, ENV_BENCH_OUT
-from nfcore.hdl.toolchain import build_top, top_name
-from nfcore.scenarios import CORE
+from nfcore.eda.toolchain import build_top, top_name
+from sim_tests.tb.array_tb import ENV_BENCH, ENV_BENCH_OUT
+from sim_tests.tb.scenarios import CORE
 
 ROOT = Path(__file__).resolve().parent.parent
 ARRAYS = ((1, 1), (2, 2), (4, 4))
@@ -39,7 +39,7 @@ def speed(rows: int, cols: int, iterations: int, runs: int, watch: bool
         out = Path(tmp) / "speed.json"
         params = {"rows": rows, "cols": cols, "iterations": iterations, "runs": runs,
                   "watch": watch}
-        runner.test(test_module="nfcore.hdl.array_tb", testcase="array_speed",
+        runner.test(test_module="sim_tests.tb.array_tb", testcase="array_speed",
                     hdl_toplevel=top_name("array"), build_dir=build_dir, test_dir=build_dir,
                     extra_env={ENV_BENCH: json.dumps(params), ENV_BENCH_OUT: str(out)},
                     log_file=build_dir / "bench.log")

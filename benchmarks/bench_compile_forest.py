@@ -23,8 +23,8 @@ TREES = (256, 1_000)
 
 def main() -> None:
     from forest.command import run_train
-    from nfcore.compiler.compile_report import run_compile
     from nfcore.config import NFCoreConfig
+    from nfcore.report.compile import run_compile
 
     cfg = NFCoreConfig.load(ROOT / "configs" / "default.yaml")
     with tempfile.TemporaryDirectory() as tmp:

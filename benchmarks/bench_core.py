@@ -23,9 +23,9 @@ def main() -> None:
     from forest.train import train_mlp
     from nfcore.compiler import compile_mlp
     from nfcore.config import NFCoreConfig, default_config_path
-    from nfcore.golden import CoreState
-    from nfcore.hdl.rtl_backend import run_rtl
-    from nfcore.sim.core_model import simulate
+    from nfcore.eda.rtl_runner import run_rtl
+    from nfcore.golden.core import CoreState
+    from nfcore.sim.core import simulate
 
     cfg = NFCoreConfig.load(default_config_path())
     data = load_dataset("digits", seed=0)

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from nfcore import isa
+from nfcore.arch import isa
+from nfcore.arch.isa import Activation
 from nfcore.config import CoreConfig
-from nfcore.golden import CoreState, RunResult
-from nfcore.isa import Activation
+from nfcore.golden.core import CoreState, RunResult
 
 
 def _layer(rng: np.random.Generator, rows: int, cols: int, lanes: int) -> np.ndarray:

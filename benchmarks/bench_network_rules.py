@@ -3,8 +3,8 @@
 On a 16 x 16 mesh, host traffic as `make sim` sends it (per request, 4 input packets of 5
 flits from the host to random cores, each answered by 3 flits 150 cycles later; requests
 every 500 cycles on average), every destination taking at once: CPU microseconds per packet
-of `nfcore.sim.network` (the one-shot walk `make sim` uses) and of
-`nfcore.sim.worm_network` (the RTL's rules: FIFOs, registers, locks, round robin; equal to
+of `nfcore.sim.net.oneshot` (the one-shot walk `make sim` uses) and of
+`nfcore.sim.net.worm` (the RTL's rules: FIFOs, registers, locks, round robin; equal to
 the RTL on the array scenarios), and the one-shot model's latency error against the latter
 (mean and per packet). It says why `make sim` keeps the one-shot model and what that costs in
 accuracy.
@@ -17,8 +17,8 @@ from __future__ import annotations
 import argparse
 
 from nfcore.config import NFCoreConfig
-from nfcore.sim.network import Network
-from nfcore.sim.network_check import check_network, host_traffic
+from nfcore.sim.net.check import check_network, host_traffic
+from nfcore.sim.net.oneshot import Network
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,7 +1,7 @@
 """Verilator simulation speed of the mesh RTL (simulated cycles per wall-clock second).
 
 Two measurements per mesh size (builds expose only the top's ports to cocotb):
-* `hw traffic`: `nfcore.hdl.traffic.MeshTraffic`, random packets made by LFSR generators in
+* `hw traffic`: `sim_tests.tb.traffic.MeshTraffic`, random packets made by LFSR generators in
   the design on every node and the host port; cocotb only runs the clock, so no Python runs
   per cycle. This is the speed a simulation can reach with stimulus in the design.
 * `cocotb tb`: the checked testbench of the tests (`noc_tb.MeshTB`: Python drivers with idle
@@ -20,9 +20,9 @@ from typing import Any
 from amaranth.back import verilog
 
 from nfcore.config import MeshConfig, NFCoreConfig
-from nfcore.hdl.noc_tb import ENV_BENCH_OUT, ENV_NOC, TBParams
-from nfcore.hdl.toolchain import build_top, build_verilog, top_name
-from nfcore.hdl.traffic import MeshTraffic
+from nfcore.eda.toolchain import build_top, build_verilog, top_name
+from sim_tests.tb.noc_tb import ENV_BENCH_OUT, ENV_NOC, TBParams
+from sim_tests.tb.traffic import MeshTraffic
 
 ROOT = Path(__file__).resolve().parent.parent
 MESHES = ((2, 2), (4, 4))
@@ -33,7 +33,7 @@ def run(runner: Any, toplevel: str, build_dir: Path, testcase: str,
         params: TBParams) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "speed.json"
-        runner.test(test_module="nfcore.hdl.noc_tb", testcase=testcase,
+        runner.test(test_module="sim_tests.tb.noc_tb", testcase=testcase,
                     hdl_toplevel=toplevel, build_dir=build_dir, test_dir=build_dir,
                     extra_env={ENV_NOC: params.to_env(), ENV_BENCH_OUT: str(out)},
                     log_file=build_dir / f"{testcase}.log")

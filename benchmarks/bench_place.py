@@ -1,9 +1,9 @@
 """Placement of 1,000 and 10,000 synthetic trees: time per stage and hop-bytes per request.
 
-Workloads come from `nfcore.compiler.synthetic` (seeded MLP trees, clustered top-4
+Workloads come from `nfcore.compiler.layout.synthetic` (seeded MLP trees, clustered top-4
 router statistics over 8 requests per tree). 10,000 trees go on a 64 x 64 mesh of 64 KiB
 cores; 1,000 trees on the smallest square mesh whose weight SRAM holds the forest at
-about 70 % fill. Hop-bytes are expected bytes x hops per request (`nfcore.compiler.traffic`)
+about 70 % fill. Hop-bytes are expected bytes x hops per request (`nfcore.compiler.layout.traffic`)
 for the annealed placement, a random capacity-respecting placement, and the lower bound.
 Run: `.venv/bin/python benchmarks/bench_place.py [--heatmap DIR]`.
 """
@@ -26,10 +26,11 @@ CASES = ((1_000, None), (10_000, 64))
 
 
 def main(argv: list[str] | None = None) -> None:
-    from nfcore.compiler.layout import compile_layout
-    from nfcore.compiler.layout_report import layout_stats, plot_sram_heatmap
-    from nfcore.compiler.synthetic import synthetic_layout_input
+    from nfcore.compiler.layout.stages import compile_layout
+    from nfcore.compiler.layout.stats import layout_stats
+    from nfcore.compiler.layout.synthetic import synthetic_layout_input
     from nfcore.config import NFCoreConfig
+    from nfcore.report.plots import plot_sram_heatmap
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--heatmap", type=Path, help="write SRAM heatmaps to this folder")

@@ -18,9 +18,9 @@ import numpy as np
 
 from nfcore.config import NFCoreConfig
 from nfcore.sim.arrivals import make_arrivals
-from nfcore.sim.energy import EnergyTable
-from nfcore.sim.system import simulate_system
-from nfcore.sim.workload import synthetic_workload
+from nfcore.sim.cost.energy import EnergyTable
+from nfcore.sim.system.model import simulate_system
+from nfcore.sim.system.workload import synthetic_workload
 
 INTERVAL_CYCLES = 500.0
 """Mean cycles between arrivals: 1 M requests/s at 500 MHz."""

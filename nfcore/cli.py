@@ -20,7 +20,7 @@ def _config(args: argparse.Namespace) -> NFCoreConfig:
 
 def cmd_verilog(args: argparse.Namespace) -> int:
     cfg = _config(args)
-    from nfcore.hdl.verilog import emit
+    from nfcore.eda.verilog import emit
 
     text = emit(cfg, args.top, name=args.name)
     out = Path(args.output)
@@ -31,7 +31,7 @@ def cmd_verilog(args: argparse.Namespace) -> int:
 
 
 def cmd_isa_doc(args: argparse.Namespace) -> int:
-    from nfcore.isa_doc import render_markdown
+    from nfcore.arch.isa_doc import render_markdown
 
     out = Path(args.output)
     out.write_text(render_markdown())
@@ -40,7 +40,7 @@ def cmd_isa_doc(args: argparse.Namespace) -> int:
 
 
 def cmd_sim(args: argparse.Namespace) -> int:
-    from nfcore.pipeline import SimOptions, run_sim
+    from nfcore.flows.sim import SimOptions, run_sim
 
     options = SimOptions(
         dataset=args.dataset,
@@ -63,10 +63,10 @@ def cmd_sim(args: argparse.Namespace) -> int:
 def cmd_sim_system(args: argparse.Namespace) -> int:
     import dataclasses
 
+    from nfcore.flows.system import ArrivalSpec, build_system_report, default_monolith
+    from nfcore.report.run import new_run_dir, write_system_report
     from nfcore.sim.baselines import MonolithSpec
-    from nfcore.sim.report import new_run_dir, write_system_report
-    from nfcore.sim.system_report import ArrivalSpec, build_system_report, default_monolith
-    from nfcore.sim.workload import synthetic_workload
+    from nfcore.sim.system.workload import synthetic_workload
 
     cfg = _config(args)
     if args.mesh:
@@ -96,8 +96,8 @@ def cmd_sim_system(args: argparse.Namespace) -> int:
 def cmd_fpga(args: argparse.Namespace) -> int:
     import time
 
-    from nfcore.hdl.fpga_build import build_target, select_targets
-    from nfcore.hdl.fpga_report import render_json, render_markdown
+    from nfcore.eda.fpga.build import build_target, select_targets
+    from nfcore.eda.fpga.report import render_json, render_markdown
 
     targets = select_targets(args.targets)
     out = Path(args.output)
@@ -187,7 +187,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
-    from nfcore.compiler.compile_report import run_compile
+    from nfcore.report.compile import run_compile
 
     out = Path(args.output)
     data = run_compile(Path(args.forest), _config(args), out, budget_pp=args.precision_budget,
@@ -272,7 +272,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "fpga", help="build the FPGA targets (yowasp toolchain) and tabulate resources and Fmax",
-        description="Build the FPGA targets of nfcore.hdl.fpga_build (each names its board and "
+        description="Build the FPGA targets of nfcore.eda.fpga.build (each names its board and "
                     "config) and write fpga.md and fpga.json. `make fpga` sets up the tools.")
     p.set_defaults(handler=cmd_fpga)
     p.add_argument("targets", nargs="*", help="targets to build (default: all)")

@@ -24,8 +24,8 @@ from typing import Any, TypeVar
 
 import yaml
 
+from nfcore.arch.isa import ACT_ADDR_BITS, PC_BITS, WEIGHT_ADDR_BITS
 from nfcore.errors import ConfigError
-from nfcore.isa import ACT_ADDR_BITS, PC_BITS, WEIGHT_ADDR_BITS
 
 # The ISA's address fields bound the memories a core can address; a config that the
 # encoding cannot reach fails at load time.
@@ -83,7 +83,7 @@ class TechnologyConfig:
     node_nm: int = field(default=45, metadata=_range(3, 180, "nm"))
     clock_mhz: float = field(default=500.0, metadata=_range(1.0, 5000.0, "MHz"))
     energy_table: str = field(default="horowitz_45nm", metadata={})
-    """Name of a table in `nfcore/sim/energy_tables/` or a path to a YAML table."""
+    """Name of a table in `nfcore/sim/tables/energy/` or a path to a YAML table."""
     energy_scale: float = field(default=1.0, metadata=_range(0.01, 10.0, "x"))
     """Factor applied to every energy of the table, e.g. to move from the table's node to
     `node_nm`. It is a stated assumption and is printed in every report."""

@@ -23,3 +23,7 @@ class CompileError(NFCoreError):
 
 class ExecutionError(NFCoreError):
     """A program did something the core does not allow (address out of range, no HALT)."""
+
+
+class ReportError(NFCoreError, ValueError):
+    """Report data is incomplete, a statistic has no values, or a report cannot be written."""

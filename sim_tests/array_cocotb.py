@@ -1,17 +1,17 @@
 """cocotb tests of the `Array` top (run by test_array_rtl.py through the cocotb runner).
 
-Every scenario of `nfcore.scenarios` runs on the array of its size with random idle cycles on
+Every scenario of `sim_tests.tb.scenarios` runs on the array of its size with random idle cycles on
 every core's `cmd` and random backpressure on its `rsp` (loading and reading back); after
 each run every core's whole scratchpad is compared bit-exactly with the golden array
-(`nfcore.golden_array`). Without contention each core's `last_run_cycles` equals the golden
+(`nfcore.golden.array`). Without contention each core's `last_run_cycles` equals the golden
 array's count (the timing contract). With contention the scratchpads are compared with
-`nfcore.sim.flit_array` (the golden array cannot know in which order two packets of one tag
+`nfcore.sim.net.flit` (the golden array cannot know in which order two packets of one tag
 reach a RECV); scenarios with gated cores check that those take RUN `power.wake_up_cycles`
 late (`ArrayTB.run_all`). The cycles of both are compared with the models in
 `tests/sim/test_array_agreement.py`, through the file below, with each core's power
 counters (`nfcore.hdl.power.COUNTERS`) over a window from just before RUN to just after the
 run. The measured cycles and counters go to the file named by `ENV_OUT` (schema:
-`nfcore.scenarios.RTL_CYCLES_FILE`) for the simulator's tests.
+`sim_tests.tb.scenarios.RTL_CYCLES_FILE`) for the simulator's tests.
 """
 
 from __future__ import annotations
@@ -27,16 +27,16 @@ import numpy as np
 from cocotb.triggers import ClockCycles
 from cocotb.utils import get_sim_time
 
-from nfcore import isa, noc
+from nfcore.arch import isa, noc
 from nfcore.config import DramConfig
-from nfcore.golden_array import run_array
-from nfcore.hdl.array_tb import ArrayTB
-from nfcore.hdl.cocotb_tb import CLOCK_PERIOD_NS, Stalls
-from nfcore.hdl.dram_tb import DramModel
+from nfcore.eda.rtl_runner import CLOCK_PERIOD_NS, Stalls
+from nfcore.golden.array import run_array
 from nfcore.hdl.power import COUNTERS
-from nfcore.scenarios import CORE, SCENARIOS, act_digest
-from nfcore.sim.dram import DramChannel
-from nfcore.sim.flit_array import run_array_flits
+from nfcore.sim.net.flit import run_array_flits
+from nfcore.sim.system.dram import DramChannel
+from sim_tests.tb.array_tb import ArrayTB
+from sim_tests.tb.dram_tb import DramModel
+from sim_tests.tb.scenarios import CORE, SCENARIOS, act_digest
 
 ENV_OUT = "NFCORE_RTL_CYCLES_OUT"
 ENV_MESH = "NFCORE_ARRAY_MESH"
@@ -177,7 +177,7 @@ async def power_states(dut: Any) -> None:
 @cocotb.test()
 async def dram_read_to_core(dut: Any) -> None:
     """The host sends DRAM read requests (`to_dram` packets) through the mesh; the DRAM
-    model (`nfcore.hdl.dram_tb`, with the config's latency and bandwidth, and random
+    model (`sim_tests.tb.dram_tb`, with the config's latency and bandwidth, and random
     backpressure on `dram_out`) answers each with a packet that core (1, 1)'s RECV takes:
     the words land bit-exactly; the request's header reaches `dram_out`
     `header_latency_cycles(HOST, DRAM)` after the host's handshake; the channel offers the

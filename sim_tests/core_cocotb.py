@@ -14,8 +14,8 @@ import cocotb
 import numpy as np
 from programs import Workload, random_loops, random_mlp
 
-from nfcore import isa, noc
-from nfcore.hdl.cocotb_tb import CoreTB, Stalls, core_from_env
+from nfcore.arch import isa, noc
+from nfcore.eda.rtl_runner import CoreTB, Stalls, core_from_env
 
 SEED = int(os.environ.get("NFCORE_TB_SEED", "1"))
 PROGRAMS = int(os.environ.get("NFCORE_TB_PROGRAMS", "150"))

@@ -2,7 +2,7 @@
 
 Every test drives its inputs with random idle cycles and its outputs with random
 backpressure (except the latency test, which measures the no-contention contract), and
-checks every packet against the reference model (`nfcore.noc`) in a scoreboard.
+checks every packet against the reference model (`nfcore.arch.noc`) in a scoreboard.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from typing import Any
 import cocotb
 from cocotb.triggers import ReadOnly, RisingEdge
 
-from nfcore import noc
-from nfcore.hdl.noc_tb import MeshTB, Packet, RouterTB, TBParams
-from nfcore.noc import Port
+from nfcore.arch import noc
+from nfcore.arch.noc import Port
+from sim_tests.tb.noc_tb import MeshTB, Packet, RouterTB, TBParams
 
 LATENCY_SCHEMA = 1
 

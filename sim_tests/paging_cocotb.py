@@ -1,6 +1,6 @@
 """cocotb test of weight paging through the `Array`'s DRAM port (run by test_paging_rtl.py).
 
-A compiled tree's weights sit in the DRAM model (`nfcore.hdl.dram_tb`, timed by the config's
+A compiled tree's weights sit in the DRAM model (`sim_tests.tb.dram_tb`, timed by the config's
 `dram.latency_ns` and `dram.bandwidth_gbps`). The host sends read requests with
 `to_weights` (`noc.DRAM_REQUEST_FIELDS`) through the host port; the channel answers each
 with a weight packet that travels the mesh to core `DEST`, whose pager writes it into the
@@ -8,9 +8,9 @@ weight SRAM. Four pagings:
 
 * `one_packet`, `chunks` and `slow_chunks` (a channel slower than a flit per cycle): no
   stalls anywhere, the host injecting the requests back to back: every answer flit's
-  injection and the last word's write equal `nfcore.sim.dram.page_timeline` from the first
+  injection and the last word's write equal `nfcore.sim.system.dram.page_timeline` from the first
   request's handshake (the formula the system model uses), and the measured paging cycles
-  go to the file named by `ENV_OUT` (schema: `nfcore.sim.paging.PAGING_CYCLES_FILE`) for
+  go to the file named by `ENV_OUT` (schema: `nfcore.sim.system.paging.PAGING_CYCLES_FILE`) for
   `tests/sim/test_paging.py`.
 * `stalled`: random idle cycles before each host flit, random backpressure on the DRAM
   port's output (`dram_out`) and on the host's `rsp` reads: the requests reach the channel
@@ -36,14 +36,14 @@ from cocotb.triggers import ReadOnly, RisingEdge
 from cocotb.utils import get_sim_time
 
 from forest.export import TreeExport
-from nfcore import isa, noc
+from nfcore.arch import isa, noc
 from nfcore.compiler import lower_tree, quantize_tree
 from nfcore.config import DramConfig, NFCoreConfig
-from nfcore.hdl.array_tb import ArrayTB
-from nfcore.hdl.cocotb_tb import CLOCK_PERIOD_NS, Stalls
-from nfcore.hdl.dram_tb import DramModel
-from nfcore.scenarios import CORE, SCENARIOS, CoreSetup
-from nfcore.sim.dram import DramChannel, page_timeline
+from nfcore.eda.rtl_runner import CLOCK_PERIOD_NS, Stalls
+from nfcore.sim.system.dram import DramChannel, page_timeline
+from sim_tests.tb.array_tb import ArrayTB
+from sim_tests.tb.dram_tb import DramModel
+from sim_tests.tb.scenarios import CORE, SCENARIOS, CoreSetup
 
 ENV_OUT = "NFCORE_PAGING_CYCLES_OUT"
 SEED = int(os.environ.get("NFCORE_TB_SEED", "1"))

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from nfcore import isa
+from nfcore.arch import isa
+from nfcore.arch.isa import Activation
 from nfcore.config import CoreConfig
-from nfcore.isa import Activation
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """cocotb test of compiled split trees on the `Array` top (run by test_split_trees_rtl.py).
 
-Each tree of `nfcore.split_scenarios.SPLIT_CASES` (mlp, cnn, rnn, trained and random; 2-4
+Each tree of `sim_tests.tb.split_scenarios.SPLIT_CASES` (mlp, cnn, rnn, trained and random; 2-4
 chain cores) is loaded on the 2 x 2 array through every core's `cmd` stream; then each
 request writes its packed input into the first chain core, RUNs all cores in the same cycle
 and reads the logits from the last, with random idle cycles on `cmd` and random
@@ -8,7 +8,7 @@ backpressure on `rsp`. Checked per request: the logits equal the compiler's inte
 reference (`QuantizedTree.forward_int`) and the golden array's, and every core's `last_run_cycles`
 equals the golden array's count (the timing contract: no contention on a chain); after the
 requests every core's whole scratchpad equals its golden model's. The measured cycles go to
-the file named by `ENV_OUT` (schema: `nfcore.split_scenarios.SPLIT_KEY`). The compiled
+the file named by `ENV_OUT` (schema: `sim_tests.tb.split_scenarios.SPLIT_KEY`). The compiled
 trees come from the pytest process (`ENV_CASES`, a pickle that `test_split_trees_rtl.py`
 writes), so the simulator never starts torch.
 """
@@ -24,10 +24,10 @@ from typing import Any
 import cocotb
 import numpy as np
 
-from nfcore.golden_array import run_array
-from nfcore.hdl.array_tb import ArrayTB
-from nfcore.hdl.cocotb_tb import Stalls
-from nfcore.split_scenarios import SPLIT_CASES, chain_setups
+from nfcore.eda.rtl_runner import Stalls
+from nfcore.golden.array import run_array
+from sim_tests.tb.array_tb import ArrayTB
+from sim_tests.tb.split_scenarios import SPLIT_CASES, chain_setups
 
 ENV_OUT = "NFCORE_SPLIT_CYCLES_OUT"
 ENV_CASES = "NFCORE_SPLIT_CASES"

@@ -11,8 +11,8 @@ import json
 import os
 from pathlib import Path
 
-from nfcore.hdl.toolchain import build_top, top_name
-from nfcore.scenarios import RTL_CYCLES_FILE, SCENARIOS
+from nfcore.eda.toolchain import build_top, top_name
+from sim_tests.tb.scenarios import RTL_CYCLES_FILE, SCENARIOS
 
 ROOT = Path(__file__).resolve().parent.parent
 BUILD = ROOT / "sim_build"

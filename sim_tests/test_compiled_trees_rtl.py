@@ -9,9 +9,9 @@ from test_core_rtl import BUILD, CONFIGS
 from forest.export import ConvLayer, ElmanCell, TreeExport
 from nfcore.compiler import lower_tree, quantize_tree
 from nfcore.config import NFCoreConfig
-from nfcore.golden import CoreState
-from nfcore.hdl.rtl_backend import run_rtl
-from nfcore.hdl.toolchain import config_tag
+from nfcore.eda.rtl_runner import run_rtl
+from nfcore.eda.toolchain import config_tag
+from nfcore.golden.core import CoreState
 
 
 def _trees(rng: np.random.Generator) -> list[TreeExport]:

@@ -18,11 +18,11 @@ from pathlib import Path
 import pytest
 from amaranth.back import verilog
 
-from nfcore import noc
+from nfcore.arch import noc
 from nfcore.config import MeshConfig, NFCoreConfig
-from nfcore.hdl.noc_tb import ENV_NOC, TBParams
+from nfcore.eda.toolchain import build_top, build_verilog, top_name
 from nfcore.hdl.router import Router
-from nfcore.hdl.toolchain import build_top, build_verilog, top_name
+from sim_tests.tb.noc_tb import ENV_NOC, TBParams
 
 ROOT = Path(__file__).resolve().parent.parent
 BUILD = ROOT / "sim_build"

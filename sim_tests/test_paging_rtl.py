@@ -10,8 +10,8 @@ import os
 
 from test_array_rtl import BUILD, build_array
 
-from nfcore.hdl.toolchain import top_name
-from nfcore.sim.paging import PAGING_CYCLES_FILE
+from nfcore.eda.toolchain import top_name
+from nfcore.sim.system.paging import PAGING_CYCLES_FILE
 
 ENV_OUT = "NFCORE_PAGING_CYCLES_OUT"  # as in paging_cocotb.py
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 from test_core_rtl import BUILD, CONFIGS
 
-from nfcore import isa
+from nfcore.arch import isa
+from nfcore.arch.isa import Activation
 from nfcore.config import NFCoreConfig
-from nfcore.golden import CoreState
-from nfcore.hdl.rtl_backend import run_rtl
-from nfcore.hdl.toolchain import config_tag
-from nfcore.isa import Activation
+from nfcore.eda.rtl_runner import run_rtl
+from nfcore.eda.toolchain import config_tag
+from nfcore.golden.core import CoreState
 
 
 def test_run_rtl_matches_golden() -> None:

@@ -2,7 +2,7 @@
 under Verilator (`split_trees_cocotb.py`; the 2 x 2 build of the scenarios is reused).
 
 Merges the measured cycles into `sim_build/<RTL_CYCLES_FILE>` under
-`nfcore.split_scenarios.SPLIT_KEY`, which `tests/sim/test_system_split.py` compares with the
+`sim_tests.tb.split_scenarios.SPLIT_KEY`, which `tests/sim/test_system_split.py` compares with the
 timing contract and the simulator's models.
 """
 
@@ -15,9 +15,9 @@ from pathlib import Path
 
 from test_array_rtl import BUILD, build_array, run_rtl_scenarios
 
-from nfcore.hdl.toolchain import top_name
-from nfcore.scenarios import RTL_CYCLES_FILE
-from nfcore.split_scenarios import SPLIT_CASES, SPLIT_KEY
+from nfcore.eda.toolchain import top_name
+from sim_tests.tb.scenarios import RTL_CYCLES_FILE
+from sim_tests.tb.split_scenarios import SPLIT_CASES, SPLIT_KEY
 
 ENV_OUT = "NFCORE_SPLIT_CYCLES_OUT"  # as in split_trees_cocotb.py
 ENV_CASES = "NFCORE_SPLIT_CASES"  # as in split_trees_cocotb.py

@@ -35,12 +35,12 @@ import numpy as np
 import numpy.typing as npt
 
 from forest.export import TreeExport
-from nfcore.compiler.forest_compile import compile_forest
-from nfcore.compiler.forest_image import ForestImage, ForestTree, load_forest_image
-from nfcore.compiler.lower import CoreProgram, LayerPlacement, lower_mlp, lower_tree
-from nfcore.compiler.quantize import FloatLayer, QuantizedLayer, QuantizedMLP, quantize_mlp
-from nfcore.compiler.quantize_tree import QuantizedTree, quantize_tree
-from nfcore.compiler.split import Coord, TreeProgram, partition_tree
+from nfcore.compiler.compile_forest import compile_forest
+from nfcore.compiler.images.forest_image import ForestImage, ForestTree, load_forest_image
+from nfcore.compiler.lower.program import CoreProgram, LayerPlacement, lower_mlp, lower_tree
+from nfcore.compiler.lower.split import Coord, TreeProgram, partition_tree
+from nfcore.compiler.quant.mlp import FloatLayer, QuantizedLayer, QuantizedMLP, quantize_mlp
+from nfcore.compiler.quant.tree import QuantizedTree, quantize_tree
 from nfcore.config import NFCoreConfig
 
 __all__ = [

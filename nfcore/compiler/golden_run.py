@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from nfcore.compiler.forest_image import ForestImage
-from nfcore.compiler.split import Coord, TreeProgram
+from nfcore.compiler.images.forest_image import ForestImage
+from nfcore.compiler.lower.split import Coord, TreeProgram
 from nfcore.config import CoreConfig
-from nfcore.golden import CoreState
-from nfcore.golden_array import run_array
+from nfcore.golden.array import run_array
+from nfcore.golden.core import CoreState
 
 
 def run_tree(tp: TreeProgram, core: CoreConfig, x_int: npt.NDArray[np.integer]

@@ -11,7 +11,7 @@ or more cores), loaded as the image puts them on the chip (`CompiledTree.on_chip
 takes its values from the same golden model (the SimPy system model is a timing and energy
 model; its core model also computes values with the golden model) and its costs from the
 SimPy system model. `rtl` runs each tree's program on the micro-core RTL under Verilator
-through cocotb (`nfcore.hdl.rtl_backend.run_rtl`, one simulator run per tree and batch;
+through cocotb (`nfcore.eda.rtl_runner.run_rtl`, one simulator run per tree and batch;
 single-core trees only, the mesh RTL is not driven here).
 """
 
@@ -31,8 +31,8 @@ from nfcore.conductor.costs import RequestCost, TreeCost, contract_cost, simulat
 from nfcore.conductor.image import CompiledTree
 from nfcore.config import NFCoreConfig
 from nfcore.errors import CompileError, ConfigError
-from nfcore.sim.energy import EnergyTable
-from nfcore.sim.system_energy import SystemEnergies
+from nfcore.sim.cost.energy import EnergyTable
+from nfcore.sim.cost.system_energy import SystemEnergies
 
 BACKENDS = ("golden", "sim", "rtl")
 
@@ -114,8 +114,8 @@ class RtlBackend(Backend):
     build_dir: Path = Path("build/conductor_rtl")
 
     def execute(self, calls: Sequence[TreeCall]) -> list[TreeOutput]:
-        from nfcore.hdl.rtl_backend import run_rtl
-        from nfcore.hdl.toolchain import config_tag
+        from nfcore.eda.rtl_runner import run_rtl
+        from nfcore.eda.toolchain import config_tag
 
         outs = []
         for call in calls:

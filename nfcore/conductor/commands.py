@@ -67,7 +67,7 @@ def open_conductor(cfg: NFCoreConfig, image: str | Path, forest: str | Path | No
                    interval_cycles: float | None = None, build_dir: Path | None = None,
                    progress: bool = False, importance: bool = True) -> Conductor:
     """A Conductor for the image at `image` (checked against the forest and `cfg`)."""
-    from nfcore.compiler.forest_image import load_forest_image
+    from nfcore.compiler.images.forest_image import load_forest_image
 
     forest_dir = forest_dir_of(image, forest)
     if not Path(image).is_dir():

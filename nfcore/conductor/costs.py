@@ -1,7 +1,7 @@
 """What a request cost: cycles, energy by component, cores, bytes, idle silicon.
 
-Two cost models, both from the one timing contract (`nfcore.isa.cycles`) and the one energy
-table (`nfcore.sim.energy_tables`):
+Two cost models, both from the one timing contract (`nfcore.arch.isa.cycles`) and the one energy
+table (`nfcore/sim/tables/energy`):
 
 * `contract_cost` (backends golden and rtl): the request alone on an idle chip. Its trees
   run in parallel on their cores; latency is the slowest tree's measured program cycles (the
@@ -11,7 +11,7 @@ table (`nfcore.sim.energy_tables`):
   over the core-cycles counted. Not modelled here, and reported as such: the network,
   DRAM paging and power-state wake-ups (use the sim backend); every core a tree runs on
   counts as woken (an upper bound: the golden model has no power states).
-* `simulate_costs` (backend sim): the SimPy system model (`nfcore.sim.system`) serves the
+* `simulate_costs` (backend sim): the SimPy system model (`nfcore.sim.system.model`) serves the
   batch with the given arrival cycles from an idle chip with resident weights loaded at
   cycle 0; records come from it unchanged, including network, DRAM and wake-up energy.
 
@@ -26,15 +26,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from nfcore import isa
+from nfcore.arch import isa
 from nfcore.conductor.image import CompiledTree
 from nfcore.config import NFCoreConfig
-from nfcore.forest_pipeline import arrival_interval_cycles
+from nfcore.flows.forest_system import arrival_interval_cycles
 from nfcore.sim.arrivals import make_arrivals
-from nfcore.sim.events import Events, component_energy_pj, events_of, host_io_events
-from nfcore.sim.system import simulate_system
-from nfcore.sim.system_energy import SystemEnergies
-from nfcore.sim.workload import CoreProgram, TreeSpec, Workload, tree_from_chain
+from nfcore.sim.cost.events import Events, component_energy_pj, events_of, host_io_events
+from nfcore.sim.cost.system_energy import SystemEnergies
+from nfcore.sim.system.model import simulate_system
+from nfcore.sim.system.workload import CoreProgram, TreeSpec, Workload, tree_from_chain
 
 NOT_MODELLED = ("network", "dram", "wakeup")
 """Energy components `contract_cost` does not model (null in its records)."""
@@ -169,7 +169,7 @@ def simulate_costs(cfg: NFCoreConfig, trees: Sequence[TreeCost],
     `forest_pipeline.HOT_UTILIZATION`, as `make sim` does; one request arrives at cycle 0).
 
     Only the trees named are placed (their ids re-indexed); a tree split over a chain of
-    cores runs there stage by stage (`nfcore.sim.workload.tree_from_chain`).
+    cores runs there stage by stage (`nfcore.sim.system.workload.tree_from_chain`).
     """
     index = {t.tree_id: i for i, t in enumerate(trees)}
     specs = []
@@ -192,7 +192,7 @@ def simulate_costs(cfg: NFCoreConfig, trees: Sequence[TreeCost],
     for rec, sel in zip(result.records, reqs, strict=True):
         active = sum(trees[i].active_core_cycles for i in sel)
         out.append(RequestCost(
-            f"sim: SimPy system model (nfcore.sim.system), {len(reqs)} requests every "
+            f"sim: SimPy system model (nfcore.sim.system.model), {len(reqs)} requests every "
             f"{interval_cycles:.0f} cycles from an idle chip at cycle 0",
             rec.latency_cycles, rec.latency_s, dict(rec.energy_pj), rec.cores_woken,
             dict(rec.bytes_moved), rec.weight_bytes_touched,

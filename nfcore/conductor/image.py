@@ -3,7 +3,7 @@
 `CompiledForest` is the interface: a forest's trees as integer models (`QuantizedTree`) and
 programs (`TreeProgram`, one or more cores each, with their mesh coordinates), loaded one tree
 at a time, plus whether a tree is resident in SRAM or paged from DRAM. A compiled forest image
-(`nfcore.compiler.forest_image`, wrapped by `ImageForest`) provides it, and then the backends
+(`nfcore.compiler.images.forest_image`, wrapped by `ImageForest`) provides it, and then the backends
 run what the image puts on each core (the core's SRAM with every resident tree, the tree's
 relocated program slot); `OnDemandForest` compiles a tree the first time
 it is asked for, from the saved float forest, calibrated on rows the caller gives. It exists
@@ -25,9 +25,9 @@ import numpy.typing as npt
 
 from forest.io import ForestReader
 from nfcore.compiler import compile_tree
-from nfcore.compiler.forest_image import ForestImage
-from nfcore.compiler.quantize_tree import QuantizedTree
-from nfcore.compiler.split import CoreCode, TreeProgram
+from nfcore.compiler.images.forest_image import ForestImage
+from nfcore.compiler.lower.split import CoreCode, TreeProgram
+from nfcore.compiler.quant.tree import QuantizedTree
 from nfcore.config import NFCoreConfig
 
 CoreMemories = tuple[npt.NDArray[np.uint8], list[int]]

@@ -3,8 +3,8 @@
 The core holds four memories (weight SRAM, activation scratchpad, instruction memory, and
 the activation LUT inside `MacRequant`), a sequencer that fetches and decodes 64-bit
 instructions and runs LOOPs, the datapaths of `nfcore.hdl.datapath`, and two flit ports to
-its router. Field positions, header layouts and cycle counts come from `nfcore.isa` and
-`nfcore.noc`; sizes come from `CoreConfig`.
+its router. Field positions, header layouts and cycle counts come from `nfcore.arch.isa` and
+`nfcore.arch.noc`; sizes come from `CoreConfig`.
 
 Host interface
 --------------
@@ -21,7 +21,7 @@ Host interface
 
 Network interface
 -----------------
-* `net_out` (stream out): SEND's packet, header flit first (`nfcore.noc` layout, with
+* `net_out` (stream out): SEND's packet, header flit first (`nfcore.arch.noc` layout, with
   `coord_x`/`coord_y` as the source), `last` on the final payload flit. Valid holds until
   ready (full backpressure); every cycle valid and not ready adds a cycle to the SEND.
 * `net_in` (stream in): ready while a RECV takes flits, one per cycle; every cycle
@@ -37,7 +37,7 @@ Network interface
   `powered=True` (inside `nfcore.hdl.power.PoweredCore`) has a `clock_on` input, its clock
   enable, so that a gated core takes no flit; packets for it wait until the host wakes it.
 * `coord_x`, `coord_y`: this core's mesh coordinates. A core built with `coord=(x, y)` (as
-  `nfcore.hdl.array.Array` builds them) has no such ports: the coordinates are constants.
+  `nfcore.hdl.core_array.Array` builds them) has no such ports: the coordinates are constants.
 
 Timing (cycles of one instruction): FETCH (the instruction memory, read at the pc of this cycle
 one cycle ahead, has the word on its port; FETCH registers it), DECODE, then one cycle
@@ -55,7 +55,7 @@ from amaranth.lib import data, enum, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2, exact_log2
 
-from nfcore import isa, noc
+from nfcore.arch import isa, noc
 from nfcore.config import CoreConfig
 from nfcore.errors import ConfigError
 from nfcore.hdl.datapath import (
@@ -70,7 +70,7 @@ from nfcore.hdl.datapath import (
     vadd_tag_layout,
 )
 from nfcore.hdl.decode import instr_layout, legal, validate
-from nfcore.hdl.network import HEADER_LAYOUT, flit_layout
+from nfcore.hdl.flit import HEADER_LAYOUT, flit_layout
 from nfcore.hdl.pager import WeightPager
 
 __all__ = ["CmdKind", "MicroCore", "cmd_layout", "instr_layout", "rsp_layout", "validate"]

@@ -4,7 +4,7 @@ VMUL units.
 Each takes one beat per cycle on an always-ready stream, in the cycle the beat's words leave
 the SRAM read ports, and returns results on an always-ready stream that the core writes to
 the activation scratchpad in the cycle they appear. Their latencies are part of the timing
-contract in `nfcore.isa` (`MATVEC_DRAIN_CYCLES`, `LUT_CYCLES`, `VADD_DRAIN_CYCLES`,
+contract in `nfcore.arch.isa` (`MATVEC_DRAIN_CYCLES`, `LUT_CYCLES`, `VADD_DRAIN_CYCLES`,
 `VMUL_DRAIN_CYCLES`).
 """
 
@@ -19,7 +19,7 @@ from amaranth.lib import data, enum, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2, exact_log2
 
-from nfcore import isa
+from nfcore.arch import isa
 from nfcore.errors import ConfigError
 
 
@@ -49,7 +49,7 @@ INT8_MIN, INT8_MAX = -128, 127
 
 
 def header_layout(lanes: int) -> data.FlexibleLayout:
-    """The MATVEC row header word, at the byte positions `nfcore.isa` defines."""
+    """The MATVEC row header word, at the byte positions `nfcore.arch.isa` defines."""
     bias_lo, bias_hi = isa.HEADER_BIAS_BYTES
     mult_lo, _ = isa.HEADER_MULT_BYTES
     return data.FlexibleLayout(lanes * 8, {
@@ -93,7 +93,7 @@ def clamp_int8(value: Value, relu: Value) -> Value:
 
 class Requantizer(wiring.Component):
     """y = clamp(act((p + 2**(shift-1)) >> shift)) with no rounding term when shift is 0; `p`
-    is the product acc * mult. Matches `nfcore.golden.requantize`.
+    is the product acc * mult. Matches `nfcore.golden.core.requantize`.
 
     Combinational, or with `registered` a two-stage pipeline: p and shift in one cycle
     (shifted by whole bytes there), y in the next (the rest of the shift and the clamp).

@@ -1,5 +1,5 @@
 """Instruction decode for `MicroCore`: field views of the 64-bit encodings, legality, and
-the configurations the RTL can be built for. Everything comes from `nfcore.isa`."""
+the configurations the RTL can be built for. Everything comes from `nfcore.arch.isa`."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 from amaranth.hdl import Module, Signal, Value, signed, unsigned
 from amaranth.lib import data
 
-from nfcore import isa
+from nfcore.arch import isa
 from nfcore.config import CoreConfig
 from nfcore.errors import ConfigError
 from nfcore.hdl.datapath import Activation, Opcode

@@ -6,12 +6,12 @@ Ports
   router (x, y)'s LOCAL input. `local_out[y][x]` (stream out): flits for that node, router
   (x, y)'s LOCAL output. In Verilog: `local_in__<y>__<x>__valid` and so on.
 * `host_in` / `host_out`: the host port, router (0, 0)'s NORTH input and output
-  (`nfcore.noc.HOST` = (0, -1)). Packets for the host set the header's `to_host` bit.
+  (`nfcore.arch.noc.HOST` = (0, -1)). Packets for the host set the header's `to_host` bit.
 * `misrouted` (sticky): a packet was routed off the mesh (addressed outside it). Routers on
   the edges have no port there (`router_ports`); such a packet is consumed at the edge so
   that a bad address cannot wedge the network.
 
-Timing: `nfcore.noc.header_latency_cycles` (ROUTER_HOP_CYCLES per router on the path).
+Timing: `nfcore.arch.noc.header_latency_cycles` (ROUTER_HOP_CYCLES per router on the path).
 """
 
 from __future__ import annotations
@@ -22,10 +22,10 @@ from amaranth.hdl import Cat, Module
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from nfcore import noc
+from nfcore.arch import noc
+from nfcore.arch.noc import Port
 from nfcore.errors import ConfigError
 from nfcore.hdl.router import MAX_COORD, RouterLogic, check_router, flit_stream, port_name
-from nfcore.noc import Port
 
 # (port, neighbour offset, the neighbour's port facing back)
 LINKS = ((Port.EAST, (1, 0), Port.WEST), (Port.SOUTH, (0, 1), Port.NORTH))

@@ -1,6 +1,6 @@
 """`WeightPager`: the part of a core's network interface that takes weight packets.
 
-A weight packet (`nfcore.noc`, header bit `to_weights`, `noc.WEIGHT_HEADER_FIELDS`) carries
+A weight packet (`nfcore.arch.noc`, header bit `to_weights`, `noc.WEIGHT_HEADER_FIELDS`) carries
 weight SRAM words, sent by the DRAM channel in answer to a paging request. The pager takes
 such a packet from the core's `net_in` and writes payload word k to the weight SRAM at word
 `waddr + k`, one word in the cycle its flit is taken; no program runs meanwhile.
@@ -22,7 +22,7 @@ Interface
 
 Timing: with the core idle, every flit of a weight packet is taken in the cycle the router
 offers it, so the last word is written `noc.header_latency_cycles(DRAM, core)` cycles after
-the DRAM port injected it (`nfcore.sim.dram.page_timeline`).
+the DRAM port injected it (`nfcore.sim.system.dram.page_timeline`).
 """
 
 from __future__ import annotations
@@ -33,8 +33,8 @@ from amaranth.hdl import Module, Signal, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from nfcore import noc
-from nfcore.hdl.network import flit_layout
+from nfcore.arch import noc
+from nfcore.hdl.flit import flit_layout
 
 __all__ = ["WEIGHT_HEADER_LAYOUT", "WeightPager", "weight_write_layout"]
 

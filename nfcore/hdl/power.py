@@ -1,6 +1,6 @@
 """`PoweredCore`: a `MicroCore` in its own power domain (gated, idle, active).
 
-The array (`nfcore.hdl.array.Array`) builds one per core. The core's logic and memories run
+The array (`nfcore.hdl.core_array.Array`) builds one per core. The core's logic and memories run
 under a clock enable (`amaranth.hdl.EnableInserter`, which also gates the memories' ports):
 an FPGA has no power switches, so the clock enable stands for the power and clock gate of
 an ASIC, and the counters below are what the system model's leakage accounting needs.
@@ -24,7 +24,7 @@ an idle core). SLEEP to a gated core is accepted at once and changes nothing.
 Counters (`CYCLE_COUNTER_BITS` wide, from reset, wrapping): `gated_cycles` (GATED),
 `idle_cycles` (IDLE with the sequencer idle), `active_cycles` (the sequencer busy or a
 weight packet being written, i.e. the core's `cmd` not ready, or
-WAKING: a waking core leaks as an active one, as `nfcore.sim.system` charges it), and
+WAKING: a waking core leaks as an active one, as `nfcore.sim.system.model` charges it), and
 `wakes` (GATED -> WAKING or, with W = 0, GATED -> IDLE transitions). Every cycle counts in
 exactly one of the three cycle counters.
 """

@@ -2,8 +2,8 @@
 
 Ports
 -----
-For each `nfcore.noc.Port` P (LOCAL, NORTH, SOUTH, EAST, WEST) an input stream `<p>_in` and
-an output stream `<p>_out` of flits (`nfcore.noc.flit_layout(lanes)`). The router's own
+For each `nfcore.arch.noc.Port` P (LOCAL, NORTH, SOUTH, EAST, WEST) an input stream `<p>_in` and
+an output stream `<p>_out` of flits (`nfcore.arch.noc.flit_layout(lanes)`). The router's own
 coordinates (x, y) are elaboration-time parameters: routing compares the header's
 destination with constants.
 
@@ -12,7 +12,7 @@ Microarchitecture
 * Input buffer: a `fifo_depth`-entry shift-register FIFO per input (default 2).
   `<p>_in.ready` is "FIFO not full", a register-only function, so no `ready` path crosses a
   router combinationally (a mesh has no combinational loop).
-* Route computation: `nfcore.noc.route` on a flit's destination (`HOST` if `to_host` is set)
+* Route computation: `nfcore.arch.noc.route` on a flit's destination (`HOST` if `to_host` is set)
   as the flit enters the input FIFO, stored beside it one-hot (one bit per output), so the
   switch allocator starts from registers. It is used only for the head flit of an input that
   is between packets (its previous flit popped had `last` set, or none since reset): a header.
@@ -33,7 +33,7 @@ Microarchitecture
 
 Timing with no contention: a flit accepted on an input at cycle t sits in the FIFO at t + 1,
 is moved into the output register at the end of t + 1 and is offered (and, if the next hop is
-ready, accepted) at t + 2: `nfcore.noc.ROUTER_HOP_CYCLES` = 2. Each input and each output
+ready, accepted) at t + 2: `nfcore.arch.noc.ROUTER_HOP_CYCLES` = 2. Each input and each output
 passes one flit per cycle; a 2-deep FIFO keeps that rate with a register-only `ready`.
 """
 
@@ -45,9 +45,9 @@ from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from nfcore import noc
+from nfcore.arch import noc
+from nfcore.arch.noc import Port
 from nfcore.errors import ConfigError
-from nfcore.noc import Port
 
 PORTS = tuple(Port)
 MAX_COORD = (1 << noc.COORD_BITS) - 1

@@ -8,7 +8,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from nfcore.sim.core_model import ARRIVALS, SimError, arrival_cycles
+from nfcore.sim.core import ARRIVALS, SimError, arrival_cycles
 
 TRACE_COLUMNS = ("arrival_s", "arrival_cycle")
 """A trace is a CSV with a header naming one of these columns; other columns are ignored."""

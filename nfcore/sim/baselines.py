@@ -10,7 +10,7 @@
 
 The monolith is an explicit input (`MonolithSpec`: parameter bytes at int8, MACs per
 inference, layers); the forest training that sizes it to the forest's accuracy is not wired
-here. GPU figures come from `baseline_tables/gpus.yaml` (datasheets; launch overhead and idle
+here. GPU figures come from `tables/baselines/gpus.yaml` (datasheets; launch overhead and idle
 power are stated parameters).
 """
 
@@ -24,16 +24,16 @@ from typing import Any
 import numpy as np
 import yaml
 
-from nfcore import noc
+from nfcore.arch import noc
 from nfcore.config import NFCoreConfig
 from nfcore.errors import NFCoreError
-from nfcore.sim.dram import DramChannel
-from nfcore.sim.energy import EnergyTable
-from nfcore.sim.system import SystemResult, simulate_system
-from nfcore.sim.system_energy import SystemEnergies
-from nfcore.sim.workload import Workload
+from nfcore.sim.cost.energy import EnergyTable
+from nfcore.sim.cost.system_energy import SystemEnergies
+from nfcore.sim.system.dram import DramChannel
+from nfcore.sim.system.model import SystemResult, simulate_system
+from nfcore.sim.system.workload import Workload
 
-GPU_TABLE = Path(__file__).resolve().parent / "baseline_tables" / "gpus.yaml"
+GPU_TABLE = Path(__file__).resolve().parent / "tables" / "baselines" / "gpus.yaml"
 BATCHES = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 
 

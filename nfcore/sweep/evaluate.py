@@ -51,16 +51,16 @@ def evaluate(task: PointTask) -> dict[str, Any]:
 def _metrics(task: PointTask) -> dict[str, Any]:
     import torch
 
-    from nfcore.forest_pipeline import (
+    from nfcore.flows.forest_system import (
         ForestSystemOptions,
         arrival_interval_cycles,
         run_forest_system,
     )
     from nfcore.sim import baselines as bl
-    from nfcore.sim.area import area_summary
     from nfcore.sim.arrivals import make_arrivals
-    from nfcore.sim.energy import EnergyTable
-    from nfcore.sim.system import simulate_system
+    from nfcore.sim.cost.area import area_summary
+    from nfcore.sim.cost.energy import EnergyTable
+    from nfcore.sim.system.model import simulate_system
     from nfcore.sweep.forests import FOREST_FOLDER, load_trained
 
     # Workers run side by side on the same cores: one torch thread each.

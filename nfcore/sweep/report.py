@@ -16,7 +16,7 @@ import numpy as np
 import yaml
 
 from nfcore.config import NFCoreConfig
-from nfcore.sim.area import AreaTable, area_summary
+from nfcore.sim.cost.area import AreaTable, area_summary
 from nfcore.sweep.pareto import pareto_front
 from nfcore.sweep.runner import SweepOutcome
 from nfcore.sweep.spec import SweepSpec

@@ -44,7 +44,7 @@ import yaml
 from forest.datasets import DATASETS
 from nfcore.config import NFCoreConfig, build_validated, default_config_path
 from nfcore.errors import ConfigError
-from nfcore.sim.energy import EnergyTable
+from nfcore.sim.cost.energy import EnergyTable
 
 MAX_POINTS = 100_000
 """Largest grid a sweep file may expand to (a typo in a range should not hang the CLI)."""
@@ -259,7 +259,7 @@ def _parameter(name: str, raw: Any, src: str, table: EnergyTable) -> Parameter:
 
 def _check_area_nodes(base: dict[str, Any], params: tuple[Parameter, ...], src: str) -> None:
     """Every node the sweep can reach must have area figures (the area is an objective)."""
-    from nfcore.sim.area import AreaTable
+    from nfcore.sim.cost.area import AreaTable
 
     nodes = AreaTable.load().nodes()
     reach = [("base config technology.node_nm",

@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from nfcore.sim.energy import EnergyTable
+from nfcore.sim.cost.energy import EnergyTable
 
 
 def derived_table(base: str, rows: dict[str, float], folder: Path, sweep: str) -> Path:

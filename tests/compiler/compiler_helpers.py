@@ -15,7 +15,7 @@ from forest.train import train_mlp
 from forest.trees import MLPTree
 from nfcore.compiler import CoreProgram
 from nfcore.config import CoreConfig
-from nfcore.golden import CoreState
+from nfcore.golden.core import CoreState
 
 
 @dataclass(frozen=True)

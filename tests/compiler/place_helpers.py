@@ -6,9 +6,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from nfcore.compiler.layout_input import LayerShape, LayoutInput, RouterStats, TreeShape
-from nfcore.compiler.partition import PartSizer, plan_tree
-from nfcore.compiler.traffic import Mesh, PlacementProblem, TrafficModel, build_problem
+from nfcore.compiler.layout.input import LayerShape, LayoutInput, RouterStats, TreeShape
+from nfcore.compiler.layout.partition import PartSizer, plan_tree
+from nfcore.compiler.layout.traffic import Mesh, PlacementProblem, TrafficModel, build_problem
 from nfcore.config import NFCoreConfig
 
 SIZER = PartSizer(lanes=8, acc_bytes=4)

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from place_helpers import problem_of, sized_tree, workload_of
 
-from nfcore.compiler.bounds import lower_bound, pair_bound
-from nfcore.compiler.traffic import (
+from nfcore.compiler.layout.bounds import lower_bound, pair_bound
+from nfcore.compiler.layout.traffic import (
     Mesh,
     TrafficModel,
 )

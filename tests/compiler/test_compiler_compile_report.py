@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 
 from nfcore import cli
-from nfcore.compiler import compile_report, load_forest_image
-from nfcore.compiler.precision import LayerPrecision
+from nfcore.compiler import load_forest_image
+from nfcore.compiler.quant.precision import LayerPrecision
 from nfcore.config import NFCoreConfig
+from nfcore.report import compile as compile_report
 
 SMALL = "core:\n  weight_sram_bytes: 4096\nmesh:\n  rows: 4\n  cols: 4\n"
 

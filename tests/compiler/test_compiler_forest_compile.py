@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nfcore.compiler.forest_compile import _routed_rows
+from nfcore.compiler.compile_forest import _routed_rows
 
 
 @pytest.mark.parametrize("top_k", [1, 2, 4])

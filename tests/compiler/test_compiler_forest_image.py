@@ -12,12 +12,12 @@ from compiler_helpers import train_saved_forest
 
 from forest.datasets import load_dataset
 from forest.errors import ForestFormatError
+from nfcore.arch.isa import Opcode, decode
 from nfcore.compiler import ForestImage, compile_forest, load_forest_image
-from nfcore.compiler.forest_image import FORMAT_VERSION, relocate
 from nfcore.compiler.golden_run import run_image_tree
+from nfcore.compiler.images.forest_image import FORMAT_VERSION, relocate
 from nfcore.config import NFCoreConfig
 from nfcore.errors import CompileError, ImageError
-from nfcore.isa import Opcode, decode
 
 SPLIT = {"mesh": {"rows": 4, "cols": 4}, "core": {"weight_sram_bytes": 1024}}
 """Trees of ~1 KiB on 1 KiB cores: the cnn trees split over two cores, and cores share."""

@@ -11,7 +11,7 @@ import pytest
 from compiler_helpers import run_golden, trained_tree
 
 from nfcore.compiler import compile_mlp
-from nfcore.compiler.image import FORMAT_VERSION, load_image, save_image
+from nfcore.compiler.images.core_image import FORMAT_VERSION, load_image, save_image
 from nfcore.config import CoreConfig, NFCoreConfig, TechnologyConfig
 from nfcore.errors import ImageError
 

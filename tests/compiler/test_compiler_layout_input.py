@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from place_helpers import mlp, sized_tree, workload_of
 
-from nfcore.compiler.layout_input import LayerShape, LayoutInput, RouterStats, TreeShape
+from nfcore.compiler.layout.input import LayerShape, LayoutInput, RouterStats, TreeShape
 from nfcore.errors import CompileError
 
 

@@ -6,10 +6,11 @@ from pathlib import Path
 import numpy as np
 from place_helpers import config
 
-from nfcore.compiler.layout import compile_layout
-from nfcore.compiler.layout_report import layout_stats, placement_manifest, plot_sram_heatmap
-from nfcore.compiler.place import AnnealSchedule
-from nfcore.compiler.synthetic import synthetic_layout_input
+from nfcore.compiler.layout.place import AnnealSchedule
+from nfcore.compiler.layout.stages import compile_layout
+from nfcore.compiler.layout.stats import layout_stats, placement_manifest
+from nfcore.compiler.layout.synthetic import synthetic_layout_input
+from nfcore.report.plots import plot_sram_heatmap
 
 
 def test_stats_of_a_forest_that_must_page(tmp_path: Path) -> None:

@@ -7,11 +7,11 @@ import pytest
 from compiler_helpers import Trained, random_tree, run_golden, tree_inputs
 
 from forest.export import ConvLayer, ElmanCell, TreeExport
-from nfcore import isa
+from nfcore.arch import isa
 from nfcore.compiler import compile_mlp, lower_mlp, lower_tree, quantize_mlp, quantize_tree
 from nfcore.config import CoreConfig, NFCoreConfig
 from nfcore.errors import CompileError
-from nfcore.golden import CoreState
+from nfcore.golden.core import CoreState
 
 CORE = CoreConfig()  # the default core: 8 lanes, 64 KiB weights, 4 KiB scratchpad
 

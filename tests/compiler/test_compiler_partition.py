@@ -3,8 +3,8 @@
 import pytest
 from place_helpers import SIZER, mlp
 
-from nfcore.compiler.layout_input import TreeShape
-from nfcore.compiler.partition import HOST, PartKind, TreePlan, plan_tree
+from nfcore.compiler.layout.input import TreeShape
+from nfcore.compiler.layout.partition import HOST, PartKind, TreePlan, plan_tree
 from nfcore.errors import CompileError
 
 

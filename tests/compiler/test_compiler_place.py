@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from place_helpers import problem_of
 
-from nfcore.compiler.bounds import lower_bound
-from nfcore.compiler.place import (
+from nfcore.compiler.layout.bounds import lower_bound
+from nfcore.compiler.layout.place import (
     AnnealSchedule,
     anneal,
     cluster_order,
@@ -13,8 +13,8 @@ from nfcore.compiler.place import (
     greedy_placement,
     snake_order,
 )
-from nfcore.compiler.synthetic import synthetic_layout_input
-from nfcore.compiler.traffic import (
+from nfcore.compiler.layout.synthetic import synthetic_layout_input
+from nfcore.compiler.layout.traffic import (
     Mesh,
     PlacementProblem,
     TrafficModel,

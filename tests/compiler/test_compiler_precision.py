@@ -10,7 +10,7 @@ import pytest
 from forest.datasets import load_dataset
 from forest.export import reference_forward
 from forest.io import load_forest
-from nfcore.compiler.precision import (
+from nfcore.compiler.quant.precision import (
     FORMATS,
     LayerPrecision,
     check_budget,
@@ -18,7 +18,7 @@ from nfcore.compiler.precision import (
     stage_names,
     tree_logits,
 )
-from nfcore.compiler.quantize_tree import quantize_tree
+from nfcore.compiler.quant.tree import quantize_tree
 from nfcore.errors import CompileError
 
 

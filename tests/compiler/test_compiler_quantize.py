@@ -9,8 +9,8 @@ import pytest
 import torch
 from compiler_helpers import Trained
 
-from nfcore import isa
-from nfcore.compiler.quantize import quantize_mlp, requant_params
+from nfcore.arch import isa
+from nfcore.compiler.quant.mlp import quantize_mlp, requant_params
 from nfcore.errors import CompileError
 
 

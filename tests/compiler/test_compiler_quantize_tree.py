@@ -16,7 +16,7 @@ import pytest
 from compiler_helpers import random_tree, tree_inputs
 
 from forest.export import ConvLayer, ElmanCell, TreeExport, reference_forward
-from nfcore.compiler.quantize_tree import H_SCALE, PRE_SCALE, quantize_tree, tanh_lut
+from nfcore.compiler.quant.tree import H_SCALE, PRE_SCALE, quantize_tree, tanh_lut
 from nfcore.errors import CompileError
 
 REL_LOGIT_ERROR = 0.08

@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 from place_helpers import config, mlp, sized_tree
 
-from nfcore.compiler.layout import compile_layout, mesh_of
-from nfcore.compiler.layout_input import LayoutInput, RouterStats
-from nfcore.compiler.partition import PartSizer, plan_tree
-from nfcore.compiler.place import AnnealSchedule
-from nfcore.compiler.residency import choose_residency
+from nfcore.compiler.layout.input import LayoutInput, RouterStats
+from nfcore.compiler.layout.partition import PartSizer, plan_tree
+from nfcore.compiler.layout.place import AnnealSchedule
+from nfcore.compiler.layout.residency import choose_residency
+from nfcore.compiler.layout.stages import compile_layout, mesh_of
 from nfcore.errors import CompileError
 
 QUICK = AnnealSchedule(rounds=50)

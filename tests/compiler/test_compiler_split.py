@@ -7,11 +7,11 @@ import pytest
 from compiler_helpers import random_dense, random_tree, tree_inputs
 
 from forest.export import ConvLayer, ElmanCell, TreeExport
-from nfcore import isa
+from nfcore.arch import isa
 from nfcore.compiler import lower_tree, partition_tree, quantize_tree
 from nfcore.compiler.golden_run import run_tree
-from nfcore.compiler.kernels import plan_kernels
-from nfcore.compiler.split import choose_partition
+from nfcore.compiler.lower.kernels import plan_kernels
+from nfcore.compiler.lower.split import choose_partition
 from nfcore.config import CoreConfig
 from nfcore.errors import CompileError
 

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from nfcore.compiler.synthetic import synthetic_layout_input
+from nfcore.compiler.layout.synthetic import synthetic_layout_input
 
 
 def test_synthetic_workload_is_seeded_and_clustered() -> None:

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 from place_helpers import problem_of, sized_tree, workload_of
 
-from nfcore.compiler.bounds import lower_bound
-from nfcore.compiler.synthetic import synthetic_layout_input
-from nfcore.compiler.traffic import (
+from nfcore.compiler.layout.bounds import lower_bound
+from nfcore.compiler.layout.synthetic import synthetic_layout_input
+from nfcore.compiler.layout.traffic import (
     Mesh,
     TrafficModel,
     first_fit,

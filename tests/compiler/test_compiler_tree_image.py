@@ -11,11 +11,11 @@ import pytest
 from compiler_helpers import random_dense, random_tree, trained_tree, tree_inputs
 
 from forest.export import TreeExport
-from nfcore import isa
+from nfcore.arch import isa
 from nfcore.compiler import compile_mlp, compile_tree
 from nfcore.compiler.golden_run import run_tree
-from nfcore.compiler.image import load_image, save_image
-from nfcore.compiler.tree_image import FORMAT_VERSION, load_tree_image, save_tree_image
+from nfcore.compiler.images.core_image import load_image, save_image
+from nfcore.compiler.images.tree_image import FORMAT_VERSION, load_tree_image, save_tree_image
 from nfcore.config import CoreConfig, MeshConfig, NFCoreConfig
 from nfcore.errors import ImageError
 

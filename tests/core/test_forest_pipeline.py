@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from nfcore.config import NFCoreConfig
-from nfcore.forest_pipeline import (
+from nfcore.flows.forest_system import (
     ForestSystemOptions,
     arrival_interval_cycles,
     export_macs,

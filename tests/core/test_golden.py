@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 
-from nfcore import isa
+from nfcore.arch import isa
+from nfcore.arch.isa import Activation
 from nfcore.config import CoreConfig
 from nfcore.errors import ExecutionError
-from nfcore.golden import CoreState, requantize
-from nfcore.isa import Activation
+from nfcore.golden.core import CoreState, requantize
 
 CORE = CoreConfig(lanes=8, weight_sram_bytes=1024, act_sram_bytes=256, imem_depth=16)
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nfcore import isa, noc
+from nfcore.arch import isa, noc
 from nfcore.config import CoreConfig
 from nfcore.errors import ExecutionError
-from nfcore.golden import CoreState
-from nfcore.golden_array import run_array
+from nfcore.golden.array import run_array
+from nfcore.golden.core import CoreState
 
 CORE = CoreConfig(lanes=8, weight_sram_bytes=1024, act_sram_bytes=256, imem_depth=16)
 ISSUE = isa.ISSUE_CYCLES

@@ -5,10 +5,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nfcore import isa
+from nfcore.arch import isa
+from nfcore.arch.isa import Activation, Opcode
+from nfcore.arch.isa_doc import render_markdown
 from nfcore.errors import ISAError
-from nfcore.isa import Activation, Opcode
-from nfcore.isa_doc import render_markdown
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "isa.md"
 

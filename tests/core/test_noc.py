@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from nfcore import noc
+from nfcore.arch import noc
+from nfcore.arch.noc import Port
 from nfcore.errors import ISAError
-from nfcore.noc import Port
 
 
 def test_header_round_trip() -> None:
@@ -47,7 +47,7 @@ def test_following_route_takes_manhattan_hops() -> None:
 
 
 def test_edge_ports_and_packet_sizes() -> None:
-    from nfcore import noc
+    from nfcore.arch import noc
 
     # The host and DRAM attach to edge ports that have no neighbour at their router.
     assert noc.HOST_ROUTER == (0, 0) and noc.HOST_PORT is noc.Port.NORTH

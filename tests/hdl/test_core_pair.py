@@ -9,10 +9,10 @@ import pytest
 from amaranth.hdl import Module
 from amaranth.sim import Simulator
 
-from nfcore import isa, noc
+from nfcore.arch import isa, noc
 from nfcore.config import CoreConfig
-from nfcore.golden import CoreState
-from nfcore.golden_array import run_array
+from nfcore.golden.array import run_array
+from nfcore.golden.core import CoreState
 from nfcore.hdl.core import CmdKind, MicroCore
 
 CORE = CoreConfig(lanes=8, weight_sram_bytes=1024, act_sram_bytes=256, imem_depth=32)

@@ -10,12 +10,12 @@ import pytest
 from amaranth.sim import Simulator
 from streams import recv, send
 
-from nfcore import isa
+from nfcore.arch import isa
+from nfcore.arch.isa import Activation
 from nfcore.config import CoreConfig
-from nfcore.golden import CoreState
-from nfcore.golden_array import run_array
+from nfcore.golden.array import run_array
+from nfcore.golden.core import CoreState
 from nfcore.hdl.core import CmdKind, MicroCore
-from nfcore.isa import Activation
 
 CORE = CoreConfig(lanes=8, weight_sram_bytes=1024, act_sram_bytes=256, imem_depth=8)
 

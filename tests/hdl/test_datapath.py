@@ -8,10 +8,10 @@ import pytest
 from amaranth.hdl import Module, Signal, signed
 from amaranth.sim import Simulator
 
-from nfcore import isa
-from nfcore.golden import requantize
+from nfcore.arch import isa
+from nfcore.arch.isa import Activation as IsaActivation
+from nfcore.golden.core import requantize
 from nfcore.hdl.datapath import Activation, MacRequant, VmulUnit, shift_add_multiply
-from nfcore.isa import Activation as IsaActivation
 
 LANES = 8
 

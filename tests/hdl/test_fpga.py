@@ -1,4 +1,4 @@
-"""The FPGA stimulus harness (nfcore.hdl.fpga): every input of the wrapped design is driven
+"""The FPGA stimulus harness (nfcore.eda.fpga.targets): every input of the wrapped design is driven
 with changing bits and `led` is the running XOR of every output bit, so synthesis keeps the
 whole design."""
 
@@ -12,7 +12,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.sim import Simulator
 
-from nfcore.hdl.fpga import StimulusHarness
+from nfcore.eda.fpga.targets import StimulusHarness
 
 
 class _Toy(wiring.Component):

@@ -1,4 +1,4 @@
-"""FPGA targets and their validation (nfcore.hdl.fpga_build), without running the tools."""
+"""FPGA targets and their validation (nfcore.eda.fpga.build), without running the tools."""
 
 from __future__ import annotations
 
@@ -9,8 +9,7 @@ import pytest
 import yaml
 
 from nfcore.config import NFCoreConfig
-from nfcore.errors import ConfigError, NFCoreError
-from nfcore.hdl.fpga_build import (
+from nfcore.eda.fpga.build import (
     PLL_ECP5_25_TO_100,
     PLL_ICE40_12_TO_24,
     TARGETS,
@@ -18,6 +17,7 @@ from nfcore.hdl.fpga_build import (
     check_target,
     select_targets,
 )
+from nfcore.errors import ConfigError, NFCoreError
 
 ROOT = Path(__file__).resolve().parents[2]
 

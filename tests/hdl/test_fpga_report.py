@@ -1,4 +1,4 @@
-"""The FPGA report parser (nfcore.hdl.fpga_report) on real tool output of a tiny build
+"""The FPGA report parser (nfcore.eda.fpga.report) on real tool output of a tiny build
 (tests/hdl/fixtures/fpga/README.md says how it was made)."""
 
 from __future__ import annotations
@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from nfcore.errors import NFCoreError
-from nfcore.hdl.fpga_report import (
+from nfcore.eda.fpga.report import (
     FpgaResult,
     parse_nextpnr_log,
     parse_yosys_stat,
@@ -17,6 +16,7 @@ from nfcore.hdl.fpga_report import (
     render_markdown,
     resources,
 )
+from nfcore.errors import NFCoreError
 
 FIXTURES = Path(__file__).parent / "fixtures" / "fpga"
 

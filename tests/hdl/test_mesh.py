@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from nfcore.arch.noc import Port
 from nfcore.config import MeshConfig, NFCoreConfig
+from nfcore.eda.verilog import emit
 from nfcore.errors import ConfigError
 from nfcore.hdl.mesh import Mesh, router_ports
-from nfcore.hdl.verilog import emit
-from nfcore.noc import Port
 
 
 def test_mesh_rejects_bad_size() -> None:

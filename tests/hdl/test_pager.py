@@ -11,9 +11,9 @@ import numpy as np
 from amaranth.sim import Simulator
 from streams import recv, send
 
-from nfcore import isa, noc
+from nfcore.arch import isa, noc
 from nfcore.config import CoreConfig, NFCoreConfig, PowerConfig
-from nfcore.golden import CoreState
+from nfcore.golden.core import CoreState
 from nfcore.hdl.core import CmdKind
 from nfcore.hdl.power import PoweredCore, PowerState
 

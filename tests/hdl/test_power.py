@@ -10,7 +10,7 @@ import pytest
 from amaranth.sim import Simulator
 from streams import send
 
-from nfcore import isa
+from nfcore.arch import isa
 from nfcore.config import CoreConfig, NFCoreConfig, PowerConfig
 from nfcore.hdl.core import CmdKind
 from nfcore.hdl.power import COUNTERS, PoweredCore, PowerState

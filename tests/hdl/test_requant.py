@@ -1,4 +1,4 @@
-"""The requantizer against `nfcore.golden.requantize`, in the Amaranth simulator."""
+"""The requantizer against `nfcore.golden.core.requantize`, in the Amaranth simulator."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
-from nfcore import isa
-from nfcore.golden import requantize
+from nfcore.arch import isa
+from nfcore.arch.isa import Activation as IsaActivation
+from nfcore.golden.core import requantize
 from nfcore.hdl.datapath import Activation, Requantizer
-from nfcore.isa import Activation as IsaActivation
 
 ACC_BITS = 32
 

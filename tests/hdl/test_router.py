@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from nfcore.arch.noc import Port
 from nfcore.errors import ConfigError
 from nfcore.hdl.router import Router
-from nfcore.noc import Port
 
 
 @pytest.mark.parametrize("kwargs,message", [

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from nfcore.hdl.toolchain import ToolchainError, public_ports_vlt
+from nfcore.eda.toolchain import ToolchainError, public_ports_vlt
 
 VERILOG = """module sub(a, b);
 endmodule

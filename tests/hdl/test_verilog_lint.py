@@ -10,9 +10,9 @@ import pytest
 
 from nfcore.cli import main
 from nfcore.config import CoreConfig, MeshConfig, NFCoreConfig, PowerConfig
+from nfcore.eda.toolchain import TOPLEVEL, VLT_FILE, activate
+from nfcore.eda.verilog import TOPS, emit, emit_core
 from nfcore.errors import ConfigError
-from nfcore.hdl.toolchain import TOPLEVEL, VLT_FILE, activate
-from nfcore.hdl.verilog import TOPS, emit, emit_core
 
 DEFAULT_YAML = Path(__file__).parents[2] / "configs" / "default.yaml"
 

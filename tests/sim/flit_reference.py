@@ -1,4 +1,4 @@
-"""A cycle-by-cycle reference for the network model (`nfcore.sim.network`), for tests.
+"""A cycle-by-cycle reference for the network model (`nfcore.sim.net.oneshot`), for tests.
 
 It steps every cycle and moves each packet's header one position per cycle, so it knows
 nothing of reservations. Semantics (the ones `network.py` documents): a header requests the
@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from nfcore import noc
-from nfcore.sim.network import Network
+from nfcore.arch import noc
+from nfcore.sim.net.oneshot import Network
 
 
 @dataclass

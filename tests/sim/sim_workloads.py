@@ -6,10 +6,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from nfcore import isa
+from nfcore.arch import isa
+from nfcore.arch.isa import Activation
 from nfcore.config import CoreConfig, NFCoreConfig
-from nfcore.golden import CoreState
-from nfcore.isa import Activation
+from nfcore.golden.core import CoreState
 
 SMALL = NFCoreConfig(core=CoreConfig(lanes=8, weight_sram_bytes=8192, act_sram_bytes=1024,
                                      imem_depth=32))

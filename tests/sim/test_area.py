@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from nfcore.config import NFCoreConfig
-from nfcore.sim.area import AreaTable, AreaTableError, area_summary, chip_area_mm2, core_area
+from nfcore.sim.cost.area import AreaTable, AreaTableError, area_summary, chip_area_mm2, core_area
 
 
 def test_default_core_matches_a_hand_calculation() -> None:

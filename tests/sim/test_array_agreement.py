@@ -1,22 +1,22 @@
-"""The simulator's cycles against the RTL's on the shared scenarios (`nfcore.scenarios`).
+"""The simulator's cycles against the RTL's on the shared scenarios (`sim_tests.tb.scenarios`).
 
 The RTL side is the file `sim_build/<RTL_CYCLES_FILE>` that `sim_tests/test_array_rtl.py`
 writes (the root conftest.py runs that test before this module in one session; when the file
 is absent, as after `make clean` with `pytest tests`, the fixture runs the RTL suite itself, so
 the comparison never skips). Two models run the same scenarios:
 
-* `nfcore.sim.flit_array.run_array_flits`, flit by flit with the routers' FIFOs, locks and
+* `nfcore.sim.net.flit.run_array_flits`, flit by flit with the routers' FIFOs, locks and
   round robin as the RTL implements them, a Python step per cycle;
-* `nfcore.sim.array_model.run_array_model`, SimPy cores on `nfcore.sim.worm_network` (the
+* `nfcore.sim.net.array.run_array_model`, SimPy cores on `nfcore.sim.net.worm` (the
   same rules computed per packet, an event per output a header crosses).
 
 Both must equal the RTL on every core's cycles and final scratchpad, on every scenario, with
 and without contention and with gated cores; the contention table (`pytest -s`) prints the
 array model's error per scenario and in total (0 of 5895 cycles over the 28 contention
 scenarios; it was 4.48%, up to 24% on one, when the array model used the system model's
-one-shot reservation network, `nfcore.sim.network`). Each core's power counters over the
+one-shot reservation network, `nfcore.sim.net.oneshot`). Each core's power counters over the
 window the RTL suite records must equal the models' `state_cycles`, and give the same
-leakage energy (`nfcore.sim.system_energy.leakage_pj_from_state_cycles`).
+leakage energy (`nfcore.sim.cost.system_energy.leakage_pj_from_state_cycles`).
 """
 
 from __future__ import annotations
@@ -27,13 +27,13 @@ from typing import Any
 
 import pytest
 
-from nfcore import noc
-from nfcore.scenarios import RTL_CYCLES_FILE, SCENARIOS, act_digest
-from nfcore.sim.array_model import POWER_COUNTERS, ArrayModelResult, run_array_model
-from nfcore.sim.energy import EnergyTable
-from nfcore.sim.flit_array import FlitArrayResult, run_array_flits
-from nfcore.sim.network import Network
-from nfcore.sim.system_energy import SystemEnergies, leakage_pj_from_state_cycles
+from nfcore.arch import noc
+from nfcore.sim.cost.energy import EnergyTable
+from nfcore.sim.cost.system_energy import SystemEnergies, leakage_pj_from_state_cycles
+from nfcore.sim.net.array import POWER_COUNTERS, ArrayModelResult, run_array_model
+from nfcore.sim.net.flit import FlitArrayResult, run_array_flits
+from nfcore.sim.net.oneshot import Network
+from sim_tests.tb.scenarios import RTL_CYCLES_FILE, SCENARIOS, act_digest
 
 RTL_FILE = Path(__file__).resolve().parents[2] / "sim_build" / RTL_CYCLES_FILE
 
@@ -44,7 +44,7 @@ def rtl() -> dict[str, Any]:
         _measure_rtl()  # absent, or written by an older suite: measure once, then check
     record: dict[str, Any] = json.loads(RTL_FILE.read_text())["scenarios"]
     assert set(record) == set(SCENARIOS), (
-        f"{RTL_FILE} holds scenarios {sorted(record)}, nfcore.scenarios defines "
+        f"{RTL_FILE} holds scenarios {sorted(record)}, sim_tests.tb.scenarios defines "
         f"{sorted(SCENARIOS)}: rerun sim_tests/test_array_rtl.py")
     for name, sc in SCENARIOS.items():
         assert record[name]["setup_sha256"] == sc.digest(), (

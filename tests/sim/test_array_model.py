@@ -1,4 +1,4 @@
-"""The per-packet array model (`nfcore.sim.array_model`) on its own: its errors, and the
+"""The per-packet array model (`nfcore.sim.net.array`) on its own: its errors, and the
 power-state cycles it reports. Its agreement with the RTL (cycles, scratchpads, power
 counters) is in test_array_agreement.py; with the flit model on random traffic in
 test_worm_network.py."""
@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import pytest
 
-from nfcore import isa
+from nfcore.arch import isa
 from nfcore.errors import ExecutionError
-from nfcore.golden import CoreState
-from nfcore.scenarios import CORE, SCENARIOS
-from nfcore.sim.array_model import POWER_COUNTERS, core_state_cycles, run_array_model
+from nfcore.golden.core import CoreState
+from nfcore.sim.net.array import POWER_COUNTERS, core_state_cycles, run_array_model
+from sim_tests.tb.scenarios import CORE, SCENARIOS
 
 CFG = next(iter(SCENARIOS.values())).config
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from nfcore.sim.arrivals import load_trace, make_arrivals
-from nfcore.sim.core_model import SimError
+from nfcore.sim.core import SimError
 
 
 def test_trace_in_seconds_and_cycles(tmp_path: Path) -> None:

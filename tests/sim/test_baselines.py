@@ -9,9 +9,9 @@ import yaml
 
 from nfcore.config import MeshConfig, NFCoreConfig
 from nfcore.sim import baselines as bl
-from nfcore.sim.energy import EnergyTable
-from nfcore.sim.system_energy import SystemEnergies
-from nfcore.sim.workload import Workload, mlp_program, tree_from_program
+from nfcore.sim.cost.energy import EnergyTable
+from nfcore.sim.cost.system_energy import SystemEnergies
+from nfcore.sim.system.workload import Workload, mlp_program, tree_from_program
 
 TABLE = EnergyTable.load("horowitz_45nm")
 MONO = bl.MonolithSpec(param_bytes=1_000_000, macs=1_000_000, layers=2, input_bytes=64,

@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 from sim_workloads import SMALL, Workload, golden_runs, random_workload
 
-from nfcore import isa
+from nfcore.arch import isa
 from nfcore.config import NFCoreConfig
 from nfcore.errors import ExecutionError
-from nfcore.sim.core_model import SimError, SimResult, arrival_cycles, simulate
-from nfcore.sim.energy import EnergyTable, EventEnergies
-from nfcore.sim.events import COMPONENTS, component_energy_pj, events_of, host_io_events
+from nfcore.sim.core import SimError, SimResult, arrival_cycles, simulate
+from nfcore.sim.cost.energy import EnergyTable, EventEnergies
+from nfcore.sim.cost.events import COMPONENTS, component_energy_pj, events_of, host_io_events
 
 
 def _inputs(rng: np.random.Generator, wl: Workload, n: int) -> list[np.ndarray]:

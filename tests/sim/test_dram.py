@@ -3,9 +3,9 @@ timeline, by hand."""
 
 from __future__ import annotations
 
-from nfcore import noc
+from nfcore.arch import noc
 from nfcore.config import NFCoreConfig
-from nfcore.sim.dram import DramChannel, page_timeline, port_inject_cycles
+from nfcore.sim.system.dram import DramChannel, page_timeline, port_inject_cycles
 
 
 def test_config_conversion_by_hand() -> None:

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from nfcore.config import CoreConfig, NFCoreConfig, TechnologyConfig
-from nfcore.sim.energy import (
+from nfcore.sim.cost.energy import (
     TABLES_DIR,
     EnergyTable,
     EnergyTableError,

@@ -10,10 +10,10 @@ import dataclasses
 
 import pytest
 
-from nfcore import isa
+from nfcore.arch import isa
 from nfcore.config import NFCoreConfig, TechnologyConfig
-from nfcore.sim.energy import EnergyTable
-from nfcore.sim.events import (
+from nfcore.sim.cost.energy import EnergyTable
+from nfcore.sim.cost.events import (
     COMPONENTS,
     Events,
     energy_by_component,

@@ -1,4 +1,4 @@
-"""The flit-level array model (`nfcore.sim.flit_array`) on its own: the timing contract
+"""The flit-level array model (`nfcore.sim.net.flit`) on its own: the timing contract
 without contention, the wake-up latency, contention costs, and its errors. Its agreement
 with the RTL is in test_array_agreement.py."""
 
@@ -7,12 +7,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nfcore import isa, noc
+from nfcore.arch import isa, noc
 from nfcore.errors import ExecutionError
-from nfcore.golden import CoreState
-from nfcore.golden_array import run_array
-from nfcore.scenarios import CORE, SCENARIOS, act_digest
-from nfcore.sim.flit_array import run_array_flits
+from nfcore.golden.array import run_array
+from nfcore.golden.core import CoreState
+from nfcore.sim.net.flit import run_array_flits
+from sim_tests.tb.scenarios import CORE, SCENARIOS, act_digest
 
 CFG = next(iter(SCENARIOS.values())).config
 

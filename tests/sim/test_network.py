@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nfcore import noc
+from nfcore.arch import noc
 from nfcore.config import NFCoreConfig
-from nfcore.sim.network import LinkArbiter, Network, NetworkError
+from nfcore.sim.net.oneshot import LinkArbiter, Network, NetworkError
 
 HOP = noc.ROUTER_HOP_CYCLES
 EJECT = noc.EJECT_CYCLES

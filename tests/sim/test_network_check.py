@@ -1,18 +1,18 @@
-"""`nfcore.sim.network_check`: the one-shot network `make sim` runs, against the router RTL's
+"""`nfcore.sim.net.check`: the one-shot network `make sim` runs, against the router RTL's
 rules (`worm_network`), on the same packets; and the check a system run reports."""
 
 from __future__ import annotations
 
 import pytest
 
-from nfcore import noc
+from nfcore.arch import noc
 from nfcore.config import MeshConfig, NFCoreConfig
-from nfcore.scenarios import CORE
 from nfcore.sim.arrivals import make_arrivals
-from nfcore.sim.network import Network
-from nfcore.sim.network_check import check_network, host_traffic
-from nfcore.sim.system import simulate_system
-from nfcore.sim.workload import synthetic_workload
+from nfcore.sim.net.check import check_network, host_traffic
+from nfcore.sim.net.oneshot import Network
+from nfcore.sim.system.model import simulate_system
+from nfcore.sim.system.workload import synthetic_workload
+from sim_tests.tb.scenarios import CORE
 
 
 def _cfg(size: int) -> NFCoreConfig:

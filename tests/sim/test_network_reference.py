@@ -15,7 +15,7 @@ import pytest
 from flit_reference import deliver
 
 from nfcore.config import NFCoreConfig
-from nfcore.sim.network import Network
+from nfcore.sim.net.oneshot import Network
 
 CFG = NFCoreConfig.from_dict({"mesh": {"rows": 6, "cols": 6}})
 

@@ -1,5 +1,5 @@
-"""The system model's paging path (`nfcore.sim.paging`): without contention it takes
-exactly `nfcore.sim.dram.page_timeline`'s cycles, which are the RTL's (the file
+"""The system model's paging path (`nfcore.sim.system.paging`): without contention it takes
+exactly `nfcore.sim.system.dram.page_timeline`'s cycles, which are the RTL's (the file
 `sim_build/<PAGING_CYCLES_FILE>` that `sim_tests/test_paging_rtl.py` writes; when it is
 absent this module runs that test itself, so the comparison never skips), and
 `simulate_system` charges a paged tree exactly those cycles."""
@@ -14,15 +14,15 @@ from typing import Any
 import pytest
 import simpy
 
-from nfcore import noc
+from nfcore.arch import noc
 from nfcore.config import DramConfig, MeshConfig, NFCoreConfig
-from nfcore.scenarios import SCENARIOS
-from nfcore.sim.dram import DramChannel, page_timeline
-from nfcore.sim.energy import EnergyTable
-from nfcore.sim.network import Network
-from nfcore.sim.paging import PAGING_CYCLES_FILE, Paging, page_weights
-from nfcore.sim.system import simulate_system
-from nfcore.sim.workload import Workload, mlp_program, tree_from_program
+from nfcore.sim.cost.energy import EnergyTable
+from nfcore.sim.net.oneshot import Network
+from nfcore.sim.system.dram import DramChannel, page_timeline
+from nfcore.sim.system.model import simulate_system
+from nfcore.sim.system.paging import PAGING_CYCLES_FILE, Paging, page_weights
+from nfcore.sim.system.workload import Workload, mlp_program, tree_from_program
+from sim_tests.tb.scenarios import SCENARIOS
 
 RTL_FILE = Path(__file__).resolve().parents[2] / "sim_build" / PAGING_CYCLES_FILE
 SLOW = DramConfig(latency_ns=30.0, bandwidth_gbps=8.0)

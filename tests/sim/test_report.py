@@ -12,15 +12,10 @@ import pytest
 from sim_workloads import SMALL, random_workload
 
 from nfcore.config import NFCoreConfig
-from nfcore.sim.core_model import simulate
-from nfcore.sim.report import (
-    ReportError,
-    link_latest,
-    new_run_dir,
-    percentiles,
-    summarize_energy,
-    write_report,
-)
+from nfcore.errors import ReportError
+from nfcore.report.run import link_latest, new_run_dir, write_report
+from nfcore.sim.core import simulate
+from nfcore.sim.stats import percentiles, summarize_energy
 
 
 def _data() -> dict[str, Any]:

@@ -9,14 +9,14 @@ import numpy as np
 import pytest
 from sim_workloads import SMALL, golden_runs, random_workload
 
-from nfcore import isa, noc
+from nfcore.arch import isa, noc
 from nfcore.config import NFCoreConfig
-from nfcore.sim.core_model import SimError
-from nfcore.sim.dram import DramChannel
-from nfcore.sim.energy import EnergyTable
-from nfcore.sim.system import simulate_system
-from nfcore.sim.system_energy import SystemEnergies
-from nfcore.sim.workload import Workload, mlp_program, tree_from_program
+from nfcore.sim.core import SimError
+from nfcore.sim.cost.energy import EnergyTable
+from nfcore.sim.cost.system_energy import SystemEnergies
+from nfcore.sim.system.dram import DramChannel
+from nfcore.sim.system.model import simulate_system
+from nfcore.sim.system.workload import Workload, mlp_program, tree_from_program
 
 HOP = noc.ROUTER_HOP_CYCLES
 EJECT = noc.EJECT_CYCLES
@@ -95,7 +95,7 @@ def test_paged_trees_load_from_dram_and_queue_on_the_channel() -> None:
     # Inputs are 64 bytes = 9 flits. Tree 0's is written on core (1, 0) (1 hop) at
     # 2 + 2 + 8 = 12; tree 1's gets the host port at 9 and is written on core (2, 0) (2
     # hops) at 9 + 6 + 8 = 23. Each core then has the host send a read request (3 flits)
-    # to the DRAM port (nfcore.sim.paging): tree 0's waits for the host port until 18 and
+    # to the DRAM port (nfcore.sim.system.paging): tree 0's waits for the host port until 18 and
     # its tail reaches the DRAM port at 18 + 2 + 2 = 22, which issues the read; it holds
     # the channel for transfer_cycles(wb) = 102 cycles. Tree 1's request, sent at 23,
     # issues at 27 and waits until 22 + 102.

@@ -9,8 +9,8 @@ from __future__ import annotations
 import pytest
 
 from nfcore.config import NFCoreConfig
-from nfcore.sim.energy import EnergyTable
-from nfcore.sim.system_energy import SYSTEM_ROWS_USED, SystemEnergies, system_energy_summary
+from nfcore.sim.cost.energy import EnergyTable
+from nfcore.sim.cost.system_energy import SYSTEM_ROWS_USED, SystemEnergies, system_energy_summary
 
 TABLE = EnergyTable.load("horowitz_45nm")
 

@@ -10,18 +10,19 @@ import pytest
 from test_report import _data as foundation_data
 
 from nfcore.config import NFCoreConfig
-from nfcore.sim.baselines import MonolithSpec
-from nfcore.sim.report import (
+from nfcore.errors import ReportError
+from nfcore.flows.system import ArrivalSpec, build_system_report
+from nfcore.report.run import (
     SYSTEM_REQUIRED_KEYS,
     SYSTEM_TOP_LEVEL,
-    ReportError,
     missing_keys,
     write_report,
     write_system_report,
 )
-from nfcore.sim.system import SystemResult
-from nfcore.sim.system_report import FIGURES, ArrivalSpec, build_system_report
-from nfcore.sim.workload import synthetic_workload
+from nfcore.report.system import FIGURES
+from nfcore.sim.baselines import MonolithSpec
+from nfcore.sim.system.model import SystemResult
+from nfcore.sim.system.workload import synthetic_workload
 
 CFG = NFCoreConfig.from_dict({"mesh": {"rows": 3, "cols": 3}})
 PNG = b"\x89PNG\r\n\x1a\n"

@@ -17,22 +17,22 @@ from typing import Any
 import numpy as np
 import pytest
 
-from nfcore import isa, noc
+from nfcore.arch import isa, noc
 from nfcore.config import NFCoreConfig, PowerConfig
-from nfcore.golden_array import run_array
-from nfcore.scenarios import RTL_CYCLES_FILE
-from nfcore.sim.array_model import run_array_model
-from nfcore.sim.energy import EnergyTable
-from nfcore.sim.system import simulate_system
-from nfcore.sim.system_energy import SystemEnergies
-from nfcore.sim.workload import (
+from nfcore.golden.array import run_array
+from nfcore.sim.cost.energy import EnergyTable
+from nfcore.sim.cost.system_energy import SystemEnergies
+from nfcore.sim.net.array import run_array_model
+from nfcore.sim.system.model import simulate_system
+from nfcore.sim.system.workload import (
     TreeSpec,
     Workload,
     WorkloadError,
     chain_cycles,
     tree_from_chain,
 )
-from nfcore.split_scenarios import SPLIT_CASES, SPLIT_KEY, SplitCase
+from sim_tests.tb.scenarios import RTL_CYCLES_FILE
+from sim_tests.tb.split_scenarios import SPLIT_CASES, SPLIT_KEY, SplitCase
 
 RTL_FILE = Path(__file__).resolve().parents[2] / "sim_build" / RTL_CYCLES_FILE
 TABLE = EnergyTable.load("horowitz_45nm")
@@ -45,7 +45,7 @@ def rtl() -> dict[str, Any]:
         _measure_rtl()
     record: dict[str, Any] = json.loads(RTL_FILE.read_text())[SPLIT_KEY]
     assert set(record) == set(SPLIT_CASES), (
-        f"{RTL_FILE} holds split trees {sorted(record)}, nfcore.split_scenarios defines "
+        f"{RTL_FILE} holds split trees {sorted(record)}, sim_tests.tb.split_scenarios defines "
         f"{sorted(SPLIT_CASES)}: rerun sim_tests/test_split_trees_rtl.py")
     for name, case in SPLIT_CASES.items():
         assert record[name]["setup_sha256"] == case.digest(), (
@@ -219,7 +219,7 @@ def test_chain_validation() -> None:
 def split_forest(tmp_path_factory: pytest.TempPathFactory) -> Any:
     """A trained digits forest (cnn, mlp, rnn of width 24) on 2 KiB cores: the compiler
     splits the cnn and the mlp over two cores each and keeps the rnn on one."""
-    from nfcore.forest_pipeline import ForestSystemOptions, run_forest_system
+    from nfcore.flows.forest_system import ForestSystemOptions, run_forest_system
 
     cfg = NFCoreConfig.from_dict({"mesh": {"rows": 4, "cols": 4},
                                   "core": {"weight_sram_bytes": 2048}})
@@ -234,8 +234,8 @@ def test_the_forest_pipeline_runs_split_trees(split_forest: Any) -> None:
     + the golden array's cycles of the tree from what the image puts on its cores + output
     packet. Then the router's requests run through the system report with every baseline."""
     from nfcore.compiler.golden_run import run_image_tree
-    from nfcore.forest_pipeline import arrival_interval_cycles
-    from nfcore.sim.system_report import ArrivalSpec, build_system_report
+    from nfcore.flows.forest_system import arrival_interval_cycles
+    from nfcore.flows.system import ArrivalSpec, build_system_report
 
     cfg, run = split_forest
     specs = run.workload.trees
@@ -268,8 +268,8 @@ def test_chain_cycles_and_system_latency_follow_the_golden_array(kind: str, seed
     """More random split trees than the RTL runs: each stage's `chain_cycles` and the
     system model's latency without contention follow the golden array's cycles."""
     from nfcore.compiler.golden_run import run_tree
-    from nfcore.scenarios import CORE
-    from nfcore.split_scenarios import random_split_tree
+    from sim_tests.tb.scenarios import CORE
+    from sim_tests.tb.split_scenarios import random_split_tree
 
     _, tp, x_int = random_split_tree(kind, seed)
     _, contract = run_tree(tp, CORE, x_int[:1])

@@ -7,9 +7,9 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from nfcore import isa
+from nfcore.arch import isa
 from nfcore.config import NFCoreConfig
-from nfcore.sim.workload import (
+from nfcore.sim.system.workload import (
     Workload,
     WorkloadError,
     mlp_program,

@@ -1,8 +1,8 @@
-"""`nfcore.sim.worm_network`: the router RTL's rules computed per packet.
+"""`nfcore.sim.net.worm`: the router RTL's rules computed per packet.
 
-The scenarios of `nfcore.scenarios` are compared with the RTL in `test_array_agreement.py`;
+The scenarios of `sim_tests.tb.scenarios` are compared with the RTL in `test_array_agreement.py`;
 here the model is checked at its interface (latency, round robin, the destination holding
-its ejection port, FIFO room) and against the flit-level model (`nfcore.sim.flit_array`,
+its ejection port, FIFO room) and against the flit-level model (`nfcore.sim.net.flit`,
 equal to the RTL) on random traffic that nobody tuned it on.
 `test_network_check.py` measures how far the system model's one-shot network is from them.
 """
@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import pytest
 
-from nfcore import noc
+from nfcore.arch import noc
 from nfcore.config import MeshConfig, NFCoreConfig
-from nfcore.scenarios import CORE, Scenario, _random_dag, act_digest
-from nfcore.sim.array_model import run_array_model
-from nfcore.sim.flit_array import run_array_flits
-from nfcore.sim.network import Network
-from nfcore.sim.worm_network import WormNetwork
+from nfcore.sim.net.array import run_array_model
+from nfcore.sim.net.flit import run_array_flits
+from nfcore.sim.net.oneshot import Network
+from nfcore.sim.net.worm import WormNetwork
+from sim_tests.tb.scenarios import CORE, Scenario, _random_dag, act_digest
 
 
 def _mesh(rows: int = 4, cols: int = 4) -> tuple[Network, WormNetwork]:

@@ -11,7 +11,7 @@ from sweep_helpers import write_sweep
 
 from nfcore.cli import main
 from nfcore.config import NFCoreConfig
-from nfcore.sim.energy import EnergyTable
+from nfcore.sim.cost.energy import EnergyTable
 from nfcore.sweep.pareto import pareto_front
 from nfcore.sweep.report import write_report
 from nfcore.sweep.runner import run_sweep

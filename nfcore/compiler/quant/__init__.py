@@ -1,0 +1,1 @@
+"""Quantization: dense layers (`mlp`), whole trees (`tree`) and precision checks."""

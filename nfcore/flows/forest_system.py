@@ -1,0 +1,266 @@
+"""A trained forest on the whole chip: compile every tree, place them, simulate, report.
+
+`make sim`'s system section runs this path (`run_forest_system`):
+
+1. train a forest with `nfcore train`'s code (`forest.command.run_train`) or load a saved one;
+   the shared stem runs on the host, so trees read stem features and are calibrated on them;
+2. compile the saved forest into a forest image (`nfcore.compiler.compile_forest`): every
+   tree of any kind (mlp, cnn, rnn) quantized to int8, calibrated on the training rows its
+   router sends it, lowered to the ISA, and laid out on the mesh (residency by routing
+   frequency, placement minimising hop-bytes under the `SPREAD` budget, router statistics
+   from the training set);
+3. check the golden model: every selected tree of a sample of requests runs from what the
+   image puts on its core(s) (resident SRAM, relocated program slot;
+   `golden_run.run_image_tree`) and must equal the compiler's integer reference bit for
+   bit; the int8 forest's accuracy is the router-weighted average of the dequantized tree
+   outputs;
+4. build the system model's `Workload` from the image's programs (cycles and events by the
+   timing contract) and the router's picks on the test set, and run it with every baseline
+   against the forest's own monolith, trained to the forest's accuracy on the same data.
+   A tree the image splits over a chain of cores runs there stage by stage
+   (`nfcore.sim.system.workload.tree_from_chain`, `TreeSpec.stages`).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import numpy.typing as npt
+from tqdm import tqdm
+
+from forest.export import TreeExport
+from forest.forest import NeuralForest
+from nfcore.arch import noc
+from nfcore.compiler import ForestImage, compile_forest
+from nfcore.compiler.compile_forest import SPREAD
+from nfcore.compiler.golden_run import run_image_tree
+from nfcore.compiler.layout.stages import Layout
+from nfcore.config import NFCoreConfig
+from nfcore.errors import CompileError, NFCoreError
+from nfcore.sim import baselines as bl
+from nfcore.sim.system.workload import TreeSpec, Workload, tree_from_chain
+
+if TYPE_CHECKING:
+    from forest.command import TrainResult
+
+__all__ = ["SPREAD", "AgreementError", "ForestSystemOptions", "ForestSystemRun",
+           "arrival_interval_cycles", "export_macs", "run_forest_system"]
+
+
+class AgreementError(NFCoreError):
+    """The golden model and the compiler's integer reference disagree."""
+
+
+@dataclass(frozen=True)
+class ForestSystemOptions:
+    dataset: str = "multitask_seq"
+    trees: int | None = None
+    """Trees of the forest (None: the dataset's preset; multitask, multitask_seq: one of each
+    kind per task)."""
+    tasks: int = 96
+    """Tasks of the synthetic multitask datasets."""
+    top_k: int | None = None
+    kinds: tuple[str, ...] | None = None
+    tree_size: int | None = None
+    """mlp hidden width, cnn channels or rnn hidden units (None: the dataset's preset)."""
+    epochs: int | None = None
+    """Training passes of the trees and the monolith (None: the dataset's preset)."""
+    requests: int = 2000
+    """Requests simulated (drawn from the test set, repeated if it is smaller)."""
+    golden_requests: int = 500
+    """Requests whose selected trees also run on the golden model."""
+    seed: int = 0
+    quiet: bool = False
+
+
+@dataclass
+class ForestSystemRun:
+    forest: NeuralForest
+    image: ForestImage
+    """The compiled forest: per tree its integer model and program, per core its contents."""
+    workload: Workload
+    monolith: bl.MonolithSpec
+    summary: dict[str, Any]
+    x_test: npt.NDArray[np.float32]
+    """The dataset's raw test inputs (rows, *input_shape) the requests were drawn from."""
+
+    @property
+    def layout(self) -> Layout:
+        assert self.image.layout is not None
+        return self.image.layout
+
+
+def export_macs(export: TreeExport) -> int:
+    """Multiply-accumulates of one inference of a tree, from its export."""
+    macs = 0
+    length = export.input_shape[0]
+    for conv in export.convs:
+        out_ch, in_ch, k = conv.weight.shape
+        length = (length - k) // conv.stride + 1
+        macs += length * out_ch * in_ch * k
+    if export.cell is not None:
+        macs += length * export.cell.weight.size
+    return macs + sum(int(w.size) for w, _, _ in export.head)
+
+
+def run_forest_system(cfg: NFCoreConfig, opts: ForestSystemOptions,
+                      forest_dir: Path, trained: TrainResult | None = None) -> ForestSystemRun:
+    """Train (into `forest_dir`), compile, check, place and build the system workload.
+
+    `trained`: an already trained forest (`forest.command.run_train`'s result), used instead
+    of training one; then `opts`' forest fields are not read and `forest_dir` must hold that
+    forest as `run_train` saved it (the compiler reads it from there). Sweeps pass it so that
+    every design point of one forest compiles the same trained weights."""
+    from forest.command import run_train
+
+    stage_s: dict[str, float] = {}
+    t0 = time.perf_counter()
+    if trained is None:
+        trained = run_train(opts.dataset, forest_dir, trees=opts.trees, top_k=opts.top_k,
+                            kinds=opts.kinds, tree_size=opts.tree_size, epochs=opts.epochs,
+                            tasks=opts.tasks, seed=opts.seed, quiet=opts.quiet)
+    forest, data = trained.forest, trained.data
+    stage_s["train"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    # Every routed training row calibrates its tree (calib_rows: all of them).
+    image = compile_forest(forest_dir, cfg, calib_rows=len(data.x_train), seed=opts.seed,
+                           progress=not opts.quiet, calib_x=data.x_train, spread=SPREAD)
+    layout = image.layout
+    assert layout is not None
+    stage_s["compile"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    golden = _golden_check(forest, image, data.x_test, data.y_test, opts)
+    stage_s["golden"] = time.perf_counter() - t0
+
+    picks_test, _ = forest.route(forest.features(data.x_test))
+    n = opts.requests
+    order = np.resize(np.random.default_rng(opts.seed).permutation(len(data.x_test)), n)
+    requests = tuple(tuple(int(t) for t in picks_test[i]) for i in order)
+    workload = Workload(_tree_specs(image), requests,
+                        name=f"{data.name}-{forest.n_trees}t-top{forest.top_k}",
+                        notes={"dataset": data.name, "trees_by_kind": _kinds(forest),
+                               "top_k": forest.top_k, "trained": True,
+                               "paged_trees": int(len(layout.residency.paged))})
+    workload.validate(cfg)
+    monolith = _monolith(trained)
+    summary = {
+        "dataset": data.name, "trees": forest.n_trees, "top_k": forest.top_k,
+        "trees_by_kind": _kinds(forest),
+        "accuracy": {"forest_float": trained.report.accuracy, **golden,
+                     "monolith_float": trained.monolith.accuracy if trained.monolith else None,
+                     "monolith_matched": trained.monolith.matched if trained.monolith else None},
+        "params_touched_per_request": {"forest": trained.report.params_touched,
+                                       "monolith": monolith.param_bytes},
+        "layout": {"hop_bytes_per_request": layout.hop_bytes,
+                   "placement_budget_bytes_per_core":
+                       image.manifest["placement_budget_bytes_per_core"],
+                   "resident_trees": int(len(layout.residency.resident)),
+                   "paged_trees": int(len(layout.residency.paged)),
+                   "cores_used": int(np.count_nonzero(layout.core_used_bytes())),
+                   "stage_seconds": layout.stage_seconds},
+        "compile_stage_seconds": image.stage_seconds,
+        "stage_seconds": stage_s,
+    }
+    return ForestSystemRun(forest, image, workload, monolith, summary,
+                           np.asarray(data.x_test, dtype=np.float32))
+
+
+HOT_UTILIZATION = 0.5
+"""Offered load of the default arrival process: the busiest resource, a core (its trees'
+routing frequency times their program cycles) or the host link (one flit per cycle for
+every input and output packet), is busy this share of the time."""
+
+
+def arrival_interval_cycles(workload: Workload, cfg: NFCoreConfig,
+                            utilization: float = HOT_UTILIZATION) -> float:
+    """Mean cycles between requests that load the busiest core or the host link to
+    `utilization`."""
+    lanes = cfg.core.lanes
+    core_load = np.zeros(cfg.mesh.rows * cfg.mesh.cols)
+    host_flits = 0
+    for sel in workload.requests:
+        for t in sel:
+            tree = workload.trees[t]
+            core_load[tree.core_xy[1] * cfg.mesh.cols + tree.core_xy[0]] += tree.program_cycles
+            host_flits += (sum(noc.transfer_packets(tree.input_bytes, lanes))
+                           + sum(noc.transfer_packets(tree.output_bytes, lanes)))
+    busiest = max(float(core_load.max()), float(host_flits))
+    return busiest / len(workload.requests) / utilization
+
+
+def _golden_check(forest: NeuralForest, image: ForestImage,
+                  x_raw: npt.NDArray[np.floating], labels: npt.NDArray[np.integer],
+                  opts: ForestSystemOptions) -> dict[str, Any]:
+    """Run the picked trees of `golden_requests` random test rows on the golden model from
+    the image's core contents, compare with the integer reference, and score the int8
+    forest and the float forest on those rows (averaging as `forest.router.average` does)."""
+    n = min(opts.golden_requests, len(x_raw))
+    sample = np.random.default_rng(opts.seed).permutation(len(x_raw))[:n]
+    x_raw, labels = np.asarray(x_raw)[sample], np.asarray(labels)[sample]
+    feats = forest.features(x_raw)
+    picks, weights = forest.route(feats)
+    x = feats.numpy()
+    logits = np.zeros((n, picks.shape[1], forest.n_classes))
+    runs = 0
+    for t in tqdm(sorted(set(picks.reshape(-1).tolist())), desc="golden",
+                  disable=opts.quiet, unit="tree"):
+        rows, slots = np.nonzero(picks.numpy() == t)
+        quant = image.tree(t).quant
+        x_int = quant.quantize_input(x[rows])
+        out, _ = run_image_tree(image, t, x_int)
+        if not np.array_equal(out, quant.forward_int(x_int)):
+            raise AgreementError(f"tree {t}: golden model differs from the integer reference")
+        logits[rows, slots] = out.astype(np.float64) * quant.output_scale
+        runs += len(rows)
+    probs = np.einsum("nkc,nk->nc", _softmax(logits), weights.numpy())
+    return {"int8_forest_golden": float(np.mean(probs.argmax(1) == labels)),
+            "float_forest_same_requests": forest.accuracy(x_raw, labels),
+            "golden_requests": int(n), "golden_tree_runs": int(runs),
+            "golden_mismatches": 0}
+
+
+def _softmax(z: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def _tree_specs(image: ForestImage) -> tuple[TreeSpec, ...]:
+    """Every tree on the core(s) the image assigns it (a paged tree: where it is loaded); a
+    tree the image splits over a chain of cores becomes one stage per chain core."""
+    specs = []
+    for t in range(image.n_trees):
+        tree = image.tree(t)
+        plan = tree.program.plan
+        specs.append(tree_from_chain(
+            t, [(c.coord, c.instructions()) for c in tree.program.cores], tree.program.lanes,
+            input_bytes=plan.input_len, output_bytes=plan.output_len,
+            resident=tree.resident, kind=tree.kind))
+    return tuple(specs)
+
+
+def _monolith(trained: Any) -> bl.MonolithSpec:
+    """The trained monolith of equal accuracy as int8 bytes and MACs."""
+    mono = trained.monolith
+    if mono is None:
+        raise CompileError("the forest was trained without its monolith baseline")
+    export = mono.tree.export()
+    return bl.MonolithSpec(
+        param_bytes=int(mono.n_parameters), macs=export_macs(export),
+        layers=len(export.head) + len(export.convs) + (export.cell is not None),
+        input_bytes=int(np.prod(export.input_shape)),
+        output_bytes=int(export.head[-1][0].shape[0]),
+        notes=f"trained {mono.spec.kind} monolith on the same data, test accuracy "
+              f"{mono.accuracy:.4f} vs the forest's {mono.target_accuracy:.4f}"
+              + ("" if mono.matched else " (NOT matched: no width reached the forest)")
+              + "; one byte per parameter")
+
+
+def _kinds(forest: NeuralForest) -> dict[str, int]:
+    kinds = forest.tree_kinds()
+    return {k: kinds.count(k) for k in forest.kinds}

@@ -1,0 +1,145 @@
+"""Run a workload and its baselines on the system model: the data of a report's system part.
+
+`build_system_report` simulates a `Workload` on the configured chip, runs every baseline on
+the same requests, and returns report data (JSON-serialisable) plus the simulation result;
+`nfcore.report.system` renders it. A forest is wired in by building its `Workload` (trees
+placed, programs compiled, router selections) and calling `build_system_report`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from nfcore.config import NFCoreConfig
+from nfcore.sim import baselines as bl
+from nfcore.sim.arrivals import make_arrivals
+from nfcore.sim.cost.energy import EnergyTable
+from nfcore.sim.cost.system_energy import SystemEnergies, system_energy_summary
+from nfcore.sim.net.check import check_network
+from nfcore.sim.system.model import SystemResult, simulate_system
+from nfcore.sim.system.workload import Workload
+
+LATENCY_QS = (50, 90, 99, 99.9)
+HIST_BINS = 50
+
+
+@dataclass(frozen=True)
+class ArrivalSpec:
+    """How requests arrive: `kind` fixed, poisson, burst or trace."""
+
+    kind: str = "poisson"
+    interval_cycles: float | None = 2000.0
+    seed: int = 0
+    trace: str | None = None
+
+
+def default_monolith(workload: Workload) -> bl.MonolithSpec:
+    """A monolith as large as the whole forest (every tree's weights and MACs). An assumption
+    until the forest trains a monolith of equal accuracy; reports say so."""
+    trees = workload.trees
+    return bl.MonolithSpec(
+        param_bytes=workload.forest_weight_bytes, macs=workload.forest_macs, layers=4,
+        input_bytes=max(t.input_bytes for t in trees),
+        output_bytes=max(t.output_bytes for t in trees),
+        notes="assumption: monolith sized as the whole forest (all trees' weight bytes and "
+              "MACs); replace with the trained monolith of equal accuracy")
+
+
+def build_system_report(cfg: NFCoreConfig, workload: Workload, arrival: ArrivalSpec,
+                        monolith: bl.MonolithSpec | None = None,
+                        table: EnergyTable | None = None, all_trees_requests: int = 2,
+                        progress: bool = False) -> tuple[dict[str, Any], SystemResult]:
+    """Simulate `workload` and its baselines; return (report data, the forest's result)."""
+    table = table or EnergyTable.load(cfg.technology.energy_table)
+    energies = SystemEnergies.of(cfg, table)
+    monolith = monolith or default_monolith(workload)
+    arrivals = make_arrivals(len(workload.requests), arrival.kind, arrival.interval_cycles,
+                             arrival.seed, arrival.trace, cfg.clock_hz)
+    result = simulate_system(cfg, workload, arrivals, table, progress=progress)
+    ours = bl.nfcore_row("NF-Core forest (top-k routing)", result,
+                         f"{len(workload.requests)} requests, {arrival.kind} arrivals, "
+                         "simulated; energy includes idle-silicon leakage spread over requests")
+    gpu_table = bl.load_gpu_table()
+    sweep = bl.gpu_sweep(gpu_table, monolith, table.value("hbm_pj_per_bit"))
+    rows = [bl.all_trees(cfg, workload, table, all_trees_requests, progress),
+            bl.monolith_nfcore_dram(cfg, energies, monolith)]
+    for p in sweep:
+        if p.batch in (1, max(bl.BATCHES)):
+            rows.append(bl.Baseline(
+                f"monolith on {p.gpu}, batch {p.batch}", p.energy_pj_per_inference,
+                p.latency_s, f"roofline, {p.bound}-bound; HBM traffic alone "
+                f"{p.hbm_pj_per_inference:,.0f} pJ per inference; time to fill the batch "
+                "not counted"))
+    # The GPU's best case: no launch gaps (the launch overhead and idle power are stated
+    # parameters, not facts), at the largest batch.
+    for gpu in gpu_table.gpus:
+        best = bl.gpu_roofline(gpu, monolith, max(bl.BATCHES), 0.0, 0.0,
+                               table.value("hbm_pj_per_bit"))
+        rows.append(bl.Baseline(
+            f"monolith on {gpu.name}, batch {best.batch}, no launch gaps",
+            best.energy_pj_per_inference, best.latency_s,
+            f"pure roofline (launch overhead and idle power set to 0), {best.bound}-bound: "
+            "the GPU's best case; time to fill the batch not counted"))
+    rows += bl.floors(cfg, energies, workload)
+
+    lat_c = result.latencies_cycles()
+    lat_s = lat_c / cfg.clock_hz
+    t_bins, idle = result.idle_silicon_series()
+    util = result.utilization
+    forest_touched = float(np.mean([r.weight_bytes_touched for r in result.records]))
+    data: dict[str, Any] = {
+        "requests": len(result.records),
+        "system_workload": {
+            "name": workload.name, "trees": len(workload.trees),
+            "resident_trees": sum(t.resident for t in workload.trees),
+            "forest_weight_bytes": workload.forest_weight_bytes,
+            "forest_macs": workload.forest_macs,
+            "mean_trees_per_request": float(np.mean([len(s) for s in workload.requests])),
+            "mesh": [cfg.mesh.rows, cfg.mesh.cols], "arrival": arrival.__dict__,
+            "monolith": monolith.__dict__, **{str(k): v for k, v in workload.notes.items()},
+        },
+        "throughput_rps": result.throughput_rps,
+        "latency_cycles": _dist(lat_c),
+        "latency_s": _dist(lat_s),
+        "latency_distribution": {
+            "unit": "s", **_dist(lat_s),
+            "histogram": dict(zip(("counts", "edges"),
+                                  (a.tolist() for a in np.histogram(lat_s, bins=HIST_BINS)),
+                                  strict=True))},
+        "energy_pj_per_inference": {"total": ours.energy_pj_per_inference,
+                                    "by_component": ours.by_component},
+        "idle_silicon_fraction": result.idle_silicon_fraction,
+        "idle_silicon_series": {"t_s": (t_bins / cfg.clock_hz).tolist(),
+                                "idle_fraction": idle.tolist()},
+        "utilization": {"mean": float(util.mean()), "max": float(util.max()),
+                        "per_core": util.tolist()},
+        "power_state_core_cycles": result.power_cycles,
+        "wakes": result.wakes,
+        "cores_woken_per_request": float(np.mean([r.cores_woken for r in result.records])),
+        "bytes_moved_per_request": {k: float(np.mean([r.bytes_moved[k] for r in result.records]))
+                                    for k in result.records[0].bytes_moved},
+        "network": result.network,
+        "network_check": check_network(cfg, result.packets).to_dict(),
+        "router_flits": result.router_flits.tolist(),
+        "dram": result.dram,
+        "weight_bytes_touched_per_request": {"forest": forest_touched,
+                                             "monolith": monolith.param_bytes},
+        "baselines": [r.to_dict() for r in [ours, *rows]],
+        "verdicts": bl.verdicts(ours, rows),
+        "gpu_sweep": [p.__dict__ for p in sweep],
+        "gpu_table": {"path": str(gpu_table.path),
+                      "gpus": [g.__dict__ for g in gpu_table.gpus],
+                      "parameters": list(gpu_table.parameters)},
+        "energy_model": system_energy_summary(cfg, table),
+    }
+    return data, result
+
+
+def _dist(values: Any) -> dict[str, float]:
+    arr = np.asarray(values, dtype=float)
+    out = {f"p{q:g}": float(np.percentile(arr, q)) for q in LATENCY_QS}
+    out.update(mean=float(arr.mean()), max=float(arr.max()))
+    return out

@@ -1,0 +1,123 @@
+"""`Array`: rows x cols `MicroCore`s on a `Mesh`, with the host interface.
+
+Each core sits in its own power domain (`nfcore.hdl.power.PoweredCore`: gated, idle,
+active, with `power.wake_up_cycles` of wake-up latency; the host gates a core with the
+command SLEEP and wakes it with any other command on its `cmd`).
+
+Each core's `net_out`/`net_in` is its router's LOCAL input/output; its `coord_x`/`coord_y`
+are tied to its (x, y). The routers are flattened into this module (`RouterLogic.build`,
+as in `Mesh`), so that every link is one set of signals in the Verilog.
+
+Host interface (docs/architecture.md, "The array top")
+-------------------------------------------------------
+* `cmd[y][x]` / `rsp[y][x]`: each core's own command and response streams (`MicroCore`'s
+  `cmd`/`rsp`, unchanged). The host loads weights, scratchpad words and programs, starts a
+  core with RUN and reads results with READ_ACT over these point-to-point buses. They carry
+  no network traffic, so loading never disturbs the mesh and costs one beat per word.
+* `host_in` / `host_out`: the mesh's host port (router (0, 0)'s NORTH port, `noc.HOST`),
+  for packets between the host and the cores' SEND/RECV (requests and results).
+* `dram_out` / `dram_in`: the DRAM channel's port (router (0, 0)'s WEST port, `noc.DRAM`):
+  read requests (`to_dram` packets, `noc.DRAM_REQUEST_FIELDS`, sent by the host) leave on
+  `dram_out`; the channel's answers enter on `dram_in`, addressed to a core's RECV or, for
+  a request with `to_weights`, to its weight SRAM (paging, `nfcore.hdl.pager`).
+* Starting cores together: the golden array (`nfcore.golden.array`) assumes that every core
+  accepts RUN in the same cycle. An idle core's `cmd.ready` is high, so a host that presents
+  RUN on every core's `cmd` in the same cycle gets that (`ArrayTB.run_all` does).
+
+Status, per core `[y][x]`: `busy`, `paging` (a weight packet is being written), `done`
+(one-cycle pulse), `error`, `last_run_cycles` (`MicroCore`'s); `power_state` and the cycle
+counters `gated_cycles`, `idle_cycles`, `active_cycles` and `wakes` (`PoweredCore`'s).
+Combined: `any_busy` (some core runs a program; it falls in the cycle after the last core's
+`done`, so a testbench can wait for its falling edge instead of polling), `misrouted`
+(sticky, `Mesh`'s).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from amaranth.hdl import Cat, Module
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from nfcore.arch import noc
+from nfcore.arch.noc import Port
+from nfcore.config import NFCoreConfig
+from nfcore.errors import ConfigError
+from nfcore.hdl.core import CYCLE_COUNTER_BITS, cmd_layout, rsp_layout
+from nfcore.hdl.mesh import Mesh, wire_routers
+from nfcore.hdl.power import COUNTERS, PoweredCore, PowerState
+from nfcore.hdl.router import flit_stream
+
+__all__ = ["Array"]
+
+
+class Array(wiring.Component):
+    """`cfg.mesh.rows` x `cfg.mesh.cols` cores of `cfg.core`; see the module docstring."""
+
+    def __init__(self, *, config: NFCoreConfig, fifo_depth: int = noc.ROUTER_FIFO_DEPTH) -> None:
+        rows, cols, lanes = config.mesh.rows, config.mesh.cols, config.core.lanes
+        try:
+            # Mesh checks rows, cols, lanes and fifo_depth; MicroCore checks the core.
+            Mesh(lanes=lanes, rows=rows, cols=cols,
+                 fifo_depth=fifo_depth)._MustUse__silence = True  # only validates
+            self.cores = [[PoweredCore(config=config, coord=(x, y)) for x in range(cols)]
+                          for y in range(rows)]
+        except ConfigError:
+            self._MustUse__silence = True
+            raise
+        self.config, self.rows, self.cols, self.fifo_depth = config, rows, cols, fifo_depth
+        flits = flit_stream(lanes)
+        super().__init__({
+            "cmd": In(stream.Signature(cmd_layout(lanes))).array(rows, cols),
+            "rsp": Out(stream.Signature(rsp_layout(lanes))).array(rows, cols),
+            "host_in": In(flits),
+            "host_out": Out(flits),
+            "dram_in": In(flits),
+            "dram_out": Out(flits),
+            "busy": Out(1).array(rows, cols),
+            "paging": Out(1).array(rows, cols),
+            "done": Out(1).array(rows, cols),
+            "error": Out(1).array(rows, cols),
+            "last_run_cycles": Out(CYCLE_COUNTER_BITS).array(rows, cols),
+            "power_state": Out(PowerState).array(rows, cols),
+            **{name: Out(CYCLE_COUNTER_BITS).array(rows, cols) for name in COUNTERS},
+            "any_busy": Out(1),
+            "misrouted": Out(1),
+        })
+        # The per-core ports are the cores' own signals, not copies: a copy would leave
+        # an unused alias wire per port in the Verilog (Verilator -Wall UNUSEDSIGNAL).
+        for name in ("cmd", "rsp", "busy", "paging", "done", "error", "last_run_cycles",
+                     "power_state",
+                     *COUNTERS):
+            setattr(self, name, [[getattr(core, name) for core in row] for row in self.cores])
+        # An input read only by a submodule keeps its own name beside the port's, as an
+        # unused alias, unless the two names are the same.
+        for y, row in enumerate(self.cores):
+            for x, core in enumerate(row):
+                for path, member, value in core.signature.flatten(core):
+                    if path[0] in ("cmd", "rsp") and member.flow == In:
+                        sig = value.as_value() if hasattr(value, "as_value") else value
+                        sig.name = "__".join(map(str, (path[0], y, x, *path[1:])))
+
+    def elaborate(self, platform: Any) -> Module:
+        m = Module()
+        rows, cols, lanes = self.rows, self.cols, self.config.core.lanes
+        inputs: dict[tuple[int, int], dict[Port, Any]] = {}
+        outputs: dict[tuple[int, int], dict[Port, Any]] = {}
+        for y in range(rows):
+            for x in range(cols):
+                core = self.cores[y][x]
+                m.submodules[f"core_{x}_{y}"] = core
+                # The core's flit ports are its router's LOCAL port pair.
+                inputs[x, y] = {Port.LOCAL: core.net_out}
+                outputs[x, y] = {Port.LOCAL: core.net_in}
+        m.d.comb += self.any_busy.eq(Cat(c.busy for row in self.cores for c in row).any())
+        inputs[0, 0][Port.NORTH] = self.host_in
+        outputs[0, 0][Port.NORTH] = self.host_out
+        inputs[noc.DRAM_ROUTER][noc.DRAM_PORT] = self.dram_in
+        outputs[noc.DRAM_ROUTER][noc.DRAM_PORT] = self.dram_out
+        with m.If(wire_routers(m, lanes, rows, cols, self.fifo_depth, inputs, outputs,
+                               dram=True)):
+            m.d.sync += self.misrouted.eq(1)
+        return m

@@ -1,0 +1,184 @@
+"""The system-level part of a report: its figures and its section of `report.md`.
+
+`nfcore.flows.system.build_system_report` produces the data; `write_system_figures` writes
+its PNGs and `system_markdown` its section of `report.md`. `run.write_report` calls both when
+the data holds `baselines`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nfcore.report.plots import (
+    plot_gpu_sweep,
+    plot_idle_silicon,
+    plot_latency_histogram,
+    plot_mesh_heatmap,
+)
+
+FIGURES = {"mesh_heatmap": "mesh_heatmap.png", "latency_histogram": "latency_histogram.png",
+           "gpu_batch_sweep": "gpu_batch_sweep.png", "idle_silicon": "idle_silicon.png"}
+def write_system_figures(run_dir: Path, data: dict[str, Any]) -> None:
+    """The PNGs of `FIGURES`, from report data alone (so a saved report can be redrawn)."""
+    util = np.asarray(data["utilization"]["per_core"], dtype=float)
+    flits = np.asarray(data.get("router_flits", np.zeros_like(util)), dtype=float)
+    plot_mesh_heatmap(run_dir / FIGURES["mesh_heatmap"], util, flits.astype(np.int64))
+    dist = data["latency_distribution"]
+    plot_latency_histogram(run_dir / FIGURES["latency_histogram"], dist["histogram"]["counts"],
+                           dist["histogram"]["edges"], {"p50": dist["p50"], "p99": dist["p99"]})
+    series = data["idle_silicon_series"]
+    plot_idle_silicon(run_dir / FIGURES["idle_silicon"], np.asarray(series["t_s"]),
+                      np.asarray(series["idle_fraction"]))
+    ours = data["baselines"][0]
+    plot_gpu_sweep(run_dir / FIGURES["gpu_batch_sweep"], data["gpu_sweep"],
+                   ours["energy_pj_per_inference"], ours["latency_s"])
+
+
+def forest_markdown(forest: dict[str, Any] | None) -> list[str]:
+    """The trained forest behind a system run: accuracies, monolith, placement."""
+    if not forest:
+        return []
+    acc, touched, lay = forest["accuracy"], forest["params_touched_per_request"], forest["layout"]
+    hop = lay["hop_bytes_per_request"]
+    kinds = ", ".join(f"{n} {k}" for k, n in forest["trees_by_kind"].items())
+    matched = "matched" if acc["monolith_matched"] else "NOT matched: no width tried reached it"
+    return [
+        "### The forest", "",
+        f"- {forest['dataset']}: {forest['trees']} trees ({kinds}), top-{forest['top_k']} "
+        "routing, trained in this run; monolith trained on the same data and sized to the "
+        f"forest's accuracy ({matched})",
+        "",
+        "| model | test accuracy | parameters touched per request |",
+        "| --- | --- | --- |",
+        f"| forest, float | {acc['forest_float']:.4f} | {touched['forest']:,.0f} |",
+        f"| forest, float, on the golden model's {acc['golden_requests']} requests | "
+        f"{acc['float_forest_same_requests']:.4f} | |",
+        f"| forest, int8 on the golden model ({acc['golden_requests']} requests, "
+        f"{acc['golden_tree_runs']} tree runs, 0 mismatches) | "
+        f"{acc['int8_forest_golden']:.4f} | |",
+        f"| monolith, float | {acc['monolith_float']:.4f} | {touched['monolith']:,} |",
+        "",
+        f"- placement: {lay['resident_trees']} trees resident, {lay['paged_trees']} paged, "
+        f"{lay['cores_used']} cores used (budget {lay['placement_budget_bytes_per_core']:,} "
+        f"weight bytes per core); expected hop-bytes per request {hop['placed']:,.1f} "
+        f"(random placement {hop.get('random', float('nan')):,.1f}, lower bound "
+        f"{hop.get('lower_bound', float('nan')):,.1f})",
+        "",
+    ]
+
+
+def memory_markdown(mem: dict[str, Any] | None) -> list[str]:
+    """Host memory of the Conductor serving this forest, lazily versus whole."""
+    if not mem:
+        return []
+    opened = mem["opened_mib"]
+    return [
+        "### Host memory of the Conductor", "",
+        "Resident memory (VmRSS) of a host process serving this run's forest image, each "
+        "figure from a fresh process (`nfcore/conductor/memory.py`); "
+        "`make bench BENCH=conductor` gives the same figures for a 10,000-tree forest.", "",
+        "| state | RSS (MiB) | trees loaded |",
+        "| --- | --- | --- |",
+        f"| modules imported, nothing opened | {mem['base_mib']:,.1f} | 0 |",
+        f"| Conductor opened (manifest, stem, router) | {opened:,.1f} | 0 |",
+        f"| lazy, after {mem['requests']} requests | {mem['lazy_mib']:,.1f} | "
+        f"{mem['lazy_trees_loaded']} |",
+        f"| whole forest loaded | {mem['whole_mib']:,.1f} | {mem['whole_trees_loaded']} |",
+        "",
+        f"- above the opened Conductor: lazy +{mem['lazy_mib'] - opened:,.1f} MiB, whole "
+        f"+{mem['whole_mib'] - opened:,.1f} MiB (lazy includes serving the requests: "
+        "batch buffers and the audit log; whole only loads, so for a small forest lazy can "
+        f"be the larger); compiled weight bytes touched per request "
+        f"{mem['weight_bytes_touched_per_request']:,.0f}",
+        "",
+    ]
+
+
+def _network_check_lines(check: dict[str, Any] | None) -> list[str]:
+    if not check or not check["packets"]:
+        return []
+    return [f"- network model: this run's {check['packets']:,} packets replayed through the "
+            "router RTL's rules (`worm_network`, equal to the RTL on every array scenario): "
+            f"the one-shot model used here is off by {100 * check['mean_error']:.2f}% in total "
+            f"latency, {100 * check['per_packet_error']:.2f}% summed per packet "
+            f"({check['equal_packets']:,} packets equal; `nfcore/sim/net/check.py`)"]
+
+
+def system_markdown(data: dict[str, Any]) -> list[str]:
+    """The system section of `report.md`: headline, side-by-side table, verdicts, figures,
+    GPU sweep, power states, and the system energy rows and assumptions."""
+    wl = data["system_workload"]
+    lat = data["latency_s"]
+    touched = data["weight_bytes_touched_per_request"]
+    out = [
+        "## System model: the forest on the mesh", "",
+        f"- workload: {wl['name']}: {wl['trees']} trees ({wl['resident_trees']} resident), "
+        f"{wl['mean_trees_per_request']:g} trees per request, mesh {wl['mesh'][0]} x "
+        f"{wl['mesh'][1]}, arrivals {wl['arrival']['kind']}",
+        f"- throughput: {data['throughput_rps']:,.0f} requests/s (simulated)",
+        f"- latency: p50 {lat['p50'] * 1e6:,.3f} µs, p90 {lat['p90'] * 1e6:,.3f} µs, "
+        f"p99 {lat['p99'] * 1e6:,.3f} µs, max {lat['max'] * 1e6:,.3f} µs",
+        f"- idle silicon: {100 * data['idle_silicon_fraction']:.1f}% of core-cycles; "
+        f"mean core utilization {100 * data['utilization']['mean']:.2f}%",
+        f"- cores woken per request: {data['cores_woken_per_request']:.2f}; network packets "
+        f"that waited: {data['network']['waited_packets']} of {data['network']['packets']}",
+        *_network_check_lines(data.get("network_check")),
+        f"- weight bytes touched per request: forest {touched['forest']:,.0f}, "
+        f"monolith {touched['monolith']:,}",
+        f"- technology: energy_scale = {data['energy_model']['energy_scale']:g} applied to "
+        f"table `{data['energy_model']['table']}`", "",
+        *forest_markdown(data.get("forest")),
+        *memory_markdown(data.get("host_memory")),
+        "### Side by side (same requests)", "",
+        "Latency is the median request latency for simulated rows and the batch's latency for "
+        "the GPU rows; energy per inference for NF-Core includes the leakage of idle silicon.",
+        "",
+        "| | energy per inference (pJ) | latency (µs) | notes |", "| --- | --- | --- | --- |",
+    ]
+    for b in data["baselines"]:
+        lat_us = "-" if b["latency_s"] is None else f"{b['latency_s'] * 1e6:,.3f}"
+        out.append(f"| {b['name']} | {b['energy_pj_per_inference']:,.0f} | {lat_us} | "
+                   f"{b['notes']} |")
+    out += ["", "Where NF-Core stands (generated from the numbers above):", ""]
+    out += [f"- {v}" for v in data["verdicts"]]
+    ours = data["baselines"][0]
+    out += ["", "### NF-Core energy per inference by component", "",
+            "| component | pJ | share |", "| --- | --- | --- |"]
+    total = ours["energy_pj_per_inference"]
+    for k, v in ours["by_component"].items():
+        out.append(f"| {k} | {v:,.1f} | {100 * v / total if total else 0:.1f}% |")
+    out += ["", f"![mesh heatmap]({FIGURES['mesh_heatmap']})", "",
+            f"![latency histogram]({FIGURES['latency_histogram']})", "",
+            f"![idle silicon]({FIGURES['idle_silicon']})", "",
+            "### Monolith on GPU: batch sweep (roofline)", "",
+            f"![GPU batch sweep]({FIGURES['gpu_batch_sweep']})", "",
+            "| GPU | batch | latency (µs) | energy per inference (pJ) | bound |",
+            "| --- | --- | --- | --- | --- |"]
+    for p in data["gpu_sweep"]:
+        out.append(f"| {p['gpu']} | {p['batch']} | {p['latency_s'] * 1e6:,.2f} | "
+                   f"{p['energy_pj_per_inference']:,.0f} | {p['bound']} |")
+    out += ["", "GPU figures and parameters:", ""]
+    out += [f"- {g['name']}: {g['hbm_bandwidth_bytes_per_s'] / 1e12:g} TB/s HBM, "
+            f"{g['int8_ops_per_s_dense'] / 1e12:,.0f} TOPS int8 dense, {g['board_power_w']:g} W "
+            f"({g['source']})" for g in data["gpu_table"]["gpus"]]
+    out += [f"- {p['name']} = {p['value']:g} (assumption: {p.get('reason', '')})"
+            for p in data["gpu_table"]["parameters"]]
+    out += ["", "### Power states (core-cycles over the span)", "",
+            "| state | core-cycles |", "| --- | --- |"]
+    out += [f"| {k} | {v:,} |" for k, v in data["power_state_core_cycles"].items()]
+    em = data["energy_model"]
+    out += ["", "### System energy: per-event figures (pJ, scale applied)", ""]
+    out += [f"- {k}: {v:.6g}" for k, v in em["system_per_event_pj"].items()]
+    out += ["", "### System energy rows and sources", "",
+            "| row | value | unit | assumption | source |", "| --- | --- | --- | --- | --- |"]
+    for r in em["rows"]:
+        out.append(f"| {r['name']} | {r['value']:g} | {r['unit']} | "
+                   f"{'yes' if r['assumption'] else 'no'} | {r['source']} |")
+    out += ["", "### Assumptions", ""]
+    out += [f"- {a}" for a in em["assumptions"]]
+    out += [f"- monolith: {wl['monolith']['notes']}"] if wl["monolith"].get("notes") else []
+    out.append("")
+    return out

@@ -1,0 +1,227 @@
+"""A SimPy model of an array of cores that run SEND/RECV programs over the mesh.
+
+Each core is a SimPy process at instruction granularity: an instruction takes its
+`isa.cycles` (the one timing contract) and changes the core's memories through the golden
+model (`nfcore.golden.core.CoreState`), so results are bit-exact with `nfcore.golden.array`.
+Packets go through `nfcore.sim.net.worm.WormNetwork`, which moves them by the router
+RTL's rules (input FIFOs, output registers, wormhole locks, round robin): a SEND ready in
+cycle t (its fetch, then `isa.ISSUE_CYCLES`) pushes its flits from t and ends in the cycle
+after its last push; a RECV ready in cycle r takes the packet its router's ejection port
+offers in max(r, offer) and ends in the cycle after its tail. With no contention this is the
+golden array's timing; with contention it equals `nfcore.sim.net.flit` (and the RTL, by
+`tests/sim/test_array_agreement.py`), without stepping every cycle.
+
+`core_state_cycles` gives each core's cycles in each power state over a window around the
+run, as the array's counters (`nfcore.hdl.power`) count them, for the leakage accounting
+(`nfcore.sim.cost.system_energy.leakage_pj_from_state_cycles`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Generator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import simpy
+
+from nfcore.arch import isa, noc
+from nfcore.arch.isa import Opcode
+from nfcore.config import NFCoreConfig
+from nfcore.errors import ExecutionError
+from nfcore.golden.core import MAX_STEPS, CoreState
+from nfcore.sim.net.oneshot import Network
+from nfcore.sim.net.worm import Worm, WormNetwork
+
+Coord = tuple[int, int]
+
+
+@dataclass
+class _Packet:
+    src: Coord
+    header: dict[str, int]
+    payload: npt.NDArray[np.uint8]
+    offer_cycle: int
+    worm: Worm
+
+    @property
+    def order(self) -> tuple[int, int, int]:
+        return (self.offer_cycle, self.src[1], self.src[0])
+
+
+POWER_COUNTERS = ("gated_cycles", "idle_cycles", "active_cycles", "wakes")
+"""Per-core power counters, named as the array RTL's (`nfcore.hdl.power.COUNTERS`)."""
+
+
+def core_state_cycles(cfg: NFCoreConfig, cycles: Mapping[Coord, int],
+                      gated: Collection[Coord], window_cycles: int, lead_cycles: int = 0
+                      ) -> dict[Coord, dict[str, int]]:
+    """Each core's `POWER_COUNTERS` over a window of `window_cycles` cycles whose
+    `lead_cycles`-th cycle (0-based) is the one in which RUN is presented to every core,
+    given each core's run `cycles` (RUN to HALT) and the cores `gated` before RUN.
+
+    By `nfcore.hdl.power`, with W = `cfg.power.wake_up_cycles`: an awake core is idle in the
+    RUN cycle, active for its `cycles`, idle otherwise. A gated core is gated from the
+    window's start through the RUN cycle (if W > 0), then active while waking (W - 1
+    cycles), idle in the cycle it takes RUN, active for its `cycles`, idle after; it counts
+    one wake. Every cycle of the window counts in exactly one of the three cycle counters.
+
+    Raises ExecutionError if a run does not fit in the window."""
+    wake = cfg.power.wake_up_cycles
+    out = {}
+    for coord, run in cycles.items():
+        asleep = coord in gated
+        gated_cycles = lead_cycles + min(wake, 1) if asleep else 0
+        active = run + (max(wake - 1, 0) if asleep else 0)
+        end = lead_cycles + 1 + (wake if asleep else 0) + run
+        if end > window_cycles:
+            raise ExecutionError(f"core {coord}: its run ends in cycle {end} of a window of "
+                                 f"{window_cycles} cycles")
+        out[coord] = {"gated_cycles": gated_cycles,
+                      "idle_cycles": window_cycles - gated_cycles - active,
+                      "active_cycles": active, "wakes": int(asleep)}
+    return out
+
+
+@dataclass
+class ArrayModelResult:
+    cycles: dict[Coord, int]
+    """Each core's cycles from RUN to its HALT (as `last_run_cycles` counts them)."""
+    send_stall_cycles: dict[Coord, int]
+    """Cycles each core's SENDs waited for the network."""
+    recv_wait_cycles: dict[Coord, int]
+    """Cycles each core's RECVs waited for a header."""
+    network: Network
+    gated: frozenset[Coord] = frozenset()
+
+    def state_cycles(self, cfg: NFCoreConfig, window_cycles: int, lead_cycles: int = 0
+                     ) -> dict[Coord, dict[str, int]]:
+        """`core_state_cycles` of this run."""
+        return core_state_cycles(cfg, self.cycles, self.gated, window_cycles, lead_cycles)
+
+
+def run_array_model(cfg: NFCoreConfig, cores: Mapping[Coord, CoreState],
+                    max_steps: int = MAX_STEPS, gated: Collection[Coord] = ()
+                    ) -> ArrayModelResult:
+    """Run the loaded programs of `cores` (keyed by (x, y) on `cfg.mesh`), all started in the
+    same cycle, until every core HALTs. The states are updated in place.
+
+    The cores in `gated` are power-gated when RUN comes: they start `cfg.power.wake_up_cycles`
+    later (the wake-up latency of `nfcore.hdl.power`); their `cycles` count from their own
+    start, as `last_run_cycles` does.
+
+    Raises ExecutionError on a deadlock, a packet to a coordinate without a core, a RECV
+    whose packet has another tag or length, or packets never received."""
+    strangers = sorted(set(gated) - set(cores))
+    if strangers:
+        raise ExecutionError(f"gated cores {strangers} are not among the cores run")
+    env = simpy.Environment()
+    net = Network(cfg)
+    lanes = cfg.core.lanes
+    inbox: dict[Coord, list[_Packet]] = {c: [] for c in cores}
+    signal: dict[Coord, Any] = {c: env.event() for c in cores}
+    cycles: dict[Coord, int] = {}
+    stalls = dict.fromkeys(cores, 0)
+    waits = dict.fromkeys(cores, 0)
+    mesh = WormNetwork(net)
+    worms: list[tuple[Coord, Coord, int, Worm]] = []
+    wake = [env.event()]
+
+    def kick() -> None:
+        if not wake[0].triggered:
+            wake[0].succeed()
+
+    def network() -> Generator[Any, Any, None]:
+        """Arbitrate the links due in a cycle after every core has sent and taken in it
+        (two zero delays run after the events already due in this cycle)."""
+        while True:
+            due = mesh.next_cycle()
+            if due is None:
+                yield wake[0]
+            elif due > env.now:
+                yield env.any_of([wake[0], env.timeout(due - env.now)])
+            if wake[0].triggered:
+                wake[0] = env.event()
+            yield env.timeout(0)
+            yield env.timeout(0)
+            mesh.advance(int(env.now))
+
+    def core(coord: Coord, state: CoreState) -> Generator[Any, Any, None]:
+        start = cfg.power.wake_up_cycles if coord in gated else 0
+        yield env.timeout(1 + start)  # the first running cycle is 1, as in the golden array
+        state.start()
+        for _ in range(max_steps):
+            instr = state.fetch()
+            spent = isa.cycles(instr, lanes)
+            if instr.op is Opcode.HALT:
+                cycles[coord] = int(env.now) + spent - 1 - start
+                return
+            if instr.op is Opcode.SEND:
+                dest = (instr.dest_x, instr.dest_y)
+                if dest not in inbox:
+                    raise ExecutionError(f"core {coord} sends to {dest}, which has no core")
+                yield env.timeout(isa.ISSUE_CYCLES)
+                sent = int(env.now)
+                flits = isa.HEADER_FLITS + instr.n
+                header = noc.decode_header(noc.encode_header(
+                    dest_x=dest[0], dest_y=dest[1], src_x=coord[0], src_y=coord[1],
+                    length=instr.n, tag=instr.tag))
+                payload = state.send_payload(instr)
+                free = env.event()
+
+                def offered(worm: Worm, cycle: int, dest: Coord = dest,
+                            header: dict[str, int] = header,
+                            payload: npt.NDArray[np.uint8] = payload) -> None:
+                    inbox[dest].append(_Packet(coord, header, payload, cycle, worm))
+                    if not signal[dest].triggered:
+                        signal[dest].succeed()
+
+                def left(worm: Worm, cycle: int, free: Any = free) -> None:
+                    free.succeed(cycle)
+
+                worms.append((coord, dest, instr.tag, mesh.send(
+                    net.core(coord), net.core(dest), flits, sent, offered, left)))
+                kick()
+                end = yield free
+                stalls[coord] += end - (sent + flits)
+                yield env.timeout(end - env.now)
+            elif instr.op is Opcode.RECV:
+                yield env.timeout(isa.ISSUE_CYCLES)
+                ready = int(env.now)
+                while not any(p.offer_cycle <= env.now for p in inbox[coord]):
+                    signal[coord] = env.event()
+                    events = [signal[coord]]
+                    if inbox[coord]:
+                        first = min(p.offer_cycle for p in inbox[coord])
+                        events.append(env.timeout(first - env.now))
+                    yield env.any_of(events)
+                packet = min((p for p in inbox[coord] if p.offer_cycle <= env.now),
+                             key=lambda p: p.order)
+                inbox[coord].remove(packet)
+                mesh.take(packet.worm, int(env.now))
+                kick()
+                state.receive(instr, packet.header, packet.payload)
+                waits[coord] += int(env.now) - ready
+                tail = packet.worm.done_cycle  # known once the header is taken
+                assert tail is not None
+                yield env.timeout(tail + 1 - env.now)
+            else:
+                state.execute(instr)
+                yield env.timeout(spent)
+        raise ExecutionError(f"core {coord} did not halt within {max_steps} instructions")
+
+    env.process(network())
+    for coord, state in sorted(cores.items(), key=lambda item: (item[0][1], item[0][0])):
+        env.process(core(coord, state))
+    env.run()
+    running = sorted(set(cores) - set(cycles))
+    if running:
+        raise ExecutionError(f"deadlock: cores {running} never halted (a RECV waits for a "
+                             "packet never sent, or a SEND for its packet to be taken)")
+    left = [(src, dst, tag) for src, dst, tag, w in worms if w.taken_cycle is None]
+    if left:
+        src, dst, tag = left[0]
+        raise ExecutionError(f"{len(left)} packets were never received, e.g. tag {tag} "
+                             f"from {src} to {dst}")
+    return ArrayModelResult(cycles, stalls, waits, net, frozenset(gated))

@@ -1,0 +1,2 @@
+"""Verification scaffolding for the cocotb suites: testbench classes, drivers and scenario
+generators. Nothing in `nfcore` imports it."""
