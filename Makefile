@@ -7,14 +7,32 @@ CONFIG ?= configs/default.yaml
 
 .PHONY: setup sim sweep test test-long test-py test-hw verilog lint bench clean
 
+## setup: create .venv and install nfcore with its pinned dependencies (pyproject.toml).
+## PyTorch comes from the package registry, which on Linux x86_64 serves the CUDA build
+## (about 4 GB of CUDA libraries; README "Setting up"). TORCH_INDEX=URL installs the same
+## pinned torch from that index first, e.g. the CPU-only build on a fresh .venv:
+##   make sim TORCH_INDEX=https://download.pytorch.org/whl/cpu
+TORCH_INDEX ?=
+TORCH_PIN   := $(shell grep -o '"torch==[^"]*"' pyproject.toml | tr -d '"')
+
 setup: $(STAMP)
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (NF-Core needs Python 3.11)"; exit 1; }
+	@command -v c++ >/dev/null || echo "warning: no C++ compiler (c++) on PATH; Verilator needs one to build the RTL simulations of make sim and make test (Debian: apt-get install g++)"
+	@echo "== setup: creating $(VENV) with $(PYTHON)"
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[dev]"
+	@echo "== setup: upgrading pip"
+	$(BIN)/pip install --upgrade pip
+ifneq ($(TORCH_INDEX),)
+	@echo "== setup: $(TORCH_PIN) from $(TORCH_INDEX), before the rest (the CPU build is a download of about 190 MB)"
+	$(BIN)/pip install "$(TORCH_PIN)" --index-url $(TORCH_INDEX)
+endif
+	@echo "== setup: nfcore and its pinned dependencies (PyTorch, Amaranth with Yosys, Verilator, cocotb,"
+	@echo "   SimPy, scikit-learn, Dask, ...): several minutes; PyTorch is most of it (README, Setting up)"
+	$(BIN)/pip install -e ".[dev]"
 	touch $(STAMP)
+	@echo "== setup: done ($(VENV); remove it to set up again)"
 
 ## sim: train, compile and simulate the default workload; writes reports/<run>/ and reports/latest
 sim: $(STAMP)
