@@ -12,6 +12,7 @@ CONFIG ?= configs/default.yaml
 ## (about 4 GB of CUDA libraries; README "Setting up"). TORCH_INDEX=URL installs the same
 ## pinned torch from that index first, e.g. the CPU-only build on a fresh .venv:
 ##   make sim TORCH_INDEX=https://download.pytorch.org/whl/cpu
+## pip prints what it downloads and installs; PIP_QUIET=1 in the environment silences it.
 TORCH_INDEX ?=
 TORCH_PIN   := $(shell grep -o '"torch==[^"]*"' pyproject.toml | tr -d '"')
 
