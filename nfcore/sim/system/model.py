@@ -254,6 +254,8 @@ class _TreeCosts:
 
     parts: tuple[tuple[int, int], ...]
     """(core endpoint, weight bytes) of every core it occupies (one unless split)."""
+    core: int
+    """Endpoint of its (first) core: where the host sends the input."""
     in_flits: int
     out_flits: int
     run_energy: EnergyTally
@@ -262,18 +264,14 @@ class _TreeCosts:
     act_bytes: int
     weight_read_bytes: int
 
-    @property
-    def core(self) -> int:
-        """Endpoint of its (first) core: where the host sends the input."""
-        return self.parts[0][0]
-
     @staticmethod
     def of(tree: PlacedTree, net: Network, lanes: int, energies: SystemEnergies
            ) -> _TreeCosts:
         ev = tree.events + host_io_events(tree.input_bytes, tree.output_bytes, lanes)
         comp = component_energy_pj(ev, energies.core)
+        parts = tuple((net.core(xy), nbytes) for xy, nbytes in tree.parts())
         return _TreeCosts(
-            parts=tuple((net.core(xy), nbytes) for xy, nbytes in tree.parts()),
+            parts=parts, core=parts[0][0],
             in_flits=noc.packet_flits(tree.input_bytes, lanes),
             out_flits=noc.packet_flits(tree.output_bytes, lanes),
             run_energy=EnergyTally(mac=comp["mac"], weight_sram=comp["weight_sram"],
