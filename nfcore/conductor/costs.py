@@ -34,7 +34,7 @@ from nfcore.sim.arrivals import make_arrivals
 from nfcore.sim.cost.events import Events, component_energy_pj, events_of, host_io_events
 from nfcore.sim.cost.system_energy import SystemEnergies
 from nfcore.sim.system.model import simulate_system
-from nfcore.sim.system.workload import CoreProgram, TreeSpec, Workload, tree_from_chain
+from nfcore.sim.system.workload import CoreProgram, PlacedTree, SystemWorkload, tree_from_chain
 
 NOT_MODELLED = ("network", "dram", "wakeup")
 """Energy components `contract_cost` does not model (null in its records)."""
@@ -178,12 +178,13 @@ def simulate_costs(cfg: NFCoreConfig, trees: Sequence[TreeCost],
             specs.append(tree_from_chain(i, t.programs, t.lanes, t.input_bytes,
                                          t.output_bytes, t.resident))
             continue
-        specs.append(TreeSpec(tree_id=i, core_xy=t.coords[0], program_cycles=t.core_cycles[0],
-                              events=t.program_events, weight_bytes=t.weight_bytes, macs=t.macs,
-                              input_bytes=t.input_bytes, output_bytes=t.output_bytes,
-                              resident=t.resident))
+        specs.append(PlacedTree(tree_id=i, core_xy=t.coords[0],
+                                program_cycles=t.core_cycles[0], events=t.program_events,
+                                weight_bytes=t.weight_bytes, macs=t.macs,
+                                input_bytes=t.input_bytes, output_bytes=t.output_bytes,
+                                resident=t.resident))
     reqs = tuple(tuple(index[t] for t in sel) for sel in requests)
-    wl = Workload(tuple(specs), reqs, name="conductor")
+    wl = SystemWorkload(tuple(specs), reqs, name="conductor")
     if interval_cycles is None:
         interval_cycles = arrival_interval_cycles(wl, cfg)
     arrivals = make_arrivals(len(reqs), "fixed", interval_cycles)

@@ -14,11 +14,11 @@
    `golden_run.run_image_tree`) and must equal the compiler's integer reference bit for
    bit; the int8 forest's accuracy is the router-weighted average of the dequantized tree
    outputs;
-4. build the system model's `Workload` from the image's programs (cycles and events by the
+4. build the system model's `SystemWorkload` from the image's programs (cycles and events by the
    timing contract) and the router's picks on the test set, and run it with every baseline
    against the forest's own monolith, trained to the forest's accuracy on the same data.
    A tree the image splits over a chain of cores runs there stage by stage
-   (`nfcore.sim.system.workload.tree_from_chain`, `TreeSpec.stages`).
+   (`nfcore.sim.system.workload.tree_from_chain`, `PlacedTree.stages`).
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ from nfcore.compiler.layout.stages import Layout
 from nfcore.config import NFCoreConfig
 from nfcore.errors import CompileError, NFCoreError
 from nfcore.sim import baselines as bl
-from nfcore.sim.system.workload import TreeSpec, Workload, tree_from_chain
+from nfcore.sim.system.workload import PlacedTree, SystemWorkload, tree_from_chain
 
 if TYPE_CHECKING:
     from forest.command import TrainResult
@@ -82,7 +82,7 @@ class ForestSystemRun:
     forest: NeuralForest
     image: ForestImage
     """The compiled forest: per tree its integer model and program, per core its contents."""
-    workload: Workload
+    workload: SystemWorkload
     monolith: bl.MonolithSpec
     summary: dict[str, Any]
     x_test: npt.NDArray[np.float32]
@@ -142,11 +142,11 @@ def run_forest_system(cfg: NFCoreConfig, opts: ForestSystemOptions,
     n = opts.requests
     order = np.resize(np.random.default_rng(opts.seed).permutation(len(data.x_test)), n)
     requests = tuple(tuple(int(t) for t in picks_test[i]) for i in order)
-    workload = Workload(_tree_specs(image), requests,
-                        name=f"{data.name}-{forest.n_trees}t-top{forest.top_k}",
-                        notes={"dataset": data.name, "trees_by_kind": _kinds(forest),
-                               "top_k": forest.top_k, "trained": True,
-                               "paged_trees": int(len(layout.residency.paged))})
+    workload = SystemWorkload(_tree_specs(image), requests,
+                              name=f"{data.name}-{forest.n_trees}t-top{forest.top_k}",
+                              notes={"dataset": data.name, "trees_by_kind": _kinds(forest),
+                                     "top_k": forest.top_k, "trained": True,
+                                     "paged_trees": int(len(layout.residency.paged))})
     workload.validate(cfg)
     monolith = _monolith(trained)
     summary = {
@@ -177,7 +177,7 @@ routing frequency times their program cycles) or the host link (one flit per cyc
 every input and output packet), is busy this share of the time."""
 
 
-def arrival_interval_cycles(workload: Workload, cfg: NFCoreConfig,
+def arrival_interval_cycles(workload: SystemWorkload, cfg: NFCoreConfig,
                             utilization: float = HOT_UTILIZATION) -> float:
     """Mean cycles between requests that load the busiest core or the host link to
     `utilization`."""
@@ -230,7 +230,7 @@ def _softmax(z: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     return e / e.sum(axis=-1, keepdims=True)
 
 
-def _tree_specs(image: ForestImage) -> tuple[TreeSpec, ...]:
+def _tree_specs(image: ForestImage) -> tuple[PlacedTree, ...]:
     """Every tree on the core(s) the image assigns it (a paged tree: where it is loaded); a
     tree the image splits over a chain of cores becomes one stage per chain core."""
     specs = []

@@ -1,8 +1,8 @@
 """Run a workload and its baselines on the system model: the data of a report's system part.
 
-`build_system_report` simulates a `Workload` on the configured chip, runs every baseline on
+`build_system_report` simulates a `SystemWorkload` on the configured chip, runs every baseline on
 the same requests, and returns report data (JSON-serialisable) plus the simulation result;
-`nfcore.report.system` renders it. A forest is wired in by building its `Workload` (trees
+`nfcore.report.system` renders it. A forest is wired in by building its `SystemWorkload` (trees
 placed, programs compiled, router selections) and calling `build_system_report`.
 """
 
@@ -20,7 +20,7 @@ from nfcore.sim.cost.energy import EnergyTable
 from nfcore.sim.cost.system_energy import SystemEnergies, system_energy_summary
 from nfcore.sim.net.check import check_network
 from nfcore.sim.system.model import SystemResult, simulate_system
-from nfcore.sim.system.workload import Workload
+from nfcore.sim.system.workload import SystemWorkload
 
 LATENCY_QS = (50, 90, 99, 99.9)
 HIST_BINS = 50
@@ -36,7 +36,7 @@ class ArrivalSpec:
     trace: str | None = None
 
 
-def default_monolith(workload: Workload) -> bl.MonolithSpec:
+def default_monolith(workload: SystemWorkload) -> bl.MonolithSpec:
     """A monolith as large as the whole forest (every tree's weights and MACs). An assumption
     until the forest trains a monolith of equal accuracy; reports say so."""
     trees = workload.trees
@@ -48,7 +48,7 @@ def default_monolith(workload: Workload) -> bl.MonolithSpec:
               "MACs); replace with the trained monolith of equal accuracy")
 
 
-def build_system_report(cfg: NFCoreConfig, workload: Workload, arrival: ArrivalSpec,
+def build_system_report(cfg: NFCoreConfig, workload: SystemWorkload, arrival: ArrivalSpec,
                         monolith: bl.MonolithSpec | None = None,
                         table: EnergyTable | None = None, all_trees_requests: int = 2,
                         progress: bool = False) -> tuple[dict[str, Any], SystemResult]:

@@ -49,7 +49,7 @@ def load_trace(path: str | Path, clock_hz: float) -> list[int]:
 def make_arrivals(n: int, kind: str, interval_cycles: float | None = None, seed: int = 0,
                   trace: str | Path | None = None, clock_hz: float = 1.0) -> list[int]:
     """Arrival cycles of `n` requests: `fixed`, `poisson`, `burst` (see
-    `core_model.arrival_cycles`) or `trace` (the first `n` rows of `trace`, which must have
+    `nfcore.sim.core.arrival_cycles`) or `trace` (the first `n` rows of `trace`, which must have
     at least `n`)."""
     if kind != "trace":
         return arrival_cycles(n, kind, interval_cycles, seed)

@@ -31,7 +31,7 @@ from nfcore.sim.cost.energy import EnergyTable
 from nfcore.sim.cost.system_energy import SystemEnergies
 from nfcore.sim.system.dram import DramChannel
 from nfcore.sim.system.model import SystemResult, simulate_system
-from nfcore.sim.system.workload import Workload
+from nfcore.sim.system.workload import SystemWorkload
 
 GPU_TABLE = Path(__file__).resolve().parent / "tables" / "baselines" / "gpus.yaml"
 BATCHES = (1, 2, 4, 8, 16, 32, 64, 128, 256)
@@ -223,7 +223,7 @@ def monolith_nfcore_dram(cfg: NFCoreConfig, e: SystemEnergies,
         f"port's one {lanes}-byte flit per cycle; analytic", by_component=by)
 
 
-def floors(cfg: NFCoreConfig, e: SystemEnergies, workload: Workload) -> list[Baseline]:
+def floors(cfg: NFCoreConfig, e: SystemEnergies, workload: SystemWorkload) -> list[Baseline]:
     """Floors for the requests of `workload`: MAC energy (int8 multiply + 32-bit add per
     MAC) of the selected trees' MACs, and that plus one SRAM read per weight byte touched
     (the 64-bit read energy of the weight SRAM array, over 8 bytes)."""
@@ -254,7 +254,7 @@ def nfcore_row(name: str, result: SystemResult, notes: str, kind: str = "nfcore"
                     by_component=by)
 
 
-def all_trees(cfg: NFCoreConfig, workload: Workload, table: EnergyTable | None = None,
+def all_trees(cfg: NFCoreConfig, workload: SystemWorkload, table: EnergyTable | None = None,
               requests: int = 2, progress: bool = False) -> Baseline:
     """Every tree evaluated for `requests` requests, one at a time (no queueing between
     them: each arrives after the previous one has finished), on the same chip and placement."""

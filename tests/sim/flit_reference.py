@@ -1,13 +1,14 @@
 """A cycle-by-cycle reference for the network model (`nfcore.sim.net.oneshot`), for tests.
 
 It steps every cycle and moves each packet's header one position per cycle, so it knows
-nothing of reservations. Semantics (the ones `network.py` documents): a header requests the
-next link when it reaches it (the injection link, then the source router's output in the same
-cycle, then each later output `ROUTER_HOP_CYCLES` after the previous grant); a free link is
-granted to the oldest requester (earliest send, then lowest index); a waiting header stops
-the whole worm; a link is released when the header has travelled `flits` positions past it;
-a packet is delivered `EJECT_CYCLES - 1` cycles after the header has travelled `flits`
-positions past its last link (the tail's ejection handshake, as `Delivery.done_cycle`).
+nothing of reservations. Semantics (the ones `nfcore.sim.net.oneshot` documents): a header
+requests the next link when it reaches it (the injection link, then the source router's
+output in the same cycle, then each later output `ROUTER_HOP_CYCLES` after the previous
+grant); a free link is granted to the oldest requester (earliest send, then lowest index);
+a waiting header stops the whole worm; a link is released when the header has travelled
+`flits` positions past it; a packet is delivered `EJECT_CYCLES - 1` cycles after the header
+has travelled `flits` positions past its last link (the tail's ejection handshake, as
+`Delivery.done_cycle`).
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ from nfcore.config import MeshConfig, NFCoreConfig
 from nfcore.sim import baselines as bl
 from nfcore.sim.cost.energy import EnergyTable
 from nfcore.sim.cost.system_energy import SystemEnergies
-from nfcore.sim.system.workload import Workload, mlp_program, tree_from_program
+from nfcore.sim.system.workload import SystemWorkload, mlp_program, tree_from_program
 
 TABLE = EnergyTable.load("horowitz_45nm")
 MONO = bl.MonolithSpec(param_bytes=1_000_000, macs=1_000_000, layers=2, input_bytes=64,
@@ -93,7 +93,7 @@ def test_floors_by_hand() -> None:
     tree = tree_from_program(0, (0, 0), mlp_program([16, 8], 8), 8, 16, 8)
     assert (tree.macs, tree.weight_bytes) == (128, 192)
     cfg = NFCoreConfig()
-    mac, sram = bl.floors(cfg, SystemEnergies.of(cfg, TABLE), Workload((tree,), ((0,),)))
+    mac, sram = bl.floors(cfg, SystemEnergies.of(cfg, TABLE), SystemWorkload((tree,), ((0,),)))
     assert mac.energy_pj_per_inference == pytest.approx(38.4)
     assert sram.energy_pj_per_inference == pytest.approx(38.4 + 192 * 27.5946 / 8, abs=1e-3)
     assert mac.kind == sram.kind == "floor" and mac.latency_s is None
@@ -125,9 +125,9 @@ def test_all_trees_baseline_runs_every_tree() -> None:
     cfg = NFCoreConfig.from_dict({"mesh": {"rows": 2, "cols": 2}})
     trees = tuple(tree_from_program(i, (i % 2, i // 2), mlp_program([16, 8], 8), 8, 16, 8)
                   for i in range(4))
-    wl = Workload(trees, ((0,), (1,)))
+    wl = SystemWorkload(trees, ((0,), (1,)))
     b = bl.all_trees(cfg, wl, TABLE, requests=2)
-    one = bl.floors(cfg, SystemEnergies.of(cfg, TABLE), Workload(trees, ((0, 1, 2, 3),)))[0]
+    one = bl.floors(cfg, SystemEnergies.of(cfg, TABLE), SystemWorkload(trees, ((0, 1, 2, 3),)))[0]
     # Every request ran the four trees: its MAC energy is at least the 4-tree MAC floor.
     assert b.by_component["mac"] >= one.energy_pj_per_inference
     assert b.latency_s is not None and b.latency_s > 0

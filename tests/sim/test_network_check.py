@@ -1,5 +1,5 @@
 """`nfcore.sim.net.check`: the one-shot network `make sim` runs, against the router RTL's
-rules (`worm_network`), on the same packets; and the check a system run reports."""
+rules (`nfcore.sim.net.worm`), on the same packets; and the check a system run reports."""
 
 from __future__ import annotations
 

@@ -21,7 +21,7 @@ from nfcore.sim.net.oneshot import Network
 from nfcore.sim.system.dram import DramChannel, page_timeline
 from nfcore.sim.system.model import simulate_system
 from nfcore.sim.system.paging import PAGING_CYCLES_FILE, Paging, page_weights
-from nfcore.sim.system.workload import Workload, mlp_program, tree_from_program
+from nfcore.sim.system.workload import SystemWorkload, mlp_program, tree_from_program
 from sim_tests.tb.scenarios import SCENARIOS
 
 RTL_FILE = Path(__file__).resolve().parents[2] / "sim_build" / PAGING_CYCLES_FILE
@@ -118,7 +118,7 @@ def test_system_charges_a_paged_tree_its_paging_cycles() -> None:
     def run(resident: bool) -> Any:
         tree = tree_from_program(0, (3, 2), mlp_program(dims, 8), 8, input_bytes=dims[0],
                                  output_bytes=dims[-1], resident=resident)
-        return tree, simulate_system(cfg, Workload((tree,), ((0,),)), [0], table)
+        return tree, simulate_system(cfg, SystemWorkload((tree,), ((0,),)), [0], table)
 
     tree, resident = run(True)
     _, paged = run(False)

@@ -13,10 +13,10 @@ from nfcore.arch import isa, noc
 from nfcore.config import NFCoreConfig
 from nfcore.sim.core import SimError
 from nfcore.sim.cost.energy import EnergyTable
-from nfcore.sim.cost.system_energy import SystemEnergies
+from nfcore.sim.cost.system_energy import SYSTEM_COMPONENTS, SystemEnergies
 from nfcore.sim.system.dram import DramChannel
-from nfcore.sim.system.model import simulate_system
-from nfcore.sim.system.workload import Workload, mlp_program, tree_from_program
+from nfcore.sim.system.model import BYTE_KINDS, ByteTally, EnergyTally, simulate_system
+from nfcore.sim.system.workload import SystemWorkload, mlp_program, tree_from_program
 
 HOP = noc.ROUTER_HOP_CYCLES
 EJECT = noc.EJECT_CYCLES
@@ -32,6 +32,15 @@ def _tree(tid: int, xy: tuple[int, int], dims: list[int], resident: bool = True)
                              output_bytes=dims[-1], resident=resident)
 
 
+def test_tallies_have_a_field_per_component_and_byte_kind_in_report_order() -> None:
+    assert tuple(EnergyTally().as_dict()) == SYSTEM_COMPONENTS
+    assert tuple(ByteTally().as_dict()) == BYTE_KINDS
+    a, b = EnergyTally(), EnergyTally(*(float(i + 1) for i in range(len(SYSTEM_COMPONENTS))))
+    a.add(b)
+    a.add(b)
+    assert list(a.as_dict().values()) == [2.0 * (i + 1) for i in range(len(SYSTEM_COMPONENTS))]
+
+
 def test_no_contention_latency_is_hops_plus_serialization_plus_program() -> None:
     """One request, one tree on core (3, 2): the host's input (20 bytes: 1 + 3 = 4 flits)
     crosses 5 hops, the program runs, the output (4 bytes: 2 flits) crosses 5 hops back:
@@ -41,7 +50,7 @@ def test_no_contention_latency_is_hops_plus_serialization_plus_program() -> None
     tree = _tree(0, (3, 2), [20, 16, 4])
     program = sum(isa.cycles(i, 8) for i in mlp_program([20, 16, 4], 8))
     assert tree.program_cycles == program
-    res = simulate_system(cfg, Workload((tree,), ((0,),)), [0], TABLE)
+    res = simulate_system(cfg, SystemWorkload((tree,), ((0,),)), [0], TABLE)
     rec = res.records[0]
     assert rec.latency_cycles == 5 * HOP + EJECT + 3 + program + 5 * HOP + EJECT + 1
     assert rec.network_wait_cycles == 0 and rec.cores_woken == 0
@@ -72,7 +81,7 @@ def test_requests_to_one_core_queue_fifo() -> None:
     cfg = _cfg()
     tree = _tree(0, (1, 0), [20, 16, 4])
     p = tree.program_cycles
-    res = simulate_system(cfg, Workload((tree,), ((0,), (0,))), [0, 0], TABLE)
+    res = simulate_system(cfg, SystemWorkload((tree,), ((0,), (0,))), [0, 0], TABLE)
     first, second = res.records
     assert first.latency_cycles == HOP + EJECT + 3 + p + HOP + EJECT + 1
     # Second: input delivered at 4 + HOP + EJECT + 3 (before the first ends), runs at
@@ -87,7 +96,7 @@ def test_paged_trees_load_from_dram_and_queue_on_the_channel() -> None:
     cfg = _cfg()
     trees = (_tree(0, (1, 0), [64, 64, 8], resident=False),
              _tree(1, (2, 0), [64, 64, 8], resident=False))
-    res = simulate_system(cfg, Workload(trees, ((0, 1),)), [0], TABLE)
+    res = simulate_system(cfg, SystemWorkload(trees, ((0, 1),)), [0], TABLE)
     rec = res.records[0]
     wb = trees[0].weight_bytes
     ch = DramChannel.of(cfg)
@@ -105,7 +114,7 @@ def test_paged_trees_load_from_dram_and_queue_on_the_channel() -> None:
     assert rec.energy_pj["dram"] == pytest.approx(2 * wb * e.dram_pj_per_byte)
     assert rec.bytes_moved["dram"] == 2 * wb
     # A second request for the same trees finds their weights on the cores: no DRAM.
-    res2 = simulate_system(cfg, Workload(trees, ((0, 1), (0, 1))), [0, 100_000], TABLE)
+    res2 = simulate_system(cfg, SystemWorkload(trees, ((0, 1), (0, 1))), [0, 100_000], TABLE)
     assert res2.records[1].bytes_moved["dram"] == 0 and res2.dram["reads"] == 2
 
 
@@ -115,7 +124,7 @@ def test_power_states_wake_up_and_accounting() -> None:
     cfg = _cfg(gate_after_idle_cycles=100, wake_up_cycles=20)
     tree = _tree(0, (0, 0), [16, 8])
     p = tree.program_cycles
-    res = simulate_system(cfg, Workload((tree,), ((0,), (0,))), [0, 10_000], TABLE)
+    res = simulate_system(cfg, SystemWorkload((tree,), ((0,), (0,))), [0, 10_000], TABLE)
     r0, r1 = res.records
     assert r0.cores_woken == 0 and r1.cores_woken == 1
     assert r1.latency_cycles == r0.latency_cycles + 20
@@ -141,7 +150,7 @@ def test_power_states_wake_up_and_accounting() -> None:
 def test_gating_without_retention_reloads_weights() -> None:
     cfg = _cfg(gate_after_idle_cycles=100, gated_retains_sram=False)
     tree = _tree(0, (1, 1), [16, 8])
-    res = simulate_system(cfg, Workload((tree,), ((0,), (0,))), [0, 10_000], TABLE)
+    res = simulate_system(cfg, SystemWorkload((tree,), ((0,), (0,))), [0, 10_000], TABLE)
     assert res.records[0].bytes_moved["dram"] == 0
     assert res.records[1].bytes_moved["dram"] == tree.weight_bytes
     assert SystemEnergies.of(cfg, TABLE).gated_leakage_pj_per_cycle == 0.0
@@ -152,7 +161,7 @@ def test_idle_silicon_series_integrates_to_the_fraction() -> None:
     trees = tuple(_tree(i, (i % 4, i // 4), [32, 16, 4]) for i in range(16))
     rng = np.random.default_rng(0)
     reqs = tuple(tuple(int(t) for t in rng.choice(16, 3, replace=False)) for _ in range(50))
-    res = simulate_system(cfg, Workload(trees, reqs), list(range(0, 5000, 100)), TABLE)
+    res = simulate_system(cfg, SystemWorkload(trees, reqs), list(range(0, 5000, 100)), TABLE)
     t, idle = res.idle_silicon_series(bins=50)
     assert len(t) == 50 and np.all((idle >= 0) & (idle <= 1))
     assert float(np.mean(idle)) == pytest.approx(res.idle_silicon_fraction)
@@ -160,7 +169,7 @@ def test_idle_silicon_series_integrates_to_the_fraction() -> None:
 
 def test_bad_arrivals_are_refused() -> None:
     tree = _tree(0, (0, 0), [16, 8])
-    wl = Workload((tree,), ((0,), (0,)))
+    wl = SystemWorkload((tree,), ((0,), (0,)))
     with pytest.raises(SimError, match="2 requests"):
         simulate_system(_cfg(), wl, [0], TABLE)
     with pytest.raises(SimError, match="non-decreasing"):

@@ -25,8 +25,8 @@ from nfcore.sim.cost.system_energy import SystemEnergies
 from nfcore.sim.net.array import run_array_model
 from nfcore.sim.system.model import simulate_system
 from nfcore.sim.system.workload import (
-    TreeSpec,
-    Workload,
+    PlacedTree,
+    SystemWorkload,
     WorkloadError,
     chain_cycles,
     tree_from_chain,
@@ -69,7 +69,7 @@ def _measure_rtl() -> None:
     module.run_split_rtl(RTL_FILE)
 
 
-def _spec(case: SplitCase, tid: int = 0, resident: bool = True) -> TreeSpec:
+def _spec(case: SplitCase, tid: int = 0, resident: bool = True) -> PlacedTree:
     _, tp, _ = case.build()
     return tree_from_chain(tid, [(c.coord, c.instructions()) for c in tp.cores], tp.lanes,
                            input_bytes=tp.plan.input_len, output_bytes=tp.plan.output_len,
@@ -143,7 +143,7 @@ def test_system_latency_without_contention_is_the_rtls(rtl: dict[str, Any], name
     expected = (_host_cycles(noc.HOST, first, spec.input_bytes, 8) + max(measured[0].values())
                 + _host_cycles(last, noc.HOST, spec.output_bytes, 8))
     apart = expected + 100  # no overlap, and too close for a core to gate
-    res = simulate_system(cfg, Workload((spec,), ((0,),) * 3), [0, apart, 2 * apart], TABLE)
+    res = simulate_system(cfg, SystemWorkload((spec,), ((0,),) * 3), [0, apart, 2 * apart], TABLE)
     for rec in res.records:
         assert rec.latency_cycles == expected, (rec.latency_cycles, expected)
         assert rec.network_wait_cycles == 0 and rec.cores_woken == 0
@@ -173,7 +173,7 @@ def test_requests_pipeline_through_the_chain() -> None:
     less than a whole chain run after the first."""
     case = SPLIT_CASES["random_mlp"]
     spec = _spec(case)
-    res = simulate_system(case.config, Workload((spec,), ((0,), (0,))), [0, 0], TABLE)
+    res = simulate_system(case.config, SystemWorkload((spec,), ((0,), (0,))), [0, 0], TABLE)
     a, b = res.records
     stage0 = spec.stages[0].program_cycles
     assert b.end_cycle > a.end_cycle
@@ -184,7 +184,7 @@ def test_requests_pipeline_through_the_chain() -> None:
 def test_a_paged_split_tree_loads_every_stage_from_dram() -> None:
     case = SPLIT_CASES["random_cnn"]
     spec = _spec(case, resident=False)
-    res = simulate_system(case.config, Workload((spec,), ((0,), (0,))), [0, 5000], TABLE)
+    res = simulate_system(case.config, SystemWorkload((spec,), ((0,), (0,))), [0, 5000], TABLE)
     first, second = res.records
     assert first.bytes_moved["dram"] == spec.weight_bytes > 0
     assert second.bytes_moved["dram"] == 0  # each stage core keeps its part
@@ -196,9 +196,9 @@ def test_a_gated_stage_core_wakes() -> None:
     cfg = dataclasses.replace(case.config, power=PowerConfig(gate_after_idle_cycles=0,
                                                              wake_up_cycles=20))
     spec = _spec(case)
-    res = simulate_system(cfg, Workload((spec,), ((0,),)), [100], TABLE)
+    res = simulate_system(cfg, SystemWorkload((spec,), ((0,),)), [100], TABLE)
     assert res.records[0].cores_woken == len(spec.stages)
-    warm = simulate_system(case.config, Workload((spec,), ((0,),)), [100], TABLE)
+    warm = simulate_system(case.config, SystemWorkload((spec,), ((0,),)), [100], TABLE)
     assert res.records[0].latency_cycles > warm.records[0].latency_cycles
 
 
@@ -212,7 +212,7 @@ def test_chain_validation() -> None:
     small = NFCoreConfig.from_dict({"mesh": {"rows": 2, "cols": 2},
                                     "core": {"weight_sram_bytes": 1024}})
     with pytest.raises(WorkloadError, match=r"resident trees on core \(0, 0\) need 1920 bytes"):
-        Workload((spec,), ((0,),)).validate(small)
+        SystemWorkload((spec,), ((0,),)).validate(small)
 
 
 @pytest.fixture(scope="module")
@@ -253,7 +253,7 @@ def test_the_forest_pipeline_runs_split_trees(split_forest: Any) -> None:
         last = spec.stages[-1].core_xy if spec.stages else spec.core_xy
         expected = (_host_cycles(noc.HOST, spec.core_xy, spec.input_bytes, lanes)
                     + contract[0] + _host_cycles(last, noc.HOST, spec.output_bytes, lanes))
-        res = simulate_system(cfg, Workload(specs, ((spec.tree_id,),) * 2),
+        res = simulate_system(cfg, SystemWorkload(specs, ((spec.tree_id,),) * 2),
                               [0, expected + 100])
         assert [r.latency_cycles for r in res.records] == [expected] * 2, spec.tree_id
     arrival = ArrivalSpec("poisson", arrival_interval_cycles(run.workload, cfg), 0)
@@ -277,7 +277,7 @@ def test_chain_cycles_and_system_latency_follow_the_golden_array(kind: str, seed
                            tp.plan.input_len, tp.plan.output_len, kind=kind)
     assert len(spec.stages) >= 2 and spec.program_cycles == contract[0]
     cfg = SPLIT_CASES["random_mlp"].config
-    res = simulate_system(cfg, Workload((spec,), ((0,),)), [0], TABLE)
+    res = simulate_system(cfg, SystemWorkload((spec,), ((0,),)), [0], TABLE)
     last = spec.stages[-1].core_xy
     assert res.records[0].latency_cycles == (
         _host_cycles(noc.HOST, spec.core_xy, spec.input_bytes, 8) + contract[0]

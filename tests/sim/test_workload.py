@@ -10,7 +10,7 @@ import pytest
 from nfcore.arch import isa
 from nfcore.config import NFCoreConfig
 from nfcore.sim.system.workload import (
-    Workload,
+    SystemWorkload,
     WorkloadError,
     mlp_program,
     place_round_robin,
@@ -36,16 +36,16 @@ def test_tree_from_program_by_hand() -> None:
 def test_validate_names_what_is_wrong() -> None:
     big = tree_from_program(0, (0, 0), mlp_program([128, 128, 128], 8), 8, 128, 128)
     with pytest.raises(WorkloadError, match=r"off the 4 x 4 mesh"):
-        Workload((replace(big, core_xy=(4, 0)),), ((0,),)).validate(CFG)
+        SystemWorkload((replace(big, core_xy=(4, 0)),), ((0,),)).validate(CFG)
     small = NFCoreConfig.from_dict({"core": {"weight_sram_bytes": 8192}})
     with pytest.raises(WorkloadError, match="core.weight_sram_bytes = 8192"):
-        Workload((big,), ((0,),)).validate(small)
+        SystemWorkload((big,), ((0,),)).validate(small)
     with pytest.raises(WorkloadError, match="paged tree 0"):
-        Workload((replace(big, resident=False),), ((0,),)).validate(small)
+        SystemWorkload((replace(big, resident=False),), ((0,),)).validate(small)
     with pytest.raises(WorkloadError, match="request 0 selects"):
-        Workload((big,), ((0, 0),)).validate(CFG)
+        SystemWorkload((big,), ((0, 0),)).validate(CFG)
     with pytest.raises(WorkloadError, match="has id 5"):
-        Workload((replace(big, tree_id=5),), ((0,),)).validate(CFG)
+        SystemWorkload((replace(big, tree_id=5),), ((0,),)).validate(CFG)
 
 
 def test_synthetic_workload_is_seeded_and_fits() -> None:

@@ -1,3 +1,19 @@
-"""Network models of the mesh: `oneshot` (per packet, analytic links), `worm` (the router
-RTL's rules per packet, event-driven), `array` (SEND/RECV programs on an array, on `worm`),
-`flit` (flit by flit) and `check` (one model's packets replayed through another)."""
+"""Network models of the mesh, from fastest to most detailed.
+
+* `oneshot` (`Network`): per packet, analytic. A packet's route is walked when it is sent and
+  its links are reserved in the order packets are sent, with no SimPy events. The system
+  model (`nfcore.sim.system`: `make sim`, the sweep, the conductor) times every packet with
+  it, paging's included.
+* `worm` (`WormNetwork`): per packet, by the router RTL's rules (input FIFOs, output
+  registers, wormhole locks, round robin, a destination holding its ejection port until it
+  takes the packet), event-driven on output arbitrations. Equal to the RTL on every scenario
+  tested; about 40 times the CPU of `oneshot` per packet.
+* `array` (`run_array_model`): SEND/RECV programs on an array of golden cores, a SimPy
+  process per core, packets on `worm`; also the array's power-state cycles
+  (`core_state_cycles`). The tests check it against the RTL and `flit`.
+* `flit` (`run_array_flits`): the same programs stepped flit by flit, cycle by cycle, by the
+  router RTL's rules: the slow reference, and what the RTL tests use to predict scratchpads
+  under contention.
+* `check` (`check_network`): a system run's packets replayed through `oneshot` and `worm`;
+  the one-shot network's latency error against the RTL's rules (`make sim` reports it).
+"""

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Generator, Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -27,7 +28,7 @@ import numpy.typing as npt
 import simpy
 
 from nfcore.arch import isa, noc
-from nfcore.arch.isa import Opcode
+from nfcore.arch.isa import Instruction, Opcode
 from nfcore.config import NFCoreConfig
 from nfcore.errors import ExecutionError
 from nfcore.golden.core import MAX_STEPS, CoreState
@@ -116,112 +117,140 @@ def run_array_model(cfg: NFCoreConfig, cores: Mapping[Coord, CoreState],
     strangers = sorted(set(gated) - set(cores))
     if strangers:
         raise ExecutionError(f"gated cores {strangers} are not among the cores run")
-    env = simpy.Environment()
-    net = Network(cfg)
-    lanes = cfg.core.lanes
-    inbox: dict[Coord, list[_Packet]] = {c: [] for c in cores}
-    signal: dict[Coord, Any] = {c: env.event() for c in cores}
-    cycles: dict[Coord, int] = {}
-    stalls = dict.fromkeys(cores, 0)
-    waits = dict.fromkeys(cores, 0)
-    mesh = WormNetwork(net)
-    worms: list[tuple[Coord, Coord, int, Worm]] = []
-    wake = [env.event()]
-
-    def kick() -> None:
-        if not wake[0].triggered:
-            wake[0].succeed()
-
-    def network() -> Generator[Any, Any, None]:
-        """Arbitrate the links due in a cycle after every core has sent and taken in it
-        (two zero delays run after the events already due in this cycle)."""
-        while True:
-            due = mesh.next_cycle()
-            if due is None:
-                yield wake[0]
-            elif due > env.now:
-                yield env.any_of([wake[0], env.timeout(due - env.now)])
-            if wake[0].triggered:
-                wake[0] = env.event()
-            yield env.timeout(0)
-            yield env.timeout(0)
-            mesh.advance(int(env.now))
-
-    def core(coord: Coord, state: CoreState) -> Generator[Any, Any, None]:
-        start = cfg.power.wake_up_cycles if coord in gated else 0
-        yield env.timeout(1 + start)  # the first running cycle is 1, as in the golden array
-        state.start()
-        for _ in range(max_steps):
-            instr = state.fetch()
-            spent = isa.cycles(instr, lanes)
-            if instr.op is Opcode.HALT:
-                cycles[coord] = int(env.now) + spent - 1 - start
-                return
-            if instr.op is Opcode.SEND:
-                dest = (instr.dest_x, instr.dest_y)
-                if dest not in inbox:
-                    raise ExecutionError(f"core {coord} sends to {dest}, which has no core")
-                yield env.timeout(isa.ISSUE_CYCLES)
-                sent = int(env.now)
-                flits = isa.HEADER_FLITS + instr.n
-                header = noc.decode_header(noc.encode_header(
-                    dest_x=dest[0], dest_y=dest[1], src_x=coord[0], src_y=coord[1],
-                    length=instr.n, tag=instr.tag))
-                payload = state.send_payload(instr)
-                free = env.event()
-
-                def offered(worm: Worm, cycle: int, dest: Coord = dest,
-                            header: dict[str, int] = header,
-                            payload: npt.NDArray[np.uint8] = payload) -> None:
-                    inbox[dest].append(_Packet(coord, header, payload, cycle, worm))
-                    if not signal[dest].triggered:
-                        signal[dest].succeed()
-
-                def left(worm: Worm, cycle: int, free: Any = free) -> None:
-                    free.succeed(cycle)
-
-                worms.append((coord, dest, instr.tag, mesh.send(
-                    net.core(coord), net.core(dest), flits, sent, offered, left)))
-                kick()
-                end = yield free
-                stalls[coord] += end - (sent + flits)
-                yield env.timeout(end - env.now)
-            elif instr.op is Opcode.RECV:
-                yield env.timeout(isa.ISSUE_CYCLES)
-                ready = int(env.now)
-                while not any(p.offer_cycle <= env.now for p in inbox[coord]):
-                    signal[coord] = env.event()
-                    events = [signal[coord]]
-                    if inbox[coord]:
-                        first = min(p.offer_cycle for p in inbox[coord])
-                        events.append(env.timeout(first - env.now))
-                    yield env.any_of(events)
-                packet = min((p for p in inbox[coord] if p.offer_cycle <= env.now),
-                             key=lambda p: p.order)
-                inbox[coord].remove(packet)
-                mesh.take(packet.worm, int(env.now))
-                kick()
-                state.receive(instr, packet.header, packet.payload)
-                waits[coord] += int(env.now) - ready
-                tail = packet.worm.done_cycle  # known once the header is taken
-                assert tail is not None
-                yield env.timeout(tail + 1 - env.now)
-            else:
-                state.execute(instr)
-                yield env.timeout(spent)
-        raise ExecutionError(f"core {coord} did not halt within {max_steps} instructions")
-
-    env.process(network())
-    for coord, state in sorted(cores.items(), key=lambda item: (item[0][1], item[0][0])):
-        env.process(core(coord, state))
-    env.run()
-    running = sorted(set(cores) - set(cycles))
+    run = _ArrayRun(cfg, cores, frozenset(gated), max_steps)
+    run.env.run()
+    running = sorted(set(cores) - set(run.cycles))
     if running:
         raise ExecutionError(f"deadlock: cores {running} never halted (a RECV waits for a "
                              "packet never sent, or a SEND for its packet to be taken)")
-    left = [(src, dst, tag) for src, dst, tag, w in worms if w.taken_cycle is None]
+    left = [(src, dst, tag) for src, dst, tag, w in run.worms if w.taken_cycle is None]
     if left:
         src, dst, tag = left[0]
         raise ExecutionError(f"{len(left)} packets were never received, e.g. tag {tag} "
                              f"from {src} to {dst}")
-    return ArrayModelResult(cycles, stalls, waits, net, frozenset(gated))
+    return ArrayModelResult(run.cycles, run.stalls, run.waits, run.net, run.gated)
+
+
+class _ArrayRun:
+    """One `run_array_model` call: the SimPy environment, the `WormNetwork`, a process per
+    core (`_core`, with `_send` and `_recv`) and one for the network (`_network`)."""
+
+    def __init__(self, cfg: NFCoreConfig, cores: Mapping[Coord, CoreState],
+                 gated: frozenset[Coord], max_steps: int) -> None:
+        self.cfg, self.gated, self.max_steps = cfg, gated, max_steps
+        self.lanes = cfg.core.lanes
+        self.env = env = simpy.Environment()
+        self.net = Network(cfg)
+        self.inbox: dict[Coord, list[_Packet]] = {c: [] for c in cores}
+        """Packets whose header is (or will be) offered to each core, not yet taken."""
+        self.signal: dict[Coord, simpy.Event] = {c: env.event() for c in cores}
+        """Per core, the event a waiting RECV wakes on when a packet is offered to it."""
+        self.cycles: dict[Coord, int] = {}
+        self.stalls = dict.fromkeys(cores, 0)
+        self.waits = dict.fromkeys(cores, 0)
+        self.mesh = WormNetwork(self.net)
+        self.worms: list[tuple[Coord, Coord, int, Worm]] = []
+        """(source, destination, tag, packet) of every SEND."""
+        self.wake = env.event()
+        """Wakes the network process when a packet is sent or taken."""
+        env.process(self._network())
+        for coord, state in sorted(cores.items(), key=lambda item: (item[0][1], item[0][0])):
+            env.process(self._core(coord, state))
+
+    def _kick(self) -> None:
+        if not self.wake.triggered:
+            self.wake.succeed()
+
+    def _network(self) -> Generator[simpy.Event, Any, None]:
+        """Arbitrate the links due in a cycle after every core has sent and taken in it
+        (two zero delays run after the events already due in this cycle)."""
+        env, mesh = self.env, self.mesh
+        while True:
+            due = mesh.next_cycle()
+            if due is None:
+                yield self.wake
+            elif due > env.now:
+                yield env.any_of([self.wake, env.timeout(due - env.now)])
+            if self.wake.triggered:
+                self.wake = env.event()
+            yield env.timeout(0)
+            yield env.timeout(0)
+            mesh.advance(int(env.now))
+
+    def _core(self, coord: Coord, state: CoreState) -> Generator[simpy.Event, Any, None]:
+        """One core from RUN to HALT, an instruction at a time."""
+        env = self.env
+        start = self.cfg.power.wake_up_cycles if coord in self.gated else 0
+        yield env.timeout(1 + start)  # the first running cycle is 1, as in the golden array
+        state.start()
+        for _ in range(self.max_steps):
+            instr = state.fetch()
+            spent = isa.cycles(instr, self.lanes)
+            if instr.op is Opcode.HALT:
+                self.cycles[coord] = int(env.now) + spent - 1 - start
+                return
+            if instr.op is Opcode.SEND:
+                yield from self._send(coord, state, instr)
+            elif instr.op is Opcode.RECV:
+                yield from self._recv(coord, state, instr)
+            else:
+                state.execute(instr)
+                yield env.timeout(spent)
+        raise ExecutionError(f"core {coord} did not halt within {self.max_steps} "
+                             "instructions")
+
+    def _send(self, coord: Coord, state: CoreState, instr: Instruction
+              ) -> Generator[simpy.Event, Any, None]:
+        """A SEND: pushes its flits from ISSUE cycles after its fetch; ends in the cycle
+        after its last push."""
+        env = self.env
+        dest = (instr.dest_x, instr.dest_y)
+        if dest not in self.inbox:
+            raise ExecutionError(f"core {coord} sends to {dest}, which has no core")
+        yield env.timeout(isa.ISSUE_CYCLES)
+        sent = int(env.now)
+        flits = isa.HEADER_FLITS + instr.n
+        header = noc.decode_header(noc.encode_header(
+            dest_x=dest[0], dest_y=dest[1], src_x=coord[0], src_y=coord[1],
+            length=instr.n, tag=instr.tag))
+        packet = partial(_Packet, coord, header, state.send_payload(instr))
+        free = env.event()
+
+        def offered(worm: Worm, cycle: int) -> None:
+            self.inbox[dest].append(packet(cycle, worm))
+            if not self.signal[dest].triggered:
+                self.signal[dest].succeed()
+
+        def left(worm: Worm, cycle: int) -> None:
+            free.succeed(cycle)
+
+        self.worms.append((coord, dest, instr.tag, self.mesh.send(
+            self.net.core(coord), self.net.core(dest), flits, sent, offered, left)))
+        self._kick()
+        end = yield free
+        self.stalls[coord] += end - (sent + flits)
+        yield env.timeout(end - env.now)
+
+    def _recv(self, coord: Coord, state: CoreState, instr: Instruction
+              ) -> Generator[simpy.Event, Any, None]:
+        """A RECV: ready ISSUE cycles after its fetch, takes the first packet offered (by
+        `_Packet.order`) in max(ready, offer); ends in the cycle after the packet's tail."""
+        env, inbox = self.env, self.inbox[coord]
+        yield env.timeout(isa.ISSUE_CYCLES)
+        ready = int(env.now)
+        while not any(p.offer_cycle <= env.now for p in inbox):
+            self.signal[coord] = env.event()
+            events = [self.signal[coord]]
+            if inbox:
+                first = min(p.offer_cycle for p in inbox)
+                events.append(env.timeout(first - env.now))
+            yield env.any_of(events)
+        packet = min((p for p in inbox if p.offer_cycle <= env.now), key=lambda p: p.order)
+        inbox.remove(packet)
+        self.mesh.take(packet.worm, int(env.now))
+        self._kick()
+        state.receive(instr, packet.header, packet.payload)
+        self.waits[coord] += int(env.now) - ready
+        tail = packet.worm.done_cycle  # known once the header is taken
+        assert tail is not None
+        yield env.timeout(tail + 1 - env.now)

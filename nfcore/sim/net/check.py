@@ -23,8 +23,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from nfcore.config import NFCoreConfig
-from nfcore.sim.net import oneshot as network
-from nfcore.sim.net import worm as worm_network
+from nfcore.sim.net import oneshot, worm
 from nfcore.sim.net.oneshot import Network
 
 Packet = tuple[int, int, int, int]
@@ -45,7 +44,7 @@ class NetworkCheck:
     one_shot_us_per_packet: float
     """CPU µs per packet of the one-shot replay."""
     rtl_rules_us_per_packet: float
-    """CPU µs per packet of the `worm_network` replay."""
+    """CPU µs per packet of the `worm` replay."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -58,7 +57,7 @@ def check_network(cfg: NFCoreConfig, packets: list[Packet]) -> NetworkCheck:
         return NetworkCheck(0, 0.0, 0.0, 0, 0.0, 0.0)
     done: list[list[int]] = []
     cpu_us: list[float] = []
-    for replay in (network.send_in_order, worm_network.send_in_order):
+    for replay in (oneshot.send_in_order, worm.send_in_order):
         c0 = time.process_time()
         done.append(replay(Network(cfg), packets))
         cpu_us.append((time.process_time() - c0) / n * 1e6)

@@ -1,8 +1,10 @@
 """A cycle-by-cycle, flit-level model of the array: the exact reference under contention.
 
-`nfcore.sim.net.array` reserves links per packet (fast, and exact without contention);
-this model instead steps every cycle and moves every flit by the rules of the router RTL
-(`nfcore.hdl.router`'s docstring), so that its cycles equal the RTL's with contention too:
+`nfcore.sim.net.array` runs the same programs on `nfcore.sim.net.worm`, which computes the
+router RTL's rules per packet, event-driven (fast; equal to this model on every scenario
+and random traffic tested, `tests/sim/test_worm_network.py`). This model instead steps every
+cycle and moves every flit by those rules (`nfcore.hdl.router`'s docstring), so that its
+cycles equal the RTL's with contention too (`tests/sim/test_array_agreement.py`):
 
 * each router input has a FIFO of `noc.ROUTER_FIFO_DEPTH` flits whose `ready` is "not full"
   at the start of the cycle (a pop in the same cycle does not make room);
@@ -107,128 +109,163 @@ def run_array_flits(cfg: NFCoreConfig, cores: Mapping[Coord, CoreState],
     strangers = sorted(set(gated) - set(cores))
     if strangers:
         raise ExecutionError(f"gated cores {strangers} are not among the cores run")
-    rows, cols = cfg.mesh.rows, cfg.mesh.cols
-    depth = noc.ROUTER_FIFO_DEPTH
-    wake = cfg.power.wake_up_cycles
-    routers = {(x, y): _Router() for y in range(rows) for x in range(cols)}
-    run = {c: _Core(s, 1 + (wake if c in gated else 0)) for c, s in cores.items()}
-    offset = {c: (wake if c in gated else 0) for c in cores}
-    for core in run.values():
-        core.state.start()
-    packets: dict[int, tuple[dict[str, int], npt.NDArray[np.uint8]]] = {}
-    host: list[tuple[dict[str, int], npt.NDArray[np.uint8]]] = []
-    cycles: dict[Coord, int] = {}
-    lanes = cfg.core.lanes
-
-    def dest_of(flit: _Flit) -> Coord:
-        return noc.header_dest(packets[flit.packet][0])
-
+    array = _FlitArray(cfg, cores, frozenset(gated), max_steps)
     for t in range(1, max_cycles + 1):
-        # -- Cores: fetch and decide (SEND/RECV phases act in the network step) ----------
-        for coord, core in run.items():
-            if core.phase == "run" and core.next_fetch == t:
-                core.steps += 1
-                if core.steps > max_steps:
-                    raise ExecutionError(f"core {coord} did not halt within {max_steps} "
-                                         "instructions")
-                instr = core.state.fetch()
-                core.instr = instr
-                if instr.op is Opcode.HALT:
-                    cycles[coord] = t + isa.cycles(instr, lanes) - 1 - offset[coord]
-                    core.phase = "halted"
-                elif instr.op is Opcode.SEND:
-                    dest = (instr.dest_x, instr.dest_y)
-                    if dest not in run:
-                        raise ExecutionError(f"core {coord} sends to {dest}, which has no "
-                                             "core")
-                    header = noc.decode_header(noc.encode_header(
-                        dest_x=dest[0], dest_y=dest[1], src_x=coord[0], src_y=coord[1],
-                        length=instr.n, tag=instr.tag))
-                    core.packet = len(packets)
-                    packets[core.packet] = (header, core.state.send_payload(instr))
-                    core.phase, core.ready_at, core.sent = "send", t + isa.ISSUE_CYCLES, 0
-                elif instr.op is Opcode.RECV:
-                    core.phase, core.ready_at, core.sent = "recv", t + isa.ISSUE_CYCLES, 0
-                    core.words = []
-                else:
-                    core.state.execute(instr)
-                    core.next_fetch = t + isa.cycles(instr, lanes)
-        if len(cycles) == len(run):
+        array.fetch(t)
+        if len(array.cycles) == len(array.run):
             break
+        array.move_flits(t)
+    else:
+        running = sorted(set(array.run) - set(array.cycles))
+        raise ExecutionError(f"deadlock: cores {running} did not halt in {max_cycles} cycles")
+    left = sum(len(f) for r in array.routers.values() for f in r.fifos.values()) + sum(
+        o is not None for r in array.routers.values() for o in r.out.values())
+    if left:
+        raise ExecutionError(f"{left} flits were never received")
+    return FlitArrayResult(array.cycles, array.host, frozenset(gated))
 
-        # -- Network: every decision reads the state at the start of the cycle -----------
-        pushes: list[tuple[Coord, Port, _Flit]] = []
-        ejected: list[tuple[Coord, Port, _Flit]] = []
+
+_Push = tuple[Coord, Port, _Flit]
+"""A flit entering (or leaving) the FIFO (output register) `Port` of router `Coord`."""
+
+
+class _FlitArray:
+    """The routers and cores of one `run_array_flits` call, stepped a cycle at a time: the
+    cores fetch and decide (`fetch`), then the network moves flits (`move_flits`)."""
+
+    def __init__(self, cfg: NFCoreConfig, cores: Mapping[Coord, CoreState],
+                 gated: frozenset[Coord], max_steps: int) -> None:
+        wake = cfg.power.wake_up_cycles
+        self.lanes, self.max_steps = cfg.core.lanes, max_steps
+        self.routers = {(x, y): _Router() for y in range(cfg.mesh.rows)
+                        for x in range(cfg.mesh.cols)}
+        self.run = {c: _Core(s, 1 + (wake if c in gated else 0)) for c, s in cores.items()}
+        self.offset = {c: (wake if c in gated else 0) for c in cores}
+        for core in self.run.values():
+            core.state.start()
+        self.packets: dict[int, tuple[dict[str, int], npt.NDArray[np.uint8]]] = {}
+        self.host: list[tuple[dict[str, int], npt.NDArray[np.uint8]]] = []
+        self.cycles: dict[Coord, int] = {}
+
+    # -- cores ---------------------------------------------------------------------------
+    def fetch(self, t: int) -> None:
+        """Every core whose next fetch is in cycle `t` fetches and decides (SEND/RECV
+        phases act in the network step)."""
+        for coord, core in self.run.items():
+            if core.phase == "run" and core.next_fetch == t:
+                self._fetch(coord, core, t)
+
+    def _fetch(self, coord: Coord, core: _Core, t: int) -> None:
+        core.steps += 1
+        if core.steps > self.max_steps:
+            raise ExecutionError(f"core {coord} did not halt within {self.max_steps} "
+                                 "instructions")
+        instr = core.state.fetch()
+        core.instr = instr
+        if instr.op is Opcode.HALT:
+            self.cycles[coord] = t + isa.cycles(instr, self.lanes) - 1 - self.offset[coord]
+            core.phase = "halted"
+        elif instr.op is Opcode.SEND:
+            dest = (instr.dest_x, instr.dest_y)
+            if dest not in self.run:
+                raise ExecutionError(f"core {coord} sends to {dest}, which has no core")
+            header = noc.decode_header(noc.encode_header(
+                dest_x=dest[0], dest_y=dest[1], src_x=coord[0], src_y=coord[1],
+                length=instr.n, tag=instr.tag))
+            core.packet = len(self.packets)
+            self.packets[core.packet] = (header, core.state.send_payload(instr))
+            core.phase, core.ready_at, core.sent = "send", t + isa.ISSUE_CYCLES, 0
+        elif instr.op is Opcode.RECV:
+            core.phase, core.ready_at, core.sent = "recv", t + isa.ISSUE_CYCLES, 0
+            core.words = []
+        else:
+            core.state.execute(instr)
+            core.next_fetch = t + isa.cycles(instr, self.lanes)
+
+    # -- network -------------------------------------------------------------------------
+    def move_flits(self, t: int) -> None:
+        """One cycle of the network: every decision reads the state at the start of the
+        cycle, then every move is applied."""
+        ejected: list[_Push] = []
         pops: list[tuple[Coord, Port]] = []
         new_out: dict[tuple[Coord, Port], _Flit | None] = {}
-        for coord, r in routers.items():
+        for coord, r in self.routers.items():
             for port in PORTS:
                 flit = r.out[port]
-                leaving = flit is not None and _ready(routers, run, coord, port, t)
+                leaving = flit is not None and _ready(self.routers, self.run, coord, port, t)
                 if leaving:
                     assert flit is not None
                     ejected.append((coord, port, flit))
-                if flit is not None and not leaving:
-                    continue
-                new_out[coord, port] = None
-                holder = r.lock[port]
-                if holder is not None:
-                    if r.fifos[holder]:
-                        moved = r.fifos[holder][0]
-                        new_out[coord, port] = moved
-                        pops.append((coord, holder))
-                        if moved.last:
-                            r.lock[port] = None
-                    continue
-                for k in range(1, len(PORTS) + 1):
-                    src = Port((r.ptr[port] + k) % len(PORTS))
-                    fifo = r.fifos[src]
-                    if not (fifo and r.between[src] and fifo[0].index == 0):
-                        continue
-                    dest = dest_of(fifo[0])
-                    if noc.route(coord[0], coord[1], dest[0], dest[1]) is not port:
-                        continue
-                    r.ptr[port] = int(src)
-                    new_out[coord, port] = fifo[0]
-                    pops.append((coord, src))
-                    if not fifo[0].last:
-                        r.lock[port] = src
-                    break
+                if flit is None or leaving:
+                    new_out[coord, port] = self._next_out(coord, r, port, pops)
+        pushes = self._hand_on(ejected, t) + self._inject(t)
+        for coord, src in pops:
+            r = self.routers[coord]
+            r.between[src] = r.fifos[src].popleft().last
+        for (coord, port), flit in new_out.items():
+            self.routers[coord].out[port] = flit
+        for coord, port, flit in pushes:
+            if coord not in self.routers:
+                raise ExecutionError(f"a packet left the mesh at {coord}")
+            self.routers[coord].fifos[port].append(flit)
+
+    def _next_out(self, coord: Coord, r: _Router, port: Port,
+                  pops: list[tuple[Coord, Port]]) -> _Flit | None:
+        """The flit output `port` of router `coord` takes this cycle (its register is empty
+        or being emptied): the next flit of the input that holds its lock or, when unlocked,
+        the header the round robin grants; the input popped is added to `pops`."""
+        holder = r.lock[port]
+        if holder is not None:
+            if not r.fifos[holder]:
+                return None
+            moved = r.fifos[holder][0]
+            pops.append((coord, holder))
+            if moved.last:
+                r.lock[port] = None
+            return moved
+        for k in range(1, len(PORTS) + 1):
+            src = Port((r.ptr[port] + k) % len(PORTS))
+            fifo = r.fifos[src]
+            if not (fifo and r.between[src] and fifo[0].index == 0):
+                continue
+            dest = noc.header_dest(self.packets[fifo[0].packet][0])
+            if noc.route(coord[0], coord[1], dest[0], dest[1]) is not port:
+                continue
+            r.ptr[port] = int(src)
+            pops.append((coord, src))
+            if not fifo[0].last:
+                r.lock[port] = src
+            return fifo[0]
+        return None
+
+    def _hand_on(self, ejected: list[_Push], t: int) -> list[_Push]:
+        """Flits leaving output registers: taken by a RECV (LOCAL), by the host (router
+        (0, 0)'s NORTH), or pushed into the neighbour's input FIFO (returned)."""
+        pushes = []
         for coord, port, flit in ejected:
             if port is Port.LOCAL:
-                _take(run[coord], flit, packets, t)
+                _take(self.run[coord], flit, self.packets, t)
             elif coord == (0, 0) and port is Port.NORTH:
                 if flit.last:
-                    host.append(packets[flit.packet])
+                    self.host.append(self.packets[flit.packet])
             else:
                 (dx, dy), back = _NEIGHBOUR[port]
                 pushes.append(((coord[0] + dx, coord[1] + dy), back, flit))
-        for coord, core in run.items():  # injection into the LOCAL FIFO
+        return pushes
+
+    def _inject(self, t: int) -> list[_Push]:
+        """A flit of every SEND that is ready and whose router's LOCAL FIFO has room."""
+        pushes = []
+        for coord, core in self.run.items():
             if core.phase == "send" and t >= core.ready_at and \
-                    len(routers[coord].fifos[Port.LOCAL]) < depth:
-                n = len(packets[core.packet][1])
+                    len(self.routers[coord].fifos[Port.LOCAL]) < noc.ROUTER_FIFO_DEPTH:
+                n = len(self.packets[core.packet][1])
                 flit = _Flit(core.packet, core.sent, core.sent == n)
                 pushes.append((coord, Port.LOCAL, flit))
                 core.sent += 1
                 if flit.last:
                     core.phase, core.next_fetch = "run", t + 1
-        for coord, src in pops:
-            r = routers[coord]
-            r.between[src] = r.fifos[src].popleft().last
-        for (coord, port), flit in new_out.items():
-            routers[coord].out[port] = flit
-        for coord, port, flit in pushes:
-            if coord not in routers:
-                raise ExecutionError(f"a packet left the mesh at {coord}")
-            routers[coord].fifos[port].append(flit)
-    else:
-        running = sorted(set(run) - set(cycles))
-        raise ExecutionError(f"deadlock: cores {running} did not halt in {max_cycles} cycles")
-    left = sum(len(f) for r in routers.values() for f in r.fifos.values()) + sum(
-        o is not None for r in routers.values() for o in r.out.values())
-    if left:
-        raise ExecutionError(f"{left} flits were never received")
-    return FlitArrayResult(cycles, host, frozenset(gated))
+        return pushes
 
 
 def _ready(routers: Mapping[Coord, _Router], run: Mapping[Coord, _Core], coord: Coord,

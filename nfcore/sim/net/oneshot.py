@@ -33,9 +33,10 @@ earliest cycle at or after the header's arrival at which the link is free for th
 hold time. The router RTL instead grants an output to the headers waiting for it in that
 cycle by round robin, compresses stalled worms into its input FIFOs, and holds a packet at
 its destination until taken; `nfcore.sim.net.worm` computes those rules per packet
-(exact against the RTL, and slower), and `tests/sim/test_worm_network.py` measures how far
-this model is from them on host traffic. `tests/sim/flit_reference.py` steps this model's
-own semantics cycle by cycle with arrival-order arbitration; the tests bound the difference.
+(exact against the RTL, and slower), and `nfcore.sim.net.check` measures how far this model
+is from them on a run's packets (`tests/sim/test_network_check.py`, on host traffic).
+`tests/sim/flit_reference.py` steps this model's own semantics cycle by cycle with
+arrival-order arbitration; the tests bound the difference.
 """
 
 from __future__ import annotations
@@ -234,7 +235,7 @@ class Network:
 
     def count(self, src: int, dst: int, flits: int) -> None:
         """Count a packet in the statistics (`send` does; other timing models of these
-        links, such as `worm_network`, call it)."""
+        links, such as `worm`, call it)."""
         key = (src, dst)
         n_hops = len(self.path(src, dst)[1]) - 1
         self._path_flits[key] = self._path_flits.get(key, 0) + flits
@@ -330,7 +331,7 @@ def send_in_order(net: Network, packets: list[tuple[int, int, int, int]]) -> lis
     """Tail cycle (`Delivery.done_cycle`) of each packet (ready cycle, src, dst, flits),
     each source sending its packets one after the other in list order (the next once the
     previous has left it), all in simulated-time order. For comparisons with
-    `worm_network.send_in_order` on the same traffic."""
+    `worm.send_in_order` on the same traffic."""
     queue, heap = source_queues(packets)
     done = [0] * len(packets)
     while heap:

@@ -32,9 +32,9 @@ output is free for the next header from its holder's `v[i][F-1]`; a header reque
 output from `u[i][0] + 1`, once the flits ahead of it in its FIFO have left. Entries are
 computed as soon as what they depend on is known; every entry depends only on earlier
 cycles, so they are known before they are due and the arbitrations come in cycle order
-(checked, not proven: equal to `flit_array` and the RTL on every scenario tested). The cost
+(checked, not proven: equal to `nfcore.sim.net.flit` and the RTL on every scenario tested). The cost
 is a heap event per output a packet crosses plus a few Python passes over its flits and
-routers: about 40 times `network.Network.send` (`benchmarks/bench_network_rules.py`).
+routers: about 40 times `oneshot.Network.send` (`benchmarks/bench_network_rules.py`).
 """
 
 from __future__ import annotations
@@ -370,7 +370,7 @@ class WormNetwork:
 def send_in_order(net: Network, packets: list[tuple[int, int, int, int]]) -> list[int]:
     """Tail cycle (taken at the destination) of each packet (ready cycle, src, dst,
     flits), each source sending its packets one after the other in list order, every
-    destination taking at once (as `network.send_in_order` assumes)."""
+    destination taking at once (as `oneshot.send_in_order` assumes)."""
     wn = WormNetwork(net, takes_at_once=frozenset(range(net.n_cores + 2)))
     queue, pending = source_queues(packets)
     done = [0] * len(packets)

@@ -6,19 +6,20 @@ wakes if it was power-gated, loads the tree's weights from DRAM if they are not 
 the tree's program, and sends the output packet back to the host. A request is done when the
 host holds every selected tree's output.
 
-* Cores: a program takes its `TreeSpec.program_cycles`, the sum of its instructions'
+* Cores: a program takes its `PlacedTree.program_cycles`, the sum of its instructions'
   `isa.cycles` (the one timing contract); the per-instruction table is precomputed and the
   run costs one SimPy timeout.
-* Split trees (`TreeSpec.stages`, a tree the compiler split over a chain of cores): the host
+* Split trees (`PlacedTree.stages`, a tree the compiler split over a chain of cores): the host
   sends the input to the first stage's core; each stage runs its part's program on its core
   (wake-up and weight load per core as above), its instructions between network operations
   in one timeout; a SEND hands its packet to the network ISSUE cycles after it starts and
   ends when its last flit is injected; a RECV takes its packet when the header is offered.
-  A later stage takes its core when its first packet arrives (see `stage`), so with no
+  A later stage takes its core when its first packet arrives (`_Chip._stage_input`), so with no
   contention each stage ends when the golden array says. The last stage sends the output
   to the host. Energy is counted per stage: its events, packets, DRAM bytes, wake-ups, and
   leakage over the cycles it held its core.
-* Network: `network.Network` (analytic wormhole links, per-hop latency of `nfcore.arch.noc`).
+* Network: `nfcore.sim.net.oneshot.Network` (analytic wormhole links, per-hop latency of
+  `nfcore.arch.noc`); every packet, paging's included, goes through it.
 * DRAM (`nfcore.sim.system.paging`): the host sends read requests to the DRAM port, the channel
   (`dram.DramChannel`) answers each with a weight packet to the core, as the RTL does.
 * Power states per core: active while it holds a job (wake-up, weight load, program), idle
@@ -30,14 +31,20 @@ host holds every selected tree's output.
 
 Energy of a request is its events (trees' programs and the host I/O writes and reads of the
 scratchpad), its packets, its DRAM bytes, the wake-ups it caused, and the leakage of its cores
-over the cycles it held them. Leakage of idle and gated silicon is a run-level figure
-(`SystemResult.idle_leakage_pj`).
+over the cycles it held them (`EnergyTally`, `ByteTally`). Leakage of idle and gated silicon
+is a run-level figure (`SystemResult.idle_leakage_pj`).
+
+`simulate_system` builds a `_Chip` (the SimPy environment, network, DRAM channel and one
+`CoreServer` per core in use) whose processes are the host (`_host`), a single-core tree's job
+(`_job`), a split tree's stage (`_stage`), and the wake-up and paging a job does first
+(`_prepare`, `_load`); a `_Request` collects one request's cycles, energy and bytes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Generator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -55,10 +62,8 @@ from nfcore.sim.cost.system_energy import leakage_pj_from_state_cycles as _leaka
 from nfcore.sim.net.oneshot import Delivery, Network
 from nfcore.sim.system.dram import DramChannel
 from nfcore.sim.system.paging import page_weights
-from nfcore.sim.system.workload import Workload
+from nfcore.sim.system.workload import PlacedTree, StageSpec, SystemWorkload
 
-_NET, _DRAM, _LEAK, _WAKE = (SYSTEM_COMPONENTS.index(c)
-                             for c in ("network", "dram", "leakage", "wakeup"))
 BYTE_KINDS = ("weight_sram", "activations", "flit_hops", "dram")
 """Kinds of bytes moved a record counts: weight SRAM bytes read and written, scratchpad bytes
 read and written, flit-hops (flits times hops, not bytes), DRAM bytes read."""
@@ -92,8 +97,9 @@ class SystemRecord:
 
 
 @dataclass
-class CoreState:
-    """Power state and history of one core."""
+class CoreServer:
+    """One core as the system model serves jobs on it: its queue (`resource`, one job at a
+    time), the trees whose weights are on it, its power-state history."""
 
     resource: simpy.Resource
     loaded: set[int]
@@ -165,7 +171,7 @@ class SystemResult:
         return np.array([r.latency_cycles for r in self.records], dtype=np.int64)
 
 
-def simulate_system(cfg: NFCoreConfig, workload: Workload, arrivals: Sequence[int],
+def simulate_system(cfg: NFCoreConfig, workload: SystemWorkload, arrivals: Sequence[int],
                     table: EnergyTable | None = None, progress: bool = False,
                     desc: str = "system") -> SystemResult:
     """Serve `workload.requests` arriving at `arrivals` (cycles, non-decreasing)."""
@@ -177,218 +183,330 @@ def simulate_system(cfg: NFCoreConfig, workload: Workload, arrivals: Sequence[in
         raise SimError("arrival cycles must be >= 0 and non-decreasing")
     table = table or EnergyTable.load(cfg.technology.energy_table)
     energies = SystemEnergies.of(cfg, table)
-    lanes = cfg.core.lanes
-    net = Network(cfg)
-    net.trace = []
-    dram = DramChannel.of(cfg)
-    env = simpy.Environment()
-    trees = workload.trees
-    leak = energies.core.leakage_pj_per_cycle
-    wake_cycles, gate_after = cfg.power.wake_up_cycles, cfg.power.gate_after_idle_cycles
-    retains = cfg.power.gated_retains_sram
+    chip = _Chip(cfg, workload, arrivals, energies)
+    bar = tqdm(total=len(workload.requests), desc=desc, unit="req", disable=not progress)
+    chip.on_record = lambda _: bar.update()
+    try:
+        records = chip.run()
+    finally:
+        bar.close()
+    return _result(cfg, records, chip.cores, chip.net, chip.dram, energies)
 
-    # Per-tree tables: core endpoint, packet sizes, energies and bytes of one run.
-    core_of = [net.core(t.core_xy) for t in trees]
-    in_flits = [noc.packet_flits(t.input_bytes, lanes) for t in trees]
-    out_flits = [noc.packet_flits(t.output_bytes, lanes) for t in trees]
-    base_pj, act_bytes, weight_read_bytes = [], [], []
-    for t in trees:
-        ev = t.events + host_io_events(t.input_bytes, t.output_bytes, lanes)
+
+@dataclass(slots=True)
+class EnergyTally:
+    """Energy in pJ by component: one field per `SYSTEM_COMPONENTS` entry, in its order."""
+
+    mac: float = 0.0
+    weight_sram: float = 0.0
+    act_sram: float = 0.0
+    control: float = 0.0
+    network: float = 0.0
+    dram: float = 0.0
+    leakage: float = 0.0
+    wakeup: float = 0.0
+
+    def add(self, other: EnergyTally) -> None:
+        self.mac += other.mac
+        self.weight_sram += other.weight_sram
+        self.act_sram += other.act_sram
+        self.control += other.control
+        self.network += other.network
+        self.dram += other.dram
+        self.leakage += other.leakage
+        self.wakeup += other.wakeup
+
+    def as_dict(self) -> dict[str, float]:
+        return {c: getattr(self, c) for c in SYSTEM_COMPONENTS}
+
+
+@dataclass(slots=True)
+class ByteTally:
+    """Bytes moved by kind: one field per `BYTE_KINDS` entry, in its order."""
+
+    weight_sram: int = 0
+    activations: int = 0
+    flit_hops: int = 0
+    dram: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return {k: getattr(self, k) for k in BYTE_KINDS}
+
+
+@dataclass(slots=True)
+class _Request:
+    """What one request has cost so far, while its trees run."""
+
+    rid: int
+    pending: int
+    """Jobs (one per single-core tree, one per stage of a split tree) not yet ended."""
+    energy: EnergyTally = field(default_factory=EnergyTally)
+    moved: ByteTally = field(default_factory=ByteTally)
+    end: int = 0
+    woken: int = 0
+    network_wait: int = 0
+    dram_wait: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class _TreeCosts:
+    """Per tree, what every run of it needs: endpoints, packet sizes, energy and bytes."""
+
+    parts: tuple[tuple[int, int], ...]
+    """(core endpoint, weight bytes) of every core it occupies (one unless split)."""
+    core: int
+    """Endpoint of its (first) core: where the host sends the input."""
+    in_flits: int
+    out_flits: int
+    run_energy: EnergyTally
+    """Its program's events and the host I/O of one run (no leakage: that is charged over
+    the cycles its cores are held)."""
+    act_bytes: int
+    weight_read_bytes: int
+
+    @staticmethod
+    def of(tree: PlacedTree, net: Network, lanes: int, energies: SystemEnergies
+           ) -> _TreeCosts:
+        ev = tree.events + host_io_events(tree.input_bytes, tree.output_bytes, lanes)
         comp = component_energy_pj(ev, energies.core)
-        base_pj.append([comp.get(c, 0.0) if c != "leakage" else 0.0
-                        for c in SYSTEM_COMPONENTS])
-        act_bytes.append((ev.act_word_reads + ev.act_word_writes) * lanes + ev.act_byte_writes)
-        weight_read_bytes.append(ev.weight_word_reads * lanes)
+        parts = tuple((net.core(xy), nbytes) for xy, nbytes in tree.parts())
+        return _TreeCosts(
+            parts=parts, core=parts[0][0],
+            in_flits=noc.packet_flits(tree.input_bytes, lanes),
+            out_flits=noc.packet_flits(tree.output_bytes, lanes),
+            run_energy=EnergyTally(mac=comp["mac"], weight_sram=comp["weight_sram"],
+                                   act_sram=comp["act_sram"], control=comp["control"]),
+            act_bytes=(ev.act_word_reads + ev.act_word_writes) * lanes + ev.act_byte_writes,
+            weight_read_bytes=ev.weight_word_reads * lanes)
 
-    # Per tree, (core endpoint, weight bytes) of every core it occupies (one unless split).
-    parts_of = [[(net.core(xy), nbytes) for xy, nbytes in t.parts()] for t in trees]
-    cores: dict[int, CoreState] = {}
-    for tid, t in enumerate(trees):
-        for ci, _ in parts_of[tid]:
-            c = cores.setdefault(ci, CoreState(simpy.Resource(env, 1), set()))
-            if t.resident:
-                c.loaded.add(tid)
 
-    records: list[SystemRecord | None] = [None] * len(workload.requests)
-    bar = tqdm(total=len(records), desc=desc, unit="req", disable=not progress)
+def _lead_cycles(stage: StageSpec) -> int:
+    """Cycles from a stage's start to the cycle its first RECV is ready for a header."""
+    lead = isa.ISSUE_CYCLES
+    for step in stage.steps:
+        if step.kind == "recv":
+            break
+        lead += step.cycles
+    return lead
 
-    class Acc:
-        __slots__ = ("pj", "nbytes", "pending", "end", "woken", "net_wait", "dram_wait")
 
-        def __init__(self, k: int) -> None:
-            self.pj = [0.0] * len(SYSTEM_COMPONENTS)
-            self.nbytes = [0] * len(BYTE_KINDS)
-            self.pending, self.end, self.woken, self.net_wait, self.dram_wait = k, 0, 0, 0, 0
+class _Chip:
+    """One `simulate_system` run: the SimPy environment, the network, DRAM and cores, and the
+    processes of the host (`_host`), of a single-core tree (`_job`), of a split tree's stage
+    (`_stage`) and of weight paging (`_prepare`, `_load`)."""
 
-    def packet(acc: Acc, src: int, dst: int, flits: int) -> int:
-        return deliver(acc, src, dst, flits).done_cycle
+    def __init__(self, cfg: NFCoreConfig, workload: SystemWorkload, arrivals: Sequence[int],
+                 energies: SystemEnergies) -> None:
+        self.cfg, self.workload, self.arrivals, self.energies = cfg, workload, arrivals, energies
+        self.lanes = cfg.core.lanes
+        self.net = Network(cfg)
+        self.net.trace = []
+        self.dram = DramChannel.of(cfg)
+        self.env = simpy.Environment()
+        self.trees = workload.trees
+        self.costs = [_TreeCosts.of(t, self.net, self.lanes, energies) for t in self.trees]
+        self.cores: dict[int, CoreServer] = {}
+        for tid, (t, costs) in enumerate(zip(self.trees, self.costs, strict=True)):
+            for ci, _ in costs.parts:
+                c = self.cores.setdefault(ci, CoreServer(simpy.Resource(self.env, 1), set()))
+                if t.resident:
+                    c.loaded.add(tid)
+        self.records: list[SystemRecord | None] = [None] * len(workload.requests)
+        self.on_record: Callable[[SystemRecord], None] = lambda _: None
 
-    def deliver(acc: Acc, src: int, dst: int, flits: int) -> Delivery:
-        d = net.send(src, dst, flits, int(env.now))
-        acc.pj[_NET] += energies.packet_pj(flits, d.hops)
-        acc.nbytes[2] += flits * d.hops
-        acc.net_wait += d.wait_cycles
+    def run(self) -> list[SystemRecord]:
+        self.env.process(self._host())
+        self.env.run()
+        done = [r for r in self.records if r is not None]
+        if len(done) != len(self.records):  # pragma: no cover - every process runs to its end
+            raise SimError(f"{len(self.records) - len(done)} requests did not complete")
+        return done
+
+    def _host(self) -> Generator[simpy.Event, Any, None]:
+        env = self.env
+        for rid, (at, sel) in enumerate(zip(self.arrivals, self.workload.requests,
+                                            strict=True)):
+            if at > env.now:
+                yield env.timeout(at - env.now)
+            # A split tree's stages each report their end; its last returns the output.
+            req = _Request(rid, sum(max(1, len(self.trees[tid].stages)) for tid in sel))
+            for tid in sel:
+                stages = self.trees[tid].stages
+                if stages:
+                    inboxes = [simpy.Store(env) for _ in stages]
+                    for k in range(len(stages)):
+                        env.process(self._stage(req, tid, k, inboxes))
+                else:
+                    env.process(self._job(req, tid))
+
+    def _deliver(self, req: _Request, src: int, dst: int, flits: int) -> Delivery:
+        """Send a packet now, charging it to `req`."""
+        d = self.net.send(src, dst, flits, int(self.env.now))
+        req.energy.network += self.energies.packet_pj(flits, d.hops)
+        req.moved.flit_hops += flits * d.hops
+        req.network_wait += d.wait_cycles
         return d
 
-    def job(rid: int, tid: int, acc: Acc) -> Generator[simpy.Event, Any, None]:
-        ci = core_of[tid]
-        core = cores[ci]
-        yield env.timeout(packet(acc, net.host, ci, in_flits[tid]) - env.now)
+    def _packet(self, req: _Request, src: int, dst: int, flits: int) -> int:
+        """`_deliver`, returning the cycle the packet's tail is delivered."""
+        return self._deliver(req, src, dst, flits).done_cycle
+
+    def _job(self, req: _Request, tid: int) -> Generator[simpy.Event, Any, None]:
+        """A single-core tree: input packet, its core's turn, wake-up and weight load if
+        needed, its program in one timeout, output packet."""
+        env, tree, costs = self.env, self.trees[tid], self.costs[tid]
+        ci = costs.core
+        core = self.cores[ci]
+        yield env.timeout(self._packet(req, self.net.host, ci, costs.in_flits) - env.now)
         with core.resource.request() as turn:
             yield turn
             start = int(env.now)
-            yield from prepare(tid, ci, trees[tid].weight_bytes, acc)
-            yield env.timeout(trees[tid].program_cycles)
-            end = int(env.now)
-            core.last_end = end
-            core.busy_starts.append(start)
-            core.busy_ends.append(end)
-            acc.pj[_LEAK] += (end - start) * leak
-        done = packet(acc, ci, net.host, out_flits[tid])
-        acc.end = max(acc.end, done)
-        acc.pending -= 1
-        if acc.pending == 0:
-            finish(rid, acc)
+            yield from self._prepare(req, tid, ci, tree.weight_bytes)
+            yield env.timeout(tree.program_cycles)
+            self._release(req, core, start)
+        req.end = max(req.end, self._packet(req, ci, self.net.host, costs.out_flits))
+        self._part_done(req)
 
-    def prepare(tid: int, ci: int, weight_bytes: int, acc: Acc
-                ) -> Generator[simpy.Event, Any, None]:
+    def _stage(self, req: _Request, tid: int, k: int, inboxes: list[simpy.Store]
+               ) -> Generator[simpy.Event, Any, None]:
+        """Stage k of split tree `tid`: its part's program on its chain core, once its input
+        is in (`_stage_input`). The last stage sends the output to the host."""
+        env, tree, costs = self.env, self.trees[tid], self.costs[tid]
+        ci = costs.parts[k][0]
+        core = self.cores[ci]
+        offers = yield from self._stage_input(req, tid, k, inboxes)
+        with core.resource.request() as turn:
+            yield turn
+            start = int(env.now)
+            yield from self._prepare(req, tid, ci, tree.stages[k].weight_bytes)
+            yield from self._stage_steps(req, tid, k, inboxes, offers)
+            self._release(req, core, start)
+        if k == len(tree.stages) - 1:
+            req.end = max(req.end, self._packet(req, ci, self.net.host, costs.out_flits))
+        self._part_done(req)
+
+    def _stage_input(self, req: _Request, tid: int, k: int, inboxes: list[simpy.Store]
+                     ) -> Generator[simpy.Event, Any, list[int]]:
+        """Wait until stage k of split tree `tid` asks for its core; return the offer
+        cycles of the packets it took from its inbox meanwhile.
+
+        Stage 0 starts when the host's input packet is in; a later stage when its first
+        packet's header is offered (less the steps before its first RECV and that RECV's
+        ISSUE), so that with no contention every stage keeps the golden array's timing, in
+        which all chain cores start together and wait in RECV. The wait for the first packet
+        is not charged as busy (the core may serve other trees meanwhile); later RECVs hold
+        the core. A packet that waits for its stage's core does not hold the network (as the
+        host's input packets do not)."""
+        env, costs = self.env, self.costs[tid]
+        if k == 0:
+            yield env.timeout(self._packet(req, self.net.host, costs.core, costs.in_flits)
+                              - env.now)
+            return []
+        first: int = yield inboxes[k].get()
+        lead = _lead_cycles(self.trees[tid].stages[k])
+        if first - lead > env.now:
+            yield env.timeout(first - lead - env.now)
+        return [first]
+
+    def _stage_steps(self, req: _Request, tid: int, k: int, inboxes: list[simpy.Store],
+                     offers: list[int]) -> Generator[simpy.Event, Any, None]:
+        """Stage k's steps on its core: a run of instructions in one timeout; a SEND hands
+        its packet to the network ISSUE cycles after it starts and ends when its last flit
+        is injected; a RECV takes its packet when the header is offered."""
+        env, parts = self.env, self.costs[tid].parts
+        ci = parts[k][0]
+        for step in self.trees[tid].stages[k].steps:
+            if step.kind == "run":
+                yield env.timeout(step.cycles)
+                continue
+            yield env.timeout(isa.ISSUE_CYCLES)
+            if step.kind == "send":
+                sent = int(env.now)
+                flits = isa.HEADER_FLITS + step.words
+                d = self._deliver(req, ci, parts[step.dest][0], flits)
+                inboxes[step.dest].put(d.header_cycle)
+                yield env.timeout(max(sent + flits, d.source_free_cycle) - env.now)
+            else:
+                offer = offers.pop(0) if offers else (yield inboxes[k].get())
+                if offer > env.now:
+                    yield env.timeout(offer - env.now)
+                yield env.timeout(step.cycles - isa.ISSUE_CYCLES)
+
+    def _release(self, req: _Request, core: CoreServer, start: int) -> None:
+        """Book the core's active interval from `start` to now, and its leakage to `req`."""
+        end = int(self.env.now)
+        core.last_end = end
+        core.busy_starts.append(start)
+        core.busy_ends.append(end)
+        req.energy.leakage += (end - start) * self.energies.core.leakage_pj_per_cycle
+
+    def _prepare(self, req: _Request, tid: int, ci: int, weight_bytes: int
+                 ) -> Generator[simpy.Event, Any, None]:
         """On core `ci`, which the caller holds from now: wake it if it is gated, then load
         the tree's `weight_bytes` there if they are not on it."""
-        core = cores[ci]
+        env, power, core = self.env, self.cfg.power, self.cores[ci]
         start = int(env.now)
-        gated_since = core.last_end + gate_after
+        gated_since = core.last_end + power.gate_after_idle_cycles
         if start > gated_since:
             core.gated_cycles += start - gated_since
             core.wakes += 1
-            acc.woken += 1
-            acc.pj[_WAKE] += energies.wakeup_pj
-            if not retains:
+            req.woken += 1
+            req.energy.wakeup += self.energies.wakeup_pj
+            if not power.gated_retains_sram:
                 core.loaded.clear()
                 core.paged = None
-            if wake_cycles:
-                yield env.timeout(wake_cycles)
+            if power.wake_up_cycles:
+                yield env.timeout(power.wake_up_cycles)
         if tid not in core.loaded:
-            yield from load(tid, core, ci, weight_bytes, acc)
+            yield from self._load(req, tid, ci, weight_bytes)
 
-    def load(tid: int, core: CoreState, ci: int, weight_bytes: int, acc: Acc
-             ) -> Generator[simpy.Event, Any, None]:
-        t = trees[tid]
-        words = -(-weight_bytes // lanes)
-        acc.pj[_DRAM] += weight_bytes * energies.dram_pj_per_byte
-        acc.nbytes[3] += weight_bytes
-        acc.pj[1] += words * energies.weight_word_write_pj
-        acc.nbytes[0] += weight_bytes
-        # Requests from the host to the DRAM port, weight packets back (nfcore.sim.system.paging).
-        paged = yield from page_weights(env, net, dram, lanes, ci, words,
-                                        lambda src, dst, flits: deliver(acc, src, dst, flits))
-        acc.dram_wait += paged.dram_queue_cycles
-        if not t.resident:
+    def _load(self, req: _Request, tid: int, ci: int, weight_bytes: int
+              ) -> Generator[simpy.Event, Any, None]:
+        """Page `weight_bytes` of tree `tid` from DRAM into core `ci`: requests from the host
+        to the DRAM port, weight packets back (`nfcore.sim.system.paging`)."""
+        core = self.cores[ci]
+        words = -(-weight_bytes // self.lanes)
+        req.energy.dram += weight_bytes * self.energies.dram_pj_per_byte
+        req.moved.dram += weight_bytes
+        req.energy.weight_sram += words * self.energies.weight_word_write_pj
+        req.moved.weight_sram += weight_bytes
+        paged = yield from page_weights(self.env, self.net, self.dram, self.lanes, ci, words,
+                                        partial(self._deliver, req))
+        req.dram_wait += paged.dram_queue_cycles
+        if not self.trees[tid].resident:
             if core.paged is not None:
                 core.loaded.discard(core.paged)
             core.paged = tid
         core.loaded.add(tid)
 
-    def stage(rid: int, tid: int, k: int, inboxes: list[simpy.Store], acc: Acc
-              ) -> Generator[simpy.Event, Any, None]:
-        """Stage k of split tree `tid`: its part's program on its chain core. Stage 0 starts
-        when the host's input packet is in; a later stage when its first packet's header
-        is offered (less the steps before its first RECV and that RECV's ISSUE), so that
-        with no contention every stage keeps the golden array's timing, in which all chain
-        cores start together and wait in RECV. The wait for the first packet is not charged
-        as busy (the core may serve other trees meanwhile); later RECVs hold the core. A
-        packet that waits for its stage's core does not hold the network (as the host's
-        input packets do not)."""
-        t = trees[tid]
-        st = t.stages[k]
-        ci = parts_of[tid][k][0]
-        core = cores[ci]
-        offers: list[int] = []
-        if k == 0:
-            yield env.timeout(packet(acc, net.host, ci, in_flits[tid]) - env.now)
-        else:
-            offers.append((yield inboxes[k].get()))
-            lead = isa.ISSUE_CYCLES
-            for step in st.steps:
-                if step.kind == "recv":
-                    break
-                lead += step.cycles
-            if offers[0] - lead > env.now:
-                yield env.timeout(offers[0] - lead - env.now)
-        with core.resource.request() as turn:
-            yield turn
-            start = int(env.now)
-            yield from prepare(tid, ci, st.weight_bytes, acc)
-            for step in st.steps:
-                if step.kind == "run":
-                    yield env.timeout(step.cycles)
-                    continue
-                yield env.timeout(isa.ISSUE_CYCLES)
-                if step.kind == "send":
-                    sent = int(env.now)
-                    flits = isa.HEADER_FLITS + step.words
-                    d = deliver(acc, ci, parts_of[tid][step.dest][0], flits)
-                    inboxes[step.dest].put(d.header_cycle)
-                    yield env.timeout(max(sent + flits, d.source_free_cycle) - env.now)
-                else:
-                    offer = offers.pop(0) if offers else (yield inboxes[k].get())
-                    if offer > env.now:
-                        yield env.timeout(offer - env.now)
-                    yield env.timeout(step.cycles - isa.ISSUE_CYCLES)
-            end = int(env.now)
-            core.last_end = end
-            core.busy_starts.append(start)
-            core.busy_ends.append(end)
-            acc.pj[_LEAK] += (end - start) * leak
-        if k == len(t.stages) - 1:
-            acc.end = max(acc.end, packet(acc, ci, net.host, out_flits[tid]))
-        acc.pending -= 1
-        if acc.pending == 0:
-            finish(rid, acc)
+    def _part_done(self, req: _Request) -> None:
+        req.pending -= 1
+        if req.pending == 0:
+            self._finish(req)
 
-    def finish(rid: int, acc: Acc) -> None:
-        sel = workload.requests[rid]
+    def _finish(self, req: _Request) -> None:
+        """Add the runs' own energy and bytes of every tree `req` selected; record it."""
+        sel = self.workload.requests[req.rid]
         for tid in sel:
-            acc.nbytes[0] += weight_read_bytes[tid]
-            acc.nbytes[1] += act_bytes[tid]
-            for i, v in enumerate(base_pj[tid]):
-                acc.pj[i] += v
-        arrived = arrivals[rid]
-        records[rid] = SystemRecord(
-            request_id=rid, trees=tuple(sel), arrival_cycle=arrived, end_cycle=acc.end,
-            latency_cycles=acc.end - arrived, latency_s=(acc.end - arrived) / cfg.clock_hz,
-            energy_pj=dict(zip(SYSTEM_COMPONENTS, acc.pj, strict=True)),
-            cores_woken=acc.woken, bytes_moved=dict(zip(BYTE_KINDS, acc.nbytes, strict=True)),
-            weight_bytes_touched=sum(trees[t].weight_bytes for t in sel),
-            network_wait_cycles=acc.net_wait, dram_queue_cycles=acc.dram_wait)
-        bar.update()
-
-    def host() -> Generator[simpy.Event, Any, None]:
-        for rid, (at, sel) in enumerate(zip(arrivals, workload.requests, strict=True)):
-            if at > env.now:
-                yield env.timeout(at - env.now)
-            # A split tree's stages each report their end; its last returns the output.
-            acc = Acc(sum(max(1, len(trees[tid].stages)) for tid in sel))
-            for tid in sel:
-                if trees[tid].stages:
-                    inboxes = [simpy.Store(env) for _ in trees[tid].stages]
-                    for k in range(len(trees[tid].stages)):
-                        env.process(stage(rid, tid, k, inboxes, acc))
-                else:
-                    env.process(job(rid, tid, acc))
-
-    env.process(host())
-    try:
-        env.run()
-    finally:
-        bar.close()
-    done = [r for r in records if r is not None]
-    if len(done) != len(records):  # pragma: no cover - every process runs to its end
-        raise SimError(f"{len(records) - len(done)} requests did not complete")
-    return _result(cfg, done, arrivals, cores, net, dram, energies)
+            costs = self.costs[tid]
+            req.moved.weight_sram += costs.weight_read_bytes
+            req.moved.activations += costs.act_bytes
+            req.energy.add(costs.run_energy)
+        arrived = self.arrivals[req.rid]
+        record = SystemRecord(
+            request_id=req.rid, trees=tuple(sel), arrival_cycle=arrived, end_cycle=req.end,
+            latency_cycles=req.end - arrived,
+            latency_s=(req.end - arrived) / self.cfg.clock_hz,
+            energy_pj=req.energy.as_dict(), cores_woken=req.woken,
+            bytes_moved=req.moved.as_dict(),
+            weight_bytes_touched=sum(self.trees[t].weight_bytes for t in sel),
+            network_wait_cycles=req.network_wait, dram_queue_cycles=req.dram_wait)
+        self.records[req.rid] = record
+        self.on_record(record)
 
 
-def _result(cfg: NFCoreConfig, records: list[SystemRecord], arrivals: Sequence[int],
-            cores: dict[int, CoreState], net: Network, dram: DramChannel,
+def _result(cfg: NFCoreConfig, records: list[SystemRecord], cores: dict[int, CoreServer],
+            net: Network, dram: DramChannel,
             energies: SystemEnergies) -> SystemResult:
     t_end = max((r.end_cycle for r in records), default=0)
     span = t_end  # the chip is powered, idle and loaded at cycle 0

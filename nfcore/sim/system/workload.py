@@ -59,7 +59,7 @@ class StageSpec:
 
 
 @dataclass(frozen=True)
-class TreeSpec:
+class PlacedTree:
     """One placed tree. Cycles and events are per request, by the timing contract."""
 
     tree_id: int
@@ -95,10 +95,10 @@ class TreeSpec:
 
 
 @dataclass(frozen=True)
-class Workload:
+class SystemWorkload:
     """Trees and requests (`requests[i]` lists the tree ids request i selected)."""
 
-    trees: tuple[TreeSpec, ...]
+    trees: tuple[PlacedTree, ...]
     requests: tuple[tuple[int, ...], ...]
     name: str = "workload"
     notes: dict[str, object] = field(default_factory=dict)
@@ -148,8 +148,8 @@ class Workload:
 
 def tree_from_program(tree_id: int, core_xy: tuple[int, int], program: Sequence[Instruction],
                       lanes: int, input_bytes: int, output_bytes: int, resident: bool = True,
-                      kind: str = "mlp") -> TreeSpec:
-    """A `TreeSpec` whose cycles and events come from its program by the timing contract.
+                      kind: str = "mlp") -> PlacedTree:
+    """A `PlacedTree` whose cycles and events come from its program by the timing contract.
 
     Weight bytes are the MATVEC regions' words times `lanes` (and the SETLUT table); MACs
     are rows x cols summed over the instructions executed (a LOOP body once per iteration).
@@ -165,10 +165,10 @@ def tree_from_program(tree_id: int, core_xy: tuple[int, int], program: Sequence[
     weight_words = sum(isa.matvec_region_words(i.rows, i.cols, lanes) for i in program
                        if i.op is isa.Opcode.MATVEC)
     weight_words += sum(isa.lut_words(lanes) for i in program if i.op is isa.Opcode.SETLUT)
-    return TreeSpec(tree_id=tree_id, core_xy=core_xy, program_cycles=sum(per_instr),
-                    events=events, weight_bytes=weight_words * lanes, macs=macs,
-                    input_bytes=input_bytes, output_bytes=output_bytes, resident=resident,
-                    kind=kind, instr_cycles=tuple(per_instr))
+    return PlacedTree(tree_id=tree_id, core_xy=core_xy, program_cycles=sum(per_instr),
+                      events=events, weight_bytes=weight_words * lanes, macs=macs,
+                      input_bytes=input_bytes, output_bytes=output_bytes, resident=resident,
+                      kind=kind, instr_cycles=tuple(per_instr))
 
 
 CoreProgram = tuple[tuple[int, int], Sequence[Instruction]]
@@ -177,8 +177,8 @@ CoreProgram = tuple[tuple[int, int], Sequence[Instruction]]
 
 def tree_from_chain(tree_id: int, programs: Sequence[CoreProgram], lanes: int,
                     input_bytes: int, output_bytes: int, resident: bool = True,
-                    kind: str = "mlp") -> TreeSpec:
-    """A `TreeSpec` of a tree split over a chain of cores: `programs` lists each chain
+                    kind: str = "mlp") -> PlacedTree:
+    """A `PlacedTree` of a tree split over a chain of cores: `programs` lists each chain
     core's (x, y) and program, in chain order (as `nfcore.compiler.lower.split.partition_tree`
     emits them: a core SENDs only to cores of the chain and RECVs only from them). One
     program gives a single-core tree (`tree_from_program`).
@@ -213,12 +213,12 @@ def tree_from_chain(tree_id: int, programs: Sequence[CoreProgram], lanes: int,
     events = Events()
     for st in stages:
         events += st.events
-    return TreeSpec(tree_id=tree_id, core_xy=stages[0].core_xy,
-                    program_cycles=chain_cycles(stages)[-1],
-                    events=events, weight_bytes=sum(st.weight_bytes for st in stages),
-                    macs=sum(st.macs for st in stages), input_bytes=input_bytes,
-                    output_bytes=output_bytes, resident=resident, kind=kind,
-                    stages=tuple(stages))
+    return PlacedTree(tree_id=tree_id, core_xy=stages[0].core_xy,
+                      program_cycles=chain_cycles(stages)[-1],
+                      events=events, weight_bytes=sum(st.weight_bytes for st in stages),
+                      macs=sum(st.macs for st in stages), input_bytes=input_bytes,
+                      output_bytes=output_bytes, resident=resident, kind=kind,
+                      stages=tuple(stages))
 
 
 def chain_cycles(stages: Sequence[StageSpec]) -> list[int]:
@@ -289,7 +289,7 @@ def synthetic_workload(cfg: NFCoreConfig, n_trees: int, n_requests: int, top_k: 
                        seed: int = 0, paged_fraction: float = 0.0, zipf_s: float = 1.0,
                        input_dims: tuple[int, int] = (16, 128),
                        hidden_dims: tuple[int, int] = (16, 96),
-                       output_dims: tuple[int, int] = (4, 16)) -> Workload:
+                       output_dims: tuple[int, int] = (4, 16)) -> SystemWorkload:
     """A seeded forest of `n_trees` MLP trees (one or two hidden layers, widths drawn
     uniformly from the ranges) placed round-robin over the mesh's cores, and `n_requests`
     requests that each select `top_k` distinct trees with probability proportional to
@@ -326,10 +326,11 @@ def synthetic_workload(cfg: NFCoreConfig, n_trees: int, n_requests: int, top_k: 
     requests = tuple(tuple(int(t) for t in rng.choice(n_trees, size=top_k, replace=False,
                                                       p=weights))
                      for _ in range(n_requests))
-    wl = Workload(trees, requests, name=f"synthetic-{n_trees}t-top{top_k}-seed{seed}",
-                  notes={"generator": "synthetic_workload", "n_trees": n_trees, "top_k": top_k,
-                         "seed": seed, "paged_fraction": paged_fraction, "zipf_s": zipf_s,
-                         "tree_kind": "mlp (synthetic shapes, not trained)"})
+    wl = SystemWorkload(trees, requests, name=f"synthetic-{n_trees}t-top{top_k}-seed{seed}",
+                        notes={"generator": "synthetic_workload", "n_trees": n_trees,
+                               "top_k": top_k, "seed": seed, "paged_fraction": paged_fraction,
+                               "zipf_s": zipf_s,
+                               "tree_kind": "mlp (synthetic shapes, not trained)"})
     wl.validate(cfg)
     return wl
 
