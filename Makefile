@@ -61,9 +61,11 @@ test-hw: $(STAMP)
 verilog: $(STAMP)
 	$(BIN)/nfcore verilog --config $(CONFIG) -o build/nfcore_core.v
 
+## lint: ruff, mypy, then the import layers of pyproject.toml's [tool.importlinter]
 lint: $(STAMP)
 	$(BIN)/ruff check nfcore forest tests sim_tests benchmarks
 	$(BIN)/mypy nfcore forest
+	$(BIN)/lint-imports
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py $(BENCH)

@@ -76,7 +76,7 @@ def build(quiet: bool = True) -> tuple[Path, Path, dict[str, float]]:
 
 
 def probe(mode: str, forest: Path, image: Path, inputs: Path, log: Path) -> dict[str, Any]:
-    from nfcore.conductor.memory import probe as run_probe
+    from nfcore.flows.host_memory import probe as run_probe
 
     return run_probe(mode, forest, image, inputs, log)
 

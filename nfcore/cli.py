@@ -3,13 +3,32 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from forest.command import run_train, summary_table
 from forest.errors import ForestError
+from nfcore.arch.isa_doc import render_isa_page
+from nfcore.conductor.audit import verify_log
+from nfcore.conductor.commands import open_conductor, read_inputs, run_batches, serve
 from nfcore.config import NFCoreConfig, default_config_path
+from nfcore.eda.fpga.build import build_target, select_targets
+from nfcore.eda.fpga.report import render_json, render_markdown
+from nfcore.eda.verilog import emit
 from nfcore.errors import ConfigError, NFCoreError
+from nfcore.flows.sim import SimOptions, run_sim
+from nfcore.flows.system import ArrivalSpec, build_system_report, default_monolith
+from nfcore.report.compile import run_compile
+from nfcore.report.run import new_run_dir, write_system_report
+from nfcore.sim.baselines import MonolithSpec
+from nfcore.sim.system.workload import synthetic_workload
+from nfcore.sweep.executors import make_executor
+from nfcore.sweep.report import write_report
+from nfcore.sweep.runner import run_sweep
+from nfcore.sweep.spec import SweepSpec
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -20,8 +39,6 @@ def _config(args: argparse.Namespace) -> NFCoreConfig:
 
 def cmd_verilog(args: argparse.Namespace) -> int:
     cfg = _config(args)
-    from nfcore.eda.verilog import emit
-
     text = emit(cfg, args.top, name=args.name)
     out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -31,17 +48,13 @@ def cmd_verilog(args: argparse.Namespace) -> int:
 
 
 def cmd_isa_doc(args: argparse.Namespace) -> int:
-    from nfcore.arch.isa_doc import render_markdown
-
     out = Path(args.output)
-    out.write_text(render_markdown())
+    out.write_text(render_isa_page())
     print(f"wrote {out}")
     return 0
 
 
 def cmd_sim(args: argparse.Namespace) -> int:
-    from nfcore.flows.sim import SimOptions, run_sim
-
     options = SimOptions(
         dataset=args.dataset,
         hidden=tuple(args.hidden),
@@ -61,13 +74,6 @@ def cmd_sim(args: argparse.Namespace) -> int:
 
 
 def cmd_sim_system(args: argparse.Namespace) -> int:
-    import dataclasses
-
-    from nfcore.flows.system import ArrivalSpec, build_system_report, default_monolith
-    from nfcore.report.run import new_run_dir, write_system_report
-    from nfcore.sim.baselines import MonolithSpec
-    from nfcore.sim.system.workload import synthetic_workload
-
     cfg = _config(args)
     if args.mesh:
         rows, _, cols = args.mesh.partition("x")
@@ -94,11 +100,6 @@ def cmd_sim_system(args: argparse.Namespace) -> int:
 
 
 def cmd_fpga(args: argparse.Namespace) -> int:
-    import time
-
-    from nfcore.eda.fpga.build import build_target, select_targets
-    from nfcore.eda.fpga.report import render_json, render_markdown
-
     targets = select_targets(args.targets)
     out = Path(args.output)
     results = []
@@ -123,8 +124,6 @@ def cmd_fpga(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from forest.command import run_train, summary_table
-
     kinds = tuple(k.strip() for k in args.kinds.split(",")) if args.kinds else None
     result = run_train(args.dataset, args.output, trees=args.trees, top_k=args.top_k,
                        kinds=kinds, tree_size=args.tree_size, epochs=args.epochs,
@@ -135,11 +134,6 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from nfcore.sweep.executors import make_executor
-    from nfcore.sweep.report import write_report
-    from nfcore.sweep.runner import run_sweep
-    from nfcore.sweep.spec import SweepSpec
-
     spec = SweepSpec.load(args.sweep)
     out = Path(args.output or Path("reports") / f"sweep-{spec.name}")
     executor = make_executor(args.workers, args.cluster)
@@ -157,8 +151,6 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from nfcore.conductor.commands import open_conductor, read_inputs, run_batches
-
     rows = read_inputs(args.inputs)
     conductor = open_conductor(_config(args), args.image, args.forest, args.backend, args.audit,
                                interval_cycles=args.interval_cycles,
@@ -170,8 +162,6 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from nfcore.conductor.commands import open_conductor, serve
-
     conductor = open_conductor(_config(args), args.image, args.forest, args.backend, args.audit,
                                build_dir=Path(args.build_dir))
     serve(conductor, args.host, args.port, quiet=args.quiet)
@@ -179,16 +169,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
-    from nfcore.conductor.audit import verify_log
-
     res = verify_log(args.log, expect_head=args.expect_head, expect_records=args.expect_records)
     print(res.message())
     return 0 if res.ok else 1
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
-    from nfcore.report.compile import run_compile
-
     out = Path(args.output)
     data = run_compile(Path(args.forest), _config(args), out, budget_pp=args.precision_budget,
                        spread=args.spread or None, seed=args.seed, quiet=args.quiet)
@@ -198,24 +184,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="nfcore",
-        description=(
-            "NF-Core: cycle-level simulator and RTL generator for a Neural Forest inference "
-            "accelerator. Every command reads the hardware from one YAML config."
-        ),
-    )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    def add(name: str, handler: Handler, help_text: str) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help_text, description=help_text)
-        p.add_argument("--config", default=str(default_config_path()),
-                       help="hardware config YAML (default: configs/default.yaml)")
-        p.set_defaults(handler=handler)
-        return p
-
-    p = add("verilog", cmd_verilog, "write Verilog for a block of the config")
+def _add_verilog(p: argparse.ArgumentParser) -> None:
     p.add_argument("--top", default="core", choices=["core", "router", "mesh", "array"],
                    help="block: core (one micro-core), router (one 5-port router), array (the "
                         "mesh of cores with the host port), mesh "
@@ -223,13 +192,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", default="build/nfcore_core.v", help="output .v file")
     p.add_argument("--name", default="nfcore_core", help="top module name")
 
-    p = add("isa-doc", cmd_isa_doc, "render docs/isa.md from the ISA module")
+
+def _add_isa_doc(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--output", default="docs/isa.md")
 
-    p = add("sim", cmd_sim,
-            "what `make sim` runs: one tree through the golden model, the SimPy model and "
-            "the RTL, then a trained forest compiled, placed and simulated on the mesh "
-            "with every baseline; writes reports/<run>/")
+
+def _add_sim(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset", default="digits",
                    help="offline dataset: digits, wine, breast_cancer, iris")
     p.add_argument("--hidden", type=int, nargs="+", default=[32],
@@ -248,9 +216,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
 
-    p = add("sim-system", cmd_sim_system,
-            "simulate a seeded synthetic (untrained) forest on the mesh with every baseline "
-            "and write reports/<run>/")
+
+def _add_sim_system(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mesh", default="16x16", help="ROWSxCOLS, overrides mesh.rows/cols")
     p.add_argument("--trees", type=int, default=300)
     p.add_argument("--top-k", type=int, default=4)
@@ -270,18 +237,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
 
-    p = sub.add_parser(
-        "fpga", help="build the FPGA targets (yowasp toolchain) and tabulate resources and Fmax",
-        description="Build the FPGA targets of nfcore.eda.fpga.build (each names its board and "
-                    "config) and write fpga.md and fpga.json. `make fpga` sets up the tools.")
-    p.set_defaults(handler=cmd_fpga)
+
+def _add_fpga(p: argparse.ArgumentParser) -> None:
     p.add_argument("targets", nargs="*", help="targets to build (default: all)")
     p.add_argument("-o", "--output", default="reports/fpga", help="report folder")
     p.add_argument("--build-dir", default="build/fpga", help="build folder")
 
-    p = add("train", cmd_train,
-            "train a Neural Forest (trees, router, shared stem) and its size-matched monolith, "
-            "save it to a folder (manifest.json + weights.safetensors) and print a summary")
+
+def _add_train(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset", required=True,
                    help="digits, wine, breast_cancer, iris, sequence, multitask or "
                    "multitask_seq")
@@ -299,11 +262,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, help="output folder, e.g. forests/digits")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
 
-    p = sub.add_parser("sweep", help="compile and simulate every point of a sweep file, store "
-                       "each as it finishes, and write a report with Pareto fronts",
-                       description="compile and simulate every point of a sweep file (see "
-                       "sweeps/), in parallel; finished points are stored in "
-                       "OUTPUT/results.sqlite so a rerun resumes")
+
+def _add_sweep(p: argparse.ArgumentParser) -> None:
     p.add_argument("sweep", help="sweep YAML file")
     p.add_argument("-o", "--output", default=None,
                    help="output folder (default: reports/sweep-<name>)")
@@ -316,27 +276,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--retry-failed", action="store_true",
                    help="rerun points stored as failed (default: skip them too)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
-    p.set_defaults(handler=cmd_sweep)
 
-    def conductor_args(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--image", required=True, help="a forest image from `nfcore compile`")
-        p.add_argument("--forest", default=None,
-                       help="the forest folder the image was compiled from (router and stem "
-                            "run on the host; default: the folder `nfcore compile` recorded "
-                            "in IMAGE/compile.json)")
-        p.add_argument("--backend", default="golden", choices=["golden", "sim", "rtl"],
-                       help="golden ISA model, SimPy system model, or the core RTL under "
-                            "Verilator (slow: one simulator run per tree and batch)")
-        p.add_argument("--audit", default=None, help="append one record per request to this "
-                       "hash-chained JSON-lines log")
-        p.add_argument("--build-dir", default="build/conductor_rtl",
-                       help="Verilator build folder (rtl backend)")
-        p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
 
-    p = add("run", cmd_run,
-            "route, run and average a file of inputs on a backend, with an audit record per "
-            "request; prints a summary")
-    conductor_args(p)
+def _add_conductor_args(p: argparse.ArgumentParser) -> None:
+    """The arguments `run` and `serve` share: the image, the forest, the backend, the log."""
+    p.add_argument("--image", required=True, help="a forest image from `nfcore compile`")
+    p.add_argument("--forest", default=None,
+                   help="the forest folder the image was compiled from (router and stem "
+                        "run on the host; default: the folder `nfcore compile` recorded "
+                        "in IMAGE/compile.json)")
+    p.add_argument("--backend", default="golden", choices=["golden", "sim", "rtl"],
+                   help="golden ISA model, SimPy system model, or the core RTL under "
+                        "Verilator (slow: one simulator run per tree and batch)")
+    p.add_argument("--audit", default=None, help="append one record per request to this "
+                   "hash-chained JSON-lines log")
+    p.add_argument("--build-dir", default="build/conductor_rtl",
+                   help="Verilator build folder (rtl backend)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+
+
+def _add_run(p: argparse.ArgumentParser) -> None:
+    _add_conductor_args(p)
     p.add_argument("--inputs", required=True, help="rows of inputs: .npy, .csv or .json")
     p.add_argument("--batch", type=int, default=64,
                    help="requests per batch (one audit-log fsync per batch)")
@@ -346,16 +306,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", default=None,
                    help="write the answers here, one JSON line per request")
 
-    p = add("serve", cmd_serve,
-            "serve the forest over HTTP (FastAPI): POST /v1/predict, GET /healthz, "
-            "GET /metrics")
-    conductor_args(p)
+
+def _add_serve(p: argparse.ArgumentParser) -> None:
+    _add_conductor_args(p)
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
 
-    p = add("audit", cmd_audit,
-            "verify a Conductor audit log (hash chain): prints OK and the head sha256, or the "
-            "first bad line; exit 1 if the log was altered")
+
+def _add_audit(p: argparse.ArgumentParser) -> None:
     p.add_argument("action", choices=["verify"])
     p.add_argument("log", help="the audit log, a .jsonl file")
     p.add_argument("--expect-head", default=None,
@@ -363,9 +321,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--expect-records", type=int, default=None,
                    help="number of records the log must hold (detects a cut-off end)")
 
-    p = add("compile", cmd_compile,
-            "compile a saved forest into a chip image (format 3: per-core SRAM and programs, "
-            "placement, residency) and write compile.md / compile.json beside it")
+
+def _add_compile(p: argparse.ArgumentParser) -> None:
     p.add_argument("forest", help="forest folder written by `nfcore train`")
     p.add_argument("-o", "--output", required=True, help="image folder to write")
     p.add_argument("--precision-budget", type=float, default=1.0, metavar="PCT",
@@ -376,6 +333,84 @@ def build_parser() -> argparse.ArgumentParser:
                         "the forest's bytes (default 2.0; 0: the whole SRAM)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+
+
+@dataclasses.dataclass(frozen=True)
+class Command:
+    """One subcommand: its handler, its help, and the function that adds its arguments."""
+
+    name: str
+    handler: Handler
+    help: str
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    description: str | None = None
+    """The `nfcore NAME --help` text (None: `help`)."""
+    config: bool = True
+    """Whether it takes `--config` (the hardware config YAML)."""
+
+
+COMMANDS: tuple[Command, ...] = (
+    Command("verilog", cmd_verilog, "write Verilog for a block of the config", _add_verilog),
+    Command("isa-doc", cmd_isa_doc, "render docs/isa.md from the ISA module", _add_isa_doc),
+    Command("sim", cmd_sim,
+            "what `make sim` runs: one tree through the golden model, the SimPy model and "
+            "the RTL, then a trained forest compiled, placed and simulated on the mesh "
+            "with every baseline; writes reports/<run>/", _add_sim),
+    Command("sim-system", cmd_sim_system,
+            "simulate a seeded synthetic (untrained) forest on the mesh with every baseline "
+            "and write reports/<run>/", _add_sim_system),
+    Command("fpga", cmd_fpga,
+            "build the FPGA targets (yowasp toolchain) and tabulate resources and Fmax",
+            _add_fpga,
+            description="Build the FPGA targets of nfcore.eda.fpga.build (each names its "
+                        "board and config) and write fpga.md and fpga.json. `make fpga` sets "
+                        "up the tools.",
+            config=False),
+    Command("train", cmd_train,
+            "train a Neural Forest (trees, router, shared stem) and its size-matched monolith, "
+            "save it to a folder (manifest.json + weights.safetensors) and print a summary",
+            _add_train),
+    Command("sweep", cmd_sweep,
+            "compile and simulate every point of a sweep file, store each as it finishes, and "
+            "write a report with Pareto fronts", _add_sweep,
+            description="compile and simulate every point of a sweep file (see sweeps/), in "
+                        "parallel; finished points are stored in OUTPUT/results.sqlite so a "
+                        "rerun resumes",
+            config=False),
+    Command("run", cmd_run,
+            "route, run and average a file of inputs on a backend, with an audit record per "
+            "request; prints a summary", _add_run),
+    Command("serve", cmd_serve,
+            "serve the forest over HTTP (FastAPI): POST /v1/predict, GET /healthz, "
+            "GET /metrics", _add_serve),
+    Command("audit", cmd_audit,
+            "verify a Conductor audit log (hash chain): prints OK and the head sha256, or the "
+            "first bad line; exit 1 if the log was altered", _add_audit),
+    Command("compile", cmd_compile,
+            "compile a saved forest into a chip image (format 3: per-core SRAM and programs, "
+            "placement, residency) and write compile.md / compile.json beside it",
+            _add_compile),
+)
+"""Every subcommand, in the order `nfcore --help` lists them."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="nfcore",
+        description=(
+            "NF-Core: cycle-level simulator and RTL generator for a Neural Forest inference "
+            "accelerator. Every command reads the hardware from one YAML config."
+        ),
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for command in COMMANDS:
+        p = sub.add_parser(command.name, help=command.help,
+                           description=command.description or command.help)
+        if command.config:
+            p.add_argument("--config", default=str(default_config_path()),
+                           help="hardware config YAML (default: configs/default.yaml)")
+        p.set_defaults(handler=command.handler)
+        command.add_arguments(p)
     return parser
 
 

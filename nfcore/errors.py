@@ -27,3 +27,8 @@ class ExecutionError(NFCoreError):
 
 class ReportError(NFCoreError, ValueError):
     """Report data is incomplete, a statistic has no values, or a report cannot be written."""
+
+
+class AgreementError(NFCoreError):
+    """Two models that must agree bit for bit and cycle for cycle did not (the golden model,
+    the compiler's integer reference, the SimPy model, the RTL)."""

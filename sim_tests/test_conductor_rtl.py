@@ -13,7 +13,7 @@ from forest.fit import FitOptions
 from forest.io import save_forest
 from nfcore.conductor.backends import make_backend
 from nfcore.conductor.conductor import Conductor
-from nfcore.conductor.image import OnDemandForest
+from nfcore.conductor.tree_source import OnDemandForest
 from nfcore.config import MeshConfig, NFCoreConfig
 
 REQUESTS = 4

@@ -1,6 +1,6 @@
 """`docs/isa.md`, rendered from `nfcore.arch.isa` and `nfcore.arch.noc` (`nfcore isa-doc`).
 
-A test keeps the committed file equal to `render_markdown()`, so the document cannot drift
+A test keeps the committed file equal to `render_isa_page()`, so the document cannot drift
 from the single sources it describes.
 """
 
@@ -87,7 +87,7 @@ def _network() -> list[str]:
     ]
 
 
-def render_markdown() -> str:
+def render_isa_page() -> str:
     """`docs/isa.md`."""
     intro = (isa.__doc__ or "").split("Machine model\n-------------\n", 1)[1].strip()
     lines = [

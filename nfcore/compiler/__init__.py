@@ -2,29 +2,33 @@
 
 Stages (each a module):
 One tree (docs/compiler.md):
-    quantize       float dense layers -> `QuantizedMLP` (int8, bit-exact integer reference)
-    quantize_tree  `forest.export.TreeExport` (mlp, cnn, rnn) -> `QuantizedTree`
-    kernels        `QuantizedTree` -> kernel plan (MATVEC/LOOP ops, scratchpad layout)
-    lower          kernel plan -> one core's `CoreProgram` (weights, instructions, addresses)
-    split          kernel plan -> `TreeProgram` over a chain of cores (SEND/RECV at cuts)
-    golden_run     run a `TreeProgram` on the golden model (one or many cores)
-    image          `CoreProgram` + `QuantizedMLP` -> a format-1 directory, and back
-    tree_image     `TreeProgram` + `QuantizedTree` -> a format-2 directory, and back
+    quant.mlp        float dense layers -> `QuantizedMLP` (int8, bit-exact integer reference)
+    quant.tree       `forest.export.TreeExport` (mlp, cnn, rnn) -> `QuantizedTree`
+    quant.precision  the accuracy each layer's int8 format costs (`nfcore compile`'s budget)
+    lower.kernels    `QuantizedTree` -> kernel plan (MATVEC/LOOP ops, scratchpad layout)
+    lower.program    kernel plan -> one core's `CoreProgram` (weights, instructions, addresses)
+    lower.split      kernel plan -> `TreeProgram` over a chain of cores (SEND/RECV at cuts)
+    golden_run       run a `TreeProgram` on the golden model (one or many cores)
+    images.core_image  `CoreProgram` + `QuantizedMLP` -> a format-1 directory, and back
+    images.tree_image  `TreeProgram` + `QuantizedTree` -> a format-2 directory, and back
 
 A whole forest (docs/compiler.md, "Forest images"):
-    forest_compile `compile_forest`: a saved forest -> `ForestImage` (every tree quantized
-                   and lowered, laid out, assigned to cores, programs relocated)
-    forest_image   `ForestImage`, format 3 on disk (`save`, `load_forest_image`), lazy per tree
+    compile_forest      `compile_forest`: a saved forest -> `ForestImage` (every tree
+                        quantized and lowered, laid out, assigned to cores, programs relocated)
+    images.forest_image `ForestImage`, format 3 on disk (`save`, `load_forest_image`), lazy
+                        per tree
 
 Layout of a forest on the mesh (docs/placement.md), from a hardware-neutral `LayoutInput`:
-    layout_input  trees (layer shapes, packed bytes) and router co-selection statistics
-    synthetic     seeded clustered layout inputs for tests and benchmarks
-    partition     a tree too large for one core -> parts (stages, row or column slices, joins)
-    residency     which trees stay in SRAM, which are paged from DRAM
-    traffic       expected hop-bytes per request of a placement (the objective)
-    bounds        a lower bound on it
-    place         greedy + annealing placement under SRAM capacity
-    layout        the three stages in order, timed; layout_report: stats dict and heatmap
+    layout.input      trees (layer shapes, packed bytes) and router co-selection statistics
+    layout.synthetic  seeded clustered layout inputs for tests and benchmarks
+    layout.partition  a tree too large for one core -> parts (stages, row or column slices,
+                      joins)
+    layout.residency  which trees stay in SRAM, which are paged from DRAM
+    layout.traffic    the placer's `MeshShape`; expected hop-bytes per request of a placement
+                      (the objective)
+    layout.bounds     a lower bound on it
+    layout.place      greedy + annealing placement under SRAM capacity
+    layout.stages     the three stages in order, timed; layout.stats: the stats dict
 """
 
 from __future__ import annotations

@@ -80,6 +80,8 @@ def compile_forest(forest_dir: Path, cfg: NFCoreConfig, *, calib_rows: int = 256
     Raises `ForestFormatError` for a missing or corrupt forest and `CompileError` naming the
     tree and resource when a tree does not fit a core or the forest cannot be laid out.
     """
+    # torch (through forest.io) only where a saved forest is read: `nfcore.compiler` is
+    # imported by paths that compile one exported tree and need no torch.
     from forest.io import ForestReader
 
     times: dict[str, float] = {}
@@ -188,6 +190,7 @@ def _with_budget(cfg: NFCoreConfig, budget_bytes: int) -> NFCoreConfig:
 def recorded_dataset(forest: Any, folder: Path) -> Any:
     """The dataset the forest's manifest records it was trained on (`forest.datasets`),
     regenerated with the recorded seed and task count. Raises `CompileError` if none is."""
+    # scikit-learn (through forest.datasets) only where a dataset is regenerated.
     from forest.datasets import DEFAULT_TASKS
 
     meta = forest.meta
@@ -202,6 +205,7 @@ def recorded_dataset(forest: Any, folder: Path) -> Any:
 
 @functools.lru_cache(maxsize=2)
 def _load_dataset(name: str, seed: int, n_tasks: int) -> Any:
+    # scikit-learn (through forest.datasets) only where a dataset is regenerated.
     from forest.datasets import load_dataset
 
     return load_dataset(name, seed=seed, n_tasks=n_tasks)

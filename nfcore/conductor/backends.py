@@ -28,8 +28,9 @@ import numpy.typing as npt
 
 from nfcore.compiler.golden_run import run_tree
 from nfcore.conductor.costs import RequestCost, TreeCost, contract_cost, simulate_costs
-from nfcore.conductor.image import CompiledTree
+from nfcore.conductor.tree_source import CompiledTree
 from nfcore.config import NFCoreConfig
+from nfcore.eda.toolchain import config_tag
 from nfcore.errors import CompileError, ConfigError
 from nfcore.sim.cost.energy import EnergyTable
 from nfcore.sim.cost.system_energy import SystemEnergies
@@ -114,8 +115,9 @@ class RtlBackend(Backend):
     build_dir: Path = Path("build/conductor_rtl")
 
     def execute(self, calls: Sequence[TreeCall]) -> list[TreeOutput]:
+        # cocotb (through the RTL runner) only for this backend: a golden or sim Conductor's
+        # resident memory, which `nfcore.flows.host_memory` reports, stays without it.
         from nfcore.eda.rtl_runner import run_rtl
-        from nfcore.eda.toolchain import config_tag
 
         outs = []
         for call in calls:

@@ -12,10 +12,11 @@ import numpy as np
 import numpy.typing as npt
 from tqdm import tqdm
 
+from nfcore.compiler.images.forest_image import load_forest_image
 from nfcore.conductor.audit import AuditLog
 from nfcore.conductor.backends import make_backend
 from nfcore.conductor.conductor import Conductor, RequestError
-from nfcore.conductor.image import ImageForest
+from nfcore.conductor.tree_source import ImageForest
 from nfcore.config import NFCoreConfig
 from nfcore.errors import ConfigError, ImageError
 
@@ -67,8 +68,6 @@ def open_conductor(cfg: NFCoreConfig, image: str | Path, forest: str | Path | No
                    interval_cycles: float | None = None, build_dir: Path | None = None,
                    progress: bool = False, importance: bool = True) -> Conductor:
     """A Conductor for the image at `image` (checked against the forest and `cfg`)."""
-    from nfcore.compiler.images.forest_image import load_forest_image
-
     forest_dir = forest_dir_of(image, forest)
     if not Path(image).is_dir():
         raise ImageError(f"--image {image}: no image directory here (write one with "
@@ -145,6 +144,7 @@ def run_batches(conductor: Conductor, rows: npt.NDArray[np.float64], batch: int,
 
 def serve(conductor: Conductor, host: str, port: int, quiet: bool = False) -> None:
     """Serve `conductor` over HTTP until interrupted."""
+    # The web stack (FastAPI, pydantic, uvicorn) is heavy and only `nfcore serve` needs it.
     import uvicorn
 
     from nfcore.conductor.server import create_app

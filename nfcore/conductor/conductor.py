@@ -40,8 +40,8 @@ from forest.trees import TreeModule
 from nfcore.conductor.audit import AuditLog
 from nfcore.conductor.backends import Backend, TreeCall
 from nfcore.conductor.costs import TreeCost
-from nfcore.conductor.image import CompiledForest, CompiledTree
 from nfcore.conductor.importance import METHOD, gradient_x_input
+from nfcore.conductor.tree_source import CompiledForest, CompiledTree
 from nfcore.errors import NFCoreError
 
 

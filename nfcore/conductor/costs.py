@@ -27,9 +27,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from nfcore.arch import isa
-from nfcore.conductor.image import CompiledTree
+from nfcore.conductor.tree_source import CompiledTree
 from nfcore.config import NFCoreConfig
-from nfcore.flows.forest_system import arrival_interval_cycles
+from nfcore.flows.system import arrival_interval_cycles
 from nfcore.sim.arrivals import make_arrivals
 from nfcore.sim.cost.events import Events, component_energy_pj, events_of, host_io_events
 from nfcore.sim.cost.system_energy import SystemEnergies
@@ -166,7 +166,7 @@ def simulate_costs(cfg: NFCoreConfig, trees: Sequence[TreeCost],
                    progress: bool = False) -> list[RequestCost]:
     """Serve `requests` (tree ids of `trees`) on the SimPy system model, arriving every
     `interval_cycles` (None: the interval that loads the busiest core or the host link to
-    `forest_pipeline.HOT_UTILIZATION`, as `make sim` does; one request arrives at cycle 0).
+    `nfcore.flows.system.HOT_UTILIZATION`, as `make sim` does; one request arrives at cycle 0).
 
     Only the trees named are placed (their ids re-indexed); a tree split over a chain of
     cores runs there stage by stage (`nfcore.sim.system.workload.tree_from_chain`).

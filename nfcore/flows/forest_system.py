@@ -26,33 +26,26 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 from tqdm import tqdm
 
+from forest.command import TrainResult, run_train
 from forest.export import TreeExport
 from forest.forest import NeuralForest
-from nfcore.arch import noc
 from nfcore.compiler import ForestImage, compile_forest
 from nfcore.compiler.compile_forest import SPREAD
 from nfcore.compiler.golden_run import run_image_tree
 from nfcore.compiler.layout.stages import Layout
 from nfcore.config import NFCoreConfig
-from nfcore.errors import CompileError, NFCoreError
+from nfcore.errors import AgreementError, CompileError
 from nfcore.sim import baselines as bl
 from nfcore.sim.system.workload import PlacedTree, SystemWorkload, tree_from_chain
 
-if TYPE_CHECKING:
-    from forest.command import TrainResult
-
-__all__ = ["SPREAD", "AgreementError", "ForestSystemOptions", "ForestSystemRun",
-           "arrival_interval_cycles", "export_macs", "run_forest_system"]
-
-
-class AgreementError(NFCoreError):
-    """The golden model and the compiler's integer reference disagree."""
+__all__ = ["SPREAD", "ForestSystemOptions", "ForestSystemRun", "export_macs",
+           "run_forest_system"]
 
 
 @dataclass(frozen=True)
@@ -115,8 +108,6 @@ def run_forest_system(cfg: NFCoreConfig, opts: ForestSystemOptions,
     of training one; then `opts`' forest fields are not read and `forest_dir` must hold that
     forest as `run_train` saved it (the compiler reads it from there). Sweeps pass it so that
     every design point of one forest compiles the same trained weights."""
-    from forest.command import run_train
-
     stage_s: dict[str, float] = {}
     t0 = time.perf_counter()
     if trained is None:
@@ -169,29 +160,6 @@ def run_forest_system(cfg: NFCoreConfig, opts: ForestSystemOptions,
     }
     return ForestSystemRun(forest, image, workload, monolith, summary,
                            np.asarray(data.x_test, dtype=np.float32))
-
-
-HOT_UTILIZATION = 0.5
-"""Offered load of the default arrival process: the busiest resource, a core (its trees'
-routing frequency times their program cycles) or the host link (one flit per cycle for
-every input and output packet), is busy this share of the time."""
-
-
-def arrival_interval_cycles(workload: SystemWorkload, cfg: NFCoreConfig,
-                            utilization: float = HOT_UTILIZATION) -> float:
-    """Mean cycles between requests that load the busiest core or the host link to
-    `utilization`."""
-    lanes = cfg.core.lanes
-    core_load = np.zeros(cfg.mesh.rows * cfg.mesh.cols)
-    host_flits = 0
-    for sel in workload.requests:
-        for t in sel:
-            tree = workload.trees[t]
-            core_load[tree.core_xy[1] * cfg.mesh.cols + tree.core_xy[0]] += tree.program_cycles
-            host_flits += (sum(noc.transfer_packets(tree.input_bytes, lanes))
-                           + sum(noc.transfer_packets(tree.output_bytes, lanes)))
-    busiest = max(float(core_load.max()), float(host_flits))
-    return busiest / len(workload.requests) / utilization
 
 
 def _golden_check(forest: NeuralForest, image: ForestImage,

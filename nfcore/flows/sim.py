@@ -16,8 +16,25 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from forest.datasets import load_dataset
+from forest.train import train_mlp
+from nfcore.compiler import compile_mlp
+from nfcore.compiler.images.core_image import save_image
 from nfcore.config import NFCoreConfig
-from nfcore.errors import NFCoreError
+from nfcore.eda.rtl_runner import run_rtl
+from nfcore.errors import AgreementError
+from nfcore.flows.forest_system import ForestSystemOptions, run_forest_system
+from nfcore.flows.host_memory import host_memory
+from nfcore.flows.system import ArrivalSpec, arrival_interval_cycles, build_system_report
+from nfcore.golden.core import CoreState
+from nfcore.report.run import (
+    SYSTEM_TOP_LEVEL,
+    link_latest,
+    new_run_dir,
+    write_report,
+)
+from nfcore.sim.core import simulate
+from nfcore.sim.stats import summarize_energy
 
 REPORT_SCHEMA_VERSION = 1
 
@@ -36,26 +53,8 @@ class SimOptions:
     quiet: bool = False
 
 
-class AgreementError(NFCoreError):
-    """Two backends that must agree bit for bit and cycle for cycle did not."""
-
-
 def run_sim(cfg: NFCoreConfig, opts: SimOptions) -> Path:
     """Run the default path and write `reports/<run>/`; return the run folder."""
-    from forest.datasets import load_dataset
-    from forest.train import train_mlp
-    from nfcore.compiler import compile_mlp
-    from nfcore.compiler.images.core_image import save_image
-    from nfcore.golden.core import CoreState
-    from nfcore.report.run import (
-        SYSTEM_TOP_LEVEL,
-        link_latest,
-        new_run_dir,
-        write_report,
-    )
-    from nfcore.sim.core import simulate
-    from nfcore.sim.stats import summarize_energy
-
     stage_s: dict[str, float] = {}
 
     def log(msg: str) -> None:
@@ -162,13 +161,6 @@ def run_sim(cfg: NFCoreConfig, opts: SimOptions) -> Path:
 def _system_section(cfg: NFCoreConfig, opts: SimOptions, run_dir: Path) -> dict[str, Any]:
     """The system model's report data for a trained forest on the configured mesh
     (`nfcore.flows.forest_system`), with every baseline against its trained monolith."""
-    from nfcore.flows.forest_system import (
-        ForestSystemOptions,
-        arrival_interval_cycles,
-        run_forest_system,
-    )
-    from nfcore.flows.system import ArrivalSpec, build_system_report
-
     fopts = ForestSystemOptions(dataset=opts.forest_dataset, tasks=opts.forest_tasks,
                                 requests=opts.forest_requests, seed=opts.seed,
                                 quiet=opts.quiet)
@@ -187,9 +179,7 @@ HOST_MEMORY_REQUESTS = 200
 
 def _host_memory(run: Any, opts: SimOptions, forest_dir: Path) -> dict[str, Any]:
     """The Conductor's host RSS with this forest loaded lazily versus whole
-    (`nfcore.conductor.memory`), from the image saved beside the forest."""
-    from nfcore.conductor.memory import host_memory
-
+    (`nfcore.flows.host_memory`), from the image saved beside the forest."""
     image_dir = forest_dir.parent / "forest_image"
     run.image.save(image_dir)
     rows = np.random.default_rng(opts.seed).permutation(len(run.x_test))[:HOST_MEMORY_REQUESTS]
@@ -204,8 +194,6 @@ def _compare_rtl(cfg: NFCoreConfig, prog: Any, inputs: list[np.ndarray],
     if opts.rtl_samples <= 0:
         return {"programs_compared": 0, "cycle_mismatches": 0, "output_mismatches": 0,
                 "note": "RTL comparison skipped (--rtl-samples 0)"}
-    from nfcore.eda.rtl_runner import run_rtl
-
     rng = np.random.default_rng(opts.seed)
     k = min(opts.rtl_samples, len(inputs))
     picks = sorted(rng.choice(len(inputs), size=k, replace=False).tolist())

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from nfcore.arch import noc
 from nfcore.config import NFCoreConfig
 from nfcore.sim import baselines as bl
 from nfcore.sim.arrivals import make_arrivals
@@ -34,6 +35,29 @@ class ArrivalSpec:
     interval_cycles: float | None = 2000.0
     seed: int = 0
     trace: str | None = None
+
+
+HOT_UTILIZATION = 0.5
+"""Offered load of the default arrival process: the busiest resource, a core (its trees'
+routing frequency times their program cycles) or the host link (one flit per cycle for
+every input and output packet), is busy this share of the time."""
+
+
+def arrival_interval_cycles(workload: SystemWorkload, cfg: NFCoreConfig,
+                            utilization: float = HOT_UTILIZATION) -> float:
+    """Mean cycles between requests that load the busiest core or the host link to
+    `utilization`."""
+    lanes = cfg.core.lanes
+    core_load = np.zeros(cfg.mesh.rows * cfg.mesh.cols)
+    host_flits = 0
+    for sel in workload.requests:
+        for t in sel:
+            tree = workload.trees[t]
+            core_load[tree.core_xy[1] * cfg.mesh.cols + tree.core_xy[0]] += tree.program_cycles
+            host_flits += (sum(noc.transfer_packets(tree.input_bytes, lanes))
+                           + sum(noc.transfer_packets(tree.output_bytes, lanes)))
+    busiest = max(float(core_load.max()), float(host_flits))
+    return busiest / len(workload.requests) / utilization
 
 
 def default_monolith(workload: SystemWorkload) -> bl.MonolithSpec:

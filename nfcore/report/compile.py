@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from forest.io import ForestReader
 from nfcore.compiler.compile_forest import SPREAD, compile_forest, recorded_dataset
 from nfcore.compiler.images.forest_image import ForestImage
 from nfcore.compiler.layout.stats import layout_stats
@@ -61,15 +62,13 @@ def run_compile(forest_dir: Path, cfg: NFCoreConfig, out: Path, *,
     data["stage_seconds"] = times
     data["status"] = "ok" if not over else "precision budget exceeded: image not saved"
     (out / "compile.json").write_text(json.dumps(data, indent=1) + "\n")
-    (out / "compile.md").write_text(render_markdown(data))
+    (out / "compile.md").write_text(render_compile_markdown(data))
     check_budget(layers, budget_pp)
     return data
 
 
 def _precision(image: ForestImage, forest_dir: Path, seed: int
                ) -> tuple[list[Any], dict[str, Any]]:
-    from forest.io import ForestReader
-
     forest = ForestReader(forest_dir).forest()
     data = recorded_dataset(forest, forest_dir)
     # A seeded sample: the multitask test split is grouped by task.
@@ -115,7 +114,7 @@ def _report_data(image: ForestImage, forest_dir: Path, layers: list[Any],
     }
 
 
-def render_markdown(d: dict[str, Any]) -> str:
+def render_compile_markdown(d: dict[str, Any]) -> str:
     """compile.md from the report data."""
     lay, pre = d["layout"], d["precision"]
     sram = lay["sram_used_bytes"]

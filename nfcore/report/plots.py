@@ -1,5 +1,5 @@
-"""PNG figures of a run: mesh heatmap, latency histogram, idle silicon, GPU sweep, and the
-compile report's SRAM heatmap."""
+"""PNG figures of a run: energy by component, mesh heatmap, latency histogram, idle silicon,
+GPU sweep, and the compile report's SRAM heatmap."""
 
 from __future__ import annotations
 
@@ -16,6 +16,22 @@ import matplotlib.pyplot as plt  # noqa: E402  (after the backend is chosen)
 
 from nfcore.arch import noc  # noqa: E402
 from nfcore.compiler.layout.stages import Layout  # noqa: E402
+
+
+def plot_energy(path: Path, by_component_pj: dict[str, float]) -> None:
+    """Bar chart of energy per inference by component, pJ."""
+    names = list(by_component_pj)
+    values = [by_component_pj[n] for n in names]
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    bars = ax.bar(names, values, color="#4c72b0")
+    ax.bar_label(bars, labels=[f"{v:,.1f}" for v in values], fontsize=8)
+    ax.set_ylabel("energy per inference (pJ)")
+    ax.set_xlabel("component")
+    ax.set_title(f"Energy per inference by component, total {sum(values):,.1f} pJ")
+    ax.margins(y=0.15)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
 
 
 def plot_mesh_heatmap(path: Path, utilization: npt.NDArray[np.float64],

@@ -16,7 +16,11 @@ from typing import Any
 
 import numpy as np
 
+from nfcore.config import NFCoreConfig
 from nfcore.errors import ReportError
+from nfcore.report.plots import plot_energy
+from nfcore.report.system import system_markdown, write_system_figures
+from nfcore.sim.cost.energy import energy_model_summary
 
 REQUIRED_KEYS: tuple[str, ...] = (
     "schema_version",
@@ -132,10 +136,8 @@ def write_report(run_dir: Path, data: dict[str, Any]) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "report.json").write_text(json.dumps(data, indent=2, default=_jsonable) + "\n")
     energy_model = data.get("energy_model") or _energy_model_of(data["config"])
-    text = render_markdown(run_dir.name, data, energy_model)
+    text = render_run_markdown(run_dir.name, data, energy_model)
     if system:
-        from nfcore.report.system import system_markdown, write_system_figures
-
         write_system_figures(run_dir, data["system"])
         text += "\n".join(system_markdown(data["system"]))
     (run_dir / "report.md").write_text(text)
@@ -153,8 +155,6 @@ def write_system_report(run_dir: Path, data: dict[str, Any],
 
     `data` must hold `SYSTEM_REQUIRED_KEYS` (else `ReportError` naming them).
     """
-    from nfcore.report.system import system_markdown, write_system_figures
-
     missing = missing_keys(data, SYSTEM_REQUIRED_KEYS)
     if missing:
         raise ReportError(f"system report data is missing required keys: {', '.join(missing)}")
@@ -192,34 +192,11 @@ def _jsonable(value: Any) -> Any:
 
 
 def _energy_model_of(config: dict[str, Any]) -> dict[str, Any]:
-    from nfcore.config import NFCoreConfig
-    from nfcore.sim.cost.energy import energy_model_summary
-
     return energy_model_summary(NFCoreConfig.from_dict(config, source="report config"))
 
 
-def plot_energy(path: Path, by_component_pj: dict[str, float]) -> None:
-    """Bar chart of energy per inference by component, pJ."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    names = list(by_component_pj)
-    values = [by_component_pj[n] for n in names]
-    fig, ax = plt.subplots(figsize=(6, 3.6))
-    bars = ax.bar(names, values, color="#4c72b0")
-    ax.bar_label(bars, labels=[f"{v:,.1f}" for v in values], fontsize=8)
-    ax.set_ylabel("energy per inference (pJ)")
-    ax.set_xlabel("component")
-    ax.set_title(f"Energy per inference by component, total {sum(values):,.1f} pJ")
-    ax.margins(y=0.15)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-
-
-def render_markdown(run_name: str, data: dict[str, Any], energy_model: dict[str, Any]) -> str:
+def render_run_markdown(run_name: str, data: dict[str, Any],
+                        energy_model: dict[str, Any]) -> str:
     """`report.md`: the run's numbers for a reader, with their sources and assumptions."""
     cfg = data["config"]
     tech = cfg.get("technology", {})

@@ -78,7 +78,7 @@ def memory_markdown(mem: dict[str, Any] | None) -> list[str]:
     return [
         "### Host memory of the Conductor", "",
         "Resident memory (VmRSS) of a host process serving this run's forest image, each "
-        "figure from a fresh process (`nfcore/conductor/memory.py`); "
+        "figure from a fresh process (`nfcore/flows/host_memory.py`); "
         "`make bench BENCH=conductor` gives the same figures for a 10,000-tree forest.", "",
         "| state | RSS (MiB) | trees loaded |",
         "| --- | --- | --- |",

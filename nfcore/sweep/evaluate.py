@@ -13,8 +13,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from nfcore.config import NFCoreConfig
+from nfcore.flows.forest_system import ForestSystemOptions, run_forest_system
+from nfcore.flows.system import arrival_interval_cycles
+from nfcore.sim import baselines as bl
+from nfcore.sim.arrivals import make_arrivals
+from nfcore.sim.cost.area import area_summary
+from nfcore.sim.cost.energy import EnergyTable
+from nfcore.sim.system.model import simulate_system
+from nfcore.sweep.forests import FOREST_FOLDER, load_trained
 
 
 @dataclass(frozen=True)
@@ -49,20 +58,6 @@ def evaluate(task: PointTask) -> dict[str, Any]:
 
 
 def _metrics(task: PointTask) -> dict[str, Any]:
-    import torch
-
-    from nfcore.flows.forest_system import (
-        ForestSystemOptions,
-        arrival_interval_cycles,
-        run_forest_system,
-    )
-    from nfcore.sim import baselines as bl
-    from nfcore.sim.arrivals import make_arrivals
-    from nfcore.sim.cost.area import area_summary
-    from nfcore.sim.cost.energy import EnergyTable
-    from nfcore.sim.system.model import simulate_system
-    from nfcore.sweep.forests import FOREST_FOLDER, load_trained
-
     # Workers run side by side on the same cores: one torch thread each.
     torch.set_num_threads(1)
     sim = task.simulation

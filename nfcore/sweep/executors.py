@@ -72,7 +72,7 @@ class DaskExecutor:
     """The points as tasks of a Dask distributed cluster at `address`."""
 
     def __init__(self, address: str) -> None:
-        try:
+        try:  # Dask is heavy and only a `--cluster` sweep needs it
             from distributed import Client
         except ImportError as exc:  # pragma: no cover - a dependency of the package
             raise ExecutorError("--cluster needs dask[distributed]; reinstall nfcore") from exc
@@ -84,7 +84,7 @@ class DaskExecutor:
 
     def map_unordered(self, fn: Callable[[T], Any],
                       items: Sequence[T]) -> Iterator[tuple[T, Any]]:
-        from distributed import as_completed
+        from distributed import as_completed  # heavy: as in __init__
 
         futures = {self._client.submit(fn, item, pure=False): item for item in items}
         for fut in as_completed(list(futures), loop=self._client.loop):

@@ -15,13 +15,10 @@ import json
 import os
 import pickle
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from forest.command import TrainResult, run_train
 from nfcore.sweep.spec import ForestSpec
 from nfcore.sweep.version import code_version
-
-if TYPE_CHECKING:
-    from forest.command import TrainResult
 
 TRAIN_FILE = "train.pkl"
 FOREST_FOLDER = "forest"
@@ -35,8 +32,6 @@ def forest_key(spec: ForestSpec) -> str:
 
 def ensure_forest(spec: ForestSpec, cache: Path, quiet: bool = True) -> Path:
     """Train `spec` into `cache` unless it is there; return its pickle's path."""
-    from forest.command import run_train
-
     folder = cache / forest_key(spec)
     pkl = folder / TRAIN_FILE
     if pkl.is_file():

@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import matplotlib
 import numpy as np
 import yaml
 
@@ -21,6 +22,9 @@ from nfcore.sweep.pareto import pareto_front
 from nfcore.sweep.runner import SweepOutcome
 from nfcore.sweep.spec import SweepSpec
 from nfcore.sweep.store import StoredPoint
+
+matplotlib.use("Agg")  # figures go to files; never open a window
+import matplotlib.pyplot as plt  # noqa: E402  (after the backend is chosen)
 
 OBJECTIVES = {
     "energy": ("energy_pj_per_inference", "energy per inference (pJ)"),
@@ -115,11 +119,6 @@ def _write_best(out_dir: Path, spec: SweepSpec, ok: list[StoredPoint]) -> dict[s
 
 def _plot_front(path: Path, ok: list[StoredPoint], front: list[int], xo: str, yo: str,
                 title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     (xm, xl), (ym, yl) = OBJECTIVES[xo], OBJECTIVES[yo]
     xf, xl = _PLOT_UNITS.get(xo, (1.0, xl))
     yf, yl = _PLOT_UNITS.get(yo, (1.0, yl))

@@ -44,6 +44,7 @@ import yaml
 from forest.datasets import DATASETS
 from nfcore.config import NFCoreConfig, build_validated, default_config_path
 from nfcore.errors import ConfigError
+from nfcore.sim.cost.area import AreaTable
 from nfcore.sim.cost.energy import EnergyTable
 
 MAX_POINTS = 100_000
@@ -87,7 +88,7 @@ class SimulationSpec:
     utilization: float = field(default=0.5, metadata=_range(0.01, 1.0, "of the busiest "
                                                                         "resource"))
     """Offered load: Poisson arrivals that keep each design's busiest core or host link busy
-    this share of the time (`forest_pipeline.arrival_interval_cycles`), so latency is
+    this share of the time (`nfcore.flows.system.arrival_interval_cycles`), so latency is
     compared at equal relative load."""
     seed: int = field(default=0, metadata=_range(0, 2**31 - 1))
 
@@ -259,8 +260,6 @@ def _parameter(name: str, raw: Any, src: str, table: EnergyTable) -> Parameter:
 
 def _check_area_nodes(base: dict[str, Any], params: tuple[Parameter, ...], src: str) -> None:
     """Every node the sweep can reach must have area figures (the area is an objective)."""
-    from nfcore.sim.cost.area import AreaTable
-
     nodes = AreaTable.load().nodes()
     reach = [("base config technology.node_nm",
               base.get("technology", {}).get("node_nm", NFCoreConfig().technology.node_nm))]

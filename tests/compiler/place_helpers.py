@@ -8,7 +8,7 @@ import numpy as np
 
 from nfcore.compiler.layout.input import LayerShape, LayoutInput, RouterStats, TreeShape
 from nfcore.compiler.layout.partition import PartSizer, plan_tree
-from nfcore.compiler.layout.traffic import Mesh, PlacementProblem, TrafficModel, build_problem
+from nfcore.compiler.layout.traffic import MeshShape, PlacementProblem, TrafficModel, build_problem
 from nfcore.config import NFCoreConfig
 
 SIZER = PartSizer(lanes=8, acc_bytes=4)
@@ -36,7 +36,8 @@ def config(rows: int, cols: int, sram_bytes: int = 65536) -> NFCoreConfig:
                                    "core": {"weight_sram_bytes": sram_bytes}})
 
 
-def problem_of(w: LayoutInput, mesh: Mesh, model: TrafficModel | None = None) -> PlacementProblem:
+def problem_of(w: LayoutInput, mesh: MeshShape,
+               model: TrafficModel | None = None) -> PlacementProblem:
     """The placement problem of every tree of `w` (all resident) on `mesh`."""
     plans = [plan_tree(t, i, mesh.cap_bytes, SIZER) for i, t in enumerate(w.trees)]
     return build_problem(w, plans, mesh, model or TrafficModel())

@@ -9,7 +9,7 @@ from place_helpers import problem_of, sized_tree, workload_of
 
 from nfcore.compiler.layout.bounds import lower_bound, pair_bound
 from nfcore.compiler.layout.traffic import (
-    Mesh,
+    MeshShape,
     TrafficModel,
 )
 
@@ -22,7 +22,7 @@ def test_lower_bound_holds_against_every_placement_of_a_small_case() -> None:
                             int(rng.integers(1, 64)), int(rng.integers(1, 16)))
                  for i in range(n)]
         sel = [rng.choice(n, 2, replace=False).tolist() for _ in range(12)]
-        mesh = Mesh(rows=2, cols=3, cap_bytes=1000)
+        mesh = MeshShape(rows=2, cols=3, cap_bytes=1000)
         prob = problem_of(workload_of(trees, sel), mesh)
         bound = lower_bound(prob)
         best = np.inf
@@ -41,7 +41,7 @@ def test_star_bound_counts_partners_that_cannot_all_be_near() -> None:
     # share a core (so the per-edge rule alone gives 0).
     trees = [sized_tree("hub", 400)] + [sized_tree(f"p{i}", 300) for i in range(5)]
     sel = [[0, i] for i in range(1, 6)]
-    mesh = Mesh(rows=2, cols=3, cap_bytes=1000)
+    mesh = MeshShape(rows=2, cols=3, cap_bytes=1000)
     prob = problem_of(workload_of(trees, sel), mesh)
     assert pair_bound(prob) > 0
     best = min(
@@ -52,7 +52,7 @@ def test_star_bound_counts_partners_that_cannot_all_be_near() -> None:
 
 
 def test_lower_bound_counts_a_hop_for_parts_that_cannot_share_a_core() -> None:
-    mesh = Mesh(rows=1, cols=2, cap_bytes=1000)
+    mesh = MeshShape(rows=1, cols=2, cap_bytes=1000)
     apart = workload_of([sized_tree("a", 600), sized_tree("b", 600)], [[0, 1]])
     with_pair = lower_bound(problem_of(apart, mesh))
     without = lower_bound(problem_of(apart, mesh, TrafficModel(coselect_weight=0.0)))

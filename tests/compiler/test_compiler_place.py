@@ -15,7 +15,7 @@ from nfcore.compiler.layout.place import (
 )
 from nfcore.compiler.layout.synthetic import synthetic_layout_input
 from nfcore.compiler.layout.traffic import (
-    Mesh,
+    MeshShape,
     PlacementProblem,
     TrafficModel,
     first_fit,
@@ -26,7 +26,7 @@ QUICK = AnnealSchedule(rounds=300)
 
 
 def _problem(n_trees: int, seed: int, rows: int, cols: int, cap: int) -> PlacementProblem:
-    return problem_of(synthetic_layout_input(n_trees, seed=seed), Mesh(rows, cols, cap))
+    return problem_of(synthetic_layout_input(n_trees, seed=seed), MeshShape(rows, cols, cap))
 
 
 def test_snake_order_visits_every_core_by_host_distance() -> None:
@@ -41,7 +41,7 @@ def test_snake_order_visits_every_core_by_host_distance() -> None:
 @pytest.mark.parametrize("coselect_weight", [0.0, 1.0, 100.0])
 def test_greedy_keeps_the_cheaper_of_the_two_orders(coselect_weight: float) -> None:
     w = synthetic_layout_input(300, seed=9)
-    prob = problem_of(w, Mesh(10, 10, 65536), TrafficModel(coselect_weight))
+    prob = problem_of(w, MeshShape(10, 10, 65536), TrafficModel(coselect_weight))
     curve = snake_order(10, 10)
     costs = [prob.cost(first_fit(prob, order, curve)[0])
              for order in (greedy_order(prob), cluster_order(prob))]
@@ -61,11 +61,11 @@ def test_capacity_is_never_exceeded_on_random_cases() -> None:
         w = synthetic_layout_input(n, seed=case, k=int(rng.integers(2, 5)),
                                big_tree_fraction=float(rng.uniform(0, 0.2)))
         # A mesh the parts fill to 50..100 % (first-fit may fail on the fullest ones).
-        parts_bytes = problem_of(w, Mesh(1, 1, cap)).part_bytes.sum()
+        parts_bytes = problem_of(w, MeshShape(1, 1, cap)).part_bytes.sum()
         cores = int(np.ceil(parts_bytes / (cap * rng.uniform(0.5, 1.0))))
         rows = int(rng.integers(1, int(np.sqrt(cores)) + 1))
         cols = -(-cores // rows)
-        prob = problem_of(w, Mesh(rows, cols, cap))
+        prob = problem_of(w, MeshShape(rows, cols, cap))
         core_of, failed = greedy_placement(prob)
         placed = core_of >= 0
         assert placed.sum() + failed.size == prob.n_parts

@@ -8,7 +8,7 @@ from place_helpers import problem_of, sized_tree, workload_of
 from nfcore.compiler.layout.bounds import lower_bound
 from nfcore.compiler.layout.synthetic import synthetic_layout_input
 from nfcore.compiler.layout.traffic import (
-    Mesh,
+    MeshShape,
     TrafficModel,
     first_fit,
     random_placement,
@@ -18,7 +18,7 @@ from nfcore.compiler.layout.traffic import (
 def test_cost_by_hand_on_a_two_by_two_mesh() -> None:
     # Tree a (16 B in, 4 B out) is in every request, b (32 B in, 8 B out) and c (8 B in,
     # 2 B out) each in half of them, always with a.
-    mesh = Mesh(rows=2, cols=2, cap_bytes=1000)
+    mesh = MeshShape(rows=2, cols=2, cap_bytes=1000)
     assert mesh.host_hops.tolist() == [0, 1, 1, 2]
     w = workload_of([sized_tree("a", 100, 16, 4), sized_tree("b", 100, 32, 8),
                      sized_tree("c", 100, 8, 2)], [[0, 1], [0, 1], [0, 2], [0, 2]])
@@ -36,7 +36,7 @@ def test_cost_by_hand_on_a_two_by_two_mesh() -> None:
 
 def test_first_fit_and_random_placement_respect_capacity() -> None:
     w = synthetic_layout_input(300, seed=2)
-    mesh = Mesh(rows=10, cols=10, cap_bytes=65536)
+    mesh = MeshShape(rows=10, cols=10, cap_bytes=65536)
     prob = problem_of(w, mesh)
     order = np.arange(prob.n_parts)
     core_of, failed = first_fit(prob, order, np.arange(mesh.n_cores))

@@ -15,7 +15,7 @@ from nfcore.conductor.audit import AuditLog, verify_log
 from nfcore.conductor.backends import make_backend
 from nfcore.conductor.conductor import Conductor, RequestError, aggregate
 from nfcore.conductor.costs import TreeCost
-from nfcore.conductor.image import CompiledForest, ImageForest, OnDemandForest
+from nfcore.conductor.tree_source import CompiledForest, ImageForest, OnDemandForest
 from nfcore.config import NFCoreConfig
 from nfcore.errors import ConfigError, ImageError
 

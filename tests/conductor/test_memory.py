@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from conductor_helpers import SavedForest
 
-from nfcore.conductor.memory import host_memory, probe
 from nfcore.errors import NFCoreError
+from nfcore.flows.host_memory import host_memory, probe
 
 
 def test_lazy_loads_only_routed_trees_and_whole_loads_all(saved_forest: SavedForest,

@@ -21,8 +21,8 @@ from nfcore.compiler import load_forest_image
 from nfcore.conductor.audit import AuditLog, verify_log
 from nfcore.conductor.backends import make_backend
 from nfcore.conductor.conductor import Conductor
-from nfcore.conductor.image import ImageForest
 from nfcore.conductor.server import create_app
+from nfcore.conductor.tree_source import ImageForest
 from nfcore.config import NFCoreConfig
 
 CLIENTS = 32

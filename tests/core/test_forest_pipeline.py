@@ -6,12 +6,8 @@ import numpy as np
 import pytest
 
 from nfcore.config import NFCoreConfig
-from nfcore.flows.forest_system import (
-    ForestSystemOptions,
-    arrival_interval_cycles,
-    export_macs,
-    run_forest_system,
-)
+from nfcore.flows.forest_system import ForestSystemOptions, export_macs, run_forest_system
+from nfcore.flows.system import arrival_interval_cycles
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ import pytest
 
 from nfcore.arch import isa
 from nfcore.arch.isa import Activation, Opcode
-from nfcore.arch.isa_doc import render_markdown
+from nfcore.arch.isa_doc import render_isa_page
 from nfcore.errors import ISAError
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "isa.md"
@@ -146,4 +146,4 @@ def test_pack_matvec_refuses_out_of_range() -> None:
 
 
 def test_docs_are_rendered_from_the_module() -> None:
-    assert DOCS.read_text() == render_markdown(), "run `nfcore isa-doc` to regenerate"
+    assert DOCS.read_text() == render_isa_page(), "run `nfcore isa-doc` to regenerate"

@@ -234,8 +234,7 @@ def test_the_forest_pipeline_runs_split_trees(split_forest: Any) -> None:
     + the golden array's cycles of the tree from what the image puts on its cores + output
     packet. Then the router's requests run through the system report with every baseline."""
     from nfcore.compiler.golden_run import run_image_tree
-    from nfcore.flows.forest_system import arrival_interval_cycles
-    from nfcore.flows.system import ArrivalSpec, build_system_report
+    from nfcore.flows.system import ArrivalSpec, arrival_interval_cycles, build_system_report
 
     cfg, run = split_forest
     specs = run.workload.trees

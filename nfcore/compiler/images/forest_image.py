@@ -261,6 +261,7 @@ def load_forest_image(path: str | Path, cfg: NFCoreConfig,
         if key not in manifest:
             raise ImageError(f"{root / MANIFEST}: missing key {key!r}")
     if forest_dir is not None:
+        # torch (through forest.io) only to check the forest: loading an image needs none.
         from forest.io import ForestReader
 
         actual = ForestReader(forest_dir).manifest["forest_id"]

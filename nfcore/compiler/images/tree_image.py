@@ -40,6 +40,7 @@ from nfcore.compiler.images.core_image import (
     _dumps,
     _open_manifest,
     _read_verified,
+    load_image,
 )
 from nfcore.compiler.lower.kernels import plan_kernels
 from nfcore.compiler.lower.program import Piece, emit_core
@@ -158,8 +159,6 @@ def load_tree_image(path: str | Path, cfg: NFCoreConfig) -> TreeImage:
 
 
 def _from_format_1(root: Path, cfg: NFCoreConfig) -> TreeImage:
-    from nfcore.compiler.images.core_image import load_image
-
     img = load_image(root, cfg)
     q = QuantizedTree.from_mlp(img.quant)
     plan = plan_kernels(q, cfg.core.lanes)

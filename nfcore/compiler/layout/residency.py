@@ -20,7 +20,7 @@ import numpy as np
 
 from nfcore.compiler.layout.input import LayoutInput
 from nfcore.compiler.layout.partition import TreePlan
-from nfcore.compiler.layout.traffic import FloatArray, IntArray, Mesh
+from nfcore.compiler.layout.traffic import FloatArray, IntArray, MeshShape
 from nfcore.errors import CompileError
 
 
@@ -62,7 +62,7 @@ class Residency:
                          tree_bytes=self.tree_bytes, freq=self.freq)
 
 
-def check_placeable(workload: LayoutInput, plans: Sequence[TreePlan], mesh: Mesh) -> None:
+def check_placeable(workload: LayoutInput, plans: Sequence[TreePlan], mesh: MeshShape) -> None:
     """Raise `CompileError` naming the tree if some tree cannot run on the chip even alone
     (paging loads a whole tree, so each one must fit the mesh by itself)."""
     for plan in plans:

@@ -20,7 +20,7 @@ from nfcore.compiler.layout.place import AnnealSchedule, anneal, greedy_placemen
 from nfcore.compiler.layout.residency import Residency, check_placeable, choose_residency
 from nfcore.compiler.layout.traffic import (
     IntArray,
-    Mesh,
+    MeshShape,
     PlacementProblem,
     TrafficModel,
     build_problem,
@@ -34,7 +34,7 @@ class Layout:
     """Where every resident part lives, and how good that is."""
 
     workload: LayoutInput
-    mesh: Mesh
+    mesh: MeshShape
     plans: tuple[TreePlan, ...]
     """Partition plan of every tree, by tree index."""
     residency: Residency
@@ -57,8 +57,8 @@ class Layout:
         return used.astype(np.int64)
 
 
-def mesh_of(cfg: NFCoreConfig) -> Mesh:
-    return Mesh(rows=cfg.mesh.rows, cols=cfg.mesh.cols, cap_bytes=cfg.core.weight_sram_bytes)
+def mesh_of(cfg: NFCoreConfig) -> MeshShape:
+    return MeshShape(rows=cfg.mesh.rows, cols=cfg.mesh.cols, cap_bytes=cfg.core.weight_sram_bytes)
 
 
 def compile_layout(workload: LayoutInput, cfg: NFCoreConfig, *, seed: int = 0,

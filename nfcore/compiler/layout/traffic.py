@@ -56,8 +56,9 @@ class TrafficModel:
 
 
 @dataclass(frozen=True, eq=False)
-class Mesh:
-    """Core geometry: core `c` is at column `c % cols`, row `c // cols`."""
+class MeshShape:
+    """Core geometry as the placer sees it (not the RTL `nfcore.hdl.mesh.Mesh`): core `c`
+    is at column `c % cols`, row `c // cols`."""
 
     rows: int
     cols: int
@@ -98,7 +99,7 @@ class PlacementProblem:
     `nbr_bytes` hold the same edges as a symmetric adjacency (CSR).
     """
 
-    mesh: Mesh
+    mesh: MeshShape
     part_tree: IntArray
     part_bytes: IntArray
     host_bytes: FloatArray
@@ -140,7 +141,7 @@ class PlacementProblem:
             )
 
 
-def build_problem(workload: LayoutInput, plans: Sequence[TreePlan], mesh: Mesh,
+def build_problem(workload: LayoutInput, plans: Sequence[TreePlan], mesh: MeshShape,
                   model: TrafficModel = TrafficModel()) -> PlacementProblem:
     """The placement problem of the trees of `plans` (the resident ones) on `mesh`."""
     stats: RouterStats = workload.stats
@@ -185,7 +186,7 @@ def build_problem(workload: LayoutInput, plans: Sequence[TreePlan], mesh: Mesh,
     return _with_edges(mesh, part_tree, part_bytes, host_bytes, u, v, b, offsets)
 
 
-def _with_edges(mesh: Mesh, part_tree: IntArray, part_bytes: IntArray, host_bytes: FloatArray,
+def _with_edges(mesh: MeshShape, part_tree: IntArray, part_bytes: IntArray, host_bytes: FloatArray,
                 u: IntArray, v: IntArray, b: FloatArray,
                 offsets: dict[int, int]) -> PlacementProblem:
     n = part_tree.size

@@ -7,6 +7,10 @@ on the image, then the `inputs` rows run on the golden backend: only routed tree
 `whole` (every tree loaded, compiled and float, as a server that loads all at start would
 hold it). The probe reads the hardware config from the image's own manifest, so the figures
 need no config file. Linux only (`/proc`); elsewhere `host_memory` raises `NFCoreError`.
+
+A flow, not part of the Conductor: it imports no Conductor module itself (the probe is a
+separate Python process that does), so `make sim`'s flow (`nfcore.flows.sim`) can measure
+the Conductor without the flows layer importing the layer above it.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ from nfcore.compiler import load_forest_image
 from nfcore.conductor.audit import AuditLog
 from nfcore.conductor.backends import make_backend
 from nfcore.conductor.conductor import Conductor
-from nfcore.conductor.image import ImageForest
+from nfcore.conductor.tree_source import ImageForest
 from nfcore.config import NFCoreConfig
 mode, forest, image, inputs, log = sys.argv[1:6]
 out = {"mode": mode}
