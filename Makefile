@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 CONFIG ?= configs/default.yaml
 
-.PHONY: setup sim sweep test test-long test-py test-hw verilog lint bench clean
+.PHONY: setup sim sweep test test-long test-py test-hw verilog lint bench bench-smoke clean
 
 ## setup: create .venv and install nfcore with its pinned dependencies (pyproject.toml).
 ## PyTorch comes from the package registry, which on Linux x86_64 serves the CUDA build
@@ -67,8 +67,13 @@ lint: $(STAMP)
 	$(BIN)/mypy nfcore forest
 	$(BIN)/lint-imports
 
+## bench: every benchmark, or those named in BENCH (e.g. make bench BENCH="sim noc"); long
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py $(BENCH)
+
+## bench-smoke: every benchmark at tiny sizes, to check they run (CI); figures mean nothing
+bench-smoke: $(STAMP)
+	$(BIN)/python benchmarks/run_all.py --smoke $(BENCH)
 
 ## fpga: build the FPGA targets with the PyPI toolchain; writes reports/fpga/fpga.md and .json
 FPGA_STAMP := $(VENV)/.installed-fpga

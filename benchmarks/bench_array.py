@@ -13,18 +13,19 @@ Run: `python benchmarks/bench_array.py [--iterations N] [--runs N] [--no-watch]`
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import tempfile
 from pathlib import Path
+
+import options
 
 from nfcore.config import MeshConfig, NFCoreConfig
 from nfcore.eda.toolchain import build_top, top_name
 from sim_tests.tb.array_tb import ENV_BENCH, ENV_BENCH_OUT
 from sim_tests.tb.scenarios import CORE
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = options.ROOT
 ARRAYS = ((1, 1), (2, 2), (4, 4))
 
 
@@ -47,18 +48,20 @@ def speed(rows: int, cols: int, iterations: int, runs: int, watch: bool
     return r["cycles"] / r["wall_s"], r["cycles"] / r["cpu_s"], r["cycles"]
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv: list[str]) -> None:
+    parser = options.parser(__doc__)
     parser.add_argument("--iterations", type=int, default=1024, help="ring loop count, 1..1024")
     parser.add_argument("--runs", type=int, default=3, help="runs per array and wait mode")
     parser.add_argument("--no-watch", action="store_true",
                         help="skip the (slow) per-cycle Python watch")
-    # run_all calls main() with no arguments: its own argv names benchmarks, not options.
-    args = parser.parse_args([] if argv is None else argv)
+    args = parser.parse_args(argv)
+    arrays = [(2, 2)] if args.smoke else ARRAYS  # smoke: the 2 x 2 that `make test` built
+    if args.smoke:
+        args.iterations, args.runs, args.no_watch = 4, 1, True
     print(f"Array RTL simulation speed (Verilator, lanes={CORE.lanes}; build and load not "
           "counted)")
     print("array  wait    cycles simulated   cycles/s (wall)   cycles/s (CPU)")
-    for rows, cols in ARRAYS:
+    for rows, cols in arrays:
         modes = [("edge", False)] + ([] if args.no_watch else [("watch", True)])
         for name, watch in modes:
             iterations = args.iterations if not watch else max(1, args.iterations // 8)

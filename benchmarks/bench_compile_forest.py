@@ -15,20 +15,22 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+import options
 
+ROOT = options.ROOT
 TREES = (256, 1_000)
+SMOKE_TREES = (16,)
 
 
-def main() -> None:
+def main(argv: list[str]) -> None:
+    args = options.parser(__doc__).parse_args(argv)
     from forest.command import run_train
     from nfcore.config import NFCoreConfig
     from nfcore.report.compile import run_compile
 
     cfg = NFCoreConfig.load(ROOT / "configs" / "default.yaml")
     with tempfile.TemporaryDirectory() as tmp:
-        for n in TREES:
+        for n in SMOKE_TREES if args.smoke else TREES:
             t0 = time.perf_counter()
             run_train("multitask", Path(tmp) / f"f{n}", tasks=n, monolith=False, quiet=True)
             train_s = time.perf_counter() - t0
@@ -50,4 +52,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

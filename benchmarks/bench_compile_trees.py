@@ -9,7 +9,10 @@ Run: `python benchmarks/bench_compile_trees.py`.
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
+import options
 
 from forest.export import ConvLayer, ElmanCell, TreeExport, reference_forward
 from nfcore.compiler import compile_tree
@@ -44,7 +47,8 @@ def typical_trees(rng: np.random.Generator) -> dict[str, TreeExport]:
     }
 
 
-def main() -> None:
+def main(argv: list[str]) -> None:
+    options.parser(__doc__).parse_args(argv)  # already small: --smoke runs the same
     cfg = NFCoreConfig(mesh=MeshConfig(rows=2, cols=2))
     rng = np.random.default_rng(0)
     print(f"core: {cfg.core.lanes} lanes, {cfg.core.weight_sram_bytes} B weights, "
@@ -69,4 +73,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+import options
 
+ROOT = options.ROOT
 REQUESTS = 300
 RTL_REQUESTS = 100
 
 
-def main() -> None:
+def main(argv: list[str]) -> None:
+    args = options.parser(__doc__).parse_args(argv)
+    requests, rtl_requests = (20, 4) if args.smoke else (REQUESTS, RTL_REQUESTS)
     from forest.datasets import load_dataset
     from forest.train import train_mlp
     from nfcore.compiler import compile_mlp
@@ -31,7 +32,7 @@ def main() -> None:
     data = load_dataset("digits", seed=0)
     tree, _ = train_mlp(data, hidden=(32,), seed=0)
     quant, prog = compile_mlp(tree.layers(), data.x_train, cfg)
-    inputs = list(quant.quantize_input(data.x_test[:REQUESTS]))
+    inputs = list(quant.quantize_input(data.x_test[:requests]))
 
     core = CoreState(cfg.core)
     core.load_weights(prog.weights)
@@ -49,7 +50,7 @@ def main() -> None:
     simpy_s = time.perf_counter() - t0
 
     build = ROOT / "build" / "bench_core"
-    rtl_inputs = inputs[:RTL_REQUESTS]
+    rtl_inputs = inputs[:rtl_requests]
     run_rtl(cfg, prog.weights, prog.program, rtl_inputs[:1], prog.input_addr,
             prog.output_addr, prog.output_len, build_dir=build)  # build outside the timing
     t0 = time.perf_counter()
@@ -68,4 +69,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

@@ -9,25 +9,27 @@ The issue's target: under 2 minutes on a 2-core machine.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import time
 
+import options
 import torch
 
 from forest.build import ForestOptions, train_forest
 from forest.datasets import load_dataset
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str]) -> None:
     """Run with the defaults (1,000 trees) unless `argv` gives options."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = options.parser(__doc__)
     parser.add_argument("--trees", type=int, default=1000, help="trees = tasks")
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
     parser.add_argument("--samples-per-task", type=int, default=64)
     parser.add_argument("--quiet", action="store_true")
-    args = parser.parse_args([] if argv is None else argv)
+    args = parser.parse_args(argv)
+    if args.smoke:
+        args.trees, args.samples_per_task, args.quiet = 16, 16, True
 
     t0 = time.perf_counter()
     data = load_dataset("multitask", seed=0, n_tasks=args.trees,

@@ -8,7 +8,10 @@ Run: `python benchmarks/bench_isa_kernels.py`.
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
+import options
 
 from nfcore.arch import isa
 from nfcore.arch.isa import Activation
@@ -66,7 +69,8 @@ def elman_rnn(lanes: int, steps: int = 20, inputs: int = 8, hidden: int = 16
     return state.run(), steps * hidden * (inputs + hidden)
 
 
-def main() -> None:
+def main(argv: list[str]) -> None:
+    options.parser(__doc__).parse_args(argv)  # already small: --smoke runs the same
     print("kernel      lanes   cycles     MACs   MACs/cycle  peak")
     for lanes in (8, 16, 32):
         for name, kernel in (("conv1d", conv1d), ("elman_rnn", elman_rnn)):
@@ -76,4 +80,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

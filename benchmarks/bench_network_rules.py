@@ -14,17 +14,21 @@ Run: `python benchmarks/bench_network_rules.py [--requests N]`.
 
 from __future__ import annotations
 
-import argparse
+import sys
+
+import options
 
 from nfcore.config import NFCoreConfig
 from nfcore.sim.net.check import check_network, host_traffic
 from nfcore.sim.net.oneshot import Network
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--requests", type=int, default=300)
+def main(argv: list[str]) -> None:
+    parser = options.parser(__doc__)
+    parser.add_argument("--requests", type=int, default=300, help="requests of host traffic")
     args = parser.parse_args(argv)
+    if args.smoke:
+        args.requests = 10
     cfg = NFCoreConfig.from_dict({"mesh": {"rows": 16, "cols": 16}})
     packets = host_traffic(Network(cfg), args.requests, 500, seed=0)
     check = check_network(cfg, packets)
@@ -39,4 +43,4 @@ def main(argv: list[str] | None = None) -> None:
           "walk")
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

@@ -11,12 +11,13 @@ Build time is not counted. Run: `python benchmarks/bench_noc.py [--cycles N] [--
 
 from __future__ import annotations
 
-import argparse
 import json
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
+import options
 from amaranth.back import verilog
 
 from nfcore.config import MeshConfig, NFCoreConfig
@@ -24,7 +25,7 @@ from nfcore.eda.toolchain import build_top, build_verilog, top_name
 from sim_tests.tb.noc_tb import ENV_BENCH_OUT, ENV_NOC, TBParams
 from sim_tests.tb.traffic import MeshTraffic
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = options.ROOT
 MESHES = ((2, 2), (4, 4))
 LANES = NFCoreConfig().core.lanes
 
@@ -63,16 +64,19 @@ def cocotb_tb(rows: int, cols: int, packets: int) -> tuple[float, float]:
     return r["cycles"] / r["traffic_s"], r["flits"] / r["cycles"]
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv: list[str]) -> None:
+    parser = options.parser(__doc__)
     parser.add_argument("--cycles", type=int, default=500_000,
                         help="cycles of the hardware-traffic run per mesh")
     parser.add_argument("--packets", type=int, default=5_000,
                         help="random packets of the cocotb-testbench run per mesh")
     args = parser.parse_args(argv)
+    meshes = MESHES[:1] if args.smoke else MESHES
+    if args.smoke:
+        args.cycles, args.packets = 2_000, 20
     print(f"NoC RTL simulation speed (Verilator, lanes={LANES}; build time not counted)")
     print("mesh  stimulus    cycles/s  flits/cycle")
-    for rows, cols in MESHES:
+    for rows, cols in meshes:
         speed, load = hw_traffic(rows, cols, args.cycles)
         print(f"{rows}x{cols}   hw traffic  {speed:9,.0f}  {load:11.2f}")
         speed, load = cocotb_tb(rows, cols, args.packets)
@@ -80,4 +84,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

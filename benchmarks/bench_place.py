@@ -10,33 +10,32 @@ Run: `.venv/bin/python benchmarks/bench_place.py [--heatmap DIR]`.
 
 from __future__ import annotations
 
-import argparse
 import math
 import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+import options
 
 SEED = 0
 TARGET_FILL = 0.7
 CASES = ((1_000, None), (10_000, 64))
 """(trees, mesh side); None picks the side from the forest's size."""
+SMOKE_CASES = ((100, None),)
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str]) -> None:
     from nfcore.compiler.layout.stages import compile_layout
     from nfcore.compiler.layout.stats import layout_stats
     from nfcore.compiler.layout.synthetic import synthetic_layout_input
     from nfcore.config import NFCoreConfig
     from nfcore.report.plots import plot_sram_heatmap
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = options.parser(__doc__)
     parser.add_argument("--heatmap", type=Path, help="write SRAM heatmaps to this folder")
-    args = parser.parse_args(argv if argv is not None else [])
+    args = parser.parse_args(argv)
     sram = NFCoreConfig().core.weight_sram_bytes
-    for n_trees, side in CASES:
+    for n_trees, side in SMOKE_CASES if args.smoke else CASES:
         t0 = time.perf_counter()
         workload = synthetic_layout_input(n_trees, seed=SEED)
         gen_s = time.perf_counter() - t0

@@ -6,15 +6,16 @@ size and with forest size. Only `simulate_system` is timed (not workload generat
 reports), best of two runs; CPU time (`time.process_time`) is what the figure divides by, so
 that other processes sharing the machine do not distort it; wall time is printed beside it.
 
-Run: `python benchmarks/bench_sim.py [--requests N]`.
+Run: `python benchmarks/bench_sim.py [--requests N] [--smoke]`.
 """
 
 from __future__ import annotations
 
-import argparse
+import sys
 import time
 
 import numpy as np
+import options
 
 from nfcore.config import NFCoreConfig
 from nfcore.sim.arrivals import make_arrivals
@@ -54,27 +55,31 @@ def _table(title: str, label: str, rows: list[tuple[str, dict[str, float]]]) -> 
               f"{m['hops_per_packet']:.1f} | {m['p50_latency_cycles']:,.0f} |")
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--requests", type=int, default=4000)
+def main(argv: list[str]) -> None:
+    parser = options.parser(__doc__)
+    parser.add_argument("--requests", type=int, default=4000, help="simulated requests per run")
     args = parser.parse_args(argv)
-    n = args.requests
+    n = 100 if args.smoke else args.requests
+    head_trees = 100 if args.smoke else 1000
 
-    head = measure(16, 16, 1000, n)
-    print(f"bench_sim: 1,000 trees, top-4, 16 x 16 mesh, {n} requests: "
+    head = measure(16, 16, head_trees, n)
+    print(f"bench_sim: {head_trees:,} trees, top-4, 16 x 16 mesh, {n} requests: "
           f"{head['cpu_rps']:,.0f} simulated requests/s of CPU time "
           f"({head['wall_rps']:,.0f} per wall second)")
 
-    meshes = [(f"{s} x {s}", measure(s, s, 250, n)) for s in (8, 16, 32)]
-    _table("mesh size (250 trees, top-4):", "mesh", meshes)
-    forests = [(f"{t:,}", measure(32, 32, t, n)) for t in (250, 1000, 4000)]
-    _table("forest size (32 x 32 mesh, top-4):", "trees", forests)
+    sides, sizes = ((4, 8), (50, 100)) if args.smoke else ((8, 16, 32), (250, 1000, 4000))
+    meshes = [(f"{s} x {s}", measure(s, s, sizes[0], n)) for s in sides]
+    _table(f"mesh size ({sizes[0]} trees, top-4):", "mesh", meshes)
+    forests = [(f"{t:,}", measure(sides[-1], sides[-1], t, n)) for t in sizes]
+    _table(f"forest size ({sides[-1]} x {sides[-1]} mesh, top-4):", "trees", forests)
 
     m0, m1 = meshes[0][1], meshes[-1][1]
     f0, f1 = forests[0][1], forests[-1][1]
-    print(f"\nCPU time per request: {m1['cpu_s'] / m0['cpu_s']:.2f}x from 8 x 8 to 32 x 32 "
+    print(f"\nCPU time per request: {m1['cpu_s'] / m0['cpu_s']:.2f}x from the smallest to the "
+          "largest mesh "
           f"(hops per packet {m0['hops_per_packet']:.1f} -> {m1['hops_per_packet']:.1f}); "
-          f"{f1['cpu_s'] / f0['cpu_s']:.2f}x from 250 to 4,000 trees. A request costs about "
+          f"{f1['cpu_s'] / f0['cpu_s']:.2f}x from the smallest to the largest forest. A "
+          "request costs about "
           "top-k x (a few SimPy events per tree job + one Python step per link of its two "
           "packets) plus the packets of paged weights: the cost follows the hop count (the "
           "mesh side, and how far placement spreads the trees: 250 trees fill only the first "
@@ -82,4 +87,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])
