@@ -64,7 +64,7 @@ verilog: $(STAMP)
 ## lint: ruff, mypy, then the import layers of pyproject.toml's [tool.importlinter]
 lint: $(STAMP)
 	$(BIN)/ruff check nfcore forest tests sim_tests benchmarks
-	$(BIN)/mypy nfcore forest
+	$(BIN)/mypy nfcore forest benchmarks
 	$(BIN)/lint-imports
 
 ## bench: every benchmark, or those named in BENCH (e.g. make bench BENCH="sim noc"); long
