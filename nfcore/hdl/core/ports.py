@@ -6,10 +6,9 @@ member carries the memory port's name (`x_rd`, `w_wr`, ...) so that in the Veril
 port and the memory's port are one wire under one name (two names of one net would leave one
 of them an unused alias, which `verilator -Wall` reports).
 
-`share_read_port` and `share_write_port` join the users of one port. At most one user reads or
-writes in a cycle; the others hold `addr`, `data` and a write's `en` at 0 and a read's `en` at
-1, the ports' defaults, so the port takes the OR of the addresses and data and the AND of the
-read enables.
+`share_read_port` and `share_write_port` join the users of one port. In any cycle at most one
+user drives its members away from their defaults (0; a read's `en` 1), so the port takes the
+OR of the addresses, data and write enables and the AND of the read enables.
 """
 
 from __future__ import annotations
@@ -49,8 +48,7 @@ def share_read_port(m: Module, port: memory.ReadPort, *users: Any) -> None:
 
 
 def share_write_port(m: Module, port: memory.WritePort, *users: Any) -> None:
-    """Drive `port` from `users` (flipped `memory.WritePort.Signature`s), at most one of
-    which writes in a cycle."""
+    """Drive `port` from `users` (flipped `memory.WritePort.Signature`s)."""
     for name in ("addr", "data", "en"):
         m.d.comb += getattr(port, name).eq(
             _fold([getattr(u, name) for u in users], lambda a, b: a | b))
