@@ -11,7 +11,9 @@ from amaranth.sim import Simulator
 from nfcore.arch import isa
 from nfcore.arch.isa import Activation as IsaActivation
 from nfcore.golden.core import requantize
-from nfcore.hdl.datapath import Activation, MacRequant, VmulUnit, shift_add_multiply
+from nfcore.hdl.core.arith import shift_add_multiply
+from nfcore.hdl.core.datapath import MacRequant, VmulUnit
+from nfcore.hdl.core.decode import Activation
 
 LANES = 8
 

@@ -9,7 +9,8 @@ from amaranth.sim import Simulator
 from nfcore.arch import isa
 from nfcore.arch.isa import Activation as IsaActivation
 from nfcore.golden.core import requantize
-from nfcore.hdl.datapath import Activation, Requantizer
+from nfcore.hdl.core.arith import Requantizer
+from nfcore.hdl.core.decode import Activation
 
 ACC_BITS = 32
 

@@ -13,7 +13,7 @@ Paging (the one timing formula that the RTL tests and the system model both read
 A tree's weights are paged by read requests (`noc.DRAM_REQUEST_FIELDS` with `to_weights`),
 one per chunk of at most `2**noc.LENGTH_BITS` words (`noc.page_chunks`), each answered by
 one weight packet (`noc.WEIGHT_HEADER_FIELDS`) that the core writes to its weight SRAM
-(`nfcore.hdl.pager`). In cycles:
+(`nfcore.hdl.core.net_port`). In cycles:
 
 1. The host injects request j (`noc.dram_request_flits(True)` flits) into the host port;
    its tail reaches the DRAM port `noc.header_latency_cycles(HOST, DRAM)` cycles after the

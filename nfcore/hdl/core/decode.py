@@ -1,17 +1,47 @@
-"""Instruction decode for `MicroCore`: field views of the 64-bit encodings, legality, and
-the configurations the RTL can be built for. Everything comes from `nfcore.arch.isa`."""
+"""Instruction decode for the sequencer: the opcode and activation shapes, field views of the
+64-bit encodings, and legality. Everything comes from `nfcore.arch.isa`."""
 
 from __future__ import annotations
 
+import types
+from enum import IntEnum
 from typing import Any
 
 from amaranth.hdl import Module, Signal, Value, signed, unsigned
-from amaranth.lib import data
+from amaranth.lib import data, enum
 
 from nfcore.arch import isa
-from nfcore.config import CoreConfig
-from nfcore.errors import ConfigError
-from nfcore.hdl.datapath import Activation, Opcode
+
+__all__ = ["Activation", "Opcode", "field_shape", "hw_enum", "instr_layout", "isa_field",
+           "legal"]
+
+
+def hw_enum(py_enum: type[IntEnum], bits: int) -> Any:
+    """An Amaranth enum shape with the members of `py_enum`, so waveforms show names."""
+
+    def body(ns: dict[str, Any]) -> None:
+        for member in py_enum:
+            ns[member.name] = member.value
+
+    return types.new_class(py_enum.__name__, (enum.Enum,), {"shape": bits}, body)
+
+
+def isa_field(op: isa.Opcode, name: str) -> isa.Field:
+    for f in isa.FORMATS[op]:
+        if f.name == name:
+            return f
+    raise KeyError(f"{op.name} has no field {name!r}")
+
+
+Opcode = hw_enum(isa.Opcode, isa.OPCODE_BITS)
+Activation = hw_enum(isa.Activation, isa_field(isa.Opcode.MATVEC, "act").width)
+
+
+def field_shape(f: isa.Field) -> Any:
+    """The shape of field `f`'s stored value (signed fields two's complement)."""
+    if f.name == "act":
+        return Activation
+    return signed(f.width) if f.signed else unsigned(f.width)
 
 
 def instr_layout(op: isa.Opcode) -> data.FlexibleLayout:
@@ -19,11 +49,7 @@ def instr_layout(op: isa.Opcode) -> data.FlexibleLayout:
     (value - offset; signed fields two's complement)."""
     fields = {"op": data.Field(Opcode, 0)}
     for f in isa.FORMATS[op]:
-        if f.name == "act":
-            shape: Any = Activation
-        else:
-            shape = signed(f.width) if f.signed else unsigned(f.width)
-        fields[f.name] = data.Field(shape, f.lsb)
+        fields[f.name] = data.Field(field_shape(f), f.lsb)
     return data.FlexibleLayout(isa.INSTR_BITS, fields)
 
 
@@ -54,22 +80,3 @@ def _any(terms: list[Any]) -> Any:
     for t in terms[1:]:
         out = out | t
     return out
-
-
-def validate(core: CoreConfig) -> None:
-    """Raise ConfigError if the RTL cannot be built for `core`."""
-    lanes = core.lanes
-    if lanes < isa.HEADER_BYTES or lanes & (lanes - 1):
-        raise ConfigError(
-            f"core.lanes = {lanes}: the RTL needs a power of two >= {isa.HEADER_BYTES} "
-            f"(the MATVEC row header and a 64-bit instruction fit in one word)"
-        )
-    for key, value, bits in (
-        ("core.weight_words", core.weight_words, isa.WEIGHT_ADDR_BITS),
-        ("core.act_words", core.act_words, isa.ACT_ADDR_BITS),
-        ("core.imem_depth", core.imem_depth, isa.PC_BITS),
-    ):
-        if not 2 <= value <= 1 << bits:
-            raise ConfigError(f"{key} = {value} is out of range; allowed 2 to {1 << bits}")
-    if not 16 <= core.acc_bits <= 32:
-        raise ConfigError(f"core.acc_bits = {core.acc_bits} is out of range; allowed 16 to 32")

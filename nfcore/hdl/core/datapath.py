@@ -5,47 +5,29 @@ Each takes one beat per cycle on an always-ready stream, in the cycle the beat's
 the SRAM read ports, and returns results on an always-ready stream that the core writes to
 the activation scratchpad in the cycle they appear. Their latencies are part of the timing
 contract in `nfcore.arch.isa` (`MATVEC_DRAIN_CYCLES`, `LUT_CYCLES`, `VADD_DRAIN_CYCLES`,
-`VMUL_DRAIN_CYCLES`).
+`VMUL_DRAIN_CYCLES`). `Datapath` puts the three behind the sequencer's issue port.
 """
 
 from __future__ import annotations
 
-import types
-from enum import IntEnum
 from typing import Any
 
-from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, Value, signed, unsigned
-from amaranth.lib import data, enum, memory, stream, wiring
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2, exact_log2
 
 from nfcore.arch import isa
 from nfcore.errors import ConfigError
+from nfcore.hdl.core.arith import Requantizer, clamp_int8, lane, shift_add_multiply, tree_sum
+from nfcore.hdl.core.decode import Activation
+from nfcore.hdl.core.ports import read_port
 
-
-def hw_enum(py_enum: type[IntEnum], bits: int) -> Any:
-    """An Amaranth enum shape with the members of `py_enum`, so waveforms show names."""
-
-    def body(ns: dict[str, Any]) -> None:
-        for member in py_enum:
-            ns[member.name] = member.value
-
-    return types.new_class(py_enum.__name__, (enum.Enum,), {"shape": bits}, body)
-
-
-def isa_field(op: isa.Opcode, name: str) -> isa.Field:
-    for f in isa.FORMATS[op]:
-        if f.name == name:
-            return f
-    raise KeyError(f"{op.name} has no field {name!r}")
-
-
-Opcode = hw_enum(isa.Opcode, isa.OPCODE_BITS)
-Activation = hw_enum(isa.Activation, isa_field(isa.Opcode.MATVEC, "act").width)
+__all__ = ["Datapath", "MacRequant", "VaddUnit", "VmulUnit", "act_write_layout",
+           "issue_signature", "mac_tag_layout", "vadd_tag_layout"]
 
 SHIFT_BITS = ceil_log2(isa.MAX_SHIFT + 1)
 """Bits of the requant shift that the hardware reads (the header byte holds 0..MAX_SHIFT)."""
-INT8_MIN, INT8_MAX = -128, 127
 
 
 def header_layout(lanes: int) -> data.FlexibleLayout:
@@ -57,100 +39,6 @@ def header_layout(lanes: int) -> data.FlexibleLayout:
         "mult": data.Field(unsigned(isa.MULT_BITS), 8 * mult_lo),
         "shift": data.Field(unsigned(SHIFT_BITS), 8 * isa.HEADER_SHIFT_BYTE),
     })
-
-
-def lane(word: Value, i: int) -> Value:
-    """Byte `i` of a word, as a signed int8."""
-    return word.word_select(i, 8).as_signed()
-
-
-def tree_sum(values: list[Value]) -> Value:
-    """Balanced adder tree: log2(len) adder levels instead of a chain."""
-    if len(values) == 1:
-        return values[0]
-    half = len(values) // 2
-    return tree_sum(values[:half]) + tree_sum(values[half:])
-
-
-def shift_add_multiply(a: Value, b: Value) -> Value:
-    """a * b for signed a and b as a sum of shifted partial products, without `*`.
-
-    Synthesis maps a `*` to a DSP block when the device has one; this form always becomes
-    LUTs and carry chains, for a device with fewer DSP blocks than multipliers (the iCE40
-    UP5K). Equal to `a * b` for every pair (tests/hdl/test_datapath.py checks all int8 pairs).
-    """
-    a, b = a.as_signed(), b.as_signed()
-    top = len(b) - 1
-    partial = [Mux(b[j], a << j, 0) for j in range(top)]
-    return tree_sum(partial) - Mux(b[top], a << top, 0)  # b's top bit weighs -2**top
-
-
-def clamp_int8(value: Value, relu: Value) -> Value:
-    """max(value, 0) if relu, then saturate to int8."""
-    lo = Mux(relu, 0, INT8_MIN)
-    return Mux(value > INT8_MAX, INT8_MAX, Mux(value < lo, lo, value))[:8].as_signed()
-
-
-class Requantizer(wiring.Component):
-    """y = clamp(act((p + 2**(shift-1)) >> shift)) with no rounding term when shift is 0; `p`
-    is the product acc * mult. Matches `nfcore.golden.core.requantize`.
-
-    Combinational, or with `registered` a two-stage pipeline: p and shift in one cycle
-    (shifted by whole bytes there), y in the next (the rest of the shift and the clamp).
-    """
-
-    def __init__(self, *, product_bits: int, max_shift: int = isa.MAX_SHIFT,
-                 registered: bool = False) -> None:
-        self.product_bits = product_bits
-        self.max_shift = max_shift
-        self.registered = registered
-        super().__init__({
-            "p": In(signed(product_bits)),
-            "shift": In(unsigned(ceil_log2(max_shift + 1))),
-            "act": In(Activation),
-            "y": Out(signed(8)),
-        })
-
-    def elaborate(self, platform: Any) -> Module:
-        # (p + 2**(s-1)) >> s == (p >> s) + bit s-1 of p (p = q 2**s + r with 0 <= r < 2**s:
-        # the half carries into q exactly when r >= 2**(s-1)). So the wide rounding add
-        # and the wide comparisons of the clamp become a bit select, an 8-bit increment and
-        # a test of p's bits from s + 7 up: q = p >> s is in -128..127 exactly when those
-        # are all equal to p's sign. Only 9 bits of the shifted p are used (the round bit
-        # and q's low byte). The shift by s = 8 c + f is done by whole bytes (c) and then by
-        # f bits, so a pipeline register can sit between the two (the MATVEC requant stage
-        # is one of the core's longest paths on an FPGA). tests/hdl/test_requant.py checks
-        # it against the golden model at every edge.
-        m = Module()
-        byte_shift, bit_shift = self.shift[3:], self.shift[:3]
-        # v = p * 2 >> 8 c: bit j of v is bit 8 c - 1 + j of p (0 below p, sign above).
-        v_next = Cat(Const(0, 1), self.p).as_signed() >> Cat(Const(0, 3), byte_shift)
-        v: Value = v_next
-        f: Value = bit_shift
-        if self.registered:
-            v, f = Signal.like(v_next, name="v"), Signal.like(bit_shift, name="f")
-            m.d.sync += [v.eq(v_next), f.eq(bit_shift)]
-        # Bits 0..8 of v >> f: bit s-1 of p (0 if s == 0), then q's low byte.
-        window = (v >> f)[:9]
-        round_bit = window[0]
-        low = window[1:].as_signed()
-        negative = v[-1]
-        # Bit j of v is at or above bit s + 7 of p when j >= f + 8 (f is 0..7).
-        above = Cat(*(Const(int(j >= 15), 1) if not 8 <= j < 15 else f <= j - 8
-                      for j in range(len(v))))
-        out_of_range = ((v ^ negative.replicate(len(v))) & above).any()
-        relu = self.act == Activation.RELU
-        # In range, low + round_bit only leaves int8 at 127 + 1.
-        over = (~negative & out_of_range) | (~out_of_range & (low == INT8_MAX) & round_bit)
-        under = negative & out_of_range
-        stepped = (low + round_bit)[:8].as_signed()
-        with m.If(over):
-            m.d.comb += self.y.eq(INT8_MAX)
-        with m.Elif(under | (relu & stepped[-1])):
-            m.d.comb += self.y.eq(Mux(relu, 0, INT8_MIN))
-        with m.Else():
-            m.d.comb += self.y.eq(stepped)
-        return m
 
 
 def mac_tag_layout(lanes: int) -> data.StructLayout:
@@ -176,8 +64,6 @@ MAC_RESULT_LAYOUT = data.StructLayout({"y": signed(8), "row": unsigned(isa.COUNT
 
 LANE_PRODUCT_BITS = 16
 """An int8 x int8 product lies in -16256..16384."""
-
-
 
 
 def lut_write_layout(lanes: int) -> data.StructLayout:
@@ -422,4 +308,111 @@ class VmulUnit(wiring.Component):
             self.result.payload.data.eq(Cat(ys)),
             self.result.payload.mask.eq(tag.mask),
         ]
+        return m
+
+
+def vector_tag_layout(lanes: int) -> data.StructLayout:
+    """A VADD or VMUL beat, as the sequencer issues it."""
+    return data.StructLayout({"tag": vadd_tag_layout(lanes), "vmul": unsigned(1)})
+
+
+def issue_signature(lanes: int) -> wiring.Signature:
+    """What the sequencer issues to the datapath in the cycle it reads the beat's words, seen
+    from the sequencer: the beats' tags (`mac`: MATVEC; `vector`: VADD or VMUL), the LUT word
+    whose table word it reads (`lut`, SETLUT), and MATVEC's output address (`y_base`)."""
+    return wiring.Signature({
+        "mac": Out(stream.Signature(mac_tag_layout(lanes), always_ready=True)),
+        "vector": Out(stream.Signature(vector_tag_layout(lanes), always_ready=True)),
+        "lut": Out(stream.Signature(
+            data.StructLayout({"addr": lut_write_layout(lanes)["addr"].shape}),
+            always_ready=True)),
+        "y_base": Out(isa.ACT_ADDR_BITS),
+    })
+
+
+class Datapath(wiring.Component):
+    """`MacRequant`, `VaddUnit` and `VmulUnit` behind one issue port: beats in from the
+    sequencer and the SRAM read ports, results out to the activation scratchpad.
+
+    The sequencer issues a beat (`issue`) in the cycle it reads the beat's words; the beat's
+    tag is registered here so that it meets the read data (`w_rd`, `x_rd`, `b_rd`) one cycle
+    later. `act` and `shift` are the running instruction's (VMUL's shift). `result` is the
+    scratchpad write of a unit's result, valid in the cycle the result appears (MATVEC's
+    first, then VADD's, then VMUL's; one instruction runs at a time, so at most one is valid).
+    """
+
+    def __init__(self, *, lanes: int, acc_bits: int, lut_multipliers: int = 0) -> None:
+        self.lanes, self.acc_bits, self.lut_multipliers = lanes, acc_bits, lut_multipliers
+        word = unsigned(lanes * 8)
+        super().__init__({
+            "issue": In(issue_signature(lanes)),
+            "act": In(Activation),
+            "shift": In(unsigned(ceil_log2(isa.VMUL_MAX_SHIFT + 1))),
+            "w_rd": In(read_port(data=word)),
+            "x_rd": In(read_port(data=word)),
+            "b_rd": In(read_port(data=word)),
+            "result": Out(stream.Signature(act_write_layout(lanes), always_ready=True)),
+        })
+
+    def elaborate(self, platform: Any) -> Module:
+        lanes = self.lanes
+        m = Module()
+        m.submodules.mac = mac = MacRequant(lanes=lanes, acc_bits=self.acc_bits,
+                                            lut_multipliers=self.lut_multipliers)
+        m.submodules.vadd = vadd = VaddUnit(lanes=lanes)
+        m.submodules.vmul = vmul = VmulUnit(lanes=lanes)
+        issue, ones = self.issue, Const((1 << lanes) - 1, lanes)
+
+        # A tag issued with a read meets the read data one cycle later.
+        mv_tag = Signal(mac_tag_layout(lanes))
+        va_tag = Signal(vadd_tag_layout(lanes))
+        vector = issue.vector
+        m.d.sync += [mac.beat.valid.eq(issue.mac.valid),
+                     vadd.beat.valid.eq(vector.valid & ~vector.payload.vmul),
+                     vmul.beat.valid.eq(vector.valid & vector.payload.vmul)]
+        with m.If(issue.mac.valid):
+            m.d.sync += mv_tag.eq(issue.mac.payload)
+        with m.If(vector.valid):
+            # VMUL's products come from the MAC, whose lanes all take part.
+            m.d.sync += [va_tag.eq(vector.payload.tag), mv_tag.mask.eq(ones)]
+        # SETLUT: a table word read in cycle t is registered in t + 1 and written in t + 2.
+        lut_word_valid = Signal()
+        lut_word_addr = Signal.like(mac.lut_write.payload.addr)
+        m.d.sync += [lut_word_valid.eq(issue.lut.valid),
+                     mac.lut_write.valid.eq(lut_word_valid),
+                     mac.lut_write.payload.addr.eq(lut_word_addr),
+                     mac.lut_write.payload.data.eq(self.w_rd.data)]
+        with m.If(issue.lut.valid):
+            m.d.sync += lut_word_addr.eq(issue.lut.payload.addr)
+
+        # VMUL multiplies on the MAC's lane multipliers: its a and b go through the MAC's
+        # beat as x and w (no MATVEC beat is valid then, and mv_tag's mask is all ones).
+        m.d.comb += [
+            mac.beat.payload.w.eq(Mux(vmul.beat.valid, self.b_rd.data, self.w_rd.data)),
+            mac.beat.payload.x.eq(self.x_rd.data),
+            mac.beat.payload.tag.eq(mv_tag),
+            mac.act.eq(self.act),
+            vadd.beat.payload.a.eq(self.x_rd.data),
+            vadd.beat.payload.b.eq(self.b_rd.data),
+            vadd.beat.payload.tag.eq(va_tag),
+            vmul.beat.payload.eq(va_tag),
+            *(p.eq(q) for p, q in zip(vmul.products, mac.products, strict=True)),
+            vmul.shift.eq(self.shift),
+        ]
+        for unit in (vadd, vmul):
+            m.d.comb += unit.act.eq(self.act)
+
+        lane_bits = exact_log2(lanes)
+        write = self.result.payload
+        with m.If(mac.result.valid):
+            res = mac.result.payload
+            m.d.comb += [
+                self.result.valid.eq(1),
+                write.addr.eq(issue.y_base + (res.row >> lane_bits)),
+                write.data.eq(res.y.as_unsigned().replicate(lanes)),
+                write.mask.eq(Const(1, lanes) << res.row[:lane_bits]),
+            ]
+        for source in (vadd.result, vmul.result):
+            with m.Elif(source.valid):
+                m.d.comb += [self.result.valid.eq(1), write.eq(source.payload)]
         return m
