@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> None:
                         help="skip the (slow) per-cycle Python watch")
     # run_all calls main() with no arguments: its own argv names benchmarks, not options.
     args = parser.parse_args([] if argv is None else argv)
-    print(f"Array RTL simulation speed (Verilator, lanes={CORE.lanes}; build and load not "
+    print(f"CoreArray RTL simulation speed (Verilator, lanes={CORE.lanes}; build and load not "
           "counted)")
     print("array  wait    cycles simulated   cycles/s (wall)   cycles/s (CPU)")
     for rows, cols in ARRAYS:

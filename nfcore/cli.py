@@ -97,7 +97,7 @@ def cmd_fpga(args: argparse.Namespace) -> int:
     import time
 
     from nfcore.eda.fpga.build import build_target, select_targets
-    from nfcore.eda.fpga.report import render_json, render_markdown
+    from nfcore.eda.fpga.report import render_fpga_markdown, render_json
 
     targets = select_targets(args.targets)
     out = Path(args.output)
@@ -114,9 +114,9 @@ def cmd_fpga(args: argparse.Namespace) -> int:
               flush=True)
         results.append(result)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "fpga.md").write_text(render_markdown(results))
+    (out / "fpga.md").write_text(render_fpga_markdown(results))
     (out / "fpga.json").write_text(render_json(results))
-    print(render_markdown(results))
+    print(render_fpga_markdown(results))
     print(f"wrote {out / 'fpga.md'} and {out / 'fpga.json'} "
           f"({time.monotonic() - start:.0f} s in all)")
     return 0

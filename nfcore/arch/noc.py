@@ -7,9 +7,9 @@ compiler's placement all read packet layout, routing and per-hop latency from he
 Packets
 -------
 A packet is one header flit followed by `length` payload flits. A flit carries one core word
-(`lanes` bytes, so at least 64 bits) plus a `last` bit set on the final flit of the packet
-(`flit_layout`). The header flit's low 64 bits hold the fields of `HEADER_FIELDS`; its other
-bits are zero.
+(`lanes` bytes, so at least 64 bits: `flit_bits`) plus a `last` bit set on the final flit of
+the packet (the RTL's layout: `nfcore.hdl.flit.flit_layout`). The header flit's low 64 bits
+hold the fields of `HEADER_FIELDS`; its other bits are zero.
 
 The host
 --------
@@ -44,9 +44,6 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-
-from amaranth.hdl import unsigned
-from amaranth.lib import data
 
 from nfcore.errors import ISAError
 
@@ -199,12 +196,6 @@ def flit_bits(lanes: int) -> int:
         raise ISAError(f"lanes = {lanes}: a flit of lanes bytes must hold the "
                        f"{HEADER_BITS}-bit header, so lanes >= {HEADER_BITS // 8}")
     return lanes * 8
-
-
-def flit_layout(lanes: int) -> data.StructLayout:
-    """A flit as the RTL streams it: `data` (one core word, header in the low 64 bits of a
-    header flit) and `last` (1 on the packet's final flit)."""
-    return data.StructLayout({"data": unsigned(flit_bits(lanes)), "last": unsigned(1)})
 
 
 def encode_header(**fields: int) -> int:

@@ -9,7 +9,7 @@ from amaranth.hdl import Module, Signal, Value, signed, unsigned
 from amaranth.lib import data
 
 from nfcore.arch import isa
-from nfcore.config import CoreConfig
+from nfcore.config import CoreConfig, check_field
 from nfcore.errors import ConfigError
 from nfcore.hdl.datapath import Activation, Opcode
 
@@ -71,5 +71,4 @@ def validate(core: CoreConfig) -> None:
     ):
         if not 2 <= value <= 1 << bits:
             raise ConfigError(f"{key} = {value} is out of range; allowed 2 to {1 << bits}")
-    if not 16 <= core.acc_bits <= 32:
-        raise ConfigError(f"core.acc_bits = {core.acc_bits} is out of range; allowed 16 to 32")
+    check_field(CoreConfig, "acc_bits", core.acc_bits, "core.acc_bits")

@@ -1,4 +1,4 @@
-"""Router: parameter errors name the parameter and the allowed range."""
+"""MeshRouter: parameter errors name the parameter and the allowed range."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 
 from nfcore.arch.noc import Port
 from nfcore.errors import ConfigError
-from nfcore.hdl.router import Router
+from nfcore.hdl.router import MeshRouter
 
 
 @pytest.mark.parametrize("kwargs,message", [
@@ -17,4 +17,4 @@ from nfcore.hdl.router import Router
 ])
 def test_router_rejects_bad_parameters(kwargs: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
-        Router(**kwargs)
+        MeshRouter(**kwargs)
