@@ -5,8 +5,9 @@ active, with `power.wake_up_cycles` of wake-up latency; the host gates a core wi
 command SLEEP and wakes it with any other command on its `cmd`).
 
 Each core's `net_out`/`net_in` is its router's LOCAL input/output; its `coord_x`/`coord_y`
-are tied to its (x, y). The routers are flattened into this module (`RouterLogic.build`,
-as in `Mesh`), so that every link is one set of signals in the Verilog.
+are tied to its (x, y). The routers' logic is built into this module (`RouterLogic.build`,
+as in `Mesh`; each router input's `InputQueue` is a submodule), so that every link is one
+set of signals in the Verilog.
 
 Host interface (docs/architecture.md, "The array top")
 -------------------------------------------------------

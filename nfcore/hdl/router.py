@@ -54,7 +54,7 @@ __all__ = ["InputQueue", "MeshRouter", "RouterLogic", "check_router", "queue_ent
 
 PORTS = tuple(Port)
 MAX_COORD = (1 << noc.COORD_BITS) - 1
-FIFO_DEPTHS = (2, 16)
+FIFO_DEPTH_RANGE = (2, 16)
 """The `fifo_depth`s a router can be built with (one entry cannot pass a flit per cycle with
 a register-only `ready`)."""
 
@@ -79,7 +79,7 @@ def check_router(*, lanes: int, x: int, y: int, fifo_depth: int = noc.ROUTER_FIF
     for key, value in (("x", x), ("y", y)):
         if not 0 <= value <= MAX_COORD:
             problems.append(f"{key} = {value} is out of range 0..{MAX_COORD}")
-    lo, hi = FIFO_DEPTHS
+    lo, hi = FIFO_DEPTH_RANGE
     if not lo <= fifo_depth <= hi:
         problems.append(f"fifo_depth = {fifo_depth} is out of range {lo}..{hi} (one entry "
                         f"cannot pass a flit per cycle with a register-only ready)")
@@ -193,7 +193,6 @@ class RouterLogic:
                  prefix: str = "") -> None:
         self.lanes, self.x, self.y, self.fifo_depth = lanes, x, y, fifo_depth
         self.prefix = prefix
-        self.layout = flit_layout(lanes)
 
     def _name(self, *parts: str) -> str:
         return self.prefix + "_".join(parts)
