@@ -13,8 +13,8 @@ before any work starts::
 Keys that are not given take the defaults below; unknown keys are errors.
 
 Each field's allowed values live in its metadata (choices, or min/max with a unit) and
-nowhere else: `check_field` and `field_range` read them for checks outside a config file
-(the RTL's parameter checks).
+nowhere else: `check_field` applies them to values that do not come from a config file (the
+RTL's parameter checks).
 """
 
 from __future__ import annotations
@@ -253,13 +253,6 @@ def _disallowed(key: str, value: Any, meta: Mapping[str, Any]) -> str | None:
 def _field(section: type, name: str) -> dataclasses.Field[Any]:
     fields = {f.name: f for f in dataclasses.fields(section)}
     return fields[name]
-
-
-def field_range(section: type, name: str) -> tuple[Any, Any]:
-    """The (min, max) that field `name` of the config section `section` allows (its
-    metadata), e.g. `field_range(MeshConfig, "rows")`."""
-    meta = _field(section, name).metadata
-    return meta["min"], meta["max"]
 
 
 def check_field(section: type, name: str, value: Any, key: str | None = None) -> None:
