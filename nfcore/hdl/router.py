@@ -226,9 +226,12 @@ class RouterLogic:
         computed as it enters."""
         queue = InputQueue(lanes=self.lanes, depth=self.fifo_depth)
         m.submodules[self._name(port_name(port), "queue")] = queue
-        # The queue reads the input stream itself: a copy joined by `wiring.connect` would
-        # leave each of the stream's signals twice in the Verilog, once as an unused alias.
-        queue.w = src
+        # The queue's `w` is the input stream itself, seen from its receiving side: a copy
+        # joined by `wiring.connect` would leave each of the stream's signals twice in the
+        # Verilog, once as an unused alias (Verilator -Wall UNUSEDSIGNAL).
+        sender_view = flit_stream(self.lanes).is_compliant(src)
+        queue.w = wiring.flipped(src) if sender_view else src
+        assert queue.signature.is_compliant(queue)
         self._route(m, src.payload, queue.w_route)
         return queue
 
