@@ -86,7 +86,7 @@ def check_router(*, lanes: int, x: int, y: int, fifo_depth: int = noc.ROUTER_FIF
     if ports is not None and Port.LOCAL not in ports:
         problems.append("ports must include LOCAL")
     if problems:
-        raise ConfigError(f"Router: {problems[0]}")
+        raise ConfigError(f"MeshRouter: {problems[0]}")
 
 
 def queue_entry_layout(lanes: int) -> data.StructLayout:
