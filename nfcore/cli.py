@@ -16,7 +16,7 @@ from nfcore.conductor.audit import verify_log
 from nfcore.conductor.commands import open_conductor, read_inputs, run_batches, serve
 from nfcore.config import NFCoreConfig, default_config_path
 from nfcore.eda.fpga.build import build_target, select_targets
-from nfcore.eda.fpga.report import render_json, render_markdown
+from nfcore.eda.fpga.report import render_fpga_markdown, render_json
 from nfcore.eda.verilog import emit
 from nfcore.errors import ConfigError, NFCoreError
 from nfcore.flows.sim import SimOptions, run_sim
@@ -115,9 +115,9 @@ def cmd_fpga(args: argparse.Namespace) -> int:
               flush=True)
         results.append(result)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "fpga.md").write_text(render_markdown(results))
+    (out / "fpga.md").write_text(render_fpga_markdown(results))
     (out / "fpga.json").write_text(render_json(results))
-    print(render_markdown(results))
+    print(render_fpga_markdown(results))
     print(f"wrote {out / 'fpga.md'} and {out / 'fpga.json'} "
           f"({time.monotonic() - start:.0f} s in all)")
     return 0

@@ -11,6 +11,10 @@ before any work starts::
       energy_table: horowitz_45nm
 
 Keys that are not given take the defaults below; unknown keys are errors.
+
+Each field's allowed values live in its metadata (choices, or min/max with a unit) and
+nowhere else: `check_field` applies them to values that do not come from a config file (the
+RTL's parameter checks).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -25,6 +30,7 @@ from typing import Any, TypeVar
 import yaml
 
 from nfcore.arch.isa import ACT_ADDR_BITS, PC_BITS, WEIGHT_ADDR_BITS
+from nfcore.arch.noc import COORD_BITS
 from nfcore.errors import ConfigError
 
 # The ISA's address fields bound the memories a core can address; a config that the
@@ -32,6 +38,8 @@ from nfcore.errors import ConfigError
 _MAX_WEIGHT_WORDS = 1 << WEIGHT_ADDR_BITS
 _MAX_ACT_WORDS = 1 << ACT_ADDR_BITS
 _MAX_IMEM_DEPTH = 1 << PC_BITS
+# A packet header's coordinate fields bound the mesh.
+_MAX_MESH_SIDE = 1 << COORD_BITS
 
 
 def _range(lo: float, hi: float, unit: str = "") -> dict[str, Any]:
@@ -70,8 +78,8 @@ class CoreConfig:
 class MeshConfig:
     """The array of cores: `rows` x `cols` micro-cores, each with a router."""
 
-    rows: int = field(default=16, metadata=_range(1, 256, "cores"))
-    cols: int = field(default=16, metadata=_range(1, 256, "cores"))
+    rows: int = field(default=16, metadata=_range(1, _MAX_MESH_SIDE, "cores"))
+    cols: int = field(default=16, metadata=_range(1, _MAX_MESH_SIDE, "cores"))
     core_pitch_mm: float = field(default=0.5, metadata=_range(0.01, 10.0, "mm"))
     """Distance between neighbouring cores; sets the wire length of one network hop."""
 
@@ -216,7 +224,6 @@ def build_validated(cls: type[T], data: Any, path: str = "", source: str = "<dic
 
 def _check_value(key: str, value: Any, f: dataclasses.Field[Any], source: str) -> Any:
     expected = type(f.default)
-    meta = f.metadata
     # bool is an int subclass: only a bool field accepts true/false.
     ok_type = isinstance(value, expected) and (expected is bool or not isinstance(value, bool))
     if expected is float and isinstance(value, int) and not isinstance(value, bool):
@@ -226,16 +233,36 @@ def _check_value(key: str, value: Any, f: dataclasses.Field[Any], source: str) -
             f"{source}: {key} must be {expected.__name__}, got {value!r} "
             f"({type(value).__name__})"
         )
+    problem = _disallowed(key, value, f.metadata)
+    if problem:
+        raise ConfigError(f"{source}: {problem}")
+    return value
+
+
+def _disallowed(key: str, value: Any, meta: Mapping[str, Any]) -> str | None:
+    """Why `value` is not allowed by a field's metadata (choices, or min/max), else None."""
     if "choices" in meta and value not in meta["choices"]:
         allowed = ", ".join(str(c) for c in meta["choices"])
-        raise ConfigError(f"{source}: {key} = {value!r} is not allowed; choose one of {allowed}")
+        return f"{key} = {value!r} is not allowed; choose one of {allowed}"
     if "min" in meta and not meta["min"] <= value <= meta["max"]:
         unit = f" {meta['unit']}" if meta.get("unit") else ""
-        raise ConfigError(
-            f"{source}: {key} = {value!r} is out of range; allowed {meta['min']} to "
-            f"{meta['max']}{unit}"
-        )
-    return value
+        return f"{key} = {value!r} is out of range; allowed {meta['min']} to {meta['max']}{unit}"
+    return None
+
+
+def _field(section: type, name: str) -> dataclasses.Field[Any]:
+    fields = {f.name: f for f in dataclasses.fields(section)}
+    return fields[name]
+
+
+def check_field(section: type, name: str, value: Any, key: str | None = None) -> None:
+    """Raise ConfigError if `value` is outside what field `name` of the config section
+    `section` allows (its metadata: choices, or min/max with a unit). The message names `key`
+    (default `name`) and the allowed range, as a config file's errors do. For checks of values
+    that do not come from a config file, e.g. the RTL's constructor arguments."""
+    problem = _disallowed(key or name, value, _field(section, name).metadata)
+    if problem:
+        raise ConfigError(problem)
 
 
 def default_config_path() -> Path:

@@ -1,4 +1,4 @@
-"""cocotb tests of the `Array` top (run by test_array_rtl.py through the cocotb runner).
+"""cocotb tests of the `CoreArray` top (run by test_array_rtl.py through the cocotb runner).
 
 Every scenario of `sim_tests.tb.scenarios` runs on the array of its size with random idle cycles on
 every core's `cmd` and random backpressure on its `rsp` (loading and reading back); after

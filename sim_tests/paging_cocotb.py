@@ -1,4 +1,4 @@
-"""cocotb test of weight paging through the `Array`'s DRAM port (run by test_paging_rtl.py).
+"""cocotb test of weight paging through the `CoreArray`'s DRAM port (run by test_paging_rtl.py).
 
 A compiled tree's weights sit in the DRAM model (`sim_tests.tb.dram_tb`, timed by the config's
 `dram.latency_ns` and `dram.bandwidth_gbps`). The host sends read requests with

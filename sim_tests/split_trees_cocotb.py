@@ -1,4 +1,4 @@
-"""cocotb test of compiled split trees on the `Array` top (run by test_split_trees_rtl.py).
+"""cocotb test of compiled split trees on the `CoreArray` top (run by test_split_trees_rtl.py).
 
 Each tree of `sim_tests.tb.split_scenarios.SPLIT_CASES` (mlp, cnn, rnn, trained and random; 2-4
 chain cores) is loaded on the 2 x 2 array through every core's `cmd` stream; then each

@@ -21,7 +21,7 @@ from amaranth.back import verilog
 from nfcore.arch import noc
 from nfcore.config import MeshConfig, NFCoreConfig
 from nfcore.eda.toolchain import build_top, build_verilog, top_name
-from nfcore.hdl.router import Router
+from nfcore.hdl.router import MeshRouter
 from sim_tests.tb.noc_tb import ENV_NOC, TBParams
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,7 +36,7 @@ def latency_json_path(rows: int, cols: int) -> Path:
 def run_router(params: TBParams) -> None:
     name = top_name("router")
     build_dir = BUILD / f"router_l{params.lanes}_{params.router_x}_{params.router_y}"
-    router = Router(lanes=params.lanes, x=params.router_x, y=params.router_y)
+    router = MeshRouter(lanes=params.lanes, x=params.router_x, y=params.router_y)
     runner = build_verilog(verilog.convert(router, name=name, emit_src=False), name,
                            build_dir, internal_signals=False)
     runner.test(test_module="noc_cocotb", testcase=["router_random", "router_round_robin"],

@@ -7,9 +7,9 @@ compiler's placement all read packet layout, routing and per-hop latency from he
 Packets
 -------
 A packet is one header flit followed by `length` payload flits. A flit carries one core word
-(`lanes` bytes, so at least 64 bits) plus a `last` bit set on the final flit of the packet
-(`flit_layout`). The header flit's low 64 bits hold the fields of `HEADER_FIELDS`; its other
-bits are zero.
+(`lanes` bytes, so at least 64 bits: `flit_bits`) plus a `last` bit set on the final flit of
+the packet (the RTL's layout: `nfcore.hdl.flit.flit_layout`). The header flit's low 64 bits
+hold the fields of `HEADER_FIELDS`; its other bits are zero.
 
 The host
 --------
@@ -24,7 +24,7 @@ host's input link is a source in the channel-dependency graph, no cycle can pass
 Weight packets (paging)
 -----------------------
 A packet whose header sets `to_weights` carries weight SRAM words, not a message for a RECV:
-the destination core's network interface (`nfcore.hdl.pager`) writes payload word k to its
+the destination core's network interface (`nfcore.hdl.core.net_port`) writes payload word k to its
 weight SRAM at word `waddr + k`, one word per cycle, with no program running. Such a header
 is read with `WEIGHT_HEADER_FIELDS`: `waddr` takes the bits of `src_x`/`src_y` (the source
 of a weight packet is the DRAM channel, which has no mesh coordinates) and `tag` is 0; every
@@ -44,9 +44,6 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-
-from amaranth.hdl import unsigned
-from amaranth.lib import data
 
 from nfcore.errors import ISAError
 
@@ -199,12 +196,6 @@ def flit_bits(lanes: int) -> int:
         raise ISAError(f"lanes = {lanes}: a flit of lanes bytes must hold the "
                        f"{HEADER_BITS}-bit header, so lanes >= {HEADER_BITS // 8}")
     return lanes * 8
-
-
-def flit_layout(lanes: int) -> data.StructLayout:
-    """A flit as the RTL streams it: `data` (one core word, header in the low 64 bits of a
-    header flit) and `last` (1 on the packet's final flit)."""
-    return data.StructLayout({"data": unsigned(flit_bits(lanes)), "last": unsigned(1)})
 
 
 def encode_header(**fields: int) -> int:

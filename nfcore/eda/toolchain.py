@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from nfcore.config import NFCoreConfig
-from nfcore.eda.verilog import emit_core
+from nfcore.eda.verilog import emit_core_verilog
 from nfcore.errors import NFCoreError
 
 VLT_FILE = Path(__file__).with_name("verilator.vlt")
@@ -69,7 +69,7 @@ def build_core(cfg: NFCoreConfig, build_dir: Path) -> Any:
 
     Returns the cocotb runner, ready for `.test(...)`.
     """
-    return build_verilog(emit_core(cfg, name=TOPLEVEL), TOPLEVEL, build_dir)
+    return build_verilog(emit_core_verilog(cfg, name=TOPLEVEL), TOPLEVEL, build_dir)
 
 
 def build_top(cfg: NFCoreConfig, top: str, build_dir: Path, *,

@@ -12,7 +12,7 @@ from nfcore.errors import ConfigError
 from nfcore.hdl.core import MicroCore
 
 
-def emit_core(cfg: NFCoreConfig, name: str = "nfcore_core") -> str:
+def emit_core_verilog(cfg: NFCoreConfig, name: str = "nfcore_core") -> str:
     """Verilog text of a `MicroCore` for `cfg.core`, with top-level module `name`.
 
     Ports: `clk`, `rst` (synchronous, active high) and the component's ports with `__`
@@ -23,9 +23,9 @@ def emit_core(cfg: NFCoreConfig, name: str = "nfcore_core") -> str:
 
 
 def _router(cfg: NFCoreConfig) -> wiring.Component:
-    from nfcore.hdl.router import Router
+    from nfcore.hdl.router import MeshRouter
 
-    return Router(lanes=cfg.core.lanes, x=0, y=0)
+    return MeshRouter(lanes=cfg.core.lanes, x=0, y=0)
 
 
 def _mesh(cfg: NFCoreConfig) -> wiring.Component:
@@ -35,9 +35,9 @@ def _mesh(cfg: NFCoreConfig) -> wiring.Component:
 
 
 def _array(cfg: NFCoreConfig) -> wiring.Component:
-    from nfcore.hdl.core_array import Array
+    from nfcore.hdl.core_array import CoreArray
 
-    return Array(config=cfg)
+    return CoreArray(config=cfg)
 
 
 TOPS: dict[str, Callable[[NFCoreConfig], wiring.Component]] = {

@@ -1,12 +1,13 @@
-"""`Array`: rows x cols `MicroCore`s on a `Mesh`, with the host interface.
+"""`CoreArray`: rows x cols `MicroCore`s on a `Mesh`, with the host interface.
 
 Each core sits in its own power domain (`nfcore.hdl.power.PoweredCore`: gated, idle,
 active, with `power.wake_up_cycles` of wake-up latency; the host gates a core with the
 command SLEEP and wakes it with any other command on its `cmd`).
 
 Each core's `net_out`/`net_in` is its router's LOCAL input/output; its `coord_x`/`coord_y`
-are tied to its (x, y). The routers are flattened into this module (`RouterLogic.build`,
-as in `Mesh`), so that every link is one set of signals in the Verilog.
+are tied to its (x, y). The routers' logic is built into this module (`RouterLogic.build`,
+as in `Mesh`; each router input's `InputQueue` is a submodule), so that every link is one
+set of signals in the Verilog.
 
 Host interface (docs/architecture.md, "The array top")
 -------------------------------------------------------
@@ -19,7 +20,7 @@ Host interface (docs/architecture.md, "The array top")
 * `dram_out` / `dram_in`: the DRAM channel's port (router (0, 0)'s WEST port, `noc.DRAM`):
   read requests (`to_dram` packets, `noc.DRAM_REQUEST_FIELDS`, sent by the host) leave on
   `dram_out`; the channel's answers enter on `dram_in`, addressed to a core's RECV or, for
-  a request with `to_weights`, to its weight SRAM (paging, `nfcore.hdl.pager`).
+  a request with `to_weights`, to its weight SRAM (paging, `nfcore.hdl.core.net_port`).
 * Starting cores together: the golden array (`nfcore.golden.array`) assumes that every core
   accepts RUN in the same cycle. An idle core's `cmd.ready` is high, so a host that presents
   RUN on every core's `cmd` in the same cycle gets that (`ArrayTB.run_all` does).
@@ -43,29 +44,35 @@ from amaranth.lib.wiring import In, Out
 from nfcore.arch import noc
 from nfcore.arch.noc import Port
 from nfcore.config import NFCoreConfig
-from nfcore.errors import ConfigError
 from nfcore.hdl.core import CYCLE_COUNTER_BITS, cmd_layout, rsp_layout
-from nfcore.hdl.mesh import Mesh, wire_routers
-from nfcore.hdl.power import COUNTERS, PoweredCore, PowerState
-from nfcore.hdl.router import flit_stream
+from nfcore.hdl.flit import flit_stream
+from nfcore.hdl.mesh import check_mesh, wire_routers
+from nfcore.hdl.power import COUNTERS, PoweredCore, PowerState, check_powered_core
 
-__all__ = ["Array"]
+__all__ = ["CoreArray", "check_core_array"]
 
 
-class Array(wiring.Component):
+def check_core_array(*, config: NFCoreConfig, fifo_depth: int = noc.ROUTER_FIFO_DEPTH) -> None:
+    """Raise ConfigError if a `CoreArray` of `config` cannot be built: the mesh's rows, cols,
+    lanes and fifo_depth (`check_mesh`) and the cores' (`check_powered_core`)."""
+    check_mesh(lanes=config.core.lanes, rows=config.mesh.rows, cols=config.mesh.cols,
+               fifo_depth=fifo_depth)
+    check_powered_core(config)
+
+
+class CoreArray(wiring.Component):
     """`cfg.mesh.rows` x `cfg.mesh.cols` cores of `cfg.core`; see the module docstring."""
+
+    def __new__(cls, **params: Any) -> CoreArray:
+        # Checked before the object exists: Amaranth warns about a component that is
+        # created and never elaborated, which a rejected one would be.
+        check_core_array(**params)
+        return super().__new__(cls, src_loc_at=1)
 
     def __init__(self, *, config: NFCoreConfig, fifo_depth: int = noc.ROUTER_FIFO_DEPTH) -> None:
         rows, cols, lanes = config.mesh.rows, config.mesh.cols, config.core.lanes
-        try:
-            # Mesh checks rows, cols, lanes and fifo_depth; MicroCore checks the core.
-            Mesh(lanes=lanes, rows=rows, cols=cols,
-                 fifo_depth=fifo_depth)._MustUse__silence = True  # only validates
-            self.cores = [[PoweredCore(config=config, coord=(x, y)) for x in range(cols)]
-                          for y in range(rows)]
-        except ConfigError:
-            self._MustUse__silence = True
-            raise
+        self.cores = [[PoweredCore(config=config, coord=(x, y)) for x in range(cols)]
+                      for y in range(rows)]
         self.config, self.rows, self.cols, self.fifo_depth = config, rows, cols, fifo_depth
         flits = flit_stream(lanes)
         super().__init__({

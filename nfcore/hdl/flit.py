@@ -1,4 +1,4 @@
-"""The core's side of the mesh network: the flit stream layout and the packet header view.
+"""The RTL's view of the mesh network's flits: their layout and stream, and the header view.
 
 Both follow `nfcore.arch.noc`, the network's single source: a flit is one core word plus `last`;
 the header flit's low `noc.HEADER_BITS` bits hold `noc.HEADER_FIELDS` (stored values, i.e.
@@ -8,14 +8,21 @@ length - 1) and its other bits are zero.
 from __future__ import annotations
 
 from amaranth.hdl import unsigned
-from amaranth.lib import data
+from amaranth.lib import data, stream
 
 from nfcore.arch import noc
 
 
 def flit_layout(lanes: int) -> data.StructLayout:
-    """A flit on a core's `net_out` / `net_in` stream."""
-    return data.StructLayout({"data": unsigned(lanes * 8), "last": unsigned(1)})
+    """A flit as the RTL streams it (a core's `net_out` / `net_in`, a router's ports): `data`
+    (one core word, `noc.flit_bits`; a header flit's header in its low bits) and `last` (1 on
+    the packet's final flit). Raises ISAError if a word cannot hold the header."""
+    return data.StructLayout({"data": unsigned(noc.flit_bits(lanes)), "last": unsigned(1)})
+
+
+def flit_stream(lanes: int) -> stream.Signature:
+    """A stream of flits (`flit_layout`), as seen by its sender."""
+    return stream.Signature(flit_layout(lanes))
 
 
 HEADER_LAYOUT = data.FlexibleLayout(noc.HEADER_BITS, {

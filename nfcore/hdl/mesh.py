@@ -1,4 +1,4 @@
-"""`Mesh`: rows x cols `Router`s connected north/south/east/west, with a host port.
+"""`Mesh`: rows x cols `MeshRouter`s connected north/south/east/west, with a host port.
 
 Ports
 -----
@@ -24,30 +24,37 @@ from amaranth.lib.wiring import In, Out
 
 from nfcore.arch import noc
 from nfcore.arch.noc import Port
-from nfcore.errors import ConfigError
-from nfcore.hdl.router import MAX_COORD, RouterLogic, check_router, flit_stream, port_name
+from nfcore.config import MeshConfig, check_field
+from nfcore.hdl.flit import flit_stream
+from nfcore.hdl.router import RouterLogic, check_router, port_name
+
+__all__ = ["Mesh", "check_mesh", "router_ports", "wire_routers"]
 
 # (port, neighbour offset, the neighbour's port facing back)
 LINKS = ((Port.EAST, (1, 0), Port.WEST), (Port.SOUTH, (0, 1), Port.NORTH))
 
 
+def check_mesh(*, lanes: int, rows: int, cols: int,
+               fifo_depth: int = noc.ROUTER_FIFO_DEPTH) -> None:
+    """Raise ConfigError if a `Mesh` with these parameters cannot be built: `rows` and `cols`
+    as `MeshConfig` allows them, and every router's parameters (`check_router`)."""
+    for key, value in (("rows", rows), ("cols", cols)):
+        check_field(MeshConfig, key, value, f"Mesh: {key}")
+    for y in range(rows):
+        for x in range(cols):
+            check_router(lanes=lanes, x=x, y=y, fifo_depth=fifo_depth,
+                         ports=router_ports(x, y, rows, cols))
+
+
 class Mesh(wiring.Component):
     """rows x cols routers; see the module docstring for ports."""
 
+    def __new__(cls, **params: Any) -> Mesh:
+        check_mesh(**params)  # before the object exists (see `MeshRouter.__new__`)
+        return super().__new__(cls, src_loc_at=1)
+
     def __init__(self, *, lanes: int, rows: int, cols: int,
                  fifo_depth: int = noc.ROUTER_FIFO_DEPTH) -> None:
-        try:
-            for key, value in (("rows", rows), ("cols", cols)):
-                if not 1 <= value <= MAX_COORD + 1:
-                    raise ConfigError(
-                        f"Mesh: {key} = {value} is out of range 1..{MAX_COORD + 1}")
-            for y in range(rows):
-                for x in range(cols):
-                    check_router(lanes=lanes, x=x, y=y, fifo_depth=fifo_depth,
-                                 ports=router_ports(x, y, rows, cols))
-        except ConfigError:
-            self._MustUse__silence = True
-            raise
         self.lanes, self.rows, self.cols, self.fifo_depth = lanes, rows, cols, fifo_depth
         flits = flit_stream(lanes)
         super().__init__({

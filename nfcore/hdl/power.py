@@ -1,6 +1,6 @@
 """`PoweredCore`: a `MicroCore` in its own power domain (gated, idle, active).
 
-The array (`nfcore.hdl.core_array.Array`) builds one per core. The core's logic and memories run
+The array (`nfcore.hdl.core_array.CoreArray`) builds one per core. The core's logic and memories run
 under a clock enable (`amaranth.hdl.EnableInserter`, which also gates the memories' ports):
 an FPGA has no power switches, so the clock enable stands for the power and clock gate of
 an ASIC, and the counters below are what the system model's leakage accounting needs.
@@ -38,10 +38,9 @@ from amaranth.lib import enum, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from nfcore.config import NFCoreConfig
-from nfcore.errors import ConfigError
-from nfcore.hdl.core import CYCLE_COUNTER_BITS, CmdKind, MicroCore, cmd_layout
+from nfcore.hdl.core import CYCLE_COUNTER_BITS, CmdKind, MicroCore, check_core, cmd_layout
 
-__all__ = ["COUNTERS", "PowerState", "PoweredCore"]
+__all__ = ["COUNTERS", "PowerState", "PoweredCore", "check_powered_core"]
 
 COUNTERS = ("gated_cycles", "idle_cycles", "active_cycles", "wakes")
 """The per-core counter ports, in the order the testbenches read them."""
@@ -57,17 +56,25 @@ class PowerState(enum.Enum, shape=2):  # type: ignore[call-arg]
     WAKING = 3
 
 
+def check_powered_core(config: NFCoreConfig) -> None:
+    """Raise ConfigError if a `PoweredCore` of `config` cannot be built: its `MicroCore`'s
+    check of `config.core`."""
+    check_core(config.core)
+
+
 class PoweredCore(wiring.Component):
     """`MicroCore(config=config.core, coord=coord)` with the power states of
     `config.power`; see the module docstring. Ports: the core's (`cmd` intercepted for
     SLEEP and wake-up), `power_state`, and the `COUNTERS`."""
 
+    def __new__(cls, *, config: NFCoreConfig, coord: tuple[int, int]) -> PoweredCore:
+        # Checked before the object exists: Amaranth warns about a component that is
+        # created and never elaborated, which a rejected one would be.
+        check_powered_core(config)
+        return super().__new__(cls, src_loc_at=1)
+
     def __init__(self, *, config: NFCoreConfig, coord: tuple[int, int]) -> None:
-        try:
-            self.core = MicroCore(config=config.core, coord=coord, powered=True)
-        except ConfigError:
-            self._MustUse__silence = True  # not built, so not "created but never used"
-            raise
+        self.core = MicroCore(config=config.core, coord=coord, powered=True)
         self.wake_up_cycles = config.power.wake_up_cycles
         super().__init__({
             "cmd": In(stream.Signature(cmd_layout(config.core.lanes))),

@@ -1,17 +1,17 @@
-"""`Router`: one five-port wormhole router of the NF-Core mesh.
+"""`MeshRouter`: one five-port wormhole router of the NF-Core mesh.
 
 Ports
 -----
 For each `nfcore.arch.noc.Port` P (LOCAL, NORTH, SOUTH, EAST, WEST) an input stream `<p>_in` and
-an output stream `<p>_out` of flits (`nfcore.arch.noc.flit_layout(lanes)`). The router's own
+an output stream `<p>_out` of flits (`nfcore.hdl.flit.flit_stream(lanes)`). The router's own
 coordinates (x, y) are elaboration-time parameters: routing compares the header's
 destination with constants.
 
 Microarchitecture
 -----------------
-* Input buffer: a `fifo_depth`-entry shift-register FIFO per input (default 2).
-  `<p>_in.ready` is "FIFO not full", a register-only function, so no `ready` path crosses a
-  router combinationally (a mesh has no combinational loop).
+* Input buffer: an `InputQueue` per input, a `fifo_depth`-entry shift-register FIFO
+  (default 2). `<p>_in.ready` is "FIFO not full", a register-only function, so no `ready`
+  path crosses a router combinationally (a mesh has no combinational loop).
 * Route computation: `nfcore.arch.noc.route` on a flit's destination (`HOST` if `to_host` is set)
   as the flit enters the input FIFO, stored beside it one-hot (one bit per output), so the
   switch allocator starts from registers. It is used only for the head flit of an input that
@@ -41,21 +41,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from nfcore.arch import noc
 from nfcore.arch.noc import Port
 from nfcore.errors import ConfigError
+from nfcore.hdl.flit import flit_layout, flit_stream
+
+__all__ = ["InputQueue", "MeshRouter", "RouterLogic", "check_router", "queue_entry_layout"]
 
 PORTS = tuple(Port)
 MAX_COORD = (1 << noc.COORD_BITS) - 1
-
-
-def flit_stream(lanes: int) -> stream.Signature:
-    """A stream of flits, as seen by its sender."""
-    return stream.Signature(noc.flit_layout(lanes))
+FIFO_DEPTH_RANGE = (2, 16)
+"""The `fifo_depth`s a router can be built with (one entry cannot pass a flit per cycle with
+a register-only `ready`)."""
 
 
 def port_name(port: Port) -> str:
@@ -68,9 +69,9 @@ def header_field(flit_data: Any, name: str) -> Any:
     return flit_data[f.lsb : f.lsb + f.width]
 
 
-def check_router(*, lanes: int, x: int, y: int, fifo_depth: int,
-                 ports: frozenset[Port]) -> None:
-    """Raise ConfigError if a router with these parameters cannot be built."""
+def check_router(*, lanes: int, x: int, y: int, fifo_depth: int = noc.ROUTER_FIFO_DEPTH,
+                 ports: frozenset[Port] | None = None) -> None:
+    """Raise ConfigError if a `MeshRouter` with these parameters cannot be built."""
     problems = []
     if lanes * 8 < noc.HEADER_BITS:
         problems.append(f"lanes = {lanes}: a flit must hold the {noc.HEADER_BITS}-bit "
@@ -78,16 +79,68 @@ def check_router(*, lanes: int, x: int, y: int, fifo_depth: int,
     for key, value in (("x", x), ("y", y)):
         if not 0 <= value <= MAX_COORD:
             problems.append(f"{key} = {value} is out of range 0..{MAX_COORD}")
-    if not 2 <= fifo_depth <= 16:
-        problems.append(f"fifo_depth = {fifo_depth} is out of range 2..16 (one entry "
+    lo, hi = FIFO_DEPTH_RANGE
+    if not lo <= fifo_depth <= hi:
+        problems.append(f"fifo_depth = {fifo_depth} is out of range {lo}..{hi} (one entry "
                         f"cannot pass a flit per cycle with a register-only ready)")
-    if Port.LOCAL not in ports:
+    if ports is not None and Port.LOCAL not in ports:
         problems.append("ports must include LOCAL")
     if problems:
-        raise ConfigError(f"Router: {problems[0]}")
+        raise ConfigError(f"MeshRouter: {problems[0]}")
 
 
-class Router(wiring.Component):
+def queue_entry_layout(lanes: int) -> data.StructLayout:
+    """An `InputQueue` entry: a flit and its route, one-hot in `PORTS` order."""
+    return data.StructLayout({"flit": flit_layout(lanes), "route": unsigned(len(PORTS))})
+
+
+class InputQueue(wiring.Component):
+    """A router input's buffer: a `depth`-entry shift-register FIFO.
+
+    * `w` (stream in): the flits entering; `w.ready` is "not full", from the count
+      register. `w_route`: the output port the flit on `w` is routed to, stored beside it
+      one-hot (in `PORTS` order) so that switch allocation starts from registers.
+    * `r` (stream out): the head entry (`queue_entry_layout`): `r.valid` is "not empty",
+      `r.payload` is entry 0's register; a transfer on `r` pops it. A flit pushed while the
+      queue is empty is the head one cycle later.
+    """
+
+    def __init__(self, *, lanes: int, depth: int) -> None:
+        self.lanes, self.depth = lanes, depth
+        super().__init__({
+            "w": In(flit_stream(lanes)),
+            "w_route": In(Port),
+            "r": Out(stream.Signature(queue_entry_layout(lanes))),
+        })
+
+    def elaborate(self, platform: Any) -> Module:
+        m = Module()
+        depth, w = self.depth, self.w
+        layout = queue_entry_layout(self.lanes)
+        # Entry 0 is the head: the output payload is its register.
+        entries = [self.r.payload, *(Signal(layout, name=f"buf{k}") for k in range(1, depth))]
+        count = Signal(range(depth + 1))
+        push = Signal()
+        pop = Signal()
+        m.d.comb += [
+            w.ready.eq(count != depth),
+            push.eq(w.valid & w.ready),
+            self.r.valid.eq(count != 0),
+            pop.eq(self.r.valid & self.r.ready),
+        ]
+        m.d.sync += count.eq(count + push - pop)
+        route = Cat(self.w_route == p for p in PORTS)
+        for k in range(depth):
+            with m.If(pop):
+                m.d.sync += entries[k].eq(entries[k + 1] if k + 1 < depth else 0)
+            # A pushed flit goes to the first free entry after this cycle's pop.
+            slot_k = Mux(pop, count == k + 1, count == k)
+            with m.If(push & slot_k):  # after the shift, so a push wins
+                m.d.sync += [entries[k].flit.eq(w.payload), entries[k].route.eq(route)]
+        return m
+
+
+class MeshRouter(wiring.Component):
     """One mesh router at (x, y); see the module docstring for ports and timing.
 
     `ports`: the ports that exist (default all five). A mesh leaves out the ports on its
@@ -95,14 +148,15 @@ class Router(wiring.Component):
     and pulses `misrouted` (present only then), so a bad address cannot wedge the network.
     """
 
+    def __new__(cls, **params: Any) -> MeshRouter:
+        # Checked before the object exists: Amaranth warns about a component that is
+        # created and never elaborated, which a rejected one would be.
+        check_router(**params)
+        return super().__new__(cls, src_loc_at=1)
+
     def __init__(self, *, lanes: int, x: int, y: int, fifo_depth: int = noc.ROUTER_FIFO_DEPTH,
                  ports: frozenset[Port] | None = None) -> None:
         ports = frozenset(PORTS) if ports is None else frozenset(ports)
-        try:
-            check_router(lanes=lanes, x=x, y=y, fifo_depth=fifo_depth, ports=ports)
-        except ConfigError:
-            self._MustUse__silence = True  # not built, so not "created but never used"
-            raise
         self.lanes, self.x, self.y, self.fifo_depth = lanes, x, y, fifo_depth
         self.ports = ports
         members: dict[str, Any] = {}
@@ -131,22 +185,20 @@ class Router(wiring.Component):
 
 
 class RouterLogic:
-    """The router's logic, added to a caller's module: `Router` uses it on its own ports,
-    and `Mesh` on its link signals, so that a mesh is one flat module in which every link
-    is a single set of signals (no submodule port aliases in the Verilog)."""
+    """The router's logic, added to a caller's module: `MeshRouter` uses it on its own ports,
+    and `Mesh` and `CoreArray` on their link signals, so that every link of a mesh is a
+    single set of signals in one module (its routers' `InputQueue`s are submodules)."""
 
     def __init__(self, *, lanes: int, x: int, y: int, fifo_depth: int,
                  prefix: str = "") -> None:
         self.lanes, self.x, self.y, self.fifo_depth = lanes, x, y, fifo_depth
         self.prefix = prefix
-        self.layout = noc.flit_layout(lanes)
 
     def _name(self, *parts: str) -> str:
         return self.prefix + "_".join(parts)
 
-    def _route(self, m: Module, head: Any, port: Port) -> Signal:
-        """The output port (`Port` shape) for the header flit `head` of input `port`."""
-        out = Signal(Port, name=self._name(port_name(port), "route"))
+    def _route(self, m: Module, head: Any, out: Any) -> None:
+        """Drive `out` (`Port` shape) with the output port for the header flit `head`."""
         dest_x = header_field(head.data, "dest_x")
         dest_y = header_field(head.data, "dest_y")
         host_port = noc.route(self.x, self.y, *noc.HOST)  # constants for this router
@@ -168,113 +220,89 @@ class RouterLogic:
                 m.d.comb += out.eq(port_to)
         with m.Else():
             m.d.comb += out.eq(Port.LOCAL)
-        return out
 
-    def _input_fifo(self, m: Module, port: Port, src: Any,
-                    pop: Signal) -> tuple[Any, Any, Any]:
-        """A `fifo_depth`-entry shift-register FIFO on input stream `src`: (head flit view,
-        the head's route one-hot in `PORTS` order, not-empty). Entry 0 is the head; `ready` is
-        "not full", from the count register. Each entry keeps its flit's route, computed as
-        the flit is pushed."""
-        name = port_name(port)
-        depth = self.fifo_depth
-        entries = [Signal(self.layout, name=self._name(name, f"buf{k}")) for k in range(depth)]
-        routes = [Signal(len(PORTS), name=self._name(name, f"route{k}")) for k in range(depth)]
-        route = self._route(m, src.payload, port)
-        route_in = Cat(route == p for p in PORTS)
-        count = Signal(range(depth + 1), name=self._name(name, "count"))
-        push = Signal(name=self._name(name, "push"))
-        m.d.comb += [
-            src.ready.eq(count != depth),
-            push.eq(src.valid & src.ready),
-        ]
-        m.d.sync += count.eq(count + push - pop)
-        for k in range(depth):
-            with m.If(pop):
-                m.d.sync += [entries[k].eq(entries[k + 1] if k + 1 < depth else 0),
-                             routes[k].eq(routes[k + 1] if k + 1 < depth else 0)]
-            # A pushed flit goes to the first free entry after this cycle's pop.
-            slot_k = Mux(pop, count == k + 1, count == k)
-            with m.If(push & slot_k):  # after the shift, so a push wins
-                m.d.sync += [entries[k].eq(src.payload), routes[k].eq(route_in)]
-        return entries[0], routes[0], count != 0
+    def _input_queue(self, m: Module, port: Port, src: Any) -> InputQueue:
+        """The `InputQueue` of input `port`, reading the stream `src`, with each flit's route
+        computed as it enters."""
+        queue = InputQueue(lanes=self.lanes, depth=self.fifo_depth)
+        m.submodules[self._name(port_name(port), "queue")] = queue
+        # The queue's `w` is the input stream itself, seen from its receiving side: a copy
+        # joined by `wiring.connect` would leave each of the stream's signals twice in the
+        # Verilog, once as an unused alias (Verilator -Wall UNUSEDSIGNAL).
+        sender_view = flit_stream(self.lanes).is_compliant(src)
+        queue.w = wiring.flipped(src) if sender_view else src
+        assert queue.signature.is_compliant(queue)
+        self._route(m, src.payload, queue.w_route)
+        return queue
 
     def build(self, m: Module, inputs: dict[Port, Any], outputs: dict[Port, Any]) -> Any:
         """Add the router to `m`, reading the streams `inputs` and driving `outputs` (the
         ports that exist). Returns a one-cycle "flit dropped" pulse if a port is missing,
         else None."""
-        n = len(PORTS)
-        present = [p in inputs for p in PORTS]
-
-        pops = [Signal(name=self._name(port_name(p), "pop")) for p in PORTS]
-        heads: list[Any] = []
-        nonempty: list[Any] = []
-        routes: list[Any] = []
-        for i, p in enumerate(PORTS):
-            if present[i]:
-                head, route, ready = self._input_fifo(m, p, inputs[p], pops[i])
-                heads.append(head)
-                nonempty.append(ready)
-                routes.append(route)
-            else:  # a missing input never has a flit
-                heads.append(data.View(self.layout, Const(0, self.layout.size)))
-                nonempty.append(Const(0))
-                routes.append(Const(0, len(PORTS)))
-
+        queues = {p: self._input_queue(m, p, inputs[p]) for p in PORTS if p in inputs}
+        entry = queue_entry_layout(self.lanes)
+        empty = data.View(entry, Const(0, entry.size))  # a missing input never has a flit
+        heads = [queues[p].r.payload if p in queues else empty for p in PORTS]
+        nonempty = [queues[p].r.valid if p in queues else Const(0) for p in PORTS]
         # in_packet[i]: input i has sent a header but not yet its last flit
-        in_packet = [Signal(name=self._name(port_name(p), "in_packet")) if present[i]
-                     else Const(0) for i, p in enumerate(PORTS)]
+        in_packet = [Signal(name=self._name(port_name(p), "in_packet")) if p in queues
+                     else Const(0) for p in PORTS]
+        requests = [nonempty[i] & ~in_packet[i] if PORTS[i] in queues else None
+                    for i in range(len(PORTS))]
         pop_terms: list[list[Any]] = [[] for _ in PORTS]  # per input: "output o takes it"
-        dropped: list[Any] = []
-        head_by_index = Array(heads)
-        nonempty_by_index = Array(nonempty)
+        dropped = [self._output(m, o, outputs.get(o), heads, nonempty, requests, pop_terms)
+                   for o in PORTS]
 
-        for o in PORTS:
-            oname = port_name(o) + "_out"
-            locked = Signal(name=self._name(oname, "locked"))
-            owner = Signal(range(n), name=self._name(oname, "owner"))
-            ptr = Signal(range(n), init=n - 1, name=self._name(oname, "ptr"))
-            sel = Signal(range(n), name=self._name(oname, "sel"))
-            go = Signal(name=self._name(oname, "go"))  # a flit from input `sel` moves now
-            request = [nonempty[i] & ~in_packet[i] & routes[i][PORTS.index(o)] if present[i]
-                       else 0
-                       for i in range(n)]
-            moving = head_by_index[sel]
+        for p, queue in queues.items():
+            i = PORTS.index(p)
+            m.d.comb += queue.r.ready.eq(Cat(pop_terms[i]).any())
+            with m.If(queue.r.ready):
+                m.d.sync += in_packet[i].eq(~heads[i].flit.last)
+        leaks = [go for go in dropped if go is not None]
+        return Cat(leaks).any() if leaks else None
 
-            if o in outputs:
-                dst = outputs[o]  # valid/payload are the output register
-                can_take = ~dst.valid | dst.ready
-                with m.If(dst.valid & dst.ready):
-                    m.d.sync += dst.valid.eq(0)
-                with m.If(go):
-                    m.d.sync += [dst.payload.eq(moving), dst.valid.eq(1)]
-            else:  # a missing output drops what is routed to it
-                can_take = Const(1)
-                dropped.append(go)
+    def _output(self, m: Module, o: Port, dst: Any, heads: list[Any], nonempty: list[Any],
+                requests: list[Any], pop_terms: list[list[Any]]) -> Any:
+        """Switch allocation and the output register of output `o` (`dst`, None if the port
+        is missing). Adds "output o takes input i's head" to `pop_terms[i]`; returns the
+        "flit dropped" pulse of a missing output, else None."""
+        n = len(PORTS)
+        oname = port_name(o) + "_out"
+        locked = Signal(name=self._name(oname, "locked"))
+        owner = Signal(range(n), name=self._name(oname, "owner"))
+        ptr = Signal(range(n), init=n - 1, name=self._name(oname, "ptr"))
+        sel = Signal(range(n), name=self._name(oname, "sel"))
+        go = Signal(name=self._name(oname, "go"))  # a flit from input `sel` moves now
+        request = [0 if r is None else r & heads[i].route[PORTS.index(o)]
+                   for i, r in enumerate(requests)]
+        moving = Array(h.flit for h in heads)[sel]
 
-            with m.If(locked):
-                m.d.comb += [sel.eq(owner), go.eq(can_take & nonempty_by_index[owner])]
-            with m.Else():
-                # Round robin: the first requester after ptr, in cyclic order.
-                with m.Switch(ptr):
-                    for last in range(n):
-                        with m.Case(last):
-                            order = [(last + k) % n for k in range(1, n + 1)]
-                            order = [i for i in order if present[i]]
-                            for rank, i in enumerate(order):
-                                with m.If(request[i]) if rank == 0 else m.Elif(request[i]):
-                                    m.d.comb += [sel.eq(i), go.eq(can_take)]
-                with m.If(go):
-                    m.d.sync += ptr.eq(sel)
+        if dst is not None:  # valid/payload are the output register
+            can_take = ~dst.valid | dst.ready
+            with m.If(dst.valid & dst.ready):
+                m.d.sync += dst.valid.eq(0)
             with m.If(go):
-                m.d.sync += [locked.eq(~moving.last), owner.eq(sel)]
-            for i in range(n):
-                if present[i]:
-                    pop_terms[i].append(go & (sel == i))
+                m.d.sync += [dst.payload.eq(moving), dst.valid.eq(1)]
+        else:  # a missing output drops what is routed to it
+            can_take = Const(1)
 
-        for i in range(n):
-            if present[i]:
-                m.d.comb += pops[i].eq(Cat(pop_terms[i]).any())
-                with m.If(pops[i]):
-                    m.d.sync += in_packet[i].eq(~heads[i].last)
-        return Cat(dropped).any() if dropped else None
+        with m.If(locked):
+            m.d.comb += [sel.eq(owner), go.eq(can_take & Array(nonempty)[owner])]
+        with m.Else():
+            # Round robin: the first requester after ptr, in cyclic order.
+            with m.Switch(ptr):
+                for last in range(n):
+                    with m.Case(last):
+                        order = [(last + k) % n for k in range(1, n + 1)]
+                        order = [i for i in order if requests[i] is not None]
+                        for rank, i in enumerate(order):
+                            with m.If(request[i]) if rank == 0 else m.Elif(request[i]):
+                                m.d.comb += [sel.eq(i), go.eq(can_take)]
+            with m.If(go):
+                m.d.sync += ptr.eq(sel)
+        with m.If(go):
+            m.d.sync += [locked.eq(~moving.last), owner.eq(sel)]
+        for i, r in enumerate(requests):
+            if r is not None:
+                pop_terms[i].append(go & (sel == i))
+        return go if dst is None else None

@@ -1,4 +1,4 @@
-"""cocotb testbench of the `Array` top (`nfcore.hdl.core_array`) under Verilator.
+"""cocotb testbench of the `CoreArray` top (`nfcore.hdl.core_array`) under Verilator.
 
 `ArrayTB` reuses `CoreTB` for each core: a `CoreView` gives `CoreTB` one core's ports of the
 array under the names of a lone core's top (`cmd__valid` -> `cmd__<y>__<x>__valid`), so the
@@ -48,7 +48,7 @@ class CoreView:
 
 
 class ArrayTB:
-    """Drives an `Array` (Verilog top `nfcore_array`) of `cfg.mesh` cores of `cfg.core`."""
+    """Drives a `CoreArray` (Verilog top `nfcore_array`) of `cfg.mesh` cores of `cfg.core`."""
 
     def __init__(self, dut: Any, cfg: NFCoreConfig, stalls: Stalls | None = None) -> None:
         self.dut = dut

@@ -1,4 +1,4 @@
-"""cocotb model of the DRAM channel on an `Array`'s DRAM port (`dram_out` / `dram_in`).
+"""cocotb model of the DRAM channel on a `CoreArray`'s DRAM port (`dram_out` / `dram_in`).
 
 The channel takes `to_dram` packets from `dram_out` (with random backpressure: `ready`
 low with probability `stall` in each cycle), each a read request (`noc.DRAM_REQUEST_FIELDS`:

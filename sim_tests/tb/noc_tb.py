@@ -1,4 +1,4 @@
-"""cocotb testbenches of the network RTL (`Router`, `Mesh`) under Verilator.
+"""cocotb testbenches of the network RTL (`MeshRouter`, `Mesh`) under Verilator.
 
 Shared by `sim_tests/` and `benchmarks/bench_noc.py`. One clocked loop per test drives every
 source and samples every sink once per cycle (two triggers per cycle: after the rising edge
@@ -37,6 +37,7 @@ from cocotb.triggers import ReadOnly, RisingEdge, Timer
 
 from nfcore.arch import noc
 from nfcore.arch.noc import Port
+from nfcore.hdl.flit import flit_layout
 
 CLOCK_PERIOD_NS = 10
 ENV_NOC = "NFCORE_NOC_TB"  # JSON of TBParams
@@ -201,7 +202,7 @@ class NocTB:
     def __init__(self, dut: Any, params: TBParams) -> None:
         self.dut, self.params = dut, params
         self.rng = random.Random(params.seed)
-        self.last_bit = noc.flit_layout(params.lanes)["last"].offset
+        self.last_bit = flit_layout(params.lanes)["last"].offset
         self.sources: dict[Any, Source] = {}
         self.sinks: dict[Any, Sink] = {}
         self.source_id: dict[Any, int] = {}
@@ -295,7 +296,7 @@ class NocTB:
 
 
 class RouterTB(NocTB):
-    """One `Router` with all five ports (Verilog ports `<port>_in__*`, `<port>_out__*`)."""
+    """One `MeshRouter` with all five ports (Verilog ports `<port>_in__*`, `<port>_out__*`)."""
 
     def __init__(self, dut: Any, params: TBParams) -> None:
         super().__init__(dut, params)

@@ -16,8 +16,8 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from nfcore.arch import noc
+from nfcore.hdl.flit import flit_stream
 from nfcore.hdl.mesh import Mesh
-from nfcore.hdl.router import flit_stream
 
 LFSR_TAPS = 0x80200003  # x^32 + x^22 + x^2 + x + 1, maximal length
 COUNTER_BITS = 32

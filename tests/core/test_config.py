@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from nfcore.config import NFCoreConfig, default_config_path
+from nfcore.config import CoreConfig, MeshConfig, NFCoreConfig, check_field, default_config_path
 from nfcore.errors import ConfigError
 
 
@@ -80,3 +80,13 @@ def test_dram_and_power_sections() -> None:
             ({"power": {"sleep": 1}}, "unknown key power.sleep")):
         with pytest.raises(ConfigError, match=message):
             NFCoreConfig.from_dict(bad)
+
+
+def test_check_field_reads_the_range_from_the_field_metadata() -> None:
+    """Checks outside a config file (the RTL's) use the fields' own ranges and messages."""
+    check_field(MeshConfig, "rows", 256)
+    with pytest.raises(ConfigError, match=r"^Mesh: rows = 257 is out of range; allowed 1 to 256 "
+                                          r"cores$"):
+        check_field(MeshConfig, "rows", 257, "Mesh: rows")
+    with pytest.raises(ConfigError, match=r"^lanes = 12 is not allowed; choose one of 8, 16, 32"):
+        check_field(CoreConfig, "lanes", 12)

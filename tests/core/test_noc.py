@@ -77,11 +77,10 @@ def test_header_latency_counts_routers_on_the_path() -> None:
     assert noc.header_latency_cycles((0, 0), noc.HOST) == noc.INJECT_CYCLES + eject
 
 
-def test_flit_layout_holds_the_header() -> None:
-    layout = noc.flit_layout(16)
-    assert layout["data"].width == 128 and layout["last"].offset == 128
+def test_flit_holds_the_header() -> None:
+    assert noc.flit_bits(16) == 128
     with pytest.raises(ISAError, match="lanes = 4: .* lanes >= 8"):
-        noc.flit_layout(4)
+        noc.flit_bits(4)
 
 
 def test_dram_is_reached_through_router_0_0_west() -> None:

@@ -12,8 +12,8 @@ from nfcore.eda.fpga.report import (
     FpgaResult,
     parse_nextpnr_log,
     parse_yosys_stat,
+    render_fpga_markdown,
     render_json,
-    render_markdown,
     resources,
 )
 from nfcore.errors import NFCoreError
@@ -101,7 +101,7 @@ def _result() -> FpgaResult:
 
 
 def test_markdown_row_shows_used_of_available_and_the_design_clock() -> None:
-    text = render_markdown([_result()])
+    text = render_fpga_markdown([_result()])
     row = next(line for line in text.splitlines() if line.startswith("| tiny "))
     # The design clock is the fastest-constrained one (the PLL output, not the oscillator).
     assert row == ("| tiny | ULX3S_85F (LFE5U-85F-BG381) | core | 146 / 83640 | 87 / 83640 | "
@@ -112,7 +112,7 @@ def test_markdown_row_shows_used_of_available_and_the_design_clock() -> None:
 def test_markdown_row_of_a_design_that_does_not_fit() -> None:
     result = _result()
     result.fmax_mhz, result.fit = {}, "no: ICESTORM_DSP 10/8"
-    row = next(line for line in render_markdown([result]).splitlines()
+    row = next(line for line in render_fpga_markdown([result]).splitlines()
                if line.startswith("| tiny "))
     assert row.endswith("| 1 / 156 | not routed | no: ICESTORM_DSP 10/8 | 12 |")
 

@@ -12,7 +12,7 @@ from nfcore.hdl.mesh import Mesh, router_ports
 
 
 def test_mesh_rejects_bad_size() -> None:
-    with pytest.raises(ConfigError, match="Mesh: rows = 0 is out of range 1..256"):
+    with pytest.raises(ConfigError, match="Mesh: rows = 0 is out of range; allowed 1 to 256 cores"):
         Mesh(lanes=8, rows=0, cols=2)
     with pytest.raises(ConfigError, match="lanes = 2"):
         Mesh(lanes=2, rows=2, cols=2)

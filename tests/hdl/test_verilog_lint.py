@@ -11,7 +11,7 @@ import pytest
 from nfcore.cli import main
 from nfcore.config import CoreConfig, MeshConfig, NFCoreConfig, PowerConfig
 from nfcore.eda.toolchain import TOPLEVEL, VLT_FILE, activate
-from nfcore.eda.verilog import TOPS, emit, emit_core
+from nfcore.eda.verilog import TOPS, emit, emit_core_verilog
 from nfcore.errors import ConfigError
 
 DEFAULT_YAML = Path(__file__).parents[2] / "configs" / "default.yaml"
@@ -37,7 +37,7 @@ def lint(text: str, top: str, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("name", list(CONFIGS))
 def test_lint_clean(name: str, tmp_path: Path) -> None:
-    lint(emit_core(NFCoreConfig(core=CONFIGS[name]), name=TOPLEVEL), TOPLEVEL, tmp_path)
+    lint(emit_core_verilog(NFCoreConfig(core=CONFIGS[name]), name=TOPLEVEL), TOPLEVEL, tmp_path)
 
 
 NOC_CONFIGS = {
@@ -70,9 +70,9 @@ def test_noc_lint_clean(name: str, tmp_path: Path) -> None:
     lint(emit(cfg, top, name="nfcore_" + top), "nfcore_" + top, tmp_path)
 
 
-def test_emit_core_names_the_module() -> None:
-    text = emit_core(NFCoreConfig(core=CoreConfig(weight_sram_bytes=1024, act_sram_bytes=256)),
-                     name="my_core")
+def test_emit_core_verilog_names_the_module() -> None:
+    cfg = NFCoreConfig(core=CoreConfig(weight_sram_bytes=1024, act_sram_bytes=256))
+    text = emit_core_verilog(cfg, name="my_core")
     assert "module my_core(" in text
     for port in ("cmd__valid", "cmd__ready", "rsp__payload", "last_run_cycles", "error"):
         assert port in text

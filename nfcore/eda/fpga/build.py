@@ -39,16 +39,16 @@ def _core_top(cfg: NFCoreConfig, lut_multipliers: int) -> wiring.Component:
 
 
 def _array_top(cfg: NFCoreConfig, lut_multipliers: int) -> wiring.Component:
-    from nfcore.hdl.core_array import Array
+    from nfcore.hdl.core_array import CoreArray
 
     assert lut_multipliers == 0, "check_target: the array has DSPs for every lane"
-    return Array(config=cfg)
+    return CoreArray(config=cfg)
 
 
 TOPS: dict[str, Callable[[NFCoreConfig, int], wiring.Component]] = {
     "core": _core_top, "array": _array_top}
 """Design factories by top name, given the config and the target's `lut_multipliers`: one
-`MicroCore` of `cfg.core`, or the `cfg.mesh.rows` x `cfg.mesh.cols` `Array`."""
+`MicroCore` of `cfg.core`, or the `cfg.mesh.rows` x `cfg.mesh.cols` `CoreArray`."""
 
 # Parameters printed by `yowasp-ecppll -i 25 -o 100` and `yowasp-icepll -i 12 -o 24`.
 PLL_ECP5_25_TO_100 = PllSpec("ecp5", 25.0, 100.0, (

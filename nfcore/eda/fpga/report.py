@@ -24,7 +24,7 @@ from typing import Any
 from nfcore.errors import NFCoreError
 
 __all__ = ["FAMILIES", "FpgaResult", "parse_nextpnr_log", "parse_yosys_stat", "render_json",
-           "render_markdown", "resources"]
+           "render_fpga_markdown", "resources"]
 
 FAMILIES = ("ecp5", "ice40")
 COLUMNS = ("lut", "ff", "bram", "dsp")
@@ -163,7 +163,7 @@ def render_json(results: list[FpgaResult]) -> str:
     return json.dumps({"schema_version": 1, "targets": rows}, indent=2) + "\n"
 
 
-def render_markdown(results: list[FpgaResult]) -> str:
+def render_fpga_markdown(results: list[FpgaResult]) -> str:
     """The table of `results` with the sources of each column and the rebuild commands."""
     head = ("| target | board (device) | top | " + " | ".join(_COLUMN_TITLES[c] for c in COLUMNS)
             + " | Fmax MHz (target) | fits | build s |")

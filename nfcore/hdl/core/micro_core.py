@@ -43,7 +43,7 @@ Network interface
   `powered=True` (inside `nfcore.hdl.power.PoweredCore`) has a `clock_on` input, its clock
   enable, so that a gated core takes no flit; packets for it wait until the host wakes it.
 * `coord_x`, `coord_y`: this core's mesh coordinates. A core built with `coord=(x, y)` (as
-  `nfcore.hdl.core_array.Array` builds them) has no such ports: the coordinates are constants.
+  `nfcore.hdl.core_array.CoreArray` builds them) has no such ports: the coordinates are constants.
 
 Timing: see `nfcore.hdl.core.sequencer`.
 """
@@ -57,7 +57,7 @@ from amaranth.lib import memory, stream, wiring
 from amaranth.lib.wiring import In, Out, connect, flipped
 
 from nfcore.arch import isa, noc
-from nfcore.config import CoreConfig
+from nfcore.config import CoreConfig, check_field
 from nfcore.errors import ConfigError
 from nfcore.hdl.core.datapath import Datapath, MacRequant, VaddUnit, VmulUnit
 from nfcore.hdl.core.host_port import HostPort, cmd_layout, rsp_layout
@@ -85,9 +85,7 @@ def check_core(config: CoreConfig, *, lut_multipliers: int = 0) -> None:
     ):
         if not 2 <= value <= 1 << bits:
             raise ConfigError(f"{key} = {value} is out of range; allowed 2 to {1 << bits}")
-    if not 16 <= config.acc_bits <= 32:
-        raise ConfigError(
-            f"core.acc_bits = {config.acc_bits} is out of range; allowed 16 to 32")
+    check_field(CoreConfig, "acc_bits", config.acc_bits, "core.acc_bits")
     if not 0 <= lut_multipliers <= lanes:
         raise ConfigError(f"lut_multipliers = {lut_multipliers} is out of range; "
                           f"allowed 0 to core.lanes = {lanes}")
@@ -126,7 +124,7 @@ class MicroCore(wiring.Component):
             "error": Out(1),
             "last_run_cycles": Out(CYCLE_COUNTER_BITS),
         })
-        # The host streams are the host port's own signals: `Array` names each core's `cmd`
+        # The host streams are the host port's own signals: `CoreArray` names each core's `cmd`
         # and `rsp` after the core's place, and a copy under another name would be left in
         # the Verilog as an unused alias wire.
         self.host = HostPort(config=config)
