@@ -21,7 +21,8 @@ from pathlib import Path
 import options
 
 from nfcore.config import MeshConfig, NFCoreConfig
-from nfcore.eda.toolchain import build_top, top_name
+from nfcore.eda.rtl_runner import build_top
+from nfcore.eda.toolchain import top_name
 from sim_tests.tb.array_tb import ENV_BENCH, ENV_BENCH_OUT
 from sim_tests.tb.scenarios import CORE
 

@@ -21,7 +21,8 @@ import options
 from amaranth.back import verilog
 
 from nfcore.config import MeshConfig, NFCoreConfig
-from nfcore.eda.toolchain import build_top, build_verilog, top_name
+from nfcore.eda.rtl_runner import build_top, build_verilog
+from nfcore.eda.toolchain import top_name
 from sim_tests.tb.noc_tb import ENV_BENCH_OUT, ENV_NOC, TBParams
 from sim_tests.tb.traffic import MeshTraffic
 

@@ -1,4 +1,9 @@
-"""`nfcore`: the command line. Each stage of the flow is a command; `sim` chains them."""
+"""`nfcore`: the command line. Each stage of the flow is a command; `sim` chains them.
+
+A command imports the stack it runs when it runs: the flows, the sweep and the Conductor
+load PyTorch, scikit-learn, SimPy and Amaranth (several seconds), so `nfcore --help` and
+`nfcore audit` start at once. Those imports sit at the top of their handler, marked `# on use`.
+"""
 
 from __future__ import annotations
 
@@ -9,26 +14,14 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from forest.command import run_train, summary_table
 from forest.errors import ForestError
 from nfcore.arch.isa_doc import render_isa_page
 from nfcore.conductor.audit import verify_log
-from nfcore.conductor.commands import open_conductor, read_inputs, run_batches, serve
 from nfcore.config import NFCoreConfig, default_config_path
 from nfcore.eda.fpga.build import build_target, select_targets
 from nfcore.eda.fpga.report import render_fpga_markdown, render_json
 from nfcore.eda.verilog import emit
 from nfcore.errors import ConfigError, NFCoreError
-from nfcore.flows.sim import SimOptions, run_sim
-from nfcore.flows.system import ArrivalSpec, build_system_report, default_monolith
-from nfcore.report.compile import run_compile
-from nfcore.report.run import new_run_dir, write_system_report
-from nfcore.sim.baselines import MonolithSpec
-from nfcore.sim.system.workload import synthetic_workload
-from nfcore.sweep.executors import make_executor
-from nfcore.sweep.report import write_report
-from nfcore.sweep.runner import run_sweep
-from nfcore.sweep.spec import SweepSpec
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -55,6 +48,8 @@ def cmd_isa_doc(args: argparse.Namespace) -> int:
 
 
 def cmd_sim(args: argparse.Namespace) -> int:
+    from nfcore.flows.sim import SimOptions, run_sim  # on use
+
     options = SimOptions(
         dataset=args.dataset,
         hidden=tuple(args.hidden),
@@ -74,6 +69,15 @@ def cmd_sim(args: argparse.Namespace) -> int:
 
 
 def cmd_sim_system(args: argparse.Namespace) -> int:
+    from nfcore.flows.system import (  # on use
+        ArrivalSpec,
+        build_system_report,
+        default_monolith,
+    )
+    from nfcore.report.run import new_run_dir, write_system_report  # on use
+    from nfcore.sim.baselines import MonolithSpec  # on use
+    from nfcore.sim.system.workload import synthetic_workload  # on use
+
     cfg = _config(args)
     if args.mesh:
         rows, _, cols = args.mesh.partition("x")
@@ -124,6 +128,8 @@ def cmd_fpga(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from forest.command import run_train, summary_table  # on use
+
     kinds = tuple(k.strip() for k in args.kinds.split(",")) if args.kinds else None
     result = run_train(args.dataset, args.output, trees=args.trees, top_k=args.top_k,
                        kinds=kinds, tree_size=args.tree_size, epochs=args.epochs,
@@ -134,6 +140,11 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
+    from nfcore.sweep.executors import make_executor  # on use
+    from nfcore.sweep.report import write_report  # on use
+    from nfcore.sweep.runner import run_sweep  # on use
+    from nfcore.sweep.spec import SweepSpec  # on use
+
     spec = SweepSpec.load(args.sweep)
     out = Path(args.output or Path("reports") / f"sweep-{spec.name}")
     executor = make_executor(args.workers, args.cluster)
@@ -151,6 +162,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from nfcore.conductor.commands import open_conductor, read_inputs, run_batches  # on use
+
     rows = read_inputs(args.inputs)
     conductor = open_conductor(_config(args), args.image, args.forest, args.backend, args.audit,
                                interval_cycles=args.interval_cycles,
@@ -162,6 +175,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from nfcore.conductor.commands import open_conductor, serve  # on use
+
     conductor = open_conductor(_config(args), args.image, args.forest, args.backend, args.audit,
                                build_dir=Path(args.build_dir))
     serve(conductor, args.host, args.port, quiet=args.quiet)
@@ -175,6 +190,8 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
+    from nfcore.report.compile import run_compile  # on use
+
     out = Path(args.output)
     data = run_compile(Path(args.forest), _config(args), out, budget_pp=args.precision_budget,
                        spread=args.spread or None, seed=args.seed, quiet=args.quiet)

@@ -11,7 +11,8 @@ import json
 import os
 from pathlib import Path
 
-from nfcore.eda.toolchain import build_top, top_name
+from nfcore.eda.rtl_runner import build_top
+from nfcore.eda.toolchain import top_name
 from sim_tests.tb.scenarios import RTL_CYCLES_FILE, SCENARIOS
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from nfcore.config import CoreConfig, NFCoreConfig
-from nfcore.eda.rtl_runner import ENV_CORE, core_to_env
-from nfcore.eda.toolchain import TOPLEVEL, build_core, config_tag
+from nfcore.eda.rtl_runner import ENV_CORE, build_core, core_to_env
+from nfcore.eda.toolchain import TOPLEVEL, config_tag
 
 ROOT = Path(__file__).resolve().parent.parent
 BUILD = ROOT / "sim_build"

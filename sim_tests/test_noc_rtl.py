@@ -20,7 +20,8 @@ from amaranth.back import verilog
 
 from nfcore.arch import noc
 from nfcore.config import MeshConfig, NFCoreConfig
-from nfcore.eda.toolchain import build_top, build_verilog, top_name
+from nfcore.eda.rtl_runner import build_top, build_verilog
+from nfcore.eda.toolchain import top_name
 from nfcore.hdl.router import MeshRouter
 from sim_tests.tb.noc_tb import ENV_NOC, TBParams
 

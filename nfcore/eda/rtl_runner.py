@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,10 +31,20 @@ import numpy.typing as npt
 from amaranth.lib import data
 from cocotb.clock import Clock
 from cocotb.triggers import ReadOnly, RisingEdge
+from cocotb_tools.check_results import get_results
+from cocotb_tools.runner import Verilator, get_runner
 
 from nfcore.arch import isa, noc
 from nfcore.config import CoreConfig, NFCoreConfig
-from nfcore.eda.toolchain import TOPLEVEL, build_core
+from nfcore.eda.toolchain import (
+    TOPLEVEL,
+    VLT_FILE,
+    ToolchainError,
+    activate,
+    top_name,
+    write_if_changed,
+)
+from nfcore.eda.verilog import emit, emit_core_verilog
 from nfcore.errors import ExecutionError
 from nfcore.golden.array import run_array
 from nfcore.golden.core import CoreState, RunResult
@@ -42,6 +53,88 @@ from nfcore.hdl.core import CmdKind, cmd_layout, rsp_layout
 CLOCK_PERIOD_NS = 10
 ENV_CORE = "NFCORE_TB_CORE"  # JSON of the CoreConfig fields
 ENV_JOB = "NFCORE_RTL_JOB"  # path stem of a run_rtl job (<stem>.json, <stem>.npz)
+
+
+# --- Building a design for cocotb under Verilator ---------------------------------------
+
+
+def build_core(cfg: NFCoreConfig, build_dir: Path) -> Any:
+    """Emit the core's Verilog into `build_dir` and build it with Verilator for cocotb.
+
+    Returns the cocotb runner, ready for `.test(...)`.
+    """
+    return build_verilog(emit_core_verilog(cfg, name=TOPLEVEL), TOPLEVEL, build_dir)
+
+
+def build_top(cfg: NFCoreConfig, top: str, build_dir: Path, *,
+              internal_signals: bool = True) -> Any:
+    """Like `build_core` for any block of `nfcore.eda.verilog.TOPS`; the Verilog top
+    module is `top_name(top)`. See `build_verilog` for `internal_signals`."""
+    name = top_name(top)
+    return build_verilog(emit(cfg, top, name=name), name, build_dir,
+                         internal_signals=internal_signals)
+
+
+def public_ports_vlt(text: str, toplevel: str) -> str:
+    """A Verilator control file making the ports of module `toplevel` (as declared in the
+    Verilog `text`) visible to cocotb, and nothing else."""
+    match = re.search(rf"^module {re.escape(toplevel)}\((.*?)\);", text, re.M | re.S)
+    if match is None:
+        raise ToolchainError(f"no `module {toplevel}(...)` in the generated Verilog")
+    ports = [p.strip() for p in match.group(1).split(",")]
+    lines = ["`verilator_config"]
+    lines += [f'public_flat_rw -module "{toplevel}" -var "{p}"' for p in ports]
+    return "\n".join(lines) + "\n"
+
+
+def build_verilog(text: str, toplevel: str, build_dir: Path, *,
+                  internal_signals: bool = True) -> Any:
+    """Write Verilog `text` (top module `toplevel`) into `build_dir` and build it with
+    Verilator for cocotb. Returns the cocotb runner, ready for `.test(...)`.
+
+    `internal_signals=False` replaces the runner's `--public-flat-rw` (every signal visible
+    to cocotb) by a control file that makes only the top module's ports visible, so that
+    Verilator may optimize everything inside; a mesh then simulates several times faster
+    (benchmarks/bench_noc.py)."""
+    class PortsOnly(Verilator):  # type: ignore[misc]
+        def _build_command(self) -> list[list[str]]:
+            commands: list[list[str]] = super()._build_command()
+            commands[0] = [a for a in commands[0] if a != "--public-flat-rw"]
+            return commands
+
+    activate()
+    build_dir = Path(build_dir).resolve()
+    source = write_if_changed(build_dir / f"{toplevel}.v", text)
+    sources = [VLT_FILE, source]
+    if internal_signals:
+        runner = get_runner("verilator")
+    else:
+        runner = PortsOnly()
+        # The runner takes the language from the last source: keep the .v file last.
+        sources.insert(1, write_if_changed(build_dir / "public_ports.vlt",
+                                           public_ports_vlt(text, toplevel)))
+    saved = os.environ.get("MAKEFLAGS")
+    # The wheel's verilated.mk was configured without the compiler's force-include flag,
+    # so the precompiled-header rules would pass the header as an input file; give make
+    # the flag as a command-line variable.
+    os.environ["MAKEFLAGS"] = " ".join(filter(None, [saved, "CFG_CXXFLAGS_PCH_I=-include"]))
+    try:
+        runner.build(
+            sources=sources,
+            hdl_toplevel=toplevel,
+            build_dir=build_dir,
+            log_file=build_dir / "build.log",
+        )
+    except SystemExit as exc:  # the runner exits on a failed command
+        raise ToolchainError(
+            f"Verilator build failed (exit {exc.code}); see {build_dir / 'build.log'}"
+        ) from None
+    finally:
+        if saved is None:
+            del os.environ["MAKEFLAGS"]
+        else:
+            os.environ["MAKEFLAGS"] = saved
+    return runner
 
 
 def core_from_env() -> CoreConfig:
@@ -357,8 +450,6 @@ def run_rtl(cfg: NFCoreConfig, weights: npt.NDArray[np.uint8], program: list[int
     instruction 0, once. Each input is written from word `input_addr`, zero-padded to whole
     words. Raises ExecutionError if the simulation fails.
     """
-    from cocotb_tools.check_results import get_results  # cocotb's runner tools: only when run
-
     if not inputs:
         return []
     build_dir = Path(build_dir).resolve()

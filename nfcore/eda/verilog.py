@@ -9,7 +9,10 @@ from amaranth.lib import wiring
 
 from nfcore.config import NFCoreConfig
 from nfcore.errors import ConfigError
-from nfcore.hdl.core import MicroCore
+from nfcore.hdl.core import MicroCore, check_core
+from nfcore.hdl.core_array import CoreArray
+from nfcore.hdl.mesh import Mesh
+from nfcore.hdl.router import MeshRouter
 
 
 def emit_core_verilog(cfg: NFCoreConfig, name: str = "nfcore_core") -> str:
@@ -18,30 +21,28 @@ def emit_core_verilog(cfg: NFCoreConfig, name: str = "nfcore_core") -> str:
     Ports: `clk`, `rst` (synchronous, active high) and the component's ports with `__`
     between levels, e.g. `cmd__valid`, `cmd__payload`, `rsp__payload`, `last_run_cycles`.
     """
-    core = MicroCore(config=cfg.core)
-    return verilog.convert(core, name=name, emit_src=False)
+    return verilog.convert(_core(cfg), name=name, emit_src=False)
+
+
+def _core(cfg: NFCoreConfig) -> wiring.Component:
+    check_core(cfg.core)
+    return MicroCore(config=cfg.core)
 
 
 def _router(cfg: NFCoreConfig) -> wiring.Component:
-    from nfcore.hdl.router import MeshRouter
-
     return MeshRouter(lanes=cfg.core.lanes, x=0, y=0)
 
 
 def _mesh(cfg: NFCoreConfig) -> wiring.Component:
-    from nfcore.hdl.mesh import Mesh
-
     return Mesh(lanes=cfg.core.lanes, rows=cfg.mesh.rows, cols=cfg.mesh.cols)
 
 
 def _array(cfg: NFCoreConfig) -> wiring.Component:
-    from nfcore.hdl.core_array import CoreArray
-
     return CoreArray(config=cfg)
 
 
 TOPS: dict[str, Callable[[NFCoreConfig], wiring.Component]] = {
-    "core": lambda cfg: MicroCore(config=cfg.core),
+    "core": _core,
     "router": _router,
     "mesh": _mesh,
     "array": _array,

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from nfcore.eda.toolchain import ToolchainError, public_ports_vlt
+from nfcore.eda.rtl_runner import public_ports_vlt
+from nfcore.eda.toolchain import ToolchainError
 
 VERILOG = """module sub(a, b);
 endmodule

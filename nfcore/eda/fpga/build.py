@@ -28,19 +28,17 @@ from nfcore.eda.fpga.report import (
 )
 from nfcore.eda.fpga.targets import FpgaTop, PllSpec
 from nfcore.errors import ConfigError, NFCoreError
+from nfcore.hdl.core import MicroCore
+from nfcore.hdl.core_array import CoreArray
 
 __all__ = ["TARGETS", "TOPS", "FpgaTarget", "build_target", "check_target", "select_targets"]
 
 
 def _core_top(cfg: NFCoreConfig, lut_multipliers: int) -> wiring.Component:
-    from nfcore.hdl.core import MicroCore
-
     return MicroCore(config=cfg.core, lut_multipliers=lut_multipliers)
 
 
 def _array_top(cfg: NFCoreConfig, lut_multipliers: int) -> wiring.Component:
-    from nfcore.hdl.core_array import CoreArray
-
     assert lut_multipliers == 0, "check_target: the array has DSPs for every lane"
     return CoreArray(config=cfg)
 
