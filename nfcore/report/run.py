@@ -150,7 +150,7 @@ def write_system_report(run_dir: Path, data: dict[str, Any],
                         records: Iterable[Any] = ()) -> None:
     """Write a system-level report (no training or RTL stage) into `run_dir`: `report.json`,
     `report.md` with the side-by-side baselines, the figures of
-    `system_report.FIGURES` and `energy_by_component.png`, and `requests.jsonl` with one
+    `nfcore.report.system.FIGURES` and `energy_by_component.png`, and `requests.jsonl` with one
     line per record of `records` (anything with `to_dict`) if given; point `latest` at it.
 
     `data` must hold `SYSTEM_REQUIRED_KEYS` (else `ReportError` naming them).

@@ -101,7 +101,7 @@ def _network_check_lines(check: dict[str, Any] | None) -> list[str]:
     if not check or not check["packets"]:
         return []
     return [f"- network model: this run's {check['packets']:,} packets replayed through the "
-            "router RTL's rules (`worm_network`, equal to the RTL on every array scenario): "
+            "router RTL's rules (`nfcore.sim.net.worm`, equal to the RTL on every array scenario): "
             f"the one-shot model used here is off by {100 * check['mean_error']:.2f}% in total "
             f"latency, {100 * check['per_packet_error']:.2f}% summed per packet "
             f"({check['equal_packets']:,} packets equal; `nfcore/sim/net/check.py`)"]
