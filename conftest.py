@@ -1,5 +1,5 @@
 """Test order: the array RTL suites write the cycles that tests/sim/test_array_agreement.py,
-tests/sim/test_system_split.py and tests/sim/test_paging.py compare with the system model, so
+tests/sim/test_system_split.py and tests/sim/test_system_paging.py compare with the system model, so
 in one session they run first (`make test` runs tests/ before sim_tests/ otherwise)."""
 
 from __future__ import annotations

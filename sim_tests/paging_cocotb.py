@@ -11,7 +11,7 @@ weight SRAM. Four pagings:
   injection and the last word's write equal `nfcore.sim.system.dram.page_timeline` from the first
   request's handshake (the formula the system model uses), and the measured paging cycles
   go to the file named by `ENV_OUT` (schema: `nfcore.sim.system.paging.PAGING_CYCLES_FILE`) for
-  `tests/sim/test_paging.py`.
+  `tests/sim/test_system_paging.py`.
 * `stalled`: random idle cycles before each host flit, random backpressure on the DRAM
   port's output (`dram_out`) and on the host's `rsp` reads: the requests reach the channel
   late, and from their measured issue cycles on the timeline is again `page_timeline`'s.

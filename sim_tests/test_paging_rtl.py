@@ -1,6 +1,6 @@
 """Weight paging through the array's DRAM port under Verilator (cocotb, paging_cocotb.py).
 
-Writes `sim_build/<PAGING_CYCLES_FILE>`, which `tests/sim/test_paging.py` compares with the
+Writes `sim_build/<PAGING_CYCLES_FILE>`, which `tests/sim/test_system_paging.py` compares with the
 system model's paging path.
 """
 

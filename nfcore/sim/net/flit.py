@@ -2,7 +2,7 @@
 
 `nfcore.sim.net.array` runs the same programs on `nfcore.sim.net.worm`, which computes the
 router RTL's rules per packet, event-driven (fast; equal to this model on every scenario
-and random traffic tested, `tests/sim/test_worm_network.py`). This model instead steps every
+and random traffic tested, `tests/sim/test_net_worm.py`). This model instead steps every
 cycle and moves every flit by those rules (`nfcore.hdl.router`'s docstring), so that its
 cycles equal the RTL's with contention too (`tests/sim/test_array_agreement.py`):
 

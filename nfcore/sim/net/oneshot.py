@@ -34,7 +34,7 @@ hold time. The router RTL instead grants an output to the headers waiting for it
 cycle by round robin, compresses stalled worms into its input FIFOs, and holds a packet at
 its destination until taken; `nfcore.sim.net.worm` computes those rules per packet
 (exact against the RTL, and slower), and `nfcore.sim.net.check` measures how far this model
-is from them on a run's packets (`tests/sim/test_network_check.py`, on host traffic).
+is from them on a run's packets (`tests/sim/test_net_check.py`, on host traffic).
 `tests/sim/flit_reference.py` steps this model's own semantics cycle by cycle with
 arrival-order arbitration; the tests bound the difference.
 """

@@ -1,5 +1,5 @@
 """The FPGA report parser (nfcore.eda.fpga.report) on real tool output of a tiny build
-(tests/hdl/fixtures/fpga/README.md says how it was made)."""
+(tests/eda/fixtures/fpga/README.md says how it was made)."""
 
 from __future__ import annotations
 

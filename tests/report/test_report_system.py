@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_report import _data as foundation_data
+from test_report_run import _data as foundation_data
 
 from nfcore.config import NFCoreConfig
 from nfcore.errors import ReportError
