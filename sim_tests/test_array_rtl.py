@@ -13,7 +13,7 @@ from pathlib import Path
 
 from nfcore.eda.rtl_runner import build_top
 from nfcore.eda.toolchain import top_name
-from sim_tests.tb.scenarios import RTL_CYCLES_FILE, SCENARIOS
+from sim_tests.tb.scenarios import RTL_CYCLES_FILE, SCENARIOS, rtl_key
 
 ROOT = Path(__file__).resolve().parent.parent
 BUILD = ROOT / "sim_build"
@@ -54,10 +54,14 @@ def run_rtl_scenarios(out: Path) -> None:
         )
         assert part.exists(), f"the cocotb suite did not write {part}"
         record.update(json.loads(part.read_text())["scenarios"])
-    # Other keys (the compiled split trees of test_split_trees_rtl.py) are kept.
+    # Other keys (the compiled split trees of test_split_trees_rtl.py) are kept if they were
+    # measured on the same RTL.
+    key = rtl_key()
     kept = json.loads(out.read_text()) if out.exists() else {}
-    out.write_text(json.dumps({**kept, "schema": 1, "scenarios": record}, indent=1,
-                              sort_keys=True))
+    if kept.get("rtl_key") != key:
+        kept = {}
+    out.write_text(json.dumps({**kept, "schema": 1, "rtl_key": key, "scenarios": record},
+                              indent=1, sort_keys=True))
 
 
 def test_array_rtl() -> None:

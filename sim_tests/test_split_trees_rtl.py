@@ -16,7 +16,7 @@ from pathlib import Path
 from test_array_rtl import BUILD, build_array, run_rtl_scenarios
 
 from nfcore.eda.toolchain import top_name
-from sim_tests.tb.scenarios import RTL_CYCLES_FILE
+from sim_tests.tb.scenarios import RTL_CYCLES_FILE, rtl_key
 from sim_tests.tb.split_scenarios import SPLIT_CASES, SPLIT_KEY
 
 ENV_OUT = "NFCORE_SPLIT_CYCLES_OUT"  # as in split_trees_cocotb.py
@@ -26,9 +26,9 @@ ENV_CASES = "NFCORE_SPLIT_CASES"  # as in split_trees_cocotb.py
 def run_split_rtl(out: Path) -> None:
     """Run the cocotb test and merge its record into the cycles file `out` (other keys of
     the file are kept; the array scenarios' record is measured first if `out` lacks it)."""
-    if not out.exists() or "scenarios" not in json.loads(out.read_text()):
-        # The file's other reader (tests/sim/test_array_agreement.py) regenerates it only
-        # when it is absent, so it must never hold this record alone.
+    data = json.loads(out.read_text()) if out.exists() else {}
+    if "scenarios" not in data or data.get("rtl_key") != rtl_key():
+        # The file never holds this record alone, nor beside scenarios of other RTL.
         run_rtl_scenarios(out)
     stale = json.loads(out.read_text())  # a failed run must not leave an older record
     stale.pop(SPLIT_KEY, None)

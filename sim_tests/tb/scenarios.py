@@ -20,8 +20,10 @@ bytes. `RTL_CYCLES_FILE` names the file in which the RTL tests record what they 
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
@@ -36,17 +38,41 @@ Coord = tuple[int, int]
 RTL_CYCLES_FILE = "rtl_cycles.json"
 """File name, under the repository's `sim_build/`, of the cycles the array RTL tests measured.
 
-Schema (JSON object): `{"schema": 1, "scenarios": {name: {"rows": int, "cols": int,
+Schema (JSON object): `{"schema": 1, "rtl_key": str, "scenarios": {name: {"rows": int, "cols": int,
 "contention": bool, "setup_sha256": str, "power_window": {"cycles": int,
 "lead_cycles": int}, "cores": {"x,y": {"cycles": int, "run_offset": int,
-"act_sha256": str, "power": {counter: int}}}}}}`, where `setup_sha256` is `Scenario.digest()`
-(so a record of older scenario definitions is recognised as stale), `cycles` is the core's
-`last_run_cycles` (RUN to HALT, waits and stalls included), `run_offset` the cycles its RUN
-handshake came after the first core's (its wake-up), and
+"act_sha256": str, "power": {counter: int}}}}}}`, where `rtl_key` is `rtl_key()` when measured
+and `setup_sha256` is `Scenario.digest()` (so a record of older RTL, contracts, testbenches or
+scenario definitions is recognised as stale and measured again, never reused), `cycles` is
+the core's `last_run_cycles` (RUN to HALT, waits and stalls included), `run_offset` the cycles
+its RUN handshake came after the first core's (its wake-up), and
 `act_sha256` the SHA-256 of its whole scratchpad (`act_digest`) after the run, and `power`
 the change of each of its power counters (`nfcore.hdl.power.COUNTERS`) over the window: from
 a read just before RUN (`lead_cycles` cycles before the cycle in which RUN is presented) to a
 read just after the run, `cycles` cycles in all."""
+
+ROOT = Path(__file__).resolve().parents[2]
+RTL_KEY_SOURCES = ("nfcore/hdl", "nfcore/arch", "nfcore/config.py", "nfcore/golden",
+                   "nfcore/eda/verilog.py", "nfcore/eda/toolchain.py", "nfcore/eda/rtl_runner.py",
+                   "nfcore/eda/verilator.vlt", "sim_tests/tb", "sim_tests/array_cocotb.py",
+                   "sim_tests/split_trees_cocotb.py", "sim_tests/paging_cocotb.py")
+"""What an RTL measurement depends on: the RTL, the ISA/NoC contracts and config, the golden
+model the testbenches check against, the Verilog and Verilator flow, and the testbenches and
+scenarios."""
+
+
+def rtl_key() -> str:
+    """SHA-256 over the files of `RTL_KEY_SOURCES` (paths and bytes): a cycles file written
+    under another key is stale."""
+    h = hashlib.sha256()
+    for source in RTL_KEY_SOURCES:
+        path = ROOT / source
+        files = sorted(path.rglob("*")) if path.is_dir() else [path]
+        for f in files:
+            if f.is_file() and f.suffix in (".py", ".vlt"):
+                h.update(str(f.relative_to(ROOT)).encode() + b"\0" + f.read_bytes())
+    return h.hexdigest()
+
 
 CORE = CoreConfig(lanes=8, weight_sram_bytes=256 * 8, act_sram_bytes=64 * 8, imem_depth=32,
                   acc_bits=32)

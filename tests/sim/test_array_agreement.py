@@ -33,16 +33,18 @@ from nfcore.sim.cost.system_energy import SystemEnergies, leakage_pj_from_state_
 from nfcore.sim.net.array import POWER_COUNTERS, ArrayModelResult, run_array_model
 from nfcore.sim.net.flit import FlitArrayResult, run_array_flits
 from nfcore.sim.net.oneshot import Network
-from sim_tests.tb.scenarios import RTL_CYCLES_FILE, SCENARIOS, act_digest
+from sim_tests.tb.scenarios import RTL_CYCLES_FILE, SCENARIOS, act_digest, rtl_key
 
 RTL_FILE = Path(__file__).resolve().parents[2] / "sim_build" / RTL_CYCLES_FILE
 
 
 @pytest.fixture(scope="module")
 def rtl() -> dict[str, Any]:
-    if not RTL_FILE.exists() or _stale(json.loads(RTL_FILE.read_text()).get("scenarios", {})):
-        _measure_rtl()  # absent, or written by an older suite: measure once, then check
-    record: dict[str, Any] = json.loads(RTL_FILE.read_text())["scenarios"]
+    if not RTL_FILE.exists() or _stale(json.loads(RTL_FILE.read_text())):
+        _measure_rtl()  # absent, or written by an older suite or RTL: measure once, then check
+    data = json.loads(RTL_FILE.read_text())
+    assert data.get("rtl_key") == rtl_key(), f"{RTL_FILE} was measured on other RTL sources"
+    record: dict[str, Any] = data["scenarios"]
     assert set(record) == set(SCENARIOS), (
         f"{RTL_FILE} holds scenarios {sorted(record)}, sim_tests.tb.scenarios defines "
         f"{sorted(SCENARIOS)}: rerun sim_tests/test_array_rtl.py")
@@ -55,9 +57,11 @@ def rtl() -> dict[str, Any]:
     return record
 
 
-def _stale(record: dict[str, Any]) -> bool:
-    """The file lacks a scenario, holds an older definition of one, or has no power counters."""
-    return set(record) != set(SCENARIOS) or any(
+def _stale(data: dict[str, Any]) -> bool:
+    """The file was measured on other RTL, contract or testbench sources (`rtl_key`), lacks a
+    scenario, holds an older definition of one, or has no power counters."""
+    record = data.get("scenarios", {})
+    return data.get("rtl_key") != rtl_key() or set(record) != set(SCENARIOS) or any(
         record[name].get("setup_sha256") != sc.digest() or "power_window" not in record[name]
         for name, sc in SCENARIOS.items())
 

@@ -22,7 +22,7 @@ from nfcore.sim.system.dram import DramChannel, page_timeline
 from nfcore.sim.system.model import simulate_system
 from nfcore.sim.system.paging import PAGING_CYCLES_FILE, Paging, page_weights
 from nfcore.sim.system.workload import SystemWorkload, mlp_program, tree_from_program
-from sim_tests.tb.scenarios import SCENARIOS
+from sim_tests.tb.scenarios import SCENARIOS, rtl_key
 
 RTL_FILE = Path(__file__).resolve().parents[2] / "sim_build" / PAGING_CYCLES_FILE
 SLOW = DramConfig(latency_ns=30.0, bandwidth_gbps=8.0)
@@ -66,10 +66,11 @@ def test_page_weights_takes_page_timeline_cycles(dram: DramConfig, core: tuple[i
 
 @pytest.fixture(scope="module")
 def rtl() -> dict[str, Any]:
-    if not RTL_FILE.exists():
-        _measure_rtl()
+    if not RTL_FILE.exists() or json.loads(RTL_FILE.read_text()).get("rtl_key") != rtl_key():
+        _measure_rtl()  # absent, or measured on other RTL sources: never reused
     record: dict[str, Any] = json.loads(RTL_FILE.read_text())
     assert record["schema"] == 1, f"{RTL_FILE}: unknown schema"
+    assert record["rtl_key"] == rtl_key(), f"{RTL_FILE} was measured on other RTL sources"
     return record
 
 

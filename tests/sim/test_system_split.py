@@ -31,7 +31,7 @@ from nfcore.sim.system.workload import (
     chain_cycles,
     tree_from_chain,
 )
-from sim_tests.tb.scenarios import RTL_CYCLES_FILE
+from sim_tests.tb.scenarios import RTL_CYCLES_FILE, rtl_key
 from sim_tests.tb.split_scenarios import SPLIT_CASES, SPLIT_KEY, SplitCase
 
 RTL_FILE = Path(__file__).resolve().parents[2] / "sim_build" / RTL_CYCLES_FILE
@@ -41,8 +41,9 @@ NAMES = list(SPLIT_CASES)
 
 @pytest.fixture(scope="module")
 def rtl() -> dict[str, Any]:
-    if not RTL_FILE.exists() or SPLIT_KEY not in json.loads(RTL_FILE.read_text()):
-        _measure_rtl()
+    data = json.loads(RTL_FILE.read_text()) if RTL_FILE.exists() else {}
+    if SPLIT_KEY not in data or data.get("rtl_key") != rtl_key():
+        _measure_rtl()  # absent, or measured on other RTL sources: never reused
     record: dict[str, Any] = json.loads(RTL_FILE.read_text())[SPLIT_KEY]
     assert set(record) == set(SPLIT_CASES), (
         f"{RTL_FILE} holds split trees {sorted(record)}, sim_tests.tb.split_scenarios defines "
