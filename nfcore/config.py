@@ -175,14 +175,48 @@ class NFCoreConfig:
     def load(cls, path: str | Path) -> NFCoreConfig:
         path = Path(path)
         try:
-            text = path.read_text()
+            data = read_yaml(path)
         except OSError as exc:
             raise ConfigError(f"{path}: cannot read config: {exc.strerror}") from exc
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
         return cls.from_dict(data if data is not None else {}, source=str(path))
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a mapping that gives one key twice (plain YAML keeps the
+    last, so a second `mesh:` would silently replace the first)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+            line = key_node.start_mark.line + 1
+            if key in seen:
+                raise ConfigError(f"{self.name}: line {line}: duplicate key {key!r} (first at "
+                                  f"line {seen[key]}); give each key once")
+            seen[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
+def read_yaml(path: Path, error: type[ConfigError] = ConfigError) -> Any:
+    """The YAML document of the file `path`: UTF-8 text, safe tags only, no key given twice.
+    Raises `error` (a `ConfigError`) naming the file and what is wrong; OSError if the file
+    cannot be read."""
+    raw = Path(path).read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise error(f"{path}: not UTF-8 text (byte {exc.start} is 0x{raw[exc.start]:02x}); "
+                    "a YAML file of NF-Core is UTF-8") from None
+    loader = _StrictLoader(text)
+    loader.name = str(path)
+    try:
+        return loader.get_single_data()
+    except ConfigError as exc:
+        raise error(str(exc)) from None
+    except yaml.YAMLError as exc:
+        raise error(f"{path}: not valid YAML: {' '.join(str(exc).split())}") from None
+    finally:
+        loader.dispose()  # type: ignore[no-untyped-call]
 
 
 T = TypeVar("T")

@@ -90,3 +90,32 @@ def test_check_field_reads_the_range_from_the_field_metadata() -> None:
         check_field(MeshConfig, "rows", 257, "Mesh: rows")
     with pytest.raises(ConfigError, match=r"^lanes = 12 is not allowed; choose one of 8, 16, 32"):
         check_field(CoreConfig, "lanes", 12)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("mesh:\n  rows: 4\nmesh:\n  rows: 2\n",
+     r"line 3: duplicate key 'mesh' \(first at line 1\)"),
+    ("core:\n  lanes: 8\n  lanes: 16\n", r"line 3: duplicate key 'lanes' \(first at line 2\)"),
+])
+def test_load_refuses_a_key_given_twice(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "dup.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=message):
+        NFCoreConfig.load(path)
+
+
+@pytest.mark.parametrize("raw", ["mesh:\n  rows: 4\n".encode("utf-16"), b"\x00\x01\xfe\xff",
+                                 b"mesh:\n  rows: \xe9\n"])
+def test_load_refuses_what_is_not_utf8(tmp_path: Path, raw: bytes) -> None:
+    path = tmp_path / "binary.yaml"
+    path.write_bytes(raw)
+    with pytest.raises(ConfigError, match=r"binary.yaml: not UTF-8 text \(byte \d+ is 0x"):
+        NFCoreConfig.load(path)
+
+
+def test_yaml_errors_are_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text("mesh: [1, 2\n")
+    with pytest.raises(ConfigError, match="not valid YAML") as info:
+        NFCoreConfig.load(path)
+    assert "\n" not in str(info.value)

@@ -22,11 +22,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
 from nfcore.arch import noc
-from nfcore.config import NFCoreConfig
-from nfcore.errors import NFCoreError
+from nfcore.config import NFCoreConfig, read_yaml
+from nfcore.errors import ConfigError, NFCoreError
 from nfcore.sim.cost.energy import EnergyTable
 from nfcore.sim.cost.system_energy import SystemEnergies
 from nfcore.sim.system.dram import DramChannel
@@ -103,8 +102,8 @@ def load_gpu_table(path: str | Path = GPU_TABLE) -> GpuTable:
     """Load and check the GPU table; `BaselineError` names the file and entry at fault."""
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as exc:
+        data = read_yaml(path)
+    except (OSError, ConfigError) as exc:
         raise BaselineError(f"{path}: cannot read GPU table: {exc}") from exc
     if not isinstance(data, dict) or not isinstance(data.get("gpus"), list):
         raise BaselineError(f"{path}: a GPU table is a mapping with a list under 'gpus'")

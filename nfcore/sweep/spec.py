@@ -39,10 +39,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
 from forest.datasets import DATASETS
-from nfcore.config import NFCoreConfig, build_validated, default_config_path
+from nfcore.config import NFCoreConfig, build_validated, default_config_path, read_yaml
 from nfcore.errors import ConfigError
 from nfcore.sim.cost.area import AreaTable
 from nfcore.sim.cost.energy import EnergyTable
@@ -149,11 +148,9 @@ class SweepSpec:
     def load(cls, path: str | Path) -> SweepSpec:
         path = Path(path)
         try:
-            data = yaml.safe_load(path.read_text())
+            data = read_yaml(path, SweepError)
         except OSError as exc:
             raise SweepError(f"{path}: cannot read sweep file: {exc.strerror}") from exc
-        except yaml.YAMLError as exc:
-            raise SweepError(f"{path}: not valid YAML: {exc}") from exc
         return cls.from_dict(data if data is not None else {}, path)
 
     @classmethod
@@ -316,12 +313,12 @@ def _base_config(base_path: str, inline: Any, sweep_path: Path) -> dict[str, Any
     """The base config mapping (file, then the sweep's inline overrides), validated."""
     path = (sweep_path.parent / base_path) if base_path else default_config_path()
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = read_yaml(path) or {}
     except OSError as exc:
         raise SweepError(f"{sweep_path}: base_config {path}: cannot read: "
                          f"{exc.strerror}") from exc
-    except yaml.YAMLError as exc:
-        raise SweepError(f"{sweep_path}: base_config {path}: not valid YAML: {exc}") from exc
+    except ConfigError as exc:
+        raise SweepError(f"{sweep_path}: base_config {exc}") from None
     if not isinstance(inline, dict):
         raise SweepError(f"{sweep_path}: config must be a mapping of config sections")
     merged = _merge(data, inline)

@@ -139,3 +139,10 @@ def test_summary_lists_assumptions_and_clamped_arrays(table: EnergyTable) -> Non
     assert "leakage_sram_uw_per_kib" in text and "leakage_core_uw" in text
     assert "not modelled" in text
     assert {r["name"] for r in summary["rows"]} >= {"mult_int8", "sram_read_64b_32kib"}
+
+
+def test_a_table_with_a_key_given_twice_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "dup.yaml"
+    path.write_text("name: t\nname: u\nrows: []\n")
+    with pytest.raises(EnergyTableError, match=r"dup.yaml: line 2: duplicate key 'name'"):
+        EnergyTable.load(path)

@@ -73,3 +73,10 @@ def test_nodes_without_area_figures_fail_at_load(tmp_path: Path) -> None:
                                          r"area table has no figures"):
         SweepSpec.load(write_sweep(tmp_path, {"technology": [{"node_nm": 45},
                                                              {"node_nm": 28}]}))
+
+
+def test_a_key_given_twice_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "dup.yaml"
+    path.write_text("name: a\nname: b\nparameters:\n  core.lanes: [8]\n")
+    with pytest.raises(SweepError, match=r"dup.yaml: line 2: duplicate key 'name'"):
+        SweepSpec.load(path)

@@ -25,9 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from nfcore.config import NFCoreConfig
+from nfcore.config import NFCoreConfig, read_yaml
 from nfcore.errors import ConfigError
 from nfcore.sim.cost.energy import imem_bytes
 
@@ -75,12 +73,10 @@ class AreaTable:
         is_name = "/" not in text and not text.endswith((".yaml", ".yml"))
         path = TABLES_DIR / f"{text}.yaml" if is_name else Path(text)
         try:
-            data = yaml.safe_load(path.read_text())
+            data = read_yaml(path, AreaTableError)
         except OSError as exc:
             raise AreaTableError(f"area table {text!r}: cannot read {path}: "
                                  f"{exc.strerror}") from exc
-        except yaml.YAMLError as exc:
-            raise AreaTableError(f"{path}: not valid YAML: {exc}") from exc
         if not isinstance(data, dict) or not isinstance(data.get("rows"), list):
             raise AreaTableError(f"{path}: a table is a mapping with a list under 'rows'")
         if not isinstance(data.get("logic_node_nm"), int):

@@ -33,10 +33,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from nfcore.arch import isa
-from nfcore.config import NFCoreConfig
+from nfcore.config import NFCoreConfig, read_yaml
 from nfcore.errors import ConfigError
 
 TABLES_DIR = Path(__file__).resolve().parent.parent / "tables" / "energy"
@@ -134,11 +132,7 @@ class EnergyTable:
             raise EnergyTableError(
                 f"energy table {text!r} not found (looked for {path}); known tables: {known}"
             )
-        try:
-            data = yaml.safe_load(path.read_text())
-        except yaml.YAMLError as exc:
-            raise EnergyTableError(f"{path}: not valid YAML: {exc}") from exc
-        return cls.from_dict(data, path)
+        return cls.from_dict(read_yaml(path, EnergyTableError), path)
 
     @classmethod
     def from_dict(cls, data: Any, path: Path) -> EnergyTable:
