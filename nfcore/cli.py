@@ -158,6 +158,11 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     print(f"sweep {spec.name}: {summary['ok']} ok, {summary['failed']} failed of "
           f"{summary['points']} points ({outcome.ran} computed now) in "
           f"{outcome.seconds:.1f} s; report: {out / 'report.md'}")
+    if summary["failed"]:
+        print(f"nfcore: error: {summary['failed']} of {summary['points']} sweep points failed "
+              f"(their errors are in {out / 'report.md'}); rerun with --retry-failed",
+              file=sys.stderr)
+        return 1
     return 0
 
 

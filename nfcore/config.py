@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -281,6 +282,8 @@ def _disallowed(key: str, value: Any, meta: Mapping[str, Any]) -> str | None:
     if "min" in meta and not meta["min"] <= value <= meta["max"]:
         unit = f" {meta['unit']}" if meta.get("unit") else ""
         return f"{key} = {value!r} is out of range; allowed {meta['min']} to {meta['max']}{unit}"
+    if "pattern" in meta and not re.fullmatch(meta["pattern"], str(value)):
+        return f"{key} = {value!r} is not allowed; {meta['pattern_help']}"
     return None
 
 

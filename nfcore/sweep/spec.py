@@ -105,7 +105,11 @@ class SamplingSpec:
 
 @dataclass(frozen=True)
 class _Header:
-    name: str = field(default="sweep", metadata={})
+    name: str = field(default="sweep", metadata={
+        "pattern": r"(?!.*\.\.)[A-Za-z0-9][A-Za-z0-9._-]{0,63}",
+        "pattern_help": "a sweep name is 1 to 64 letters, digits, '.', '_' or '-', starting "
+                        "with a letter or digit and without '..' (it names the folder "
+                        "reports/sweep-<name>)"})
     base_config: str = field(default="", metadata={})
     forest: ForestSpec = field(default_factory=ForestSpec)
     simulation: SimulationSpec = field(default_factory=SimulationSpec)

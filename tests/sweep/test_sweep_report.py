@@ -66,3 +66,27 @@ def test_cli_bad_sweep_file_is_one_line(tmp_path: Path, capsys) -> None:
     assert main(["sweep", str(path), "-o", str(tmp_path / "o"), "-q"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "core.lanes = 7 is not allowed" in err
+
+
+def test_cli_exits_1_when_a_point_failed(tmp_path: Path, capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A sweep with failed points says so on stderr and exits 1 (a plain rerun skips them)."""
+    import types
+
+    from nfcore.sweep import executors, report, runner
+
+    class Inline:
+        def close(self) -> None:
+            pass
+
+    monkeypatch.setattr(executors, "make_executor", lambda workers, cluster: Inline())
+    monkeypatch.setattr(runner, "run_sweep",
+                        lambda *a, **k: types.SimpleNamespace(ran=2, seconds=0.1))
+    monkeypatch.setattr(report, "write_report",
+                        lambda spec, outcome, out: {"ok": 1, "failed": 1, "points": 2})
+    path = write_sweep(tmp_path, {"core.lanes": [8, 16]})
+    assert main(["sweep", str(path), "-o", str(tmp_path / "o"), "-q"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "1 of 2 sweep points failed" in err
+    monkeypatch.setattr(report, "write_report",
+                        lambda spec, outcome, out: {"ok": 2, "failed": 0, "points": 2})
+    assert main(["sweep", str(path), "-o", str(tmp_path / "o"), "-q"]) == 0

@@ -80,3 +80,15 @@ def test_a_key_given_twice_is_refused(tmp_path: Path) -> None:
     path.write_text("name: a\nname: b\nparameters:\n  core.lanes: [8]\n")
     with pytest.raises(SweepError, match=r"dup.yaml: line 2: duplicate key 'name'"):
         SweepSpec.load(path)
+
+
+@pytest.mark.parametrize("name", ["../escape", "a/b", "..", ".hidden", "", "x" * 65])
+def test_a_name_that_leaves_the_reports_folder_is_refused(tmp_path: Path, name: str) -> None:
+    path = write_sweep(tmp_path, {"core.lanes": [8]}, name=name)
+    with pytest.raises(ConfigError, match=r"name = .* is not allowed; a sweep name is 1 to 64"):
+        SweepSpec.load(path)
+
+
+def test_a_plain_name_is_kept(tmp_path: Path) -> None:
+    spec = SweepSpec.load(write_sweep(tmp_path, {"core.lanes": [8]}, name="mesh-and.sram_2"))
+    assert spec.name == "mesh-and.sram_2"
