@@ -12,7 +12,7 @@ before any work starts::
 
 Keys that are not given take the defaults below; unknown keys are errors.
 
-Each field's allowed values live in its metadata (choices, or min/max with a unit) and
+Each field's allowed values live in its metadata (choices, min/max with a unit, or a pattern) and
 nowhere else: `check_field` applies them to values that do not come from a config file (the
 RTL's parameter checks).
 """
@@ -275,7 +275,8 @@ def _check_value(key: str, value: Any, f: dataclasses.Field[Any], source: str) -
 
 
 def _disallowed(key: str, value: Any, meta: Mapping[str, Any]) -> str | None:
-    """Why `value` is not allowed by a field's metadata (choices, or min/max), else None."""
+    """Why `value` is not allowed by a field's metadata (choices, min/max, or a `pattern` with
+    its `pattern_help`), else None."""
     if "choices" in meta and value not in meta["choices"]:
         allowed = ", ".join(str(c) for c in meta["choices"])
         return f"{key} = {value!r} is not allowed; choose one of {allowed}"
