@@ -24,13 +24,16 @@ from forest.datasets import Dataset
 from forest.errors import ForestError
 from forest.fit import FitOptions, eval_members, fit_trees
 from forest.forest import NeuralForest, TreeGroup
-from forest.router import Router, fit_router
+from forest.router import Router, fit_router, router_picks
 from forest.specialize import Partition, Specialization, assign, make_partition
 from forest.stem import SharedStem, StemSpec, pretrain_stem
 from forest.train import single_thread
 from forest.trees import KINDS, TreeSpec, init_params
 
 AWAY_SAMPLES = 128
+BALANCE_STEP = 4.0
+MAX_BALANCE = 10.0
+"""Largest load-balancing weight tried: far above the cross-entropy's own scale (about 1)."""
 """Test points from other regions each tree is scored on when measuring specialization."""
 
 
@@ -57,6 +60,11 @@ class ForestOptions:
     stem_fit: FitOptions = field(default_factory=lambda: FitOptions(epochs=30))
     router_steps: int = 300
     router_lr: float = 1e-2
+    router_balance: float = 0.01
+    """Weight of the router's load-balancing loss (`forest.router.balance_loss`; 0.01 is the
+    Switch Transformer's; 0 turns it off). While a region's trees serve no training row,
+    `train_forest` multiplies it by `BALANCE_STEP` and retrains the router, up to
+    `MAX_BALANCE`; the weight used is `forest.meta["router_balance"]`."""
     seed: int = 0
     threads: int = 1
 
@@ -72,6 +80,8 @@ class ForestOptions:
                               f"{self.n_trees}")
         if self.partition not in ("auto", "cluster", "task"):
             raise ForestError(f"partition {self.partition!r} must be auto, cluster or task")
+        if self.router_balance < 0:
+            raise ForestError(f"router_balance = {self.router_balance} must be >= 0")
         if self.tree_size < 1 or self.stem_width < 0 or self.threads < 1:
             raise ForestError(f"tree_size, threads >= 1 and stem_width >= 0: {self}")
 
@@ -158,13 +168,30 @@ def _train(data: Dataset, opts: ForestOptions,
         params = fit_trees(spec, init_params(spec, n_regions, gen), feats, y, partition.members,
                            partition.counts, opts.fit, gen, desc=f"{kind} trees", quiet=quiet)
         groups.append(TreeGroup(spec, params, i * n_regions))
-    router = Router(emb.shape[1], torch.arange(n_regions).repeat(len(opts.kinds)))
-    router.init_from_centroids(partition.centroids)
-    router_acc = fit_router(router, emb, partition.label, steps=opts.router_steps,
-                            lr=opts.router_lr, gen=gen, quiet=quiet)
+    router, router_acc, balance = _train_router(emb, partition, len(opts.kinds), opts, gen,
+                                                quiet)
     forest = NeuralForest(input_shape=data.shape, n_classes=data.n_classes, stem=stem,
                           router=router, groups=groups, top_k=opts.top_k)
+    forest.meta["router_balance"] = balance
     return forest, partition, router_acc
+
+
+def _train_router(emb: torch.Tensor, partition: Partition, n_kinds: int, opts: ForestOptions,
+                  gen: torch.Generator, quiet: bool) -> tuple[Router, float, float]:
+    """The router trained from the centroid rule, its training accuracy, and the smallest
+    load-balancing weight (`opts.router_balance`, times `BALANCE_STEP` per retry, up to
+    `MAX_BALANCE`) under which every region is the most likely one of some training row."""
+    n_regions = partition.n_regions
+    balance = opts.router_balance
+    while True:
+        router = Router(emb.shape[1], torch.arange(n_regions).repeat(n_kinds))
+        router.init_from_centroids(partition.centroids)
+        acc = fit_router(router, emb, partition.label, steps=opts.router_steps,
+                         lr=opts.router_lr, gen=gen, balance=balance, quiet=quiet)
+        served = len(set(router_picks(router, emb).tolist()))
+        if served == n_regions or balance == 0 or balance * BALANCE_STEP > MAX_BALANCE:
+            return router, acc, balance
+        balance *= BALANCE_STEP
 
 
 def evaluate(forest: NeuralForest, data: Dataset, partition: Partition, router_acc: float,

@@ -1,6 +1,7 @@
 """Offline datasets, split and standardized the same way every time.
 
-The scikit-learn sets ship inside scikit-learn, and the synthetic ones (`sequence`,
+The scikit-learn sets ship inside scikit-learn, the UCR/UEA sequence sets (`basic_motions`,
+`japanese_vowels`) inside sktime (`forest.ucr`), and the synthetic ones (`sequence`,
 `multitask`, `multitask_seq`) are generated from a seed (`forest.synthetic`), so nothing is
 downloaded. Each is split into train and test sets (stratified by class; the multitask sets by
 task, so every task is in both), and standardized with the mean and standard deviation of the
@@ -24,6 +25,7 @@ from sklearn.model_selection import train_test_split
 
 from forest.errors import ForestError
 from forest.synthetic import RawData, make_multitask, make_multitask_seq, make_sequence
+from forest.ucr import UCR_SETS, load_ucr
 
 _LOADERS: dict[str, Callable[..., Any]] = {
     "breast_cancer": skd.load_breast_cancer,
@@ -34,7 +36,7 @@ _LOADERS: dict[str, Callable[..., Any]] = {
 
 SYNTHETIC: tuple[str, ...] = ("multitask", "multitask_seq", "sequence")
 
-DATASETS: tuple[str, ...] = tuple(sorted((*_LOADERS, *SYNTHETIC)))
+DATASETS: tuple[str, ...] = tuple(sorted((*_LOADERS, *SYNTHETIC, *UCR_SETS)))
 """Names `load_dataset` accepts."""
 
 TEST_FRACTION = 0.25
@@ -141,6 +143,8 @@ def _raw(name: str, seed: int, n_tasks: int, samples_per_task: int | None) -> Ra
         return make_multitask(n_tasks=n_tasks, seed=seed, **sized)
     if name == "multitask_seq":
         return make_multitask_seq(n_tasks=n_tasks, seed=seed, **sized)
+    if name in UCR_SETS:
+        return load_ucr(name)
     bunch = _LOADERS[name]()
     x = np.asarray(bunch.data, dtype=np.float64)
     y = np.asarray(bunch.target, dtype=np.int64)

@@ -3,8 +3,10 @@
 The router is one Linear layer (embedding E -> regions R), so it maps onto a micro-core as a
 single MATVEC. It starts as the nearest-centroid rule, which is linear in the embedding:
 argmin_r |e - c_r|^2 = argmax_r (2 c_r . e - |c_r|^2), and is then trained (after the
-partition, on the partition's region labels) with cross-entropy. A tree's score is its region's
-router probability; trees of several kinds can share a region (one tree per kind and region).
+partition, on the partition's region labels) with cross-entropy plus the Switch
+Transformer's load-balancing loss (`balance_loss`), so that every region's trees serve. A
+tree's score is its region's router probability; trees of several kinds can share a region
+(one tree per kind and region).
 
 Predictive averaging: p(y | x) = sum over the k picked trees t of w_t * softmax(logits_t(x)),
 with w_t = score_t / (sum of the k picked scores): the router's confidence, renormalised.
@@ -80,33 +82,58 @@ def average(tree_logits: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
     return (torch.softmax(tree_logits, dim=2) * weights[:, :, None]).sum(1)
 
 
+def balance_loss(logits: torch.Tensor) -> torch.Tensor:
+    """The load-balancing auxiliary loss of the Switch Transformer (Fedus, Zoph and Shazeer,
+    "Switch Transformers", JMLR 2022, arXiv:2101.03961, eq. 4): R * sum_r f_r * P_r over
+    the R regions, with f_r the share of the batch's rows whose most likely region is r
+    (no gradient) and P_r the batch's mean router probability of r. It is 1 when both are
+    uniform and grows to R when one region takes every row."""
+    probs = torch.softmax(logits, dim=1)
+    n_regions = logits.shape[1]
+    share = torch.bincount(logits.argmax(1), minlength=n_regions).float() / len(logits)
+    return n_regions * (share * probs.mean(0)).sum()
+
+
 def fit_router(router: Router, emb: torch.Tensor, label: torch.Tensor, *, steps: int,
-               lr: float, gen: torch.Generator, quiet: bool = True) -> float:
+               lr: float, gen: torch.Generator, balance: float = 0.0,
+               quiet: bool = True) -> float:
     """Train the router to predict each training point's region; return its train accuracy.
 
+    Loss: cross-entropy on the region labels plus `balance` times `balance_loss` (forced
+    specialization: a region that the labels alone would leave unused gets rows).
     Mini-batches of `ROUTER_BATCH` drawn with replacement from `gen`. With many regions and
     few steps, training can undo the centroid start (each step pushes down every region's
-    logit); if the trained router is less accurate on the training set than the one it
-    started from, the starting weights are kept.
+    logit); if the router it started from is more accurate on the training set and serves as
+    many regions (`router_picks`), the starting weights are kept.
     """
     start = {k: v.clone() for k, v in router.state_dict().items()}
     start_acc = router_accuracy(router, emb, label)
+    start_served = len(set(router_picks(router, emb).tolist()))
     opt = torch.optim.Adam(router.parameters(), lr=lr)
     for _ in tqdm(range(steps), desc="router", disable=quiet, unit="step", leave=False):
         idx = torch.randint(len(emb), (ROUTER_BATCH,), generator=gen)
         opt.zero_grad(set_to_none=True)
-        F.cross_entropy(router(emb[idx]), label[idx]).backward()
+        _loss(router(emb[idx]), label[idx], balance).backward()
         opt.step()
     acc = router_accuracy(router, emb, label)
-    if acc < start_acc:
+    if start_acc > acc and start_served >= len(set(router_picks(router, emb).tolist())):
         router.load_state_dict(start)
         return start_acc
     return acc
 
 
+def _loss(logits: torch.Tensor, label: torch.Tensor, balance: float) -> torch.Tensor:
+    loss = F.cross_entropy(logits, label)
+    return loss + balance * balance_loss(logits) if balance > 0 else loss
+
+
+def router_picks(router: Router, emb: torch.Tensor) -> torch.Tensor:
+    """The most likely region [N] of each row, computed in row blocks."""
+    with torch.no_grad():
+        return torch.cat([router(emb[i:i + ROW_BLOCK]).argmax(1)
+                          for i in range(0, len(emb), ROW_BLOCK)])
+
+
 def router_accuracy(router: Router, emb: torch.Tensor, label: torch.Tensor) -> float:
     """Fraction of rows whose most likely region is `label`, computed in row blocks."""
-    with torch.no_grad():
-        hits = sum(int((router(emb[i:i + ROW_BLOCK]).argmax(1) == label[i:i + ROW_BLOCK]).sum())
-                   for i in range(0, len(emb), ROW_BLOCK))
-    return hits / len(emb)
+    return float((router_picks(router, emb) == label).float().mean())

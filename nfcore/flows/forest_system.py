@@ -35,6 +35,7 @@ from tqdm import tqdm
 from forest.command import TrainResult, run_train
 from forest.export import TreeExport
 from forest.forest import NeuralForest
+from forest.trees import TreeModule
 from nfcore.compiler import ForestImage, compile_forest
 from nfcore.compiler.compile_forest import SPREAD
 from nfcore.compiler.golden_run import run_image_tree
@@ -44,8 +45,8 @@ from nfcore.errors import AgreementError, CompileError
 from nfcore.sim import baselines as bl
 from nfcore.sim.system.workload import PlacedTree, SystemWorkload, tree_from_chain
 
-__all__ = ["SPREAD", "ForestSystemOptions", "ForestSystemRun", "export_macs",
-           "run_forest_system"]
+__all__ = ["SPREAD", "ForestSystemOptions", "ForestSystemRun", "export_macs", "load_balance",
+           "monolith_bytes", "run_forest_system"]
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,10 @@ class ForestSystemRun:
     summary: dict[str, Any]
     x_test: npt.NDArray[np.float32]
     """The dataset's raw test inputs (rows, *input_shape) the requests were drawn from."""
+    trained: TrainResult
+    """The trained forest, its data and its monolith ladder."""
+    request_rows: npt.NDArray[np.int64]
+    """The test row of each simulated request, in request order."""
 
     @property
     def layout(self) -> Layout:
@@ -139,13 +144,21 @@ def run_forest_system(cfg: NFCoreConfig, opts: ForestSystemOptions,
                                      "top_k": forest.top_k, "trained": True,
                                      "paged_trees": int(len(layout.residency.paged))})
     workload.validate(cfg)
-    monolith = _monolith(trained)
+    mono = trained.monolith
+    if mono is None:
+        raise CompileError("the forest was trained without its monolith baseline")
+    monolith = monolith_bytes(mono.tree, f"trained {mono.spec.kind} monolith on the same data, "
+                              f"test accuracy {mono.accuracy:.4f} vs the forest's "
+                              f"{mono.target_accuracy:.4f}"
+                              + ("" if mono.matched else " (NOT matched: see the ladder)"))
     summary = {
         "dataset": data.name, "trees": forest.n_trees, "top_k": forest.top_k,
         "trees_by_kind": _kinds(forest),
         "accuracy": {"forest_float": trained.report.accuracy, **golden,
-                     "monolith_float": trained.monolith.accuracy if trained.monolith else None,
-                     "monolith_matched": trained.monolith.matched if trained.monolith else None},
+                     "monolith_float": mono.accuracy, "monolith_matched": mono.matched},
+        "monolith_ladder": mono.to_dict(),
+        "load_balance": load_balance(requests, forest.n_trees,
+                                     forest.meta.get("router_balance")),
         "params_touched_per_request": {"forest": trained.report.params_touched,
                                        "monolith": monolith.param_bytes},
         "layout": {"hop_bytes_per_request": layout.hop_bytes,
@@ -159,7 +172,7 @@ def run_forest_system(cfg: NFCoreConfig, opts: ForestSystemOptions,
         "stage_seconds": stage_s,
     }
     return ForestSystemRun(forest, image, workload, monolith, summary,
-                           np.asarray(data.x_test, dtype=np.float32))
+                           np.asarray(data.x_test, dtype=np.float32), trained, order)
 
 
 def _golden_check(forest: NeuralForest, image: ForestImage,
@@ -212,21 +225,31 @@ def _tree_specs(image: ForestImage) -> tuple[PlacedTree, ...]:
     return tuple(specs)
 
 
-def _monolith(trained: Any) -> bl.MonolithSpec:
-    """The trained monolith of equal accuracy as int8 bytes and MACs."""
-    mono = trained.monolith
-    if mono is None:
-        raise CompileError("the forest was trained without its monolith baseline")
-    export = mono.tree.export()
+def monolith_bytes(tree: TreeModule, notes: str) -> bl.MonolithSpec:
+    """A trained monolith as int8 bytes (one per parameter) and MACs, for the analytic
+    baselines."""
+    export = tree.export()
     return bl.MonolithSpec(
-        param_bytes=int(mono.n_parameters), macs=export_macs(export),
+        param_bytes=int(tree.n_parameters), macs=export_macs(export),
         layers=len(export.head) + len(export.convs) + (export.cell is not None),
         input_bytes=int(np.prod(export.input_shape)),
         output_bytes=int(export.head[-1][0].shape[0]),
-        notes=f"trained {mono.spec.kind} monolith on the same data, test accuracy "
-              f"{mono.accuracy:.4f} vs the forest's {mono.target_accuracy:.4f}"
-              + ("" if mono.matched else " (NOT matched: no width reached the forest)")
-              + "; one byte per parameter")
+        notes=f"{notes}; one byte per parameter")
+
+
+def load_balance(requests: tuple[tuple[int, ...], ...], n_trees: int,
+                 router_balance: float | None) -> dict[str, Any]:
+    """Each tree's share of the routed picks of `requests`, and the balance figures:
+    max / mean share (1 is even; n_trees is one tree taking every pick) and the fraction of
+    trees that serve at least one request. `router_balance`: the load-balancing weight the
+    router was trained with (`forest.build.ForestOptions.router_balance`)."""
+    counts = np.bincount([t for sel in requests for t in sel], minlength=n_trees)
+    share = counts / max(int(counts.sum()), 1)
+    return {"per_tree_share": share.tolist(),
+            "max_over_mean_share": float(share.max() / share.mean()),
+            "trees_serving": int(np.count_nonzero(counts)),
+            "serving_fraction": float(np.count_nonzero(counts) / n_trees),
+            "router_balance_weight": router_balance}
 
 
 def _kinds(forest: NeuralForest) -> dict[str, int]:

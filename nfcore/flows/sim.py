@@ -23,6 +23,7 @@ from nfcore.compiler.images.core_image import save_image
 from nfcore.config import NFCoreConfig
 from nfcore.eda.rtl_runner import run_rtl
 from nfcore.errors import AgreementError
+from nfcore.flows.accuracy_energy import compare_at_equal_accuracy, merge_into
 from nfcore.flows.forest_system import ForestSystemOptions, run_forest_system
 from nfcore.flows.host_memory import host_memory
 from nfcore.flows.system import ArrivalSpec, arrival_interval_cycles, build_system_report
@@ -33,6 +34,7 @@ from nfcore.report.run import (
     new_run_dir,
     write_report,
 )
+from nfcore.sim.baselines import Baseline
 from nfcore.sim.core import simulate
 from nfcore.sim.stats import summarize_energy
 
@@ -147,6 +149,7 @@ def run_sim(cfg: NFCoreConfig, opts: SimOptions) -> Path:
         "stage_seconds": stage_s,
         "system": system,
         **{k: system[k] for k in SYSTEM_TOP_LEVEL},
+        "accuracy_energy": system["accuracy_energy"],
     }
     write_report(run_dir, report)
     link_latest(opts.reports_root, run_dir)
@@ -169,6 +172,9 @@ def _system_section(cfg: NFCoreConfig, opts: SimOptions, run_dir: Path) -> dict[
     data, _ = build_system_report(cfg, run.workload, arrival, run.monolith,
                                   progress=not opts.quiet)
     data["forest"] = run.summary
+    fair = compare_at_equal_accuracy(cfg, run, arrival, Baseline(**data["baselines"][0]),
+                                     progress=not opts.quiet)
+    merge_into(data, fair)
     data["host_memory"] = _host_memory(run, opts, run_dir / "forest")
     return data
 

@@ -18,6 +18,10 @@ import numpy as np
 
 from nfcore.config import NFCoreConfig
 from nfcore.errors import ReportError
+from nfcore.report.accuracy_energy import (
+    accuracy_energy_markdown,
+    write_accuracy_energy_figure,
+)
 from nfcore.report.plots import plot_energy
 from nfcore.report.system import system_markdown, write_system_figures
 from nfcore.sim.cost.energy import energy_model_summary
@@ -139,7 +143,9 @@ def write_report(run_dir: Path, data: dict[str, Any]) -> None:
     text = render_run_markdown(run_dir.name, data, energy_model)
     if system:
         write_system_figures(run_dir, data["system"])
-        text += "\n".join(system_markdown(data["system"]))
+        write_accuracy_energy_figure(run_dir, data["system"])
+        text += "\n".join(system_markdown(data["system"])
+                          + accuracy_energy_markdown(data["system"]))
     (run_dir / "report.md").write_text(text)
     plot_energy(run_dir / "energy_by_component.png",
                 data["energy_pj_per_inference"]["by_component"])
@@ -279,7 +285,7 @@ def render_run_markdown(run_name: str, data: dict[str, Any],
         out.append(f"- note: {rtl['note']}")
     shown = {"schema_version", "config", "workload", "accuracy", "requests", "latency_cycles",
              "energy_pj_per_inference", "sim_vs_rtl", "energy_model", "system",
-             *SYSTEM_TOP_LEVEL}
+             "accuracy_energy", *SYSTEM_TOP_LEVEL}
     others = [k for k in data if k not in shown]
     if others:
         out += ["", "## Other data", ""]

@@ -8,7 +8,15 @@ import pytest
 import torch
 
 from forest.errors import ForestError
-from forest.router import Router, average, fit_router, router_accuracy, top_k
+from forest.router import (
+    Router,
+    average,
+    balance_loss,
+    fit_router,
+    router_accuracy,
+    router_picks,
+    top_k,
+)
 
 
 def test_picks_stay_within_k_distinct_and_allowed() -> None:
@@ -84,3 +92,29 @@ def test_training_that_hurts_keeps_the_centroid_start() -> None:
     # A step size far too large: one Adam step of 50 per weight wrecks the router; undone.
     acc = fit_router(router, emb, label, steps=1, lr=50.0, gen=gen)
     assert torch.equal(router.linear.weight, start) and acc == start_acc > 0.95
+
+
+def test_balance_loss_makes_every_region_serve_where_labels_alone_do_not() -> None:
+    # Uninformative embeddings and skewed region labels: cross-entropy alone learns the
+    # prior and leaves a region without rows; the load-balancing loss spreads them.
+    gen = torch.Generator().manual_seed(0)
+    emb = torch.randn(400, 4, generator=gen)
+    label = torch.multinomial(torch.tensor([0.55, 0.25, 0.15, 0.05]), 400, replacement=True,
+                              generator=gen)
+    centroids = torch.stack([emb[label == r].mean(0) for r in range(4)])
+    served = {}
+    for balance in (0.0, 1.0):
+        router = Router(4, torch.arange(4))
+        router.init_from_centroids(centroids)
+        fit_router(router, emb, label, steps=300, lr=1e-2,
+                   gen=torch.Generator().manual_seed(1), balance=balance)
+        served[balance] = len(set(router_picks(router, emb).tolist()))
+    assert served == {0.0: 3, 1.0: 4}
+
+
+def test_balance_loss_is_one_when_uniform_and_the_region_count_when_collapsed() -> None:
+    uniform = torch.zeros(8, 4)
+    uniform[torch.arange(8), torch.arange(8) % 4] = 1e-3  # argmax spreads evenly
+    assert math.isclose(float(balance_loss(uniform)), 1.0, rel_tol=1e-3)
+    collapsed = torch.tensor([[50.0, 0.0, 0.0, 0.0]]).repeat(8, 1)
+    assert math.isclose(float(balance_loss(collapsed)), 4.0, rel_tol=1e-3)

@@ -1,0 +1,236 @@
+"""The forest against its monolith at equal accuracy: the data of `accuracy_energy.png`.
+
+`compare_at_equal_accuracy` takes a `ForestSystemRun` (the trained forest, its image and its
+monolith ladder) and, on the same requests at the same Poisson arrival rate as the forest:
+
+- compiles every rung of the monolith ladder like a tree (`quantize_tree`, then
+  `partition_tree` over a chain of cores, the cores nearest the host first, so a monolith
+  larger than one core's weight SRAM is split exactly as a large tree is), keeps its weights
+  resident, and simulates it on the system model (`resident_monolith`); the chosen rung is
+  the "monolith on NF-Core, resident" baseline, beside the DRAM-streamed one;
+- simulates the forest at top-1 .. top-k and, when it has several tree kinds, with each
+  kind's trees alone (the same trained forest with fewer trees routed: a few forest sizes);
+- puts each rung on each GPU at the batch of least energy per inference (`_gpu_best`, the
+  one call into the GPU model of `nfcore.sim.baselines`);
+- reads each family's energy at the forest's float test accuracy off its (accuracy, energy)
+  curve (`energy_at_accuracy`): measured where a rung reaches it, else interpolated, or
+  extrapolated beyond the most accurate rung, and labelled so.
+
+Accuracies are float test accuracies on the dataset's test split (the forest's routed
+prediction, each rung's own); energies are pJ per inference including idle leakage for the
+simulated rows.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from forest.trees import TreeModule
+from nfcore.arch import noc
+from nfcore.compiler.lower.split import partition_tree
+from nfcore.compiler.quant.tree import quantize_tree
+from nfcore.config import NFCoreConfig
+from nfcore.errors import CompileError
+from nfcore.flows.forest_system import ForestSystemRun, monolith_bytes
+from nfcore.flows.system import ArrivalSpec
+from nfcore.sim import baselines as bl
+from nfcore.sim.arrivals import make_arrivals
+from nfcore.sim.cost.energy import EnergyTable
+from nfcore.sim.system.model import simulate_system
+from nfcore.sim.system.workload import SystemWorkload, tree_from_chain
+
+RESIDENT_NAME = "monolith on NF-Core, resident"
+FOREST = "forest on NF-Core"
+MONOLITH_NFCORE = "monolith on NF-Core, resident"
+MONOLITH_GPU = "monolith on {gpu}, best batch"
+
+
+@dataclass(frozen=True)
+class Point:
+    """One point of the accuracy-energy chart."""
+
+    model: str
+    label: str
+    """The short name the chart prints beside the point."""
+    family: str
+    """The curve it belongs to: `FOREST`, `MONOLITH_NFCORE` or a `MONOLITH_GPU` name."""
+    accuracy: float
+    energy_pj_per_inference: float
+    node_nm: int | None
+    """Process node of the energies (None where the GPU table does not give it)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def compare_at_equal_accuracy(cfg: NFCoreConfig, run: ForestSystemRun, arrival: ArrivalSpec,
+                              forest_row: bl.Baseline, progress: bool = False) -> dict[str, Any]:
+    """Report data: `accuracy_energy` (points), `equal_accuracy` (each family's energy at the
+    forest's accuracy), `resident_baseline` (a baseline row, None if no rung fits the chip)
+    and `resident_verdicts` (`forest_row`, the forest's simulated row, against it)."""
+    table = EnergyTable.load(cfg.technology.energy_table)
+    requests = len(run.workload.requests)
+    arrivals = make_arrivals(requests, arrival.kind, arrival.interval_cycles, arrival.seed,
+                             arrival.trace, cfg.clock_hz)
+    mono = run.trained.monolith
+    assert mono is not None  # run_forest_system refuses a forest without its monolith
+    points = forest_points(cfg, run, arrivals, table)
+    calib = np.asarray(run.trained.data.x_train, dtype=np.float32)
+    resident: bl.Baseline | None = None
+    skipped = []
+    for rung, tree in zip(mono.tried, mono.trees, strict=True):
+        name = f"monolith {mono.spec.kind} {rung.width}x{rung.depth}"
+        try:
+            row = resident_monolith(cfg, tree, calib, requests, arrivals, table, progress)
+        except CompileError as exc:
+            skipped.append(f"{name}: {exc}")
+            continue
+        size = f"{rung.width}x{rung.depth}"
+        points.append(Point(f"{name}, resident on NF-Core", size, MONOLITH_NFCORE,
+                            rung.test_accuracy, row.energy_pj_per_inference,
+                            cfg.technology.node_nm))
+        if rung.n_parameters == mono.n_parameters:
+            resident = row
+        for gpu, p, node in _gpu_best(monolith_bytes(tree, name), table):
+            points.append(Point(f"{name} on {gpu}, batch {p.batch}", f"{size}, b{p.batch}",
+                                MONOLITH_GPU.format(gpu=gpu), rung.test_accuracy,
+                                p.energy_pj_per_inference, node))
+    target = mono.target_accuracy
+    families = dict.fromkeys(p.family for p in points if p.family != FOREST)
+    out: dict[str, Any] = {
+        "accuracy_energy": [p.to_dict() for p in points],
+        "equal_accuracy": {
+            "target_accuracy": target,
+            "forest_energy_pj_per_inference": _forest_energy(points, run.forest.top_k),
+            "curves": {f: energy_at_accuracy([(p.accuracy, p.energy_pj_per_inference)
+                                              for p in points if p.family == f], target)
+                       for f in families},
+            "monolith_reached_on_validation": mono.reached_on_validation,
+            "monolith_matched_on_test": mono.matched,
+            "skipped_rungs": skipped},
+        "resident_baseline": None, "resident_verdicts": []}
+    if resident is not None:
+        out["resident_baseline"] = resident.to_dict()
+        out["resident_verdicts"] = bl.verdicts(forest_row, [resident])
+    return out
+
+
+def merge_into(system: dict[str, Any], fair: dict[str, Any]) -> None:
+    """Add `compare_at_equal_accuracy`'s data to a system report's data: the resident row
+    before the floors, its verdicts, and the `accuracy_energy` and `equal_accuracy` keys."""
+    rows = system["baselines"]
+    if fair["resident_baseline"] is not None:
+        at = next((i for i, b in enumerate(rows) if b["kind"] == "floor"), len(rows))
+        rows.insert(at, fair["resident_baseline"])
+    system["verdicts"] += fair["resident_verdicts"]
+    system["accuracy_energy"] = fair["accuracy_energy"]
+    system["equal_accuracy"] = fair["equal_accuracy"]
+
+
+def forest_points(cfg: NFCoreConfig, run: ForestSystemRun, arrivals: Sequence[int],
+                  table: EnergyTable) -> list[Point]:
+    """The forest at top-1 .. top-k, and each tree kind alone at top-min(k, its trees), on
+    the run's requests and placement: float test accuracy and simulated energy."""
+    forest, data = run.forest, run.trained.data
+    kinds = forest.tree_kinds()
+    settings: list[tuple[str, int, str | None]] = [
+        (f"top-{k} of {forest.n_trees}", k, None) for k in range(1, forest.top_k + 1)]
+    if len(forest.kinds) > 1:
+        settings += [(f"{kind} only, top-{min(forest.top_k, kinds.count(kind))} of "
+                      f"{kinds.count(kind)}", min(forest.top_k, kinds.count(kind)), kind)
+                     for kind in forest.kinds]
+    out = []
+    for label, k, kind in settings:
+        name = f"forest, {label}"
+        pred = forest.predict(data.x_test, k=k, kind=kind)
+        acc = float(np.mean(pred.labels == data.y_test))
+        picks = pred.trees.numpy()
+        requests = tuple(tuple(int(t) for t in picks[i]) for i in run.request_rows)
+        result = simulate_system(cfg, replace(run.workload, requests=requests), arrivals, table)
+        row = bl.nfcore_row(name, result, "")
+        out.append(Point(name, label, FOREST, acc, row.energy_pj_per_inference,
+                         cfg.technology.node_nm))
+    return out
+
+
+def _forest_energy(points: list[Point], top_k: int) -> float:
+    return next(p.energy_pj_per_inference for p in points
+                if p.family == FOREST and p.label.startswith(f"top-{top_k} "))
+
+
+def resident_monolith(cfg: NFCoreConfig, tree: TreeModule, calib_x: np.ndarray, requests: int,
+                      arrivals: Sequence[int], table: EnergyTable,
+                      progress: bool = False) -> bl.Baseline:
+    """A trained monolith compiled like a tree (int8, split over the fewest cores nearest the
+    host that hold it), its weights resident, serving `requests` requests arriving at
+    `arrivals` on the system model. Raises `CompileError` if it does not fit the chip."""
+    export = tree.export()
+    quant = quantize_tree(export, calib_x.reshape(len(calib_x), *export.input_shape),
+                          acc_bits=cfg.core.acc_bits, tree_id="monolith")
+    program = partition_tree(quant, cfg.core, nearest_host(cfg), tree_id="monolith")
+    placed = tree_from_chain(0, [(c.coord, c.instructions()) for c in program.cores],
+                             program.lanes, input_bytes=program.plan.input_len,
+                             output_bytes=program.plan.output_len, kind=program.kind)
+    workload = SystemWorkload((placed,), ((0,),) * requests, name="monolith-resident")
+    result = simulate_system(cfg, workload, arrivals, table, progress=progress,
+                             desc="monolith resident")
+    cores = len(program.cores)
+    return bl.nfcore_row(
+        RESIDENT_NAME, result,
+        f"{tree.n_parameters:,} int8 weights resident on {cores} core"
+        f"{'s' if cores > 1 else ''} (split like a tree, the cores nearest the host), "
+        f"{requests} requests at the forest's arrival rate, simulated", kind="baseline")
+
+
+def nearest_host(cfg: NFCoreConfig) -> list[tuple[int, int]]:
+    """Every core's (x, y), fewest router hops from the host first (then row, column)."""
+    cores = [(x, y) for y in range(cfg.mesh.rows) for x in range(cfg.mesh.cols)]
+    return sorted(cores, key=lambda c: (noc.hops(noc.HOST_ROUTER, c), c[1], c[0]))
+
+
+def _gpu_best(mono: bl.MonolithSpec,
+              table: EnergyTable) -> list[tuple[str, bl.GpuPoint, int | None]]:
+    """Per GPU of the GPU table: the batch of least energy per inference of `mono`, and the
+    GPU's process node (None until the table gives one). The one call into the GPU model."""
+    gpus = bl.load_gpu_table()
+    best: dict[str, bl.GpuPoint] = {}
+    for p in bl.gpu_sweep(gpus, mono, table.value("hbm_pj_per_bit")):
+        if p.gpu not in best or p.energy_pj_per_inference < best[p.gpu].energy_pj_per_inference:
+            best[p.gpu] = p
+    nodes = {g.name: getattr(g, "node_nm", None) for g in gpus.gpus}
+    return [(name, p, nodes[name]) for name, p in best.items()]
+
+
+def energy_at_accuracy(curve: Sequence[tuple[float, float]], target: float) -> dict[str, Any]:
+    """Energy per inference at `target` accuracy on a curve of (accuracy, energy) points
+    (at each accuracy the least energy), with log(energy) linear in accuracy between points:
+
+    `measured` where a point has the target accuracy, or where the least accurate point is
+    already above it (its energy); `interpolated` between the points either side of it;
+    `extrapolated` from the two most accurate points when every point is below it (only where
+    energy rises with accuracy there; else `unreachable`, energy None).
+    """
+    best: dict[float, float] = {}
+    for a, e in curve:
+        best[a] = min(e, best.get(a, math.inf))
+    pts = sorted(best.items())
+    below = [p for p in pts if p[0] < target]
+    above = [p for p in pts if p[0] >= target]
+    out: dict[str, Any] = {"energy_pj_per_inference": None, "method": "unreachable",
+                           "points": len(curve)}
+    if above and (not below or above[0][0] == target):
+        return {**out, "energy_pj_per_inference": above[0][1], "method": "measured"}
+    if above:
+        (a0, e0), (a1, e1), method = below[-1], above[0], "interpolated"
+    elif len(below) >= 2 and below[-1][1] > below[-2][1]:
+        (a0, e0), (a1, e1), method = below[-2], below[-1], "extrapolated"
+    else:
+        return out
+    slope = (math.log(e1) - math.log(e0)) / (a1 - a0)
+    return {**out, "energy_pj_per_inference": math.exp(math.log(e0) + slope * (target - a0)),
+            "method": method}
