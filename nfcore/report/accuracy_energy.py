@@ -39,7 +39,7 @@ def accuracy_energy_markdown(system: dict[str, Any]) -> list[str]:
     for fam, est in eq["curves"].items():
         e = est["energy_pj_per_inference"]
         cell = "-" if e is None else f"{e:,.0f}"
-        ratio = "-" if e is None else f"{ours / e:,.2f}x"
+        ratio = "-" if e is None else f"{ours / e:.3g}x"
         out.append(f"| {fam} | {cell} | {est['method']} ({est['points']} points) | {ratio} |")
     out += ["", "Interpolated and extrapolated figures assume log(energy) linear in accuracy "
             "between, or beyond, the two nearest points; extrapolated ones are a trend, not a "

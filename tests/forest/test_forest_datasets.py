@@ -46,11 +46,12 @@ def test_same_seed_same_split_other_seed_other_split() -> None:
 
 def test_unknown_name_lists_the_choices() -> None:
     with pytest.raises(ForestError, match="unknown dataset 'mnist'; choose one of "
-                                          "breast_cancer, digits, iris, multitask, "
-                                          "multitask_seq, sequence, wine"):
+                                          "basic_motions, breast_cancer, digits, iris, "
+                                          "japanese_vowels, multitask, multitask_seq, "
+                                          "sequence, wine"):
         load_dataset("mnist")
-    assert DATASETS == ("breast_cancer", "digits", "iris", "multitask", "multitask_seq",
-                        "sequence", "wine")
+    assert DATASETS == ("basic_motions", "breast_cancer", "digits", "iris", "japanese_vowels",
+                        "multitask", "multitask_seq", "sequence", "wine")
 
 
 def test_input_shapes_say_how_trees_read_rows() -> None:
@@ -157,3 +158,28 @@ def test_multitask_seq_code_steps_name_the_task_and_position_rules_are_linear() 
 def test_bad_multitask_seq_sizes_are_refused(kwargs: dict) -> None:
     with pytest.raises(ForestError, match="make_multitask_seq"):
         load_dataset("multitask_seq", **kwargs)
+
+
+@pytest.fixture()
+def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Any attempt to open a network connection fails the test."""
+    import socket
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a dataset loader tried to use the network")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+
+
+@pytest.mark.parametrize(("name", "rows", "classes", "shape"), [
+    ("japanese_vowels", 640, 9, (29, 12)),
+    ("basic_motions", 80, 4, (100, 6)),
+])
+def test_ucr_sets_load_offline_with_their_shapes_and_classes(
+        no_network: None, name: str, rows: int, classes: int, shape: tuple[int, int]) -> None:
+    d = load_dataset(name)
+    assert len(d.x_train) + len(d.x_test) == rows and d.n_classes == classes
+    assert d.input_shape == shape and d.n_features == shape[0] * shape[1]
+    assert set(np.unique(d.y_test)) == set(range(classes))  # stratified: every class in test
+    assert np.isfinite(d.x_train).all()
