@@ -1,13 +1,14 @@
 """The forest against its monolith at equal accuracy: the data of `accuracy_energy.png`.
 
 `compare_at_equal_accuracy` takes a `ForestSystemRun` (the trained forest, its image and its
-monolith ladder) and, on the same requests at the same Poisson arrival rate as the forest:
+monolith ladder) and, on the same number of requests at the forest's Poisson arrival rate:
 
 - compiles every rung of the monolith ladder like a tree (`quantize_tree`, then
   `partition_tree` over a chain of cores, the cores nearest the host first, so a monolith
   larger than one core's weight SRAM is split exactly as a large tree is), keeps its weights
-  resident, and simulates it on the system model (`resident_monolith`); the chosen rung is
-  the "monolith on NF-Core, resident" baseline, beside the DRAM-streamed one;
+  resident, and simulates it on the system model (`resident_monolith`; at a lower rate where
+  one copy cannot sustain the forest's, as its notes say); the chosen rung is the "monolith
+  on NF-Core, resident" baseline, beside the DRAM-streamed one;
 - simulates the forest at top-1 .. top-k and, when it has several tree kinds, with each
   kind's trees alone (the same trained forest with fewer trees routed: a few forest sizes);
 - puts each rung on each GPU at the batch of least energy per inference (`_gpu_best`, the
@@ -37,7 +38,7 @@ from nfcore.compiler.quant.tree import quantize_tree
 from nfcore.config import NFCoreConfig
 from nfcore.errors import CompileError
 from nfcore.flows.forest_system import ForestSystemRun, monolith_bytes
-from nfcore.flows.system import ArrivalSpec
+from nfcore.flows.system import HOT_UTILIZATION, ArrivalSpec, arrival_interval_cycles
 from nfcore.sim import baselines as bl
 from nfcore.sim.arrivals import make_arrivals
 from nfcore.sim.cost.energy import EnergyTable
@@ -86,7 +87,7 @@ def compare_at_equal_accuracy(cfg: NFCoreConfig, run: ForestSystemRun, arrival: 
     for rung, tree in zip(mono.tried, mono.trees, strict=True):
         name = f"monolith {mono.spec.kind} {rung.width}x{rung.depth}"
         try:
-            row = resident_monolith(cfg, tree, calib, requests, arrivals, table, progress)
+            row = resident_monolith(cfg, tree, calib, requests, arrival, table, progress)
         except CompileError as exc:
             skipped.append(f"{name}: {exc}")
             continue
@@ -164,11 +165,13 @@ def _forest_energy(points: list[Point], top_k: int) -> float:
 
 
 def resident_monolith(cfg: NFCoreConfig, tree: TreeModule, calib_x: np.ndarray, requests: int,
-                      arrivals: Sequence[int], table: EnergyTable,
+                      arrival: ArrivalSpec, table: EnergyTable,
                       progress: bool = False) -> bl.Baseline:
     """A trained monolith compiled like a tree (int8, split over the fewest cores nearest the
-    host that hold it), its weights resident, serving `requests` requests arriving at
-    `arrivals` on the system model. Raises `CompileError` if it does not fit the chip."""
+    host that hold it), its weights resident, serving `requests` requests on the system
+    model at `arrival`'s rate, or, where one copy cannot sustain that rate, at the rate that
+    loads its busiest core to `HOT_UTILIZATION` (the notes say which). Raises
+    `CompileError` if it does not fit the chip."""
     export = tree.export()
     quant = quantize_tree(export, calib_x.reshape(len(calib_x), *export.input_shape),
                           acc_bits=cfg.core.acc_bits, tree_id="monolith")
@@ -177,6 +180,13 @@ def resident_monolith(cfg: NFCoreConfig, tree: TreeModule, calib_x: np.ndarray, 
                              program.lanes, input_bytes=program.plan.input_len,
                              output_bytes=program.plan.output_len, kind=program.kind)
     workload = SystemWorkload((placed,), ((0,),) * requests, name="monolith-resident")
+    ours = arrival.interval_cycles or 0.0
+    own = arrival_interval_cycles(workload, cfg)
+    rate = "at the forest's arrival rate" if own <= ours else (
+        f"at {ours / own:.3g}x the forest's arrival rate (one copy cannot sustain it; its "
+        f"busiest core {HOT_UTILIZATION:.0%} loaded)")
+    arrivals = make_arrivals(requests, arrival.kind, max(ours, own), arrival.seed,
+                             arrival.trace, cfg.clock_hz)
     result = simulate_system(cfg, workload, arrivals, table, progress=progress,
                              desc="monolith resident")
     cores = len(program.cores)
@@ -184,7 +194,7 @@ def resident_monolith(cfg: NFCoreConfig, tree: TreeModule, calib_x: np.ndarray, 
         RESIDENT_NAME, result,
         f"{tree.n_parameters:,} int8 weights resident on {cores} core"
         f"{'s' if cores > 1 else ''} (split like a tree, the cores nearest the host), "
-        f"{requests} requests at the forest's arrival rate, simulated", kind="baseline")
+        f"{requests} requests {rate}, simulated", kind="baseline")
 
 
 def nearest_host(cfg: NFCoreConfig) -> list[tuple[int, int]]:
