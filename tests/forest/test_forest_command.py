@@ -29,8 +29,8 @@ def test_cli_trains_summarises_and_the_forest_loads_in_a_fresh_process(
                  "-o", str(out), "-q"])
     assert code == 0
     text = capsys.readouterr().out
-    for needle in ("forest (top-2)", "mlp trees only (top-2)", "monolith (mlp, ", "monolith ladder (width x depth",
-                   "params touched/request", "touched per request, forest / monolith",
+    for needle in ("forest (top-2)", "mlp trees only (top-2)", "monolith (mlp, ",
+                   "monolith ladder (width x depth", "params touched/request", "touched per request, forest / monolith",
                    "specialization:", f"saved to {out}"):
         assert needle in text, needle
     forest = load_forest(out)
