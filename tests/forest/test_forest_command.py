@@ -30,8 +30,9 @@ def test_cli_trains_summarises_and_the_forest_loads_in_a_fresh_process(
     assert code == 0
     text = capsys.readouterr().out
     for needle in ("forest (top-2)", "mlp trees only (top-2)", "monolith (mlp, ",
-                   "monolith ladder (width x depth", "params touched/request", "touched per request, forest / monolith",
-                   "specialization:", f"saved to {out}"):
+                   "monolith ladder (width x depth", "params touched/request",
+                   "touched per request, forest / monolith", "specialization:",
+                   f"saved to {out}"):
         assert needle in text, needle
     forest = load_forest(out)
     assert forest.n_trees == 3 and forest.top_k == 2
