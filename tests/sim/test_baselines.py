@@ -10,6 +10,7 @@ import yaml
 from nfcore.config import MeshConfig, NFCoreConfig
 from nfcore.sim import baselines as bl
 from nfcore.sim.cost.energy import EnergyTable
+from nfcore.sim.cost.nodes import node_scaling
 from nfcore.sim.cost.system_energy import SystemEnergies
 from nfcore.sim.system.workload import SystemWorkload, mlp_program, tree_from_program
 
@@ -24,9 +25,10 @@ def test_gpu_table_has_sources_and_datasheet_figures() -> None:
     assert (h100.hbm_bandwidth_bytes_per_s, h100.int8_ops_per_s_dense, h100.board_power_w) \
         == (3.35e12, 1979e12, 700.0)
     assert (h200.hbm_bytes, h200.hbm_bandwidth_bytes_per_s) == (141e9, 4.8e12)
+    assert (h100.node_nm, h100.l2_bytes) == (4, 50e6)
     assert all("datasheet" in g.source for g in t.gpus)
-    assert t.kernel_launch_overhead_s == 5e-6 and t.idle_power_w == 75.0
-    assert all(p["assumption"] and p["reason"] for p in t.parameters)
+    assert t.launch_modes() == {"stream": 4e-6, "persistent": 0.0} and t.idle_power_w == 75.0
+    assert all(p["assumption"] and p["reason"] and p["source"] for p in t.parameters)
 
 
 def test_gpu_table_errors_name_the_entry(tmp_path: Path) -> None:
@@ -36,34 +38,85 @@ def test_gpu_table_errors_name_the_entry(tmp_path: Path) -> None:
     path.write_text(yaml.safe_dump(data))
     with pytest.raises(bl.BaselineError, match=r"gpus\[1\]: every GPU needs a 'source'"):
         bl.load_gpu_table(path)
+    data = yaml.safe_load(bl.GPU_TABLE.read_text())
+    data["gpus"][0]["l2_bytes"] = 0
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(bl.BaselineError, match=r"gpus\[0\]: l2_bytes must be a number > 0"):
+        bl.load_gpu_table(path)
 
 
-def test_roofline_by_hand() -> None:
-    """H100, batch 1: bytes = 1e6 weights + 80 I/O; t_mem = 1,000,080 / 3.35e12 =
-    2.98531e-7 s; t_cmp = 2e6 / 1.979e15 = 1.0106e-9 s (memory-bound); launch = 2 * 5 us.
-    latency = 1e-5 + 2.98531e-7 = 1.0298531e-5 s.
-    energy = 700 W * 2.98531e-7 s + 75 W * 1e-5 s = 2.08972e-4 + 7.5e-4 = 9.58972e-4 J.
-    HBM alone = 1,000,080 * 8 * 4 pJ = 3.2002560e7 pJ.
-    Batch 256: bytes = 1e6 + 256 * 80 = 1,020,480, t_mem = 3.04621e-7 s; t_cmp = 2e6 * 256
-    / 1.979e15 = 2.58716e-7 s: still memory-bound; energy per inference =
-    (700 * 3.04621e-7 + 75 * 1e-5) / 256 = 3.76263e-6 J."""
+def _gpu(l2_bytes: float) -> bl.GpuSpec:
+    return bl.GpuSpec("G", 45, 1e12, 1e12, 1e15, 700.0, l2_bytes, "test")
+
+
+E = bl.GpuEnergies(hbm_pj_per_byte=32.0, l2_pj_per_byte=2.0, mac_pj=0.3)
+
+
+def test_gpu_energies_are_the_tables_at_the_gpus_node() -> None:
+    e = bl.GpuEnergies.of(_gpu(50e6), TABLE)
+    assert (e.hbm_pj_per_byte, e.l2_pj_per_byte) == (32.0, 100.0 / 8)
+    assert e.mac_pj == pytest.approx(0.3)
     h100 = bl.load_gpu_table().gpus[0]
-    p1 = bl.gpu_roofline(h100, MONO, 1, 5e-6, 75.0, 4.0)
-    assert p1.latency_s == pytest.approx(1.0298531e-5, rel=1e-6)
-    assert p1.energy_pj_per_inference == pytest.approx(9.58972e8, rel=1e-5)
-    assert p1.bound == "memory"
-    assert p1.hbm_pj_per_inference == pytest.approx(3.200256e7)
-    p256 = bl.gpu_roofline(h100, MONO, 256, 5e-6, 75.0, 4.0)
-    assert p256.bound == "memory"
-    assert p256.energy_pj_per_inference == pytest.approx(3.76263e6, rel=1e-5)
+    e4 = bl.GpuEnergies.of(h100, TABLE)
+    f = node_scaling(45, 4).logic
+    assert e4.hbm_pj_per_byte == 32.0
+    assert e4.mac_pj == pytest.approx(0.3 * f) and e4.l2_pj_per_byte == pytest.approx(12.5 * f)
+
+
+def test_gpu_point_by_hand() -> None:
+    """MONO (1e6 bytes, 1e6 MACs, 2 layers, 80 I/O bytes) on G (1 TB/s, 1e15 ops/s), batch 4,
+    4 us launches, 75 W idle, at 1e5 requests/s.
+    bytes = 1e6 + 320; t_mem = 1.00032e-6 s; t_cmp = 8e6 / 1e15 = 8e-9 s: memory-bound.
+    service = 8e-6 + 1.00032e-6 = 9.00032e-6 s; fill = 3 / 2e5 = 1.5e-5 s.
+    L2 (1e6 <= 2e6): dynamic = 1e6 * 2 + 320 * 32 + 4e6 * 0.3 = 3,210,240 pJ;
+    energy = (75 * 9.00032e-6 * 1e12 + 3,210,240) / 4 = 169,558,560 pJ.
+    HBM (l2 1e5 < 1e6): dynamic = 1e6 * 32 + 10,240 + 1.2e6 = 33,210,240 pJ."""
+    p = bl.gpu_point(_gpu(2e6), MONO, 4, "stream", 4e-6, 75.0, E, 1e5)
+    assert p.weights_from == "L2" and p.bound == "memory"
+    assert p.service_s == pytest.approx(9.00032e-6)
+    assert p.fill_wait_s == pytest.approx(1.5e-5)
+    assert p.latency_s == pytest.approx(1.5e-5 + 9.00032e-6)
+    assert p.dynamic_pj_per_inference == pytest.approx(3_210_240 / 4)
+    assert p.energy_pj_per_inference == pytest.approx(169_558_560.0)
+    assert p.keeps_up
+    q = bl.gpu_point(_gpu(1e5), MONO, 4, "stream", 4e-6, 75.0, E, 1e5)
+    assert q.weights_from == "HBM"
+    assert q.dynamic_pj_per_inference == pytest.approx(33_210_240 / 4)
+    # The switch is at l2_bytes exactly: weights of l2_bytes fit.
+    assert bl.gpu_point(_gpu(1e6), MONO, 1, "stream", 0.0, 0.0, E, None).weights_from == "L2"
+    assert bl.gpu_point(_gpu(1e6 - 1), MONO, 1, "stream", 0.0, 0.0, E, None).weights_from \
+        == "HBM"
     big = bl.MonolithSpec(param_bytes=1000, macs=10**9, layers=1)
-    assert bl.gpu_roofline(h100, big, 256, 0.0, 0.0, 4.0).bound == "compute"
+    assert bl.gpu_point(_gpu(1e6), big, 256, "persistent", 0.0, 0.0, E, None).bound \
+        == "compute"
     with pytest.raises(bl.BaselineError, match="batch = 0"):
-        bl.gpu_roofline(h100, MONO, 0, 5e-6, 75.0, 4.0)
-    sweep = bl.gpu_sweep(bl.load_gpu_table(), MONO, 4.0)
-    assert len(sweep) == 2 * len(bl.BATCHES)
+        bl.gpu_point(_gpu(1e6), MONO, 0, "stream", 4e-6, 75.0, E, None)
+
+
+def test_batch_fill_wait_formula() -> None:
+    assert bl.fill_wait_s(1, 1e6) == 0.0
+    assert bl.fill_wait_s(256, 1e6) == pytest.approx(255 / 2e6)
+    assert bl.fill_wait_s(64, None) == 0.0
+
+
+def test_best_batch_is_the_argmin_of_those_that_keep_up() -> None:
+    table = bl.load_gpu_table()
+    sweep = bl.gpu_sweep(table, MONO, TABLE, rate_per_s=2e5)
+    assert len(sweep) == 2 * 2 * len(bl.BATCHES)
+    best = bl.best_batches(sweep)
+    assert [(p.gpu, p.launch) for p in best] == [(g.name, m) for g in table.gpus
+                                                 for m in ("stream", "persistent")]
+    for b in best:
+        group = [p for p in sweep if (p.gpu, p.launch) == (b.gpu, b.launch) and p.keeps_up]
+        assert b.energy_pj_per_inference == min(p.energy_pj_per_inference for p in group)
+    # At a slow arrival rate a batch of 1 keeps up; a fast one rules it out.
+    slow = bl.gpu_sweep(table, MONO, TABLE, rate_per_s=10.0)
+    assert all(p.keeps_up for p in slow)
+    fast = [p for p in bl.gpu_sweep(table, MONO, TABLE, rate_per_s=1e7)
+            if p.launch == "stream" and p.batch == 1]
+    assert not any(p.keeps_up for p in fast)
     with pytest.raises(bl.BaselineError, match="does not fit H100"):
-        bl.gpu_sweep(bl.load_gpu_table(), bl.MonolithSpec(param_bytes=10**11, macs=1), 4.0)
+        bl.gpu_sweep(table, bl.MonolithSpec(param_bytes=10**11, macs=1), TABLE)
 
 
 def test_monolith_streamed_from_dram_by_hand() -> None:
