@@ -101,7 +101,7 @@ def build_system_report(cfg: NFCoreConfig, workload: SystemWorkload, arrival: Ar
             rows.append(bl.gpu_row(p, "batch 1"))
     rows += [bl.gpu_row(p, "the batch of least energy per inference at this run's arrival "
                         f"rate ({rate or 0:,.0f} requests/s)") for p in best]
-    rows += bl.floors(cfg, energies, workload)
+    rows += bl.floors(cfg, energies, workload, table)
 
     lat_c = result.latencies_cycles()
     lat_s = lat_c / cfg.clock_hz

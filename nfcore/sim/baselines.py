@@ -9,8 +9,9 @@
     works plus the dynamic energy of its weight reads (L2 when they fit, else HBM), I/O and
     MACs priced at the GPU's node; the batch-fill wait at the run's arrival rate is added
     to latency, and `best_batches` picks the batch of least energy that keeps up.
-(d) `floors`: the MAC energy of the MACs the selected trees need, and that plus one SRAM read
-    per weight byte touched: the least a weight-stationary chip can spend at batch 1.
+(d) `floors`: the MAC energy of the MACs the selected trees need, and that plus one read of
+    every weight byte touched from the smallest SRAM bank that holds its tree: the least a
+    weight-stationary chip can spend at batch 1.
 
 The monolith is an explicit input (`MonolithSpec`: parameter bytes at int8, MACs per
 inference, layers). GPU figures come from `tables/baselines/gpus.yaml` (datasheets; launch
@@ -30,6 +31,7 @@ from nfcore.arch import noc
 from nfcore.config import NFCoreConfig, read_yaml
 from nfcore.errors import ConfigError, NFCoreError
 from nfcore.sim.cost.energy import EnergyTable
+from nfcore.sim.cost.events import Events, component_energy_pj, matvec_events
 from nfcore.sim.cost.nodes import node_scaling
 from nfcore.sim.cost.system_energy import SystemEnergies
 from nfcore.sim.system.dram import DramChannel
@@ -79,11 +81,26 @@ class MonolithSpec:
     input_bytes: int = 64
     output_bytes: int = 16
     notes: str = ""
+    matvecs: tuple[tuple[int, int, int], ...] = ()
+    """Its layers as matrix-vector products (rows, cols, times per inference); a convolution
+    is one per output position, a recurrent cell one per step. Empty: shapes unknown, and
+    the MACs are charged as one row of `macs` columns (least padding, one requant)."""
 
     def __post_init__(self) -> None:
         for name in ("param_bytes", "macs", "layers", "input_bytes", "output_bytes"):
             if getattr(self, name) < 1:
                 raise BaselineError(f"monolith {name} = {getattr(self, name)}; must be >= 1")
+        if any(len(m) != 3 or min(m) < 1 for m in self.matvecs):
+            raise BaselineError(f"monolith matvecs = {self.matvecs}; each is (rows, cols, "
+                                "times), all >= 1")
+
+    def events(self, lanes: int) -> Events:
+        """Datapath events of one inference on `lanes` lanes, as the core counts them."""
+        total = Events()
+        for rows, cols, times in self.matvecs or ((1, self.macs, 1),):
+            one = matvec_events(rows, cols, lanes)
+            total += Events(*(times * v for v in one.astuple()))
+        return total
 
 
 @dataclass(frozen=True)
@@ -247,8 +264,9 @@ def gpu_sweep(table: GpuTable, mono: MonolithSpec, energy_table: EnergyTable,
         if mono.param_bytes > g.hbm_bytes:
             raise BaselineError(f"monolith of {mono.param_bytes} bytes does not fit {g.name}'s "
                                 f"{g.hbm_bytes:g} bytes of HBM")
-    return [gpu_point(g, mono, b, mode, launch_s, table.idle_power_w,
-                      GpuEnergies.of(g, energy_table), rate_per_s)
+    energies = {g.name: GpuEnergies.of(g, energy_table) for g in table.gpus}
+    return [gpu_point(g, mono, b, mode, launch_s, table.idle_power_w, energies[g.name],
+                      rate_per_s)
             for g in table.gpus for mode, launch_s in table.launch_modes().items()
             for b in batches]
 
@@ -284,10 +302,11 @@ def monolith_nfcore_dram(cfg: NFCoreConfig, e: SystemEnergies,
 
     Weights enter at the DRAM port and spread evenly over all cores (mean hops from the DRAM
     router); each weight byte is read from DRAM, carried over the mesh, written into and read
-    once from a weight SRAM; each MAC is one int8 multiply and one 32-bit add, each input
-    word one scratchpad read per `lanes` MACs. Latency: DRAM latency plus the slowest of
-    DRAM transfer, the DRAM port's one flit per cycle, and the MACs spread over every lane,
-    plus the mean hop latency. Every core leaks over that time.
+    once from a weight SRAM. The MACs and scratchpad traffic are charged as the simulated
+    core charges them (`MonolithSpec.events`: padded lanes, adder tree, accumulator, requant,
+    through `events.component_energy_pj`). Latency: DRAM latency plus the slowest of DRAM
+    transfer, the DRAM port's one flit per cycle, and the MACs spread over every lane, plus
+    the mean hop latency. Every core leaks over that time.
     """
     lanes, rows, cols = cfg.core.lanes, cfg.mesh.rows, cfg.mesh.cols
     n_cores = rows * cols
@@ -301,10 +320,11 @@ def monolith_nfcore_dram(cfg: NFCoreConfig, e: SystemEnergies,
     cycles = dram.latency_cycles + max(dram.transfer_cycles(mono.param_bytes), flits,
                                        math.ceil(mono.macs / (n_cores * lanes))) \
         + math.ceil(mean_hops * noc.ROUTER_HOP_CYCLES)
+    core = component_energy_pj(mono.events(lanes), c)
     by = {
-        "mac": mono.macs * (c.mult_int8_pj + c.add_int32_pj),
+        "mac": core["mac"],
         "weight_sram": words * (e.weight_word_write_pj + c.weight_word_read_pj),
-        "act_sram": math.ceil(mono.macs / lanes) * c.act_word_read_pj,
+        "act_sram": core["act_sram"],
         "control": 0.0,
         "network": flits * (mean_hops * e.wire_pj_per_flit_hop
                             + (mean_hops + 1) * e.router_pj_per_flit),
@@ -321,24 +341,32 @@ def monolith_nfcore_dram(cfg: NFCoreConfig, e: SystemEnergies,
         node_nm=cfg.technology.node_nm)
 
 
-def floors(cfg: NFCoreConfig, e: SystemEnergies, workload: SystemWorkload) -> list[Baseline]:
-    """Floors for the requests of `workload`: MAC energy (int8 multiply + 32-bit add per
-    MAC) of the selected trees' MACs, and that plus one SRAM read per weight byte touched
-    (the 64-bit read energy of the weight SRAM array, over 8 bytes)."""
+def floors(cfg: NFCoreConfig, e: SystemEnergies, workload: SystemWorkload,
+           table: EnergyTable) -> list[Baseline]:
+    """Floors for the requests of `workload`, counted as the core counts them: the MAC
+    energy (one int8 multiply and one 32-bit add per MAC) of the trees each request touches,
+    and that plus every weight byte of those trees read once from the smallest bank that
+    holds the tree (a 64-bit read of an array of the tree's weight bytes, per byte), priced
+    at the config's node and scale."""
     c = e.core
+    scale = c.energy_scale * c.node_factor
+    per_tree_read_pj = [t.weight_bytes * scale * table.sram_read_64b_pj(t.weight_bytes) / 8
+                        for t in workload.trees]
     macs = np.mean([sum(workload.trees[t].macs for t in sel) for sel in workload.requests])
     wbytes = np.mean([sum(workload.trees[t].weight_bytes for t in sel)
                       for sel in workload.requests])
+    read_pj = float(np.mean([sum(per_tree_read_pj[t] for t in sel)
+                             for sel in workload.requests]))
     mac_pj = float(macs) * (c.mult_int8_pj + c.add_int32_pj)
-    byte_read_pj = c.weight_word_read_pj / cfg.core.lanes
+    node = cfg.technology.node_nm
     return [
         Baseline("floor: MAC energy", mac_pj, None,
-                 f"{macs:,.0f} MACs per request x {c.mult_int8_pj + c.add_int32_pj:g} pJ",
-                 kind="floor", node_nm=cfg.technology.node_nm),
-        Baseline("floor: MAC + one SRAM read per weight byte",
-                 mac_pj + float(wbytes) * byte_read_pj, None,
-                 f"plus {wbytes:,.0f} weight bytes x {byte_read_pj:.4g} pJ", kind="floor",
-                 node_nm=cfg.technology.node_nm),
+                 f"{macs:,.0f} MACs per request x {c.mult_int8_pj + c.add_int32_pj:.4g} pJ",
+                 kind="floor", node_nm=node),
+        Baseline("floor: MAC + each weight byte read once from the smallest bank",
+                 mac_pj + read_pj, None,
+                 f"plus {wbytes:,.0f} weight bytes per request, each tree's read once from an "
+                 f"SRAM of its own size: {read_pj:,.0f} pJ", kind="floor", node_nm=node),
     ]
 
 

@@ -10,6 +10,7 @@ import yaml
 from nfcore.config import MeshConfig, NFCoreConfig
 from nfcore.sim import baselines as bl
 from nfcore.sim.cost.energy import EnergyTable
+from nfcore.sim.cost.events import component_energy_pj
 from nfcore.sim.cost.nodes import node_scaling
 from nfcore.sim.cost.system_energy import SystemEnergies
 from nfcore.sim.system.workload import SystemWorkload, mlp_program, tree_from_program
@@ -120,36 +121,62 @@ def test_best_batch_is_the_argmin_of_those_that_keep_up() -> None:
 
 
 def test_monolith_streamed_from_dram_by_hand() -> None:
-    """1 x 1 mesh, 8 lanes, 8,192 weight bytes, 8,192 MACs: 1,024 words in one packet of
-    1,025 flits over 0 hops. Cycles = 50 (DRAM latency) + max(160 transfer, 1,025 flits,
-    1,024 MAC cycles) + 0 = 1,075.
-    mac 8,192 * 0.3 = 2,457.6; weight_sram 1,024 * 2 * 27.5946 = 56,513.7;
-    act_sram 1,024 * 10 = 10,240; network 1,025 * 6.4 (one router) = 6,560;
-    dram 8,192 * 162.5 = 1,331,200; leakage 1,075 * 0.18 = 193.5."""
+    """1 x 1 mesh, 8 lanes, 8,192 weight bytes, 8,192 MACs (shapes unknown: one row of 8,192
+    columns): 1,024 words in one packet of 1,025 flits over 0 hops. Cycles = 50 (DRAM
+    latency) + max(160 transfer, 1,025 flits, 1,024 MAC cycles) + 0 = 1,075.
+    mac, as the core counts it: 8,192 multiplies * 0.2 + (7,168 tree + 1,025 accumulator
+    adds) * 0.1 + 1 requant * 3.1 = 2,460.8; weight_sram 1,024 * 2 * 27.5946 = 56,513.7;
+    act_sram 1,024 word reads * 10 + 1 byte write * 1.25 = 10,241.25; network 1,025 * 6.4
+    (one router) = 6,560; dram 8,192 * 162.5 = 1,331,200; leakage 1,075 * 0.18 = 193.5."""
     cfg = NFCoreConfig(mesh=MeshConfig(rows=1, cols=1))
     e = SystemEnergies.of(cfg, TABLE)
     b = bl.monolith_nfcore_dram(cfg, e, bl.MonolithSpec(param_bytes=8192, macs=8192))
     assert b.latency_s == pytest.approx(1075 / 500e6)
     by = b.by_component
-    assert by["mac"] == pytest.approx(2457.6)
+    assert by["mac"] == pytest.approx(2460.8)
     assert by["weight_sram"] == pytest.approx(56513.7, abs=0.1)
-    assert by["act_sram"] == pytest.approx(10240.0)
+    assert by["act_sram"] == pytest.approx(10241.25)
     assert by["network"] == pytest.approx(6560.0)
     assert by["dram"] == pytest.approx(1331200.0)
     assert by["leakage"] == pytest.approx(193.5)
     assert b.energy_pj_per_inference == pytest.approx(sum(by.values()))
+    assert b.node_nm == 45
+
+
+def test_monolith_macs_are_charged_as_the_core_charges_its_layers() -> None:
+    """A 10 -> 3 layer on 8 lanes pads each row to 2 words: the same events as the core's
+    MATVEC, so the same energy as a tree of that layer on the simulated core."""
+    cfg = NFCoreConfig(mesh=MeshConfig(rows=1, cols=1))
+    e = SystemEnergies.of(cfg, TABLE)
+    mono = bl.MonolithSpec(param_bytes=30, macs=30, layers=1, matvecs=((3, 10, 2),))
+    ev = mono.events(8)
+    assert (ev.mults_int8, ev.adds_tree, ev.requant_mults) == (2 * 3 * 2 * 8, 2 * 3 * 2 * 7, 6)
+    tree = tree_from_program(0, (0, 0), mlp_program([10, 3], 8), 8, 10, 3)
+    core_mac = component_energy_pj(tree.events, e.core)["mac"]
+    assert bl.monolith_nfcore_dram(cfg, e, mono).by_component["mac"] == pytest.approx(
+        2 * core_mac)
+    with pytest.raises(bl.BaselineError, match="matvecs"):
+        bl.MonolithSpec(param_bytes=1, macs=1, matvecs=((0, 1, 1),))
 
 
 def test_floors_by_hand() -> None:
     """One tree 16 -> 8: 128 MACs; weights 8 rows * (1 header + 2 data words) * 8 = 192
-    bytes. MAC floor = 128 * 0.3 = 38.4 pJ; + 192 bytes * 27.5946 / 8 = 662.27 pJ."""
+    bytes, read once from a bank of 192 bytes (below the table's 8 KiB point: its 10 pJ per
+    64 bits). MAC floor = 128 * 0.3 = 38.4 pJ; + 192 * 10 / 8 = 240 pJ."""
     tree = tree_from_program(0, (0, 0), mlp_program([16, 8], 8), 8, 16, 8)
     assert (tree.macs, tree.weight_bytes) == (128, 192)
     cfg = NFCoreConfig()
-    mac, sram = bl.floors(cfg, SystemEnergies.of(cfg, TABLE), SystemWorkload((tree,), ((0,),)))
+    mac, sram = bl.floors(cfg, SystemEnergies.of(cfg, TABLE), SystemWorkload((tree,), ((0,),)),
+                          TABLE)
     assert mac.energy_pj_per_inference == pytest.approx(38.4)
-    assert sram.energy_pj_per_inference == pytest.approx(38.4 + 192 * 27.5946 / 8, abs=1e-3)
+    assert sram.energy_pj_per_inference == pytest.approx(38.4 + 240.0)
     assert mac.kind == sram.kind == "floor" and mac.latency_s is None
+    seven = NFCoreConfig.from_dict({"technology": {"node_nm": 7}})
+    mac7, sram7 = bl.floors(seven, SystemEnergies.of(seven, TABLE),
+                            SystemWorkload((tree,), ((0,),)), TABLE)
+    f = node_scaling(45, 7).logic
+    assert sram7.energy_pj_per_inference == pytest.approx(f * (38.4 + 240.0))
+    assert sram7.node_nm == 7
 
 
 def test_verdicts_say_where_nfcore_loses() -> None:
@@ -180,7 +207,8 @@ def test_all_trees_baseline_runs_every_tree() -> None:
                   for i in range(4))
     wl = SystemWorkload(trees, ((0,), (1,)))
     b = bl.all_trees(cfg, wl, TABLE, requests=2)
-    one = bl.floors(cfg, SystemEnergies.of(cfg, TABLE), SystemWorkload(trees, ((0, 1, 2, 3),)))[0]
+    one = bl.floors(cfg, SystemEnergies.of(cfg, TABLE), SystemWorkload(trees, ((0, 1, 2, 3),)),
+                    TABLE)[0]
     # Every request ran the four trees: its MAC energy is at least the 4-tree MAC floor.
     assert b.by_component["mac"] >= one.energy_pj_per_inference
     assert b.latency_s is not None and b.latency_s > 0

@@ -19,6 +19,7 @@ How an energy-table row moves from the table's node `x` to the config's node `y`
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -113,6 +114,12 @@ def load_node_table(path: str | Path = NODES_TABLE) -> NodeTable:
     return NodeTable(str(data.get("name", path.stem)), path, dict(sorted(nodes.items())))
 
 
+@functools.cache
+def default_node_table() -> NodeTable:
+    """The node table of `NODES_TABLE`, read once per process (it is not modified)."""
+    return load_node_table()
+
+
 def _fit(row: dict[str, Any], path: Path) -> float:
     """The paper's energy factor a V^2 + b V + c at the node's `vdd_v`."""
     coeffs = row.get("energy_coeffs")
@@ -175,7 +182,7 @@ def node_scaling(from_nm: int | None, to_nm: int,
     if from_nm is None:
         raise NodeTableError(f"technology.node_nm = {to_nm}: the energy table names no "
                              "node (node_nm), so it cannot be scaled to another")
-    table = table or load_node_table()
+    table = table or default_node_table()
     a, b = table.node(from_nm), table.node(to_nm)
     return NodeScaling(from_nm, to_nm, b.energy_vs_45nm / a.energy_vs_45nm,
                        (b.vdd_v / a.vdd_v) ** 2, b.area_vs_45nm / a.area_vs_45nm)
@@ -184,7 +191,7 @@ def node_scaling(from_nm: int | None, to_nm: int,
 def nodes_summary(from_nm: int | None, to_nms: dict[str, int]) -> dict[str, Any]:
     """What a report prints (`technology.nodes`): the table, every node's row, and the
     factors from the energy table's node to each named node (`to_nms`: label -> nm)."""
-    table = load_node_table()
+    table = default_node_table()
     return {
         "table": table.name,
         "energy_table_node_nm": from_nm,
