@@ -403,31 +403,37 @@ TIE_REL_TOL = 0.005
 
 
 def verdicts(nfcore: Baseline, rows: list[Baseline]) -> list[str]:
-    """Sentences comparing NF-Core with each row, generated from the numbers: where it loses
-    (more energy or more latency than a competitor) and by how much, and how far it is above
-    each floor."""
+    """Sentences comparing NF-Core with each competitor and floor of `rows`, generated from the
+    numbers: where it loses (more energy or more latency) and by how much, and how far it is
+    above each floor. A row is compared with the NF-Core row of `rows` priced at the same
+    node when there is one (`kind` "nfcore"), else with `nfcore`; the node is then named."""
+    at_node = {b.node_nm: b for b in rows if b.kind == "nfcore"}
     out = []
     for b in rows:
+        if b.kind == "nfcore":
+            continue
+        ours = at_node.get(b.node_nm, nfcore)
+        who = "NF-Core" if ours is nfcore else f"NF-Core (at {ours.node_nm} nm)"
         if b.kind == "floor":
-            ratio = nfcore.energy_pj_per_inference / b.energy_pj_per_inference
-            out.append(f"NF-Core spends {ratio:,.1f}x the {b.name} "
+            ratio = ours.energy_pj_per_inference / b.energy_pj_per_inference
+            out.append(f"{who} spends {ratio:,.1f}x the {b.name} "
                        f"({b.energy_pj_per_inference:,.0f} pJ).")
             continue
-        for metric, ours, theirs, unit in (
-                ("energy per inference", nfcore.energy_pj_per_inference,
+        for metric, mine, theirs, unit in (
+                ("energy per inference", ours.energy_pj_per_inference,
                  b.energy_pj_per_inference, "pJ"),
-                ("latency", nfcore.latency_s, b.latency_s, "s")):
-            if ours is None or theirs is None or theirs <= 0 or ours <= 0:
+                ("latency", ours.latency_s, b.latency_s, "s")):
+            if mine is None or theirs is None or theirs <= 0 or mine <= 0:
                 continue
-            if math.isclose(ours, theirs, rel_tol=TIE_REL_TOL):
-                out.append(f"NF-Core ties with {b.name} on {metric}: {_fmt(ours, unit)} vs "
+            if math.isclose(mine, theirs, rel_tol=TIE_REL_TOL):
+                out.append(f"{who} ties with {b.name} on {metric}: {_fmt(mine, unit)} vs "
                            f"{_fmt(theirs, unit)} (within {TIE_REL_TOL:.1%}).")
-            elif ours > theirs:
-                out.append(f"NF-Core LOSES to {b.name} on {metric}: {_fmt(ours, unit)} vs "
-                           f"{_fmt(theirs, unit)} ({ours / theirs:,.2f}x worse).")
+            elif mine > theirs:
+                out.append(f"{who} LOSES to {b.name} on {metric}: {_fmt(mine, unit)} vs "
+                           f"{_fmt(theirs, unit)} ({mine / theirs:,.2f}x worse).")
             else:
-                out.append(f"NF-Core beats {b.name} on {metric}: {_fmt(ours, unit)} vs "
-                           f"{_fmt(theirs, unit)} ({theirs / ours:,.2f}x better).")
+                out.append(f"{who} beats {b.name} on {metric}: {_fmt(mine, unit)} vs "
+                           f"{_fmt(theirs, unit)} ({theirs / mine:,.2f}x better).")
     return out
 
 

@@ -192,6 +192,18 @@ def test_verdicts_say_where_nfcore_loses() -> None:
     assert "NF-Core spends 10.0x the floor: MAC energy (100 pJ)." in text
 
 
+def test_verdicts_compare_each_row_at_its_node() -> None:
+    ours = bl.Baseline("NF-Core", 80_000.0, 2e-6, "", kind="nfcore", node_nm=45)
+    rows = [bl.Baseline("NF-Core at 4 nm", 4_000.0, 2e-6, "", kind="nfcore", node_nm=4),
+            bl.Baseline("GPU", 9_000.0, 3e-4, "", kind="gpu", node_nm=4),
+            bl.Baseline("DRAM monolith", 1e6, 2e-5, "", node_nm=45)]
+    text = bl.verdicts(ours, rows)
+    assert text[0] == ("NF-Core (at 4 nm) beats GPU on energy per inference: 4,000 pJ vs "
+                       "9,000 pJ (2.25x better).")
+    assert text[2].startswith("NF-Core beats DRAM monolith on energy")
+    assert not any("NF-Core at 4 nm" in t for t in text)
+
+
 def test_verdicts_call_equal_figures_a_tie() -> None:
     ours = bl.Baseline("NF-Core", 1000.0, 2e-6, "", kind="nfcore")
     text = bl.verdicts(ours, [bl.Baseline("twin", 1002.0, 2e-6, "")])
