@@ -206,6 +206,15 @@ def _network_check_lines(check: dict[str, Any] | None) -> list[str]:
             f"({check['equal_packets']:,} packets equal; `nfcore/sim/net/check.py`)"]
 
 
+def _nodes_lines(data: dict[str, Any]) -> list[str]:
+    """The node table the run used: every node's energy and logic area against 45 nm."""
+    nodes = data["technology"]["nodes"]
+    rows = ", ".join(f"{n['node_nm']} nm x{n['energy_vs_45nm']:.4g}"
+                     + (" (assumed)" if n["assumption"] else "") for n in nodes["nodes"])
+    return [f"- node model `{nodes['table']}` (Stillmaker and Baas 2017; energy against "
+            f"45 nm): {rows}"]
+
+
 def system_markdown(data: dict[str, Any]) -> list[str]:
     """The system section of `report.md`: headline, side-by-side table, verdicts, figures,
     GPU sweep, power states, and the system energy rows and assumptions."""
@@ -227,8 +236,12 @@ def system_markdown(data: dict[str, Any]) -> list[str]:
         *_network_check_lines(data.get("network_check")),
         f"- weight bytes touched per request: forest {touched['forest']:,.0f}, "
         f"monolith {touched['monolith']:,}",
-        f"- technology: energy_scale = {data['energy_model']['energy_scale']:g} applied to "
-        f"table `{data['energy_model']['table']}`", "",
+        f"- technology: {data['energy_model']['node_nm']} nm; table "
+        f"`{data['energy_model']['table']}` moved from "
+        f"{data['energy_model']['node_scaling']['from_nm']} nm by "
+        f"x{data['energy_model']['node_scaling']['logic']:.4g} (logic, SRAM, leakage) and "
+        f"x{data['energy_model']['node_scaling']['wire']:.4g} (wires); energy_scale = "
+        f"{data['energy_model']['energy_scale']:g} on top", *_nodes_lines(data), "",
         *forest_markdown(data.get("forest")),
         *memory_markdown(data.get("host_memory")),
         "### Side by side (same requests)", "",

@@ -48,7 +48,7 @@ def test_system_data_keys(system: dict[str, Any]) -> None:
     assert names[0].startswith("NF-Core") and system["baselines"][0]["kind"] == "nfcore"
     for needle in ("at the GPU's 4 nm", "every tree evaluated", "weights from DRAM",
                    "H100 SXM, stream launches, batch 1", "H200, persistent kernel",
-                   "floor: MAC energy", "floor: MAC + one SRAM read"):
+                   "floor: MAC energy", "floor: MAC + each weight byte read once"):
         assert any(needle in n for n in names), needle
     for b in system["baselines"]:
         assert set(b) >= {"name", "energy_pj_per_inference", "latency_s", "notes", "node_nm"}
