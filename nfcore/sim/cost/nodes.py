@@ -203,5 +203,8 @@ def nodes_summary(from_nm: int | None, to_nms: dict[str, int]) -> dict[str, Any]
             "too: an assumption)",
             "on-chip wires: (V_to / V_from)^2 (an assumption)",
             "DRAM and HBM energies: not scaled (off-chip)",
+            "logic area: the paper's factor is listed (scaling.area) but the area model "
+            "(nfcore/sim/cost/area.py) uses the published SRAM bit cell of each node and "
+            "scales logic by their ratio",
         ],
     }
