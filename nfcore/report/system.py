@@ -136,7 +136,8 @@ def _assumption_lines(data: dict[str, Any], best: dict[str, Any],
         moved = ("" if factor is None else
                  f"; energies moved from {factor['from_nm']} nm by x{factor['logic']:.4g} "
                  f"(logic, SRAM, leakage) and x{factor['wire']:.4g} (wires): Stillmaker and "
-                 "Baas 2017, with the nodes beyond 7 nm assumed (technology.nodes)")
+                 "Baas 2017 fitted on logic, SRAM and leakage assumed to follow it, the nodes "
+                 "beyond 7 nm assumed (technology.nodes)")
         out.append(f"- NF-Core side's largest components: {parts}{moved}.")
     return out
 

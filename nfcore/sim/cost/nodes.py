@@ -8,8 +8,9 @@ How an energy-table row moves from the table's node `x` to the config's node `y`
 (`NodeScaling`), by what the row prices:
 
 * on-chip logic and SRAM (arithmetic, SRAM reads, routers, leakage): `logic` =
-  E_y(V_y) / E_x(V_x), the paper's energy ratio. Leakage power is moved by the same ratio:
-  an assumption (the paper fits dynamic energy; no leakage figure per node is used);
+  E_y(V_y) / E_x(V_x), the paper's energy ratio. SRAM reads are moved by this logic ratio
+  and leakage power by it too: assumptions (the paper fits logic circuits' dynamic energy;
+  SRAM bitlines and leakage scale less well, so a smaller node flatters SRAM-heavy designs);
 * on-chip wires (`wire_pj_per_bit_mm`): `wire` = (V_y / V_x)^2. A wire's capacitance per mm
   barely changes with the node, so only the supply's square is credited: an assumption,
   and the less favourable one to a smaller node;
@@ -199,8 +200,9 @@ def nodes_summary(from_nm: int | None, to_nms: dict[str, int]) -> dict[str, Any]
                     for label, nm in to_nms.items()},
         "nodes": [n.to_dict() for n in table.nodes.values()],
         "rules": [
-            "logic, SRAM, routers and leakage: the paper's energy ratio (leakage moved by it "
-            "too: an assumption)",
+            "logic, SRAM, routers and leakage: the paper's energy ratio (fitted on logic; "
+            "SRAM reads and leakage moved by it too: assumptions that flatter SRAM-heavy "
+            "designs at small nodes)",
             "on-chip wires: (V_to / V_from)^2 (an assumption)",
             "DRAM and HBM energies: not scaled (off-chip)",
             "logic area: the paper's factor is listed (scaling.area) but the area model "
