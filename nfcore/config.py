@@ -94,8 +94,9 @@ class TechnologyConfig:
     energy_table: str = field(default="horowitz_45nm", metadata={})
     """Name of a table in `nfcore/sim/tables/energy/` or a path to a YAML table."""
     energy_scale: float = field(default=1.0, metadata=_range(0.01, 10.0, "x"))
-    """Factor applied to every energy of the table, e.g. to move from the table's node to
-    `node_nm`. It is a stated assumption and is printed in every report."""
+    """Factor applied to every energy after the table's energies are moved to `node_nm` by
+    the node model (`nfcore/sim/cost/nodes.py`). A stated assumption, printed in every
+    report; 1 means the node model alone."""
 
 
 @dataclass(frozen=True)

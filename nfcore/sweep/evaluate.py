@@ -73,7 +73,7 @@ def _metrics(task: PointTask) -> dict[str, Any]:
     arrivals = make_arrivals(len(run.workload.requests), "poisson", interval, sim["seed"],
                              None, cfg.clock_hz)
     result = simulate_system(cfg, run.workload, arrivals, table)
-    row = bl.nfcore_row("point", result, "")
+    row = bl.nfcore_row("point", result, "", cfg.technology.node_nm)
     lat_c = result.latencies_cycles()
     area = area_summary(cfg)
     layout = run.summary["layout"]

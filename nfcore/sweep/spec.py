@@ -17,12 +17,12 @@ key or value fails at load time with the file, the key's path and the allowed ra
       core.weight_sram_bytes: {from: 8192, to: 65536, times: 2}
       technology:                          # linked values: a section's keys vary together
         - {node_nm: 45, energy_scale: 1.0}
-        - {node_nm: 28, energy_scale: 0.5}
+        - {node_nm: 7, clock_mhz: 1000.0}
       energy_table.leakage_core_uw: [10, 20, 40]
       forest.top_k: [1, 2]
 
 Parameter names: `<section>.<key>` of the config; `<section>` alone with mappings (keys of
-that section varied together, e.g. a node with its stated energy scale); `mesh.size`
+that section varied together, e.g. a node with its clock); `mesh.size`
 (square meshes); `forest.<key>` (a different trained forest); `energy_table.<row>` (a row of
 the base energy table replaced, e.g. the leakage rows, which have no single sourced figure).
 Values: a list, `{from, to, step}` (arithmetic, inclusive) or `{from, to, times}`
