@@ -36,7 +36,8 @@ class PointTask:
     config: dict[str, Any]
     """Config mapping; `technology.energy_table` already points at a derived table when the
     point replaces table rows."""
-    forest_pkl: str
+    forest_entry: str
+    """The forest cache entry's folder (`nfcore.sweep.forests`)."""
     simulation: dict[str, Any]
     forest_error: str = ""
     """Set when training this point's forest failed: the point fails with it."""
@@ -62,11 +63,11 @@ def _metrics(task: PointTask) -> dict[str, Any]:
     torch.set_num_threads(1)
     sim = task.simulation
     cfg = NFCoreConfig.from_dict(task.config, source=f"point {task.index}")
-    trained = load_trained(task.forest_pkl)
+    trained = load_trained(task.forest_entry)
     opts = ForestSystemOptions(requests=sim["requests"], golden_requests=sim["golden_requests"],
                                seed=sim["seed"], quiet=True)
-    # The forest is already trained (and saved beside its pickle, where the compiler reads it).
-    run = run_forest_system(cfg, opts, Path(task.forest_pkl).parent / FOREST_FOLDER,
+    # The forest is already trained (and saved in its cache entry, where the compiler reads it).
+    run = run_forest_system(cfg, opts, Path(task.forest_entry) / FOREST_FOLDER,
                             trained=trained)
     table = EnergyTable.load(cfg.technology.energy_table)
     interval = arrival_interval_cycles(run.workload, cfg, sim["utilization"])
