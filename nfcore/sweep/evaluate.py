@@ -8,7 +8,6 @@ the sweep records it and goes on.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,24 +23,7 @@ from nfcore.sim.cost.area import area_summary
 from nfcore.sim.cost.energy import EnergyTable
 from nfcore.sim.system.model import simulate_system
 from nfcore.sweep.forests import FOREST_FOLDER, load_trained
-
-
-@dataclass(frozen=True)
-class PointTask:
-    """Everything a worker needs to run one point (picklable, no open handles)."""
-
-    key: str
-    index: int
-    values: dict[str, Any]
-    config: dict[str, Any]
-    """Config mapping; `technology.energy_table` already points at a derived table when the
-    point replaces table rows."""
-    forest_entry: str
-    """The forest cache entry's folder (`nfcore.sweep.forests`)."""
-    simulation: dict[str, Any]
-    forest_error: str = ""
-    """Set when training this point's forest failed: the point fails with it."""
-    extra: dict[str, Any] = field(default_factory=dict)
+from nfcore.sweep.task import PointTask
 
 
 def evaluate(task: PointTask) -> dict[str, Any]:

@@ -75,8 +75,8 @@ class LocalExecutor:
 
     A worker that dies (SIGKILL, the OOM killer) breaks the whole pool: every unfinished
     point then fails with `BrokenProcessPool`. Those points are run again on a fresh pool;
-    the ones that were running when it broke are suspects, and a suspect is run again
-    alone (a one-worker pool), so a crash there is its own. A point whose worker died
+    the ones that were running when it broke are suspects, and each suspect is run again
+    alone, after the others, so that a crash then is its own. A point whose worker died
     `MAX_CRASHES` times is given up with `WorkerCrashed`; points that finished are never
     run again.
 
@@ -93,11 +93,10 @@ class LocalExecutor:
         crashes = [0] * len(items)
         todo = list(range(len(items)))
         while todo:
-            fresh = [i for i in todo if not crashes[i]]
-            run, workers = (fresh, self.workers) if fresh else (todo[:1], 1)
+            run = [i for i in todo if not crashes[i]] or todo[:1]
             lost: list[int] = []
             blamed: list[int] = []
-            for i, result in self._round(fn, items, run, workers, lost, blamed):
+            for i, result in self._round(fn, items, run, lost, blamed):
                 yield items[i], result
             for i in blamed:
                 crashes[i] += 1
@@ -108,14 +107,15 @@ class LocalExecutor:
                     f"worker crashed twice (killed by a signal or out of memory) while "
                     f"running this point; given up after {MAX_CRASHES} tries")
 
-    def _round(self, fn: Callable[[T], Any], items: Sequence[T], run: list[int], workers: int,
+    def _round(self, fn: Callable[[T], Any], items: Sequence[T], run: list[int],
                lost: list[int], blamed: list[int]) -> Iterator[tuple[int, Any]]:
-        """Run the items `run` on a fresh pool of `workers`; yield (index, result or
-        exception). If the pool breaks, the unfinished indices go to `lost` and those
-        that were running (all of them, when none was seen running) also to `blamed`."""
-        self._pool = cf.ProcessPoolExecutor(max_workers=workers,
-                                            mp_context=multiprocessing.get_context("spawn"),
-                                            initializer=_watch_parent, initargs=(os.getpid(),))
+        """Run the items `run`; yield (index, result or exception). If the pool breaks, the
+        unfinished indices go to `lost`, and those that were running (all of them, when
+        none was seen running) to `blamed` too."""
+        if self._pool is None:
+            self._pool = cf.ProcessPoolExecutor(
+                max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"),
+                initializer=_watch_parent, initargs=(os.getpid(),))
         futures = {self._pool.submit(fn, items[i]): i for i in run}
         pending = set(futures)
         running: set[int] = set()
@@ -129,8 +129,9 @@ class LocalExecutor:
                     lost.append(futures[fut])
                 else:
                     yield futures[fut], exc if exc is not None else fut.result()
-        blamed.extend([i for i in lost if i in running] or lost)
-        self._pool.shutdown(wait=True)
+        if lost:
+            blamed.extend([i for i in lost if i in running] or lost)
+            self.close()
 
     def terminate(self) -> None:
         """Stop the workers now, running points and all (an interrupted sweep)."""
@@ -143,6 +144,7 @@ class LocalExecutor:
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
 
 
 PR_SET_PDEATHSIG = 1

@@ -20,12 +20,13 @@ from tqdm import tqdm
 
 from nfcore.config import NFCoreConfig
 from nfcore.errors import NFCoreError
-from nfcore.sweep.evaluate import PointTask, evaluate
+from nfcore.sweep.evaluate import evaluate
 from nfcore.sweep.executors import Executor, InlineExecutor
 from nfcore.sweep.forests import ensure_forest, forest_key
 from nfcore.sweep.spec import ForestSpec, Point, SweepSpec
 from nfcore.sweep.store import ResultStore, StoredPoint
 from nfcore.sweep.tables import derived_table, table_digest
+from nfcore.sweep.task import PointTask
 from nfcore.sweep.version import code_version
 
 DB_FILE = "results.sqlite"
