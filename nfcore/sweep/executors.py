@@ -18,6 +18,8 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Protocol, TypeVar
 
+from tqdm import tqdm
+
 from nfcore.errors import NFCoreError
 
 T = TypeVar("T")
@@ -80,7 +82,7 @@ class LocalExecutor:
     `MAX_CRASHES` times is given up with `WorkerCrashed`; points that finished are never
     run again.
 
-    Workers die with this process (`_watch_parent`), and `terminate` stops them at once.
+    Workers die with this process (`_init_worker`), and `terminate` stops them at once.
     """
 
     def __init__(self, workers: int) -> None:
@@ -115,7 +117,7 @@ class LocalExecutor:
         if self._pool is None:
             self._pool = cf.ProcessPoolExecutor(
                 max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"),
-                initializer=_watch_parent, initargs=(os.getpid(),))
+                initializer=_init_worker, initargs=(os.getpid(),))
         futures = {self._pool.submit(fn, items[i]): i for i in run}
         pending = set(futures)
         running: set[int] = set()
@@ -151,16 +153,25 @@ PR_SET_PDEATHSIG = 1
 """prctl(2) option: the signal a process gets when its parent dies (linux/prctl.h)."""
 
 
+def _init_worker(parent_pid: int) -> None:
+    """Pool initializer: the worker dies with the sweep's process (`_watch_parent`), ignores
+    SIGINT (Ctrl-C reaches the whole process group; the sweep's process stops its workers
+    itself, `terminate`), and gives tqdm a thread lock: tqdm's default lock is a
+    multiprocessing one, registered with the resource tracker, which then warns of a leak
+    on stderr when a worker is stopped."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    tqdm.set_lock(threading.RLock())
+    _watch_parent(parent_pid)
+
+
 def _watch_parent(parent_pid: int) -> None:
-    """Worker initializer: die with the sweep's process, so that killing it (even with
-    SIGKILL) leaves no worker, and so no resource tracker, behind.
+    """Die with the process `parent_pid`, so that killing the sweep (even with SIGKILL)
+    leaves no worker, and so no resource tracker, behind.
 
     On Linux the kernel does it: PR_SET_PDEATHSIG sends SIGKILL when the thread that started
     the worker exits (the pool starts workers from the thread that submits the points: the
     sweep's main thread, which lives as long as the process). Elsewhere a daemon thread
-    checks the parent's pid once a second. SIGINT is ignored: Ctrl-C reaches the whole
-    process group, and the sweep's process stops its workers itself (`terminate`)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    checks the parent's pid once a second."""
     if sys.platform == "linux":
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     else:

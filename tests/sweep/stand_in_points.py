@@ -13,6 +13,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from tqdm import tqdm
+
 from nfcore.sweep.task import PointTask
 
 ENV = "NFCORE_TEST_SWEEP_DIR"
@@ -59,8 +61,10 @@ def crash_always(task: PointTask) -> dict[str, Any]:
 
 
 def hang(task: PointTask) -> dict[str, Any]:
-    """Point 0 finishes at once; the others run for a minute (until killed)."""
+    """Point 0 finishes at once; the others run for a minute (until killed). Like a real
+    point, each makes a (silent) progress bar first."""
     _log("start", task)
+    tqdm(total=1, disable=True).close()
     if task.index != 0:
         time.sleep(60)
     return _ok(task)
