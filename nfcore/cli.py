@@ -142,7 +142,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_sweep(args: argparse.Namespace) -> int:
     from nfcore.sweep.executors import make_executor  # on use
     from nfcore.sweep.report import write_report  # on use
-    from nfcore.sweep.runner import run_sweep  # on use
+    from nfcore.sweep.runner import SweepInterrupted, run_sweep  # on use
     from nfcore.sweep.spec import SweepSpec  # on use
 
     spec = SweepSpec.load(args.sweep)
@@ -152,6 +152,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         outcome = run_sweep(spec, out, executor, retry_failed=args.retry_failed,
                             forest_cache=Path(args.forest_cache) if args.forest_cache else None,
                             quiet=args.quiet)
+    except SweepInterrupted as exc:
+        print(f"nfcore: {exc}", file=sys.stderr)
+        return 128 + exc.signum
     finally:
         executor.close()
     summary = write_report(spec, outcome, out)
