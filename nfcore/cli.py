@@ -169,10 +169,11 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from nfcore.conductor.commands import open_conductor, read_inputs, run_batches  # on use
 
-    rows = read_inputs(args.inputs)
     conductor = open_conductor(_config(args), args.image, args.forest, args.backend, args.audit,
                                interval_cycles=args.interval_cycles,
-                               build_dir=Path(args.build_dir), progress=not args.quiet)
+                               build_dir=Path(args.build_dir), progress=not args.quiet,
+                               standardized=args.standardized_inputs)
+    rows = read_inputs(args.inputs, conductor.input_shape)
     summary = run_batches(conductor, rows, args.batch,
                           Path(args.output) if args.output else None, quiet=args.quiet)
     print("\n".join(summary.lines()))
@@ -183,7 +184,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from nfcore.conductor.commands import open_conductor, serve  # on use
 
     conductor = open_conductor(_config(args), args.image, args.forest, args.backend, args.audit,
-                               build_dir=Path(args.build_dir))
+                               build_dir=Path(args.build_dir),
+                               standardized=args.standardized_inputs)
     serve(conductor, args.host, args.port, quiet=args.quiet)
     return 0
 
@@ -314,12 +316,20 @@ def _add_conductor_args(p: argparse.ArgumentParser) -> None:
                    "hash-chained JSON-lines log")
     p.add_argument("--build-dir", default="build/conductor_rtl",
                    help="Verilator build folder (rtl backend)")
+    p.add_argument("--standardized-inputs", action="store_true",
+                   help="rows come already standardized by the training mean and std (the "
+                        "default: rows in the data's own units, standardized by the forest's "
+                        "input_scaling.json; needed for forests saved without that file)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
 
 
 def _add_run(p: argparse.ArgumentParser) -> None:
     _add_conductor_args(p)
-    p.add_argument("--inputs", required=True, help="rows of inputs: .npy, .csv or .json")
+    p.add_argument("--inputs", required=True,
+                   help="rows in the data's own units (digits: 64 pixels, 0 to 16): .npy, .csv "
+                        "(one row per line) or .json (a list of rows). A row has the forest's "
+                        "row shape, forest.input_shape in FOREST/manifest.json (digits: "
+                        "[8, 8], or 64 numbers flat); a wrong shape is refused naming both")
     p.add_argument("--batch", type=int, default=64,
                    help="requests per batch (one audit-log fsync per batch)")
     p.add_argument("--interval-cycles", type=float, default=None,
