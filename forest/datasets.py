@@ -113,15 +113,15 @@ def load_dataset(name: str, seed: int = 0, test_fraction: float = TEST_FRACTION,
             x, y, test_size=test_fraction, stratify=y, random_state=seed
         )
     scaling = InputScaling.fit(x_tr)
-    arrays = [scaling.apply(x_tr), y_tr, scaling.apply(x_te), y_te]
-    for a in arrays:
+    x_train, x_test = scaling.apply(x_tr), scaling.apply(x_te)
+    for a in (x_train, y_tr, x_test, y_te):
         a.setflags(write=False)
     return Dataset(
         name=name,
-        x_train=arrays[0],
-        y_train=arrays[1],
-        x_test=arrays[2],
-        y_test=arrays[3],
+        x_train=x_train,
+        y_train=y_tr,
+        x_test=x_test,
+        y_test=y_te,
         n_features=int(x.shape[1]),
         n_classes=raw.n_classes,
         input_shape=raw.input_shape,

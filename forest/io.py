@@ -207,11 +207,12 @@ class ForestReader:
                 raise self._fail(path, f"groups[{gi}].spec: {exc}") from None
         for t, raw in enumerate(m["trees"]):
             entry = raw if isinstance(raw, dict) else {}
-            gi = entry.get("group")
-            if entry.get("id") != t or not isinstance(gi, int) or not 0 <= gi < len(specs):
+            group = entry.get("group")
+            if entry.get("id") != t or not isinstance(group, int) \
+                    or not 0 <= group < len(specs):
                 raise self._fail(path, f"trees[{t}]: id {entry.get('id')!r} and group "
-                                 f"{gi!r} must be {t} and one of 0 .. {len(specs) - 1}")
-            spec, kind = specs[gi], entry.get("kind")
+                                 f"{group!r} must be {t} and one of 0 .. {len(specs) - 1}")
+            spec, kind = specs[group], entry.get("kind")
             if kind != spec.kind:
                 allowed = f"its group's kind {spec.kind!r}" if kind in KINDS else \
                     f"one of {', '.join(KINDS)}"
@@ -224,7 +225,7 @@ class ForestReader:
                 if want.get(name) != have.get(name):
                     raise self._fail(path, f"tree {t} ({kind}): layer {name!r} has shape "
                                      f"{have.get(name)} in its weights entry, but "
-                                     f"groups[{gi}].spec gives {want.get(name)}")
+                                     f"groups[{group}].spec gives {want.get(name)}")
         return specs
 
     def _inside(self, key: str, entry: Any) -> Path:

@@ -56,9 +56,9 @@ def _top_level(value: Any) -> str:
 def _csv_rows(text: str, field: str) -> list[list[float]]:
     """Each non-blank line's comma-separated cells as numbers; `RequestError` names the cell
     that is not one (NaN and infinities parse, and are refused by the row rules)."""
-    rows = []
+    rows: list[list[float]] = []
     for line in [ln for ln in text.splitlines() if ln.strip()]:
-        cells = []
+        cells: list[float] = []
         for cell in line.split(","):
             try:
                 cells.append(float(cell))
