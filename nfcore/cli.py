@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
+import math
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -329,7 +331,8 @@ def _add_run(p: argparse.ArgumentParser) -> None:
                    help="rows in the data's own units (digits: 64 pixels, 0 to 16): .npy, .csv "
                         "(one row per line) or .json (a list of rows). A row has the forest's "
                         "row shape, forest.input_shape in FOREST/manifest.json (digits: "
-                        "[8, 8], or 64 numbers flat); a wrong shape is refused naming both")
+                        "[8, 8], or 64 numbers flat; `nfcore run --image IMAGE --help` "
+                        "prints it); a wrong shape is refused naming both")
     p.add_argument("--batch", type=int, default=64,
                    help="requests per batch (one audit-log fsync per batch)")
     p.add_argument("--interval-cycles", type=float, default=None,
@@ -426,7 +429,25 @@ COMMANDS: tuple[Command, ...] = (
 """Every subcommand, in the order `nfcore --help` lists them."""
 
 
-def build_parser() -> argparse.ArgumentParser:
+def run_rows_note(argv: Sequence[str]) -> str | None:
+    """For `nfcore run --help` given --image or --forest: the row shape that forest reads,
+    from the image's or the forest's manifest.json (plain JSON: no model is loaded)."""
+    args = list(argv)
+    for flag in ("--forest", "--image"):
+        if flag in args[:-1]:
+            manifest = Path(args[args.index(flag) + 1]) / "manifest.json"
+            try:
+                shape = json.loads(manifest.read_text())["forest"]["input_shape"]
+                flat = math.prod(int(v) for v in shape)
+            except (OSError, ValueError, KeyError, TypeError):
+                return f"(no row shape: {manifest} is not readable)"
+            return (f"The forest of {manifest} reads rows of shape {shape} ({flat} numbers, "
+                    "or that shape), in the data's own units.")
+    return None
+
+
+def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
+    """The parser; `argv` only adds the row shape to `run --help` (`run_rows_note`)."""
     parser = argparse.ArgumentParser(
         prog="nfcore",
         description=(
@@ -436,8 +457,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for command in COMMANDS:
+        epilog = run_rows_note(argv) if command.name == "run" else None
         p = sub.add_parser(command.name, help=command.help,
-                           description=command.description or command.help)
+                           description=command.description or command.help, epilog=epilog)
         if command.config:
             p.add_argument("--config", default=str(default_config_path()),
                            help="hardware config YAML (default: configs/default.yaml)")
@@ -447,7 +469,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser(sys.argv[1:] if argv is None else argv).parse_args(argv)
     try:
         return int(args.handler(args))
     except (NFCoreError, ForestError) as exc:

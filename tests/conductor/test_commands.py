@@ -102,12 +102,17 @@ def test_run_refuses_bad_rows_in_one_line_naming_the_row(
     assert re.search(message, err), err
 
 
-def test_run_help_states_the_row_shape_and_units(capsys: pytest.CaptureFixture[str]) -> None:
+def test_run_help_states_the_row_shape_and_units(image_dir: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         main(["run", "--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert "forest.input_shape in FOREST/manifest.json" in text
     assert "in the data's own units" in text and "--standardized-inputs" in text
+    with pytest.raises(SystemExit):
+        main(["run", "--image", str(image_dir), "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "reads rows of shape [8, 8] (64 numbers, or that shape)" in text
 
 
 def test_serve_answers_over_http(saved_forest: SavedForest, image_dir: Path,
