@@ -20,7 +20,8 @@ order) is kept per tree, for the stem and for the router; `forest_id` hashes tho
 and the input scaling file's sha256.
 Loading checks the schema version; the manifest's structure (every tree kind is one of
 `forest.trees.KINDS`, every tree's layers have the shapes its group's spec gives, tree ids
-and groups agree); that the files it names are inside the folder (no absolute path, no
+and groups agree, the stem's and router's tensor shapes follow from their specs, and every
+tree reads the features the stem gives); that the files it names are inside the folder (no absolute path, no
 `..`, no symlink out); the weights file's size (a truncated file is refused before it is
 parsed), that it belongs to this manifest, every tensor's shape, and the hash of each part
 as it is read. Every refusal is a `ForestFormatError` naming the file and the entry.
@@ -226,7 +227,48 @@ class ForestReader:
                     raise self._fail(path, f"tree {t} ({kind}): layer {name!r} has shape "
                                      f"{have.get(name)} in its weights entry, but "
                                      f"groups[{group}].spec gives {want.get(name)}")
+        self._check_shared(specs)
         return specs
+
+    def _check_shared(self, specs: list[TreeSpec]) -> None:
+        """The stem's and router's tensor shapes follow from their specs, and every tree
+        reads what the stem (or the raw row) gives."""
+        path, m = self.manifest_path, self.manifest
+        fm = m["forest"]
+        try:
+            feature = [int(v) for v in fm["feature_shape"]]
+            want: dict[str, dict[str, list[int]]] = {}
+            if m["stem"] is not None:
+                stem = StemSpec.from_dict(m["stem"]["spec"])
+                shapes = stem.generalist(int(fm["n_classes"])).param_shapes()
+                want["stem"] = {k: list(shapes[n]) for k, n in zip(("weight", "bias"),
+                                                                  stem.param_names,
+                                                                  strict=True)}
+                if list(stem.out_shape) != feature:
+                    raise self._fail(path, f"the stem gives features {list(stem.out_shape)}, "
+                                     f"forest.feature_shape says {feature}")
+            r = m["router"]
+            n_regions, embed = int(r["n_regions"]), math.prod(feature)
+            want["router"] = {"weight": [n_regions, embed], "bias": [n_regions]}
+            regions = r["tree_region"]
+        except ForestFormatError:
+            raise
+        except (ForestError, KeyError, TypeError, ValueError) as exc:
+            raise self._fail(path, f"malformed forest, stem or router entry ({exc!r})") \
+                from None
+        for part, shapes_want in want.items():
+            have = m[part].get("tensors") if isinstance(m[part], dict) else None
+            if have != shapes_want:
+                raise self._fail(path, f"{part}: tensors {have}, but its spec gives "
+                                 f"{shapes_want}")
+        if len(regions) != self.n_trees or any(
+                not isinstance(v, int) or not 0 <= v < n_regions for v in regions):
+            raise self._fail(path, f"router.tree_region must give each of the {self.n_trees} "
+                             f"trees a region in 0 .. {n_regions - 1}")
+        for gi, spec in enumerate(specs):
+            if list(spec.input_shape) != feature:
+                raise self._fail(path, f"groups[{gi}].spec reads {list(spec.input_shape)}, "
+                                 f"the trees are fed {feature} (forest.feature_shape)")
 
     def _inside(self, key: str, entry: Any) -> Path:
         """The file `entry["file"]` names, refused unless it is a relative path that stays

@@ -161,6 +161,10 @@ def test_a_folder_saved_without_input_scaling_still_loads(copy: Path) -> None:
      r"tree 0: kind 'transformer' is not allowed; it must be one of cnn, mlp, rnn"),
     (lambda m: m["trees"][0].update(kind="mlp"),
      r"tree 0: kind 'mlp' is not allowed; it must be its group's kind 'cnn'"),
+    (lambda m: m["stem"]["spec"].update(width=7),
+     r"the stem gives features \[6, 7\], forest.feature_shape says \[6, 6\]"),
+    (lambda m: m["router"].update(n_regions=5),
+     r"router: tensors .* but its spec gives \{'weight': \[5, 36\], 'bias': \[5\]\}"),
     (lambda m: m["groups"][1]["spec"].update(kind="transformer"),
      r"groups\[1\].spec.kind 'transformer' is not a tree kind; allowed: cnn, mlp, rnn"),
     # a layer size edited in the spec: named with both shapes, not torch's RuntimeError
