@@ -21,10 +21,11 @@ and the input scaling file's sha256.
 Loading checks the schema version; the manifest's structure (every tree kind is one of
 `forest.trees.KINDS`, every tree's layers have the shapes its group's spec gives, tree ids
 and groups agree, the stem's and router's tensor shapes follow from their specs, and every
-tree reads the features the stem gives); that the files it names are inside the folder (no absolute path, no
-`..`, no symlink out); the weights file's size (a truncated file is refused before it is
-parsed), that it belongs to this manifest, every tensor's shape, and the hash of each part
-as it is read. Every refusal is a `ForestFormatError` naming the file and the entry.
+tree reads the features the stem gives); that the files it names are inside the folder (no
+absolute path, no `..`, no symlink out); the weights file's size (a truncated file is
+refused before it is parsed), that it belongs to this manifest, every tensor's shape, and
+the hash of each part as it is read. Every refusal is a `ForestFormatError` naming the file
+and the entry.
 """
 
 from __future__ import annotations
