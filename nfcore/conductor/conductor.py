@@ -224,7 +224,7 @@ class Conductor:
         probs = aggregate(logits, routing.weights)
         classes = probs.argmax(1).astype(np.int64)
         imp = gradient_x_input(rows, routing.trees, classes, self.stem, self.router,
-                               self._float, self.scaling) if self.importance else None
+                               self._float, scaling=self.scaling) if self.importance else None
         picks = routing.trees.tolist()
         costs = self.backend.costs(self._costs, picks, cycles.tolist())
         now = datetime.now(UTC).isoformat(timespec="microseconds")
