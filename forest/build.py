@@ -163,7 +163,8 @@ def _train(data: Dataset, opts: ForestOptions,
     router_acc = fit_router(router, emb, partition.label, steps=opts.router_steps,
                             lr=opts.router_lr, gen=gen, quiet=quiet)
     forest = NeuralForest(input_shape=data.shape, n_classes=data.n_classes, stem=stem,
-                          router=router, groups=groups, top_k=opts.top_k)
+                          router=router, groups=groups, top_k=opts.top_k,
+                          input_scaling=data.scaling)
     return forest, partition, router_acc
 
 

@@ -37,11 +37,17 @@ from pathlib import Path
 from typing import Any
 
 from nfcore.arch import isa
-from nfcore.config import NFCoreConfig, read_yaml
+from nfcore.config import (
+    ENERGY_TABLES_DIR,
+    NFCoreConfig,
+    energy_table_names,
+    energy_table_path,
+    read_yaml,
+)
 from nfcore.errors import ConfigError
 from nfcore.sim.cost.nodes import node_scaling
 
-TABLES_DIR = Path(__file__).resolve().parent.parent / "tables" / "energy"
+TABLES_DIR = ENERGY_TABLES_DIR
 
 UNITS = ("pJ", "pJ/bit", "pJ/bit/mm", "uW", "uW/KiB", "x")
 """Units a row may have. Energies are pJ; leakage is a power, uW."""
@@ -129,10 +135,9 @@ class EnergyTable:
         Raises `EnergyTableError` naming the file, the row and the key at fault.
         """
         text = str(name_or_path)
-        is_name = not any(s in text for s in ("/", "\\")) and not text.endswith((".yaml", ".yml"))
-        path = TABLES_DIR / f"{text}.yaml" if is_name else Path(text)
+        path = energy_table_path(text)
         if not path.is_file():
-            known = ", ".join(sorted(p.stem for p in TABLES_DIR.glob("*.yaml")))
+            known = ", ".join(energy_table_names())
             raise EnergyTableError(
                 f"energy table {text!r} not found (looked for {path}); known tables: {known}"
             )
