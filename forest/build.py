@@ -171,7 +171,8 @@ def _train(data: Dataset, opts: ForestOptions,
     router, router_acc, balance = _train_router(emb, partition, len(opts.kinds), opts, gen,
                                                 quiet)
     forest = NeuralForest(input_shape=data.shape, n_classes=data.n_classes, stem=stem,
-                          router=router, groups=groups, top_k=opts.top_k)
+                          router=router, groups=groups, top_k=opts.top_k,
+                          input_scaling=data.scaling)
     forest.meta["router_balance"] = balance
     return forest, partition, router_acc
 

@@ -5,7 +5,9 @@ The scikit-learn sets ship inside scikit-learn, the UCR/UEA sequence sets (`basi
 `multitask`, `multitask_seq`) are generated from a seed (`forest.synthetic`), so nothing is
 downloaded. Each is split into train and test sets (stratified by class; the multitask sets by
 task, so every task is in both), and standardized with the mean and standard deviation of the
-training set only (the test set never leaks into the scaling).
+training set only (the test set never leaks into the scaling). That scaling is
+`Dataset.scaling` (`forest.scaling.InputScaling`); a trained forest keeps it, so rows in the
+data's own units can be served.
 
 Rows of `x` are always flat (n, n_features); `Dataset.input_shape` says how a tree reads a row:
 (n_features,) for tabular data, (length, channels) channel-last for sequences. `digits` is
@@ -24,6 +26,7 @@ from sklearn import datasets as skd
 from sklearn.model_selection import train_test_split
 
 from forest.errors import ForestError
+from forest.scaling import InputScaling
 from forest.synthetic import RawData, make_multitask, make_multitask_seq, make_sequence
 from forest.ucr import UCR_SETS, load_ucr
 
@@ -71,6 +74,8 @@ class Dataset:
     task_test: npt.NDArray[np.int64] | None = None
     """(n_test,) task id of each test row, or None."""
     n_tasks: int = 0
+    scaling: InputScaling | None = None
+    """How raw rows were standardized: x_train = scaling.apply(raw training rows)."""
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -109,29 +114,23 @@ def load_dataset(name: str, seed: int = 0, test_fraction: float = TEST_FRACTION,
         x_tr, x_te, y_tr, y_te = train_test_split(
             x, y, test_size=test_fraction, stratify=y, random_state=seed
         )
-    mean = x_tr.mean(axis=0)
-    std = x_tr.std(axis=0)
-    std[std == 0] = 1.0  # constant features (e.g. digits' border pixels): centre only
-    arrays = [
-        ((x_tr - mean) / std).astype(np.float32),
-        y_tr,
-        ((x_te - mean) / std).astype(np.float32),
-        y_te,
-    ]
-    for a in arrays:
+    scaling = InputScaling.fit(x_tr)
+    x_train, x_test = scaling.apply(x_tr), scaling.apply(x_te)
+    for a in (x_train, y_tr, x_test, y_te):
         a.setflags(write=False)
     return Dataset(
         name=name,
-        x_train=arrays[0],
-        y_train=arrays[1],
-        x_test=arrays[2],
-        y_test=arrays[3],
+        x_train=x_train,
+        y_train=y_tr,
+        x_test=x_test,
+        y_test=y_te,
         n_features=int(x.shape[1]),
         n_classes=raw.n_classes,
         input_shape=raw.input_shape,
         task_train=t_tr,
         task_test=t_te,
         n_tasks=raw.n_tasks,
+        scaling=scaling,
     )
 
 

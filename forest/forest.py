@@ -20,6 +20,7 @@ import torch
 
 from forest.errors import ForestError
 from forest.router import ROW_BLOCK, Router, average, top_k
+from forest.scaling import InputScaling
 from forest.stem import SharedStem
 from forest.trees import TreeModule, TreeSpec, batched_forward, build_tree
 
@@ -54,12 +55,23 @@ class Prediction:
 
 
 class NeuralForest:
-    """A trained forest. `input_shape` is the raw row shape; `top_k` the default k."""
+    """A trained forest. `input_shape` is the row shape; `top_k` the default k.
+
+    The forest reads standardized rows (`predict`, `features`); `input_scaling` (None for a
+    forest loaded from a folder saved before it was kept) is how raw rows were standardized
+    for training, for runtimes that take rows in the data's own units.
+    """
 
     def __init__(self, *, input_shape: tuple[int, ...], n_classes: int, stem: SharedStem | None,
                  router: Router, groups: list[TreeGroup], top_k: int,
-                 meta: dict[str, Any] | None = None) -> None:
+                 meta: dict[str, Any] | None = None,
+                 input_scaling: InputScaling | None = None) -> None:
         self.input_shape = tuple(input_shape)
+        self.input_scaling = input_scaling
+        n_features = int(np.prod(self.input_shape))
+        if input_scaling is not None and input_scaling.n_features != n_features:
+            raise ForestError(f"input scaling has {input_scaling.n_features} features, rows "
+                              f"of shape {list(self.input_shape)} have {n_features}")
         self.n_classes = n_classes
         self.stem = stem
         self.router = router

@@ -10,12 +10,22 @@ A saved forest is a folder:
 - `weights.safetensors`: float32 tensors named `tree.<id>.<param>`, `stem.<w|b>`,
   `router.<w|b>`; its metadata repeats `forest_id`. safetensors keeps an index of byte
   offsets, so `ForestReader.tree_params(t)` reads tree t's bytes and no other tree's.
+- `input_scaling.json`: how raw rows are standardized before the forest reads them
+  (`forest.scaling.InputScaling`: the training split's per-feature mean and std). The
+  manifest's `input_scaling` entry names it with its size and sha256. Folders written before
+  it was kept have no entry (`ForestReader.input_scaling()` is then None).
 
 A content hash (sha256 over each tensor's name, shape and little-endian bytes, in name
-order) is kept per tree, for the stem and for the router; `forest_id` hashes those hashes.
-Loading checks the schema version, the weights file's size (a truncated file is refused
-before it is parsed), that it belongs to this manifest, every tensor's shape, and the hash
-of each part as it is read. Every refusal is a `ForestFormatError` naming the file.
+order) is kept per tree, for the stem and for the router; `forest_id` hashes those hashes
+and the input scaling file's sha256.
+Loading checks the schema version; the manifest's structure (every tree kind is one of
+`forest.trees.KINDS`, every tree's layers have the shapes its group's spec gives, tree ids
+and groups agree, the stem's and router's tensor shapes follow from their specs, and every
+tree reads the features the stem gives); that the files it names are inside the folder (no
+absolute path, no `..`, no symlink out); the weights file's size (a truncated file is
+refused before it is parsed), that it belongs to this manifest, every tensor's shape, and
+the hash of each part as it is read. Every refusal is a `ForestFormatError` naming the file
+and the entry.
 """
 
 from __future__ import annotations
@@ -36,13 +46,15 @@ from safetensors.torch import save_file
 from forest.errors import ForestError, ForestFormatError
 from forest.forest import NeuralForest, TreeGroup
 from forest.router import Router
+from forest.scaling import InputScaling
 from forest.stem import SharedStem, StemSpec
-from forest.trees import TreeModule, TreeSpec, build_tree
+from forest.trees import KINDS, TreeModule, TreeSpec, build_tree
 
 SCHEMA_VERSION = 1
 FORMAT = "nf-forest"
 MANIFEST = "manifest.json"
 WEIGHTS = "weights.safetensors"
+SCALING = "input_scaling.json"
 BYTES_PER_PARAM = 4  # float32
 
 
@@ -105,6 +117,14 @@ def save_forest(forest: NeuralForest, folder: str | Path) -> Path:
                     "tree_region": [int(r) for r in tree_region], **_part(router)}
     parts = [t["sha256"] for t in trees] + [router_entry["sha256"]]
     parts += [stem_entry["sha256"]] if stem_entry else []
+    scaling_entry = None
+    if forest.input_scaling is not None:
+        scaling_bytes = (json.dumps(forest.input_scaling.to_dict(), allow_nan=False)
+                         + "\n").encode()
+        scaling_entry = {"file": SCALING, "size_bytes": len(scaling_bytes),
+                         "sha256": hashlib.sha256(scaling_bytes).hexdigest()}
+        parts.append(scaling_entry["sha256"])
+        _write_atomic(out / SCALING, scaling_bytes)
     forest_id = hashlib.sha256("".join(parts).encode()).hexdigest()
     weights_tmp = out / (WEIGHTS + ".tmp")
     save_file(tensors, str(weights_tmp), metadata={"forest_id": forest_id,
@@ -116,17 +136,22 @@ def save_forest(forest: NeuralForest, folder: str | Path) -> Path:
                    "n_trees": forest.n_trees, "kinds": list(forest.kinds)},
         "weights": {"file": WEIGHTS, "size_bytes": weights_tmp.stat().st_size,
                     "dtype": "float32"},
-        "stem": stem_entry, "router": router_entry,
+        "stem": stem_entry, "router": router_entry, "input_scaling": scaling_entry,
         "groups": [{"spec": g.spec.to_dict(), "first": g.first, "size": g.size}
                    for g in forest.groups],
         "trees": trees,
         "training": _json_safe(forest.meta),
     }
-    manifest_tmp = out / (MANIFEST + ".tmp")
-    manifest_tmp.write_text(json.dumps(manifest, indent=1, allow_nan=False) + "\n")
     os.replace(weights_tmp, out / WEIGHTS)
-    os.replace(manifest_tmp, out / MANIFEST)
+    _write_atomic(out / MANIFEST, (json.dumps(manifest, indent=1, allow_nan=False)
+                                   + "\n").encode())
     return out
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
 
 
 class ForestReader:
@@ -136,7 +161,9 @@ class ForestReader:
         self.folder = Path(folder)
         self.manifest_path = self.folder / MANIFEST
         self.manifest = self._read_manifest()
-        self.weights_path = self.folder / str(self.manifest["weights"]["file"])
+        self.specs = self._check_structure()
+        """Each group's `TreeSpec`, by group index."""
+        self.weights_path = self._inside("weights", self.manifest["weights"])
         self._check_weights_file()
 
     def _fail(self, path: Path, problem: str) -> ForestFormatError:
@@ -163,6 +190,101 @@ class ForestReader:
         if not isinstance(m["trees"], list) or len(m["trees"]) != n:
             raise self._fail(path, f"lists {len(m['trees'])} trees but forest.n_trees is {n}")
         return m
+
+    def _check_structure(self) -> list[TreeSpec]:
+        """The groups' specs, after checking that every tree's kind and layer shapes are the
+        ones its group's spec gives (so a layer size edited in the manifest is named here,
+        not met as a failed tensor copy when the tree is built)."""
+        path, m = self.manifest_path, self.manifest
+        specs: list[TreeSpec] = []
+        for gi, g in enumerate(m["groups"]):
+            spec_d = g.get("spec") if isinstance(g, dict) else None
+            kind = spec_d.get("kind") if isinstance(spec_d, dict) else None
+            if kind not in KINDS:
+                raise self._fail(path, f"groups[{gi}].spec.kind {kind!r} is not a tree kind; "
+                                 f"allowed: {', '.join(KINDS)}")
+            try:
+                specs.append(TreeSpec.from_dict(g["spec"]))
+            except (ForestError, KeyError, TypeError, ValueError) as exc:
+                raise self._fail(path, f"groups[{gi}].spec: {exc}") from None
+        for t, raw in enumerate(m["trees"]):
+            entry = raw if isinstance(raw, dict) else {}
+            group = entry.get("group")
+            if entry.get("id") != t or not isinstance(group, int) \
+                    or not 0 <= group < len(specs):
+                raise self._fail(path, f"trees[{t}]: id {entry.get('id')!r} and group "
+                                 f"{group!r} must be {t} and one of 0 .. {len(specs) - 1}")
+            spec, kind = specs[group], entry.get("kind")
+            if kind != spec.kind:
+                allowed = f"its group's kind {spec.kind!r}" if kind in KINDS else \
+                    f"one of {', '.join(KINDS)}"
+                raise self._fail(path, f"tree {t}: kind {kind!r} is not allowed; it must be "
+                                 f"{allowed}")
+            want = {k: list(v) for k, v in spec.param_shapes().items()}
+            tensors = entry.get("tensors")
+            have = {str(k): v for k, v in tensors.items()} if isinstance(tensors, dict) else {}
+            for name in [*want, *(k for k in have if k not in want)]:
+                if want.get(name) != have.get(name):
+                    raise self._fail(path, f"tree {t} ({kind}): layer {name!r} has shape "
+                                     f"{have.get(name)} in its weights entry, but "
+                                     f"groups[{group}].spec gives {want.get(name)}")
+        self._check_shared(specs)
+        return specs
+
+    def _check_shared(self, specs: list[TreeSpec]) -> None:
+        """The stem's and router's tensor shapes follow from their specs, and every tree
+        reads what the stem (or the raw row) gives."""
+        path, m = self.manifest_path, self.manifest
+        fm = m["forest"]
+        try:
+            feature = [int(v) for v in fm["feature_shape"]]
+            want: dict[str, dict[str, list[int]]] = {}
+            if m["stem"] is not None:
+                stem = StemSpec.from_dict(m["stem"]["spec"])
+                shapes = stem.generalist(int(fm["n_classes"])).param_shapes()
+                want["stem"] = {k: list(shapes[n]) for k, n in zip(("weight", "bias"),
+                                                                  stem.param_names,
+                                                                  strict=True)}
+                if list(stem.out_shape) != feature:
+                    raise self._fail(path, f"the stem gives features {list(stem.out_shape)}, "
+                                     f"forest.feature_shape says {feature}")
+            r = m["router"]
+            n_regions, embed = int(r["n_regions"]), math.prod(feature)
+            want["router"] = {"weight": [n_regions, embed], "bias": [n_regions]}
+            regions = r["tree_region"]
+        except ForestFormatError:
+            raise
+        except (ForestError, KeyError, TypeError, ValueError) as exc:
+            raise self._fail(path, f"malformed forest, stem or router entry ({exc!r})") \
+                from None
+        for part, shapes_want in want.items():
+            have = m[part].get("tensors") if isinstance(m[part], dict) else None
+            if have != shapes_want:
+                raise self._fail(path, f"{part}: tensors {have}, but its spec gives "
+                                 f"{shapes_want}")
+        if len(regions) != self.n_trees or any(
+                not isinstance(v, int) or not 0 <= v < n_regions for v in regions):
+            raise self._fail(path, f"router.tree_region must give each of the {self.n_trees} "
+                             f"trees a region in 0 .. {n_regions - 1}")
+        for gi, spec in enumerate(specs):
+            if list(spec.input_shape) != feature:
+                raise self._fail(path, f"groups[{gi}].spec reads {list(spec.input_shape)}, "
+                                 f"the trees are fed {feature} (forest.feature_shape)")
+
+    def _inside(self, key: str, entry: Any) -> Path:
+        """The file `entry["file"]` names, refused unless it is a relative path that stays
+        inside the forest folder once symlinks are followed."""
+        name = entry.get("file") if isinstance(entry, dict) else None
+        where = f"{self.manifest_path}: {key}.file {name!r}"
+        if not isinstance(name, str) or not name or Path(name).is_absolute():
+            raise ForestFormatError(f"{where} must be a file name relative to the forest "
+                                    "folder")
+        target = self.folder / name
+        root = self.folder.resolve()
+        if not target.resolve().is_relative_to(root):
+            raise ForestFormatError(f"{where} resolves to {target.resolve()}, outside the "
+                                    f"forest folder {root}")
+        return target
 
     def _check_weights_file(self) -> None:
         path = self.weights_path
@@ -220,8 +342,32 @@ class ForestReader:
         return entry
 
     def tree_spec(self, tree_id: int) -> TreeSpec:
-        group = self.manifest["groups"][self.tree_entry(tree_id)["group"]]
-        return TreeSpec.from_dict(group["spec"])
+        return self.specs[self.tree_entry(tree_id)["group"]]
+
+    def input_scaling(self) -> InputScaling | None:
+        """The raw rows' standardization, checked against the manifest's sha256; None for a
+        folder saved before forests kept it."""
+        entry = self.manifest.get("input_scaling")
+        if entry is None:
+            return None
+        path = self._inside("input_scaling", entry)
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise self._fail(path, f"cannot read it ({exc.strerror}; named by "
+                             f"{self.manifest_path})") from None
+        if hashlib.sha256(data).hexdigest() != entry.get("sha256"):
+            raise self._fail(path, f"does not match its sha256 in {self.manifest_path} "
+                             "(corrupted or edited)")
+        try:
+            scaling = InputScaling.from_dict(json.loads(data))
+        except (ForestError, ValueError) as exc:
+            raise self._fail(path, str(exc)) from None
+        n_features = math.prod(int(v) for v in self.manifest["forest"]["input_shape"])
+        if scaling.n_features != n_features:
+            raise self._fail(path, f"scales {scaling.n_features} features, rows of the "
+                             f"forest have {n_features}")
+        return scaling
 
     def tree_params(self, tree_id: int, f: Any = None) -> dict[str, torch.Tensor]:
         """Tree `tree_id`'s parameters, reading only its tensors, checked against its hash."""
@@ -269,16 +415,17 @@ class ForestReader:
                                 torch.tensor(m["router"]["tree_region"], dtype=torch.long))
                 router.linear.load_state_dict(r)
                 groups = []
-                for g in m["groups"]:
+                for g, spec in zip(m["groups"], self.specs, strict=True):
                     first, size = int(g["first"]), int(g["size"])
                     per_tree = [self.tree_params(t, f) for t in range(first, first + size)]
                     params = {k: torch.stack([p[k] for p in per_tree]) for k in per_tree[0]}
-                    groups.append(TreeGroup(TreeSpec.from_dict(g["spec"]), params, first))
+                    groups.append(TreeGroup(spec, params, first))
                 fm = m["forest"]
                 return NeuralForest(input_shape=tuple(fm["input_shape"]),
                                     n_classes=int(fm["n_classes"]), stem=stem, router=router,
                                     groups=groups, top_k=int(fm["top_k"]),
-                                    meta=m.get("training") or {})
+                                    meta=m.get("training") or {},
+                                    input_scaling=self.input_scaling())
         except ForestFormatError:
             raise
         except (KeyError, TypeError, ValueError, RuntimeError, ForestError) as exc:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
+import math
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -142,7 +144,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_sweep(args: argparse.Namespace) -> int:
     from nfcore.sweep.executors import make_executor  # on use
     from nfcore.sweep.report import write_report  # on use
-    from nfcore.sweep.runner import run_sweep  # on use
+    from nfcore.sweep.runner import SweepInterrupted, run_sweep  # on use
     from nfcore.sweep.spec import SweepSpec  # on use
 
     spec = SweepSpec.load(args.sweep)
@@ -152,6 +154,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         outcome = run_sweep(spec, out, executor, retry_failed=args.retry_failed,
                             forest_cache=Path(args.forest_cache) if args.forest_cache else None,
                             quiet=args.quiet)
+    except SweepInterrupted as exc:
+        print(f"nfcore: {exc}", file=sys.stderr)
+        return 128 + exc.signum
     finally:
         executor.close()
     summary = write_report(spec, outcome, out)
@@ -169,10 +174,11 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from nfcore.conductor.commands import open_conductor, read_inputs, run_batches  # on use
 
-    rows = read_inputs(args.inputs)
     conductor = open_conductor(_config(args), args.image, args.forest, args.backend, args.audit,
                                interval_cycles=args.interval_cycles,
-                               build_dir=Path(args.build_dir), progress=not args.quiet)
+                               build_dir=Path(args.build_dir), progress=not args.quiet,
+                               standardized=args.standardized_inputs)
+    rows = read_inputs(args.inputs, conductor.input_shape)
     summary = run_batches(conductor, rows, args.batch,
                           Path(args.output) if args.output else None, quiet=args.quiet)
     print("\n".join(summary.lines()))
@@ -183,7 +189,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from nfcore.conductor.commands import open_conductor, serve  # on use
 
     conductor = open_conductor(_config(args), args.image, args.forest, args.backend, args.audit,
-                               build_dir=Path(args.build_dir))
+                               build_dir=Path(args.build_dir),
+                               standardized=args.standardized_inputs)
     serve(conductor, args.host, args.port, quiet=args.quiet)
     return 0
 
@@ -314,12 +321,21 @@ def _add_conductor_args(p: argparse.ArgumentParser) -> None:
                    "hash-chained JSON-lines log")
     p.add_argument("--build-dir", default="build/conductor_rtl",
                    help="Verilator build folder (rtl backend)")
+    p.add_argument("--standardized-inputs", action="store_true",
+                   help="rows come already standardized by the training mean and std (the "
+                        "default: rows in the data's own units, standardized by the forest's "
+                        "input_scaling.json; needed for forests saved without that file)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
 
 
 def _add_run(p: argparse.ArgumentParser) -> None:
     _add_conductor_args(p)
-    p.add_argument("--inputs", required=True, help="rows of inputs: .npy, .csv or .json")
+    p.add_argument("--inputs", required=True,
+                   help="rows in the data's own units (digits: 64 pixels, 0 to 16): .npy, .csv "
+                        "(one row per line) or .json (a list of rows). A row has the forest's "
+                        "row shape, forest.input_shape in FOREST/manifest.json (digits: "
+                        "[8, 8], or 64 numbers flat; `nfcore run --image IMAGE --help` "
+                        "prints it); a wrong shape is refused naming both")
     p.add_argument("--batch", type=int, default=64,
                    help="requests per batch (one audit-log fsync per batch)")
     p.add_argument("--interval-cycles", type=float, default=None,
@@ -416,7 +432,25 @@ COMMANDS: tuple[Command, ...] = (
 """Every subcommand, in the order `nfcore --help` lists them."""
 
 
-def build_parser() -> argparse.ArgumentParser:
+def run_rows_note(argv: Sequence[str]) -> str | None:
+    """For `nfcore run --help` given --image or --forest: the row shape that forest reads,
+    from the image's or the forest's manifest.json (plain JSON: no model is loaded)."""
+    args = list(argv)
+    for flag in ("--forest", "--image"):
+        if flag in args[:-1]:
+            manifest = Path(args[args.index(flag) + 1]) / "manifest.json"
+            try:
+                shape = json.loads(manifest.read_text())["forest"]["input_shape"]
+                flat = math.prod(int(v) for v in shape)
+            except (OSError, ValueError, KeyError, TypeError):
+                return f"(no row shape: {manifest} is not readable)"
+            return (f"The forest of {manifest} reads rows of shape {shape} ({flat} numbers, "
+                    "or that shape), in the data's own units.")
+    return None
+
+
+def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
+    """The parser; `argv` only adds the row shape to `run --help` (`run_rows_note`)."""
     parser = argparse.ArgumentParser(
         prog="nfcore",
         description=(
@@ -426,8 +460,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for command in COMMANDS:
+        epilog = run_rows_note(argv) if command.name == "run" else None
         p = sub.add_parser(command.name, help=command.help,
-                           description=command.description or command.help)
+                           description=command.description or command.help, epilog=epilog)
         if command.config:
             p.add_argument("--config", default=str(default_config_path()),
                            help="hardware config YAML (default: configs/default.yaml)")
@@ -437,7 +472,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser(sys.argv[1:] if argv is None else argv).parse_args(argv)
     try:
         return int(args.handler(args))
     except (NFCoreError, ForestError) as exc:

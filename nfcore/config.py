@@ -47,6 +47,27 @@ def _range(lo: float, hi: float, unit: str = "") -> dict[str, Any]:
     return {"min": lo, "max": hi, "unit": unit}
 
 
+ENERGY_TABLES_DIR = Path(__file__).resolve().parent / "sim" / "tables" / "energy"
+"""The named energy tables: one YAML file per table (read by `nfcore.sim.cost.energy`)."""
+
+
+def energy_table_path(name_or_path: str) -> Path:
+    """The file of an energy table given by name (a file in `ENERGY_TABLES_DIR`) or by path:
+    a string with no path separator and no `.yaml`/`.yml` suffix is a name."""
+    text = str(name_or_path)
+    is_name = not any(s in text for s in ("/", "\\")) and not text.endswith((".yaml", ".yml"))
+    return ENERGY_TABLES_DIR / f"{text}.yaml" if is_name else Path(text)
+
+
+def energy_table_names() -> list[str]:
+    return sorted(p.stem for p in ENERGY_TABLES_DIR.glob("*.yaml"))
+
+
+def _table(folder_help: str) -> dict[str, Any]:
+    """Metadata of a field naming an energy table: it must exist when the config loads."""
+    return {"energy_table": folder_help}
+
+
 def _choices(*values: Any) -> dict[str, Any]:
     return {"choices": values}
 
@@ -91,11 +112,13 @@ class TechnologyConfig:
 
     node_nm: int = field(default=45, metadata=_range(3, 180, "nm"))
     clock_mhz: float = field(default=500.0, metadata=_range(1.0, 5000.0, "MHz"))
-    energy_table: str = field(default="horowitz_45nm", metadata={})
+    energy_table: str = field(default="horowitz_45nm",
+                              metadata=_table("nfcore/sim/tables/energy/"))
     """Name of a table in `nfcore/sim/tables/energy/` or a path to a YAML table."""
     energy_scale: float = field(default=1.0, metadata=_range(0.01, 10.0, "x"))
-    """Factor applied to every energy of the table, e.g. to move from the table's node to
-    `node_nm`. It is a stated assumption and is printed in every report."""
+    """Factor applied to every energy after the table's energies are moved to `node_nm` by
+    the node model (`nfcore/sim/cost/nodes.py`). A stated assumption, printed in every
+    report; 1 means the node model alone."""
 
 
 @dataclass(frozen=True)
@@ -275,8 +298,8 @@ def _check_value(key: str, value: Any, f: dataclasses.Field[Any], source: str) -
 
 
 def _disallowed(key: str, value: Any, meta: Mapping[str, Any]) -> str | None:
-    """Why `value` is not allowed by a field's metadata (choices, min/max, or a `pattern` with
-    its `pattern_help`), else None."""
+    """Why `value` is not allowed by a field's metadata (choices, min/max, a `pattern` with
+    its `pattern_help`, or an `energy_table` that must exist), else None."""
     if "choices" in meta and value not in meta["choices"]:
         allowed = ", ".join(str(c) for c in meta["choices"])
         return f"{key} = {value!r} is not allowed; choose one of {allowed}"
@@ -285,6 +308,10 @@ def _disallowed(key: str, value: Any, meta: Mapping[str, Any]) -> str | None:
         return f"{key} = {value!r} is out of range; allowed {meta['min']} to {meta['max']}{unit}"
     if "pattern" in meta and not re.fullmatch(meta["pattern"], str(value)):
         return f"{key} = {value!r} is not allowed; {meta['pattern_help']}"
+    if "energy_table" in meta and not energy_table_path(value).is_file():
+        return (f"{key} = {value!r} is not a known energy table; allowed names: "
+                f"{', '.join(energy_table_names())} (files in {meta['energy_table']}), or the "
+                "path of a table file that exists")
     return None
 
 

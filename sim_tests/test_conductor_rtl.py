@@ -33,7 +33,8 @@ def test_golden_sim_and_rtl_backends_agree(tmp_path) -> None:  # type: ignore[no
     runs = {}
     for name in ("golden", "sim", "rtl"):
         backend = make_backend(name, cfg, build_dir=BUILD)
-        conductor = Conductor(folder, OnDemandForest(folder, cfg, calib), backend)
+        conductor = Conductor(folder, OnDemandForest(folder, cfg, calib), backend,
+                              standardized=True)  # x_test is standardized already
         runs[name] = [a.record for a in conductor.run(x)]
     ran = {t["id"] for rec in runs["rtl"] for t in rec["trees"]}
     assert {forest.tree_kinds()[t] for t in ran} == {"cnn", "mlp"}  # both kinds on the RTL

@@ -4,7 +4,14 @@ from pathlib import Path
 
 import pytest
 
-from nfcore.config import CoreConfig, MeshConfig, NFCoreConfig, check_field, default_config_path
+from nfcore.config import (
+    ENERGY_TABLES_DIR,
+    CoreConfig,
+    MeshConfig,
+    NFCoreConfig,
+    check_field,
+    default_config_path,
+)
 from nfcore.errors import ConfigError
 
 
@@ -119,3 +126,21 @@ def test_yaml_errors_are_one_line(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="not valid YAML") as info:
         NFCoreConfig.load(path)
     assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("table", ["no_such_table", "missing/table.yaml", "horowitz_45nm.yml"])
+def test_load_refuses_an_energy_table_that_does_not_exist(tmp_path: Path, table: str) -> None:
+    """Issue 19: `energy_table: no_such_table` loaded, and failed only when a simulation ran."""
+    path = tmp_path / "cfg.yaml"
+    path.write_text(f"technology:\n  energy_table: {table}\n")
+    with pytest.raises(ConfigError, match=rf"^{path}: technology.energy_table = '{table}' is "
+                                          r"not a known energy table; allowed names: "
+                                          r"horowitz_45nm \(files in nfcore/sim/tables/energy/\)"):
+        NFCoreConfig.load(path)
+
+
+def test_an_energy_table_given_by_path_loads(tmp_path: Path) -> None:
+    table = tmp_path / "mine.yaml"
+    table.write_text((ENERGY_TABLES_DIR / "horowitz_45nm.yaml").read_text())
+    cfg = NFCoreConfig.from_dict({"technology": {"energy_table": str(table)}})
+    assert cfg.technology.energy_table == str(table)

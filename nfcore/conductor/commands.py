@@ -15,34 +15,58 @@ from tqdm import tqdm
 from nfcore.compiler.images.forest_image import load_forest_image
 from nfcore.conductor.audit import AuditLog
 from nfcore.conductor.backends import make_backend
-from nfcore.conductor.conductor import Conductor, RequestError
+from nfcore.conductor.conductor import Conductor
+from nfcore.conductor.inputs import RequestError, rows_from_json
 from nfcore.conductor.tree_source import ImageForest
 from nfcore.config import NFCoreConfig
 from nfcore.errors import ConfigError, ImageError
 
 
-def read_inputs(path: str | Path) -> npt.NDArray[np.float64]:
-    """Rows of inputs from `.npy` (n, ...), `.csv` (one row per line, numbers only) or
-    `.json` (a list of rows). Raises `RequestError` naming the file."""
+def read_inputs(path: str | Path, row_shape: tuple[int, ...]) -> npt.NDArray[np.float32]:
+    """Rows (n, *row_shape) from `.npy` (an array of numbers), `.csv` (one row per line,
+    comma-separated numbers) or `.json` (a list of rows), by the rules HTTP requests obey
+    (`nfcore.conductor.inputs`). Raises `RequestError` naming the file and, for a bad value,
+    its row and column."""
     p = Path(path)
+    field = f"--inputs {p}: rows"
     if not p.is_file():
         raise RequestError(f"--inputs {p}: no such file")
+    if p.suffix not in (".npy", ".csv", ".json"):
+        raise RequestError(f"--inputs {p}: unknown format {p.suffix!r}; use .npy, .csv or "
+                           ".json")
     try:
         if p.suffix == ".npy":
-            a = np.load(p, allow_pickle=False)
-        elif p.suffix == ".csv":
-            a = np.loadtxt(p, delimiter=",", ndmin=2, dtype=np.float64)
-        elif p.suffix == ".json":
-            a = np.asarray(json.loads(p.read_text()), dtype=np.float64)
+            value: Any = np.load(p, allow_pickle=False)
         else:
-            raise RequestError(f"--inputs {p}: unknown format {p.suffix!r}; use .npy, .csv "
-                               "or .json")
-    except (ValueError, OSError, json.JSONDecodeError) as exc:
-        raise RequestError(f"--inputs {p}: unreadable ({exc})") from None
-    a = np.asarray(a, dtype=np.float64)
-    if a.ndim < 2 or len(a) == 0:
-        raise RequestError(f"--inputs {p}: expected rows of inputs, got shape {list(a.shape)}")
-    return a
+            text = p.read_bytes().decode("utf-8")
+            value = _csv_rows(text, field) if p.suffix == ".csv" else json.loads(text)
+    except (ValueError, OSError) as exc:  # JSONDecodeError and UnicodeDecodeError too
+        raise RequestError(f"--inputs {p}: unreadable ({' '.join(str(exc).split())})") \
+            from None
+    if not isinstance(value, list | np.ndarray):
+        raise RequestError(f"--inputs {p}: {_top_level(value)}; expected a list of rows, "
+                           f"e.g. [[0, 5, 13, ...], ...]")
+    return rows_from_json(value, row_shape, field)
+
+
+def _top_level(value: Any) -> str:
+    return "a JSON object" if isinstance(value, dict) else f"a single {type(value).__name__}"
+
+
+def _csv_rows(text: str, field: str) -> list[list[float]]:
+    """Each non-blank line's comma-separated cells as numbers; `RequestError` names the cell
+    that is not one (NaN and infinities parse, and are refused by the row rules)."""
+    rows: list[list[float]] = []
+    for line in [ln for ln in text.splitlines() if ln.strip()]:
+        cells: list[float] = []
+        for cell in line.split(","):
+            try:
+                cells.append(float(cell))
+            except ValueError:
+                raise RequestError(f"{field}[{len(rows)}][{len(cells)}]: {cell.strip()!r:.30} "
+                                   "is not a number") from None
+        rows.append(cells)
+    return rows
 
 
 def forest_dir_of(image: str | Path, forest: str | Path | None) -> Path:
@@ -66,8 +90,10 @@ def forest_dir_of(image: str | Path, forest: str | Path | None) -> Path:
 def open_conductor(cfg: NFCoreConfig, image: str | Path, forest: str | Path | None,
                    backend: str, audit: str | Path | None, *,
                    interval_cycles: float | None = None, build_dir: Path | None = None,
-                   progress: bool = False, importance: bool = True) -> Conductor:
-    """A Conductor for the image at `image` (checked against the forest and `cfg`)."""
+                   progress: bool = False, importance: bool = True,
+                   standardized: bool = False) -> Conductor:
+    """A Conductor for the image at `image` (checked against the forest and `cfg`);
+    `standardized`: rows come already standardized (see `Conductor`)."""
     forest_dir = forest_dir_of(image, forest)
     if not Path(image).is_dir():
         raise ImageError(f"--image {image}: no image directory here (write one with "
@@ -76,7 +102,8 @@ def open_conductor(cfg: NFCoreConfig, image: str | Path, forest: str | Path | No
     return Conductor(forest_dir, ImageForest(img),
                      make_backend(backend, cfg, interval_cycles=interval_cycles,
                                   build_dir=build_dir, progress=progress),
-                     AuditLog(audit) if audit else None, importance=importance)
+                     AuditLog(audit) if audit else None, importance=importance,
+                     standardized=standardized)
 
 
 @dataclass
@@ -108,7 +135,7 @@ class BatchSummary:
         return out
 
 
-def run_batches(conductor: Conductor, rows: npt.NDArray[np.float64], batch: int,
+def run_batches(conductor: Conductor, rows: npt.NDArray[np.float32], batch: int,
                 out: Path | None = None, quiet: bool = False) -> BatchSummary:
     """Run `rows` through `conductor` `batch` rows at a time (one log fsync per batch);
     with `out`, write one JSON line per answer (request id, prediction, probabilities)."""

@@ -1,10 +1,14 @@
 """The Conductor: route a request, run its trees on a backend, average, audit.
 
-At start it reads the forest's manifest, stem and router (`forest.io.ForestReader`): nothing
-of any tree. A tree is loaded the first time a request is routed to it: its compiled form
-from the image (`CompiledForest.load_tree`) and its float weights (for the importance),
-and both are kept; `loads` counts them. Then per batch of requests:
+At start it reads the forest's manifest, input scaling, stem and router
+(`forest.io.ForestReader`): nothing of any tree. A tree is loaded the first time a request
+is routed to it: its compiled form from the image (`CompiledForest.load_tree`) and its float
+weights (for the importance), and both are kept; `loads` counts them. Then per batch of
+requests:
 
+0. `check_inputs(x)`: rows in the user's units, by the rules of `nfcore.conductor.inputs`,
+   then `standardize`d as the forest was trained (`forest.scaling`; skipped when the
+   Conductor was opened with `standardized=True`, for rows already standardized);
 1. `route(x)`: the stem's features, every tree's router score, the top-k trees and their
    renormalised weights (`forest.router.top_k`, the forest's own rule);
 2. `execute`: each picked tree runs on the backend on the int8 inputs of the requests routed
@@ -34,6 +38,7 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
+from forest.errors import ForestFormatError
 from forest.io import ForestReader
 from forest.router import top_k
 from forest.trees import TreeModule
@@ -41,12 +46,10 @@ from nfcore.conductor.audit import AuditLog
 from nfcore.conductor.backends import Backend, TreeCall
 from nfcore.conductor.costs import TreeCost
 from nfcore.conductor.importance import METHOD, gradient_x_input
+from nfcore.conductor.inputs import RequestError, rows_from_json
 from nfcore.conductor.tree_source import CompiledForest, CompiledTree
-from nfcore.errors import NFCoreError
 
-
-class RequestError(NFCoreError):
-    """A request's input is malformed. The message names the field and what is wrong."""
+__all__ = ["Answer", "Conductor", "LoadStats", "RequestError", "Routing", "aggregate"]
 
 
 @dataclass
@@ -96,11 +99,25 @@ def aggregate(logits: npt.NDArray[np.floating], weights: npt.NDArray[np.floating
 
 
 class Conductor:
-    """Serve the forest at `forest_dir`, compiled as `image`, on `backend`."""
+    """Serve the forest at `forest_dir`, compiled as `image`, on `backend`.
+
+    Rows arrive in the units of the forest's data (raw digits pixels) and are standardized
+    by the forest's saved input scaling; a forest folder without one (saved before forests
+    kept it) is refused, unless `standardized` says the rows come already standardized.
+    """
 
     def __init__(self, forest_dir: str | Path, image: CompiledForest, backend: Backend,
-                 audit: AuditLog | None = None, importance: bool = True) -> None:
+                 audit: AuditLog | None = None, importance: bool = True,
+                 standardized: bool = False) -> None:
         self.reader = ForestReader(forest_dir)
+        self.standardized = standardized
+        self.scaling = None if standardized else self.reader.input_scaling()
+        if not standardized and self.scaling is None:
+            raise ForestFormatError(
+                f"{self.reader.manifest_path}: this forest keeps no input scaling (it was "
+                "saved before forests kept input_scaling.json), so rows in the data's units "
+                "cannot be standardized: retrain it with `nfcore train`, or pass "
+                "--standardized-inputs if your rows are already standardized")
         if image.n_trees != self.reader.n_trees:
             raise RequestError(f"the image holds {image.n_trees} trees, the forest at "
                                f"{forest_dir} has {self.reader.n_trees}")
@@ -148,28 +165,21 @@ class Conductor:
 
     # -- the three steps ----------------------------------------------------------------
     def check_inputs(self, x: Any, field_name: str = "inputs") -> npt.NDArray[np.float32]:
-        """Rows (n, *input_shape) of `x` (rows of that shape or flat), or `RequestError`."""
-        try:
-            a = np.asarray(x, dtype=np.float64)
-        except (TypeError, ValueError):
-            raise RequestError(f"{field_name}: not an array of numbers") from None
-        want = int(np.prod(self.input_shape))
-        if a.ndim < 1 or a.size == 0:
-            raise RequestError(f"{field_name}: empty; expected rows of {want} numbers")
-        if a.ndim == 1:
-            a = a[None, :]
-        if a[0].size != want or a.size != len(a) * want:
-            raise RequestError(f"{field_name}: each row must hold {want} numbers (input shape "
-                               f"{list(self.input_shape)}), got shape {list(a.shape)}")
-        if not np.all(np.isfinite(a)):
-            raise RequestError(f"{field_name}: NaN or infinite values")
-        return a.reshape(len(a), *self.input_shape).astype(np.float32)
+        """Rows (n, *input_shape) of `x` (one row or a batch, rows of that shape or flat),
+        as sent (not yet standardized), or `RequestError` (`nfcore.conductor.inputs`)."""
+        return rows_from_json(x, self.input_shape, field_name)
+
+    def standardize(self, rows: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        """Checked rows as the forest reads them: scaled by the forest's input scaling."""
+        return rows if self.scaling is None else self.scaling.apply(rows)
 
     def route(self, x: Any) -> Routing:
-        """Features, picked trees, weights and scores of raw rows `x`."""
-        rows = self.check_inputs(x)
+        """Features, picked trees, weights and scores of rows `x` (in the user's units)."""
+        return self._route(self.standardize(self.check_inputs(x)))
+
+    def _route(self, z: npt.NDArray[np.float32]) -> Routing:
         with torch.no_grad():
-            xt = torch.from_numpy(rows)
+            xt = torch.from_numpy(z)
             feats = self.stem(xt) if self.stem is not None else xt
             scores = self.router.tree_scores(feats.reshape(len(feats), -1))
             picks, weights = top_k(scores, self.top_k)
@@ -200,7 +210,8 @@ class Conductor:
         return logits, cycles
 
     def run(self, x: Any, request_ids: Sequence[str] | None = None) -> list[Answer]:
-        """Route, execute, aggregate, explain, price and audit a batch of raw rows `x`."""
+        """Route, execute, aggregate, explain, price and audit a batch of rows `x` (in the
+        user's units; the audit hashes them as sent)."""
         t0 = time.perf_counter()
         rows = self.check_inputs(x)
         if request_ids is not None and len(request_ids) != len(rows):
@@ -208,12 +219,12 @@ class Conductor:
         ids = list(request_ids) if request_ids is not None else \
             [uuid.uuid4().hex for _ in range(len(rows))]
         before = self.loads.compiled_trees
-        routing = self.route(rows)
+        routing = self._route(self.standardize(rows))
         logits, cycles = self.execute(routing)
         probs = aggregate(logits, routing.weights)
         classes = probs.argmax(1).astype(np.int64)
         imp = gradient_x_input(rows, routing.trees, classes, self.stem, self.router,
-                               self._float) if self.importance else None
+                               self._float, scaling=self.scaling) if self.importance else None
         picks = routing.trees.tolist()
         costs = self.backend.costs(self._costs, picks, cycles.tolist())
         now = datetime.now(UTC).isoformat(timespec="microseconds")

@@ -1,17 +1,18 @@
 """Per-feature importance of a prediction: gradient times input on the float forest.
 
-For a request x (raw input, before the stem) whose served prediction is class c, the
-importance of input feature i is
+For a request x (the row as sent, before scaling and the stem) whose served prediction is
+class c, the importance of input feature i is
 
-    x_i * d p_c(x) / d x_i,    p_c(x) = sum over the picked trees t of w_t(x) softmax(f_t(s(x)))_c
+    x_i * d p_c(x) / d x_i,    p_c(x) = sum over picked trees t of w_t(x) softmax(f_t(s(z(x))))_c
 
-where s is the shared stem, f_t the float tree, and w_t the router's renormalised score of t
-(as `forest.router.average` computes it), with the picked set held fixed. It is one backward
-pass through the stem, the router and the k picked trees: cheap, and it needs no baseline
-input. It explains the float forest; the served class comes from the int8 trees the backend
-ran, which agree with the float forest to within the quantization tolerance measured in
-docs/compiler.md. Gradient x input is a first-order (local, linear) attribution: for ReLU
-networks it is exact for the linear piece x lies on, not a global explanation.
+where z is the forest's input scaling ((x - mean) / std; the identity for rows sent already
+standardized), s is the shared stem, f_t the float tree, and w_t the router's renormalised
+score of t (as `forest.router.average` computes it), with the picked set held fixed. It is
+one backward pass through the stem, the router and the k picked trees: cheap, and it needs
+no baseline input. It explains the float forest; the served class comes from the int8 trees
+the backend ran, which agree with the float forest to within the quantization tolerance
+measured in docs/compiler.md. Gradient x input is a first-order (local, linear) attribution:
+for ReLU networks it is exact for the linear piece x lies on, not a global explanation.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import numpy.typing as npt
 import torch
 
 from forest.router import Router
+from forest.scaling import InputScaling
 from forest.stem import SharedStem
 from forest.trees import TreeModule
 
@@ -31,13 +33,20 @@ METHOD = "gradient_x_input_float_forest"
 
 def gradient_x_input(x: npt.NDArray[np.float32], picks: npt.NDArray[np.int64],
                      classes: npt.NDArray[np.int64], stem: SharedStem | None, router: Router,
-                     trees: Mapping[int, TreeModule]) -> npt.NDArray[np.float64]:
+                     trees: Mapping[int, TreeModule],
+                     scaling: InputScaling | None = None) -> npt.NDArray[np.float64]:
     """Importance (n, *x.shape[1:]) of each input feature for class `classes[r]` of row r;
-    `picks` (n, k) are the trees row r was routed to, all of them in `trees`."""
+    `picks` (n, k) are the trees row r was routed to, all of them in `trees`; `scaling`
+    standardizes x first (None: x is standardized already)."""
     xt = torch.tensor(np.asarray(x, dtype=np.float32), requires_grad=True)
     n = len(xt)
     with torch.enable_grad():
-        feats = stem(xt) if stem is not None else xt
+        z = xt
+        if scaling is not None:
+            mean = torch.as_tensor(scaling.mean, dtype=torch.float32).reshape(xt.shape[1:])
+            std = torch.as_tensor(scaling.std, dtype=torch.float32).reshape(xt.shape[1:])
+            z = (xt - mean) / std
+        feats = stem(z) if stem is not None else z
         scores = router.tree_scores(feats.reshape(n, -1))
         picked = scores.gather(1, torch.as_tensor(picks, dtype=torch.long))
         weights = picked / picked.sum(1, keepdim=True).clamp_min(1e-30)

@@ -11,8 +11,9 @@ monolith ladder) and, on the same number of requests at the forest's Poisson arr
   on NF-Core, resident" baseline, beside the DRAM-streamed one;
 - simulates the forest at top-1 .. top-k and, when it has several tree kinds, with each
   kind's trees alone (the same trained forest with fewer trees routed: a few forest sizes);
-- puts each rung on each GPU at the batch of least energy per inference (`_gpu_best`, the
-  one call into the GPU model of `nfcore.sim.baselines`);
+- puts each rung on each GPU, per launch mode, at the batch of least energy per inference
+  that keeps up with the forest's arrival rate (`_gpu_best`, the one call into the GPU
+  model of `nfcore.sim.baselines`);
 - reads each family's energy at the forest's float test accuracy off its (accuracy, energy)
   curve (`energy_at_accuracy`): measured where a rung reaches it, else interpolated, or
   extrapolated beyond the most accurate rung, and labelled so.
@@ -38,7 +39,12 @@ from nfcore.compiler.quant.tree import quantize_tree
 from nfcore.config import NFCoreConfig
 from nfcore.errors import CompileError
 from nfcore.flows.forest_system import ForestSystemRun, monolith_bytes
-from nfcore.flows.system import HOT_UTILIZATION, ArrivalSpec, arrival_interval_cycles
+from nfcore.flows.system import (
+    HOT_UTILIZATION,
+    ArrivalSpec,
+    arrival_interval_cycles,
+    arrival_rate_per_s,
+)
 from nfcore.sim import baselines as bl
 from nfcore.sim.arrivals import make_arrivals
 from nfcore.sim.cost.energy import EnergyTable
@@ -80,6 +86,7 @@ def compare_at_equal_accuracy(cfg: NFCoreConfig, run: ForestSystemRun, arrival: 
                              arrival.trace, cfg.clock_hz)
     mono = run.trained.monolith
     assert mono is not None  # run_forest_system refuses a forest without its monolith
+    rate = arrival_rate_per_s(arrivals, cfg.clock_hz)
     points = forest_points(cfg, run, arrivals, table)
     calib = np.asarray(run.trained.data.x_train, dtype=np.float32)
     resident: bl.Baseline | None = None
@@ -97,7 +104,7 @@ def compare_at_equal_accuracy(cfg: NFCoreConfig, run: ForestSystemRun, arrival: 
                             cfg.technology.node_nm))
         if rung.n_parameters == mono.n_parameters:
             resident = row
-        for gpu, p, node in _gpu_best(monolith_bytes(tree, name), table):
+        for gpu, p, node in _gpu_best(monolith_bytes(tree, name), table, rate):
             points.append(Point(f"{name} on {gpu}, batch {p.batch}", f"{size}, b{p.batch}",
                                 MONOLITH_GPU.format(gpu=gpu), rung.test_accuracy,
                                 p.energy_pj_per_inference, node))
@@ -153,7 +160,7 @@ def forest_points(cfg: NFCoreConfig, run: ForestSystemRun, arrivals: Sequence[in
         picks = pred.trees.numpy()
         requests = tuple(tuple(int(t) for t in picks[i]) for i in run.request_rows)
         result = simulate_system(cfg, replace(run.workload, requests=requests), arrivals, table)
-        row = bl.nfcore_row(name, result, "")
+        row = bl.nfcore_row(name, result, "", cfg.technology.node_nm)
         out.append(Point(name, label, FOREST, acc, row.energy_pj_per_inference,
                          cfg.technology.node_nm))
     return out
@@ -194,7 +201,7 @@ def resident_monolith(cfg: NFCoreConfig, tree: TreeModule, calib_x: np.ndarray, 
         RESIDENT_NAME, result,
         f"{tree.n_parameters:,} int8 weights resident on {cores} core"
         f"{'s' if cores > 1 else ''} (split like a tree, the cores nearest the host), "
-        f"{requests} requests {rate}, simulated", kind="baseline")
+        f"{requests} requests {rate}, simulated", cfg.technology.node_nm, kind="baseline")
 
 
 def nearest_host(cfg: NFCoreConfig) -> list[tuple[int, int]]:
@@ -203,17 +210,14 @@ def nearest_host(cfg: NFCoreConfig) -> list[tuple[int, int]]:
     return sorted(cores, key=lambda c: (noc.hops(noc.HOST_ROUTER, c), c[1], c[0]))
 
 
-def _gpu_best(mono: bl.MonolithSpec,
-              table: EnergyTable) -> list[tuple[str, bl.GpuPoint, int | None]]:
-    """Per GPU of the GPU table: the batch of least energy per inference of `mono`, and the
-    GPU's process node (None until the table gives one). The one call into the GPU model."""
-    gpus = bl.load_gpu_table()
-    best: dict[str, bl.GpuPoint] = {}
-    for p in bl.gpu_sweep(gpus, mono, table.value("hbm_pj_per_bit")):
-        if p.gpu not in best or p.energy_pj_per_inference < best[p.gpu].energy_pj_per_inference:
-            best[p.gpu] = p
-    nodes = {g.name: getattr(g, "node_nm", None) for g in gpus.gpus}
-    return [(name, p, nodes[name]) for name, p in best.items()]
+def _gpu_best(mono: bl.MonolithSpec, table: EnergyTable,
+              rate_per_s: float | None) -> list[tuple[str, bl.GpuPoint, int | None]]:
+    """Per GPU and launch mode of the GPU table: the batch of least energy per inference of
+    `mono` among those that keep up with `rate_per_s` (`nfcore.sim.baselines.best_batches`),
+    and the GPU's process node. The one call into the GPU model."""
+    sweep = bl.gpu_sweep(bl.load_gpu_table(), mono, table, rate_per_s)
+    return [(p.gpu if p.launch == "stream" else f"{p.gpu}, persistent kernel", p, p.node_nm)
+            for p in bl.best_batches(sweep)]
 
 
 def energy_at_accuracy(curve: Sequence[tuple[float, float]], target: float) -> dict[str, Any]:

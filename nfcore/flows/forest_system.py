@@ -92,17 +92,25 @@ class ForestSystemRun:
         return self.image.layout
 
 
-def export_macs(export: TreeExport) -> int:
-    """Multiply-accumulates of one inference of a tree, from its export."""
-    macs = 0
+def export_matvecs(export: TreeExport) -> tuple[tuple[int, int, int], ...]:
+    """A tree's layers as matrix-vector products (rows, cols, times per inference): a
+    convolution one per output position, the recurrent cell one per step, the head one per
+    layer."""
+    out = []
     length = export.input_shape[0]
     for conv in export.convs:
         out_ch, in_ch, k = conv.weight.shape
         length = (length - k) // conv.stride + 1
-        macs += length * out_ch * in_ch * k
+        out.append((int(out_ch), int(in_ch * k), int(length)))
     if export.cell is not None:
-        macs += length * export.cell.weight.size
-    return macs + sum(int(w.size) for w, _, _ in export.head)
+        rows, cols = export.cell.weight.shape
+        out.append((int(rows), int(cols), int(length)))
+    return tuple(out) + tuple((int(w.shape[0]), int(w.shape[1]), 1) for w, _, _ in export.head)
+
+
+def export_macs(export: TreeExport) -> int:
+    """Multiply-accumulates of one inference of a tree, from its export."""
+    return sum(rows * cols * times for rows, cols, times in export_matvecs(export))
 
 
 def run_forest_system(cfg: NFCoreConfig, opts: ForestSystemOptions,
@@ -234,6 +242,7 @@ def monolith_bytes(tree: TreeModule, notes: str) -> bl.MonolithSpec:
         layers=len(export.head) + len(export.convs) + (export.cell is not None),
         input_bytes=int(np.prod(export.input_shape)),
         output_bytes=int(export.head[-1][0].shape[0]),
+        matvecs=export_matvecs(export),
         notes=f"{notes}; one byte per parameter")
 
 

@@ -3,7 +3,8 @@ the trees requests are routed to) versus whole, each figure from a fresh Python 
 
 `host_memory(forest_dir, image_dir, inputs)` runs three probes (`/proc/self/status` VmRSS,
 MiB): `base` (the Conductor's modules imported, nothing opened), `lazy` (a Conductor opened
-on the image, then the `inputs` rows run on the golden backend: only routed trees load) and
+on the image, then the `inputs` rows, standardized already (a dataset's `x_test`), run on
+the golden backend: only routed trees load) and
 `whole` (every tree loaded, compiled and float, as a server that loads all at start would
 hold it). The probe reads the hardware config from the image's own manifest, so the figures
 need no config file. Linux only (`/proc`); elsewhere `host_memory` raises `NFCoreError`.
@@ -45,7 +46,8 @@ if mode != "base":
     with open(image + "/manifest.json") as f:
         cfg = NFCoreConfig.from_dict(json.load(f)["config"], source=image)
     img = load_forest_image(image, cfg, forest_dir=forest)
-    c = Conductor(forest, ImageForest(img), make_backend("golden", cfg), AuditLog(log))
+    c = Conductor(forest, ImageForest(img), make_backend("golden", cfg), AuditLog(log),
+                  standardized=True)
     out["opened_mib"] = rss_mib()
     if mode == "lazy":
         answers = c.run(np.load(inputs))

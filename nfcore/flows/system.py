@@ -8,7 +8,7 @@ placed, programs compiled, router selections) and calling `build_system_report`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -18,6 +18,7 @@ from nfcore.config import NFCoreConfig
 from nfcore.sim import baselines as bl
 from nfcore.sim.arrivals import make_arrivals
 from nfcore.sim.cost.energy import EnergyTable
+from nfcore.sim.cost.nodes import nodes_summary
 from nfcore.sim.cost.system_energy import SystemEnergies, system_energy_summary
 from nfcore.sim.net.check import check_network
 from nfcore.sim.system.model import SystemResult, simulate_system
@@ -83,31 +84,24 @@ def build_system_report(cfg: NFCoreConfig, workload: SystemWorkload, arrival: Ar
     arrivals = make_arrivals(len(workload.requests), arrival.kind, arrival.interval_cycles,
                              arrival.seed, arrival.trace, cfg.clock_hz)
     result = simulate_system(cfg, workload, arrivals, table, progress=progress)
-    ours = bl.nfcore_row("NF-Core forest (top-k routing)", result,
-                         f"{len(workload.requests)} requests, {arrival.kind} arrivals, "
-                         "simulated; energy includes idle-silicon leakage spread over requests")
+    notes = (f"{len(workload.requests)} requests, {arrival.kind} arrivals, simulated; energy "
+             "includes idle-silicon leakage spread over requests")
+    node = cfg.technology.node_nm
+    ours = bl.nfcore_row(f"NF-Core forest (top-k routing), {node} nm", result, notes, node)
     gpu_table = bl.load_gpu_table()
-    sweep = bl.gpu_sweep(gpu_table, monolith, table.value("hbm_pj_per_bit"))
-    rows = [bl.all_trees(cfg, workload, table, all_trees_requests, progress),
-            bl.monolith_nfcore_dram(cfg, energies, monolith)]
+    rate = arrival_rate_per_s(arrivals, cfg.clock_hz)
+    sweep = bl.gpu_sweep(gpu_table, monolith, table, rate)
+    rows = [_at_node(cfg, workload, arrivals, table, gpu_nm, notes)
+            for gpu_nm in sorted({g.node_nm for g in gpu_table.gpus} - {node})]
+    rows += [bl.all_trees(cfg, workload, table, all_trees_requests, progress),
+             bl.monolith_nfcore_dram(cfg, energies, monolith)]
+    best = bl.best_batches(sweep)
     for p in sweep:
-        if p.batch in (1, max(bl.BATCHES)):
-            rows.append(bl.Baseline(
-                f"monolith on {p.gpu}, batch {p.batch}", p.energy_pj_per_inference,
-                p.latency_s, f"roofline, {p.bound}-bound; HBM traffic alone "
-                f"{p.hbm_pj_per_inference:,.0f} pJ per inference; time to fill the batch "
-                "not counted"))
-    # The GPU's best case: no launch gaps (the launch overhead and idle power are stated
-    # parameters, not facts), at the largest batch.
-    for gpu in gpu_table.gpus:
-        best = bl.gpu_roofline(gpu, monolith, max(bl.BATCHES), 0.0, 0.0,
-                               table.value("hbm_pj_per_bit"))
-        rows.append(bl.Baseline(
-            f"monolith on {gpu.name}, batch {best.batch}, no launch gaps",
-            best.energy_pj_per_inference, best.latency_s,
-            f"pure roofline (launch overhead and idle power set to 0), {best.bound}-bound: "
-            "the GPU's best case; time to fill the batch not counted"))
-    rows += bl.floors(cfg, energies, workload)
+        if p.batch == 1 and p.launch == "stream":
+            rows.append(bl.gpu_row(p, "batch 1"))
+    rows += [bl.gpu_row(p, "the batch of least energy per inference at this run's arrival "
+                        f"rate ({rate or 0:,.0f} requests/s)") for p in best]
+    rows += bl.floors(cfg, energies, workload, table)
 
     lat_c = result.latencies_cycles()
     lat_s = lat_c / cfg.clock_hz
@@ -154,12 +148,34 @@ def build_system_report(cfg: NFCoreConfig, workload: SystemWorkload, arrival: Ar
         "baselines": [r.to_dict() for r in [ours, *rows]],
         "verdicts": bl.verdicts(ours, rows),
         "gpu_sweep": [p.__dict__ for p in sweep],
+        "gpu_best_batch": [p.__dict__ for p in best],
+        "arrival_rate_per_s": rate,
+        "technology": {"nodes": nodes_summary(table.node_nm, {
+            "nfcore": node, **{g.name: g.node_nm for g in gpu_table.gpus}})},
         "gpu_table": {"path": str(gpu_table.path),
                       "gpus": [g.__dict__ for g in gpu_table.gpus],
                       "parameters": list(gpu_table.parameters)},
         "energy_model": system_energy_summary(cfg, table),
     }
     return data, result
+
+
+def arrival_rate_per_s(arrivals: list[int], clock_hz: float) -> float | None:
+    """The offered load of `arrivals` (cycles), in requests per second; None for fewer than
+    two requests or all at once."""
+    span = (max(arrivals) - min(arrivals)) / clock_hz if len(arrivals) > 1 else 0.0
+    return (len(arrivals) - 1) / span if span > 0 else None
+
+
+def _at_node(cfg: NFCoreConfig, workload: SystemWorkload, arrivals: list[int],
+             table: EnergyTable, node_nm: int, notes: str) -> bl.Baseline:
+    """The same run with the chip's energies priced at `node_nm` (cycles are unchanged: the
+    clock is the config's)."""
+    moved = replace(cfg, technology=replace(cfg.technology, node_nm=node_nm))
+    result = simulate_system(moved, workload, arrivals, table)
+    return bl.nfcore_row(f"NF-Core forest (top-k routing), at the GPU's {node_nm} nm", result,
+                         f"{notes}; the same run with energies moved to {node_nm} nm "
+                         "(technology.nodes)", node_nm)
 
 
 def _dist(values: Any) -> dict[str, float]:

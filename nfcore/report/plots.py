@@ -87,17 +87,23 @@ def plot_idle_silicon(path: Path, t_s: npt.NDArray[np.float64],
 
 
 def plot_gpu_sweep(path: Path, points: Sequence[dict[str, Any]], nfcore_pj: float,
-                   nfcore_latency_s: float) -> None:
-    """Energy and latency per inference of the GPU roofline against batch size, with
-    NF-Core's figures as horizontal lines."""
+                   nfcore_latency_s: float, nfcore_at_gpu_node: tuple[int, float] | None = None
+                   ) -> None:
+    """Energy and latency per inference (batch-fill wait included) of the monolith on each
+    GPU and launch mode against batch size, with NF-Core's figures as horizontal lines
+    (`nfcore_at_gpu_node`: (node in nm, pJ) of the same run priced at the GPUs' node)."""
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
-    gpus = list(dict.fromkeys(p["gpu"] for p in points))
-    for gpu in gpus:
-        pts = [p for p in points if p["gpu"] == gpu]
+    series = list(dict.fromkeys((p["gpu"], p["launch"]) for p in points))
+    for gpu, launch in series:
+        pts = [p for p in points if (p["gpu"], p["launch"]) == (gpu, launch)]
         b = [p["batch"] for p in pts]
-        axes[0].plot(b, [p["energy_pj_per_inference"] for p in pts], marker="o", label=gpu)
-        axes[1].plot(b, [p["latency_s"] * 1e6 for p in pts], marker="o", label=gpu)
+        label = f"{gpu}, {launch}"
+        axes[0].plot(b, [p["energy_pj_per_inference"] for p in pts], marker="o", label=label)
+        axes[1].plot(b, [p["latency_s"] * 1e6 for p in pts], marker="o", label=label)
     axes[0].axhline(nfcore_pj, color="k", linestyle="--", label="NF-Core forest")
+    if nfcore_at_gpu_node is not None:
+        node_nm, pj = nfcore_at_gpu_node
+        axes[0].axhline(pj, color="k", linestyle=":", label=f"NF-Core forest at {node_nm} nm")
     axes[1].axhline(nfcore_latency_s * 1e6, color="k", linestyle="--", label="NF-Core p50")
     for ax, ylabel in ((axes[0], "energy per inference (pJ)"), (axes[1], "latency (µs)")):
         ax.set_xscale("log", base=2)
@@ -105,8 +111,8 @@ def plot_gpu_sweep(path: Path, points: Sequence[dict[str, Any]], nfcore_pj: floa
         ax.set_xlabel("GPU batch size")
         ax.set_ylabel(ylabel)
         ax.legend(fontsize=8)
-    axes[0].set_title("Monolith on GPU (roofline): energy", fontsize=10)
-    axes[1].set_title("Monolith on GPU (roofline): latency", fontsize=10)
+    axes[0].set_title("Monolith on GPU: energy per inference", fontsize=10)
+    axes[1].set_title("Monolith on GPU: latency (batch fill included)", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

@@ -23,26 +23,32 @@ from nfcore.report.accuracy_energy import (
     write_accuracy_energy_figure,
 )
 from nfcore.report.plots import plot_energy
-from nfcore.report.system import system_markdown, write_system_figures
+from nfcore.report.system import headline_lines, system_markdown, write_system_figures
 from nfcore.sim.cost.energy import energy_model_summary
 
 REQUIRED_KEYS: tuple[str, ...] = (
     "schema_version",
     "config",
-    "workload.dataset",
-    "workload.tree_shapes",
-    "workload.parameter_count",
-    "accuracy.float",
-    "accuracy.int8",
-    "requests",
-    "latency_cycles.p50",
-    "latency_cycles.p99",
     "energy_pj_per_inference.total",
     "energy_pj_per_inference.by_component",
+    "latency_cycles.p50",
+    "latency_cycles.p99",
+    "single_tree.workload.dataset",
+    "single_tree.workload.tree_shapes",
+    "single_tree.workload.parameter_count",
+    "single_tree.accuracy.float",
+    "single_tree.accuracy.int8",
+    "single_tree.requests",
+    "single_tree.latency_cycles.p50",
+    "single_tree.latency_cycles.p99",
+    "single_tree.energy_pj_per_inference.total",
+    "single_tree.energy_pj_per_inference.by_component",
     "sim_vs_rtl.programs_compared",
     "sim_vs_rtl.cycle_mismatches",
 )
-"""Dotted paths every report's data must hold."""
+"""Dotted paths every report's data must hold. The top-level energy and latency are the
+headline system's (in `make sim`, the forest on the chip); `single_tree` is the walking
+skeleton's one tree."""
 
 SYSTEM_REQUIRED_KEYS: tuple[str, ...] = (
     "schema_version",
@@ -59,6 +65,7 @@ SYSTEM_REQUIRED_KEYS: tuple[str, ...] = (
     "weight_bytes_touched_per_request.monolith",
     "baselines",
     "gpu_sweep",
+    "technology.nodes",
     "energy_model",
 )
 """Dotted paths a system-level report (`write_system_report`, or a full report's `system`
@@ -66,7 +73,7 @@ entry, which needs them from `system_workload` on) must hold;
 `nfcore.flows.system.build_system_report` produces them."""
 
 SYSTEM_TOP_LEVEL = ("baselines", "idle_silicon_fraction", "weight_bytes_touched_per_request",
-                    "throughput_rps", "latency_distribution")
+                    "throughput_rps", "latency_distribution", "technology")
 """Keys of the system data that a full (`make sim`) report also holds at its top level."""
 
 LATEST = "latest"
@@ -173,7 +180,7 @@ def write_system_report(run_dir: Path, data: dict[str, Any],
         (run_dir / "requests.jsonl").write_text("\n".join(lines) + "\n")
     plot_energy(run_dir / "energy_by_component.png",
                 data["energy_pj_per_inference"]["by_component"])
-    head = [f"# NF-Core system run {run_dir.name}", "",
+    head = [f"# NF-Core system run {run_dir.name}", "", *headline_lines(data),
             "Where the numbers come from: cycles from the SimPy system model, which charges "
             "each program the ISA timing contract (`nfcore/arch/isa.py`) and each packet the "
             "network contract (`nfcore/arch/noc.py`); energy as event counts times the energy "
@@ -203,30 +210,48 @@ def _energy_model_of(config: dict[str, Any]) -> dict[str, Any]:
 
 def render_run_markdown(run_name: str, data: dict[str, Any],
                         energy_model: dict[str, Any]) -> str:
-    """`report.md`: the run's numbers for a reader, with their sources and assumptions."""
+    """`report.md`: the run's numbers for a reader, with their sources and assumptions. Its
+    first lines are the headline comparison (`system.headline_lines`) when the data holds a
+    system section; then the headline system's energy and latency (top-level keys), then
+    the single tree."""
     cfg = data["config"]
     tech = cfg.get("technology", {})
     core = cfg.get("core", {})
     clock_mhz = float(tech.get("clock_mhz", energy_model["clock_mhz"]))
-    wl = data["workload"]
-    acc = data["accuracy"]
-    lat = data["latency_cycles"]
-    energy = data["energy_pj_per_inference"]
+    one = data["single_tree"]
+    wl, acc, lat = one["workload"], one["accuracy"], one["latency_cycles"]
+    energy, top_lat = data["energy_pj_per_inference"], data["latency_cycles"]
     total = float(energy["total"])
     rtl = data["sim_vs_rtl"]
 
-    out = [
-        f"# NF-Core run {run_name}",
-        "",
+    out = [f"# NF-Core run {run_name}", ""]
+    if "system" in data:
+        out += headline_lines(data["system"])
+    out += [
         "Where the numbers come from: accuracy from the float model and the bit-exact int8 "
-        "golden model on the test inputs; cycles from the SimPy model, which charges each "
-        "instruction the ISA timing contract (`nfcore/arch/isa.py`) and is checked against the "
-        "golden model; energy as event counts from that model times the per-event energies "
-        f"of table `{energy_model['table']}` (rows and sources below) scaled by "
-        f"`technology.energy_scale` = {energy_model['energy_scale']:g}; RTL agreement from "
-        "Verilator runs of the generated Verilog. Nothing here is a measurement of silicon.",
+        "golden model on the test inputs; cycles from the SimPy models, which charge each "
+        "instruction the ISA timing contract (`nfcore/arch/isa.py`) and are checked against "
+        "the golden model; energy as event counts from those models times the per-event "
+        f"energies of table `{energy_model['table']}` (rows and sources below), moved to "
+        f"node {tech.get('node_nm')} nm and scaled by `technology.energy_scale` = "
+        f"{energy_model['energy_scale']:g}; RTL agreement from Verilator runs of the "
+        "generated Verilog. Nothing here is a measurement of silicon.",
         "",
-        "## What was run",
+        "## Energy per inference (the headline system)",
+        "",
+        f"Total: **{total:,.1f} pJ** ({total / 1000:,.3f} nJ), mean over "
+        f"{data.get('requests', '-')} requests; latency p50 {float(top_lat['p50']):,.1f} "
+        f"cycles, p99 {float(top_lat['p99']):,.1f} cycles. In `make sim` this is the forest "
+        "on the chip (the system model below).",
+        "",
+        "| component | pJ | share |", "| --- | --- | --- |",
+    ]
+    for name, pj in energy["by_component"].items():
+        share = 100.0 * float(pj) / total if total else 0.0
+        out.append(f"| {name} | {float(pj):,.2f} | {share:.1f}% |")
+    out += [
+        "",
+        "## The single tree (walking skeleton)",
         "",
         f"- dataset: {wl['dataset']}; tree shapes (in, out per layer): {wl['tree_shapes']}; "
         f"parameters: {wl['parameter_count']:,}",
@@ -234,33 +259,31 @@ def render_run_markdown(run_name: str, data: dict[str, Any],
     extra_wl = {k: v for k, v in wl.items()
                 if k not in ("dataset", "tree_shapes", "parameter_count")}
     out += [f"- {k}: {v}" for k, v in extra_wl.items()]
+    one_energy = one["energy_pj_per_inference"]
+    one_total = float(one_energy["total"])
     out += [
-        f"- requests: {data['requests']}",
+        f"- requests: {one['requests']}",
         f"- core: {core.get('lanes')} lanes, weight SRAM {core.get('weight_sram_bytes')} bytes, "
         f"scratchpad {core.get('act_sram_bytes')} bytes, imem {core.get('imem_depth')} "
         f"instructions; clock {clock_mhz:g} MHz; node {tech.get('node_nm')} nm",
-        "",
-        "## Accuracy",
         "",
         "| model | test accuracy |",
         "| --- | --- |",
         f"| float | {float(acc['float']):.4f} |",
         f"| int8 (golden model) | {float(acc['int8']):.4f} |",
         "",
-        "## Latency per inference",
-        "",
-        "| | cycles | µs |",
+        "| latency per inference | cycles | µs |",
         "| --- | --- | --- |",
     ]
     for q in ("p50", "p99"):
         cyc = float(lat[q])
         out.append(f"| {q} | {cyc:,.1f} | {cyc / clock_mhz:,.3f} |")
     out += ["", f"µs = cycles / {clock_mhz:g} MHz.", "",
-            "## Energy per inference", "",
-            f"Total: **{total:,.1f} pJ** ({total / 1000:,.3f} nJ), mean over requests.", "",
+            f"Energy per inference of the single tree: **{one_total:,.1f} pJ**, mean over "
+            "requests.", "",
             "| component | pJ | share |", "| --- | --- | --- |"]
-    for name, pj in energy["by_component"].items():
-        share = 100.0 * float(pj) / total if total else 0.0
+    for name, pj in one_energy["by_component"].items():
+        share = 100.0 * float(pj) / one_total if one_total else 0.0
         out.append(f"| {name} | {float(pj):,.2f} | {share:.1f}% |")
     out += ["", "![energy by component](energy_by_component.png)", "",
             "Per-event energies used (pJ, scale applied):", ""]
@@ -283,8 +306,8 @@ def render_run_markdown(run_name: str, data: dict[str, Any],
         out.append(f"- output mismatches: {rtl['output_mismatches']}")
     if rtl.get("note"):
         out.append(f"- note: {rtl['note']}")
-    shown = {"schema_version", "config", "workload", "accuracy", "requests", "latency_cycles",
-             "energy_pj_per_inference", "sim_vs_rtl", "energy_model", "system",
+    shown = {"schema_version", "config", "single_tree", "requests", "latency_cycles",
+             "latency_s", "energy_pj_per_inference", "sim_vs_rtl", "energy_model", "system",
              "accuracy_energy", *SYSTEM_TOP_LEVEL}
     others = [k for k in data if k not in shown]
     if others:

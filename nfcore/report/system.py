@@ -33,8 +33,113 @@ def write_system_figures(run_dir: Path, data: dict[str, Any]) -> None:
     plot_idle_silicon(run_dir / FIGURES["idle_silicon"], np.asarray(series["t_s"]),
                       np.asarray(series["idle_fraction"]))
     ours = data["baselines"][0]
+    gpu_nodes = {p["node_nm"] for p in data["gpu_sweep"]}
+    moved = next((b for b in data["baselines"][1:]
+                  if b["kind"] == "nfcore" and b.get("node_nm") in gpu_nodes), None)
     plot_gpu_sweep(run_dir / FIGURES["gpu_batch_sweep"], data["gpu_sweep"],
-                   ours["energy_pj_per_inference"], ours["latency_s"])
+                   ours["energy_pj_per_inference"], ours["latency_s"],
+                   None if moved is None else (moved["node_nm"],
+                                               moved["energy_pj_per_inference"]))
+
+
+TIE_REL_TOL = 0.005
+"""Energies within this relative distance are called a tie (as `baselines.verdicts` does)."""
+ACCURACY_TOL = 0.005
+"""Accuracies within this distance are called equal when the data has no `monolith_matched`."""
+
+
+def headline_lines(data: dict[str, Any]) -> list[str]:
+    """The first lines of `report.md`: NF-Core's energy per inference against the best GPU
+    row, at the same node and at the config's node, with the accuracy each side reaches and
+    the assumptions that dominate each figure. The first line is the same-node comparison,
+    loss or win; of the lines after it, those where NF-Core loses come first.
+    Generated from `data` (a system section) alone; empty if it has no GPU rows."""
+    rows = data["baselines"]
+    gpus = data.get("gpu_best_batch") or []
+    if not gpus:
+        return []
+    best = min(gpus, key=lambda p: p["energy_pj_per_inference"])
+    ours = rows[0]
+    same = next((b for b in rows if b["kind"] == "nfcore" and b.get("node_nm") == best["node_nm"]),
+                None)
+    gpu_pj = best["energy_pj_per_inference"]
+    where = (f"the monolith on {best['gpu']} ({best['launch']} launch, batch {best['batch']}, "
+             f"weights from {best['weights_from']}, {best['node_nm']} nm)")
+    statements: list[tuple[bool, str]] = []
+    pairs = [] if same is None else [(same, f"at the same node ({best['node_nm']} nm)")]
+    if same is not ours:
+        pairs.append((ours, f"at NF-Core's own node ({ours.get('node_nm')} nm) against the "
+                            f"GPU's {best['node_nm']} nm"))
+    for row, label in pairs:
+        pj = row["energy_pj_per_inference"]
+        if abs(pj - gpu_pj) <= TIE_REL_TOL * max(pj, gpu_pj):
+            statements.append((False, f"NF-Core TIES with the best GPU row on energy {label}: "
+                                      f"{pj:,.0f} pJ vs {gpu_pj:,.0f} pJ for {where}."))
+        elif pj > gpu_pj:
+            statements.append((True, f"NF-Core LOSES on energy {label}: {pj:,.0f} pJ per "
+                                     f"inference vs {gpu_pj:,.0f} pJ for {where}, "
+                                     f"{pj / gpu_pj:,.2f}x worse."))
+        else:
+            statements.append((False, f"NF-Core wins on energy {label}: {pj:,.0f} pJ per "
+                                      f"inference vs {gpu_pj:,.0f} pJ for {where}, "
+                                      f"{gpu_pj / pj:,.2f}x better."))
+    lat, gpu_lat = ours["latency_s"], best["latency_s"]
+    if lat is not None:
+        statements.append((lat > gpu_lat, f"Latency at the same arrival rate "
+                           f"({data.get('arrival_rate_per_s') or 0:,.0f} requests/s): NF-Core "
+                           f"p50 {lat * 1e6:,.3f} µs vs {gpu_lat * 1e6:,.3f} µs for that GPU row "
+                           f"(batch fill {best['fill_wait_s'] * 1e6:,.3f} µs included)."))
+    # The first statement is the same-node comparison (or, without one, the config's node);
+    # of the rest, losses come first.
+    first, rest = statements[0], sorted(statements[1:], key=lambda st: not st[0])
+    out = [f"**{first[1]}**", ""] + [f"- {text}" for _, text in rest]
+    out += [f"- {_accuracy_sentence(data.get('forest'))}", *_assumption_lines(data, best, same),
+            ""]
+    return out
+
+
+def _accuracy_sentence(forest: dict[str, Any] | None) -> str:
+    if not forest:
+        return ("Accuracy: not in this report (a synthetic workload): the comparison is not "
+                "at equal accuracy.")
+    acc = forest["accuracy"]
+    f, m = acc["forest_float"], acc.get("monolith_float")
+    if m is None:
+        return f"Accuracy: forest {f:.4f}; no trained monolith in this report."
+    equal = acc.get("monolith_matched")
+    if equal is None:
+        equal = m >= f - ACCURACY_TOL
+    verdict = ("equal accuracy" if equal else
+               "NOT equal accuracy: the GPU rows run a less accurate model" if m < f else
+               "NOT equal accuracy: the GPU rows run a more accurate model")
+    return (f"Accuracy (float, test split): forest {f:.4f}, monolith {m:.4f}: {verdict}.")
+
+
+def _assumption_lines(data: dict[str, Any], best: dict[str, Any],
+                      same: dict[str, Any] | None) -> list[str]:
+    """The assumptions that dominate each side's figure, with their shares."""
+    idle_share = 1 - best["dynamic_pj_per_inference"] / best["energy_pj_per_inference"]
+    params = {p["name"]: p for p in data["gpu_table"]["parameters"]}
+    launch = ("persistent_launch_overhead_s" if best["launch"] == "persistent"
+              else "kernel_launch_overhead_s")
+    out = [f"- GPU side's dominating assumptions: idle power {params['idle_power_w']['value']:g}"
+           f" W (assumed) is {100 * idle_share:.1f}% of its energy; launch gap "
+           f"{params[launch]['value'] * 1e6:g} µs per layer (assumed); dynamic energy from the "
+           "energy table moved to the GPU's node (the same figures NF-Core is charged)."]
+    if same is not None and same.get("by_component"):
+        total = same["energy_pj_per_inference"]
+        top = sorted(same["by_component"].items(), key=lambda kv: -kv[1])[:2]
+        parts = ", ".join(f"{k} {100 * v / total:.1f}%" for k, v in top)
+        scaling = data["technology"]["nodes"]["scaling"]
+        factor = next((sc for sc in scaling.values() if sc["to_nm"] == same.get("node_nm")),
+                      None)
+        moved = ("" if factor is None else
+                 f"; energies moved from {factor['from_nm']} nm by x{factor['logic']:.4g} "
+                 f"(logic, SRAM, leakage) and x{factor['wire']:.4g} (wires): Stillmaker and "
+                 "Baas 2017 fitted on logic, SRAM and leakage assumed to follow it, the nodes "
+                 "beyond 7 nm assumed (technology.nodes)")
+        out.append(f"- NF-Core side's largest components: {parts}{moved}.")
+    return out
 
 
 def forest_markdown(forest: dict[str, Any] | None) -> list[str]:
@@ -107,6 +212,15 @@ def _network_check_lines(check: dict[str, Any] | None) -> list[str]:
             f"({check['equal_packets']:,} packets equal; `nfcore/sim/net/check.py`)"]
 
 
+def _nodes_lines(data: dict[str, Any]) -> list[str]:
+    """The node table the run used: every node's energy and logic area against 45 nm."""
+    nodes = data["technology"]["nodes"]
+    rows = ", ".join(f"{n['node_nm']} nm x{n['energy_vs_45nm']:.4g}"
+                     + (" (assumed)" if n["assumption"] else "") for n in nodes["nodes"])
+    return [f"- node model `{nodes['table']}` (Stillmaker and Baas 2017; energy against "
+            f"45 nm): {rows}"]
+
+
 def system_markdown(data: dict[str, Any]) -> list[str]:
     """The system section of `report.md`: headline, side-by-side table, verdicts, figures,
     GPU sweep, power states, and the system energy rows and assumptions."""
@@ -128,20 +242,27 @@ def system_markdown(data: dict[str, Any]) -> list[str]:
         *_network_check_lines(data.get("network_check")),
         f"- weight bytes touched per request: forest {touched['forest']:,.0f}, "
         f"monolith {touched['monolith']:,}",
-        f"- technology: energy_scale = {data['energy_model']['energy_scale']:g} applied to "
-        f"table `{data['energy_model']['table']}`", "",
+        f"- technology: {data['energy_model']['node_nm']} nm; table "
+        f"`{data['energy_model']['table']}` moved from "
+        f"{data['energy_model']['node_scaling']['from_nm']} nm by "
+        f"x{data['energy_model']['node_scaling']['logic']:.4g} (logic, SRAM, leakage) and "
+        f"x{data['energy_model']['node_scaling']['wire']:.4g} (wires); energy_scale = "
+        f"{data['energy_model']['energy_scale']:g} on top", *_nodes_lines(data), "",
         *forest_markdown(data.get("forest")),
         *memory_markdown(data.get("host_memory")),
         "### Side by side (same requests)", "",
-        "Latency is the median request latency for simulated rows and the batch's latency for "
-        "the GPU rows; energy per inference for NF-Core includes the leakage of idle silicon.",
+        "Latency is the median request latency for simulated rows and, for the GPU rows, the "
+        "mean wait for the batch to fill at the same arrival rate plus the batch's service; "
+        "energy per inference for NF-Core includes the leakage of idle silicon. Each row is "
+        "priced at its node (see technology.nodes).",
         "",
-        "| | energy per inference (pJ) | latency (µs) | notes |", "| --- | --- | --- | --- |",
+        "| | node (nm) | energy per inference (pJ) | latency (µs) | notes |",
+        "| --- | --- | --- | --- | --- |",
     ]
     for b in data["baselines"]:
         lat_us = "-" if b["latency_s"] is None else f"{b['latency_s'] * 1e6:,.3f}"
-        out.append(f"| {b['name']} | {b['energy_pj_per_inference']:,.0f} | {lat_us} | "
-                   f"{b['notes']} |")
+        out.append(f"| {b['name']} | {b.get('node_nm') or '-'} | "
+                   f"{b['energy_pj_per_inference']:,.0f} | {lat_us} | {b['notes']} |")
     out += ["", "Where NF-Core stands (generated from the numbers above):", ""]
     out += [f"- {v}" for v in data["verdicts"]]
     ours = data["baselines"][0]
@@ -153,19 +274,27 @@ def system_markdown(data: dict[str, Any]) -> list[str]:
     out += ["", f"![mesh heatmap]({FIGURES['mesh_heatmap']})", "",
             f"![latency histogram]({FIGURES['latency_histogram']})", "",
             f"![idle silicon]({FIGURES['idle_silicon']})", "",
-            "### Monolith on GPU: batch sweep (roofline)", "",
+            "### Monolith on GPU: batch sweep", "",
+            f"At this run's arrival rate, {data['arrival_rate_per_s'] or 0:,.0f} requests/s: "
+            "latency is the mean wait for the batch to fill, (batch - 1) / (2 x rate), plus "
+            "the batch's service (launch gaps and roofline kernel time); energy is idle power "
+            "over the service plus the dynamic energy of weight reads, I/O and MACs at the "
+            "GPU's node.", "",
             f"![GPU batch sweep]({FIGURES['gpu_batch_sweep']})", "",
-            "| GPU | batch | latency (µs) | energy per inference (pJ) | bound |",
-            "| --- | --- | --- | --- | --- |"]
+            "| GPU | launch | batch | weights from | fill wait (µs) | latency (µs) | "
+            "energy per inference (pJ) | bound | keeps up |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for p in data["gpu_sweep"]:
-        out.append(f"| {p['gpu']} | {p['batch']} | {p['latency_s'] * 1e6:,.2f} | "
-                   f"{p['energy_pj_per_inference']:,.0f} | {p['bound']} |")
+        out.append(f"| {p['gpu']} ({p['node_nm']} nm) | {p['launch']} | {p['batch']} | "
+                   f"{p['weights_from']} | {p['fill_wait_s'] * 1e6:,.2f} | "
+                   f"{p['latency_s'] * 1e6:,.2f} | {p['energy_pj_per_inference']:,.0f} | "
+                   f"{p['bound']} | {'yes' if p['keeps_up'] else 'no'} |")
     out += ["", "GPU figures and parameters:", ""]
     out += [f"- {g['name']}: {g['hbm_bandwidth_bytes_per_s'] / 1e12:g} TB/s HBM, "
             f"{g['int8_ops_per_s_dense'] / 1e12:,.0f} TOPS int8 dense, {g['board_power_w']:g} W "
             f"({g['source']})" for g in data["gpu_table"]["gpus"]]
-    out += [f"- {p['name']} = {p['value']:g} (assumption: {p.get('reason', '')})"
-            for p in data["gpu_table"]["parameters"]]
+    out += [f"- {p['name']} = {p['value']:g} ({p['source']}; assumption: "
+            f"{p.get('reason', '')})" for p in data["gpu_table"]["parameters"]]
     out += ["", "### Power states (core-cycles over the span)", "",
             "| state | core-cycles |", "| --- | --- |"]
     out += [f"| {k} | {v:,} |" for k, v in data["power_state_core_cycles"].items()]

@@ -8,7 +8,6 @@ the sweep records it and goes on.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,23 +23,7 @@ from nfcore.sim.cost.area import area_summary
 from nfcore.sim.cost.energy import EnergyTable
 from nfcore.sim.system.model import simulate_system
 from nfcore.sweep.forests import FOREST_FOLDER, load_trained
-
-
-@dataclass(frozen=True)
-class PointTask:
-    """Everything a worker needs to run one point (picklable, no open handles)."""
-
-    key: str
-    index: int
-    values: dict[str, Any]
-    config: dict[str, Any]
-    """Config mapping; `technology.energy_table` already points at a derived table when the
-    point replaces table rows."""
-    forest_pkl: str
-    simulation: dict[str, Any]
-    forest_error: str = ""
-    """Set when training this point's forest failed: the point fails with it."""
-    extra: dict[str, Any] = field(default_factory=dict)
+from nfcore.sweep.task import PointTask
 
 
 def evaluate(task: PointTask) -> dict[str, Any]:
@@ -62,18 +45,18 @@ def _metrics(task: PointTask) -> dict[str, Any]:
     torch.set_num_threads(1)
     sim = task.simulation
     cfg = NFCoreConfig.from_dict(task.config, source=f"point {task.index}")
-    trained = load_trained(task.forest_pkl)
+    trained = load_trained(task.forest_entry)
     opts = ForestSystemOptions(requests=sim["requests"], golden_requests=sim["golden_requests"],
                                seed=sim["seed"], quiet=True)
-    # The forest is already trained (and saved beside its pickle, where the compiler reads it).
-    run = run_forest_system(cfg, opts, Path(task.forest_pkl).parent / FOREST_FOLDER,
+    # The forest is already trained (and saved in its cache entry, where the compiler reads it).
+    run = run_forest_system(cfg, opts, Path(task.forest_entry) / FOREST_FOLDER,
                             trained=trained)
     table = EnergyTable.load(cfg.technology.energy_table)
     interval = arrival_interval_cycles(run.workload, cfg, sim["utilization"])
     arrivals = make_arrivals(len(run.workload.requests), "poisson", interval, sim["seed"],
                              None, cfg.clock_hz)
     result = simulate_system(cfg, run.workload, arrivals, table)
-    row = bl.nfcore_row("point", result, "")
+    row = bl.nfcore_row("point", result, "", cfg.technology.node_nm)
     lat_c = result.latencies_cycles()
     area = area_summary(cfg)
     layout = run.summary["layout"]

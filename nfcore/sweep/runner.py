@@ -7,21 +7,26 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import signal
+import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 from tqdm import tqdm
 
 from nfcore.config import NFCoreConfig
 from nfcore.errors import NFCoreError
-from nfcore.sweep.evaluate import PointTask, evaluate
+from nfcore.sweep.evaluate import evaluate
 from nfcore.sweep.executors import Executor, InlineExecutor
 from nfcore.sweep.forests import ensure_forest, forest_key
 from nfcore.sweep.spec import ForestSpec, Point, SweepSpec
 from nfcore.sweep.store import ResultStore, StoredPoint
 from nfcore.sweep.tables import derived_table, table_digest
+from nfcore.sweep.task import PointTask
 from nfcore.sweep.version import code_version
 
 DB_FILE = "results.sqlite"
@@ -37,39 +42,80 @@ class SweepOutcome:
     db_path: Path
 
 
+class SweepInterrupted(NFCoreError):
+    """The sweep was stopped by `signum` (SIGTERM, SIGINT: Ctrl-C); what finished is stored."""
+
+    def __init__(self, message: str, signum: int) -> None:
+        super().__init__(message)
+        self.signum = signum
+
+
 def run_sweep(spec: SweepSpec, out_dir: Path, executor: Executor | None = None,
               forest_cache: Path | None = None, retry_failed: bool = False,
-              quiet: bool = False) -> SweepOutcome:
-    """Run every point of `spec` not yet in `out_dir/results.sqlite`; see the module."""
+              quiet: bool = False,
+              point_fn: Callable[[PointTask], dict[str, Any]] = evaluate) -> SweepOutcome:
+    """Run every point of `spec` not yet in `out_dir/results.sqlite`; see the module.
+
+    `point_fn` computes one point (`evaluate`; tests pass a stand-in). SIGTERM and Ctrl-C
+    stop the executor's workers and raise `SweepInterrupted`, which says what is stored."""
     t0 = time.perf_counter()
     executor = executor or InlineExecutor()
     out_dir.mkdir(parents=True, exist_ok=True)
     cache = forest_cache or out_dir / "forests"
     store = ResultStore(out_dir / DB_FILE)
+    bar = None
     try:
-        points = spec.points()
-        tasks = [_task(spec, p, out_dir, cache) for p in points]
-        done = store.finished_keys(include_failed=not retry_failed)
-        todo = [t for t in tasks if t.key not in done]
-        if not quiet:
-            print(f"sweep {spec.name}: {len(tasks)} points, {len(tasks) - len(todo)} already "
-                  f"stored, {len(todo)} to run on {executor.description}", flush=True)
-        todo = _with_forests(spec, points, todo, cache, quiet)
-        bar = tqdm(total=len(tasks), initial=len(tasks) - len(todo), desc="sweep",
-                   unit="point", disable=quiet)
-        ran = 0
-        for task, outcome in executor.map_unordered(evaluate, todo):
-            if isinstance(outcome, BaseException):
-                outcome = {"status": "error", "seconds": 0.0,
-                           "error": f"executor: {type(outcome).__name__}: {outcome}"}
-            store.put(task.key, spec.name, task.index, task.values, task.config, outcome)
-            ran += 1
-            bar.update()
-        bar.close()
-        stored = store.get([t.key for t in tasks])
+        with _sigterm_as_interrupt():
+            points = spec.points()
+            tasks = [_task(spec, p, out_dir, cache) for p in points]
+            done = store.finished_keys(include_failed=not retry_failed)
+            todo = [t for t in tasks if t.key not in done]
+            if not quiet:
+                print(f"sweep {spec.name}: {len(tasks)} points, {len(tasks) - len(todo)} "
+                      f"already stored, {len(todo)} to run on {executor.description}",
+                      flush=True)
+            todo = _with_forests(spec, points, todo, cache, quiet)
+            bar = tqdm(total=len(tasks), initial=len(tasks) - len(todo), desc="sweep",
+                       unit="point", disable=quiet)
+            ran = 0
+            for task, outcome in executor.map_unordered(point_fn, todo):
+                if isinstance(outcome, BaseException):
+                    outcome = {"status": "error", "seconds": 0.0,
+                               "error": f"executor: {type(outcome).__name__}: {outcome}"}
+                store.put(task.key, spec.name, task.index, task.values, task.config, outcome)
+                ran += 1
+                bar.update()
+            stored = store.get([t.key for t in tasks])
+    except KeyboardInterrupt as exc:
+        executor.terminate()
+        signame = str(exc) or "SIGINT"
+        n = len(store.finished_keys())
+        raise SweepInterrupted(
+            f"sweep {spec.name} stopped by {signame}: {n} of {len(spec.points())} points "
+            f"are stored in {out_dir / DB_FILE}; run the same command again to resume",
+            signal.Signals[signame]) from None
     finally:
+        if bar is not None:
+            bar.close()
         store.close()
     return SweepOutcome(stored, ran, time.perf_counter() - t0, out_dir / DB_FILE)
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM raises KeyboardInterrupt("SIGTERM") in the main thread while inside."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be set from the main thread
+        return
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _task(spec: SweepSpec, point: Point, out_dir: Path, cache: Path) -> PointTask:
@@ -80,8 +126,8 @@ def _task(spec: SweepSpec, point: Point, out_dir: Path, cache: Path) -> PointTas
         tech["energy_table"] = str(derived_table(base_table, point.table_rows,
                                                  out_dir / "tables", spec.name).resolve())
     key = point_key(config, point.forest, spec.simulation.to_dict())
-    pkl = cache / forest_key(point.forest) / "train.pkl"
-    return PointTask(key, point.index, point.values, config, str(pkl.resolve()),
+    entry = cache / forest_key(point.forest)
+    return PointTask(key, point.index, point.values, config, str(entry.resolve()),
                      spec.simulation.to_dict())
 
 
@@ -114,5 +160,5 @@ def _with_forests(spec: SweepSpec, points: list[Point], todo: list[PointTask], c
             ensure_forest(fspec, cache, quiet=True)
         except Exception as exc:  # recorded on its points; the other forests go on
             errors[fspec] = f"{type(exc).__name__}: {exc}"
-    return [PointTask(t.key, t.index, t.values, t.config, t.forest_pkl, t.simulation,
+    return [PointTask(t.key, t.index, t.values, t.config, t.forest_entry, t.simulation,
                       errors.get(needed[t.index], "")) for t in todo]

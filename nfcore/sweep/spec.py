@@ -17,12 +17,12 @@ key or value fails at load time with the file, the key's path and the allowed ra
       core.weight_sram_bytes: {from: 8192, to: 65536, times: 2}
       technology:                          # linked values: a section's keys vary together
         - {node_nm: 45, energy_scale: 1.0}
-        - {node_nm: 28, energy_scale: 0.5}
+        - {node_nm: 7, clock_mhz: 1000.0}
       energy_table.leakage_core_uw: [10, 20, 40]
       forest.top_k: [1, 2]
 
 Parameter names: `<section>.<key>` of the config; `<section>` alone with mappings (keys of
-that section varied together, e.g. a node with its stated energy scale); `mesh.size`
+that section varied together, e.g. a node with its clock); `mesh.size`
 (square meshes); `forest.<key>` (a different trained forest); `energy_table.<row>` (a row of
 the base energy table replaced, e.g. the leakage rows, which have no single sourced figure).
 Values: a list, `{from, to, step}` (arithmetic, inclusive) or `{from, to, times}`
@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -238,8 +239,9 @@ def _parameter(name: str, raw: Any, src: str, table: EnergyTable) -> Parameter:
             if key not in table.rows:
                 raise SweepError(f"{at}: energy table {table.name} has no row {key!r}; rows: "
                                  f"{', '.join(sorted(table.rows))}")
-            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-                raise SweepError(f"{at}: {key} must be a number >= 0 "
+            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0 \
+                    or not math.isfinite(value):
+                raise SweepError(f"{at}: {key} must be a finite number >= 0 "
                                  f"({table.rows[key].unit}), got {value!r}")
         elif head in _CONFIG_SECTIONS:
             section = _CONFIG_SECTIONS[head]
@@ -293,17 +295,22 @@ def _expand(raw: Any, where: str) -> list[Any]:
     lo, hi = raw["from"], raw["to"]
     by = raw["times"] if "times" in raw else raw["step"]
     nums = (lo, hi, by)
-    if any(isinstance(v, bool) or not isinstance(v, int | float) for v in nums):
-        raise SweepError(f"{where}: range bounds and step must be numbers, got {raw!r}")
+    if any(isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v)
+           for v in nums):
+        raise SweepError(f"{where}: range bounds and step must be finite numbers, got {raw!r}")
     if hi < lo:
         raise SweepError(f"{where}: range 'to' ({hi}) is below 'from' ({lo})")
     geometric = "times" in raw
     if (geometric and (by <= 1 or lo <= 0)) or (not geometric and by <= 0):
         need = "times must be > 1 and from > 0" if geometric else "step must be > 0"
         raise SweepError(f"{where}: {need}, got {raw!r}")
+    count = math.log(hi / lo) / math.log(by) if geometric else (hi - lo) / by
+    if count >= MAX_POINTS:
+        raise SweepError(f"{where}: the range has more than {MAX_POINTS} values; at most "
+                         f"{MAX_POINTS} (a larger step, or a list of values)")
     out: list[Any] = []
     v = lo
-    while v <= hi * (1 + 1e-12) and len(out) <= MAX_POINTS:
+    while v <= hi * (1 + 1e-12):
         out.append(v)
         v = v * by if geometric else v + by
     if all(isinstance(x, int) for x in nums):

@@ -126,6 +126,17 @@ def test_edited_config_hash_is_refused(image: Path) -> None:
         load_image(image, CFG)
 
 
+def test_edited_embedded_config_is_refused(image: Path) -> None:
+    """Issue 19: the config inside the manifest could be edited and the image still loaded
+    (only config_hash was compared)."""
+    manifest = json.loads((image / "manifest.json").read_text())
+    manifest["config"]["core"]["imem_depth"] = 128
+    (image / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ImageError, match=r"the embedded config \(core\.imem_depth: 128\) does "
+                                         r"not hash to the manifest's config_hash"):
+        load_image(image, CFG)
+
+
 def test_save_refuses_a_program_for_other_lanes(tmp_path: Path) -> None:
     t = trained_tree("wine")
     q, prog = compile_mlp(t.tree.layers(), t.data.x_train, CFG)

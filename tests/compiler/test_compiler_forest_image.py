@@ -150,6 +150,42 @@ def test_load_refuses_corrupt_files_naming_them(saved: Path) -> None:
         image.tree(6)
 
 
+def _resident_twice(m: dict) -> None:  # type: ignore[type-arg]
+    region = next(r for c in m["cores"] for r in c["regions"] if r[4])
+    other = next(c for c in m["cores"] if region not in c["regions"])
+    other["regions"].append(region)
+
+
+def _listed_twice(m: dict) -> None:  # type: ignore[type-arg]
+    m["residency"]["paged"].append(m["residency"]["resident"][0])
+
+
+@pytest.mark.parametrize(("edit", "message"), [
+    (lambda m: m["config"]["mesh"].update(rows=8),
+     r"the embedded config \(mesh\.rows: 8\) does not hash to the manifest's config_hash"),
+    (lambda m: m["residency"]["resident"].append(99),
+     r"residency\.resident: tree 99 does not exist \(the image has 6 trees\)"),
+    (_listed_twice, r"residency: tree [0-9] is listed twice \(resident and paged\)"),
+    (lambda m: m["trees"][0]["cores"].__setitem__(0, [9, 9]),
+     r"tree 0: core \(9, 9\) does not exist on the 4 x 4 mesh"),
+    (lambda m: m["cores"][0].update(coord=[4, 0]),
+     r"cores\[0\]: core \(4, 0\) does not exist on the 4 x 4 mesh"),
+    (lambda m: m["cores"][0].update(sram_words=10_000),
+     r"core \([0-9], [0-9]\): 10000 resident weight words exceed its SRAM of 128 words"),
+    (lambda m: m["trees"][0]["base_words"].__setitem__(0, 127),
+     r"tree 0 part 0 on core .*: words 127 \.\. [0-9]+ exceed the core's weight SRAM of 128"),
+    (_resident_twice, r"tree [0-9] part [0-9] is resident twice \(cores \([0-9], [0-9]\) and"),
+])
+def test_load_refuses_an_edited_config_or_bogus_residency(saved: Path, edit,  # type: ignore[no-untyped-def]
+                                                          message: str) -> None:
+    """Issue 19: an edited embedded config and bogus residency entries were believed."""
+    m = json.loads((saved / "manifest.json").read_text())
+    edit(m)
+    (saved / "manifest.json").write_text(json.dumps(m))
+    with pytest.raises(ImageError, match=message):
+        load_forest_image(saved, NFCoreConfig.from_dict(SPLIT))
+
+
 def test_compile_refuses_a_missing_or_corrupt_forest(tmp_path: Path, forest_dir: Path) -> None:
     cfg = NFCoreConfig.from_dict(SPLIT)
     with pytest.raises(ForestFormatError, match="manifest.json: not found"):

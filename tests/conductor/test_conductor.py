@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +11,8 @@ import pytest
 import torch
 from conductor_helpers import MONOLITH_PARAMS, SavedForest
 
+from forest.errors import ForestFormatError
+from forest.io import MANIFEST, SCALING
 from forest.router import average
 from nfcore.compiler import load_forest_image
 from nfcore.conductor.audit import AuditLog, verify_log
@@ -21,11 +25,14 @@ from nfcore.errors import ConfigError, ImageError
 
 
 def _conductor(sf: SavedForest, cfg: NFCoreConfig, backend: str = "golden",
-               log: Path | None = None, image_dir: Path | None = None) -> Conductor:
+               log: Path | None = None, image_dir: Path | None = None,
+               standardized: bool = True) -> Conductor:
+    """A Conductor on the test forest; by default it takes rows standardized already (the
+    dataset's x_test), as the forest's own `predict` does."""
     image: CompiledForest = OnDemandForest(sf.folder, cfg, sf.calib) if image_dir is None \
         else ImageForest(load_forest_image(image_dir, cfg, forest_dir=sf.folder))
     return Conductor(sf.folder, image, make_backend(backend, cfg),
-                     AuditLog(log) if log else None)
+                     AuditLog(log) if log else None, standardized=standardized)
 
 
 def test_start_loads_no_tree_and_a_request_loads_only_its_trees(
@@ -171,12 +178,15 @@ def test_bad_inputs_name_the_field(saved_forest: SavedForest, cfg: NFCoreConfig,
                                    tmp_path: Path) -> None:
     log = tmp_path / "audit.jsonl"
     c = _conductor(saved_forest, cfg, log=log)
-    with pytest.raises(RequestError, match="inputs: each row must hold 64 numbers"):
+    with pytest.raises(RequestError, match=r"inputs: shape sent \[2, 63\]; expected one row "
+                                           r"of shape \[8, 8\]"):
         c.run(np.zeros((2, 63)))
-    with pytest.raises(RequestError, match="inputs: NaN"):
+    with pytest.raises(RequestError, match=r"inputs\[0\]\[0\]: nan is not a finite number"):
         c.run(np.full((1, 64), np.nan))
-    with pytest.raises(RequestError, match="inputs: not an array"):
+    with pytest.raises(RequestError, match=r"inputs\[0\]\[0\]: a string \('a'\)"):
         c.run([["a"] * 64])
+    with pytest.raises(RequestError, match=r"inputs\[1\]\[3\]: a complex number"):
+        c.run([[0] * 64, [0, 0, 0, 1j, *[0] * 60]])
     with pytest.raises(RequestError, match="request_ids"):
         c.run(np.zeros((2, 64)), ["one"])
     assert verify_log(log).records == 0
@@ -214,3 +224,37 @@ def test_sim_backend_runs_trees_split_over_cores(tmp_path: Path) -> None:
         chains = [TreeCost.of(sim._compiled[int(t)]) for t in r]
         # a request ends after every core of its trees' chains ran
         assert a.record["cycles"] >= max(max(c.core_cycles) for c in chains)
+
+
+def test_rows_in_the_data_s_units_get_the_forest_s_accuracy(
+        saved_forest: SavedForest, cfg: NFCoreConfig, image_dir: Path) -> None:
+    """Issue 19: raw digits pixels (docs/conductor.md's example) were answered at 0.555
+    accuracy, since the forest reads standardized rows; the Conductor now applies the
+    forest's saved scaling, so raw rows are answered as the float forest answers
+    standardized ones."""
+    n = 120
+    raw = saved_forest.raw_test(n)
+    assert raw.max() == 16 and raw.min() == 0  # pixels, not standardized values
+    answers = _conductor(saved_forest, cfg, image_dir=image_dir, standardized=False).run(raw)
+    served = np.array([a.prediction for a in answers])
+    float_forest = saved_forest.forest.predict(saved_forest.data.x_test[:n]).labels
+    labels = saved_forest.data.y_test[:n]
+    assert np.mean(served == float_forest) >= 0.97
+    assert abs(np.mean(served == labels) - np.mean(float_forest == labels)) <= 0.03
+    unscaled = _conductor(saved_forest, cfg, image_dir=image_dir, standardized=True).run(raw)
+    assert np.mean([a.prediction for a in unscaled] == labels) < np.mean(served == labels) - 0.2
+
+
+def test_a_forest_saved_without_its_scaling_is_refused_unless_rows_are_standardized(
+        saved_forest: SavedForest, cfg: NFCoreConfig, tmp_path: Path) -> None:
+    old = Path(shutil.copytree(saved_forest.folder, tmp_path / "old"))
+    manifest = json.loads((old / MANIFEST).read_text())
+    manifest["input_scaling"] = None
+    (old / MANIFEST).write_text(json.dumps(manifest))
+    (old / SCALING).unlink()
+    image = OnDemandForest(old, cfg, saved_forest.calib)
+    with pytest.raises(ForestFormatError, match=r"keeps no input scaling .* pass "
+                                                r"--standardized-inputs"):
+        Conductor(old, image, make_backend("golden", cfg))
+    c = Conductor(old, image, make_backend("golden", cfg), standardized=True)
+    assert len(c.run(saved_forest.data.x_test[:2])) == 2

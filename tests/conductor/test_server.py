@@ -48,7 +48,7 @@ def served(saved_forest: SavedForest, cfg: NFCoreConfig, image_dir: Path,
     log = tmp_path_factory.mktemp("serve") / "audit.jsonl"
     image = ImageForest(load_forest_image(image_dir, cfg, forest_dir=saved_forest.folder))
     conductor = Conductor(saved_forest.folder, image, make_backend("golden", cfg),
-                          AuditLog(log))
+                          AuditLog(log), standardized=True)
     port = _free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(conductor), host="127.0.0.1", port=port,
                                            log_level="warning", limit_concurrency=256))

@@ -14,7 +14,7 @@ from forest.build import ForestOptions, train_forest
 from forest.datasets import Dataset
 from forest.errors import ForestFormatError
 from forest.forest import NeuralForest
-from forest.io import MANIFEST, WEIGHTS, ForestReader, load_forest, save_forest
+from forest.io import MANIFEST, SCALING, WEIGHTS, ForestReader, load_forest, save_forest
 
 
 @pytest.fixture(scope="module")
@@ -108,7 +108,8 @@ def test_weights_of_another_forest_are_refused(copy: Path, digits: Dataset,
     (lambda m: m["trees"].pop(), "lists 5 trees but forest.n_trees is 6"),
     (lambda m: m["trees"][2].update(sha256="0" * 64), "tree 2's weights do not match"),
     (lambda m: m["trees"][3]["tensors"].update({"linears.0.weight": [1, 2]}),
-     "tensor 'tree.3.linears.0.weight' has shape"),
+     r"tree 3 \(mlp\): layer 'linears.0.weight' has shape \[1, 2\] in its weights entry, "
+     r"but groups\[1\].spec gives \[6, 36\]"),
     (lambda m: m["weights"].update(size_bytes=12), "is [0-9]+ bytes, the manifest says 12"),
     (lambda m: m["router"].update(sha256="f" * 64), "the router's weights do not match"),
 ])
@@ -132,3 +133,71 @@ def test_garbage_weights_of_the_right_size_are_refused(copy: Path) -> None:
     (copy / WEIGHTS).write_bytes(b"\xff" * size)
     with pytest.raises(ForestFormatError, match=f"{WEIGHTS}: not a readable safetensors file"):
         load_forest(copy)
+
+
+def test_the_input_scaling_is_saved_hashed_and_loaded(mixed_forest: NeuralForest, copy: Path,
+                                                      digits: Dataset) -> None:
+    m = json.loads((copy / MANIFEST).read_text())
+    assert m["input_scaling"]["file"] == SCALING
+    loaded = load_forest(copy).input_scaling
+    assert loaded is not None and digits.scaling is not None
+    assert (loaded.mean == digits.scaling.mean).all() and (loaded.std == digits.scaling.std).all()
+    doc = json.loads((copy / SCALING).read_text())
+    doc["mean"][20] += 1.0
+    (copy / SCALING).write_text(json.dumps(doc))
+    with pytest.raises(ForestFormatError, match=rf"{SCALING}: does not match its sha256"):
+        load_forest(copy)
+
+
+def test_a_folder_saved_without_input_scaling_still_loads(copy: Path) -> None:
+    _edit_manifest(copy, lambda m: m.update(input_scaling=None))
+    (copy / SCALING).unlink()
+    assert ForestReader(copy).input_scaling() is None
+    assert load_forest(copy).input_scaling is None
+
+
+@pytest.mark.parametrize(("edit", "message"), [
+    (lambda m: m["trees"][0].update(kind="transformer"),
+     r"tree 0: kind 'transformer' is not allowed; it must be one of cnn, mlp, rnn"),
+    (lambda m: m["trees"][0].update(kind="mlp"),
+     r"tree 0: kind 'mlp' is not allowed; it must be its group's kind 'cnn'"),
+    (lambda m: m["stem"]["spec"].update(width=7),
+     r"the stem gives features \[6, 7\], forest.feature_shape says \[6, 6\]"),
+    (lambda m: m["router"].update(n_regions=5),
+     r"router: tensors .* but its spec gives \{'weight': \[5, 36\], 'bias': \[5\]\}"),
+    (lambda m: m["groups"][1]["spec"].update(kind="transformer"),
+     r"groups\[1\].spec.kind 'transformer' is not a tree kind; allowed: cnn, mlp, rnn"),
+    # a layer size edited in the spec: named with both shapes, not torch's RuntimeError
+    (lambda m: m["groups"][1]["spec"].update(hidden=[32]),
+     r"tree 3 \(mlp\): layer 'linears.0.weight' has shape \[6, 36\] in its weights entry, "
+     r"but groups\[1\].spec gives \[32, 36\]"),
+])
+def test_unknown_kinds_and_edited_layer_sizes_are_refused_at_open(copy: Path, edit,  # type: ignore[no-untyped-def]
+                                                                  message: str) -> None:
+    _edit_manifest(copy, edit)
+    with pytest.raises(ForestFormatError, match=message):
+        ForestReader(copy)
+
+
+def test_a_layer_size_edited_in_spec_and_entry_disagrees_with_the_weights(copy: Path) -> None:
+    def edit(m: dict) -> None:  # type: ignore[type-arg]
+        m["groups"][1]["spec"]["hidden"] = [32]
+        for t in range(3, 6):
+            m["trees"][t]["tensors"].update({"linears.0.weight": [32, 36],
+                                             "linears.0.bias": [32],
+                                             "linears.1.weight": [10, 32]})
+    _edit_manifest(copy, edit)
+    with pytest.raises(ForestFormatError, match=r"tensor 'tree.3.linears.0.weight' has shape "
+                                                r"\[6, 36\], the manifest says \[32, 36\]"):
+        ForestReader(copy).tree(3)
+
+
+@pytest.mark.parametrize("name", ["/etc/hostname", "../outside.safetensors", "link"])
+def test_a_weights_file_outside_the_folder_is_refused(copy: Path, name: str) -> None:
+    shutil.copy(copy / WEIGHTS, copy.parent / "outside.safetensors")
+    (copy / "link").symlink_to(copy.parent / "outside.safetensors")
+    _edit_manifest(copy, lambda m: m["weights"].update(file=name))
+    with pytest.raises(ForestFormatError,
+                       match=rf"weights\.file '{name}' (must be a file name relative|resolves "
+                             rf"to .*outside the forest folder)"):
+        ForestReader(copy)

@@ -20,17 +20,25 @@ from nfcore.sim.stats import percentiles, summarize_energy
 
 def _data() -> dict[str, Any]:
     return {
-        "schema_version": 1,
+        "schema_version": 2,
         "config": NFCoreConfig().to_dict(),
-        "workload": {"dataset": "digits", "tree_shapes": [[64, 32], [32, 10]],
-                     "parameter_count": 2410, "instructions": 3},
-        "accuracy": {"float": 0.9611, "int8": 0.9583},
-        "requests": 2,
-        "latency_cycles": {"p50": 1000.0, "p99": 1500.0},
         "energy_pj_per_inference": {
-            "total": 1000.0,
-            "by_component": {"mac": 100.0, "weight_sram": 600.0, "act_sram": 200.0,
-                             "control": 50.0, "leakage": 50.0},
+            "total": 5000.0,
+            "by_component": {"mac": 1000.0, "weight_sram": 3000.0, "network": 1000.0},
+        },
+        "latency_cycles": {"p50": 4000.0, "p99": 9000.0},
+        "requests": 100,
+        "single_tree": {
+            "workload": {"dataset": "digits", "tree_shapes": [[64, 32], [32, 10]],
+                         "parameter_count": 2410, "instructions": 3},
+            "accuracy": {"float": 0.9611, "int8": 0.9583},
+            "requests": 2,
+            "latency_cycles": {"p50": 1000.0, "p99": 1500.0},
+            "energy_pj_per_inference": {
+                "total": 1000.0,
+                "by_component": {"mac": 100.0, "weight_sram": 600.0, "act_sram": 200.0,
+                                 "control": 50.0, "leakage": 50.0},
+            },
         },
         "sim_vs_rtl": {"programs_compared": 20, "cycle_mismatches": 0, "output_mismatches": 0},
         "stage_seconds": {"train": np.float64(1.5)},
@@ -48,7 +56,9 @@ def test_write_report_files_and_latest(tmp_path: Path) -> None:
     md = (run_dir / "report.md").read_text()
     for needle in ("Where the numbers come from", "| float | 0.9611 |", "| int8 (golden model) "
                    "| 0.9583 |", "| p50 | 1,000.0 | 2.000 |", "| p99 | 1,500.0 | 3.000 |",
-                   "| weight_sram | 600.00 | 60.0% |", "Total: **1,000.0 pJ**",
+                   "| weight_sram | 600.00 | 60.0% |", "Total: **5,000.0 pJ**",
+                   "| weight_sram | 3,000.00 | 60.0% |", "single tree: **1,000.0 pJ**",
+                   "latency p50 4,000.0 cycles",
                    "sram_read_64b_8kib", "Horowitz", "energy_scale = 1",
                    "leakage_core_uw = 20 uW", "programs compared: 20", "cycle mismatches: 0",
                    "stage_seconds"):
@@ -70,10 +80,10 @@ def test_latest_moves_to_the_newest_run(tmp_path: Path) -> None:
 
 def test_missing_keys_are_named(tmp_path: Path) -> None:
     data = _data()
-    del data["accuracy"]["int8"]
+    del data["single_tree"]["accuracy"]["int8"]
     del data["sim_vs_rtl"]
     del data["schema_version"]
-    with pytest.raises(ValueError, match="schema_version, accuracy.int8, "
+    with pytest.raises(ValueError, match="schema_version, single_tree.accuracy.int8, "
                        "sim_vs_rtl.programs_compared, sim_vs_rtl.cycle_mismatches"):
         write_report(tmp_path / "run", data)
     with pytest.raises(ReportError):

@@ -19,7 +19,7 @@ from nfcore.report.run import (
     write_report,
     write_system_report,
 )
-from nfcore.report.system import FIGURES
+from nfcore.report.system import FIGURES, headline_lines
 from nfcore.sim.baselines import MonolithSpec
 from nfcore.sim.system.model import SystemResult
 from nfcore.sim.system.workload import synthetic_workload
@@ -46,11 +46,22 @@ def test_system_data_keys(system: dict[str, Any]) -> None:
     assert missing_keys(system, SYSTEM_REQUIRED_KEYS) == []
     names = [b["name"] for b in system["baselines"]]
     assert names[0].startswith("NF-Core") and system["baselines"][0]["kind"] == "nfcore"
-    for needle in ("every tree evaluated", "weights from DRAM", "H100 SXM, batch 1",
-                   "H200, batch 256", "floor: MAC energy", "floor: MAC + one SRAM read"):
+    for needle in ("at the GPU's 4 nm", "every tree evaluated", "weights from DRAM",
+                   "H100 SXM, stream launches, batch 1", "H200, persistent kernel",
+                   "floor: MAC energy", "floor: MAC + each weight byte read once"):
         assert any(needle in n for n in names), needle
     for b in system["baselines"]:
-        assert set(b) >= {"name", "energy_pj_per_inference", "latency_s", "notes"}
+        assert set(b) >= {"name", "energy_pj_per_inference", "latency_s", "notes", "node_nm"}
+        assert b["node_nm"] in (45, 4), b["name"]
+    # The same run at the GPU's node: the same latency, energies moved by the node model.
+    at4 = next(b for b in system["baselines"] if "at the GPU's 4 nm" in b["name"])
+    assert at4["latency_s"] == system["baselines"][0]["latency_s"]
+    assert at4["energy_pj_per_inference"] < system["baselines"][0]["energy_pj_per_inference"]
+    nodes = system["technology"]["nodes"]
+    assert nodes["scaling"]["H100 SXM"]["to_nm"] == 4 and nodes["energy_table_node_nm"] == 45
+    assert system["arrival_rate_per_s"] > 0
+    assert {(p["gpu"], p["launch"]) for p in system["gpu_best_batch"]} == {
+        (g, m) for g in ("H100 SXM", "H200") for m in ("stream", "persistent")}
     assert 0.0 <= system["idle_silicon_fraction"] <= 1.0
     touched = system["weight_bytes_touched_per_request"]
     assert 0 < touched["forest"] < touched["monolith"]
@@ -62,7 +73,7 @@ def test_system_data_keys(system: dict[str, Any]) -> None:
     lat = system["latency_distribution"]
     assert lat["p50"] <= lat["p99"] <= lat["max"]
     assert sum(lat["histogram"]["counts"]) == 60
-    assert len(system["gpu_sweep"]) == 18 and system["verdicts"]
+    assert len(system["gpu_sweep"]) == 36 and system["verdicts"]
 
 
 def test_write_system_report_files(tmp_path: Path,
@@ -81,6 +92,7 @@ def test_write_system_report_files(tmp_path: Path,
     for name in [*FIGURES.values(), "energy_by_component.png"]:
         assert (run / name).read_bytes()[:8] == PNG, name
     md = (run / "report.md").read_text()
+    assert md.splitlines()[2].startswith("**NF-Core ")
     for needle in ("Side by side", "| NF-Core forest", "GPU batch sweep", "energy_scale = 1",
                    "router_pj_per_bit", "O'Connor", "datasheet", "kernel_launch_overhead_s",
                    "Where NF-Core stands", "monolith: assumption"):
@@ -100,6 +112,8 @@ def test_full_report_embeds_the_system_section(tmp_path: Path,
     write_report(tmp_path / "full", data)
     md = (tmp_path / "full" / "report.md").read_text()
     assert "| float | 0.9611 |" in md and "Side by side" in md
+    assert md.splitlines()[2].startswith("**NF-Core ")
+    assert saved_keys(tmp_path / "full") >= {"technology", "single_tree", "baselines"}
     assert "- baselines:" not in md  # not dumped under "Other data"
     saved = json.loads((tmp_path / "full" / "report.json").read_text())
     assert saved["idle_silicon_fraction"] == system["idle_silicon_fraction"]
@@ -117,3 +131,54 @@ def test_an_explicit_small_monolith_can_beat_nfcore() -> None:
                                   all_trees_requests=1)
     assert any(v.startswith("NF-Core LOSES to monolith on NF-Core, weights from DRAM on "
                             "latency") for v in data["verdicts"])
+
+
+def saved_keys(run: Path) -> set[str]:
+    return set(json.loads((run / "report.json").read_text()))
+
+
+def _synthetic(ours_pj: float, ours_4nm_pj: float, gpu_pj: float,
+               forest_acc: float = 0.85, mono_acc: float = 0.62) -> dict[str, Any]:
+    """A system section with only what `headline_lines` reads."""
+    gpu = {"gpu": "H100 SXM", "node_nm": 4, "launch": "persistent", "batch": 256,
+           "weights_from": "L2", "energy_pj_per_inference": gpu_pj,
+           "dynamic_pj_per_inference": gpu_pj / 4, "latency_s": 2e-4, "fill_wait_s": 1.9e-4}
+    return {
+        "baselines": [
+            {"name": "NF-Core, 45 nm", "kind": "nfcore", "node_nm": 45, "latency_s": 3e-6,
+             "energy_pj_per_inference": ours_pj, "by_component": {"leakage": ours_pj}},
+            {"name": "NF-Core, 4 nm", "kind": "nfcore", "node_nm": 4, "latency_s": 3e-6,
+             "energy_pj_per_inference": ours_4nm_pj,
+             "by_component": {"leakage": 0.75 * ours_4nm_pj, "mac": 0.25 * ours_4nm_pj}}],
+        "gpu_best_batch": [gpu, {**gpu, "launch": "stream", "energy_pj_per_inference": 2 * gpu_pj}],
+        "arrival_rate_per_s": 5e5,
+        "gpu_table": {"parameters": [{"name": "idle_power_w", "value": 75.0},
+                                     {"name": "kernel_launch_overhead_s", "value": 4e-6},
+                                     {"name": "persistent_launch_overhead_s", "value": 0.0}]},
+        "technology": {"nodes": {"scaling": {"H100 SXM": {"from_nm": 45, "to_nm": 4,
+                                                           "logic": 0.05, "wire": 0.6}}}},
+        "forest": {"accuracy": {"forest_float": forest_acc, "monolith_float": mono_acc,
+                                "monolith_matched": mono_acc >= forest_acc}},
+    }
+
+
+def test_first_line_states_a_loss_when_nfcore_loses() -> None:
+    lines = headline_lines(_synthetic(ours_pj=90_000.0, ours_4nm_pj=6_000.0, gpu_pj=4_000.0))
+    assert lines[0] == ("**NF-Core LOSES on energy at the same node (4 nm): 6,000 pJ per "
+                        "inference vs 4,000 pJ for the monolith on H100 SXM (persistent "
+                        "launch, batch 256, weights from L2, 4 nm), 1.50x worse.**")
+    text = "\n".join(lines)
+    assert "NF-Core LOSES on energy at NF-Core's own node (45 nm)" in text
+    assert "forest 0.8500, monolith 0.6200: NOT equal accuracy" in text
+    assert "idle power 75 W (assumed) is 75.0% of its energy" in text
+    assert "leakage 75.0%, mac 25.0%" in text and "x0.05 (logic" in text
+
+
+def test_same_node_first_then_losses_before_wins() -> None:
+    lines = headline_lines(_synthetic(ours_pj=90_000.0, ours_4nm_pj=3_000.0, gpu_pj=4_000.0))
+    # Wins at the same node, loses at its own node: the same node first, then the loss.
+    assert lines[0].startswith("**NF-Core wins on energy at the same node (4 nm): 3,000 pJ")
+    assert lines[2].startswith("- NF-Core LOSES on energy at NF-Core's own node (45 nm)")
+    win = headline_lines(_synthetic(ours_pj=3_500.0, ours_4nm_pj=3_000.0, gpu_pj=4_000.0,
+                                    mono_acc=0.85))
+    assert any("monolith 0.8500: equal accuracy" in line for line in win)

@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 from sweep_helpers import write_sweep
 
+from nfcore.cli import main
 from nfcore.errors import ConfigError
 from nfcore.sweep.spec import SweepError, SweepSpec
 
@@ -92,3 +93,29 @@ def test_a_name_that_leaves_the_reports_folder_is_refused(tmp_path: Path, name: 
 def test_a_plain_name_is_kept(tmp_path: Path) -> None:
     spec = SweepSpec.load(write_sweep(tmp_path, {"core.lanes": [8]}, name="mesh-and.sram_2"))
     assert spec.name == "mesh-and.sram_2"
+
+
+@pytest.mark.parametrize("rng", [
+    {"from": 1, "to": float("inf"), "times": 2},
+    {"from": 1, "to": float("inf"), "step": 1},
+    {"from": 1, "to": float("nan"), "step": 1},
+    {"from": 1, "to": 64, "step": float("inf")},
+])
+def test_a_range_to_infinity_is_one_line_naming_the_key(tmp_path: Path, rng: dict,
+                                                         capsys: pytest.CaptureFixture[str]
+                                                         ) -> None:
+    path = write_sweep(tmp_path, {"mesh.size": rng})
+    assert main(["sweep", str(path), "-o", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert "parameters.mesh.size: range bounds and step must be finite numbers" in err
+
+
+def test_a_range_of_too_many_values_is_refused_before_expanding(tmp_path: Path) -> None:
+    for rng in ({"from": 1, "to": 10**12, "step": 1}, {"from": 1, "to": 1e300, "times": 1.001}):
+        with pytest.raises(SweepError, match=r"parameters\.mesh\.size: the range has more "
+                                             r"than 100000 values"):
+            SweepSpec.load(write_sweep(tmp_path, {"mesh.size": rng}))
+    with pytest.raises(SweepError, match=r"energy_table\.leakage_core_uw\[0\]: leakage_core_uw "
+                                         r"must be a finite number >= 0"):
+        SweepSpec.load(write_sweep(tmp_path, {"energy_table.leakage_core_uw": [float("inf")]}))

@@ -178,9 +178,20 @@ def _read_json(file: Path) -> dict[str, Any]:
 
 
 def _check_config(file: Path, manifest: dict[str, Any], cfg: NFCoreConfig) -> None:
+    """The image's embedded config must hash to its `config_hash` (else the manifest was
+    edited), and that must be `cfg`'s (else the image is for another config)."""
+    image_cfg = manifest.get("config")
+    embedded = hashlib.sha256(json.dumps(image_cfg, sort_keys=True).encode()).hexdigest()
+    if embedded != manifest.get("config_hash"):
+        diffs = _diff(_flatten(image_cfg) if isinstance(image_cfg, dict) else {},
+                      _flatten(cfg.to_dict())) if manifest.get("config_hash") == cfg.hash() \
+            else []
+        edited = f" ({'; '.join(f'{k}: {a!r}' for k, a, _ in diffs)})" if diffs else ""
+        raise ImageError(f"{file}: the embedded config{edited} does not hash to the "
+                         f"manifest's config_hash: the manifest was edited or is corrupt; "
+                         f"recompile the image")
     if manifest.get("config_hash") == cfg.hash():
         return
-    image_cfg = manifest.get("config")
     diffs = _diff(_flatten(image_cfg) if isinstance(image_cfg, dict) else {},
                   _flatten(cfg.to_dict()))
     if diffs:

@@ -2,7 +2,9 @@
 
 `compile_forest` (in `nfcore.compiler.compile_forest`, re-exported from
 `nfcore.compiler`) builds a `ForestImage`; `ForestImage.save` writes it and
-`load_forest_image` reads it back, checking it against the config and the forest.
+`load_forest_image` reads it back, checking it against the config and the forest, and the
+manifest's trees, cores and residency against each other and the config
+(`forest_checks`).
 
 Layout::
 
@@ -57,6 +59,7 @@ from nfcore.compiler.images.core_image import (
     _open_manifest,
     _read_verified,
 )
+from nfcore.compiler.images.forest_checks import check_forest_layout
 from nfcore.compiler.images.tree_image import load_tree_image, save_tree_image
 from nfcore.compiler.lower.split import Coord, TreeProgram
 from nfcore.compiler.quant.tree import QuantizedTree
@@ -190,6 +193,10 @@ class ForestImage:
         if coord not in self._sram:
             entry = self._core_entry(coord)
             blob = _read_verified(self._root(), entry["sram"], self.manifest)
+            if len(blob) != int(entry["sram_words"]) * self.cfg.core.lanes:
+                raise ImageError(f"{self._root() / entry['sram']}: {len(blob)} bytes, but the "
+                                 f"manifest gives core {coord} {entry['sram_words']} words of "
+                                 f"{self.cfg.core.lanes} bytes")
             self._sram[coord] = np.frombuffer(blob, dtype=np.uint8).reshape(
                 -1, self.cfg.core.lanes).copy()
         return self._sram[coord]
@@ -260,6 +267,7 @@ def load_forest_image(path: str | Path, cfg: NFCoreConfig,
     for key in ("forest", "trees", "cores", "files"):
         if key not in manifest:
             raise ImageError(f"{root / MANIFEST}: missing key {key!r}")
+    check_forest_layout(root / MANIFEST, manifest, cfg)
     if forest_dir is not None:
         # torch (through forest.io) only to check the forest: loading an image needs none.
         from forest.io import ForestReader

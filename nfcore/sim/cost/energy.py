@@ -21,9 +21,12 @@ energy (bitlines, sense amplifiers, output wires) is taken to dominate, and the 
 wordline share is not modelled separately. A write is a read of the same bits times
 `sram_write_to_read_ratio` (an assumption row).
 
-Scale
------
-`technology.energy_scale` multiplies every energy, leakage included, and is reported.
+Scale and node
+--------------
+The table is quoted at one node (`node_nm`); a config at another `technology.node_nm` moves
+every on-chip energy, leakage included, by the node factors of `nodes.py` (Stillmaker and
+Baas 2017; DRAM and HBM rows are not moved). `technology.energy_scale` then multiplies every
+energy. Both are reported.
 """
 
 from __future__ import annotations
@@ -34,10 +37,17 @@ from pathlib import Path
 from typing import Any
 
 from nfcore.arch import isa
-from nfcore.config import NFCoreConfig, read_yaml
+from nfcore.config import (
+    ENERGY_TABLES_DIR,
+    NFCoreConfig,
+    energy_table_names,
+    energy_table_path,
+    read_yaml,
+)
 from nfcore.errors import ConfigError
+from nfcore.sim.cost.nodes import node_scaling
 
-TABLES_DIR = Path(__file__).resolve().parent.parent / "tables" / "energy"
+TABLES_DIR = ENERGY_TABLES_DIR
 
 UNITS = ("pJ", "pJ/bit", "pJ/bit/mm", "uW", "uW/KiB", "x")
 """Units a row may have. Energies are pJ; leakage is a power, uW."""
@@ -125,10 +135,9 @@ class EnergyTable:
         Raises `EnergyTableError` naming the file, the row and the key at fault.
         """
         text = str(name_or_path)
-        is_name = not any(s in text for s in ("/", "\\")) and not text.endswith((".yaml", ".yml"))
-        path = TABLES_DIR / f"{text}.yaml" if is_name else Path(text)
+        path = energy_table_path(text)
         if not path.is_file():
-            known = ", ".join(sorted(p.stem for p in TABLES_DIR.glob("*.yaml")))
+            known = ", ".join(energy_table_names())
             raise EnergyTableError(
                 f"energy table {text!r} not found (looked for {path}); known tables: {known}"
             )
@@ -241,13 +250,16 @@ def _parse_row(raw: Any, where: str) -> EnergyRow:
 
 @dataclass(frozen=True)
 class EventEnergies:
-    """Energy of each event a core counts, in pJ, with `energy_scale` already applied.
+    """Energy of each event a core counts, in pJ, with the node factor and `energy_scale`
+    already applied.
 
     Derived from one table and one config; `events.energy_by_component` multiplies these by
     event counts.
     """
 
     energy_scale: float
+    node_factor: float
+    """The logic factor from the table's node to the config's (`nodes.NodeScaling.logic`)."""
     weight_word_read_pj: float
     """One read of a `lanes`-byte word from the weight SRAM."""
     act_word_read_pj: float
@@ -268,7 +280,8 @@ class EventEnergies:
 
     @classmethod
     def of(cls, cfg: NFCoreConfig, table: EnergyTable) -> EventEnergies:
-        s = cfg.technology.energy_scale
+        node = node_scaling(table.node_nm, cfg.technology.node_nm).logic
+        s = cfg.technology.energy_scale * node
         word_bits = cfg.core.lanes * 8
 
         def read(array_bytes: int, bits: int) -> float:
@@ -279,7 +292,8 @@ class EventEnergies:
         leak_uw = (table.value("leakage_sram_uw_per_kib") * sram_kib(cfg)
                    + table.value("leakage_core_uw"))
         return cls(
-            energy_scale=s,
+            energy_scale=cfg.technology.energy_scale,
+            node_factor=node,
             weight_word_read_pj=read(cfg.core.weight_sram_bytes, word_bits),
             act_word_read_pj=read(act, word_bits),
             act_word_write_pj=w * read(act, word_bits),
@@ -321,10 +335,14 @@ def energy_model_summary(cfg: NFCoreConfig, table: EnergyTable | None = None) ->
     arrays = {"weight SRAM": cfg.core.weight_sram_bytes,
               "activation scratchpad": cfg.core.act_sram_bytes,
               "instruction memory": imem_bytes(cfg)}
+    scaling = node_scaling(table.node_nm, cfg.technology.node_nm)
     assumptions = [
+        f"node: table {table.name} is quoted at {table.node_nm} nm; this config is at "
+        f"{cfg.technology.node_nm} nm: on-chip energies x {scaling.logic:.4g} (logic, SRAM, "
+        f"routers, leakage), wires x {scaling.wire:.4g}, DRAM/HBM x 1 (Stillmaker and Baas "
+        "2017; see technology.nodes)",
         f"technology.energy_scale = {cfg.technology.energy_scale:g}: multiplies every energy "
-        f"of table {table.name} (node {table.node_nm} nm) for a {cfg.technology.node_nm} nm "
-        "config",
+        "after the node factors",
         "SRAM read energy: log-log interpolation between the table's points, clamped outside "
         "them; scaled by bits/64 for the word width",
     ]
@@ -342,6 +360,8 @@ def energy_model_summary(cfg: NFCoreConfig, table: EnergyTable | None = None) ->
         "table": table.name,
         "table_path": str(table.path),
         "energy_scale": cfg.technology.energy_scale,
+        "node_nm": cfg.technology.node_nm,
+        "node_scaling": scaling.to_dict(),
         "clock_mhz": cfg.technology.clock_mhz,
         "sram_kib_leaking": sram_kib(cfg),
         "rows": [r.to_dict() for r in used],

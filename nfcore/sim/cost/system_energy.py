@@ -1,7 +1,9 @@
 """Per-event energies of the whole chip: the cores, the mesh, the DRAM channel, power states.
 
 Extends `energy.EventEnergies` (one core) with the energies the system model charges, all
-read from the same energy table and scaled by `technology.energy_scale`:
+read from the same energy table, moved to the config's node (`nodes.py`: wires by the
+supply's square, routers and SRAM leakage as logic, DRAM and HBM not at all) and scaled by
+`technology.energy_scale`:
 
 * network, per flit: a flit of `noc.flit_bits(lanes)` bits costs
   `bits * core_pitch_mm * wire_pj_per_bit_mm` per router-to-router hop and
@@ -26,6 +28,7 @@ from typing import Any
 from nfcore.arch import noc
 from nfcore.config import NFCoreConfig
 from nfcore.sim.cost.energy import EnergyTable, EventEnergies, energy_model_summary, sram_kib
+from nfcore.sim.cost.nodes import node_scaling
 
 SYSTEM_ROWS_USED = ("wire_pj_per_bit_mm", "router_pj_per_bit", "dram_read_64b_low",
                     "dram_read_64b_high", "hbm_pj_per_bit", "gated_sram_leakage_fraction",
@@ -59,22 +62,24 @@ class SystemEnergies:
     @classmethod
     def of(cls, cfg: NFCoreConfig, table: EnergyTable) -> SystemEnergies:
         s = cfg.technology.energy_scale
+        node = node_scaling(table.node_nm, cfg.technology.node_nm)
         core = EventEnergies.of(cfg, table)
         bits = noc.flit_bits(cfg.core.lanes)
         if cfg.dram.kind == "ddr":
             dram_pj_per_bit = table.value("dram_read_64b_low") / 64
         else:
             dram_pj_per_bit = table.value("hbm_pj_per_bit")
-        sram_leak_pj = (s * table.value("leakage_sram_uw_per_kib") * sram_kib(cfg)
+        sram_leak_pj = (s * node.logic * table.value("leakage_sram_uw_per_kib") * sram_kib(cfg)
                         / cfg.technology.clock_mhz)
         gated = (table.value("gated_sram_leakage_fraction") * sram_leak_pj
                  if cfg.power.gated_retains_sram else 0.0)
         return cls(
             core=core,
             flit_bits=bits,
-            wire_pj_per_flit_hop=s * bits * cfg.mesh.core_pitch_mm
-            * table.value("wire_pj_per_bit_mm"),
-            router_pj_per_flit=s * bits * table.value("router_pj_per_bit"),
+            wire_pj_per_flit_hop=s * node.row_factor("wire_pj_per_bit_mm") * bits
+            * cfg.mesh.core_pitch_mm * table.value("wire_pj_per_bit_mm"),
+            router_pj_per_flit=s * node.row_factor("router_pj_per_bit") * bits
+            * table.value("router_pj_per_bit"),
             weight_word_write_pj=table.value("sram_write_to_read_ratio")
             * core.weight_word_read_pj,
             dram_pj_per_byte=s * 8 * dram_pj_per_bit,
