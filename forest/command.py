@@ -159,7 +159,9 @@ def summary_table(result: TrainResult) -> str:
     if m is not None:
         c = m.chosen
         row(f"monolith ({m.spec.kind}, {c.width}x{c.depth})", m.accuracy, "", m.n_parameters)
-        note = "" if m.matched else "  (NOT matched: no rung reached the forest's accuracy)"
+        note = "" if m.matched else (
+            "  (NOT matched: reached on validation, not on test)" if m.reached_on_validation
+            else "  (NOT matched: no rung reached the forest's accuracy)")
         ladder = ", ".join(f"{r.width}x{r.depth}: {r.val_accuracy:.4f}/{r.test_accuracy:.4f} "
                            f"({r.best_epoch}/{r.epochs} ep)" for r in m.tried)
         lines += ["", f"monolith ladder (width x depth: val/test acc, best/run epochs): "
