@@ -241,6 +241,13 @@ class AuditLog:
     def head_sha256(self) -> str:
         return self._head
 
+    def request_ids(self) -> list[str]:
+        """The `request_id` of every durable record that has one, in log order."""
+        with open(self.path, "rb") as f:
+            data = f.read(self._offset)
+        ids = (json.loads(line)["record"].get("request_id") for line in data.splitlines())
+        return [i for i in ids if isinstance(i, str)]
+
     def append(self, record: Mapping[str, Any]) -> dict[str, Any]:
         """Append one record durably; return its entry (seq, prev_sha256, sha256)."""
         return self.append_batch([record])[0]
@@ -282,7 +289,8 @@ class AuditLog:
         chunks, written = [], []
         for b in group:
             try:
-                lines, entries = [], []
+                lines: list[bytes] = []
+                entries: list[dict[str, Any]] = []
                 for rec in b.records:
                     entry: dict[str, Any] = {"seq": seq + len(entries),
                                              "prev_sha256": entries[-1]["sha256"] if entries
