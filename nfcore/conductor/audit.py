@@ -254,7 +254,8 @@ class AuditLog:
 
     def append_batch(self, records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         """Append `records` in order, durably (written and fsynced) before returning; return
-        their entries.
+        their entries (seq, prev_sha256, record, sha256, and `record_json`: the record's
+        canonical JSON as written).
 
         Raises `AuditError` (and writes nothing) if a record is not JSON-serialisable, and
         `AuditWriteError` (nothing of these records stays in the file) if the write fails.
@@ -292,12 +293,15 @@ class AuditLog:
                 lines: list[bytes] = []
                 entries: list[dict[str, Any]] = []
                 for rec in b.records:
-                    entry: dict[str, Any] = {"seq": seq + len(entries),
-                                             "prev_sha256": entries[-1]["sha256"] if entries
-                                             else prev, "record": dict(rec)}
-                    entry["sha256"] = record_hash(entry)
-                    lines.append(canonical(entry).encode() + b"\n")
-                    entries.append(entry)
+                    i, before = seq + len(entries), entries[-1]["sha256"] if entries else prev
+                    # canonical({"prev_sha256", "record", "seq"}) spelled out (keys sorted),
+                    # so the record is serialised once and its text handed back
+                    rec_json = canonical(rec)
+                    body = f'{{"prev_sha256":"{before}","record":{rec_json},"seq":{i}}}'
+                    digest = hashlib.sha256(body.encode()).hexdigest()
+                    lines.append(f'{body[:-1]},"sha256":"{digest}"}}\n'.encode())
+                    entries.append({"seq": i, "prev_sha256": before, "record": dict(rec),
+                                    "sha256": digest, "record_json": rec_json})
             except (TypeError, ValueError) as exc:
                 b.error = AuditError(f"audit record {seq + len(entries)} cannot be written as "
                                      f"JSON: {exc}")

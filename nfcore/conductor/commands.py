@@ -148,11 +148,16 @@ def serve(conductor: Conductor, host: str, port: int, quiet: bool = False, *,
     against its hashes (`ImageError` on the first corrupt one) unless `lazy_verify`, in
     which case a request that meets a corrupt core fails and turns /healthz failing."""
     # The web stack (FastAPI, pydantic, uvicorn) is heavy and only `nfcore serve` needs it.
+    import torch
     import uvicorn
 
     from nfcore.conductor.image_check import verify_image
     from nfcore.conductor.server import MAX_BODY_BYTES, create_app
 
+    # One intra-op thread: the batcher's worker threads are the parallelism, and torch's own
+    # threads on top of them made the importance pass 20x slower on a loaded 2-core host
+    # (benchmarks/bench_serve.py, cProfile; docs/conductor.md).
+    torch.set_num_threads(1)
     limit = MAX_BODY_BYTES if max_body_bytes is None else max_body_bytes
     if limit < 1:
         raise ConfigError(f"--max-body-bytes {limit}: must be >= 1")

@@ -83,6 +83,8 @@ class Answer:
     record: dict[str, Any]
     audit: dict[str, Any] = field(default_factory=dict)
     """The log entry's seq, prev_sha256 and sha256 (empty without a log)."""
+    record_json: str | None = None
+    """`record` as canonical JSON, as the log holds it (None without a log)."""
 
 
 def aggregate(logits: npt.NDArray[np.floating], weights: npt.NDArray[np.floating]
@@ -241,5 +243,6 @@ class Conductor:
         entries = self.audit.append_batch(records) if self.audit is not None else \
             [{} for _ in records]
         return [Answer(rid, int(classes[i]), records[i]["probs"], records[i],
-                       {k: e[k] for k in ("seq", "prev_sha256", "sha256") if k in e})
+                       {k: e[k] for k in ("seq", "prev_sha256", "sha256") if k in e},
+                       e.get("record_json"))
                 for i, (rid, e) in enumerate(zip(ids, entries, strict=True))]

@@ -41,6 +41,7 @@ reads, validates and answers.
 from __future__ import annotations
 
 import asyncio
+import json
 import queue
 import re
 import threading
@@ -339,6 +340,7 @@ class ServerMetrics:
         self.energy = Histogram("nfcore_request_energy_pj", "Modelled energy per row by "
                                 "component (pJ)", ["component"], buckets=ENERGY_BUCKETS_PJ,
                                 registry=r)
+        self._energy_children: dict[str, Any] = {}
         self.cores = Histogram("nfcore_request_cores_woken", "Cores woken per row",
                                buckets=CORES_BUCKETS, registry=r)
         Gauge("nfcore_trees_loaded", "Trees loaded from the image so far",
@@ -347,6 +349,13 @@ class ServerMetrics:
         Gauge("nfcore_audit_log_records", "Durable records in the audit log",
               registry=r).set_function(lambda: log.records if log is not None else 0)
 
+    def _energy(self, component: str) -> Any:
+        """The energy histogram's child for `component` (looked up once)."""
+        child = self._energy_children.get(component)
+        if child is None:
+            child = self._energy_children[component] = self.energy.labels(component)
+        return child
+
     def answered(self, answers: Sequence[Answer]) -> None:
         for a in answers:
             rec = a.record
@@ -354,8 +363,8 @@ class ServerMetrics:
             self.cores.observe(float(rec["cores_woken"]))
             for comp, pj in rec["energy_pj"].items():
                 if pj is not None:
-                    self.energy.labels(comp).observe(float(pj))
-            self.energy.labels("total").observe(float(rec["energy_pj_total"]))
+                    self._energy(comp).observe(float(pj))
+            self._energy("total").observe(float(rec["energy_pj_total"]))
         self.rows.inc(len(answers))
 
 
@@ -382,9 +391,12 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def _answer_json(a: Answer) -> dict[str, Any]:
-    return {"request_id": a.request_id, "prediction": a.prediction, "probs": a.probs,
-            "record": a.record, "audit": a.audit}
+def _answer_json(a: Answer) -> str:
+    """The answer's JSON text; the record's text is the log's when there is one (it is
+    serialised once per request, not twice)."""
+    record = a.record_json if a.record_json is not None else json.dumps(a.record)
+    return (f'{{"request_id":{json.dumps(a.request_id)},"prediction":{a.prediction},'
+            f'"probs":{json.dumps(a.probs)},"record":{record},"audit":{json.dumps(a.audit)}}}')
 
 
 def create_app(conductor: Conductor, max_body_bytes: int = MAX_BODY_BYTES,
@@ -428,8 +440,8 @@ def create_app(conductor: Conductor, max_body_bytes: int = MAX_BODY_BYTES,
             ids.release(rids)
             raise Problem(500, "backend", f"backend failed: {exc}") from None
 
-    @app.post("/v1/predict")
-    async def predict(request: Request) -> JSONResponse:
+    @app.post("/v1/predict", response_model=None)
+    async def predict(request: Request) -> Response:
         t0 = time.perf_counter()
         metrics.requests.inc()
         try:
@@ -439,9 +451,9 @@ def create_app(conductor: Conductor, max_body_bytes: int = MAX_BODY_BYTES,
             return p.response()
         metrics.answered(answers)
         metrics.latency.observe(time.perf_counter() - t0)
-        if one:
-            return JSONResponse(_answer_json(answers[0]))
-        return JSONResponse({"answers": [_answer_json(a) for a in answers]})
+        text = _answer_json(answers[0]) if one else \
+            f'{{"answers":[{",".join(_answer_json(a) for a in answers)}]}}'
+        return Response(text, media_type="application/json")
 
     @app.get("/healthz")
     def healthz() -> JSONResponse:
