@@ -34,8 +34,9 @@ Errors are JSON `{"detail": "...", "field": "...", "cause": "..."}` (`field` for
 * 500 `corrupt_image` (a core's SRAM or programs do not match their hash) or `backend`.
 
 Requests that arrive together are run as one Conductor batch (one routing, one grouped run
-per tree, one audit write and fsync) by `Batcher`'s worker threads; the event loop only
-reads, validates and answers.
+per tree shape, one audit write and fsync) by `Batcher`'s two threads (compute, commit),
+which overlap one batch's fsync with the next batch's work; the event loop only reads,
+validates and answers.
 """
 
 from __future__ import annotations
@@ -250,26 +251,33 @@ def _settle(job: _Job, result: list[Answer] | BaseException) -> None:
 
 @dataclass(eq=False)
 class Batcher:
-    """Worker threads that run queued requests through `conductor` in batches: each takes
-    every job waiting (up to `MAX_BATCH_ROWS` rows) and runs them as one `Conductor.run`.
-    If a batch fails on the backend or the image, its jobs are retried one by one, so only
-    the requests that meet the fault fail; an audit failure fails them all (none is
-    durable)."""
+    """Two threads between the event loop and `conductor`, a pipeline:
+
+    * compute: takes every job waiting (up to `MAX_BATCH_ROWS` rows) and runs them as one
+      `Conductor.answer` (one routing, one grouped run per tree shape, one importance pass);
+      if a batch fails on the backend or the image, its jobs are retried one by one, so only
+      the requests that meet the fault fail;
+    * commit: takes every computed batch waiting and makes their records durable with one
+      `Conductor.commit` (one write and one fsync), then answers them. An audit failure
+      fails all of them (none is durable).
+
+    So one batch is computed while the one before it is fsynced, and batches keep their
+    order in the log."""
 
     conductor: Conductor
-    workers: int = 2
     _jobs: queue.SimpleQueue[_Job | None] = field(default_factory=queue.SimpleQueue)
+    _done: queue.SimpleQueue[tuple[list[_Job], list[Answer]] | None] = field(
+        default_factory=queue.SimpleQueue)
     _threads: list[threading.Thread] = field(default_factory=list)
 
     def start(self) -> None:
-        for k in range(self.workers):
-            t = threading.Thread(target=self._work, name=f"conductor-{k}", daemon=True)
+        for name, target in (("compute", self._compute), ("commit", self._commit)):
+            t = threading.Thread(target=target, name=f"conductor-{name}", daemon=True)
             t.start()
             self._threads.append(t)
 
     def stop(self) -> None:
-        for _ in self._threads:
-            self._jobs.put(None)
+        self._jobs.put(None)
         for t in self._threads:
             t.join(timeout=10)
         self._threads.clear()
@@ -280,43 +288,62 @@ class Batcher:
         self._jobs.put(job)
         return await job.future
 
-    def _work(self) -> None:
-        while True:
-            first = self._jobs.get()
-            if first is None:
-                return
-            batch, n = [first], len(first.rows)
+    def _compute(self) -> None:
+        while (first := self._jobs.get()) is not None:
+            batch, n, stop = [first], len(first.rows), False
             while n < MAX_BATCH_ROWS:
                 try:
                     nxt = self._jobs.get_nowait()
                 except queue.Empty:
                     break
                 if nxt is None:
-                    self._jobs.put(None)  # leave the stop signal for the next loop
+                    stop = True
                     break
                 batch.append(nxt)
                 n += len(nxt.rows)
-            self._run(batch)
+            self._answer(batch)
+            if stop:
+                break
+        self._done.put(None)
 
-    def _run(self, batch: list[_Job]) -> None:
+    def _answer(self, batch: list[_Job]) -> None:
         try:
-            answers = self.conductor.run(np.concatenate([j.rows for j in batch]),
-                                         [i for j in batch for i in j.ids])
-        except AuditWriteError as exc:
-            for j in batch:
-                _settle(j, exc)
-            return
+            answers = self.conductor.answer(np.concatenate([j.rows for j in batch]),
+                                            [i for j in batch for i in j.ids])
         except Exception as exc:  # noqa: BLE001 - every job must be settled
             if len(batch) == 1:
                 _settle(batch[0], exc)
             else:
                 for j in batch:
-                    self._run([j])
+                    self._answer([j])
             return
-        k = 0
-        for j in batch:
-            _settle(j, answers[k:k + len(j.rows)])
-            k += len(j.rows)
+        self._done.put((batch, answers))
+
+    def _commit(self) -> None:
+        while (first := self._done.get()) is not None:
+            ready, stop = [first], False
+            while True:
+                try:
+                    nxt = self._done.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    stop = True
+                    break
+                ready.append(nxt)
+            jobs = [j for batch, _ in ready for j in batch]
+            try:
+                answers = self.conductor.commit([a for _, ans in ready for a in ans])
+            except Exception as exc:  # noqa: BLE001 - every job must be settled
+                for j in jobs:
+                    _settle(j, exc)
+            else:
+                k = 0
+                for j in jobs:
+                    _settle(j, answers[k:k + len(j.rows)])
+                    k += len(j.rows)
+            if stop:
+                break
 
 
 class ServerMetrics:
@@ -399,13 +426,12 @@ def _answer_json(a: Answer) -> str:
             f'"probs":{json.dumps(a.probs)},"record":{record},"audit":{json.dumps(a.audit)}}}')
 
 
-def create_app(conductor: Conductor, max_body_bytes: int = MAX_BODY_BYTES,
-               workers: int = 2) -> FastAPI:
+def create_app(conductor: Conductor, max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI:
     """The app serving `conductor` (which should have an audit log). The batcher's worker
     threads run while the app is being served (its lifespan)."""
     metrics = ServerMetrics(conductor)
     health = Health()
-    batcher = Batcher(conductor, workers)
+    batcher = Batcher(conductor)
     log = conductor.audit
     if log is not None:
         log.on_fsync = metrics.fsync.observe
