@@ -148,7 +148,10 @@ def serve_rate(backend: str, forest: Path, image: Path, tmp: Path, sz: Sizes
             if ok != sz.http_requests:
                 raise RuntimeError(f"{backend}: {sz.http_requests - ok} requests not answered")
             rates[phase] = sz.http_requests / elapsed
-        records = httpx.get(f"{url}/metrics").json()["audit"]["records"]
+        from prometheus_client.parser import text_string_to_metric_families
+
+        records = next(int(f.samples[0].value) for f in text_string_to_metric_families(
+            httpx.get(f"{url}/metrics").text) if f.name == "nfcore_audit_log_records")
         if records != 2 * sz.http_requests:
             raise RuntimeError(f"{backend}: {records} audit records for {2 * sz.http_requests} "
                                "answers")
