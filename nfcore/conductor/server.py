@@ -126,6 +126,33 @@ class PredictRequest(BaseModel):
         return self
 
 
+def request_schema(input_shape: Sequence[int]) -> dict[str, Any]:
+    """`PredictRequest`'s JSON schema, self-contained, with the forest's row shape in the
+    descriptions of `inputs` (for the OpenAPI document at /docs and /openapi.json)."""
+    schema = PredictRequest.model_json_schema()
+    defs = schema.pop("$defs", {})
+
+    def inline(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref", "")
+            if ref.startswith("#/$defs/"):
+                return inline(defs[ref.removeprefix("#/$defs/")])
+            return {k: inline(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [inline(v) for v in node]
+        return node
+
+    size = int(np.prod(input_shape))
+    row = (f"one row: {size} finite JSON numbers, flat or nested as the forest's input shape "
+           f"{list(input_shape)}")
+    out: dict[str, Any] = inline(schema)
+    out["properties"]["inputs"]["description"] = f"{row}; or a list of such rows (a batch)"
+    rows = out["properties"]["rows"]
+    batch = next(m for m in rows.get("anyOf", [rows]) if m.get("type") == "array")
+    batch["items"]["properties"]["inputs"]["description"] = row
+    return out
+
+
 class Problem(Exception):
     """A request that gets an error answer: HTTP `status`, `cause` (the metrics label)."""
 
@@ -466,8 +493,12 @@ def create_app(conductor: Conductor, max_body_bytes: int = MAX_BODY_BYTES) -> Fa
             ids.release(rids)
             raise Problem(500, "backend", f"backend failed: {exc}") from None
 
-    @app.post("/v1/predict", response_model=None)
+    @app.post("/v1/predict", response_model=None, openapi_extra={"requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": request_schema(conductor.input_shape)}}}})
     async def predict(request: Request) -> Response:
+        """Predict one row or a batch of rows (the body is read and validated here, so the
+        size limit applies before it is parsed)."""
         t0 = time.perf_counter()
         metrics.requests.inc()
         try:

@@ -212,6 +212,13 @@ def test_malformed_requests_name_the_field_and_are_not_logged(
     assert verify_log(served.log).records == before
 
 
+def test_the_schema_gives_the_row_shape(served: Served) -> None:
+    doc = httpx.get(f"{served.url}/openapi.json").json()
+    body = doc["paths"]["/v1/predict"]["post"]["requestBody"]["content"]["application/json"]
+    assert "64 finite JSON numbers" in body["schema"]["properties"]["inputs"]["description"]
+    assert "$ref" not in json.dumps(body)
+
+
 def test_malformed_json_is_field_body(served: Served) -> None:
     r = httpx.post(f"{served.url}/v1/predict", content=b'{"inputs": [1, 2,',
                    headers={"content-type": "application/json"})
