@@ -253,3 +253,12 @@ class _in_thread:  # noqa: N801 - used as a context manager
         self.server.should_exit = True
         self.thread.join(timeout=10)
 
+
+
+def test_a_body_limit_below_one_byte_is_refused(saved_forest: SavedForest, image_dir: Path,
+                                                config_file: Path, tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(_serve_argv(config_file, image_dir, saved_forest.folder,
+                            tmp_path / "a.jsonl", _free_port(), "--max-body-bytes", "0"))
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "--max-body-bytes 0" in err
