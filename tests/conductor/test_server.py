@@ -252,10 +252,13 @@ def test_concurrent_load_every_request_answered_once_in_the_log(
                 out.append((ids[i], r.status_code, r.json().get("audit", {}).get("seq", -1)))
         return out
 
+    fsyncs = _metrics(served.url)["nfcore_audit_fsync_seconds_count"][()]
     t0 = time.perf_counter()
     with ThreadPoolExecutor(CLIENTS) as pool:
         results = [r for rs in pool.map(client, range(CLIENTS)) for r in rs]
     elapsed = time.perf_counter() - t0
+    # requests that arrived together shared a write and an fsync
+    assert _metrics(served.url)["nfcore_audit_fsync_seconds_count"][()] - fsyncs < REQUESTS
     assert len(results) == REQUESTS
     assert all(status == 200 for _, status, _ in results)
     res = verify_log(served.log)
