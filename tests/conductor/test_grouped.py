@@ -50,3 +50,19 @@ def test_the_grouped_golden_backend_answers_as_the_isa_model(
     assert isinstance(backend, GoldenBackend) and set(backend._cycles) == \
         set(grouped.loaded_trees())
     assert all(c is not None for c in backend._cycles.values())  # the grouped path ran
+
+
+def test_grouped_importance_equals_tree_by_tree(saved_forest: SavedForest,
+                                                cfg: NFCoreConfig, image_dir: Path) -> None:
+    from nfcore.conductor.importance import gradient_x_input
+
+    c = _conductor(saved_forest, cfg, image_dir, grouped=True)
+    x = saved_forest.data.x_test[:24].astype(np.float32)
+    routing = c.route(x)
+    c._load(sorted(set(routing.trees.reshape(-1).tolist())))
+    trees = {t: c.reader.tree(t).requires_grad_(False) for t in c.loaded_trees()}
+    classes = np.arange(len(x)) % c.n_classes
+    args = (x, routing.trees, classes, c.stem, c.router, trees)
+    grouped, alone = gradient_x_input(*args), gradient_x_input(*args, grouped=False)
+    assert np.abs(alone).max() > 0
+    np.testing.assert_allclose(grouped, alone, rtol=1e-4, atol=1e-6 * np.abs(alone).max())
