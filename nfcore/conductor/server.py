@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import queue
 import re
 import threading
@@ -78,6 +79,7 @@ from pydantic import (
 from nfcore.conductor.audit import AuditWriteError
 from nfcore.conductor.conductor import Answer, Conductor, RequestError
 from nfcore.conductor.image_check import find_corrupt_cores
+from nfcore.conductor.inputs import rows_from_json
 from nfcore.errors import ImageError, NFCoreError
 
 MAX_BODY_BYTES = 1 << 20
@@ -169,22 +171,12 @@ class Problem(Exception):
 
 def as_rows(value: Any, input_shape: Sequence[int], field_path: str
             ) -> tuple[npt.NDArray[np.float64], bool]:
-    """(rows (n, size), one) of `value`: one row (flat or `input_shape`), or a list of such
-    rows. `RequestError` giving the shape sent and the one expected."""
-    shape, size = tuple(input_shape), int(np.prod(input_shape))
-    try:
-        a = np.asarray(value, dtype=np.float64)
-    except ValueError:
-        raise RequestError(f"{field_path}: ragged nesting (lists of different lengths); "
-                           f"expected rows of shape {list(shape)}") from None
-    one_row = {shape, (size,)}
-    if a.shape in one_row:
-        return a.reshape(1, size), True
-    if a.ndim >= 2 and a.shape[1:] in one_row and len(a) > 0:
-        return a.reshape(len(a), size), False
-    alt = f" or {[size]}" if shape != (size,) else ""
-    raise RequestError(f"{field_path}: sent shape {list(a.shape)}, expected one row of shape "
-                       f"{list(shape)}{alt} or rows [n, {size}]")
+    """(rows (n, size), one) of `value` by the row rules of `nfcore.conductor.inputs` (the
+    ones `nfcore run --inputs` applies); `one`: the value was a single row, not a batch."""
+    shape = tuple(int(v) for v in input_shape)
+    rows = rows_from_json(value, shape, field_path)
+    one = np.shape(value) in {shape, (math.prod(shape),)}
+    return rows.reshape(len(rows), -1).astype(np.float64), one
 
 
 def _error_field(errors: list[Any]) -> tuple[str, str]:
