@@ -191,7 +191,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     conductor = open_conductor(_config(args), args.image, args.forest, args.backend, args.audit,
                                build_dir=Path(args.build_dir),
                                standardized=args.standardized_inputs)
-    serve(conductor, args.host, args.port, quiet=args.quiet)
+    serve(conductor, args.host, args.port, quiet=args.quiet, lazy_verify=args.lazy_verify,
+          max_body_bytes=args.max_body_bytes)
     return 0
 
 
@@ -349,6 +350,11 @@ def _add_serve(p: argparse.ArgumentParser) -> None:
     _add_conductor_args(p)
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--max-body-bytes", type=int, default=None,
+                   help="refuse request bodies larger than this with 413 (default 1 MiB)")
+    p.add_argument("--lazy-verify", action="store_true",
+                   help="start without checking every core of the image against its hashes "
+                        "(a request that meets a corrupt core then fails, and /healthz says so)")
 
 
 def _add_audit(p: argparse.ArgumentParser) -> None:

@@ -169,15 +169,29 @@ def run_batches(conductor: Conductor, rows: npt.NDArray[np.float32], batch: int,
         audit_head=None if log is None else log.head_sha256)
 
 
-def serve(conductor: Conductor, host: str, port: int, quiet: bool = False) -> None:
-    """Serve `conductor` over HTTP until interrupted."""
+def serve(conductor: Conductor, host: str, port: int, quiet: bool = False, *,
+          lazy_verify: bool = False, max_body_bytes: int | None = None) -> None:
+    """Serve `conductor` over HTTP until interrupted. First check every core of its image
+    against its hashes (`ImageError` on the first corrupt one) unless `lazy_verify`, in
+    which case a request that meets a corrupt core fails and turns /healthz failing."""
     # The web stack (FastAPI, pydantic, uvicorn) is heavy and only `nfcore serve` needs it.
+    import torch
     import uvicorn
 
-    from nfcore.conductor.server import create_app
+    from nfcore.conductor.image_check import verify_image
+    from nfcore.conductor.server import MAX_BODY_BYTES, create_app
 
+    # One intra-op thread: the batcher's worker threads are the parallelism, and torch's own
+    # threads on top of them made the importance pass 20x slower on a loaded 2-core host
+    # (benchmarks/bench_serve.py, cProfile; docs/conductor.md).
+    torch.set_num_threads(1)
+    limit = MAX_BODY_BYTES if max_body_bytes is None else max_body_bytes
+    if limit < 1:
+        raise ConfigError(f"--max-body-bytes {limit}: must be >= 1")
+    if not lazy_verify and isinstance(conductor.image, ImageForest):
+        verify_image(conductor.image.image, progress=not quiet)
+    app = create_app(conductor, max_body_bytes=limit)
     if not quiet:
         print(f"serving forest {conductor.forest_id[:12]} ({conductor.reader.n_trees} trees) "
               f"on the {conductor.backend.name} backend at http://{host}:{port}", flush=True)
-    uvicorn.run(create_app(conductor), host=host, port=port,
-                log_level="warning" if quiet else "info")
+    uvicorn.run(app, host=host, port=port, log_level="warning" if quiet else "info")

@@ -86,6 +86,8 @@ class Answer:
     record: dict[str, Any]
     audit: dict[str, Any] = field(default_factory=dict)
     """The log entry's seq, prev_sha256 and sha256 (empty without a log)."""
+    record_json: str | None = None
+    """`record` as canonical JSON, as the log holds it (None without a log)."""
 
 
 def aggregate(logits: npt.NDArray[np.floating], weights: npt.NDArray[np.floating]
@@ -212,6 +214,11 @@ class Conductor:
     def run(self, x: Any, request_ids: Sequence[str] | None = None) -> list[Answer]:
         """Route, execute, aggregate, explain, price and audit a batch of rows `x` (in the
         user's units; the audit hashes them as sent)."""
+        return self.commit(self.answer(x, request_ids))
+
+    def answer(self, x: Any, request_ids: Sequence[str] | None = None) -> list[Answer]:
+        """`run` up to the audit: the answers, whose records are not in the log yet (a
+        server computes the next batch while `commit` makes this one durable)."""
         t0 = time.perf_counter()
         rows = self.check_inputs(x)
         if request_ids is not None and len(request_ids) != len(rows):
@@ -249,8 +256,16 @@ class Conductor:
                 "trees_loaded_by_batch": loaded,
                 "host_wall_s_batch": wall_s,
             })
-        entries = self.audit.append_batch(records) if self.audit is not None else \
-            [{} for _ in records]
-        return [Answer(rid, int(classes[i]), records[i]["probs"], records[i],
-                       {k: e[k] for k in ("seq", "prev_sha256", "sha256") if k in e})
-                for i, (rid, e) in enumerate(zip(ids, entries, strict=True))]
+        return [Answer(rid, int(classes[i]), records[i]["probs"], records[i])
+                for i, rid in enumerate(ids)]
+
+    def commit(self, answers: list[Answer]) -> list[Answer]:
+        """Append the answers' records to the audit log (if any) as one durable batch, in
+        order, and fill in their place in it; the same answers."""
+        if self.audit is None:
+            return answers
+        entries = self.audit.append_batch([a.record for a in answers])
+        for a, e in zip(answers, entries, strict=True):
+            a.audit = {k: e[k] for k in ("seq", "prev_sha256", "sha256")}
+            a.record_json = e["record_json"]
+        return answers

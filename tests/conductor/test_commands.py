@@ -140,7 +140,7 @@ def test_serve_answers_over_http(saved_forest: SavedForest, image_dir: Path,
         r = httpx.post(f"{url}/v1/predict",
                        json={"inputs": saved_forest.raw_test(6)[5].tolist()})
         assert r.status_code == 200 and r.json()["audit"]["seq"] == 0
-        assert httpx.get(f"{url}/metrics").json()["requests_answered"] == 1
+        assert "nfcore_rows_answered_total 1.0" in httpx.get(f"{url}/metrics").text
     finally:
         proc.terminate()
         proc.wait(timeout=20)

@@ -16,12 +16,13 @@ import httpx
 import pytest
 import uvicorn
 from conductor_helpers import SavedForest
+from prometheus_client.parser import text_string_to_metric_families
 
 from nfcore.compiler import load_forest_image
 from nfcore.conductor.audit import AuditLog, verify_log
 from nfcore.conductor.backends import make_backend
 from nfcore.conductor.conductor import Conductor
-from nfcore.conductor.server import create_app
+from nfcore.conductor.server import MAX_BODY_BYTES, create_app
 from nfcore.conductor.tree_source import ImageForest
 from nfcore.config import NFCoreConfig
 
@@ -85,17 +86,113 @@ def test_a_valid_request_is_answered_and_logged(served: Served,
     assert httpx.post(f"{served.url}/v1/predict", json={"inputs": nested}).status_code == 200
 
 
-def test_health_and_metrics(served: Served) -> None:
-    h = httpx.get(f"{served.url}/healthz").json()
-    assert h["status"] == "ok" and h["backend"] == "golden" and h["trees"] == 6
-    m = httpx.get(f"{served.url}/metrics").json()
-    assert m["audit"]["records"] == verify_log(served.log).records
-    assert m["requests_answered"] == sum(m["model_latency_histogram"]["counts"])
-    assert m["energy_pj_total"] > 0 and m["energy_pj_by_component"]["mac"] > 0
+def _metrics(url: str) -> dict[str, dict[tuple[tuple[str, str], ...], float]]:
+    """/metrics parsed as Prometheus text: sample name -> labels -> value."""
+    r = httpx.get(f"{url}/metrics")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
+    out: dict[str, dict[tuple[tuple[str, str], ...], float]] = {}
+    for family in text_string_to_metric_families(r.text):
+        for s in family.samples:
+            out.setdefault(s.name, {})[tuple(sorted(s.labels.items()))] = s.value
+    return out
+
+
+def test_health_and_metrics(served: Served, saved_forest: SavedForest) -> None:
+    h = httpx.get(f"{served.url}/healthz")
+    assert h.status_code == 200
+    assert h.json()["status"] == "ok" and h.json()["backend"] == "golden"
+    assert h.json()["trees"] == 6
+    before = _metrics(served.url)
+    row = saved_forest.data.x_test[1].tolist()
+    assert httpx.post(f"{served.url}/v1/predict", json={"inputs": row}).status_code == 200
+    assert httpx.post(f"{served.url}/v1/predict", json={"inputs": [True] * 64}
+                      ).status_code == 422
+    m = _metrics(served.url)
+    assert m["nfcore_requests_total"][()] == before["nfcore_requests_total"][()] + 2
+    assert m["nfcore_request_failures_total"][(("cause", "invalid_input"),)] >= 1
+    assert m["nfcore_audit_log_records"][()] == verify_log(served.log).records
+    assert m["nfcore_rows_answered_total"][()] == \
+        m["nfcore_request_model_latency_seconds_count"][()]
+    assert m["nfcore_request_latency_seconds_count"][()] >= 1
+    assert m["nfcore_audit_fsync_seconds_count"][()] >= 1
+    assert m["nfcore_request_energy_pj_sum"][(("component", "mac"),)] > 0
+    assert m["nfcore_request_energy_pj_sum"][(("component", "total"),)] > 0
+    assert m["nfcore_request_cores_woken_sum"][()] >= m["nfcore_rows_answered_total"][()]
+    assert m["nfcore_trees_loaded"][()] >= 1
+
+
+def test_a_batch_of_rows_is_answered_in_order(served: Served,
+                                              saved_forest: SavedForest) -> None:
+    rows = saved_forest.data.x_test[10:13]
+    before = verify_log(served.log).records
+    r = httpx.post(f"{served.url}/v1/predict", json={"inputs": rows.tolist()})
+    assert r.status_code == 200, r.text
+    answers = r.json()["answers"]
+    assert len(answers) == 3
+    singles = [httpx.post(f"{served.url}/v1/predict", json={"inputs": row.tolist()}).json()
+               for row in rows]
+    assert [a["probs"] for a in answers] == [s["probs"] for s in singles]
+    r = httpx.post(f"{served.url}/v1/predict", json={"rows": [
+        {"inputs": rows[0].tolist(), "request_id": "batch-a"}, {"inputs": rows[1].tolist()}]})
+    assert r.status_code == 200, r.text
+    assert r.json()["answers"][0]["request_id"] == "batch-a"
+    assert verify_log(served.log).records == before + 3 + 3 + 2
+
+
+def test_request_ids_are_unique_in_the_batch_and_the_log(served: Served) -> None:
+    row = [0.0] * 64
+    assert httpx.post(f"{served.url}/v1/predict",
+                      json={"inputs": row, "request_id": "once"}).status_code == 200
+    before = verify_log(served.log).records
+    again = httpx.post(f"{served.url}/v1/predict", json={"inputs": row, "request_id": "once"})
+    assert again.status_code == 409 and again.json()["field"] == "request_id"
+    assert "already used" in again.json()["detail"]
+    twice = httpx.post(f"{served.url}/v1/predict", json={"rows": [
+        {"inputs": row, "request_id": "dup"}, {"inputs": row, "request_id": "dup"}]})
+    assert twice.status_code == 409 and twice.json()["field"] == "rows.1.request_id"
+    assert verify_log(served.log).records == before
+
+
+@pytest.mark.parametrize(("value", "field"), [
+    (True, "inputs.3"), ("1.5", "inputs.3"), (None, "inputs.3"), ("1+2j", "inputs.3"),
+    ({"re": 1, "im": 2}, "inputs.3"),
+])
+def test_only_numbers_are_inputs(served: Served, value: object, field: str) -> None:
+    row: list[object] = [0.0] * 64
+    row[3] = value
+    r = httpx.post(f"{served.url}/v1/predict", json={"inputs": row})
+    assert r.status_code == 422, r.text
+    assert r.json()["field"] == field
+
+
+def test_shape_errors_give_the_shape_sent_and_expected(served: Served) -> None:
+    r = httpx.post(f"{served.url}/v1/predict", json={"inputs": [[0.0] * 63] * 3})
+    assert r.status_code == 400
+    assert "shape sent [3, 63]" in r.json()["detail"] and "64" in r.json()["detail"]
+
+
+def test_a_body_over_the_limit_is_refused_before_it_is_read(served: Served) -> None:
+    big = b'{"inputs": [' + b"0.0, " * 300_000 + b"0.0]}"
+    assert len(big) > MAX_BODY_BYTES
+    r = httpx.post(f"{served.url}/v1/predict", content=big,
+                   headers={"content-type": "application/json"})
+    assert r.status_code == 413 and r.json()["field"] == "body"
+
+    def chunks() -> Iterator[bytes]:  # no content-length: counted as it arrives
+        yield b'{"inputs": ['
+        for _ in range(300):
+            yield b"0.0, " * 1000
+        yield b"0.0]}"
+
+    r = httpx.post(f"{served.url}/v1/predict", content=chunks(),
+                   headers={"content-type": "application/json"})
+    assert r.status_code == 413
+    assert _metrics(served.url)["nfcore_request_failures_total"][
+        (("cause", "body_too_large"),)] >= 2
 
 
 @pytest.mark.parametrize(("body", "status", "field"), [
-    ({}, 422, "inputs"),
+    ({}, 422, "body"),
     ({"inputs": "zero"}, 422, "inputs"),
     ({"inputs": [0.0] * 10 + ["x"] + [0.0] * 53}, 422, "inputs"),
     ({"inputs": [0.0] * 63}, 400, "inputs"),
@@ -110,9 +207,23 @@ def test_malformed_requests_name_the_field_and_are_not_logged(
     before = verify_log(served.log).records
     r = httpx.post(f"{served.url}/v1/predict", json=body)
     assert r.status_code == status, r.text
-    assert r.json()["field"].split(".")[0] == field
+    assert r.json()["field"].split(".")[0].split("[")[0] == field  # inputs[7]: the row
     assert field in r.json()["detail"]
     assert verify_log(served.log).records == before
+
+
+def test_the_schema_gives_the_row_shape(served: Served) -> None:
+    doc = httpx.get(f"{served.url}/openapi.json").json()
+    body = doc["paths"]["/v1/predict"]["post"]["requestBody"]["content"]["application/json"]
+    assert "64 finite JSON numbers" in body["schema"]["properties"]["inputs"]["description"]
+    assert "$ref" not in json.dumps(body)
+
+
+def test_malformed_json_is_field_body(served: Served) -> None:
+    r = httpx.post(f"{served.url}/v1/predict", content=b'{"inputs": [1, 2,',
+                   headers={"content-type": "application/json"})
+    assert r.status_code == 422 and r.json()["field"] == "body"
+    assert r.json()["detail"].startswith("body: not valid JSON")
 
 
 @pytest.mark.parametrize("raw", [b"{not json", b'{"inputs": [NaN' + b", 0.0" * 63 + b"]}",
@@ -141,10 +252,13 @@ def test_concurrent_load_every_request_answered_once_in_the_log(
                 out.append((ids[i], r.status_code, r.json().get("audit", {}).get("seq", -1)))
         return out
 
+    fsyncs = _metrics(served.url)["nfcore_audit_fsync_seconds_count"][()]
     t0 = time.perf_counter()
     with ThreadPoolExecutor(CLIENTS) as pool:
         results = [r for rs in pool.map(client, range(CLIENTS)) for r in rs]
     elapsed = time.perf_counter() - t0
+    # requests that arrived together shared a write and an fsync
+    assert _metrics(served.url)["nfcore_audit_fsync_seconds_count"][()] - fsyncs < REQUESTS
     assert len(results) == REQUESTS
     assert all(status == 200 for _, status, _ in results)
     res = verify_log(served.log)
