@@ -35,7 +35,7 @@ from forest.command import TrainResult, run_train
 from forest.datasets import Dataset
 from forest.errors import ForestError
 from forest.io import load_forest
-from forest.monolith import MonolithResult
+from forest.monolith import MonolithResult, RungResult
 from forest.specialize import Specialization
 from forest.trees import TreeSpec, build_tree
 from nfcore.errors import NFCoreError
@@ -47,7 +47,8 @@ FOREST_FOLDER = "forest"
 META_FILE = "train.json"
 TENSORS_FILE = "train.safetensors"
 FORMAT = "nfcore-sweep-trained-forest"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""2: the monolith is a ladder of (width, depth) rungs with validation accuracies."""
 
 
 class ForestCacheError(NFCoreError):
@@ -104,9 +105,7 @@ def _save(trained: TrainResult, folder: Path) -> None:
     if mono is not None:
         for name, t in mono.tree.state_dict().items():
             arrays[f"monolith.{name}"] = t.detach().cpu().numpy().copy()
-        mono_meta = {"spec": mono.spec.to_dict(), "accuracy": mono.accuracy,
-                     "target_accuracy": mono.target_accuracy, "matched": mono.matched,
-                     "tried": [list(t) for t in mono.tried]}
+        mono_meta = mono.to_dict()  # the chosen rung's weights only, not every rung's
     save_file(arrays, str(folder / TENSORS_FILE))
     meta = {"format": FORMAT, "format_version": FORMAT_VERSION,
             "tensors_sha256": _sha256(folder / TENSORS_FILE),
@@ -161,7 +160,8 @@ def _load(folder: Path) -> TrainResult:
                   for k, v in arrays.items() if k.startswith("monolith.")}
         mono = MonolithResult(spec, build_tree(spec, params), float(m["accuracy"]),
                               float(m["target_accuracy"]), bool(m["matched"]),
-                              [(int(w), float(a), int(p)) for w, a, p in m["tried"]])
+                              bool(m["reached_on_validation"]),
+                              [RungResult(**r) for r in m["tried"]])
     forest_dir = folder / FOREST_FOLDER
     return TrainResult(load_forest(forest_dir), ForestReport(**report), mono,
                        Dataset(**data_fields), forest_dir)
