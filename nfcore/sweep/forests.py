@@ -36,6 +36,7 @@ from forest.datasets import Dataset
 from forest.errors import ForestError
 from forest.io import load_forest
 from forest.monolith import MonolithResult, RungResult
+from forest.scaling import InputScaling
 from forest.specialize import Specialization
 from forest.trees import TreeSpec, build_tree
 from nfcore.errors import NFCoreError
@@ -94,6 +95,8 @@ def _save(trained: TrainResult, folder: Path) -> None:
         value = getattr(trained.data, f.name)
         if isinstance(value, np.ndarray):
             arrays[f"data.{f.name}"] = np.ascontiguousarray(value)
+        elif isinstance(value, InputScaling):
+            data_meta[f.name] = value.to_dict()
         else:
             data_meta[f.name] = value
     report = dataclasses.asdict(trained.report)
@@ -146,6 +149,8 @@ def _load(folder: Path) -> TrainResult:
         key = f"data.{f.name}"
         if key in arrays:
             data_fields[f.name] = arrays[key]
+        elif f.name == "scaling" and meta["data"].get(f.name) is not None:
+            data_fields[f.name] = InputScaling.from_dict(meta["data"][f.name])
         elif f.name in meta["data"]:
             value = meta["data"][f.name]
             data_fields[f.name] = tuple(value) if isinstance(value, list) else value

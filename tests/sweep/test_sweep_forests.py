@@ -49,7 +49,8 @@ def entry(tmp_path: Path, forest_cache: Path) -> Path:
 def test_an_entry_is_data_only_and_loads_what_was_trained(forest_cache: Path) -> None:
     folder = forest_cache / forest_key(SPEC)
     names = {p.name for p in folder.rglob("*") if p.is_file()}
-    assert names == {META_FILE, TENSORS_FILE, "manifest.json", "weights.safetensors"}
+    assert names == {META_FILE, TENSORS_FILE, "manifest.json", "weights.safetensors",
+                     "input_scaling.json"}
     trained = load_trained(str(folder))
     mono = trained.monolith
     assert mono is not None
@@ -58,6 +59,9 @@ def test_an_entry_is_data_only_and_loads_what_was_trained(forest_cache: Path) ->
     # The monolith's weights came back: its accuracy is the one measured at training.
     assert np.mean(logits.argmax(1).numpy() == trained.data.y_test) == mono.accuracy
     assert trained.forest.n_trees == trained.data.n_tasks == TINY_FOREST["tasks"]
+    # The input scaling came back: it maps the raw test rows onto the stored standardized ones.
+    scaling = trained.data.scaling
+    assert scaling is not None and scaling.n_features == trained.data.x_test[0].size
 
 
 @pytest.mark.parametrize("name", [META_FILE, TENSORS_FILE])
