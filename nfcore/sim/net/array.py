@@ -11,6 +11,14 @@ offers in max(r, offer) and ends in the cycle after its tail. With no contention
 golden array's timing; with contention it equals `nfcore.sim.net.flit` (and the RTL, by
 `tests/sim/test_array_agreement.py`), without stepping every cycle.
 
+The host port takes part as `nfcore.golden.array` describes: `run_array_model` injects its
+`HostPacket`s (one packet after the other through router (0, 0)'s host input, each pushed
+from its cycle with backpressure, as a SEND pushes) and takes every flit of a SEND with
+`to_host` when it is offered. A core may be RUN several times (`runs`): a RUN presented in
+cycle t to a core is taken in the first cycle from t in which the core is idle (the cycle
+after its last program's `done`, `nfcore.hdl.core.sequencer`), and the program starts
+again at its first instruction in the next cycle.
+
 `core_state_cycles` gives each core's cycles in each power state over a window around the
 run, as the array's counters (`nfcore.hdl.power`) count them, for the leakage accounting
 (`nfcore.sim.cost.system_energy.leakage_pj_from_state_cycles`).
@@ -18,8 +26,8 @@ run, as the array's counters (`nfcore.hdl.power`) count them, for the leakage ac
 
 from __future__ import annotations
 
-from collections.abc import Collection, Generator, Mapping
-from dataclasses import dataclass
+from collections.abc import Collection, Generator, Mapping, Sequence
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
@@ -31,6 +39,7 @@ from nfcore.arch import isa, noc
 from nfcore.arch.isa import Instruction, Opcode
 from nfcore.config import NFCoreConfig
 from nfcore.errors import ExecutionError
+from nfcore.golden.array import HostPacket
 from nfcore.golden.core import MAX_STEPS, CoreState
 from nfcore.sim.net.oneshot import Network
 from nfcore.sim.net.worm import Worm, WormNetwork
@@ -85,16 +94,36 @@ def core_state_cycles(cfg: NFCoreConfig, cycles: Mapping[Coord, int],
     return out
 
 
+@dataclass(frozen=True)
+class HostDelivery:
+    """A packet a core sent to the host, as the host port took it."""
+
+    src: Coord
+    tag: int
+    payload: npt.NDArray[np.uint8]
+    header_cycle: int
+    """Cycle the host took its header."""
+    tail_cycle: int
+    """Cycle the host took its last flit."""
+
+
 @dataclass
 class ArrayModelResult:
     cycles: dict[Coord, int]
-    """Each core's cycles from RUN to its HALT (as `last_run_cycles` counts them)."""
+    """Each core's cycles from RUN to its HALT (as `last_run_cycles` counts them); of its
+    last run if it ran several times."""
     send_stall_cycles: dict[Coord, int]
     """Cycles each core's SENDs waited for the network."""
     recv_wait_cycles: dict[Coord, int]
     """Cycles each core's RECVs waited for a header."""
     network: Network
     gated: frozenset[Coord] = frozenset()
+    runs: dict[Coord, list[tuple[int, int]]] = field(default_factory=dict)
+    """Per core, (cycle RUN was taken, cycle of `done`) of each run, in order."""
+    host_out: list[HostDelivery] = field(default_factory=list)
+    """The packets sent to the host, in the order their tails reached it."""
+    host_waited: int = 0
+    """Host packets whose header waited at its destination (no RECV ready when offered)."""
 
     def state_cycles(self, cfg: NFCoreConfig, window_cycles: int, lead_cycles: int = 0
                      ) -> dict[Coord, dict[str, int]]:
@@ -103,10 +132,15 @@ class ArrayModelResult:
 
 
 def run_array_model(cfg: NFCoreConfig, cores: Mapping[Coord, CoreState],
-                    max_steps: int = MAX_STEPS, gated: Collection[Coord] = ()
-                    ) -> ArrayModelResult:
+                    max_steps: int = MAX_STEPS, gated: Collection[Coord] = (),
+                    host_in: Sequence[HostPacket] = (),
+                    runs: Mapping[Coord, Sequence[int]] | None = None) -> ArrayModelResult:
     """Run the loaded programs of `cores` (keyed by (x, y) on `cfg.mesh`), all started in the
     same cycle, until every core HALTs. The states are updated in place.
+
+    With `runs`, core c is presented RUN in each cycle of `runs[c]` (in order; a core not
+    in it is not run) instead of once in cycle 0. `host_in` are injected by the host port
+    in the order given (each from its `cycle`, after the previous one's last flit).
 
     The cores in `gated` are power-gated when RUN comes: they start `cfg.power.wake_up_cycles`
     later (the wake-up latency of `nfcore.hdl.power`); their `cycles` count from their own
@@ -117,9 +151,10 @@ def run_array_model(cfg: NFCoreConfig, cores: Mapping[Coord, CoreState],
     strangers = sorted(set(gated) - set(cores))
     if strangers:
         raise ExecutionError(f"gated cores {strangers} are not among the cores run")
-    run = _ArrayRun(cfg, cores, frozenset(gated), max_steps)
+    schedule = {c: list(runs.get(c, ())) if runs is not None else [0] for c in cores}
+    run = _ArrayRun(cfg, cores, frozenset(gated), max_steps, schedule, host_in)
     run.env.run()
-    running = sorted(set(cores) - set(run.cycles))
+    running = sorted(c for c in cores if len(run.runs[c]) < len(schedule[c]))
     if running:
         raise ExecutionError(f"deadlock: cores {running} never halted (a RECV waits for a "
                              "packet never sent, or a SEND for its packet to be taken)")
@@ -128,7 +163,9 @@ def run_array_model(cfg: NFCoreConfig, cores: Mapping[Coord, CoreState],
         src, dst, tag = left[0]
         raise ExecutionError(f"{len(left)} packets were never received, e.g. tag {tag} "
                              f"from {src} to {dst}")
-    return ArrayModelResult(run.cycles, run.stalls, run.waits, run.net, run.gated)
+    host_out = sorted(run.host_out, key=lambda d: (d.tail_cycle, d.src[1], d.src[0]))
+    return ArrayModelResult(run.cycles, run.stalls, run.waits, run.net, run.gated, run.runs,
+                            host_out, run.host_waited)
 
 
 class _ArrayRun:
@@ -136,7 +173,8 @@ class _ArrayRun:
     core (`_core`, with `_send` and `_recv`) and one for the network (`_network`)."""
 
     def __init__(self, cfg: NFCoreConfig, cores: Mapping[Coord, CoreState],
-                 gated: frozenset[Coord], max_steps: int) -> None:
+                 gated: frozenset[Coord], max_steps: int, schedule: dict[Coord, list[int]],
+                 host_in: Sequence[HostPacket]) -> None:
         self.cfg, self.gated, self.max_steps = cfg, gated, max_steps
         self.lanes = cfg.core.lanes
         self.env = env = simpy.Environment()
@@ -148,14 +186,19 @@ class _ArrayRun:
         self.cycles: dict[Coord, int] = {}
         self.stalls = dict.fromkeys(cores, 0)
         self.waits = dict.fromkeys(cores, 0)
-        self.mesh = WormNetwork(self.net)
+        self.mesh = WormNetwork(self.net, takes_at_once=frozenset({self.net.host}))
         self.worms: list[tuple[Coord, Coord, int, Worm]] = []
-        """(source, destination, tag, packet) of every SEND."""
+        """(source, destination, tag, packet) of every packet to a core."""
+        self.runs: dict[Coord, list[tuple[int, int]]] = {c: [] for c in cores}
+        self.host_out: list[HostDelivery] = []
+        self.host_waited = 0
         self.wake = env.event()
         """Wakes the network process when a packet is sent or taken."""
         env.process(self._network())
+        if host_in:
+            env.process(self._host(list(host_in)))
         for coord, state in sorted(cores.items(), key=lambda item: (item[0][1], item[0][0])):
-            env.process(self._core(coord, state))
+            env.process(self._core(coord, state, schedule[coord]))
 
     def _kick(self) -> None:
         if not self.wake.triggered:
@@ -177,18 +220,58 @@ class _ArrayRun:
             yield env.timeout(0)
             mesh.advance(int(env.now))
 
-    def _core(self, coord: Coord, state: CoreState) -> Generator[simpy.Event, Any, None]:
-        """One core from RUN to HALT, an instruction at a time."""
+    def _host(self, packets: list[HostPacket]) -> Generator[simpy.Event, Any, None]:
+        """The host port: each packet pushed from its cycle, after the previous one."""
+        env, net = self.env, self.net
+        for hp in packets:
+            if hp.dest not in self.inbox:
+                raise ExecutionError(f"the host sends to {hp.dest}, which has no core")
+            if hp.cycle > env.now:
+                yield env.timeout(hp.cycle - env.now)
+            header = hp.packet().header
+            free = env.event()
+
+            def offered(worm: Worm, cycle: int, hp: HostPacket = hp,
+                        header: dict[str, int] = header) -> None:
+                self.inbox[hp.dest].append(_Packet(noc.HOST, header, hp.payload, cycle, worm))
+                if not self.signal[hp.dest].triggered:
+                    self.signal[hp.dest].succeed()
+
+            def left(worm: Worm, cycle: int, free: simpy.Event = free) -> None:
+                free.succeed(cycle)
+
+            self.worms.append((noc.HOST, hp.dest, hp.tag, self.mesh.send(
+                net.host, net.core(hp.dest), isa.HEADER_FLITS + len(hp.payload),
+                int(env.now), offered, left)))
+            self._kick()
+            end = yield free
+            yield env.timeout(end - env.now)
+
+    def _core(self, coord: Coord, state: CoreState, schedule: list[int]
+              ) -> Generator[simpy.Event, Any, None]:
+        """One core: each RUN of `schedule`, from RUN to HALT, an instruction at a time."""
         env = self.env
         start = self.cfg.power.wake_up_cycles if coord in self.gated else 0
-        yield env.timeout(1 + start)  # the first running cycle is 1, as in the golden array
+        for presented in schedule:
+            taken = max(presented, int(env.now)) + start
+            start = 0
+            # The first running cycle is the one after RUN is taken (1 for a RUN in cycle 0,
+            # as in the golden array).
+            yield env.timeout(taken + 1 - env.now)
+            done = yield from self._program(coord, state)
+            self.cycles[coord] = done - taken
+            self.runs[coord].append((taken, done))
+            yield env.timeout(done + 1 - env.now)  # idle again the cycle after `done`
+
+    def _program(self, coord: Coord, state: CoreState) -> Generator[simpy.Event, Any, int]:
+        """Run the loaded program from its first instruction; returns its `done` cycle."""
+        env = self.env
         state.start()
         for _ in range(self.max_steps):
             instr = state.fetch()
             spent = isa.cycles(instr, self.lanes)
             if instr.op is Opcode.HALT:
-                self.cycles[coord] = int(env.now) + spent - 1 - start
-                return
+                return int(env.now) + spent - 1
             if instr.op is Opcode.SEND:
                 yield from self._send(coord, state, instr)
             elif instr.op is Opcode.RECV:
@@ -204,16 +287,19 @@ class _ArrayRun:
         """A SEND: pushes its flits from ISSUE cycles after its fetch; ends in the cycle
         after its last push."""
         env = self.env
-        dest = (instr.dest_x, instr.dest_y)
-        if dest not in self.inbox:
+        to_host = bool(instr.to_host)
+        dest = noc.HOST if to_host else (instr.dest_x, instr.dest_y)
+        if not to_host and dest not in self.inbox:
             raise ExecutionError(f"core {coord} sends to {dest}, which has no core")
         yield env.timeout(isa.ISSUE_CYCLES)
         sent = int(env.now)
         flits = isa.HEADER_FLITS + instr.n
         header = noc.decode_header(noc.encode_header(
-            dest_x=dest[0], dest_y=dest[1], src_x=coord[0], src_y=coord[1],
-            length=instr.n, tag=instr.tag))
-        packet = partial(_Packet, coord, header, state.send_payload(instr))
+            dest_x=0 if to_host else dest[0], dest_y=0 if to_host else dest[1],
+            src_x=coord[0], src_y=coord[1], length=instr.n, tag=instr.tag,
+            to_host=int(to_host)))
+        payload = state.send_payload(instr)
+        packet = partial(_Packet, coord, header, payload)
         free = env.event()
 
         def offered(worm: Worm, cycle: int) -> None:
@@ -224,8 +310,17 @@ class _ArrayRun:
         def left(worm: Worm, cycle: int) -> None:
             free.succeed(cycle)
 
-        self.worms.append((coord, dest, instr.tag, self.mesh.send(
-            self.net.core(coord), self.net.core(dest), flits, sent, offered, left)))
+        def delivered(worm: Worm, cycle: int) -> None:
+            assert worm.taken_cycle is not None
+            self.host_out.append(HostDelivery(coord, instr.tag, payload, worm.taken_cycle,
+                                              cycle))
+
+        if to_host:
+            self.mesh.send(self.net.core(coord), self.net.host, flits, sent, None, left,
+                           delivered)
+        else:
+            self.worms.append((coord, dest, instr.tag, self.mesh.send(
+                self.net.core(coord), self.net.core(dest), flits, sent, offered, left)))
         self._kick()
         end = yield free
         self.stalls[coord] += end - (sent + flits)
@@ -247,6 +342,8 @@ class _ArrayRun:
             yield env.any_of(events)
         packet = min((p for p in inbox if p.offer_cycle <= env.now), key=lambda p: p.order)
         inbox.remove(packet)
+        if packet.src == noc.HOST and packet.offer_cycle < ready:
+            self.host_waited += 1
         self.mesh.take(packet.worm, int(env.now))
         self._kick()
         state.receive(instr, packet.header, packet.payload)

@@ -1,0 +1,115 @@
+"""How the host dispatches requests to trees through the host port: one rule for the model
+and the RTL testbench (`sim_tests/tb/array_tb.py`, `ArrayTB.replay`).
+
+A request arrives in some cycle and calls trees, each resident on a core whose program
+begins with a RECV of its input packet and ends with a SEND of its result to the host
+(`nfcore.compiler.lower.host_io`). For each call, in request order and then call order:
+
+* the host presents RUN to the tree's core on its `cmd` bus from the request's arrival
+  cycle; the core takes it when it is idle (`nfcore.sim.net.array`: the cycle after its
+  previous run's `done`);
+* the host queues the input packet (the call's tag, its input words) on the host port,
+  which injects one packet after the other, each from its request's arrival cycle; a packet
+  for a core that is not yet in its RECV waits in the network and holds the links behind it
+  (the router RTL's rules, `nfcore.sim.net.worm`);
+* the result comes back as a packet to the host; the request is done in the cycle the host
+  takes the tail of its last result.
+
+`dispatch` turns requests into the RUN cycles and host packets of
+`nfcore.sim.net.array.run_array_model`; `collect` reads each request's outcome from the
+packets the host received (from the model or the RTL alike).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from nfcore.config import NFCoreConfig
+from nfcore.errors import ExecutionError
+from nfcore.golden.array import HostPacket
+from nfcore.golden.core import CoreState
+from nfcore.sim.net.array import ArrayModelResult, HostDelivery, run_array_model
+
+Coord = tuple[int, int]
+
+
+@dataclass(frozen=True)
+class TreeCall:
+    """One tree a request runs: its core, the tag of its packets and its input words."""
+
+    core: Coord
+    tag: int
+    payload: npt.NDArray[np.uint8]
+    """`(words, lanes)` input words, the packet's payload."""
+
+
+@dataclass(frozen=True)
+class HostRequest:
+    arrival_cycle: int
+    calls: tuple[TreeCall, ...]
+
+
+@dataclass(frozen=True)
+class RequestOutcome:
+    done_cycle: int
+    """Cycle the host took the tail of the request's last result packet."""
+    outputs: tuple[npt.NDArray[np.uint8], ...]
+    """Each call's result words, in call order."""
+
+
+def dispatch(requests: Sequence[HostRequest]
+             ) -> tuple[dict[Coord, list[int]], list[HostPacket]]:
+    """The cycles RUN is presented to each core and the host port's packets, in order."""
+    runs: dict[Coord, list[int]] = {}
+    packets = []
+    last = -1
+    for r in requests:
+        if r.arrival_cycle < last:
+            raise ExecutionError(f"requests must come in arrival order: {r.arrival_cycle} "
+                                 f"after {last}")
+        last = r.arrival_cycle
+        for call in r.calls:
+            runs.setdefault(call.core, []).append(r.arrival_cycle)
+            packets.append(HostPacket(r.arrival_cycle, call.core, call.tag, call.payload))
+    return runs, packets
+
+
+def collect(requests: Sequence[HostRequest], delivered: Sequence[HostDelivery]
+            ) -> list[RequestOutcome]:
+    """Each request's outcome: a core's k-th result packet (in the order the host took
+    them) answers its k-th call."""
+    by_core: dict[Coord, list[HostDelivery]] = {}
+    for d in sorted(delivered, key=lambda d: d.tail_cycle):
+        by_core.setdefault(d.src, []).append(d)
+    seen: dict[Coord, int] = {}
+    out = []
+    for i, r in enumerate(requests):
+        results = []
+        for call in r.calls:
+            k = seen.get(call.core, 0)
+            seen[call.core] = k + 1
+            got = by_core.get(call.core, [])
+            if k >= len(got):
+                raise ExecutionError(f"request {i}: core {call.core} returned no result for "
+                                     f"its call {k}")
+            if got[k].tag != call.tag:
+                raise ExecutionError(f"request {i}: core {call.core} answered with tag "
+                                     f"{got[k].tag}, expected {call.tag}")
+            results.append(got[k])
+        out.append(RequestOutcome(max(d.tail_cycle for d in results),
+                                  tuple(d.payload for d in results)))
+    return out
+
+
+def run_requests(cfg: NFCoreConfig, cores: Mapping[Coord, CoreState],
+                 requests: Sequence[HostRequest]
+                 ) -> tuple[list[RequestOutcome], ArrayModelResult]:
+    """Serve `requests` on the loaded `cores` (states updated in place) by the router RTL's
+    rules; every outcome, and the run."""
+    runs, packets = dispatch(requests)
+    result = run_array_model(cfg, cores, host_in=packets, runs=runs)
+    return collect(requests, result.host_out), result

@@ -1,0 +1,51 @@
+"""Requests through the host port on the array model (`nfcore.sim.net.dispatch`): compiled
+trees with host I/O (`nfcore.compiler.lower.host_io`) give the outputs of the tree run alone,
+one request alone takes the golden array's cycles (the timing contract), and with requests
+close together input packets wait in the network for their core."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from nfcore.compiler.lower.host_io import output_values
+from nfcore.errors import ExecutionError
+from nfcore.golden.array import run_array_host
+from nfcore.sim.net.dispatch import HostRequest, dispatch, run_requests
+from sim_tests.tb.host_scenarios import HOST_REPLAYS, HostReplay
+
+
+@pytest.mark.parametrize("name", sorted(HOST_REPLAYS))
+def test_outputs_equal_the_tree_alone(name: str) -> None:
+    replay = HOST_REPLAYS[name]
+    requests = replay.requests()
+    outcomes, run = run_requests(replay.config, replay.states(), requests)
+    trees = replay.trees()
+    for i, (r, o) in enumerate(zip(requests, outcomes, strict=True)):
+        got = [output_values(trees[c.core].served, p) for c, p in zip(r.calls, o.outputs,
+                                                                        strict=True)]
+        for g, want in zip(got, replay.reference(r), strict=True):
+            np.testing.assert_array_equal(g, want, err_msg=f"{name} request {i}")
+        assert o.done_cycle > r.arrival_cycle
+    assert run.host_waited > 0, "the replay should make input packets wait"
+
+
+def test_one_request_takes_the_golden_arrays_cycles() -> None:
+    replay = HostReplay("one", 2, 2, 7, 1, 0, top_k=4)
+    (request,) = replay.requests()
+    (outcome,), run = run_requests(replay.config, replay.states(), [request])
+    # The golden array starts every core in cycle 0 (RUN) and has no contention; the four
+    # input packets leave the host one after the other.
+    _, packets = dispatch([request])
+    timed, t = [], 0
+    for p in packets:
+        timed.append(type(p)(max(t, p.cycle), p.dest, p.tag, p.payload))
+        t = max(t, p.cycle) + 1 + len(p.payload)
+    golden = run_array_host(replay.states(), timed)
+    assert {c: r.cycles for c, r in golden.results.items()} == run.cycles
+    assert outcome.done_cycle == max(p.arrival_cycle + len(p.payload) for p in golden.host_out)
+
+
+def test_requests_out_of_order_are_refused() -> None:
+    with pytest.raises(ExecutionError, match="arrival order"):
+        dispatch([HostRequest(5, ()), HostRequest(3, ())])
