@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import enum
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -449,6 +450,23 @@ def cycles(instr: Instruction, lanes: int) -> int:
     if op in (Opcode.SEND, Opcode.RECV):
         return ISSUE_CYCLES + HEADER_FLITS + instr.n
     raise ISAError(f"no timing for {op.name}")  # pragma: no cover - every Opcode has one
+
+
+def executed_instructions(program: Sequence[Instruction]) -> list[Instruction]:
+    """The instructions a run executes, in order: a LOOP once, then its body `count` times
+    (strided addresses do not change cycles or events); stops at the first HALT."""
+    out: list[Instruction] = []
+    k = 0
+    while k < len(program):
+        instr = program[k]
+        out.append(instr)
+        if instr.op is Opcode.HALT:
+            break
+        if instr.op is Opcode.LOOP:
+            out += list(program[k + 1 : k + 1 + instr.body]) * instr.count
+            k += instr.body
+        k += 1
+    return out
 
 
 # --- Weight layout of MATVEC ----------------------------------------------------------------

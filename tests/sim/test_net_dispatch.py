@@ -5,13 +5,16 @@ close together input packets wait in the network for their core."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
 from nfcore.compiler.lower.host_io import output_values
 from nfcore.errors import ExecutionError
 from nfcore.golden.array import run_array_host
-from nfcore.sim.net.dispatch import HostRequest, dispatch, run_requests
+from nfcore.sim.net.array import TimedProgram
+from nfcore.sim.net.dispatch import HostRequest, dispatch, run_requests, run_timed_requests
 from sim_tests.tb.host_scenarios import HOST_REPLAYS, HostReplay
 
 
@@ -49,3 +52,21 @@ def test_one_request_takes_the_golden_arrays_cycles() -> None:
 def test_requests_out_of_order_are_refused() -> None:
     with pytest.raises(ExecutionError, match="arrival order"):
         dispatch([HostRequest(5, ()), HostRequest(3, ())])
+
+
+@pytest.mark.parametrize("name", sorted(HOST_REPLAYS))
+def test_timed_programs_take_the_same_cycles(name: str) -> None:
+    """Timing alone (`TimedProgram`, a step per run of local instructions) equals the run
+    that computes values, request by request."""
+    replay = HOST_REPLAYS[name]
+    requests = replay.requests()
+    full, run = run_requests(replay.config, replay.states(), requests)
+    lanes = replay.config.core.lanes
+    timed_programs = {c: TimedProgram.of(t.served.instructions(), lanes)
+                      for c, t in replay.trees().items()}
+    timed_requests = [HostRequest(r.arrival_cycle, tuple(
+        dataclasses.replace(c, program=timed_programs[c.core]) for c in r.calls))
+        for r in requests]
+    timed, timed_run = run_timed_requests(replay.config, timed_requests)
+    assert [o.done_cycle for o in timed] == [o.done_cycle for o in full]
+    assert timed_run.host_waited == run.host_waited

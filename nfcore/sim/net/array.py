@@ -95,6 +95,39 @@ def core_state_cycles(cfg: NFCoreConfig, cycles: Mapping[Coord, int],
 
 
 @dataclass(frozen=True)
+class TimedProgram:
+    """A program's timing alone, for a run that needs cycles but not values: the
+    instructions it executes (`isa.executed_instructions`) as steps, each a run of local
+    instructions (`op` None, their contract cycles summed) or one SEND, RECV or HALT.
+    SENDs carry zero payloads; nothing is computed."""
+
+    steps: tuple[tuple[int, Instruction | None], ...]
+    """(cycles, instruction): cycles of a run of local instructions, or `isa.cycles` of a
+    SEND, RECV or HALT."""
+
+    @staticmethod
+    def of(program: Sequence[Instruction], lanes: int) -> TimedProgram:
+        steps: list[tuple[int, Instruction | None]] = []
+        run = 0
+        for instr in isa.executed_instructions(program):
+            cycles = isa.cycles(instr, lanes)
+            if instr.op in (Opcode.SEND, Opcode.RECV, Opcode.HALT):
+                if run:
+                    steps.append((run, None))
+                steps.append((cycles, instr))
+                run = 0
+            else:
+                run += cycles
+        if not steps or steps[-1][1] is None or steps[-1][1].op is not Opcode.HALT:
+            raise ExecutionError("a timed program must end in HALT")
+        return TimedProgram(tuple(steps))
+
+
+Program = CoreState | TimedProgram
+"""What a core runs: a loaded golden core (values and cycles) or a program's timing."""
+
+
+@dataclass(frozen=True)
 class HostDelivery:
     """A packet a core sent to the host, as the host port took it."""
 
@@ -134,13 +167,16 @@ class ArrayModelResult:
 def run_array_model(cfg: NFCoreConfig, cores: Mapping[Coord, CoreState],
                     max_steps: int = MAX_STEPS, gated: Collection[Coord] = (),
                     host_in: Sequence[HostPacket] = (),
-                    runs: Mapping[Coord, Sequence[int]] | None = None) -> ArrayModelResult:
+                    runs: Mapping[Coord, Sequence[int | tuple[int, TimedProgram]]] | None = None
+                    ) -> ArrayModelResult:
     """Run the loaded programs of `cores` (keyed by (x, y) on `cfg.mesh`), all started in the
     same cycle, until every core HALTs. The states are updated in place.
 
     With `runs`, core c is presented RUN in each cycle of `runs[c]` (in order; a core not
-    in it is not run) instead of once in cycle 0. `host_in` are injected by the host port
-    in the order given (each from its `cycle`, after the previous one's last flit).
+    in it is not run) instead of once in cycle 0; an entry (cycle, `TimedProgram`) runs that
+    program's timing instead of the core's loaded program (a core serving several trees).
+    `host_in` are injected by the host port in the order given (each from its `cycle`,
+    after the previous one's last flit).
 
     The cores in `gated` are power-gated when RUN comes: they start `cfg.power.wake_up_cycles`
     later (the wake-up latency of `nfcore.hdl.power`); their `cycles` count from their own
@@ -151,7 +187,10 @@ def run_array_model(cfg: NFCoreConfig, cores: Mapping[Coord, CoreState],
     strangers = sorted(set(gated) - set(cores))
     if strangers:
         raise ExecutionError(f"gated cores {strangers} are not among the cores run")
-    schedule = {c: list(runs.get(c, ())) if runs is not None else [0] for c in cores}
+    schedule: dict[Coord, list[tuple[int, Program]]] = {}
+    for c in cores:
+        given = runs.get(c, ()) if runs is not None else (0,)
+        schedule[c] = [r if isinstance(r, tuple) else (r, cores[c]) for r in given]
     run = _ArrayRun(cfg, cores, frozenset(gated), max_steps, schedule, host_in)
     run.env.run()
     running = sorted(c for c in cores if len(run.runs[c]) < len(schedule[c]))
@@ -173,7 +212,8 @@ class _ArrayRun:
     core (`_core`, with `_send` and `_recv`) and one for the network (`_network`)."""
 
     def __init__(self, cfg: NFCoreConfig, cores: Mapping[Coord, CoreState],
-                 gated: frozenset[Coord], max_steps: int, schedule: dict[Coord, list[int]],
+                 gated: frozenset[Coord], max_steps: int,
+                 schedule: dict[Coord, list[tuple[int, Program]]],
                  host_in: Sequence[HostPacket]) -> None:
         self.cfg, self.gated, self.max_steps = cfg, gated, max_steps
         self.lanes = cfg.core.lanes
@@ -197,8 +237,8 @@ class _ArrayRun:
         env.process(self._network())
         if host_in:
             env.process(self._host(list(host_in)))
-        for coord, state in sorted(cores.items(), key=lambda item: (item[0][1], item[0][0])):
-            env.process(self._core(coord, state, schedule[coord]))
+        for coord in sorted(cores, key=lambda c: (c[1], c[0])):
+            env.process(self._core(coord, schedule[coord]))
 
     def _kick(self) -> None:
         if not self.wake.triggered:
@@ -247,18 +287,19 @@ class _ArrayRun:
             end = yield free
             yield env.timeout(end - env.now)
 
-    def _core(self, coord: Coord, state: CoreState, schedule: list[int]
+    def _core(self, coord: Coord, schedule: list[tuple[int, Program]]
               ) -> Generator[simpy.Event, Any, None]:
-        """One core: each RUN of `schedule`, from RUN to HALT, an instruction at a time."""
+        """One core: each RUN of `schedule`, from RUN to HALT."""
         env = self.env
         start = self.cfg.power.wake_up_cycles if coord in self.gated else 0
-        for presented in schedule:
+        for presented, state in schedule:
             taken = max(presented, int(env.now)) + start
             start = 0
             # The first running cycle is the one after RUN is taken (1 for a RUN in cycle 0,
             # as in the golden array).
             yield env.timeout(taken + 1 - env.now)
-            done = yield from self._program(coord, state)
+            done = yield from (self._timed(coord, state) if isinstance(state, TimedProgram)
+                               else self._program(coord, state))
             self.cycles[coord] = done - taken
             self.runs[coord].append((taken, done))
             yield env.timeout(done + 1 - env.now)  # idle again the cycle after `done`
@@ -282,7 +323,21 @@ class _ArrayRun:
         raise ExecutionError(f"core {coord} did not halt within {self.max_steps} "
                              "instructions")
 
-    def _send(self, coord: Coord, state: CoreState, instr: Instruction
+    def _timed(self, coord: Coord, prog: TimedProgram) -> Generator[simpy.Event, Any, int]:
+        """Run a program's timing; returns its `done` cycle."""
+        env = self.env
+        for cycles, instr in prog.steps:
+            if instr is None:
+                yield env.timeout(cycles)
+            elif instr.op is Opcode.SEND:
+                yield from self._send(coord, None, instr)
+            elif instr.op is Opcode.RECV:
+                yield from self._recv(coord, None, instr)
+            else:
+                return int(env.now) + cycles - 1
+        raise AssertionError("a TimedProgram ends in HALT")  # pragma: no cover - `of` checks
+
+    def _send(self, coord: Coord, state: CoreState | None, instr: Instruction
               ) -> Generator[simpy.Event, Any, None]:
         """A SEND: pushes its flits from ISSUE cycles after its fetch; ends in the cycle
         after its last push."""
@@ -298,7 +353,8 @@ class _ArrayRun:
             dest_x=0 if to_host else dest[0], dest_y=0 if to_host else dest[1],
             src_x=coord[0], src_y=coord[1], length=instr.n, tag=instr.tag,
             to_host=int(to_host)))
-        payload = state.send_payload(instr)
+        payload = state.send_payload(instr) if state is not None else \
+            np.zeros((instr.n, self.lanes), dtype=np.uint8)
         packet = partial(_Packet, coord, header, payload)
         free = env.event()
 
@@ -326,7 +382,7 @@ class _ArrayRun:
         self.stalls[coord] += end - (sent + flits)
         yield env.timeout(end - env.now)
 
-    def _recv(self, coord: Coord, state: CoreState, instr: Instruction
+    def _recv(self, coord: Coord, state: CoreState | None, instr: Instruction
               ) -> Generator[simpy.Event, Any, None]:
         """A RECV: ready ISSUE cycles after its fetch, takes the first packet offered (by
         `_Packet.order`) in max(ready, offer); ends in the cycle after the packet's tail."""
@@ -346,7 +402,8 @@ class _ArrayRun:
             self.host_waited += 1
         self.mesh.take(packet.worm, int(env.now))
         self._kick()
-        state.receive(instr, packet.header, packet.payload)
+        if state is not None:
+            state.receive(instr, packet.header, packet.payload)
         self.waits[coord] += int(env.now) - ready
         tail = packet.worm.done_cycle  # known once the header is taken
         assert tail is not None

@@ -32,7 +32,7 @@ from nfcore.config import NFCoreConfig
 from nfcore.errors import ExecutionError
 from nfcore.golden.array import HostPacket
 from nfcore.golden.core import CoreState
-from nfcore.sim.net.array import ArrayModelResult, HostDelivery, run_array_model
+from nfcore.sim.net.array import ArrayModelResult, HostDelivery, TimedProgram, run_array_model
 
 Coord = tuple[int, int]
 
@@ -45,6 +45,9 @@ class TreeCall:
     tag: int
     payload: npt.NDArray[np.uint8]
     """`(words, lanes)` input words, the packet's payload."""
+    program: TimedProgram | None = None
+    """The tree's timing, when the run needs cycles only (`run_timed_requests`); None: the
+    core's loaded program."""
 
 
 @dataclass(frozen=True)
@@ -62,9 +65,10 @@ class RequestOutcome:
 
 
 def dispatch(requests: Sequence[HostRequest]
-             ) -> tuple[dict[Coord, list[int]], list[HostPacket]]:
-    """The cycles RUN is presented to each core and the host port's packets, in order."""
-    runs: dict[Coord, list[int]] = {}
+             ) -> tuple[dict[Coord, list[int | tuple[int, TimedProgram]]], list[HostPacket]]:
+    """The cycles RUN is presented to each core (with the call's `TimedProgram` if it has
+    one) and the host port's packets, in order."""
+    runs: dict[Coord, list[int | tuple[int, TimedProgram]]] = {}
     packets = []
     last = -1
     for r in requests:
@@ -73,7 +77,8 @@ def dispatch(requests: Sequence[HostRequest]
                                  f"after {last}")
         last = r.arrival_cycle
         for call in r.calls:
-            runs.setdefault(call.core, []).append(r.arrival_cycle)
+            runs.setdefault(call.core, []).append(
+                r.arrival_cycle if call.program is None else (r.arrival_cycle, call.program))
             packets.append(HostPacket(r.arrival_cycle, call.core, call.tag, call.payload))
     return runs, packets
 
@@ -113,3 +118,43 @@ def run_requests(cfg: NFCoreConfig, cores: Mapping[Coord, CoreState],
     runs, packets = dispatch(requests)
     result = run_array_model(cfg, cores, host_in=packets, runs=runs)
     return collect(requests, result.host_out), result
+
+
+def run_timed_requests(cfg: NFCoreConfig, requests: Sequence[HostRequest]
+                       ) -> tuple[list[RequestOutcome], ArrayModelResult]:
+    """`run_requests` for calls that carry their `TimedProgram`: the same cycles, outputs
+    of zeros (nothing is computed)."""
+    missing = [i for i, r in enumerate(requests) for c in r.calls if c.program is None]
+    if missing:
+        raise ExecutionError(f"request {missing[0]}: a call without its TimedProgram")
+    cores = {c.core: CoreState(cfg.core) for r in requests for c in r.calls}
+    return run_requests(cfg, cores, requests)
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """Request-by-request comparison of two runs of the same requests."""
+
+    requests_compared: int
+    cycle_mismatches: int
+    output_mismatches: int
+    first_mismatch: str | None
+    """What differs in the first request that differs, or None."""
+
+
+def compare(expected: Sequence[RequestOutcome], got: Sequence[RequestOutcome]) -> Agreement:
+    """Completion cycles and outputs of `got` (e.g. the RTL) against `expected` (the model)."""
+    if len(expected) != len(got):
+        raise ExecutionError(f"{len(got)} outcomes to compare with {len(expected)}")
+    cycles = outputs = 0
+    first = None
+    for i, (e, g) in enumerate(zip(expected, got, strict=True)):
+        cycle_ok = e.done_cycle == g.done_cycle
+        output_ok = len(e.outputs) == len(g.outputs) and all(
+            np.array_equal(a, b) for a, b in zip(e.outputs, g.outputs, strict=True))
+        cycles += not cycle_ok
+        outputs += not output_ok
+        if first is None and not (cycle_ok and output_ok):
+            first = (f"request {i}: done in cycle {g.done_cycle}, expected {e.done_cycle}"
+                     if not cycle_ok else f"request {i}: outputs differ")
+    return Agreement(len(expected), cycles, outputs, first)

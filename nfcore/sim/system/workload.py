@@ -154,7 +154,7 @@ def tree_from_program(tree_id: int, core_xy: tuple[int, int], program: Sequence[
     Weight bytes are the MATVEC regions' words times `lanes` (and the SETLUT table); MACs
     are rows x cols summed over the instructions executed (a LOOP body once per iteration).
     """
-    executed = executed_instructions(program)
+    executed = isa.executed_instructions(program)
     per_instr = [isa.cycles(i, lanes) for i in executed]
     events = Events()
     macs = 0
@@ -194,7 +194,7 @@ def tree_from_chain(tree_id: int, programs: Sequence[CoreProgram], lanes: int,
     for xy, program in programs:
         single = tree_from_program(tree_id, xy, program, lanes, 0, 0, resident, kind)
         steps: list[Step] = []
-        for instr, cyc in zip(executed_instructions(program), single.instr_cycles,
+        for instr, cyc in zip(isa.executed_instructions(program), single.instr_cycles,
                               strict=True):
             if instr.op is isa.Opcode.RECV:
                 steps.append(Step("recv", cyc, instr.n))
@@ -248,23 +248,6 @@ def chain_cycles(stages: Sequence[StageSpec]) -> list[int]:
             else:
                 t += step.cycles
         out.append(t)
-    return out
-
-
-def executed_instructions(program: Sequence[Instruction]) -> list[Instruction]:
-    """The instructions a run executes, in order: a LOOP once, then its body `count` times
-    (strided addresses do not change cycles or events); stops at the first HALT."""
-    out: list[Instruction] = []
-    k = 0
-    while k < len(program):
-        instr = program[k]
-        out.append(instr)
-        if instr.op is isa.Opcode.HALT:
-            break
-        if instr.op is isa.Opcode.LOOP:
-            out += list(program[k + 1 : k + 1 + instr.body]) * instr.count
-            k += instr.body
-        k += 1
     return out
 
 

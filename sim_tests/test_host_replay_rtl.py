@@ -1,0 +1,34 @@
+"""Requests through the host port on the array RTL under Verilator equal the model, request
+by request (`sim_tests/host_replay_cocotb.py`), on every mesh of
+`sim_tests.tb.host_scenarios.HOST_REPLAYS`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from test_array_rtl import BUILD, build_array
+
+from nfcore.eda.toolchain import top_name
+from sim_tests.host_replay_cocotb import ENV_MESH, ENV_OUT
+from sim_tests.tb.host_scenarios import HOST_REPLAYS
+
+
+@pytest.mark.parametrize("mesh", sorted({(r.rows, r.cols) for r in HOST_REPLAYS.values()}),
+                         ids=lambda m: f"{m[0]}x{m[1]}")
+def test_host_replay_rtl(mesh: tuple[int, int]) -> None:
+    rows, cols = mesh
+    runner, build_dir = build_array(rows, cols)
+    out: Path = BUILD / f"host_replay_{rows}x{cols}.json"
+    out.unlink(missing_ok=True)
+    runner.test(  # type: ignore[attr-defined]
+        test_module="host_replay_cocotb", hdl_toplevel=top_name("array"),
+        build_dir=build_dir, test_dir=build_dir,
+        extra_env={ENV_OUT: str(out), ENV_MESH: f"{rows}x{cols}"},
+        log_file=build_dir / "host_replay.log")
+    record = json.loads(out.read_text())
+    for name, r in record.items():
+        print(name, r)
+        assert r["first_mismatch"] is None, f"{name}: {r['first_mismatch']}"
+        assert r["packets_waited"] > 0
