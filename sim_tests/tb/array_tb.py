@@ -220,12 +220,13 @@ class ArrayTB:
                      ) -> list[HostDelivery]:
         """Serve `requests` as the host does (`nfcore.sim.net.dispatch`): from each request's
         arrival cycle, RUN on the cmd bus of every core it calls (taken when the core is
-        idle) and its input packets on the host port, one after the other; the host port's
-        output is always ready. Cycle 0 is the first cycle of this call. Returns the packets
+        idle); each input packet from the cycle after its core took that RUN, on the host
+        port, one after the other (the earliest eligible first); the host port's output is
+        always ready. Cycle 0 is the first cycle of this call. Returns the packets
         the host received, with the cycles it took their header and tail. Python runs every
         cycle (the host reacts to handshakes)."""
         dut, width = self.dut, self.cfg.core.lanes * 8
-        runs, packets = dispatch(requests)
+        runs, packets, gates = dispatch(requests)
         run_kind: Any = CmdKind.RUN
         run = pack(next(iter(self.cores.values())).cmd_layout, kind=run_kind.value)
         queued = {c: list(cycles) for c, cycles in runs.items()}
@@ -239,27 +240,37 @@ class ArrayTB:
         words: list[int] = []
         header: dict[str, int] = {}
         header_cycle = 0
-        packet, flit = 0, 0
+        taken: dict[Coord, list[int]] = {c: [] for c in runs}
+        pending = list(range(len(packets)))
+        current: int | None = None
+        flit = 0
         dut.host_out__ready.value = 1
         for cycle in range(max_cycles):
-            if len(delivered) == expected and packet == len(flits) and not any(queued.values()):
+            if len(delivered) == expected and not pending and current is None:
                 break
             offering = [c for c, q in queued.items() if q and q[0] <= cycle]
             for c, tb in self.cores.items():
                 tb.dut.cmd__payload.value = run
                 tb.dut.cmd__valid.value = int(c in offering)
-            inject = packet < len(flits) and flits[packet][0] <= cycle
-            dut.host_in__valid.value = int(inject)
-            if inject:
-                dut.host_in__payload.value = flits[packet][1][flit]
+            if current is None:
+                ready = [(max(packets[i].cycle, taken[packets[i].dest][k] + 1), i)
+                         for i in pending
+                         if (k := gates[i]) is not None and k < len(taken[packets[i].dest])]
+                if ready and min(ready)[0] <= cycle:
+                    current, flit = min(ready)[1], 0
+                    pending.remove(current)
+            dut.host_in__valid.value = int(current is not None)
+            if current is not None:
+                dut.host_in__payload.value = flits[current][1][flit]
             await ReadOnly()
             for c in offering:
                 if self.cores[c].dut.cmd__ready.value:
                     queued[c].pop(0)
-            if inject and dut.host_in__ready.value:
+                    taken[c].append(cycle)
+            if current is not None and dut.host_in__ready.value:
                 flit += 1
-                if flit == len(flits[packet][1]):
-                    packet, flit = packet + 1, 0
+                if flit == len(flits[current][1]):
+                    current = None
             if dut.host_out__valid.value:
                 value = int(dut.host_out__payload.value)
                 data, last = value & ((1 << width) - 1), value >> width

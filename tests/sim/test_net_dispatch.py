@@ -30,7 +30,7 @@ def test_outputs_equal_the_tree_alone(name: str) -> None:
         for g, want in zip(got, replay.reference(r), strict=True):
             np.testing.assert_array_equal(g, want, err_msg=f"{name} request {i}")
         assert o.done_cycle > r.arrival_cycle
-    assert run.host_waited > 0, "the replay should make input packets wait"
+    assert run.host_packets_waited > 0, "the replay should make packets wait"
 
 
 def test_one_request_takes_the_golden_arrays_cycles() -> None:
@@ -38,9 +38,9 @@ def test_one_request_takes_the_golden_arrays_cycles() -> None:
     (request,) = replay.requests()
     (outcome,), run = run_requests(replay.config, replay.states(), [request])
     # The golden array starts every core in cycle 0 (RUN) and has no contention; the four
-    # input packets leave the host one after the other.
-    _, packets = dispatch([request])
-    timed, t = [], 0
+    # input packets leave the host one after the other, from the cycle after the RUNs.
+    _, packets, _ = dispatch([request])
+    timed, t = [], 1
     for p in packets:
         timed.append(type(p)(max(t, p.cycle), p.dest, p.tag, p.payload))
         t = max(t, p.cycle) + 1 + len(p.payload)
@@ -69,4 +69,4 @@ def test_timed_programs_take_the_same_cycles(name: str) -> None:
         for r in requests]
     timed, timed_run = run_timed_requests(replay.config, timed_requests)
     assert [o.done_cycle for o in timed] == [o.done_cycle for o in full]
-    assert timed_run.host_waited == run.host_waited
+    assert timed_run.host_packets_waited == run.host_packets_waited

@@ -26,6 +26,7 @@ run, as the array's counters (`nfcore.hdl.power`) count them, for the leakage ac
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Collection, Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
@@ -155,8 +156,12 @@ class ArrayModelResult:
     """Per core, (cycle RUN was taken, cycle of `done`) of each run, in order."""
     host_out: list[HostDelivery] = field(default_factory=list)
     """The packets sent to the host, in the order their tails reached it."""
-    host_waited: int = 0
-    """Host packets whose header waited at its destination (no RECV ready when offered)."""
+    host_packets: int = 0
+    """Packets to and from the host port."""
+    host_packets_waited: int = 0
+    """Of those, the packets whose header reached its destination later than
+    `noc.header_latency_cycles` after its sender could first push it (the host port busy,
+    links taken, or its core not yet in its RECV)."""
 
     def state_cycles(self, cfg: NFCoreConfig, window_cycles: int, lead_cycles: int = 0
                      ) -> dict[Coord, dict[str, int]]:
@@ -167,16 +172,18 @@ class ArrayModelResult:
 def run_array_model(cfg: NFCoreConfig, cores: Mapping[Coord, CoreState],
                     max_steps: int = MAX_STEPS, gated: Collection[Coord] = (),
                     host_in: Sequence[HostPacket] = (),
-                    runs: Mapping[Coord, Sequence[int | tuple[int, TimedProgram]]] | None = None
-                    ) -> ArrayModelResult:
+                    runs: Mapping[Coord, Sequence[int | tuple[int, TimedProgram]]] | None = None,
+                    host_after_run: Sequence[int | None] | None = None) -> ArrayModelResult:
     """Run the loaded programs of `cores` (keyed by (x, y) on `cfg.mesh`), all started in the
     same cycle, until every core HALTs. The states are updated in place.
 
     With `runs`, core c is presented RUN in each cycle of `runs[c]` (in order; a core not
     in it is not run) instead of once in cycle 0; an entry (cycle, `TimedProgram`) runs that
     program's timing instead of the core's loaded program (a core serving several trees).
-    `host_in` are injected by the host port in the order given (each from its `cycle`,
-    after the previous one's last flit).
+    The host port injects the packets `host_in` one after the other, each from its `cycle`
+    and, if `host_after_run[i]` is k, from the cycle after its destination core took its
+    k-th RUN (0-based; the host sees the `cmd` handshake); when it is free it takes the
+    packet that became eligible first (ties: the order of `host_in`).
 
     The cores in `gated` are power-gated when RUN comes: they start `cfg.power.wake_up_cycles`
     later (the wake-up latency of `nfcore.hdl.power`); their `cycles` count from their own
@@ -191,7 +198,11 @@ def run_array_model(cfg: NFCoreConfig, cores: Mapping[Coord, CoreState],
     for c in cores:
         given = runs.get(c, ()) if runs is not None else (0,)
         schedule[c] = [r if isinstance(r, tuple) else (r, cores[c]) for r in given]
-    run = _ArrayRun(cfg, cores, frozenset(gated), max_steps, schedule, host_in)
+    gates: list[int | None] = list(host_after_run) if host_after_run is not None else \
+        [None] * len(host_in)
+    if len(gates) != len(host_in):
+        raise ExecutionError(f"{len(gates)} host_after_run entries for {len(host_in)} packets")
+    run = _ArrayRun(cfg, cores, frozenset(gated), max_steps, schedule, host_in, gates)
     run.env.run()
     running = sorted(c for c in cores if len(run.runs[c]) < len(schedule[c]))
     if running:
@@ -204,7 +215,7 @@ def run_array_model(cfg: NFCoreConfig, cores: Mapping[Coord, CoreState],
                              f"from {src} to {dst}")
     host_out = sorted(run.host_out, key=lambda d: (d.tail_cycle, d.src[1], d.src[0]))
     return ArrayModelResult(run.cycles, run.stalls, run.waits, run.net, run.gated, run.runs,
-                            host_out, run.host_waited)
+                            host_out, len(run.host_timed), run.host_waits())
 
 
 class _ArrayRun:
@@ -214,7 +225,7 @@ class _ArrayRun:
     def __init__(self, cfg: NFCoreConfig, cores: Mapping[Coord, CoreState],
                  gated: frozenset[Coord], max_steps: int,
                  schedule: dict[Coord, list[tuple[int, Program]]],
-                 host_in: Sequence[HostPacket]) -> None:
+                 host_in: Sequence[HostPacket], gates: list[int | None]) -> None:
         self.cfg, self.gated, self.max_steps = cfg, gated, max_steps
         self.lanes = cfg.core.lanes
         self.env = env = simpy.Environment()
@@ -230,13 +241,21 @@ class _ArrayRun:
         self.worms: list[tuple[Coord, Coord, int, Worm]] = []
         """(source, destination, tag, packet) of every packet to a core."""
         self.runs: dict[Coord, list[tuple[int, int]]] = {c: [] for c in cores}
+        self.after_run: dict[tuple[Coord, int], int] = {}
+        """(core, RUN index) -> the host packet that waits for that RUN to be taken."""
+        self.host_heap: list[tuple[int, int]] = []
+        self.host_packets: list[HostPacket] = []
+        self.host_signal = env.event()
+        """Wakes the host when a RUN is taken."""
         self.host_out: list[HostDelivery] = []
-        self.host_waited = 0
+        self.host_timed: list[tuple[int, int, Worm]] = []
+        """(first cycle the sender could push, header latency, packet) of every packet to
+        or from the host."""
         self.wake = env.event()
         """Wakes the network process when a packet is sent or taken."""
         env.process(self._network())
         if host_in:
-            env.process(self._host(list(host_in)))
+            env.process(self._host(list(host_in), gates))
         for coord in sorted(cores, key=lambda c: (c[1], c[0])):
             env.process(self._core(coord, schedule[coord]))
 
@@ -260,32 +279,59 @@ class _ArrayRun:
             yield env.timeout(0)
             mesh.advance(int(env.now))
 
-    def _host(self, packets: list[HostPacket]) -> Generator[simpy.Event, Any, None]:
-        """The host port: each packet pushed from its cycle, after the previous one."""
-        env, net = self.env, self.net
+    def host_waits(self) -> int:
+        """Packets of `host_timed` that waited (see `ArrayModelResult.host_packets_waited`)."""
+        return sum(w.taken_cycle is not None and w.taken_cycle > ready + latency
+                   for ready, latency, w in self.host_timed)
+
+    def _host(self, packets: list[HostPacket], gates: list[int | None]
+              ) -> Generator[simpy.Event, Any, None]:
+        """The host port: one packet after the other, the earliest eligible first."""
+        env = self.env
         for hp in packets:
             if hp.dest not in self.inbox:
                 raise ExecutionError(f"the host sends to {hp.dest}, which has no core")
-            if hp.cycle > env.now:
-                yield env.timeout(hp.cycle - env.now)
-            header = hp.packet().header
-            free = env.event()
+        # (eligible cycle, index) of the packets whose RUN is taken (or that wait for none).
+        heap = [(hp.cycle, i) for i, (hp, g) in enumerate(zip(packets, gates, strict=True))
+                if g is None]
+        heapq.heapify(heap)
+        for i, (hp, g) in enumerate(zip(packets, gates, strict=True)):
+            if g is not None:
+                self.after_run[hp.dest, g] = i
+        self.host_heap, self.host_packets = heap, packets
+        for _ in packets:
+            while not heap or heap[0][0] > env.now:
+                self.host_signal = env.event()
+                events = [self.host_signal]
+                if heap:
+                    events.append(env.timeout(heap[0][0] - env.now))
+                yield env.any_of(events)
+            eligible, i = heapq.heappop(heap)
+            yield from self._inject(packets[i], eligible)
 
-            def offered(worm: Worm, cycle: int, hp: HostPacket = hp,
-                        header: dict[str, int] = header) -> None:
-                self.inbox[hp.dest].append(_Packet(noc.HOST, header, hp.payload, cycle, worm))
-                if not self.signal[hp.dest].triggered:
-                    self.signal[hp.dest].succeed()
+    def _inject(self, hp: HostPacket, eligible: int) -> Generator[simpy.Event, Any, None]:
+        """Push `hp` (eligible since cycle `eligible`) through the host port from now; ends in
+        the cycle after its tail."""
+        env, net = self.env, self.net
+        header = hp.packet().header
+        free = env.event()
 
-            def left(worm: Worm, cycle: int, free: simpy.Event = free) -> None:
-                free.succeed(cycle)
+        def offered(worm: Worm, cycle: int, hp: HostPacket = hp,
+                    header: dict[str, int] = header) -> None:
+            self.inbox[hp.dest].append(_Packet(noc.HOST, header, hp.payload, cycle, worm))
+            if not self.signal[hp.dest].triggered:
+                self.signal[hp.dest].succeed()
 
-            self.worms.append((noc.HOST, hp.dest, hp.tag, self.mesh.send(
-                net.host, net.core(hp.dest), isa.HEADER_FLITS + len(hp.payload),
-                int(env.now), offered, left)))
-            self._kick()
-            end = yield free
-            yield env.timeout(end - env.now)
+        def left(worm: Worm, cycle: int, free: simpy.Event = free) -> None:
+            free.succeed(cycle)
+
+        worm = self.mesh.send(net.host, net.core(hp.dest), isa.HEADER_FLITS + len(hp.payload),
+                              int(env.now), offered, left)
+        self.worms.append((noc.HOST, hp.dest, hp.tag, worm))
+        self.host_timed.append((eligible, noc.header_latency_cycles(noc.HOST, hp.dest), worm))
+        self._kick()
+        end = yield free
+        yield env.timeout(end - env.now)
 
     def _core(self, coord: Coord, schedule: list[tuple[int, Program]]
               ) -> Generator[simpy.Event, Any, None]:
@@ -295,6 +341,11 @@ class _ArrayRun:
         for presented, state in schedule:
             taken = max(presented, int(env.now)) + start
             start = 0
+            i = self.after_run.pop((coord, len(self.runs[coord])), None)
+            if i is not None:
+                heapq.heappush(self.host_heap, (max(self.host_packets[i].cycle, taken + 1), i))
+                if not self.host_signal.triggered:
+                    self.host_signal.succeed()
             # The first running cycle is the one after RUN is taken (1 for a RUN in cycle 0,
             # as in the golden array).
             yield env.timeout(taken + 1 - env.now)
@@ -372,8 +423,9 @@ class _ArrayRun:
                                               cycle))
 
         if to_host:
-            self.mesh.send(self.net.core(coord), self.net.host, flits, sent, None, left,
-                           delivered)
+            self.host_timed.append((sent, noc.header_latency_cycles(coord, noc.HOST),
+                                    self.mesh.send(self.net.core(coord), self.net.host, flits,
+                                                   sent, None, left, delivered)))
         else:
             self.worms.append((coord, dest, instr.tag, self.mesh.send(
                 self.net.core(coord), self.net.core(dest), flits, sent, offered, left)))
@@ -398,8 +450,6 @@ class _ArrayRun:
             yield env.any_of(events)
         packet = min((p for p in inbox if p.offer_cycle <= env.now), key=lambda p: p.order)
         inbox.remove(packet)
-        if packet.src == noc.HOST and packet.offer_cycle < ready:
-            self.host_waited += 1
         self.mesh.take(packet.worm, int(env.now))
         self._kick()
         if state is not None:

@@ -8,10 +8,13 @@ begins with a RECV of its input packet and ends with a SEND of its result to the
 * the host presents RUN to the tree's core on its `cmd` bus from the request's arrival
   cycle; the core takes it when it is idle (`nfcore.sim.net.array`: the cycle after its
   previous run's `done`);
-* the host queues the input packet (the call's tag, its input words) on the host port,
-  which injects one packet after the other, each from its request's arrival cycle; a packet
-  for a core that is not yet in its RECV waits in the network and holds the links behind it
-  (the router RTL's rules, `nfcore.sim.net.worm`);
+* once the core has taken that RUN (the host sees the `cmd` handshake), the call's input
+  packet (its tag, its input words) is eligible for the host port from the next cycle; the
+  host port injects one packet after the other, each time the one that became eligible
+  first (ties: request order, then call order). Sending only to a core that has started
+  keeps a packet for a busy core from blocking the host port; a packet still waits in the
+  network, holding its links, while the links ahead are taken or its core is not yet in
+  its RECV (the router RTL's rules, `nfcore.sim.net.worm`);
 * the result comes back as a packet to the host; the request is done in the cycle the host
   takes the tail of its last result.
 
@@ -64,12 +67,18 @@ class RequestOutcome:
     """Each call's result words, in call order."""
 
 
-def dispatch(requests: Sequence[HostRequest]
-             ) -> tuple[dict[Coord, list[int | tuple[int, TimedProgram]]], list[HostPacket]]:
+Dispatch = tuple[dict[Coord, list[int | tuple[int, TimedProgram]]], list[HostPacket],
+                 list[int | None]]
+"""The arguments `runs`, `host_in` and `host_after_run` of `run_array_model`."""
+
+
+def dispatch(requests: Sequence[HostRequest]) -> Dispatch:
     """The cycles RUN is presented to each core (with the call's `TimedProgram` if it has
-    one) and the host port's packets, in order."""
+    one), the host port's packets in call order, and the RUN of its core each packet waits
+    for."""
     runs: dict[Coord, list[int | tuple[int, TimedProgram]]] = {}
     packets = []
+    gates: list[int | None] = []
     last = -1
     for r in requests:
         if r.arrival_cycle < last:
@@ -77,10 +86,12 @@ def dispatch(requests: Sequence[HostRequest]
                                  f"after {last}")
         last = r.arrival_cycle
         for call in r.calls:
-            runs.setdefault(call.core, []).append(
+            core_runs = runs.setdefault(call.core, [])
+            gates.append(len(core_runs))
+            core_runs.append(
                 r.arrival_cycle if call.program is None else (r.arrival_cycle, call.program))
             packets.append(HostPacket(r.arrival_cycle, call.core, call.tag, call.payload))
-    return runs, packets
+    return runs, packets, gates
 
 
 def collect(requests: Sequence[HostRequest], delivered: Sequence[HostDelivery]
@@ -115,8 +126,8 @@ def run_requests(cfg: NFCoreConfig, cores: Mapping[Coord, CoreState],
                  ) -> tuple[list[RequestOutcome], ArrayModelResult]:
     """Serve `requests` on the loaded `cores` (states updated in place) by the router RTL's
     rules; every outcome, and the run."""
-    runs, packets = dispatch(requests)
-    result = run_array_model(cfg, cores, host_in=packets, runs=runs)
+    runs, packets, gates = dispatch(requests)
+    result = run_array_model(cfg, cores, host_in=packets, runs=runs, host_after_run=gates)
     return collect(requests, result.host_out), result
 
 

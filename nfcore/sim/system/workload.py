@@ -25,6 +25,7 @@ from nfcore.arch.isa import Instruction
 from nfcore.config import NFCoreConfig
 from nfcore.errors import NFCoreError
 from nfcore.sim.cost.events import Events, events_of
+from nfcore.sim.net.array import TimedProgram
 
 
 class WorkloadError(NFCoreError):
@@ -86,6 +87,23 @@ class PlacedTree:
     from the last); then `core_xy` is the first's, `events`, `weight_bytes` and `macs` are
     the sums over stages and `program_cycles` is the chain's cycles with no contention (all
     stages started together, `chain_cycles`), as the golden array counts them."""
+
+    def served_program(self, lanes: int) -> TimedProgram:
+        """The timing of its program as the chip serves it through the host port
+        (`nfcore.compiler.lower.host_io`): RECV of its input, the program, SEND of its
+        output to the host, HALT. Single-core trees only."""
+        if self.stages:
+            raise WorkloadError(f"tree {self.tree_id} is split over {len(self.stages)} cores: "
+                                "served programs of split trees are not built yet")
+        n_in = isa.words_for(self.input_bytes, lanes)
+        n_out = isa.words_for(self.output_bytes, lanes)
+        body = self.program_cycles - isa.cycles(isa.halt(), lanes)
+        return TimedProgram((
+            (isa.cycles(isa.recv(n=n_in, addr=0), lanes), isa.recv(n=n_in, addr=0)),
+            *(((body, None),) if body else ()),
+            (isa.cycles(isa.send_to_host(n=n_out, addr=0), lanes),
+             isa.send_to_host(n=n_out, addr=0)),
+            (isa.cycles(isa.halt(), lanes), isa.halt())))
 
     def parts(self) -> tuple[tuple[tuple[int, int], int], ...]:
         """(core, weight bytes) of every core the tree occupies."""
