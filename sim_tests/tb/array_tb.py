@@ -229,7 +229,7 @@ class ArrayTB:
         runs, packets, gates = dispatch(requests)
         run_kind: Any = CmdKind.RUN
         run = pack(next(iter(self.cores.values())).cmd_layout, kind=run_kind.value)
-        queued = {c: list(cycles) for c, cycles in runs.items()}
+        queued = {c: [r if isinstance(r, int) else r[0] for r in rs] for c, rs in runs.items()}
         flits = [(hp.cycle, [noc.encode_header(dest_x=hp.dest[0], dest_y=hp.dest[1],
                                                length=len(hp.payload), tag=hp.tag)]
                   + [int.from_bytes(bytes(w), "little") | int(k == len(hp.payload) - 1) << width
