@@ -5,8 +5,8 @@ kinds mlp, cnn and rnn in turn, each quantized, lowered to one core of
 `sim_tests.tb.scenarios.CORE` and wrapped by `nfcore.compiler.lower.host_io.with_host_io`:
 RECV of the input packet, the tree, SEND of the result to the host) and makes a seeded
 sequence of requests, each calling `top_k` distinct trees with a random input, arriving
-`gap_cycles` apart on average (uniform 0 .. 2 * gap): short gaps make input packets wait in
-the network for their core. The host dispatches them as `nfcore.sim.net.dispatch` states;
+`gap_cycles` apart on average (uniform 0 .. 2 * gap): short gaps make packets meet at the
+host port and on links, so some wait. The host dispatches them as `nfcore.sim.net.dispatch` states;
 `sim_tests/host_replay_cocotb.py` drives the RTL so and compares every request's completion
 cycle and outputs with `nfcore.sim.net.dispatch.run_requests`.
 """

@@ -13,7 +13,8 @@ golden array's timing; with contention it equals `nfcore.sim.net.flit` (and the 
 
 The host port takes part as `nfcore.golden.array` describes: `run_array_model` injects its
 `HostPacket`s (one packet after the other through router (0, 0)'s host input, each pushed
-from its cycle with backpressure, as a SEND pushes) and takes every flit of a SEND with
+from its cycle, or from the cycle after its core took a given RUN, with backpressure, as a
+SEND pushes) and takes every flit of a SEND with
 `to_host` when it is offered. A core may be RUN several times (`runs`): a RUN presented in
 cycle t to a core is taken in the first cycle from t in which the core is idle (the cycle
 after its last program's `done`, `nfcore.hdl.core.sequencer`), and the program starts
