@@ -2,11 +2,14 @@
 
 A `HostReplay` puts one compiled tree on every core of a small mesh (random seeded weights,
 kinds mlp, cnn and rnn in turn, each quantized, lowered to one core of
-`sim_tests.tb.scenarios.CORE` and wrapped by `nfcore.compiler.lower.host_io.with_host_io`:
-RECV of the input packet, the tree, SEND of the result to the host) and makes a seeded
+`sim_tests.tb.scenarios.CORE` and wrapped by `nfcore.compiler.lower.host_io.serve_chain`:
+RECV of the input packet, the tree, SEND of the result to the host), or, with `split`, a tree
+split over 2-3 cores first (`sim_tests.tb.split_scenarios.random_split_tree`: the first core
+RECVs, the last SENDs), and makes a seeded
 sequence of requests, each calling `top_k` distinct trees with a random input, arriving
 `gap_cycles` apart on average (uniform 0 .. 2 * gap): short gaps make packets meet at the
-host port and on links, so some wait. The host dispatches them as `nfcore.sim.net.dispatch` states;
+host port and on links, so some wait. The host dispatches them as `nfcore.sim.net.dispatch`
+states;
 `sim_tests/host_replay_cocotb.py` drives the RTL so and compares every request's completion
 cycle and outputs with `nfcore.sim.net.dispatch.run_requests`.
 """
@@ -20,15 +23,54 @@ import numpy as np
 import numpy.typing as npt
 
 from forest.export import ConvLayer, ElmanCell, TreeExport
-from nfcore.compiler.lower.host_io import input_payload, with_host_io
-from nfcore.compiler.lower.program import CoreProgram, lower_tree
+from nfcore.arch import isa
+from nfcore.compiler.lower.host_io import serve_chain
+from nfcore.compiler.lower.split import TreeProgram, partition_tree
 from nfcore.compiler.quant.tree import quantize_tree
 from nfcore.config import MeshConfig, NFCoreConfig
+from nfcore.golden.array import run_array
 from nfcore.golden.core import CoreState
 from nfcore.sim.net.dispatch import HostRequest, TreeCall
 from sim_tests.tb.scenarios import CORE, Coord, CoreSetup
+from sim_tests.tb.split_scenarios import random_split_tree
 
 KINDS = ("mlp", "cnn", "rnn")
+
+
+@dataclass(frozen=True)
+class Tree:
+    plain: TreeProgram
+    """The tree lowered to its core(s) (input and output in the scratchpads)."""
+    served: TreeProgram
+    """`plain` with its host RECV and SEND (`serve_chain`)."""
+    tag: int
+    input_shape: tuple[int, ...]
+
+    @property
+    def chain(self) -> tuple[Coord, ...]:
+        """The cores after the first (a split tree's), in chain order."""
+        return tuple(c.coord for c in self.served.cores[1:])
+
+    def payload(self, x_int: npt.NDArray[np.integer]) -> npt.NDArray[np.uint8]:
+        """The input packet's words for one int8 input."""
+        vec = self.plain.plan.pack_input(np.asarray(x_int)[None])[0]
+        out = np.zeros(isa.words_for(len(vec), CORE.lanes) * CORE.lanes, dtype=np.int8)
+        out[:len(vec)] = vec
+        return out.view(np.uint8).reshape(-1, CORE.lanes)
+
+    def reference(self, payload: npt.NDArray[np.uint8]) -> npt.NDArray[np.int8]:
+        """The int8 outputs of `plain` on the golden array, the input written to the first
+        core's scratchpad."""
+        states = {}
+        for code in self.plain.cores:
+            states[code.coord] = CoreState(CORE)
+            states[code.coord].load_weights(code.weights)
+            states[code.coord].load_program(code.program)
+        addr = self.plain.plan.input_addr
+        states[self.plain.input_coord].act[addr:addr + len(payload)] = payload
+        run_array(states)
+        return states[self.plain.output_coord].read_vector(self.plain.plan.output_addr,
+                                                           self.plain.plan.output_len)
 
 
 @dataclass(frozen=True)
@@ -40,19 +82,22 @@ class HostReplay:
     requests_n: int
     gap_cycles: int
     top_k: int = 2
+    split: str = ""
+    """A kind: one tree of it is split over cores from (0, 0) (`split_scenarios`'s random
+    split tree); "": every tree on one core."""
 
     @property
     def config(self) -> NFCoreConfig:
         return NFCoreConfig(core=CORE, mesh=MeshConfig(rows=self.rows, cols=self.cols))
 
     def trees(self) -> dict[Coord, Tree]:
-        """Every core's tree (tag: the core's index)."""
-        return _trees(self.rows, self.cols, self.seed)
+        """Every tree, by its first core (tag: that core's index)."""
+        return _trees(self.rows, self.cols, self.seed, self.split)
 
     def setups(self) -> dict[Coord, CoreSetup]:
         zeros = np.zeros((CORE.act_words, CORE.lanes), dtype=np.uint8)
-        return {c: CoreSetup(t.served.weights, zeros, t.served.instructions())
-                for c, t in self.trees().items()}
+        return {code.coord: CoreSetup(code.weights, zeros, code.instructions())
+                for t in self.trees().values() for code in t.served.cores}
 
     def states(self) -> dict[Coord, CoreState]:
         """Golden cores loaded as the RTL test loads them."""
@@ -66,46 +111,23 @@ class HostReplay:
 
     def requests(self) -> list[HostRequest]:
         trees = self.trees()
-        coords = sorted(trees, key=lambda c: (c[1], c[0]))
+        firsts = sorted(trees, key=lambda c: (c[1], c[0]))
         rng = np.random.default_rng(self.seed + 1)
         out, cycle = [], 0
         for _ in range(self.requests_n):
             cycle += int(rng.integers(0, 2 * self.gap_cycles + 1))
-            picked = rng.choice(len(coords), size=min(self.top_k, len(coords)), replace=False)
+            picked = rng.choice(len(firsts), size=min(self.top_k, len(firsts)), replace=False)
             calls = []
             for i in picked:
-                c = coords[int(i)]
-                x = rng.integers(-128, 128, size=trees[c].input_shape)
-                calls.append(TreeCall(c, _tag(c, self.cols), input_payload(trees[c].served, x)))
+                t = trees[firsts[int(i)]]
+                x = rng.integers(-128, 128, size=t.input_shape)
+                calls.append(TreeCall(firsts[int(i)], t.tag, t.payload(x), chain=t.chain))
             out.append(HostRequest(cycle, tuple(calls)))
         return out
 
     def reference(self, request: HostRequest) -> list[npt.NDArray[np.int8]]:
-        """Each call's int8 outputs: the tree lowered alone (no host I/O) on a golden core,
-        its input written to the scratchpad."""
-        out = []
-        for call in request.calls:
-            plain = self.trees()[call.core].plain
-            state = CoreState(CORE)
-            state.load_weights(plain.weights)
-            state.load_program(plain.program)
-            state.act[plain.input_addr:plain.input_addr + len(call.payload)] = call.payload
-            state.run()
-            out.append(state.read_vector(plain.output_addr, plain.output_len))
-        return out
-
-
-@dataclass(frozen=True)
-class Tree:
-    plain: CoreProgram
-    """The tree lowered to one core (input and output in the scratchpad)."""
-    served: CoreProgram
-    """`plain` with its host RECV and SEND (`with_host_io`)."""
-    input_shape: tuple[int, ...]
-
-
-def _tag(c: Coord, cols: int) -> int:
-    return c[1] * cols + c[0]
+        """Each call's int8 outputs, from the tree run alone."""
+        return [self.trees()[c.core].reference(c.payload) for c in request.calls]
 
 
 def _dense(rng: np.random.Generator, widths: list[int]
@@ -138,20 +160,28 @@ def _tree(kind: str, rng: np.random.Generator) -> TreeExport:
 
 
 @cache
-def _trees(rows: int, cols: int, seed: int) -> dict[Coord, Tree]:
+def _trees(rows: int, cols: int, seed: int, split: str) -> dict[Coord, Tree]:
     rng = np.random.default_rng(seed)
-    out = {}
+    out: dict[Coord, Tree] = {}
+    taken: set[Coord] = set()
+    if split:
+        q, tp, _ = random_split_tree(split, seed)
+        out[tp.input_coord] = Tree(tp, serve_chain(tp, CORE, 0), 0, tuple(q.input_shape))
+        taken |= {c.coord for c in tp.cores}
     for k, c in enumerate((x, y) for y in range(rows) for x in range(cols)):
+        if c in taken:
+            continue
         tree = _tree(KINDS[k % len(KINDS)], rng)
         q = quantize_tree(tree, rng.normal(size=(20, *tree.input_shape)), tree_id=f"{c}")
-        plain = lower_tree(q, CORE, f"{c}")
-        out[c] = Tree(plain, with_host_io(plain, CORE, _tag(c, cols), f"{c}"),
-                      tuple(tree.input_shape))
+        plain = partition_tree(q, CORE, (c,), tree_id=f"{c}")
+        tag = c[1] * cols + c[0]
+        out[c] = Tree(plain, serve_chain(plain, CORE, tag), tag, tuple(tree.input_shape))
     return out
 
 
 HOST_REPLAYS: dict[str, HostReplay] = {r.name: r for r in (
     HostReplay("host_2x2_busy", 2, 2, 301, 40, 60),
     HostReplay("host_3x3_busy", 3, 3, 302, 40, 40),
+    HostReplay("host_2x2_split_mlp", 2, 2, 201, 30, 60, split="mlp"),
 )}
 """The replays the RTL suite runs (`sim_tests/test_host_replay_rtl.py`)."""

@@ -5,11 +5,12 @@ A request arrives in some cycle and calls trees, each resident on a core whose p
 begins with a RECV of its input packet and ends with a SEND of its result to the host
 (`nfcore.compiler.lower.host_io`). For each call, in request order and then call order:
 
-* the host presents RUN to the tree's core on its `cmd` bus from the request's arrival
-  cycle; the core takes it when it is idle (`nfcore.sim.net.array`: the cycle after its
-  previous run's `done`);
+* the host presents RUN to the tree's core (every core of a split tree's chain) on its `cmd`
+  bus from the request's arrival cycle; the core takes it when it is idle
+  (`nfcore.sim.net.array`: the cycle after its previous run's `done`);
 * once the core has taken that RUN (the host sees the `cmd` handshake), the call's input
-  packet (its tag, its input words) is eligible for the host port from the next cycle; the
+  packet (its tag, its input words; for a split tree, to the chain's first core) is
+  eligible for the host port from the next cycle; the
   host port injects one packet after the other, each time the one that became eligible
   first (ties: request order, then call order). Sending only to a core that has started
   keeps a packet for a busy core from blocking the host port; a packet still waits in the
@@ -51,6 +52,13 @@ class TreeCall:
     program: TimedProgram | None = None
     """The tree's timing, when the run needs cycles only (`run_timed_requests`); None: the
     core's loaded program."""
+    chain: tuple[Coord, ...] = ()
+    """For a tree split over a chain of cores (`nfcore.compiler.lower.split`): the cores
+    after `core`, in chain order; every one is RUN with `core`, the last returns the result."""
+
+    @property
+    def result_core(self) -> Coord:
+        return self.chain[-1] if self.chain else self.core
 
 
 @dataclass(frozen=True)
@@ -86,10 +94,14 @@ def dispatch(requests: Sequence[HostRequest]) -> Dispatch:
                                  f"after {last}")
         last = r.arrival_cycle
         for call in r.calls:
+            if call.chain and call.program is not None:
+                raise ExecutionError("a TimedProgram is for a tree on one core")
             core_runs = runs.setdefault(call.core, [])
             gates.append(len(core_runs))
             core_runs.append(
                 r.arrival_cycle if call.program is None else (r.arrival_cycle, call.program))
+            for c in call.chain:
+                runs.setdefault(c, []).append(r.arrival_cycle)
             packets.append(HostPacket(r.arrival_cycle, call.core, call.tag, call.payload))
     return runs, packets, gates
 
@@ -106,14 +118,15 @@ def collect(requests: Sequence[HostRequest], delivered: Sequence[HostDelivery]
     for i, r in enumerate(requests):
         results = []
         for call in r.calls:
-            k = seen.get(call.core, 0)
-            seen[call.core] = k + 1
-            got = by_core.get(call.core, [])
+            src = call.result_core
+            k = seen.get(src, 0)
+            seen[src] = k + 1
+            got = by_core.get(src, [])
             if k >= len(got):
-                raise ExecutionError(f"request {i}: core {call.core} returned no result for "
-                                     f"its call {k}")
+                raise ExecutionError(f"request {i}: core {src} returned no result for its "
+                                     f"call {k}")
             if got[k].tag != call.tag:
-                raise ExecutionError(f"request {i}: core {call.core} answered with tag "
+                raise ExecutionError(f"request {i}: core {src} answered with tag "
                                      f"{got[k].tag}, expected {call.tag}")
             results.append(got[k])
         out.append(RequestOutcome(max(d.tail_cycle for d in results),
