@@ -8,8 +8,9 @@ import json
 from pathlib import Path
 
 import pytest
-from test_array_rtl import BUILD, build_array
+from test_array_rtl import BUILD
 
+from nfcore.eda.rtl_runner import build_top
 from nfcore.eda.toolchain import top_name
 from sim_tests.host_replay_cocotb import ENV_MESH, ENV_OUT
 from sim_tests.tb.host_scenarios import HOST_REPLAYS
@@ -19,7 +20,9 @@ from sim_tests.tb.host_scenarios import HOST_REPLAYS
                          ids=lambda m: f"{m[0]}x{m[1]}")
 def test_host_replay_rtl(mesh: tuple[int, int]) -> None:
     rows, cols = mesh
-    runner, build_dir = build_array(rows, cols)
+    cfg = next(r for r in HOST_REPLAYS.values() if (r.rows, r.cols) == mesh).config
+    build_dir = BUILD / f"array_{rows}x{cols}_l{cfg.core.lanes}"  # as test_array_rtl names it
+    runner = build_top(cfg, "array", build_dir, internal_signals=False)
     out: Path = BUILD / f"host_replay_{rows}x{cols}.json"
     out.unlink(missing_ok=True)
     runner.test(  # type: ignore[attr-defined]

@@ -183,5 +183,6 @@ HOST_REPLAYS: dict[str, HostReplay] = {r.name: r for r in (
     HostReplay("host_2x2_busy", 2, 2, 301, 40, 60),
     HostReplay("host_3x3_busy", 3, 3, 302, 40, 40),
     HostReplay("host_2x2_split_mlp", 2, 2, 201, 30, 60, split="mlp"),
+    HostReplay("host_4x4_busy", 4, 4, 303, 40, 30, top_k=3),
 )}
 """The replays the RTL suite runs (`sim_tests/test_host_replay_rtl.py`)."""
