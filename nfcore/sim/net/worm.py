@@ -95,6 +95,8 @@ class Worm:
     before: list[list[FlitRef]] = field(default_factory=list)
     """Per router, the (up to D) flits pushed into its input FIFO just before this packet's."""
     arrived: list[bool] = field(default_factory=list)
+    lo: int = 1
+    """The first router whose flits have not all left (`known` < flits)."""
     known: list[int] = field(default_factory=list)
     """Per router, how many of its first flits have `v` known (flits leave in order): the
     recurrence starts after them."""
@@ -272,7 +274,11 @@ class WormNetwork:
         while changed:
             changed = False
             known = w.known
-            for i in range(1, h + 1):
+            # Routers the tail has left are a prefix (skipped); past the first router the
+            # header has not entered, nothing can be known yet (the loop stops there).
+            while w.lo <= h and known[w.lo] == f:
+                w.lo += 1
+            for i in range(w.lo, h + 1):
                 ui, pi, vi = u[i], p[i], v[i]
                 start = known[i]
                 while start < f and vi[start] is not None:
@@ -345,6 +351,8 @@ class WormNetwork:
                     changed = True
                     if k == f - 1:
                         self._released(w, i, out)
+                if ui[0] is None:
+                    break
             any_change |= changed
         if any_change and w.dependents:
             self._dirty += w.dependents
