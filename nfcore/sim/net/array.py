@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import simpy
+from simpy.events import EventPriority
 
 from nfcore.arch import isa, noc
 from nfcore.arch.isa import Instruction, Opcode
@@ -47,6 +48,9 @@ from nfcore.sim.net.oneshot import Network
 from nfcore.sim.net.worm import Worm, WormNetwork
 
 Coord = tuple[int, int]
+
+_AFTER_CYCLE = EventPriority(simpy.core.NORMAL + 1)
+"""SimPy priority of the mesh's arbitrations: after every ordinary event of their cycle."""
 
 
 @dataclass
@@ -221,7 +225,8 @@ def run_array_model(cfg: NFCoreConfig, cores: Mapping[Coord, CoreState],
 
 class _ArrayRun:
     """One `run_array_model` call: the SimPy environment, the `WormNetwork`, a process per
-    core (`_core`, with `_send` and `_recv`) and one for the network (`_network`)."""
+    core (`_core`, with `_send` and `_recv`); the mesh arbitrates in `_arbitrate`, scheduled
+    by `_kick`."""
 
     def __init__(self, cfg: NFCoreConfig, cores: Mapping[Coord, CoreState],
                  gated: frozenset[Coord], max_steps: int,
@@ -252,33 +257,33 @@ class _ArrayRun:
         self.host_timed: list[tuple[int, int, Worm]] = []
         """(first cycle the sender could push, header latency, packet) of every packet to
         or from the host."""
-        self.wake = env.event()
-        """Wakes the network process when a packet is sent or taken."""
-        env.process(self._network())
+        self.scheduled: set[int] = set()
+        """Cycles in which an arbitration of the mesh is scheduled."""
         if host_in:
             env.process(self._host(list(host_in), gates))
         for coord in sorted(cores, key=lambda c: (c[1], c[0])):
             env.process(self._core(coord, schedule[coord]))
 
     def _kick(self) -> None:
-        if not self.wake.triggered:
-            self.wake.succeed()
+        """Make sure the mesh's next arbitration is scheduled: in its cycle, after every
+        event of that cycle (`_AFTER_CYCLE` priority: after every core has sent and taken)."""
+        due = self.mesh.next_cycle()
+        if due is None:
+            return
+        due = max(due, int(self.env.now))
+        if due in self.scheduled:
+            return
+        self.scheduled.add(due)
+        event = simpy.Event(self.env)
+        event._ok, event._value = True, None
+        event.callbacks.append(self._arbitrate)
+        self.env.schedule(event, _AFTER_CYCLE, due - self.env.now)
 
-    def _network(self) -> Generator[simpy.Event, Any, None]:
-        """Arbitrate the links due in a cycle after every core has sent and taken in it
-        (two zero delays run after the events already due in this cycle)."""
-        env, mesh = self.env, self.mesh
-        while True:
-            due = mesh.next_cycle()
-            if due is None:
-                yield self.wake
-            elif due > env.now:
-                yield env.any_of([self.wake, env.timeout(due - env.now)])
-            if self.wake.triggered:
-                self.wake = env.event()
-            yield env.timeout(0)
-            yield env.timeout(0)
-            mesh.advance(int(env.now))
+    def _arbitrate(self, _: simpy.Event) -> None:
+        now = int(self.env.now)
+        self.scheduled.discard(now)
+        self.mesh.advance(now)
+        self._kick()
 
     def host_waits(self) -> int:
         """Packets of `host_timed` that waited (see `ArrayModelResult.host_packets_waited`)."""
