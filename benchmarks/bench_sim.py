@@ -100,8 +100,8 @@ def main(argv: list[str]) -> None:
     exact = measure_exact(16, 16, head_trees, n)
     print(f"bench_sim exact (host port, router RTL rules): {head_trees:,} trees, top-4, "
           f"16 x 16 mesh, {n} requests: {exact['cpu_rps']:,.0f} simulated requests/s of CPU "
-          f"time ({exact['wall_rps']:,.0f} per wall second; {exact['waited']:,} input packets "
-          f"waited for their core; p50 latency {exact['p50_latency_cycles']:,.0f} cycles)")
+          f"time ({exact['wall_rps']:,.0f} per wall second; {exact['waited']:,} host packets "
+          f"waited; p50 latency {exact['p50_latency_cycles']:,.0f} cycles)")
 
     sides, sizes = ((4, 8), (50, 100)) if args.smoke else ((8, 16, 32), (250, 1000, 4000))
     meshes = [(f"{s} x {s}", measure(s, s, sizes[0], n)) for s in sides]
