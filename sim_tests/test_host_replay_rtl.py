@@ -1,6 +1,6 @@
 """Requests through the host port on the array RTL under Verilator equal the model, request
 by request (`sim_tests/host_replay_cocotb.py`), on every mesh of
-`sim_tests.tb.host_scenarios.HOST_REPLAYS`."""
+`sim_tests.tb.host_scenarios.HOST_REPLAYS` (the 4 x 4 one with `make test-long`)."""
 
 from __future__ import annotations
 
@@ -16,8 +16,14 @@ from sim_tests.host_replay_cocotb import ENV_MESH, ENV_OUT
 from sim_tests.tb.host_scenarios import HOST_REPLAYS
 
 
-@pytest.mark.parametrize("mesh", sorted({(r.rows, r.cols) for r in HOST_REPLAYS.values()}),
-                         ids=lambda m: f"{m[0]}x{m[1]}")
+LONG_MESHES = {(4, 4)}
+"""Meshes whose build takes long on a shared machine (about 20 minutes for 4 x 4): run by
+`make test-long` (marker `long`)."""
+
+
+@pytest.mark.parametrize("mesh", [
+    pytest.param(m, id=f"{m[0]}x{m[1]}", marks=[pytest.mark.long] if m in LONG_MESHES else [])
+    for m in sorted({(r.rows, r.cols) for r in HOST_REPLAYS.values()})])
 def test_host_replay_rtl(mesh: tuple[int, int]) -> None:
     rows, cols = mesh
     cfg = next(r for r in HOST_REPLAYS.values() if (r.rows, r.cols) == mesh).config
