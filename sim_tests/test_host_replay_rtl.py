@@ -15,7 +15,6 @@ from nfcore.eda.toolchain import top_name
 from sim_tests.host_replay_cocotb import ENV_MESH, ENV_OUT
 from sim_tests.tb.host_scenarios import HOST_REPLAYS
 
-
 LONG_MESHES = {(4, 4)}
 """Meshes whose build takes long on a shared machine (about 20 minutes for 4 x 4): run by
 `make test-long` (marker `long`)."""
