@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import enum
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -175,6 +176,8 @@ FORMATS: dict[Opcode, tuple[Field, ...]] = {
         Field("dest_x", 26, noc.COORD_BITS, doc="destination core column"),
         Field("dest_y", 34, noc.COORD_BITS, doc="destination core row"),
         Field("tag", 42, noc.TAG_BITS, doc="message tag, checked by the RECV"),
+        Field("to_host", 50, 1,
+              doc="1: to the host port (header bit `to_host`); dest_x, dest_y are ignored"),
     ),
     Opcode.RECV: (
         Field("n", 6, noc.LENGTH_BITS, offset=1, doc="payload words, 1..1024"),
@@ -230,8 +233,10 @@ SEMANTICS: dict[Opcode, str] = {
     Opcode.SEND: (
         "Send scratchpad words addr .. addr + n - 1 to core (dest_x, dest_y) as one packet "
         "(`nfcore.arch.noc`): a header flit with dest, this core's own coordinates as src, "
-        "length n and tag, then the n words, `last` on the final one. The core waits "
-        "while the network does not take a flit (backpressure)."
+        "length n and tag, then the n words, `last` on the final one. With to_host set the "
+        "packet goes to the host port instead (the header's `to_host` bit; dest is ignored): how "
+        "a tree returns its result. The core waits while the network does not take a flit "
+        "(backpressure)."
     ),
     Opcode.RECV: (
         "Wait for the next packet on `net_in` and write its n payload words to scratchpad "
@@ -396,7 +401,12 @@ def loop(*, body: int, count: int, x_stride: int = 0, y_stride: int = 0, x_mask:
 
 
 def send(*, n: int, addr: int, dest_x: int, dest_y: int, tag: int = 0) -> Instruction:
-    return make(Opcode.SEND, n=n, addr=addr, dest_x=dest_x, dest_y=dest_y, tag=tag)
+    return make(Opcode.SEND, n=n, addr=addr, dest_x=dest_x, dest_y=dest_y, tag=tag, to_host=0)
+
+
+def send_to_host(*, n: int, addr: int, tag: int = 0) -> Instruction:
+    """SEND of scratchpad words addr .. addr + n - 1 to the host port."""
+    return make(Opcode.SEND, n=n, addr=addr, dest_x=0, dest_y=0, tag=tag, to_host=1)
 
 
 def recv(*, n: int, addr: int, tag: int = 0) -> Instruction:
@@ -440,6 +450,23 @@ def cycles(instr: Instruction, lanes: int) -> int:
     if op in (Opcode.SEND, Opcode.RECV):
         return ISSUE_CYCLES + HEADER_FLITS + instr.n
     raise ISAError(f"no timing for {op.name}")  # pragma: no cover - every Opcode has one
+
+
+def executed_instructions(program: Sequence[Instruction]) -> list[Instruction]:
+    """The instructions a run executes, in order: a LOOP once, then its body `count` times
+    (strided addresses do not change cycles or events); stops at the first HALT."""
+    out: list[Instruction] = []
+    k = 0
+    while k < len(program):
+        instr = program[k]
+        out.append(instr)
+        if instr.op is Opcode.HALT:
+            break
+        if instr.op is Opcode.LOOP:
+            out += list(program[k + 1 : k + 1 + instr.body]) * instr.count
+            k += instr.body
+        k += 1
+    return out
 
 
 # --- Weight layout of MATVEC ----------------------------------------------------------------

@@ -12,6 +12,12 @@ coordinates, as if all accepted RUN in the same cycle. Core-local instructions e
   row, then column) in cycle max(r + ISSUE, arrival), its payload in the n cycles after; it
   waited max(0, arrival - r - ISSUE) cycles.
 
+The host port (`noc.HOST`) takes part as a node without a program: `run_array_host` injects
+`HostPacket`s (header handshake in a given cycle, offered to the destination
+`noc.header_latency_cycles(HOST, dest)` later) and collects the packets of SENDs with
+`to_host`, whose header reaches the host `noc.header_latency_cycles(src, HOST)` cycles after it
+leaves the core; the host takes every flit at once.
+
 Cores advance in order of their clocks. A RECV commits to a packet only when no other core
 can still send one that arrives earlier, so the result does not depend on the order in which
 the model steps cores.
@@ -20,7 +26,7 @@ the model steps cores.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -52,6 +58,34 @@ class Packet:
         return (self.arrival_cycle, self.src[1], self.src[0])
 
 
+@dataclass(frozen=True)
+class HostPacket:
+    """A packet the host injects into the host port."""
+
+    cycle: int
+    """Cycle of the header's handshake on the host port (1 = a core's first running cycle)."""
+    dest: Coord
+    tag: int
+    payload: npt.NDArray[np.uint8]
+    """`(length, lanes)` words."""
+
+    def packet(self) -> Packet:
+        header = noc.decode_header(noc.encode_header(
+            dest_x=self.dest[0], dest_y=self.dest[1], length=len(self.payload), tag=self.tag))
+        return Packet(noc.HOST, self.dest, header, self.payload,
+                      self.cycle + noc.header_latency_cycles(noc.HOST, self.dest))
+
+
+@dataclass
+class ArrayRun:
+    """What `run_array_host` returns."""
+
+    results: dict[Coord, RunResult]
+    host_out: list[Packet]
+    """The packets sent to the host, in the order their headers reach it
+    (`arrival_cycle`: the cycle the host takes the header)."""
+
+
 @dataclass
 class _Core:
     coord: Coord
@@ -71,10 +105,22 @@ def run_array(cores: Mapping[Coord, CoreState],
     Raises ExecutionError on a deadlock, a packet to a coordinate without a core, a RECV
     whose packet has another tag or length, or packets left undelivered at the end.
     """
+    return run_array_host(cores, (), max_steps).results
+
+
+def run_array_host(cores: Mapping[Coord, CoreState], host_in: Sequence[HostPacket] = (),
+                   max_steps: int = MAX_STEPS) -> ArrayRun:
+    """`run_array` with the host port: the packets `host_in` are injected, and the packets
+    of SENDs to the host are returned with the cores' results."""
     run = [_Core(coord, state) for coord, state in sorted(cores.items(), key=_row_major)]
     for core in run:
         core.state.start()
     inbox: dict[Coord, list[Packet]] = {c.coord: [] for c in run}
+    host_out: list[Packet] = []
+    for hp in host_in:
+        if hp.dest not in inbox:
+            raise ExecutionError(f"the host sends to {hp.dest}, which has no core")
+        inbox[hp.dest].append(hp.packet())
     for _ in range(max_steps):
         active = [c for c in run if not c.halted]
         if not active:
@@ -86,7 +132,8 @@ def run_array(cores: Mapping[Coord, CoreState],
         if not steppable:
             waiting = ", ".join(f"{c.coord} at cycle {c.time}" for c in active)
             raise ExecutionError(f"deadlock: every running core waits in RECV ({waiting})")
-        _step(min(steppable, key=lambda c: (c.time, _row_major((c.coord, None)))), inbox)
+        _step(min(steppable, key=lambda c: (c.time, _row_major((c.coord, None)))), inbox,
+              host_out)
     else:
         raise ExecutionError(f"the array did not halt within {max_steps} instructions")
     left = [p for packets in inbox.values() for p in packets]
@@ -94,14 +141,15 @@ def run_array(cores: Mapping[Coord, CoreState],
         p = left[0]
         raise ExecutionError(f"{len(left)} packets were never received, e.g. tag "
                              f"{p.header['tag']} from {p.src} to {p.dest}")
-    return {c.coord: c.result for c in run}
+    host_out.sort(key=lambda p: p.order)
+    return ArrayRun({c.coord: c.result for c in run}, host_out)
 
 
 def _row_major(item: tuple[Coord, object]) -> tuple[int, int]:
     return (item[0][1], item[0][0])
 
 
-def _step(core: _Core, inbox: dict[Coord, list[Packet]]) -> None:
+def _step(core: _Core, inbox: dict[Coord, list[Packet]], host_out: list[Packet]) -> None:
     instr = core.next_instr
     assert instr is not None
     core.next_instr = None
@@ -112,7 +160,14 @@ def _step(core: _Core, inbox: dict[Coord, list[Packet]]) -> None:
         core.halted = True
         core.result.cycles = core.time + cycles - 1
         return
-    if instr.op is Opcode.SEND:
+    if instr.op is Opcode.SEND and instr.to_host:
+        header = noc.decode_header(noc.encode_header(
+            src_x=core.coord[0], src_y=core.coord[1], length=instr.n, tag=instr.tag,
+            to_host=1))
+        leaves = core.time + isa.ISSUE_CYCLES
+        host_out.append(Packet(core.coord, noc.HOST, header, state.send_payload(instr),
+                               leaves + noc.header_latency_cycles(core.coord, noc.HOST)))
+    elif instr.op is Opcode.SEND:
         dest = (instr.dest_x, instr.dest_y)
         if dest not in inbox:
             raise ExecutionError(f"core {core.coord} sends to {dest}, which has no core")

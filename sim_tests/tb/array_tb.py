@@ -15,18 +15,23 @@ the end of a run:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import cocotb
+import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, ReadOnly, RisingEdge
 from cocotb.utils import get_sim_time
 
+from nfcore.arch import noc
 from nfcore.config import NFCoreConfig
 from nfcore.eda.rtl_runner import CLOCK_PERIOD_NS, CoreTB, Stalls, pack, pulse_reset
 from nfcore.golden.core import CoreState
 from nfcore.hdl.core import CmdKind
 from nfcore.hdl.power import COUNTERS, PowerState
+from nfcore.sim.net.array import HostDelivery
+from nfcore.sim.net.dispatch import HostRequest, dispatch
 from sim_tests.tb.scenarios import Coord, CoreSetup
 
 __all__ = ["ArrayTB", "CoreView"]
@@ -210,6 +215,83 @@ class ArrayTB:
         dut.host_in__valid.value = 0
         assert first_ns is not None
         return round((first_ns - self.run_start_ns) / CLOCK_PERIOD_NS)
+
+    async def replay(self, requests: Sequence[HostRequest], max_cycles: int = 1_000_000
+                     ) -> list[HostDelivery]:
+        """Serve `requests` as the host does (`nfcore.sim.net.dispatch`): from each request's
+        arrival cycle, RUN on the cmd bus of every core it calls (taken when the core is
+        idle); each input packet from the cycle after its core took that RUN, on the host
+        port, one after the other (the earliest eligible first); the host port's output is
+        always ready. Cycle 0 is the first cycle of this call. Returns the packets
+        the host received, with the cycles it took their header and tail. Python runs every
+        cycle (the host reacts to handshakes)."""
+        dut, width = self.dut, self.cfg.core.lanes * 8
+        runs, packets, gates = dispatch(requests)
+        run_kind: Any = CmdKind.RUN
+        run = pack(next(iter(self.cores.values())).cmd_layout, kind=run_kind.value)
+        queued = {c: [r if isinstance(r, int) else r[0] for r in rs] for c, rs in runs.items()}
+        flits = [(hp.cycle, [noc.encode_header(dest_x=hp.dest[0], dest_y=hp.dest[1],
+                                               length=len(hp.payload), tag=hp.tag)]
+                  + [int.from_bytes(bytes(w), "little") | int(k == len(hp.payload) - 1) << width
+                     for k, w in enumerate(np.asarray(hp.payload, dtype=np.uint8))])
+                 for hp in packets]
+        expected = sum(len(r.calls) for r in requests)
+        delivered: list[HostDelivery] = []
+        words: list[int] = []
+        header: dict[str, int] = {}
+        header_cycle = 0
+        taken: dict[Coord, list[int]] = {c: [] for c in runs}
+        pending = list(range(len(packets)))
+        current: int | None = None
+        flit = 0
+        dut.host_out__ready.value = 1
+        for cycle in range(max_cycles):
+            if len(delivered) == expected and not pending and current is None:
+                break
+            offering = [c for c, q in queued.items() if q and q[0] <= cycle]
+            for c, tb in self.cores.items():
+                tb.dut.cmd__payload.value = run
+                tb.dut.cmd__valid.value = int(c in offering)
+            if current is None:
+                ready = [(max(packets[i].cycle, taken[packets[i].dest][k] + 1), i)
+                         for i in pending
+                         if (k := gates[i]) is not None and k < len(taken[packets[i].dest])]
+                if ready and min(ready)[0] <= cycle:
+                    current, flit = min(ready)[1], 0
+                    pending.remove(current)
+            dut.host_in__valid.value = int(current is not None)
+            if current is not None:
+                dut.host_in__payload.value = flits[current][1][flit]
+            await ReadOnly()
+            for c in offering:
+                if self.cores[c].dut.cmd__ready.value:
+                    queued[c].pop(0)
+                    taken[c].append(cycle)
+            if current is not None and dut.host_in__ready.value:
+                flit += 1
+                if flit == len(flits[current][1]):
+                    current = None
+            if dut.host_out__valid.value:
+                value = int(dut.host_out__payload.value)
+                data, last = value & ((1 << width) - 1), value >> width
+                if not header:
+                    header, header_cycle, words = noc.decode_header(data), cycle, []
+                else:
+                    words.append(data)
+                    if last:
+                        payload = np.array([list(w.to_bytes(width // 8, "little"))
+                                            for w in words], dtype=np.uint8)
+                        delivered.append(HostDelivery(
+                            (header["src_x"], header["src_y"]), header["tag"], payload,
+                            header_cycle, cycle))
+                        header = {}
+            await RisingEdge(dut.clk)
+        else:
+            raise AssertionError(f"the replay did not finish in {max_cycles} cycles")
+        for tb in self.cores.values():
+            tb.dut.cmd__valid.value = 0
+        dut.host_in__valid.value = 0
+        return delivered
 
     def errors(self) -> dict[Coord, bool]:
         return {c: bool(tb.dut.error.value) for c, tb in self.cores.items()}

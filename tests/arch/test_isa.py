@@ -147,3 +147,14 @@ def test_pack_matvec_refuses_out_of_range() -> None:
 
 def test_docs_are_rendered_from_the_module() -> None:
     assert DOCS.read_text() == render_isa_page(), "run `nfcore isa-doc` to regenerate"
+
+
+def test_send_to_host_sets_its_bit_and_leaves_the_others() -> None:
+    """SEND's `to_host` (bit 50) round-trips; an ordinary SEND leaves it 0, so every
+    encoding from before the field is unchanged."""
+    word = isa.send_to_host(n=3, addr=5, tag=7).encode()
+    assert word >> 50 & 1 == 1
+    assert isa.decode(word) == isa.send_to_host(n=3, addr=5, tag=7)
+    plain = isa.send(n=3, addr=5, dest_x=1, dest_y=2, tag=7)
+    assert plain.encode() >> 50 == 0 and plain.to_host == 0
+    assert isa.reserved_lsb(isa.Opcode.SEND) == 51

@@ -114,3 +114,28 @@ def test_a_cell_larger_than_a_core_is_refused() -> None:
                                            r"Elman cell 24x32: 960 B\) but "
                                            r"core\.weight_sram_bytes = 1024"):
         partition_tree(q, CoreConfig(weight_sram_bytes=1024), MESH, tree_id=4)
+
+
+def test_served_chain_receives_from_and_returns_to_the_host() -> None:
+    """`serve_chain`: the first core's program starts with the input RECV, the last core's
+    ends with a SEND to the host and HALT; too long a program is refused by name."""
+    from nfcore.compiler.lower.host_io import serve_chain
+
+    rng = np.random.default_rng(3)
+    tree = TreeExport(kind="mlp", input_shape=(37,), head=random_dense(rng, [37, 45, 29, 6]))
+    core = CoreConfig(lanes=8, weight_sram_bytes=256 * 8, act_sram_bytes=64 * 8,
+                      imem_depth=32, acc_bits=32)
+    q = quantize_tree(tree, tree_inputs(rng, tree, 20), tree_id="t")
+    tp = partition_tree(q, core, [(0, 0), (1, 0), (1, 1)], tree_id="t")
+    assert len(tp.cores) > 1
+    served = serve_chain(tp, core, tag=9)
+    first, last = served.cores[0].instructions(), served.cores[-1].instructions()
+    assert first[0] == isa.recv(n=isa.words_for(tp.plan.input_len, 8),
+                                addr=tp.plan.input_addr, tag=9)
+    assert last[-2:] == [isa.send_to_host(n=isa.words_for(tp.plan.output_len, 8),
+                                          addr=tp.plan.output_addr, tag=9), isa.halt()]
+    assert first[1:] == tp.cores[0].instructions()  # the rest of the first core unchanged
+    with pytest.raises(CompileError, match="imem_depth"):
+        tight = CoreConfig(lanes=8, weight_sram_bytes=256 * 8, act_sram_bytes=64 * 8,
+                           imem_depth=len(tp.cores[0].program), acc_bits=32)
+        serve_chain(tp, tight, tag=9)

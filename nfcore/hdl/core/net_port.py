@@ -40,8 +40,10 @@ WEIGHT_HEADER_LAYOUT = data.FlexibleLayout(noc.HEADER_BITS, {
 LENGTH_BITS = next(f.width for f in noc.HEADER_FIELDS if f.name == "length")
 SEND_LAYOUT = data.StructLayout({
     "dest_x": unsigned(noc.COORD_BITS), "dest_y": unsigned(noc.COORD_BITS),
-    "length": unsigned(LENGTH_BITS), "tag": unsigned(8), "addr": unsigned(isa.ACT_ADDR_BITS)})
-"""A SEND: the header's fields (`length` stored, as SEND's `n`) and the first word's address."""
+    "length": unsigned(LENGTH_BITS), "tag": unsigned(8), "addr": unsigned(isa.ACT_ADDR_BITS),
+    "to_host": unsigned(1)})
+"""A SEND: the header's fields (`length` stored, as SEND's `n`; `to_host` for a packet to the
+host port) and the first word's address."""
 RECV_LAYOUT = data.StructLayout({
     "length": unsigned(LENGTH_BITS), "tag": unsigned(8), "addr": unsigned(isa.ACT_ADDR_BITS)})
 """A RECV: the header it expects (`length` stored) and where the first word goes."""
@@ -186,6 +188,7 @@ class NetPort(wiring.Component):
                         header.src_y.eq(src_y),
                         header.length.eq(send.payload.length),
                         header.tag.eq(send.payload.tag),
+                        header.to_host.eq(send.payload.to_host),
                         header_phase.eq(1),
                         net_out.valid.eq(1),
                         x_ptr.eq(send.payload.addr),

@@ -290,7 +290,8 @@ class Sequencer(wiring.Component):
                 send = self.net.send
                 m.d.comb += [send.valid.eq(1), send.payload.dest_x.eq(sd.dest_x),
                              send.payload.dest_y.eq(sd.dest_y), send.payload.length.eq(sd.n),
-                             send.payload.tag.eq(sd.tag), send.payload.addr.eq(sd.addr + xo)]
+                             send.payload.tag.eq(sd.tag), send.payload.addr.eq(sd.addr + xo),
+                             send.payload.to_host.eq(sd.to_host)]
                 m.next = "NET"
             with m.Case(Opcode.RECV):
                 recv = self.net.recv

@@ -9,8 +9,13 @@
   takes the packet), event-driven on output arbitrations. Equal to the RTL on every scenario
   tested; about 40 times the CPU of `oneshot` per packet.
 * `array` (`run_array_model`): SEND/RECV programs on an array of golden cores, a SimPy
-  process per core, packets on `worm`; also the array's power-state cycles
+  process per core, packets on `worm`, the host port's packets, a core RUN several times;
+  also the array's power-state cycles
   (`core_state_cycles`). The tests check it against the RTL and `flit`.
+* `dispatch` (`run_requests`, `run_timed_requests`): requests through the host port on
+  `array` (the host's RUNs and input packets, results back to the host), with values or with
+  a program's timing alone (`array.TimedProgram`); the RTL replays the same requests
+  (`sim_tests/test_host_replay_rtl.py`).
 * `flit` (`run_array_flits`): the same programs stepped flit by flit, cycle by cycle, by the
   router RTL's rules: the slow reference, and what the RTL tests use to predict scratchpads
   under contention.

@@ -95,6 +95,11 @@ class Worm:
     before: list[list[FlitRef]] = field(default_factory=list)
     """Per router, the (up to D) flits pushed into its input FIFO just before this packet's."""
     arrived: list[bool] = field(default_factory=list)
+    lo: int = 1
+    """The first router whose flits have not all left (`known` < flits)."""
+    known: list[int] = field(default_factory=list)
+    """Per router, how many of its first flits have `v` known (flits leave in order): the
+    recurrence starts after them."""
     notified: set[str] = field(default_factory=set)
     dependents: list[Worm] = field(default_factory=list)
     """Packets that wait for one of this packet's cycles to be known."""
@@ -163,7 +168,7 @@ class WormNetwork:
                     on_free, on_done,
                     u=[[None] * flits for _ in range(n)], p=[[None] * flits for _ in range(n)],
                     v=[[None] * flits for _ in range(n)], before=[[] for _ in range(n)],
-                    arrived=[False] * n)
+                    arrived=[False] * n, known=[0] * n)
         self.net.count(src, dst, flits)
         self._enter_fifo(worm, 1)
         self._update(worm)
@@ -268,27 +273,41 @@ class WormNetwork:
         changed, any_change = True, False
         while changed:
             changed = False
-            for i in range(1, h + 1):
+            known = w.known
+            # Routers the tail has left are a prefix (skipped); past the first router the
+            # header has not entered, nothing can be known yet (the loop stops there).
+            while w.lo <= h and known[w.lo] == f:
+                w.lo += 1
+            for i in range(w.lo, h + 1):
                 ui, pi, vi = u[i], p[i], v[i]
-                for k in range(f):
+                start = known[i]
+                while start < f and vi[start] is not None:
+                    start += 1
+                known[i] = start
+                # Flits move in order: once flit k's u cannot be known yet, no later flit's
+                # can; once its p or v cannot, no later flit's p or v can (their u still can).
+                stalled = False
+                for k in range(start, f):
                     if vi[k] is not None:
                         continue
                     # u: the cycle it enters FIFO i.
                     if ui[k] is None:
                         if i == 1:
                             if k and ui[k - 1] is None:
-                                continue
+                                break
                             room = self._room(w, 1, k)
                             if room is None:
-                                continue
+                                break
                             prev = ui[k - 1] if k else None
                             ui[k] = max(w.ready_cycle, room, 0 if prev is None else prev + 1)
                         else:
                             up = v[i - 1][k]
                             if up is None:
-                                continue
+                                break
                             ui[k] = up
                         changed = True
+                    if stalled:
+                        continue
                     # p: the cycle it moves into the output register.
                     if pi[k] is None:
                         if k == 0:
@@ -296,14 +315,17 @@ class WormNetwork:
                                 ahead = w.before[i][-1] if w.before[i] else None
                                 if ahead is not None and _pop(ahead) is None:
                                     ahead[0].dependents.append(w)
+                                    stalled = True
                                     continue
                                 w.arrived[i] = True
                                 link = w.links[i]
                                 self.waiting.setdefault(link, []).append((w, i))
                                 self._at(self._arrival(w, i), link)
+                            stalled = True
                             continue  # granted by `_arbitrate`
                         last, entered = vi[k - 1], ui[k]
                         if last is None or entered is None:
+                            stalled = True
                             continue
                         pi[k] = max(entered + 1, last)
                         changed = True
@@ -312,20 +334,25 @@ class WormNetwork:
                     assert pk is not None
                     if i == h:
                         if k == 0:
+                            stalled = True
                             continue  # taken by `take` (or at once by the host)
                         last = vi[k - 1]
                         if last is None:
+                            stalled = True
                             continue
                         out = max(pk + 1, last + 1)
                     else:
                         room = self._room(w, i + 1, k)
                         if room is None:
+                            stalled = True
                             continue
                         out = max(pk + 1, room)
                     vi[k] = out
                     changed = True
                     if k == f - 1:
                         self._released(w, i, out)
+                if ui[0] is None:
+                    break
             any_change |= changed
         if any_change and w.dependents:
             self._dirty += w.dependents

@@ -25,6 +25,7 @@ from nfcore.arch.isa import Instruction
 from nfcore.config import NFCoreConfig
 from nfcore.errors import NFCoreError
 from nfcore.sim.cost.events import Events, events_of
+from nfcore.sim.net.array import TimedProgram
 
 
 class WorkloadError(NFCoreError):
@@ -86,6 +87,23 @@ class PlacedTree:
     from the last); then `core_xy` is the first's, `events`, `weight_bytes` and `macs` are
     the sums over stages and `program_cycles` is the chain's cycles with no contention (all
     stages started together, `chain_cycles`), as the golden array counts them."""
+
+    def served_program(self, lanes: int) -> TimedProgram:
+        """The timing of its program as the chip serves it through the host port
+        (`nfcore.compiler.lower.host_io`): RECV of its input, the program, SEND of its
+        output to the host, HALT. Single-core trees only."""
+        if self.stages:
+            raise WorkloadError(f"tree {self.tree_id} is split over {len(self.stages)} cores: "
+                                "served programs of split trees are not built yet")
+        n_in = isa.words_for(self.input_bytes, lanes)
+        n_out = isa.words_for(self.output_bytes, lanes)
+        body = self.program_cycles - isa.cycles(isa.halt(), lanes)
+        return TimedProgram((
+            (isa.cycles(isa.recv(n=n_in, addr=0), lanes), isa.recv(n=n_in, addr=0)),
+            *(((body, None),) if body else ()),
+            (isa.cycles(isa.send_to_host(n=n_out, addr=0), lanes),
+             isa.send_to_host(n=n_out, addr=0)),
+            (isa.cycles(isa.halt(), lanes), isa.halt())))
 
     def parts(self) -> tuple[tuple[tuple[int, int], int], ...]:
         """(core, weight bytes) of every core the tree occupies."""
@@ -154,7 +172,7 @@ def tree_from_program(tree_id: int, core_xy: tuple[int, int], program: Sequence[
     Weight bytes are the MATVEC regions' words times `lanes` (and the SETLUT table); MACs
     are rows x cols summed over the instructions executed (a LOOP body once per iteration).
     """
-    executed = executed_instructions(program)
+    executed = isa.executed_instructions(program)
     per_instr = [isa.cycles(i, lanes) for i in executed]
     events = Events()
     macs = 0
@@ -194,7 +212,7 @@ def tree_from_chain(tree_id: int, programs: Sequence[CoreProgram], lanes: int,
     for xy, program in programs:
         single = tree_from_program(tree_id, xy, program, lanes, 0, 0, resident, kind)
         steps: list[Step] = []
-        for instr, cyc in zip(executed_instructions(program), single.instr_cycles,
+        for instr, cyc in zip(isa.executed_instructions(program), single.instr_cycles,
                               strict=True):
             if instr.op is isa.Opcode.RECV:
                 steps.append(Step("recv", cyc, instr.n))
@@ -248,23 +266,6 @@ def chain_cycles(stages: Sequence[StageSpec]) -> list[int]:
             else:
                 t += step.cycles
         out.append(t)
-    return out
-
-
-def executed_instructions(program: Sequence[Instruction]) -> list[Instruction]:
-    """The instructions a run executes, in order: a LOOP once, then its body `count` times
-    (strided addresses do not change cycles or events); stops at the first HALT."""
-    out: list[Instruction] = []
-    k = 0
-    while k < len(program):
-        instr = program[k]
-        out.append(instr)
-        if instr.op is isa.Opcode.HALT:
-            break
-        if instr.op is isa.Opcode.LOOP:
-            out += list(program[k + 1 : k + 1 + instr.body]) * instr.count
-            k += instr.body
-        k += 1
     return out
 
 
