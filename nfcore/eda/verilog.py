@@ -6,10 +6,16 @@ of instances of them (`nfcore.hdl.blackbox`; the top's ports are the flat design
 default 16 x 16 array is then about 1.5 MB and written in about a minute (a flat one: 180 MB
 and 33 minutes; docs/architecture.md, "Hierarchical Verilog"). `flat=True` writes one
 Verilog module per instance, as Amaranth does for a design without black boxes.
+
+Every text goes through `compact_zero_inits`: Yosys' `write_verilog` initialises a memory
+with one statement per word, 9,000 per core (the weight SRAM alone: 8,192), and Verilator
+copies them into every instance (2.3 GB of its 6.1 GB to lint the 16 x 16 array); a loop
+says the same in one line.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from amaranth.back import verilog
@@ -23,6 +29,32 @@ from nfcore.hdl.core_array import CoreArray
 from nfcore.hdl.mesh import Mesh
 from nfcore.hdl.router import MeshRouter
 
+_ZERO_INIT = re.compile(
+    r"^  reg (?P<width>\[\d+:0\] )?(?P<name>\\\S+ |[A-Za-z_]\w*) \[(?P<last>\d+):0\];\n"
+    r"  initial begin\n(?P<words>(?:    (?P=name)\[\d+\] = \d+'h0+;\n)+)  end\n", re.M)
+"""A memory as `write_verilog` declares it, with an `initial` block that sets words to 0
+(a name is plain, or escaped: a backslash, the name and a space)."""
+
+
+def compact_zero_inits(text: str) -> str:
+    """`text` with each memory whose `initial` block sets every word to 0 initialised by a
+    loop instead (same contents; a memory with other initial values is left as it is)."""
+    def loop(match: re.Match[str]) -> str:
+        last, name = int(match["last"]), match["name"]
+        if match["words"].count("\n") != last + 1:  # not every word
+            return match[0]
+        bare = name.strip().lstrip("\\")
+        i = f"\\{bare}$zero "  # the loop variable: an escaped name, as Yosys writes them
+        index = f"{i}[{max(1, last.bit_length()) - 1}:0]"
+        return (f"  reg {match['width'] or ''}{name} [{last}:0];\n  integer {i};\n"
+                f"  initial for ({i} = 0; {i} <= {last}; {i} = {i} + 1) {name}[{index}] = 0;\n")
+    return _ZERO_INIT.sub(loop, text)
+
+
+def _convert(design: wiring.Component, name: str) -> str:
+    """Verilog text of `design` as module `name` (`compact_zero_inits` applied)."""
+    return compact_zero_inits(verilog.convert(design, name=name, emit_src=False))
+
 
 def emit_core_verilog(cfg: NFCoreConfig, name: str = "nfcore_core") -> str:
     """Verilog text of a `MicroCore` for `cfg.core`, with top-level module `name`.
@@ -30,7 +62,7 @@ def emit_core_verilog(cfg: NFCoreConfig, name: str = "nfcore_core") -> str:
     Ports: `clk`, `rst` (synchronous, active high) and the component's ports with `__`
     between levels, e.g. `cmd__valid`, `cmd__payload`, `rsp__payload`, `last_run_cycles`.
     """
-    return verilog.convert(_core(cfg, None), name=name, emit_src=False)
+    return _convert(_core(cfg, None), name)
 
 
 def _core(cfg: NFCoreConfig, hierarchy: Hierarchy | None) -> wiring.Component:
@@ -73,7 +105,7 @@ def emit(cfg: NFCoreConfig, top: str, name: str, *, flat: bool = False) -> str:
     if top not in TOPS:
         raise ConfigError(f"--top {top!r} is not a block; choose one of {', '.join(TOPS)}")
     if flat or top not in HIERARCHICAL:
-        return verilog.convert(TOPS[top](cfg, None), name=name, emit_src=False)
+        return _convert(TOPS[top](cfg, None), name)
     hierarchy = Hierarchy(prefix=name)
     return emit_hierarchical(TOPS[top](cfg, hierarchy), hierarchy, name)
 
@@ -81,11 +113,10 @@ def emit(cfg: NFCoreConfig, top: str, name: str, *, flat: bool = False) -> str:
 def emit_modules(hierarchy: Hierarchy) -> str:
     """The Verilog of every black box of `hierarchy`, each as its module (with its own
     submodules, named `<module>.<path>`)."""
-    return "".join(verilog.convert(box.design, name=box.name, emit_src=False)
-                   for box in hierarchy.boxes)
+    return "".join(_convert(box.design, box.name) for box in hierarchy.boxes)
 
 
 def emit_hierarchical(design: wiring.Component, hierarchy: Hierarchy, name: str) -> str:
     """One Verilog text: the modules of `hierarchy`'s boxes, then `design`, made of
     instances of them, as module `name`."""
-    return emit_modules(hierarchy) + verilog.convert(design, name=name, emit_src=False)
+    return emit_modules(hierarchy) + _convert(design, name)

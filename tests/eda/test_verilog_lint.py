@@ -14,7 +14,7 @@ import pytest
 from nfcore.cli import main
 from nfcore.config import CoreConfig, MeshConfig, NFCoreConfig, PowerConfig
 from nfcore.eda.toolchain import TOPLEVEL, VLT_FILE, activate
-from nfcore.eda.verilog import TOPS, emit, emit_core_verilog
+from nfcore.eda.verilog import TOPS, compact_zero_inits, emit, emit_core_verilog
 from nfcore.errors import ConfigError
 
 DEFAULT_YAML = Path(__file__).parents[2] / "configs" / "default.yaml"
@@ -135,3 +135,24 @@ def test_cli_writes_each_top(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="--top 'bogus' is not a block"):
         emit(NFCoreConfig(), "bogus", name="x")
 
+
+
+def test_zero_initialised_memories_become_loops() -> None:
+    """Yosys writes one `initial` statement per word; a memory all of whose words are set
+    to 0 gets one loop instead, plain or escaped names; other initial values are kept."""
+    def memory(name: str, words: list[int]) -> str:
+        lines = "".join(f"    {name}[{k}] = 8'h{w:02x};\n" for k, w in enumerate(words))
+        return f"  reg [7:0] {name} [{len(words) - 1}:0];\n  initial begin\n{lines}  end\n"
+
+    kept = memory("rom", [0, 3, 0]) + memory("\\part$1 ", [0, 0])[:-len("  end\n")] \
+        + "    \\part$1 [3] = 8'h00;\n  end\n"
+    text = memory("weights", [0] * 300) + memory("\\act$7 ", [0, 0]) + kept
+    out = compact_zero_inits(text)
+    assert out.endswith(kept)
+    assert out.startswith(
+        "  reg [7:0] weights [299:0];\n  integer \\weights$zero ;\n  initial for "
+        "(\\weights$zero  = 0; \\weights$zero  <= 299; \\weights$zero  = \\weights$zero  + 1) "
+        "weights[\\weights$zero [8:0]] = 0;\n")
+    assert "\\act$7 [\\act$7$zero [0:0]] = 0;\n" in out
+    core = emit_core_verilog(NFCoreConfig(core=CONFIGS["lanes16_acc20"]))
+    assert "initial begin" not in core and core.count("initial for") == 4  # weights, act, imem, LUT
