@@ -61,7 +61,7 @@ from nfcore.config import NFCoreConfig
 from nfcore.hdl.blackbox import Hierarchy
 from nfcore.hdl.core import CYCLE_COUNTER_BITS, cmd_layout, rsp_layout
 from nfcore.hdl.flit import flit_stream
-from nfcore.hdl.mesh import check_mesh, router_box, router_ports, wire_routers
+from nfcore.hdl.mesh import check_mesh, make_router_boxes, wire_routers
 from nfcore.hdl.power import COUNTERS, PoweredCore, PowerState, check_powered_core
 
 __all__ = ["CoreArray", "check_core_array"]
@@ -118,10 +118,8 @@ class CoreArray(wiring.Component):
         else:
             self.core_box = hierarchy.box(
                 "core", lambda: PoweredCore(config=config, coord=None))
-            for y in range(rows):
-                for x in range(cols):
-                    router_box(hierarchy, lanes=lanes, fifo_depth=fifo_depth,
-                               ports=router_ports(x, y, rows, cols, dram=True))
+            make_router_boxes(hierarchy, lanes=lanes, rows=rows, cols=cols,
+                              fifo_depth=fifo_depth, dram=True)
 
     def _flat_cores(self) -> None:
         """The flat array's cores, whose ports are the array's."""

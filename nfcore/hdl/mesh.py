@@ -38,7 +38,8 @@ from nfcore.hdl.blackbox import BlackBox, Hierarchy
 from nfcore.hdl.flit import flit_stream
 from nfcore.hdl.router import PORTS, MeshRouter, Place, RouterLogic, check_router, port_name
 
-__all__ = ["Mesh", "check_mesh", "router_box", "router_ports", "wire_routers"]
+__all__ = ["Mesh", "check_mesh", "make_router_boxes", "router_box", "router_ports",
+           "wire_routers"]
 
 # (port, neighbour offset, the neighbour's port facing back)
 LINKS = ((Port.EAST, (1, 0), Port.WEST), (Port.SOUTH, (0, 1), Port.NORTH))
@@ -69,11 +70,9 @@ class Mesh(wiring.Component):
                  hierarchy: Hierarchy | None = None) -> None:
         self.lanes, self.rows, self.cols, self.fifo_depth = lanes, rows, cols, fifo_depth
         self.hierarchy = hierarchy
-        if hierarchy is not None:  # every box made here: `hierarchy.boxes` is complete
-            for y in range(rows):
-                for x in range(cols):
-                    router_box(hierarchy, lanes=lanes, fifo_depth=fifo_depth,
-                               ports=router_ports(x, y, rows, cols))
+        if hierarchy is not None:
+            make_router_boxes(hierarchy, lanes=lanes, rows=rows, cols=cols,
+                              fifo_depth=fifo_depth)
         flits = flit_stream(lanes)
         super().__init__({
             "local_in": In(flits).array(rows, cols),
@@ -148,6 +147,16 @@ def router_box(hierarchy: Hierarchy, *, lanes: int, fifo_depth: int, ports: froz
     suffix = "router_" + "".join(port_name(p)[0] for p in PORTS if p in ports)
     return hierarchy.box(suffix, lambda: MeshRouter(lanes=lanes, x=None, y=None,
                                                     fifo_depth=fifo_depth, ports=ports))
+
+
+def make_router_boxes(hierarchy: Hierarchy, *, lanes: int, rows: int, cols: int,
+                      fifo_depth: int, dram: bool = False) -> None:
+    """Make the box of every router of a mesh, so that `hierarchy.boxes` is complete before
+    the mesh is elaborated (`router_box`, `router_ports`)."""
+    for y in range(rows):
+        for x in range(cols):
+            router_box(hierarchy, lanes=lanes, fifo_depth=fifo_depth,
+                       ports=router_ports(x, y, rows, cols, dram=dram))
 
 
 def _router_instance(m: Module, box: BlackBox, x: int, y: int, inputs: dict[Port, Any],
