@@ -51,9 +51,11 @@ def compact_zero_inits(text: str) -> str:
     return _ZERO_INIT.sub(loop, text)
 
 
-def _convert(design: wiring.Component, name: str) -> str:
-    """Verilog text of `design` as module `name` (`compact_zero_inits` applied)."""
-    return compact_zero_inits(verilog.convert(design, name=name, emit_src=False))
+def _convert(design: wiring.Component, name: str, *, compact: bool = True) -> str:
+    """Verilog text of `design` as module `name` (`compact_zero_inits` applied if
+    `compact`)."""
+    text = verilog.convert(design, name=name, emit_src=False)
+    return compact_zero_inits(text) if compact else text
 
 
 def emit_core_verilog(cfg: NFCoreConfig, name: str = "nfcore_core") -> str:
@@ -110,10 +112,12 @@ def emit(cfg: NFCoreConfig, top: str, name: str, *, flat: bool = False) -> str:
     return emit_hierarchical(TOPS[top](cfg, hierarchy), hierarchy, name)
 
 
-def emit_modules(hierarchy: Hierarchy) -> str:
+def emit_modules(hierarchy: Hierarchy, *, compact: bool = True) -> str:
     """The Verilog of every black box of `hierarchy`, each as its module (with its own
-    submodules, named `<module>.<path>`)."""
-    return "".join(_convert(box.design, box.name) for box in hierarchy.boxes)
+    submodules, named `<module>.<path>`). `compact=False` keeps Yosys' word-by-word memory
+    initialisation, which Yosys reads at once, where it takes 83 s of CPU to unroll the
+    weight SRAM's loop (the FPGA flow; Verilator is the other way round)."""
+    return "".join(_convert(box.design, box.name, compact=compact) for box in hierarchy.boxes)
 
 
 def emit_hierarchical(design: wiring.Component, hierarchy: Hierarchy, name: str) -> str:

@@ -63,7 +63,7 @@ def design_of(target: FpgaTarget, cfg: NFCoreConfig) -> tuple[wiring.Component, 
     """The design of `target` and the Verilog of its black boxes ("" if it has none)."""
     hierarchy = Hierarchy(prefix="nfcore")
     design = TOPS[target.top](cfg, target.lut_multipliers, hierarchy)
-    return design, emit_modules(hierarchy)
+    return design, emit_modules(hierarchy, compact=False)  # as Yosys reads it fastest
 
 # Parameters printed by `yowasp-ecppll -i 25 -o 100` and `yowasp-icepll -i 12 -o 24`.
 PLL_ECP5_25_TO_100 = PllSpec("ecp5", 25.0, 100.0, (
