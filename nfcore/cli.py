@@ -34,7 +34,7 @@ def _config(args: argparse.Namespace) -> NFCoreConfig:
 
 def cmd_verilog(args: argparse.Namespace) -> int:
     cfg = _config(args)
-    text = emit(cfg, args.top, name=args.name)
+    text = emit(cfg, args.top, name=args.name, flat=args.flat)
     out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)
@@ -219,8 +219,14 @@ def _add_verilog(p: argparse.ArgumentParser) -> None:
                    help="block: core (one micro-core), router (one 5-port router), array (the "
                         "mesh of cores with the host port), mesh "
                         "(mesh.rows x mesh.cols routers with the host port); default core")
-    p.add_argument("-o", "--output", default="build/nfcore_core.v", help="output .v file")
-    p.add_argument("--name", default="nfcore_core", help="top module name")
+    p.add_argument("-o", "--output", default="build/nfcore_core.v",
+                   help="output .v file (every module in one file)")
+    p.add_argument("--name", default="nfcore_core",
+                   help="top module name; an array's or mesh's other modules are "
+                        "<name>__core and <name>__router_<ports>")
+    p.add_argument("--flat", action="store_true",
+                   help="array and mesh: one Verilog module per instance of every block "
+                        "(default: hierarchical, each distinct module once; docs/fpga.md)")
 
 
 def _add_isa_doc(p: argparse.ArgumentParser) -> None:

@@ -41,6 +41,8 @@ from sim_tests.tb.scenarios import CORE, SCENARIOS, act_digest
 ENV_OUT = "NFCORE_RTL_CYCLES_OUT"
 ENV_MESH = "NFCORE_ARRAY_MESH"
 """`<rows>x<cols>`: the build's mesh; `scenarios` runs the scenarios of that size."""
+ENV_ONLY = "NFCORE_ARRAY_SCENARIOS"
+"""Comma-separated scenario names: `scenarios` runs only those (default: all of the size)."""
 SEED = int(os.environ.get("NFCORE_TB_SEED", "1"))
 STALLS = Stalls(cmd_idle=0.3, rsp_stall=0.4, seed=SEED)
 
@@ -49,8 +51,10 @@ STALLS = Stalls(cmd_idle=0.3, rsp_stall=0.4, seed=SEED)
 async def scenarios(dut: Any) -> None:
     """Every scenario, alternating the fast wait (one trigger) and the per-cycle watch."""
     rows, cols = (int(v) for v in os.environ.get(ENV_MESH, "2x2").split("x"))
-    mine = [sc for sc in SCENARIOS.values() if (sc.rows, sc.cols) == (rows, cols)]
-    assert mine, f"no scenario on a {rows} x {cols} mesh"
+    only = os.environ.get(ENV_ONLY)
+    mine = [sc for sc in SCENARIOS.values() if (sc.rows, sc.cols) == (rows, cols)
+            and (only is None or sc.name in only.split(","))]
+    assert mine, f"no scenario on a {rows} x {cols} mesh (of {only or 'all'})"
     tb = ArrayTB(dut, mine[0].config, STALLS)
     record: dict[str, Any] = {}
     for i, sc in enumerate(mine):

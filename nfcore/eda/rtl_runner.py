@@ -67,11 +67,12 @@ def build_core(cfg: NFCoreConfig, build_dir: Path) -> Any:
 
 
 def build_top(cfg: NFCoreConfig, top: str, build_dir: Path, *,
-              internal_signals: bool = True) -> Any:
+              internal_signals: bool = True, flat: bool = False) -> Any:
     """Like `build_core` for any block of `nfcore.eda.verilog.TOPS`; the Verilog top
-    module is `top_name(top)`. See `build_verilog` for `internal_signals`."""
+    module is `top_name(top)`. See `build_verilog` for `internal_signals`; the array and
+    the mesh are hierarchical unless `flat` (`nfcore.eda.verilog.emit`)."""
     name = top_name(top)
-    return build_verilog(emit(cfg, top, name=name), name, build_dir,
+    return build_verilog(emit(cfg, top, name=name, flat=flat), name, build_dir,
                          internal_signals=internal_signals)
 
 

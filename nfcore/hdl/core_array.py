@@ -5,9 +5,23 @@ active, with `power.wake_up_cycles` of wake-up latency; the host gates a core wi
 command SLEEP and wakes it with any other command on its `cmd`).
 
 Each core's `net_out`/`net_in` is its router's LOCAL input/output; its `coord_x`/`coord_y`
-are tied to its (x, y). The routers' logic is built into this module (`RouterLogic.build`,
-as in `Mesh`; each router input's `InputQueue` is a submodule), so that every link is one
-set of signals in the Verilog.
+are tied to its (x, y).
+
+Flat or hierarchical
+--------------------
+* Hierarchical (with a `nfcore.hdl.blackbox.Hierarchy`; what `nfcore verilog --top array`
+  writes): every core is an instance of one `PoweredCore` module built without `coord`
+  (module `<prefix>__core`, its `coord_x`/`coord_y` ports tied to the core's place), every
+  router an instance of the `MeshRouter` module of its set of ports (`mesh.router_box`:
+  at most 9 modules, coordinates and routes tied to constants); this module holds only the
+  instances, the links between them and `any_busy` / `misrouted`. The Verilog of a 16 x 16
+  array then defines each module once.
+* Flat (no hierarchy): the cores are Amaranth submodules with constant coordinates and the
+  routers' logic is built into this module (`RouterLogic.build`, as in the flat `Mesh`),
+  so that every link is one set of signals; Amaranth then writes one Verilog module per
+  instance of every block (3,841 for 16 x 16).
+Both have the same ports and the same behaviour, cycle for cycle
+(`sim_tests/test_hier_array_rtl.py` compares them under Verilator).
 
 Host interface (docs/architecture.md, "The array top")
 -------------------------------------------------------
@@ -37,19 +51,24 @@ from __future__ import annotations
 
 from typing import Any
 
-from amaranth.hdl import Cat, Module
+from amaranth.hdl import Cat, Const, Module
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from nfcore.arch import noc
 from nfcore.arch.noc import Port
 from nfcore.config import NFCoreConfig
+from nfcore.hdl.blackbox import Hierarchy
 from nfcore.hdl.core import CYCLE_COUNTER_BITS, cmd_layout, rsp_layout
 from nfcore.hdl.flit import flit_stream
-from nfcore.hdl.mesh import check_mesh, wire_routers
+from nfcore.hdl.mesh import check_mesh, make_router_boxes, wire_routers
 from nfcore.hdl.power import COUNTERS, PoweredCore, PowerState, check_powered_core
 
 __all__ = ["CoreArray", "check_core_array"]
+
+PER_CORE = ("cmd", "rsp", "busy", "paging", "done", "error", "last_run_cycles", "power_state",
+            *COUNTERS)
+"""The array's per-core ports (`[y][x]` arrays): each is core (x, y)'s port of that name."""
 
 
 def check_core_array(*, config: NFCoreConfig, fifo_depth: int = noc.ROUTER_FIFO_DEPTH) -> None:
@@ -61,19 +80,21 @@ def check_core_array(*, config: NFCoreConfig, fifo_depth: int = noc.ROUTER_FIFO_
 
 
 class CoreArray(wiring.Component):
-    """`cfg.mesh.rows` x `cfg.mesh.cols` cores of `cfg.core`; see the module docstring."""
+    """`cfg.mesh.rows` x `cfg.mesh.cols` cores of `cfg.core`; see the module docstring.
+    `hierarchy`: hierarchical, the cores and routers instances of its black boxes (all made
+    here, so `hierarchy.boxes` is complete once the array exists); None: flat."""
 
-    def __new__(cls, **params: Any) -> CoreArray:
+    def __new__(cls, *, hierarchy: Hierarchy | None = None, **params: Any) -> CoreArray:
         # Checked before the object exists: Amaranth warns about a component that is
         # created and never elaborated, which a rejected one would be.
         check_core_array(**params)
         return super().__new__(cls, src_loc_at=1)
 
-    def __init__(self, *, config: NFCoreConfig, fifo_depth: int = noc.ROUTER_FIFO_DEPTH) -> None:
+    def __init__(self, *, config: NFCoreConfig, fifo_depth: int = noc.ROUTER_FIFO_DEPTH,
+                 hierarchy: Hierarchy | None = None) -> None:
         rows, cols, lanes = config.mesh.rows, config.mesh.cols, config.core.lanes
-        self.cores = [[PoweredCore(config=config, coord=(x, y)) for x in range(cols)]
-                      for y in range(rows)]
         self.config, self.rows, self.cols, self.fifo_depth = config, rows, cols, fifo_depth
+        self.hierarchy = hierarchy
         flits = flit_stream(lanes)
         super().__init__({
             "cmd": In(stream.Signature(cmd_layout(lanes))).array(rows, cols),
@@ -92,11 +113,21 @@ class CoreArray(wiring.Component):
             "any_busy": Out(1),
             "misrouted": Out(1),
         })
+        if hierarchy is None:
+            self._flat_cores()
+        else:
+            self.core_box = hierarchy.box(
+                "core", lambda: PoweredCore(config=config, coord=None))
+            make_router_boxes(hierarchy, lanes=lanes, rows=rows, cols=cols,
+                              fifo_depth=fifo_depth, dram=True)
+
+    def _flat_cores(self) -> None:
+        """The flat array's cores, whose ports are the array's."""
+        self.cores = [[PoweredCore(config=self.config, coord=(x, y)) for x in range(self.cols)]
+                      for y in range(self.rows)]
         # The per-core ports are the cores' own signals, not copies: a copy would leave
         # an unused alias wire per port in the Verilog (Verilator -Wall UNUSEDSIGNAL).
-        for name in ("cmd", "rsp", "busy", "paging", "done", "error", "last_run_cycles",
-                     "power_state",
-                     *COUNTERS):
+        for name in PER_CORE:
             setattr(self, name, [[getattr(core, name) for core in row] for row in self.cores])
         # An input read only by a submodule keeps its own name beside the port's, as an
         # unused alias, unless the two names are the same.
@@ -114,17 +145,33 @@ class CoreArray(wiring.Component):
         outputs: dict[tuple[int, int], dict[Port, Any]] = {}
         for y in range(rows):
             for x in range(cols):
-                core = self.cores[y][x]
-                m.submodules[f"core_{x}_{y}"] = core
+                net_out, net_in = self._add_core(m, x, y)
                 # The core's flit ports are its router's LOCAL port pair.
-                inputs[x, y] = {Port.LOCAL: core.net_out}
-                outputs[x, y] = {Port.LOCAL: core.net_in}
-        m.d.comb += self.any_busy.eq(Cat(c.busy for row in self.cores for c in row).any())
+                inputs[x, y] = {Port.LOCAL: net_out}
+                outputs[x, y] = {Port.LOCAL: net_in}
+        m.d.comb += self.any_busy.eq(Cat(self.busy[y][x] for y in range(rows)
+                                         for x in range(cols)).any())
         inputs[0, 0][Port.NORTH] = self.host_in
         outputs[0, 0][Port.NORTH] = self.host_out
         inputs[noc.DRAM_ROUTER][noc.DRAM_PORT] = self.dram_in
         outputs[noc.DRAM_ROUTER][noc.DRAM_PORT] = self.dram_out
         with m.If(wire_routers(m, lanes, rows, cols, self.fifo_depth, inputs, outputs,
-                               dram=True)):
+                               dram=True, hierarchy=self.hierarchy)):
             m.d.sync += self.misrouted.eq(1)
         return m
+
+    def _add_core(self, m: Module, x: int, y: int) -> tuple[Any, Any]:
+        """Add core (x, y) to `m`: the flat array's submodule, or an instance of the core's
+        black box on this array's ports. Returns its `net_out` and `net_in` streams."""
+        if self.hierarchy is None:
+            core = self.cores[y][x]
+            m.submodules[f"core_{x}_{y}"] = core
+            return core.net_out, core.net_in
+        flits = flit_stream(self.config.core.lanes)
+        net_out = flits.create(path=(f"core_{x}_{y}_net_out",))
+        net_in = flits.create(path=(f"core_{x}_{y}_net_in",))
+        m.submodules[f"core_{x}_{y}"] = self.core_box.instance(
+            **{name: getattr(self, name)[y][x] for name in PER_CORE},
+            net_out=net_out, net_in=net_in,
+            coord_x=Const(x, noc.COORD_BITS), coord_y=Const(y, noc.COORD_BITS))
+        return net_out, net_in

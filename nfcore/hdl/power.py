@@ -46,7 +46,8 @@ COUNTERS = ("gated_cycles", "idle_cycles", "active_cycles", "wakes")
 """The per-core counter ports, in the order the testbenches read them."""
 
 CORE_PORTS = ("rsp", "net_out", "net_in", "busy", "paging", "done", "error", "last_run_cycles")
-"""The `MicroCore` ports that `PoweredCore` exposes unchanged (all but `cmd`)."""
+"""The `MicroCore` ports that `PoweredCore` exposes unchanged (all but `cmd`; also
+`coord_x` / `coord_y` when it is built without `coord`)."""
 
 
 class PowerState(enum.Enum, shape=2):  # type: ignore[call-arg]
@@ -65,25 +66,27 @@ def check_powered_core(config: NFCoreConfig) -> None:
 class PoweredCore(wiring.Component):
     """`MicroCore(config=config.core, coord=coord)` with the power states of
     `config.power`; see the module docstring. Ports: the core's (`cmd` intercepted for
-    SLEEP and wake-up), `power_state`, and the `COUNTERS`."""
+    SLEEP and wake-up; `coord_x` / `coord_y` when `coord` is None, so that one Verilog module
+    serves every core of an array), `power_state`, and the `COUNTERS`."""
 
-    def __new__(cls, *, config: NFCoreConfig, coord: tuple[int, int]) -> PoweredCore:
+    def __new__(cls, *, config: NFCoreConfig, coord: tuple[int, int] | None) -> PoweredCore:
         # Checked before the object exists: Amaranth warns about a component that is
         # created and never elaborated, which a rejected one would be.
         check_powered_core(config)
         return super().__new__(cls, src_loc_at=1)
 
-    def __init__(self, *, config: NFCoreConfig, coord: tuple[int, int]) -> None:
+    def __init__(self, *, config: NFCoreConfig, coord: tuple[int, int] | None) -> None:
         self.core = MicroCore(config=config.core, coord=coord, powered=True)
         self.wake_up_cycles = config.power.wake_up_cycles
+        shared = CORE_PORTS + (("coord_x", "coord_y") if coord is None else ())
         super().__init__({
             "cmd": In(stream.Signature(cmd_layout(config.core.lanes))),
-            **{name: self.core.signature.members[name] for name in CORE_PORTS},
+            **{name: self.core.signature.members[name] for name in shared},
             "power_state": Out(PowerState),
             **{name: Out(CYCLE_COUNTER_BITS) for name in COUNTERS},
         })
         # The core's own signals, not copies (a copy leaves an unused alias in the Verilog).
-        for name in CORE_PORTS:
+        for name in shared:
             setattr(self, name, getattr(self.core, name))
         # The payload is the core's too: a copy would be merged with it in the netlist and
         # leave this port's own name as an unused alias.

@@ -5,7 +5,11 @@ Ports
 For each `nfcore.arch.noc.Port` P (LOCAL, NORTH, SOUTH, EAST, WEST) an input stream `<p>_in` and
 an output stream `<p>_out` of flits (`nfcore.hdl.flit.flit_stream(lanes)`). The router's own
 coordinates (x, y) are elaboration-time parameters: routing compares the header's
-destination with constants.
+destination with constants. Built with `x = y = None` (`MeshRouter.placed_by_ports`), they are
+input ports instead, so that one Verilog module serves every router of a mesh with the same
+ports (`nfcore.eda.verilog`'s hierarchical tops): `coord_x`, `coord_y`, and `host_route` /
+`dram_route`, the output port towards the host and the DRAM channel from (x, y)
+(`noc.route(x, y, *noc.HOST)` and `*noc.DRAM`), which its instance ties to constants.
 
 Microarchitecture
 -----------------
@@ -39,6 +43,7 @@ passes one flit per cycle; a 2-deep FIFO keeps that rate with a register-only `r
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, unsigned
@@ -50,7 +55,8 @@ from nfcore.arch.noc import Port
 from nfcore.errors import ConfigError
 from nfcore.hdl.flit import flit_layout, flit_stream
 
-__all__ = ["InputQueue", "MeshRouter", "RouterLogic", "check_router", "queue_entry_layout"]
+__all__ = ["InputQueue", "MeshRouter", "Place", "RouterLogic", "check_router",
+           "queue_entry_layout"]
 
 PORTS = tuple(Port)
 MAX_COORD = (1 << noc.COORD_BITS) - 1
@@ -69,15 +75,19 @@ def header_field(flit_data: Any, name: str) -> Any:
     return flit_data[f.lsb : f.lsb + f.width]
 
 
-def check_router(*, lanes: int, x: int, y: int, fifo_depth: int = noc.ROUTER_FIFO_DEPTH,
+def check_router(*, lanes: int, x: int | None, y: int | None,
+                 fifo_depth: int = noc.ROUTER_FIFO_DEPTH,
                  ports: frozenset[Port] | None = None) -> None:
-    """Raise ConfigError if a `MeshRouter` with these parameters cannot be built."""
+    """Raise ConfigError if a `MeshRouter` with these parameters cannot be built (x and y
+    are both None for a router placed by its ports)."""
     problems = []
     if lanes * 8 < noc.HEADER_BITS:
         problems.append(f"lanes = {lanes}: a flit must hold the {noc.HEADER_BITS}-bit "
                         f"header, so lanes >= {noc.HEADER_BITS // 8}")
+    if (x is None) != (y is None):
+        problems.append(f"x = {x}, y = {y}: give both coordinates, or neither (ports)")
     for key, value in (("x", x), ("y", y)):
-        if not 0 <= value <= MAX_COORD:
+        if value is not None and not 0 <= value <= MAX_COORD:
             problems.append(f"{key} = {value} is out of range 0..{MAX_COORD}")
     lo, hi = FIFO_DEPTH_RANGE
     if not lo <= fifo_depth <= hi:
@@ -146,7 +156,10 @@ class MeshRouter(wiring.Component):
     `ports`: the ports that exist (default all five). A mesh leaves out the ports on its
     edges; a flit routed to a missing port (its address is outside the mesh) is consumed
     and pulses `misrouted` (present only then), so a bad address cannot wedge the network.
+    `x = y = None`: the place is given by the input ports of `PLACE_PORTS` (module docstring).
     """
+
+    PLACE_PORTS = ("coord_x", "coord_y", "host_route", "dram_route")
 
     def __new__(cls, **params: Any) -> MeshRouter:
         # Checked before the object exists: Amaranth warns about a component that is
@@ -154,12 +167,16 @@ class MeshRouter(wiring.Component):
         check_router(**params)
         return super().__new__(cls, src_loc_at=1)
 
-    def __init__(self, *, lanes: int, x: int, y: int, fifo_depth: int = noc.ROUTER_FIFO_DEPTH,
+    def __init__(self, *, lanes: int, x: int | None, y: int | None,
+                 fifo_depth: int = noc.ROUTER_FIFO_DEPTH,
                  ports: frozenset[Port] | None = None) -> None:
         ports = frozenset(PORTS) if ports is None else frozenset(ports)
         self.lanes, self.x, self.y, self.fifo_depth = lanes, x, y, fifo_depth
         self.ports = ports
         members: dict[str, Any] = {}
+        if self.placed_by_ports:
+            members |= {"coord_x": In(noc.COORD_BITS), "coord_y": In(noc.COORD_BITS),
+                        "host_route": In(Port), "dram_route": In(Port)}
         for p in PORTS:
             if p in ports:
                 members[f"{port_name(p)}_in"] = In(flit_stream(lanes))
@@ -167,6 +184,11 @@ class MeshRouter(wiring.Component):
         if ports != frozenset(PORTS):
             members["misrouted"] = Out(1)
         super().__init__(members)
+
+    @property
+    def placed_by_ports(self) -> bool:
+        """The coordinates and routes to the host and DRAM are input ports (x = y = None)."""
+        return self.x is None
 
     def port_in(self, port: Port) -> Any:
         return getattr(self, f"{port_name(port)}_in")
@@ -176,7 +198,11 @@ class MeshRouter(wiring.Component):
 
     def elaborate(self, platform: Any) -> Module:
         m = Module()
-        logic = RouterLogic(lanes=self.lanes, x=self.x, y=self.y, fifo_depth=self.fifo_depth)
+        if self.x is None or self.y is None:
+            place = Place(self.coord_x, self.coord_y, self.host_route, self.dram_route)
+        else:
+            place = Place.at(self.x, self.y)
+        logic = RouterLogic(lanes=self.lanes, place=place, fifo_depth=self.fifo_depth)
         dropped = logic.build(m, {p: self.port_in(p) for p in self.ports},
                               {p: self.port_out(p) for p in self.ports})
         if dropped is not None:
@@ -184,14 +210,32 @@ class MeshRouter(wiring.Component):
         return m
 
 
+@dataclass(frozen=True)
+class Place:
+    """Where a router is, as its routing sees it: its coordinates and the output ports
+    towards the host and the DRAM channel. Constants (`Place.at`), or input ports of a
+    router placed by its ports (`MeshRouter.PLACE_PORTS`)."""
+
+    x: Any
+    """int, or a `noc.COORD_BITS`-bit value"""
+    y: Any
+    host: Any
+    """`Port`, or a `Port`-shaped value: `noc.route(x, y, *noc.HOST)`"""
+    dram: Any
+    """likewise, `noc.route(x, y, *noc.DRAM)`"""
+
+    @classmethod
+    def at(cls, x: int, y: int) -> Place:
+        return cls(x, y, noc.route(x, y, *noc.HOST), noc.route(x, y, *noc.DRAM))
+
+
 class RouterLogic:
     """The router's logic, added to a caller's module: `MeshRouter` uses it on its own ports,
-    and `Mesh` and `CoreArray` on their link signals, so that every link of a mesh is a
-    single set of signals in one module (its routers' `InputQueue`s are submodules)."""
+    and the flat `Mesh` and `CoreArray` on their link signals, so that every link of a mesh
+    is a single set of signals in one module (its routers' `InputQueue`s are submodules)."""
 
-    def __init__(self, *, lanes: int, x: int, y: int, fifo_depth: int,
-                 prefix: str = "") -> None:
-        self.lanes, self.x, self.y, self.fifo_depth = lanes, x, y, fifo_depth
+    def __init__(self, *, lanes: int, place: Place, fifo_depth: int, prefix: str = "") -> None:
+        self.lanes, self.place, self.fifo_depth = lanes, place, fifo_depth
         self.prefix = prefix
 
     def _name(self, *parts: str) -> str:
@@ -201,20 +245,19 @@ class RouterLogic:
         """Drive `out` (`Port` shape) with the output port for the header flit `head`."""
         dest_x = header_field(head.data, "dest_x")
         dest_y = header_field(head.data, "dest_y")
-        host_port = noc.route(self.x, self.y, *noc.HOST)  # constants for this router
-        dram_port = noc.route(self.x, self.y, *noc.DRAM)
-        # XY order; comparisons that are constant at this (x, y) are left out (a router in
-        # column 0 has nothing to send west by destination).
-        steps = [(header_field(head.data, "to_host"), host_port),
-                 (header_field(head.data, "to_dram"), dram_port)]
-        if self.x < MAX_COORD:
-            steps.append((dest_x > self.x, Port.EAST))
-        if self.x > 0:
-            steps.append((dest_x < self.x, Port.WEST))
-        if self.y < MAX_COORD:
-            steps.append((dest_y > self.y, Port.SOUTH))
-        if self.y > 0:
-            steps.append((dest_y < self.y, Port.NORTH))
+        x, y = self.place.x, self.place.y
+        # XY order; comparisons that are constant at a constant (x, y) are left out (a router
+        # in column 0 has nothing to send west by destination).
+        steps = [(header_field(head.data, "to_host"), self.place.host),
+                 (header_field(head.data, "to_dram"), self.place.dram)]
+        if not isinstance(x, int) or x < MAX_COORD:
+            steps.append((dest_x > x, Port.EAST))
+        if not isinstance(x, int) or x > 0:
+            steps.append((dest_x < x, Port.WEST))
+        if not isinstance(y, int) or y < MAX_COORD:
+            steps.append((dest_y > y, Port.SOUTH))
+        if not isinstance(y, int) or y > 0:
+            steps.append((dest_y < y, Port.NORTH))
         for rank, (cond, port_to) in enumerate(steps):
             with m.If(cond) if rank == 0 else m.Elif(cond):
                 m.d.comb += out.eq(port_to)

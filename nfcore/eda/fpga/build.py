@@ -27,26 +27,43 @@ from nfcore.eda.fpga.report import (
     resources,
 )
 from nfcore.eda.fpga.targets import FpgaTop, PllSpec
+from nfcore.eda.verilog import emit_modules
 from nfcore.errors import ConfigError, NFCoreError
+from nfcore.hdl.blackbox import Hierarchy
 from nfcore.hdl.core import MicroCore
 from nfcore.hdl.core_array import CoreArray
 
-__all__ = ["TARGETS", "TOPS", "FpgaTarget", "build_target", "check_target", "select_targets"]
+__all__ = ["MODULES_FILE", "TARGETS", "TOPS", "FpgaTarget", "build_target", "check_target",
+           "design_of", "select_targets"]
 
 
-def _core_top(cfg: NFCoreConfig, lut_multipliers: int) -> wiring.Component:
+def _core_top(cfg: NFCoreConfig, lut_multipliers: int, hierarchy: Hierarchy) -> wiring.Component:
     return MicroCore(config=cfg.core, lut_multipliers=lut_multipliers)
 
 
-def _array_top(cfg: NFCoreConfig, lut_multipliers: int) -> wiring.Component:
+def _array_top(cfg: NFCoreConfig, lut_multipliers: int, hierarchy: Hierarchy
+               ) -> wiring.Component:
     assert lut_multipliers == 0, "check_target: the array has DSPs for every lane"
-    return CoreArray(config=cfg)
+    return CoreArray(config=cfg, hierarchy=hierarchy)
 
 
-TOPS: dict[str, Callable[[NFCoreConfig, int], wiring.Component]] = {
+TOPS: dict[str, Callable[[NFCoreConfig, int, Hierarchy], wiring.Component]] = {
     "core": _core_top, "array": _array_top}
-"""Design factories by top name, given the config and the target's `lut_multipliers`: one
-`MicroCore` of `cfg.core`, or the `cfg.mesh.rows` x `cfg.mesh.cols` `CoreArray`."""
+"""Design factories by top name, given the config, the target's `lut_multipliers` and a
+`Hierarchy` for the black boxes it instantiates: one `MicroCore` of `cfg.core`, or the
+`cfg.mesh.rows` x `cfg.mesh.cols` `CoreArray`, hierarchical (its core and routers are
+instances of modules defined once, in `MODULES_FILE`)."""
+
+MODULES_FILE = "nfcore_modules.v"
+"""The Verilog of a design's black boxes (`nfcore.eda.verilog.emit_modules`), added to the
+platform's files beside the top that Amaranth writes; Yosys reads both."""
+
+
+def design_of(target: FpgaTarget, cfg: NFCoreConfig) -> tuple[wiring.Component, str]:
+    """The design of `target` and the Verilog of its black boxes ("" if it has none)."""
+    hierarchy = Hierarchy(prefix="nfcore")
+    design = TOPS[target.top](cfg, target.lut_multipliers, hierarchy)
+    return design, emit_modules(hierarchy, compact=False)  # as Yosys reads it fastest
 
 # Parameters printed by `yowasp-ecppll -i 25 -o 100` and `yowasp-icepll -i 12 -o 24`.
 PLL_ECP5_25_TO_100 = PllSpec("ecp5", 25.0, 100.0, (
@@ -158,8 +175,10 @@ def build_target(target: FpgaTarget, build_root: Path) -> FpgaResult:
     NFCoreError.
     """
     platform, cfg = check_target(target)
-    make = TOPS[target.top]
-    top = FpgaTop(lambda: make(cfg, target.lut_multipliers), target.pll)
+    design, modules = design_of(target, cfg)
+    if modules:
+        platform.add_file(MODULES_FILE, modules)
+    top = FpgaTop(lambda: design, target.pll)
     build_dir = build_root / target.name
     name = target.name
     log_path = build_dir / f"{name}.tim"
