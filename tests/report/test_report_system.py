@@ -170,8 +170,9 @@ def test_first_line_states_a_loss_when_nfcore_loses() -> None:
     text = "\n".join(lines)
     assert "NF-Core LOSES on energy at NF-Core's own node (45 nm)" in text
     assert "forest 0.8500, monolith 0.6200: NOT equal accuracy" in text
-    assert "idle power 75 W (assumed) is 75.0% of its energy" in text
-    assert "leakage 75.0%, mac 25.0%" in text and "x0.05 (logic" in text
+    assert "idle power 75 W (assumed) is 75.0% of the energy of the trained monolith's" in text
+    assert ("leakage 75.0% (leakage moved by the logic fit (assumed)), mac 25.0% (logic"
+            in text and "x0.05 (logic" in text)
 
 
 def test_same_node_first_then_losses_before_wins() -> None:
@@ -182,3 +183,50 @@ def test_same_node_first_then_losses_before_wins() -> None:
     win = headline_lines(_synthetic(ours_pj=3_500.0, ours_4nm_pj=3_000.0, gpu_pj=4_000.0,
                                     mono_acc=0.85))
     assert any("monolith 0.8500: equal accuracy" in line for line in win)
+
+
+def _equal_accuracy(gpu_pj: float | None, method: str) -> dict[str, Any]:
+    """An `equal_accuracy` block: one GPU curve read at the forest's accuracy, and the
+    resident monolith's curve (cheaper, but not a GPU row: never the headline's GPU)."""
+    return {"target_accuracy": 0.85, "curves": {
+        "monolith on NF-Core, resident, 4 nm": {
+            "energy_pj_per_inference": 10.0, "method": "measured", "points": 3, "node_nm": 4,
+            "on_gpu": False},
+        "monolith on H100 SXM, persistent kernel, best batch, 4 nm": {
+            "energy_pj_per_inference": gpu_pj, "method": method, "points": 3, "node_nm": 4,
+            "on_gpu": True}}}
+
+
+def test_a_loss_at_equal_accuracy_is_the_first_line() -> None:
+    data = _synthetic(ours_pj=90_000.0, ours_4nm_pj=6_000.0, gpu_pj=9_000.0)
+    data["equal_accuracy"] = _equal_accuracy(5_000.0, "interpolated")
+    lines = headline_lines(data)
+    # The trained monolith's row (9,000 pJ) would be a win; at equal accuracy it is a loss.
+    assert lines[0] == ("**NF-Core LOSES on energy at equal accuracy and the same node (4 nm): "
+                        "6,000 pJ per inference vs 5,000 pJ (interpolated between the rungs "
+                        "either side of that accuracy) for the monolith on H100 SXM, persistent "
+                        "kernel, best batch, 4 nm curve read at the forest's accuracy 0.8500, "
+                        "1.20x worse.**")
+    text = "\n".join(lines)
+    assert "- NF-Core LOSES on energy at equal accuracy at NF-Core's own node (45 nm)" in text
+    assert "the GPU figure is the monolith ladder's energy at that accuracy, interpolated" \
+        in text
+
+
+def test_an_extrapolated_figure_says_so_beside_it() -> None:
+    data = _synthetic(ours_pj=90_000.0, ours_4nm_pj=3_000.0, gpu_pj=9_000.0)
+    data["equal_accuracy"] = _equal_accuracy(4_000.0, "extrapolated")
+    first = headline_lines(data)[0]
+    assert first.startswith("**NF-Core wins on energy at equal accuracy and the same node")
+    assert ("4,000 pJ (extrapolated beyond the most accurate rung: a trend, not a "
+            "measurement)") in first
+
+
+def test_no_gpu_curve_at_equal_accuracy_says_not_equal() -> None:
+    data = _synthetic(ours_pj=90_000.0, ours_4nm_pj=6_000.0, gpu_pj=4_000.0)
+    data["equal_accuracy"] = _equal_accuracy(None, "unreachable")
+    first = headline_lines(data)[0]
+    assert first.startswith("**NF-Core LOSES on energy at the same node (4 nm), NOT at equal "
+                            "accuracy (no GPU curve of the monolith ladder reaches the forest's "
+                            "accuracy 0.8500")
+    assert "4,000 pJ for the monolith on H100 SXM (persistent launch, batch 256" in first
