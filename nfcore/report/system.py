@@ -55,41 +55,26 @@ def headline_lines(data: dict[str, Any]) -> list[str]:
 
     The GPU figure is the least energy of the GPU curves of `equal_accuracy` (the monolith
     ladder on each GPU, read at the forest's accuracy, labelled measured, interpolated or
-    extrapolated); where no GPU curve reaches that accuracy, or the data has no
-    `equal_accuracy`, it is the trained monolith's best GPU row and the lines say the
-    comparison is NOT at equal accuracy. The first line is the same-node comparison, loss
-    or win; of the lines after it, those where NF-Core loses come first. Generated from
-    `data` (a system section) alone; empty if it has no GPU rows."""
+    extrapolated); where no GPU curve reaches that accuracy, the GPU's cheapest point of any
+    rung, and the lines say the comparison is NOT at equal accuracy; without
+    `equal_accuracy` (no trained forest), the monolith's best GPU row (`_gpu_reference`).
+    The first line is the same-node comparison, loss or win; of the lines after it, those
+    where NF-Core loses come first. Generated from `data` (a system section) alone; empty
+    if it has no GPU rows."""
     rows = data["baselines"]
     gpus = data.get("gpu_best_batch") or []
     if not gpus:
         return []
     trained = min(gpus, key=lambda p: p["energy_pj_per_inference"])
-    eq = data.get("equal_accuracy")
-    equal = _best_gpu_at_equal_accuracy(eq)
-    if equal is None:
-        node, gpu_pj = trained["node_nm"], trained["energy_pj_per_inference"]
-        where = (f"the monolith on {trained['gpu']} ({trained['launch']} launch, batch "
-                 f"{trained['batch']}, weights from {trained['weights_from']}, {node} nm)")
-        basis = "" if eq is None else (
-            ", NOT at equal accuracy (no GPU curve of the monolith ladder reaches the "
-            f"forest's accuracy {eq['target_accuracy']:.4f}, nor rises towards it)")
-    else:
-        assert eq is not None  # `equal` is read from it
-        curve, est = equal
-        node, gpu_pj = est["node_nm"], est["energy_pj_per_inference"]
-        where = (f"the {curve} curve read at the forest's accuracy "
-                 f"{eq['target_accuracy']:.4f}")
-        basis = " at equal accuracy"
+    node, gpu_pj, figure, where, basis = _gpu_reference(data, trained)
     ours = rows[0]
     same = next((b for b in rows if b["kind"] == "nfcore" and b.get("node_nm") == node), None)
-    figure = f"{gpu_pj:,.0f} pJ" + ("" if equal is None else f" ({READ_AS[equal[1]['method']]})")
     statements: list[tuple[bool, str]] = []
-    pairs = [] if same is None else [(same, f"{basis} and the same node ({node} nm)"
-                                      if equal else f" at the same node ({node} nm){basis}")]
+    pairs = [] if same is None else [(same, f" at {basis[0]}the same node ({node} nm)"
+                                            f"{basis[1]}")]
     if same is not ours:
-        pairs.append((ours, f"{basis} at NF-Core's own node ({ours.get('node_nm')} nm) against "
-                            f"the GPU's {node} nm"))
+        pairs.append((ours, f" at {basis[0]}NF-Core's own node ({ours.get('node_nm')} nm) "
+                            f"against the GPU's {node} nm{basis[2]}"))
     for row, label in pairs:
         pj = row["energy_pj_per_inference"]
         if abs(pj - gpu_pj) <= TIE_REL_TOL * max(pj, gpu_pj):
@@ -115,6 +100,7 @@ def headline_lines(data: dict[str, Any]) -> list[str]:
     # of the rest, losses come first.
     first, rest = statements[0], sorted(statements[1:], key=lambda st: not st[0])
     out = [f"**{first[1]}**", ""] + [f"- {text}" for _, text in rest]
+    equal = _best_gpu_at_equal_accuracy(data.get("equal_accuracy"))
     out += [f"- {_accuracy_sentence(data.get('forest'), equal)}",
             *_assumption_lines(data, trained, same), ""]
     return out
@@ -125,6 +111,44 @@ READ_AS = {"measured": "measured: a rung reaches that accuracy",
            "extrapolated": "extrapolated beyond the most accurate rung: a trend, not a "
                            "measurement"}
 """How an `equal_accuracy` figure was read off its curve, as printed beside it."""
+
+
+def _gpu_reference(data: dict[str, Any], trained: dict[str, Any]
+                   ) -> tuple[int, float, str, str, tuple[str, str, str]]:
+    """The GPU figure the headline compares with: (its node, its pJ per inference, the figure
+    as printed, what it is, and the words that qualify the comparison: before the node, after
+    the first line's, after the others').
+
+    At equal accuracy: the GPU curve of least energy read at the forest's accuracy. Where no
+    GPU curve reaches it: the GPU's cheapest point of any rung (all less accurate than the
+    forest; the comparison most favourable to the GPU). Without `equal_accuracy`: the
+    trained monolith's best GPU row."""
+    eq = data.get("equal_accuracy")
+    equal = _best_gpu_at_equal_accuracy(eq)
+    if equal is not None:
+        curve, est = equal
+        assert eq is not None  # `equal` is read from it
+        return (est["node_nm"], est["energy_pj_per_inference"],
+                f"{est['energy_pj_per_inference']:,.0f} pJ ({READ_AS[est['method']]})",
+                f"the {curve} curve read at the forest's accuracy {eq['target_accuracy']:.4f}",
+                ("equal accuracy and ", "", ""))
+    not_equal = ("", "", "") if eq is None else (
+        "", ", NOT at equal accuracy (no rung of the monolith ladder reaches the forest's "
+        f"accuracy {eq['target_accuracy']:.4f} on a GPU, nor does its curve rise towards it)",
+        ", NOT at equal accuracy")
+    gpu_points = [p for p in (data.get("accuracy_energy") or [])
+                  if (eq or {}).get("curves", {}).get(p.get("curve"), {}).get("on_gpu")]
+    if gpu_points:
+        p = min(gpu_points, key=lambda q: q["energy_pj_per_inference"])
+        return (p["node_nm"], p["energy_pj_per_inference"],
+                f"{p['energy_pj_per_inference']:,.0f} pJ",
+                f"{p['model']} ({p['node_nm']} nm), the GPU's cheapest rung, at test accuracy "
+                f"{p['accuracy']:.4f}", not_equal)
+    node = trained["node_nm"]
+    return (node, trained["energy_pj_per_inference"],
+            f"{trained['energy_pj_per_inference']:,.0f} pJ",
+            f"the monolith on {trained['gpu']} ({trained['launch']} launch, batch "
+            f"{trained['batch']}, weights from {trained['weights_from']}, {node} nm)", not_equal)
 
 
 def _best_gpu_at_equal_accuracy(
