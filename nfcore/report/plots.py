@@ -153,7 +153,7 @@ def plot_accuracy_energy(path: Path, points: Sequence[dict[str, Any]], target: f
     (they are different forests, not a ladder)."""
     curves = list(dict.fromkeys(p["curve"] for p in points))
     families = list(dict.fromkeys(p["family"] for p in points))
-    fig, ax = plt.subplots(figsize=(10, 6))
+    fig, ax = plt.subplots(figsize=(13, 6))
     for i, curve in enumerate(curves):
         pts = sorted((p for p in points if p["curve"] == curve),
                      key=lambda p: p["energy_pj_per_inference"])
@@ -181,7 +181,7 @@ def plot_accuracy_energy(path: Path, points: Sequence[dict[str, Any]], target: f
     ax.set_ylabel("test accuracy (fraction)")
     ax.set_title("Accuracy against energy per inference: the forest and its monolith, "
                  "priced at each node")
-    ax.legend(fontsize=7, loc="best")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # off the points
     fig.tight_layout()
     fig.savefig(path, dpi=130)
     plt.close(fig)
