@@ -19,7 +19,7 @@ from nfcore.report.run import (
     write_report,
     write_system_report,
 )
-from nfcore.report.system import FIGURES, headline_lines
+from nfcore.report.system import FIGURES, forest_markdown, headline_lines
 from nfcore.sim.baselines import MonolithSpec
 from nfcore.sim.system.model import SystemResult
 from nfcore.sim.system.workload import synthetic_workload
@@ -243,3 +243,19 @@ def test_no_gpu_curve_at_equal_accuracy_compares_with_the_cheapest_rung() -> Non
                              "inference vs 5,000 pJ for monolith mlp 16x1 on H100 SXM, "
                              "persistent kernel, batch 256 (4 nm), the GPU's cheapest rung, at "
                              "test accuracy 0.8000, 18.00x worse.")
+
+
+@pytest.mark.parametrize(("on_validation", "words"), [
+    (False, "NOT matched: no rung of the ladder (widths and depths) reached it"),
+    (True, "NOT matched: a rung reached it on validation but not on test")])
+def test_the_forest_section_says_how_the_ladder_missed(on_validation: bool, words: str) -> None:
+    forest = {"accuracy": {"forest_float": 0.9, "monolith_float": 0.8, "monolith_matched": False,
+                           "float_forest_same_requests": 0.9, "int8_forest_golden": 0.9,
+                           "golden_requests": 10, "golden_tree_runs": 30},
+              "params_touched_per_request": {"forest": 100.0, "monolith": 1000},
+              "layout": {"hop_bytes_per_request": {"placed": 1.0}, "resident_trees": 3,
+                         "paged_trees": 0, "cores_used": 3,
+                         "placement_budget_bytes_per_core": 1000},
+              "trees_by_kind": {"mlp": 3}, "dataset": "d", "trees": 3, "top_k": 1,
+              "monolith_ladder": {"reached_on_validation": on_validation}}
+    assert words in "\n".join(forest_markdown(forest))
