@@ -11,12 +11,15 @@ monolith ladder) and, on the same number of requests at the forest's Poisson arr
   on NF-Core, resident" baseline, beside the DRAM-streamed one;
 - simulates the forest at top-1 .. top-k and, when it has several tree kinds, with each
   kind's trees alone (the same trained forest with fewer trees routed: a few forest sizes);
+- prices the forest and every resident rung at the config's node and again at each GPU's
+  node (`nfcore.flows.system.at_node`, as the side-by-side table's NF-Core row at the GPU's
+  node), so the chart has NF-Core and GPU curves at one node;
 - puts each rung on each GPU, per launch mode, at the batch of least energy per inference
   that keeps up with the forest's arrival rate (`_gpu_best`, the one call into the GPU
   model of `nfcore.sim.baselines`);
-- reads each family's energy at the forest's float test accuracy off its (accuracy, energy)
-  curve (`energy_at_accuracy`): measured where a rung reaches it, else interpolated, or
-  extrapolated beyond the most accurate rung, and labelled so.
+- reads each curve's (a family at one node) energy at the forest's float test accuracy off
+  its (accuracy, energy) points (`energy_at_accuracy`): measured where a rung reaches it,
+  else interpolated, or extrapolated beyond the most accurate rung, and labelled so.
 
 Accuracies are float test accuracies on the dataset's test split (the forest's routed
 prediction, each rung's own); energies are pJ per inference including idle leakage for the
@@ -44,6 +47,8 @@ from nfcore.flows.system import (
     ArrivalSpec,
     arrival_interval_cycles,
     arrival_rate_per_s,
+    at_node,
+    gpu_nodes_nm,
 )
 from nfcore.sim import baselines as bl
 from nfcore.sim.arrivals import make_arrivals
@@ -68,56 +73,76 @@ class Point:
     """The curve it belongs to: `FOREST`, `MONOLITH_NFCORE` or a `MONOLITH_GPU` name."""
     accuracy: float
     energy_pj_per_inference: float
-    node_nm: int | None
-    """Process node of the energies (None where the GPU table does not give it)."""
+    node_nm: int
+    """Process node the energy is priced at."""
+
+    @property
+    def curve(self) -> str:
+        """The family at this point's node: the chart's curves and `equal_accuracy`'s keys."""
+        return curve_name(self.family, self.node_nm)
 
     def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        return {**self.__dict__, "curve": self.curve}
+
+
+def curve_name(family: str, node_nm: int) -> str:
+    """A family's curve at one process node, e.g. "forest on NF-Core, 4 nm"."""
+    return f"{family}, {node_nm} nm"
 
 
 def compare_at_equal_accuracy(cfg: NFCoreConfig, run: ForestSystemRun, arrival: ArrivalSpec,
                               forest_row: bl.Baseline, progress: bool = False) -> dict[str, Any]:
-    """Report data: `accuracy_energy` (points), `equal_accuracy` (each family's energy at the
-    forest's accuracy), `resident_baseline` (a baseline row, None if no rung fits the chip)
-    and `resident_verdicts` (`forest_row`, the forest's simulated row, against it)."""
+    """Report data: `accuracy_energy` (points at the config's node and at each GPU's),
+    `equal_accuracy` (the forest's energy at each node, and each other curve's energy at the
+    forest's accuracy), `resident_baseline` (a baseline row at the config's node, None if no
+    rung fits the chip) and `resident_verdicts` (`forest_row`, the forest's simulated row,
+    against it)."""
     table = EnergyTable.load(cfg.technology.energy_table)
+    gpu_table = bl.load_gpu_table()
+    nodes = [cfg.technology.node_nm, *gpu_nodes_nm(cfg, gpu_table)]
     requests = len(run.workload.requests)
     arrivals = make_arrivals(requests, arrival.kind, arrival.interval_cycles, arrival.seed,
                              arrival.trace, cfg.clock_hz)
     mono = run.trained.monolith
     assert mono is not None  # run_forest_system refuses a forest without its monolith
     rate = arrival_rate_per_s(arrivals, cfg.clock_hz)
-    points = forest_points(cfg, run, arrivals, table)
+    points = forest_points(cfg, run, arrivals, table, nodes)
     calib = np.asarray(run.trained.data.x_train, dtype=np.float32)
     resident: bl.Baseline | None = None
     skipped = []
     for rung, tree in zip(mono.tried, mono.trees, strict=True):
         name = f"monolith {mono.spec.kind} {rung.width}x{rung.depth}"
         try:
-            row = resident_monolith(cfg, tree, calib, requests, arrival, table, progress)
+            rows = [resident_monolith(at_node(cfg, n), tree, calib, requests, arrival, table,
+                                      progress) for n in nodes]
         except CompileError as exc:
             skipped.append(f"{name}: {exc}")
             continue
         size = f"{rung.width}x{rung.depth}"
-        points.append(Point(f"{name}, resident on NF-Core", size, MONOLITH_NFCORE,
-                            rung.test_accuracy, row.energy_pj_per_inference,
-                            cfg.technology.node_nm))
+        points += [Point(f"{name}, resident on NF-Core", size, MONOLITH_NFCORE,
+                         rung.test_accuracy, row.energy_pj_per_inference, n)
+                   for n, row in zip(nodes, rows, strict=True)]
         if rung.n_parameters == mono.n_parameters:
-            resident = row
-        for gpu, p, node in _gpu_best(monolith_bytes(tree, name), table, rate):
+            resident = rows[0]
+        for gpu, p, node in _gpu_best(gpu_table, monolith_bytes(tree, name), table, rate):
             points.append(Point(f"{name} on {gpu}, batch {p.batch}", f"{size}, b{p.batch}",
                                 MONOLITH_GPU.format(gpu=gpu), rung.test_accuracy,
                                 p.energy_pj_per_inference, node))
     target = mono.target_accuracy
-    families = dict.fromkeys(p.family for p in points if p.family != FOREST)
+    curves = {p.curve: p for p in points if p.family != FOREST}
     out: dict[str, Any] = {
         "accuracy_energy": [p.to_dict() for p in points],
         "equal_accuracy": {
             "target_accuracy": target,
-            "forest_energy_pj_per_inference": _forest_energy(points, run.forest.top_k),
-            "curves": {f: energy_at_accuracy([(p.accuracy, p.energy_pj_per_inference)
-                                              for p in points if p.family == f], target)
-                       for f in families},
+            "forest_energy_pj_per_inference": _forest_energy(points, run.forest.top_k,
+                                                             nodes[0]),
+            "forest_at_nodes": [{"node_nm": n, "energy_pj_per_inference":
+                                 _forest_energy(points, run.forest.top_k, n)} for n in nodes],
+            "curves": {c: {"family": p.family, "node_nm": p.node_nm,
+                           "on_gpu": p.family not in (FOREST, MONOLITH_NFCORE),
+                           **energy_at_accuracy([(q.accuracy, q.energy_pj_per_inference)
+                                                 for q in points if q.curve == c], target)}
+                       for c, p in curves.items()},
             "monolith_reached_on_validation": mono.reached_on_validation,
             "monolith_matched_on_test": mono.matched,
             "skipped_rungs": skipped},
@@ -141,9 +166,10 @@ def merge_into(system: dict[str, Any], fair: dict[str, Any]) -> None:
 
 
 def forest_points(cfg: NFCoreConfig, run: ForestSystemRun, arrivals: Sequence[int],
-                  table: EnergyTable) -> list[Point]:
+                  table: EnergyTable, nodes: Sequence[int]) -> list[Point]:
     """The forest at top-1 .. top-k, and each tree kind alone at top-min(k, its trees), on
-    the run's requests and placement: float test accuracy and simulated energy."""
+    the run's requests and placement: float test accuracy and simulated energy, priced at
+    each of `nodes` (`at_node`)."""
     forest, data = run.forest, run.trained.data
     kinds = forest.tree_kinds()
     settings: list[tuple[str, int, str | None]] = [
@@ -159,16 +185,19 @@ def forest_points(cfg: NFCoreConfig, run: ForestSystemRun, arrivals: Sequence[in
         acc = float(np.mean(pred.labels == data.y_test))
         picks = pred.trees.numpy()
         requests = tuple(tuple(int(t) for t in picks[i]) for i in run.request_rows)
-        result = simulate_system(cfg, replace(run.workload, requests=requests), arrivals, table)
-        row = bl.nfcore_row(name, result, "", cfg.technology.node_nm)
-        out.append(Point(name, label, FOREST, acc, row.energy_pj_per_inference,
-                         cfg.technology.node_nm))
+        workload = replace(run.workload, requests=requests)
+        for n in nodes:
+            result = simulate_system(at_node(cfg, n), workload, arrivals, table)
+            row = bl.nfcore_row(name, result, "", n)
+            out.append(Point(name, label, FOREST, acc, row.energy_pj_per_inference, n))
     return out
 
 
-def _forest_energy(points: list[Point], top_k: int) -> float:
+def _forest_energy(points: list[Point], top_k: int, node_nm: int) -> float:
+    """The energy of the forest as routed (top-k of every tree) at `node_nm`."""
     return next(p.energy_pj_per_inference for p in points
-                if p.family == FOREST and p.label.startswith(f"top-{top_k} "))
+                if p.family == FOREST and p.node_nm == node_nm
+                and p.label.startswith(f"top-{top_k} "))
 
 
 def resident_monolith(cfg: NFCoreConfig, tree: TreeModule, calib_x: np.ndarray, requests: int,
@@ -210,12 +239,12 @@ def nearest_host(cfg: NFCoreConfig) -> list[tuple[int, int]]:
     return sorted(cores, key=lambda c: (noc.hops(noc.HOST_ROUTER, c), c[1], c[0]))
 
 
-def _gpu_best(mono: bl.MonolithSpec, table: EnergyTable,
-              rate_per_s: float | None) -> list[tuple[str, bl.GpuPoint, int | None]]:
-    """Per GPU and launch mode of the GPU table: the batch of least energy per inference of
+def _gpu_best(gpu_table: bl.GpuTable, mono: bl.MonolithSpec, table: EnergyTable,
+              rate_per_s: float | None) -> list[tuple[str, bl.GpuPoint, int]]:
+    """Per GPU and launch mode of `gpu_table`: the batch of least energy per inference of
     `mono` among those that keep up with `rate_per_s` (`nfcore.sim.baselines.best_batches`),
     and the GPU's process node. The one call into the GPU model."""
-    sweep = bl.gpu_sweep(bl.load_gpu_table(), mono, table, rate_per_s)
+    sweep = bl.gpu_sweep(gpu_table, mono, table, rate_per_s)
     return [(p.gpu if p.launch == "stream" else f"{p.gpu}, persistent kernel", p, p.node_nm)
             for p in bl.best_batches(sweep)]
 

@@ -92,7 +92,7 @@ def build_system_report(cfg: NFCoreConfig, workload: SystemWorkload, arrival: Ar
     rate = arrival_rate_per_s(arrivals, cfg.clock_hz)
     sweep = bl.gpu_sweep(gpu_table, monolith, table, rate)
     rows = [_at_node(cfg, workload, arrivals, table, gpu_nm, notes)
-            for gpu_nm in sorted({g.node_nm for g in gpu_table.gpus} - {node})]
+            for gpu_nm in gpu_nodes_nm(cfg, gpu_table)]
     rows += [bl.all_trees(cfg, workload, table, all_trees_requests, progress),
              bl.monolith_nfcore_dram(cfg, energies, monolith)]
     best = bl.best_batches(sweep)
@@ -167,12 +167,22 @@ def arrival_rate_per_s(arrivals: list[int], clock_hz: float) -> float | None:
     return (len(arrivals) - 1) / span if span > 0 else None
 
 
+def gpu_nodes_nm(cfg: NFCoreConfig, gpu_table: bl.GpuTable) -> list[int]:
+    """The GPU table's process nodes other than the config's, ascending: the nodes NF-Core is
+    priced at again so that each GPU row has an NF-Core row at its own node."""
+    return sorted({g.node_nm for g in gpu_table.gpus} - {cfg.technology.node_nm})
+
+
+def at_node(cfg: NFCoreConfig, node_nm: int) -> NFCoreConfig:
+    """`cfg` with the chip's energies priced at `node_nm` (technology.nodes); cycles are
+    unchanged (the clock is the config's). The one way a run is priced at another node."""
+    return replace(cfg, technology=replace(cfg.technology, node_nm=node_nm))
+
+
 def _at_node(cfg: NFCoreConfig, workload: SystemWorkload, arrivals: list[int],
              table: EnergyTable, node_nm: int, notes: str) -> bl.Baseline:
-    """The same run with the chip's energies priced at `node_nm` (cycles are unchanged: the
-    clock is the config's)."""
-    moved = replace(cfg, technology=replace(cfg.technology, node_nm=node_nm))
-    result = simulate_system(moved, workload, arrivals, table)
+    """The same run with the chip's energies priced at `node_nm` (`at_node`)."""
+    result = simulate_system(at_node(cfg, node_nm), workload, arrivals, table)
     return bl.nfcore_row(f"NF-Core forest (top-k routing), at the GPU's {node_nm} nm", result,
                          f"{notes}; the same run with energies moved to {node_nm} nm "
                          "(technology.nodes)", node_nm)

@@ -145,27 +145,28 @@ def plot_sram_heatmap(layout: Layout, path: str | Path) -> Path:
 
 def plot_accuracy_energy(path: Path, points: Sequence[dict[str, Any]], target: float,
                          at_target: dict[str, dict[str, Any]]) -> None:
-    """Test accuracy against energy per inference (pJ, log axis), one marker style per
-    family (`nfcore.flows.accuracy_energy`; the legend gives its process node), each point
-    labelled; a dashed line at the forest's accuracy, and each family's energy read there
-    (hollow, labelled measured, interpolated or extrapolated)."""
+    """Test accuracy against energy per inference (pJ, log axis), one colour per curve (a
+    family at one process node, `nfcore.flows.accuracy_energy`; the legend names both), one
+    marker per family, each point labelled;
+    a dashed line at the forest's accuracy, and each curve's energy read there (a ring,
+    labelled measured, interpolated or extrapolated). The forest's points are not joined
+    (they are different forests, not a ladder)."""
+    curves = list(dict.fromkeys(p["curve"] for p in points))
     families = list(dict.fromkeys(p["family"] for p in points))
-    fig, ax = plt.subplots(figsize=(9, 5.5))
-    for i, fam in enumerate(families):
-        pts = sorted((p for p in points if p["family"] == fam),
+    fig, ax = plt.subplots(figsize=(13, 6))
+    for i, curve in enumerate(curves):
+        pts = sorted((p for p in points if p["curve"] == curve),
                      key=lambda p: p["energy_pj_per_inference"])
-        color = f"C{i}"
-        nodes = {p["node_nm"] for p in pts}
-        node = ", ".join("node not given" if n is None else f"{n} nm" for n in nodes)
+        color, fam = f"C{i % 10}", families.index(pts[0]["family"])
         ax.plot([p["energy_pj_per_inference"] for p in pts], [p["accuracy"] for p in pts],
-                marker="os^vD<>"[i % 7], color=color, label=f"{fam} ({node})",
-                linestyle="none" if i == 0 else "-", alpha=0.9)
+                marker="os^vD<>"[fam % 7], color=color, label=curve,
+                linestyle="none" if fam == 0 else "-", alpha=0.9)
         for p in pts:
             ax.annotate(p.get("label", p["model"]), (p["energy_pj_per_inference"],
                                                      p["accuracy"]),
                         fontsize=6, xytext=(4, 3 - 10 * (i % 2)), textcoords="offset points",
                         color=color)
-        est = at_target.get(fam, {})
+        est = at_target.get(curve, {})
         if est.get("energy_pj_per_inference"):
             ax.plot([est["energy_pj_per_inference"]], [target], marker="o", markersize=9,
                     markerfacecolor="none", color=color)
@@ -178,8 +179,9 @@ def plot_accuracy_energy(path: Path, points: Sequence[dict[str, Any]], target: f
     ax.margins(x=0.12, y=0.08)
     ax.set_xlabel("energy per inference (pJ, log scale)")
     ax.set_ylabel("test accuracy (fraction)")
-    ax.set_title("Accuracy against energy per inference: the forest and its monolith")
-    ax.legend(fontsize=7, loc="best")
+    ax.set_title("Accuracy against energy per inference: the forest and its monolith, "
+                 "priced at each node")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # off the points
     fig.tight_layout()
     fig.savefig(path, dpi=130)
     plt.close(fig)

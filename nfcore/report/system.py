@@ -50,95 +50,182 @@ ACCURACY_TOL = 0.005
 
 def headline_lines(data: dict[str, Any]) -> list[str]:
     """The first lines of `report.md`: NF-Core's energy per inference against the best GPU
-    row, at the same node and at the config's node, with the accuracy each side reaches and
-    the assumptions that dominate each figure. The first line is the same-node comparison,
-    loss or win; of the lines after it, those where NF-Core loses come first.
-    Generated from `data` (a system section) alone; empty if it has no GPU rows."""
+    row at equal accuracy and the same node, then at the config's node, with the accuracy
+    each side reaches and the assumptions that dominate each figure.
+
+    The GPU figure is the least energy of the GPU curves of `equal_accuracy` (the monolith
+    ladder on each GPU, read at the forest's accuracy, labelled measured, interpolated or
+    extrapolated); where no GPU curve reaches that accuracy, the GPU's cheapest point of any
+    rung, and the lines say the comparison is NOT at equal accuracy; without
+    `equal_accuracy` (no trained forest), the monolith's best GPU row (`_gpu_reference`).
+    The first line is the same-node comparison, loss or win; of the lines after it, those
+    where NF-Core loses come first. Generated from `data` (a system section) alone; empty
+    if it has no GPU rows."""
     rows = data["baselines"]
     gpus = data.get("gpu_best_batch") or []
     if not gpus:
         return []
-    best = min(gpus, key=lambda p: p["energy_pj_per_inference"])
+    trained = min(gpus, key=lambda p: p["energy_pj_per_inference"])
+    node, gpu_pj, figure, where, basis = _gpu_reference(data, trained)
     ours = rows[0]
-    same = next((b for b in rows if b["kind"] == "nfcore" and b.get("node_nm") == best["node_nm"]),
-                None)
-    gpu_pj = best["energy_pj_per_inference"]
-    where = (f"the monolith on {best['gpu']} ({best['launch']} launch, batch {best['batch']}, "
-             f"weights from {best['weights_from']}, {best['node_nm']} nm)")
+    same = next((b for b in rows if b["kind"] == "nfcore" and b.get("node_nm") == node), None)
     statements: list[tuple[bool, str]] = []
-    pairs = [] if same is None else [(same, f"at the same node ({best['node_nm']} nm)")]
+    pairs = [] if same is None else [(same, f" at {basis[0]}the same node ({node} nm)"
+                                            f"{basis[1]}")]
     if same is not ours:
-        pairs.append((ours, f"at NF-Core's own node ({ours.get('node_nm')} nm) against the "
-                            f"GPU's {best['node_nm']} nm"))
+        pairs.append((ours, f" at {basis[0]}NF-Core's own node ({ours.get('node_nm')} nm) "
+                            f"against the GPU's {node} nm{basis[2]}"))
     for row, label in pairs:
         pj = row["energy_pj_per_inference"]
         if abs(pj - gpu_pj) <= TIE_REL_TOL * max(pj, gpu_pj):
-            statements.append((False, f"NF-Core TIES with the best GPU row on energy {label}: "
-                                      f"{pj:,.0f} pJ vs {gpu_pj:,.0f} pJ for {where}."))
+            statements.append((False, f"NF-Core TIES with the best GPU row on energy{label}: "
+                                      f"{pj:,.0f} pJ vs {figure} for {where}."))
         elif pj > gpu_pj:
-            statements.append((True, f"NF-Core LOSES on energy {label}: {pj:,.0f} pJ per "
-                                     f"inference vs {gpu_pj:,.0f} pJ for {where}, "
+            statements.append((True, f"NF-Core LOSES on energy{label}: {pj:,.0f} pJ per "
+                                     f"inference vs {figure} for {where}, "
                                      f"{pj / gpu_pj:,.2f}x worse."))
         else:
-            statements.append((False, f"NF-Core wins on energy {label}: {pj:,.0f} pJ per "
-                                      f"inference vs {gpu_pj:,.0f} pJ for {where}, "
+            statements.append((False, f"NF-Core wins on energy{label}: {pj:,.0f} pJ per "
+                                      f"inference vs {figure} for {where}, "
                                       f"{gpu_pj / pj:,.2f}x better."))
-    lat, gpu_lat = ours["latency_s"], best["latency_s"]
+    lat, gpu_lat = ours["latency_s"], trained["latency_s"]
     if lat is not None:
         statements.append((lat > gpu_lat, f"Latency at the same arrival rate "
                            f"({data.get('arrival_rate_per_s') or 0:,.0f} requests/s): NF-Core "
-                           f"p50 {lat * 1e6:,.3f} µs vs {gpu_lat * 1e6:,.3f} µs for that GPU row "
-                           f"(batch fill {best['fill_wait_s'] * 1e6:,.3f} µs included)."))
+                           f"p50 {lat * 1e6:,.3f} µs vs {gpu_lat * 1e6:,.3f} µs for the trained "
+                           f"monolith's best GPU row ({trained['gpu']}, {trained['launch']} "
+                           f"launch, batch {trained['batch']}; batch fill "
+                           f"{trained['fill_wait_s'] * 1e6:,.3f} µs included)."))
     # The first statement is the same-node comparison (or, without one, the config's node);
     # of the rest, losses come first.
     first, rest = statements[0], sorted(statements[1:], key=lambda st: not st[0])
     out = [f"**{first[1]}**", ""] + [f"- {text}" for _, text in rest]
-    out += [f"- {_accuracy_sentence(data.get('forest'))}", *_assumption_lines(data, best, same),
-            ""]
+    equal = _best_gpu_at_equal_accuracy(data.get("equal_accuracy"))
+    out += [f"- {_accuracy_sentence(data.get('forest'), equal)}",
+            *_assumption_lines(data, trained, same), ""]
     return out
 
 
-def _accuracy_sentence(forest: dict[str, Any] | None) -> str:
+READ_AS = {"measured": "measured: a rung reaches that accuracy",
+           "interpolated": "interpolated between the rungs either side of that accuracy",
+           "extrapolated": "extrapolated beyond the most accurate rung: a trend, not a "
+                           "measurement"}
+"""How an `equal_accuracy` figure was read off its curve, as printed beside it."""
+
+
+def _gpu_reference(data: dict[str, Any], trained: dict[str, Any]
+                   ) -> tuple[int, float, str, str, tuple[str, str, str]]:
+    """The GPU figure the headline compares with: (its node, its pJ per inference, the figure
+    as printed, what it is, and the words that qualify the comparison: before the node, after
+    the first line's, after the others').
+
+    At equal accuracy: the GPU curve of least energy read at the forest's accuracy. Where no
+    GPU curve reaches it: the GPU's cheapest point of any rung (all less accurate than the
+    forest; the comparison most favourable to the GPU). Without `equal_accuracy`: the
+    trained monolith's best GPU row."""
+    eq = data.get("equal_accuracy")
+    equal = _best_gpu_at_equal_accuracy(eq)
+    if equal is not None:
+        curve, est = equal
+        assert eq is not None  # `equal` is read from it
+        return (est["node_nm"], est["energy_pj_per_inference"],
+                f"{est['energy_pj_per_inference']:,.0f} pJ ({READ_AS[est['method']]})",
+                f"the {curve} curve read at the forest's accuracy {eq['target_accuracy']:.4f}",
+                ("equal accuracy and ", "", ""))
+    not_equal = ("", "", "") if eq is None else (
+        "", ", NOT at equal accuracy (no rung of the monolith ladder reaches the forest's "
+        f"accuracy {eq['target_accuracy']:.4f} on a GPU, nor does its curve rise towards it)",
+        ", NOT at equal accuracy")
+    gpu_points = [p for p in (data.get("accuracy_energy") or [])
+                  if (eq or {}).get("curves", {}).get(p.get("curve"), {}).get("on_gpu")]
+    if gpu_points:
+        p = min(gpu_points, key=lambda q: q["energy_pj_per_inference"])
+        return (p["node_nm"], p["energy_pj_per_inference"],
+                f"{p['energy_pj_per_inference']:,.0f} pJ",
+                f"{p['model']} ({p['node_nm']} nm), the GPU's cheapest rung, at test accuracy "
+                f"{p['accuracy']:.4f}", not_equal)
+    node = trained["node_nm"]
+    return (node, trained["energy_pj_per_inference"],
+            f"{trained['energy_pj_per_inference']:,.0f} pJ",
+            f"the monolith on {trained['gpu']} ({trained['launch']} launch, batch "
+            f"{trained['batch']}, weights from {trained['weights_from']}, {node} nm)", not_equal)
+
+
+def _best_gpu_at_equal_accuracy(
+        eq: dict[str, Any] | None) -> tuple[str, dict[str, Any]] | None:
+    """The GPU curve of least energy at the forest's accuracy, as (curve, its reading); None
+    without `equal_accuracy` or when no GPU curve reaches that accuracy."""
+    read = [(c, est) for c, est in (eq or {}).get("curves", {}).items()
+            if est.get("on_gpu") and est["energy_pj_per_inference"] is not None]
+    return min(read, key=lambda ce: ce[1]["energy_pj_per_inference"]) if read else None
+
+
+def _accuracy_sentence(forest: dict[str, Any] | None,
+                       equal: tuple[str, dict[str, Any]] | None) -> str:
     if not forest:
         return ("Accuracy: not in this report (a synthetic workload): the comparison is not "
                 "at equal accuracy.")
     acc = forest["accuracy"]
     f, m = acc["forest_float"], acc.get("monolith_float")
+    if equal is not None:
+        trained = "" if m is None else f"; the monolith that was trained reached {m:.4f}"
+        return (f"Accuracy (float, test split): forest {f:.4f}; the GPU figure is the "
+                f"monolith ladder's energy at that accuracy, {equal[1]['method']} with "
+                "log(energy) linear in accuracy between or beyond the nearest rungs (the "
+                f"accuracy-energy section){trained}.")
     if m is None:
         return f"Accuracy: forest {f:.4f}; no trained monolith in this report."
-    equal = acc.get("monolith_matched")
-    if equal is None:
-        equal = m >= f - ACCURACY_TOL
-    verdict = ("equal accuracy" if equal else
+    equal_acc = acc.get("monolith_matched")
+    if equal_acc is None:
+        equal_acc = m >= f - ACCURACY_TOL
+    verdict = ("equal accuracy" if equal_acc else
                "NOT equal accuracy: the GPU rows run a less accurate model" if m < f else
                "NOT equal accuracy: the GPU rows run a more accurate model")
     return (f"Accuracy (float, test split): forest {f:.4f}, monolith {m:.4f}: {verdict}.")
 
 
-def _assumption_lines(data: dict[str, Any], best: dict[str, Any],
+NODE_BASIS = {
+    "weight_sram": "SRAM reads moved by the logic fit (assumed)",
+    "act_sram": "SRAM reads moved by the logic fit (assumed)",
+    "leakage": "leakage moved by the logic fit (assumed)",
+    "mac": "logic: the Stillmaker and Baas fit",
+    "control": "logic: the Stillmaker and Baas fit",
+    "wakeup": "logic: the Stillmaker and Baas fit",
+    "network": "routers by the logic fit, wires by the supply's square (assumed)",
+    "dram": "off-chip, not moved",
+}
+"""How each system energy component moves to another node (`nfcore.sim.cost.nodes`), as
+printed beside its share of a figure priced at another node."""
+
+
+def _assumption_lines(data: dict[str, Any], trained: dict[str, Any],
                       same: dict[str, Any] | None) -> list[str]:
     """The assumptions that dominate each side's figure, with their shares."""
-    idle_share = 1 - best["dynamic_pj_per_inference"] / best["energy_pj_per_inference"]
+    idle_share = 1 - trained["dynamic_pj_per_inference"] / trained["energy_pj_per_inference"]
     params = {p["name"]: p for p in data["gpu_table"]["parameters"]}
-    launch = ("persistent_launch_overhead_s" if best["launch"] == "persistent"
+    launch = ("persistent_launch_overhead_s" if trained["launch"] == "persistent"
               else "kernel_launch_overhead_s")
     out = [f"- GPU side's dominating assumptions: idle power {params['idle_power_w']['value']:g}"
-           f" W (assumed) is {100 * idle_share:.1f}% of its energy; launch gap "
-           f"{params[launch]['value'] * 1e6:g} µs per layer (assumed); dynamic energy from the "
-           "energy table moved to the GPU's node (the same figures NF-Core is charged)."]
+           f" W (assumed) is {100 * idle_share:.1f}% of the energy of the trained monolith's "
+           f"best GPU row; launch gap {params[launch]['value'] * 1e6:g} µs per layer "
+           f"({trained['launch']} launch, assumed); dynamic energy from the energy table "
+           "moved to the GPU's node (the same figures NF-Core is charged)."]
     if same is not None and same.get("by_component"):
         total = same["energy_pj_per_inference"]
-        top = sorted(same["by_component"].items(), key=lambda kv: -kv[1])[:2]
-        parts = ", ".join(f"{k} {100 * v / total:.1f}%" for k, v in top)
         scaling = data["technology"]["nodes"]["scaling"]
         factor = next((sc for sc in scaling.values() if sc["to_nm"] == same.get("node_nm")),
                       None)
+        top = sorted(same["by_component"].items(), key=lambda kv: -kv[1])[:2]
+        parts = ", ".join(f"{k} {100 * v / total:.1f}%"
+                          + ("" if factor is None or k not in NODE_BASIS
+                             else f" ({NODE_BASIS[k]})") for k, v in top)
         moved = ("" if factor is None else
                  f"; energies moved from {factor['from_nm']} nm by x{factor['logic']:.4g} "
                  f"(logic, SRAM, leakage) and x{factor['wire']:.4g} (wires): Stillmaker and "
                  "Baas 2017 fitted on logic, SRAM and leakage assumed to follow it, the nodes "
                  "beyond 7 nm assumed (technology.nodes)")
-        out.append(f"- NF-Core side's largest components: {parts}{moved}.")
+        out.append(f"- NF-Core side's largest components at {same.get('node_nm')} nm: "
+                   f"{parts}{moved}.")
     return out
 
 
@@ -149,7 +236,11 @@ def forest_markdown(forest: dict[str, Any] | None) -> list[str]:
     acc, touched, lay = forest["accuracy"], forest["params_touched_per_request"], forest["layout"]
     hop = lay["hop_bytes_per_request"]
     kinds = ", ".join(f"{n} {k}" for k, n in forest["trees_by_kind"].items())
-    matched = "matched" if acc["monolith_matched"] else "NOT matched: no width tried reached it"
+    ladder = forest.get("monolith_ladder") or {}
+    matched = ("matched" if acc["monolith_matched"] else
+               "NOT matched: a rung reached it on validation but not on test"
+               if ladder.get("reached_on_validation") else
+               "NOT matched: no rung of the ladder (widths and depths) reached it")
     return [
         "### The forest", "",
         f"- {forest['dataset']}: {forest['trees']} trees ({kinds}), top-{forest['top_k']} "

@@ -44,11 +44,23 @@ def test_points_have_the_keys_and_every_family(fair: tuple[Any, dict[str, Any]])
     families = {p["family"] for p in points}
     assert "forest on NF-Core" in families and RESIDENT_NAME in families
     assert any("best batch" in f for f in families)
-    forest = [p for p in points if p["family"] == "forest on NF-Core"]
-    assert len(forest) == run.forest.top_k  # one kind: top-1 .. top-k
+    gpu_nodes = {p["node_nm"] for p in points if "best batch" in p["family"]}
+    nodes = {45} | gpu_nodes
+    assert gpu_nodes and 45 not in gpu_nodes
     rungs = run.trained.monolith.tried
-    assert len([p for p in points if p["family"] == RESIDENT_NAME]) == len(rungs)
-    assert data["equal_accuracy"]["target_accuracy"] == run.trained.report.accuracy
+    for family, per_node in (("forest on NF-Core", run.forest.top_k),  # top-1 .. top-k
+                             (RESIDENT_NAME, len(rungs))):
+        # Every NF-Core curve at the config's node and again at each GPU's node.
+        at = [p["node_nm"] for p in points if p["family"] == family]
+        assert sorted(at) == sorted(list(nodes) * per_node)
+    eq = data["equal_accuracy"]
+    assert eq["target_accuracy"] == run.trained.report.accuracy
+    forest_at = {f["node_nm"]: f["energy_pj_per_inference"] for f in eq["forest_at_nodes"]}
+    assert set(forest_at) == nodes and forest_at[4] < forest_at[45]
+    assert forest_at[45] == data["baselines"][0]["energy_pj_per_inference"]
+    moved = next(b for b in data["baselines"] if b["kind"] == "nfcore" and b["node_nm"] == 4)
+    assert forest_at[4] == moved["energy_pj_per_inference"]  # the table's row at the GPU's node
+    assert {c["node_nm"] for c in eq["curves"].values() if c["on_gpu"]} == gpu_nodes
 
 
 def test_the_resident_row_sits_beside_the_dram_row(fair: tuple[Any, dict[str, Any]]) -> None:

@@ -19,7 +19,7 @@ from nfcore.report.run import (
     write_report,
     write_system_report,
 )
-from nfcore.report.system import FIGURES, headline_lines
+from nfcore.report.system import FIGURES, forest_markdown, headline_lines
 from nfcore.sim.baselines import MonolithSpec
 from nfcore.sim.system.model import SystemResult
 from nfcore.sim.system.workload import synthetic_workload
@@ -170,8 +170,9 @@ def test_first_line_states_a_loss_when_nfcore_loses() -> None:
     text = "\n".join(lines)
     assert "NF-Core LOSES on energy at NF-Core's own node (45 nm)" in text
     assert "forest 0.8500, monolith 0.6200: NOT equal accuracy" in text
-    assert "idle power 75 W (assumed) is 75.0% of its energy" in text
-    assert "leakage 75.0%, mac 25.0%" in text and "x0.05 (logic" in text
+    assert "idle power 75 W (assumed) is 75.0% of the energy of the trained monolith's" in text
+    assert ("leakage 75.0% (leakage moved by the logic fit (assumed)), mac 25.0% (logic"
+            in text and "x0.05 (logic" in text)
 
 
 def test_same_node_first_then_losses_before_wins() -> None:
@@ -182,3 +183,79 @@ def test_same_node_first_then_losses_before_wins() -> None:
     win = headline_lines(_synthetic(ours_pj=3_500.0, ours_4nm_pj=3_000.0, gpu_pj=4_000.0,
                                     mono_acc=0.85))
     assert any("monolith 0.8500: equal accuracy" in line for line in win)
+
+
+def _equal_accuracy(gpu_pj: float | None, method: str) -> dict[str, Any]:
+    """An `equal_accuracy` block: one GPU curve read at the forest's accuracy, and the
+    resident monolith's curve (cheaper, but not a GPU row: never the headline's GPU)."""
+    return {"target_accuracy": 0.85, "curves": {
+        "monolith on NF-Core, resident, 4 nm": {
+            "energy_pj_per_inference": 10.0, "method": "measured", "points": 3, "node_nm": 4,
+            "on_gpu": False},
+        "monolith on H100 SXM, persistent kernel, best batch, 4 nm": {
+            "energy_pj_per_inference": gpu_pj, "method": method, "points": 3, "node_nm": 4,
+            "on_gpu": True}}}
+
+
+def test_a_loss_at_equal_accuracy_is_the_first_line() -> None:
+    data = _synthetic(ours_pj=90_000.0, ours_4nm_pj=6_000.0, gpu_pj=9_000.0)
+    data["equal_accuracy"] = _equal_accuracy(5_000.0, "interpolated")
+    lines = headline_lines(data)
+    # The trained monolith's row (9,000 pJ) would be a win; at equal accuracy it is a loss.
+    assert lines[0] == ("**NF-Core LOSES on energy at equal accuracy and the same node (4 nm): "
+                        "6,000 pJ per inference vs 5,000 pJ (interpolated between the rungs "
+                        "either side of that accuracy) for the monolith on H100 SXM, persistent "
+                        "kernel, best batch, 4 nm curve read at the forest's accuracy 0.8500, "
+                        "1.20x worse.**")
+    text = "\n".join(lines)
+    assert "- NF-Core LOSES on energy at equal accuracy and NF-Core's own node (45 nm)" in text
+    assert "the GPU figure is the monolith ladder's energy at that accuracy, interpolated" \
+        in text
+
+
+def test_an_extrapolated_figure_says_so_beside_it() -> None:
+    data = _synthetic(ours_pj=90_000.0, ours_4nm_pj=3_000.0, gpu_pj=9_000.0)
+    data["equal_accuracy"] = _equal_accuracy(4_000.0, "extrapolated")
+    first = headline_lines(data)[0]
+    assert first.startswith("**NF-Core wins on energy at equal accuracy and the same node")
+    assert ("4,000 pJ (extrapolated beyond the most accurate rung: a trend, not a "
+            "measurement)") in first
+
+
+def test_no_gpu_curve_at_equal_accuracy_compares_with_the_cheapest_rung() -> None:
+    data = _synthetic(ours_pj=90_000.0, ours_4nm_pj=6_000.0, gpu_pj=9_000.0)
+    data["equal_accuracy"] = _equal_accuracy(None, "unreachable")
+    curve = "monolith on H100 SXM, persistent kernel, best batch, 4 nm"
+    data["accuracy_energy"] = [
+        {"model": f"monolith mlp {w}x1 on H100 SXM, persistent kernel, batch 256",
+         "curve": curve, "node_nm": 4, "accuracy": acc, "energy_pj_per_inference": pj}
+        for w, acc, pj in ((16, 0.80, 5_000.0), (64, 0.78, 9_000.0))]
+    lines = headline_lines(data)
+    # The trained monolith's best row (9,000 pJ) would be a win; the GPU's cheapest rung,
+    # less accurate than the forest, is a loss, and the lines say it is not equal accuracy.
+    assert lines[0] == ("**NF-Core LOSES on energy at the same node (4 nm), NOT at equal "
+                        "accuracy (no rung of the monolith ladder reaches the forest's accuracy "
+                        "0.8500 on a GPU, nor does its curve rise towards it): 6,000 pJ per "
+                        "inference vs 5,000 pJ for monolith mlp 16x1 on H100 SXM, persistent "
+                        "kernel, batch 256 (4 nm), the GPU's cheapest rung, at test accuracy "
+                        "0.8000, 1.20x worse.**")
+    assert lines[2].endswith("against the GPU's 4 nm, NOT at equal accuracy: 90,000 pJ per "
+                             "inference vs 5,000 pJ for monolith mlp 16x1 on H100 SXM, "
+                             "persistent kernel, batch 256 (4 nm), the GPU's cheapest rung, at "
+                             "test accuracy 0.8000, 18.00x worse.")
+
+
+@pytest.mark.parametrize(("on_validation", "words"), [
+    (False, "NOT matched: no rung of the ladder (widths and depths) reached it"),
+    (True, "NOT matched: a rung reached it on validation but not on test")])
+def test_the_forest_section_says_how_the_ladder_missed(on_validation: bool, words: str) -> None:
+    forest = {"accuracy": {"forest_float": 0.9, "monolith_float": 0.8, "monolith_matched": False,
+                           "float_forest_same_requests": 0.9, "int8_forest_golden": 0.9,
+                           "golden_requests": 10, "golden_tree_runs": 30},
+              "params_touched_per_request": {"forest": 100.0, "monolith": 1000},
+              "layout": {"hop_bytes_per_request": {"placed": 1.0}, "resident_trees": 3,
+                         "paged_trees": 0, "cores_used": 3,
+                         "placement_budget_bytes_per_core": 1000},
+              "trees_by_kind": {"mlp": 3}, "dataset": "d", "trees": 3, "top_k": 1,
+              "monolith_ladder": {"reached_on_validation": on_validation}}
+    assert words in "\n".join(forest_markdown(forest))
