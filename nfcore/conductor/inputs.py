@@ -79,8 +79,9 @@ def _shape_of(value: Any, path: str, depth: int) -> tuple[int, ...]:
     if not value:
         return (0,)
     if all(type(v) is float or type(v) is int for v in value):  # the common leaf level
-        for i, v in enumerate(value):
-            _check_number(v, f"{path}[{i}]")
+        if not _all_finite(value):
+            for i, v in enumerate(value):
+                _check_number(v, f"{path}[{i}]")
         return (len(value),)
     first = _shape_of(value[0], f"{path}[0]", depth - 1)
     for i in range(1, len(value)):
@@ -89,6 +90,15 @@ def _shape_of(value: Any, path: str, depth: int) -> tuple[int, ...]:
             raise RequestError(f"{path}[{i}]: shape {list(other)}, but {path}[0] has shape "
                                f"{list(first)}: ragged rows")
     return (len(value), *first)
+
+
+def _all_finite(numbers: list[int | float]) -> bool:
+    """True if every number is finite as a float (one exact sum, not a check per number); a
+    False may be wrong (the exact sum of finite floats can overflow): check them one by one."""
+    try:
+        return math.isfinite(math.fsum(numbers))
+    except (OverflowError, ValueError):  # an int beyond float range; inf - inf
+        return False
 
 
 def _is_number(v: Any) -> bool:
