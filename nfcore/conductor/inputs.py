@@ -16,6 +16,7 @@ path (`inputs[2][5]`), what was sent and what the forest expects:
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -92,7 +93,7 @@ def _shape_of(value: Any, path: str, depth: int) -> tuple[int, ...]:
     return (len(value), *first)
 
 
-def _all_finite(numbers: list[int | float]) -> bool:
+def _all_finite(numbers: Sequence[Any]) -> bool:
     """True if every number is finite as a float (one exact sum, not a check per number); a
     False may be wrong (the exact sum of finite floats can overflow): check them one by one."""
     try:
