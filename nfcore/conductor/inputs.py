@@ -29,6 +29,8 @@ class RequestError(NFCoreError):
     """A request's input is malformed. The message names the field and what is wrong."""
 
 
+_LEAF_TYPES = frozenset({float, int})
+"""What JSON numbers decode to (exactly: not bool, a subclass of int)."""
 _WHAT = {bool: "a boolean", str: "a string", dict: "a JSON object", type(None): "null",
          complex: "a complex number"}
 
@@ -79,7 +81,7 @@ def _shape_of(value: Any, path: str, depth: int) -> tuple[int, ...]:
         raise RequestError(f"{path}: a list nested deeper than a batch of rows")
     if not value:
         return (0,)
-    if all(type(v) is float or type(v) is int for v in value):  # the common leaf level
+    if set(map(type, value)) <= _LEAF_TYPES:  # the common leaf level: plain numbers
         if not _all_finite(value):
             for i, v in enumerate(value):
                 _check_number(v, f"{path}[{i}]")
