@@ -102,12 +102,7 @@ Number = Annotated[float, Strict(), AllowInfNan(False)]
 """A JSON number (an integer or a float; not a string, boolean or null), finite."""
 Tensor = list[Number] | list[list[Number]] | list[list[list[Number]]] \
     | list[list[list[list[Number]]]]
-TENSOR_MAX_DEPTH = 4
-"""Most levels of lists in `Tensor`."""
-REQUEST_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,128}$"
-RequestId = Annotated[str, Field(min_length=1, max_length=128, pattern=REQUEST_ID_PATTERN)]
-_REQUEST_ID = re.compile(REQUEST_ID_PATTERN)
-_PLAIN_KEYS = frozenset({"inputs", "request_id"})
+RequestId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:-]+$")]
 _UNION_TAG = re.compile(r"^list\[")
 
 
@@ -212,14 +207,7 @@ def _error_field(errors: list[Any]) -> tuple[str, str]:
 
 def parse_request(body: bytes, input_shape: Sequence[int]
                   ) -> tuple[npt.NDArray[np.float64], list[str | None], bool]:
-    """Rows (n, size), their ids (None: make one) and whether it was a single-row body.
-
-    The common body, `{"inputs": ..., "request_id": ...}` that is valid, is parsed once and
-    checked by the row rules alone (`_parse_plain`); any other body goes through
-    `PredictRequest`, whose errors name the field."""
-    plain = _parse_plain(body, input_shape)
-    if plain is not None:
-        return plain
+    """Rows (n, size), their ids (None: make one) and whether it was a single-row body."""
     try:
         req = PredictRequest.model_validate_json(body)
     except ValidationError as exc:
@@ -242,32 +230,6 @@ def parse_request(body: bytes, input_shape: Sequence[int]
         raise Problem(422, "invalid_input", "request_id: a batch of inputs takes its ids "
                       "inside rows ([{\"inputs\": ..., \"request_id\": ...}])", "request_id")
     return rows, [req.request_id] * len(rows), one
-
-
-def _parse_plain(body: bytes, input_shape: Sequence[int]
-                 ) -> tuple[npt.NDArray[np.float64], list[str | None], bool] | None:
-    """`parse_request`'s answer for a valid body of the form `{"inputs": ...}` with an
-    optional `request_id`, or None for any other body (even a valid one): a subset of what
-    `PredictRequest` takes, by the same rules (UTF-8 JSON, numbers only and finite, lists
-    nested at most as deep as `Tensor`, a `RequestId`), at a fraction of its cost."""
-    try:
-        req = json.loads(body.decode("utf-8"))
-    except ValueError:  # not JSON, or not UTF-8
-        return None
-    if type(req) is not dict or "inputs" not in req or not req.keys() <= _PLAIN_KEYS:
-        return None
-    rid, value = req.get("request_id"), req["inputs"]
-    if rid is not None and not (type(rid) is str and _REQUEST_ID.fullmatch(rid)):
-        return None
-    if not isinstance(value, list) or len(_sent_shape(value)) > TENSOR_MAX_DEPTH:
-        return None
-    try:
-        rows, one = as_rows(value, input_shape, "inputs")
-    except RequestError:
-        return None
-    if not one and rid is not None:
-        return None
-    return rows, [rid] * len(rows), one
 
 
 class RequestIds:
