@@ -1,4 +1,4 @@
-"""`nfcore serve`: the Conductor over HTTP (FastAPI).
+"""`nfcore serve`: the Conductor over HTTP (`POST /v1/predict` on plain ASGI, the rest FastAPI).
 
 * `POST /v1/predict`, a JSON body of at most `max_body_bytes` (413 beyond, refused while it
   arrives, before it is parsed), one of:
@@ -28,6 +28,7 @@ Errors are JSON `{"detail": "...", "field": "...", "cause": "..."}` (`field` for
 * 409 `duplicate_request_id`: an id already in the log, in flight, or twice in the batch. A
   conflict with what the server holds (the log), not a malformed body, so 409, not 422: the
   same body can never succeed, whereas resending with a new id will;
+* 405 `method_not_allowed`: `/v1/predict` with a method other than POST;
 * 413 `body_too_large`;
 * 503 `audit_<ERRNO>` (e.g. `audit_ENOSPC`): the record could not be made durable; nothing
   of the request is in the log and the request may be retried;
