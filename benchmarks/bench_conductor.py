@@ -113,7 +113,8 @@ def serve_rate(backend: str, forest: Path, image: Path, tmp: Path, sz: Sizes
     log = tmp / f"serve_{backend}.jsonl"
     proc = subprocess.Popen([_python(), "-m", "nfcore.cli", "serve", "--config", str(CONFIG),
                              "--image", str(image), "--forest", str(forest), "--backend",
-                             backend, "--audit", str(log), "--port", str(port), "-q"],
+                             backend, "--audit", str(log), "--port", str(port), "-q",
+                             "--standardized-inputs"],  # the rows are the dataset's x_test
                             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"
     try:

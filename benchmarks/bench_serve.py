@@ -196,7 +196,8 @@ def serve_rate(forest: Path, image: Path, log: Path | None, sz: Sizes,
     rows = load_dataset("digits").x_test
     port = _free_port()
     argv = [sys.executable, "-m", "nfcore.cli", "serve", "--config", str(CONFIG), "--image",
-            str(image), "--forest", str(forest), "--port", str(port), "-q"]
+            str(image), "--forest", str(forest), "--port", str(port), "-q",
+            "--standardized-inputs"]  # the rows are the dataset's x_test, standardized
     if log is not None:
         argv += ["--audit", str(log)]
     proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

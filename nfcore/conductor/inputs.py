@@ -16,6 +16,7 @@ path (`inputs[2][5]`), what was sent and what the forest expects:
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -28,6 +29,8 @@ class RequestError(NFCoreError):
     """A request's input is malformed. The message names the field and what is wrong."""
 
 
+_LEAF_TYPES = frozenset({float, int})
+"""What JSON numbers decode to (exactly: not bool, a subclass of int)."""
 _WHAT = {bool: "a boolean", str: "a string", dict: "a JSON object", type(None): "null",
          complex: "a complex number"}
 
@@ -78,9 +81,10 @@ def _shape_of(value: Any, path: str, depth: int) -> tuple[int, ...]:
         raise RequestError(f"{path}: a list nested deeper than a batch of rows")
     if not value:
         return (0,)
-    if all(type(v) is float or type(v) is int for v in value):  # the common leaf level
-        for i, v in enumerate(value):
-            _check_number(v, f"{path}[{i}]")
+    if set(map(type, value)) <= _LEAF_TYPES:  # the common leaf level: plain numbers
+        if not _all_finite(value):
+            for i, v in enumerate(value):
+                _check_number(v, f"{path}[{i}]")
         return (len(value),)
     first = _shape_of(value[0], f"{path}[0]", depth - 1)
     for i in range(1, len(value)):
@@ -89,6 +93,15 @@ def _shape_of(value: Any, path: str, depth: int) -> tuple[int, ...]:
             raise RequestError(f"{path}[{i}]: shape {list(other)}, but {path}[0] has shape "
                                f"{list(first)}: ragged rows")
     return (len(value), *first)
+
+
+def _all_finite(numbers: Sequence[Any]) -> bool:
+    """True if every number is finite as a float (one exact sum, not a check per number); a
+    False may be wrong (the exact sum of finite floats can overflow): check them one by one."""
+    try:
+        return math.isfinite(math.fsum(numbers))
+    except (OverflowError, ValueError):  # an int beyond float range; inf - inf
+        return False
 
 
 def _is_number(v: Any) -> bool:

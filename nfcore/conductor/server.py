@@ -1,4 +1,4 @@
-"""`nfcore serve`: the Conductor over HTTP (FastAPI).
+"""`nfcore serve`: the Conductor over HTTP (`POST /v1/predict` on plain ASGI, the rest FastAPI).
 
 * `POST /v1/predict`, a JSON body of at most `max_body_bytes` (413 beyond, refused while it
   arrives, before it is parsed), one of:
@@ -28,6 +28,7 @@ Errors are JSON `{"detail": "...", "field": "...", "cause": "..."}` (`field` for
 * 409 `duplicate_request_id`: an id already in the log, in flight, or twice in the batch. A
   conflict with what the server holds (the log), not a malformed body, so 409, not 422: the
   same body can never succeed, whereas resending with a new id will;
+* 405 `method_not_allowed`: `/v1/predict` with a method other than POST;
 * 413 `body_too_large`;
 * 503 `audit_<ERRNO>` (e.g. `audit_ENOSPC`): the record could not be made durable; nothing
   of the request is in the log and the request may be retried;
@@ -56,7 +57,8 @@ from typing import Annotated, Any
 
 import numpy as np
 import numpy.typing as npt
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -75,6 +77,7 @@ from pydantic import (
     ValidationError,
     model_validator,
 )
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from nfcore.conductor.audit import AuditWriteError
 from nfcore.conductor.conductor import Answer, Conductor, RequestError
@@ -82,6 +85,7 @@ from nfcore.conductor.image_check import find_corrupt_cores
 from nfcore.conductor.inputs import rows_from_json
 from nfcore.errors import ImageError, NFCoreError
 
+PREDICT_PATH = "/v1/predict"
 MAX_BODY_BYTES = 1 << 20
 """Default body size limit (bytes): about 2,000 rows of 64 numbers."""
 MAX_BATCH_ROWS = 256
@@ -162,11 +166,12 @@ class Problem(Exception):
         super().__init__(detail)
         self.status, self.cause, self.detail, self.field = status, cause, detail, field_path
 
-    def response(self) -> JSONResponse:
-        body = {"detail": self.detail, "cause": self.cause}
+    def body(self) -> bytes:
+        """The JSON error body."""
+        out = {"detail": self.detail, "cause": self.cause}
         if self.field is not None:
-            body["field"] = self.field
-        return JSONResponse(body, self.status)
+            out["field"] = self.field
+        return json.dumps(out, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 def as_rows(value: Any, input_shape: Sequence[int], field_path: str
@@ -175,8 +180,18 @@ def as_rows(value: Any, input_shape: Sequence[int], field_path: str
     ones `nfcore run --inputs` applies); `one`: the value was a single row, not a batch."""
     shape = tuple(int(v) for v in input_shape)
     rows = rows_from_json(value, shape, field_path)
-    one = np.shape(value) in {shape, (math.prod(shape),)}
-    return rows.reshape(len(rows), -1).astype(np.float64), one
+    return rows.reshape(len(rows), -1).astype(np.float64), \
+        _sent_shape(value) in {shape, (math.prod(shape),)}
+
+
+def _sent_shape(value: Any) -> tuple[int, ...]:
+    """The nested shape of `value`, which `rows_from_json` found regular (so the first
+    item of each level stands for all)."""
+    shape = []
+    while isinstance(value, list):
+        shape.append(len(value))
+        value = value[0] if value else None
+    return tuple(shape)
 
 
 def _error_field(errors: list[Any]) -> tuple[str, str]:
@@ -421,20 +436,37 @@ class Health:
     corrupt: list[str] = field(default_factory=list)
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
+class _Disconnected(Exception):
+    """The client went away before its body arrived."""
+
+
+async def _read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
     """The body, or `Problem` 413 as soon as it is known to exceed `limit` bytes."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise Problem(413, "body_too_large", f"body of {int(declared)} bytes is over the "
-                      f"limit of {limit} bytes", "body")
+    for name, value in scope["headers"]:
+        if name == b"content-length" and value.isdigit() and int(value) > limit:
+            raise Problem(413, "body_too_large", f"body of {int(value)} bytes is over the "
+                          f"limit of {limit} bytes", "body")
     chunks, size = [], 0
-    async for chunk in request.stream():
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise _Disconnected
+        chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
             raise Problem(413, "body_too_large", f"body is over the limit of {limit} bytes",
                           "body")
         chunks.append(chunk)
-    return b"".join(chunks)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+async def _send_json(send: Send, status: int, body: bytes,
+                     headers: Sequence[tuple[bytes, bytes]] = ()) -> None:
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"),
+                            (b"content-length", str(len(body)).encode()), *headers]})
+    await send({"type": "http.response.body", "body": body})
 
 
 def _answer_json(a: Answer) -> str:
@@ -445,7 +477,41 @@ def _answer_json(a: Answer) -> str:
             f'"probs":{json.dumps(a.probs)},"record":{record},"audit":{json.dumps(a.audit)}}}')
 
 
-def create_app(conductor: Conductor, max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI:
+def predict_operation(input_shape: Sequence[int]) -> dict[str, Any]:
+    """The OpenAPI operation of `POST /v1/predict` (answered outside FastAPI's routing, so
+    documented here)."""
+    answers = {"200": "the answer (a batch: {\"answers\": [...]}), durable in the audit log",
+               "400": "shape: the rows do not hold the forest's input",
+               "405": "not POST", "409": "a duplicate request_id",
+               "413": "body over the size limit",
+               "422": "not JSON, not numbers, non-finite, an unknown key, a bad request_id",
+               "500": "corrupt image or backend failure",
+               "503": "the audit log cannot be written; the request may be retried"}
+    return {"summary": "Predict one row or a batch of rows",
+            "operationId": "predict_v1_predict_post",
+            "requestBody": {"required": True, "content": {
+                "application/json": {"schema": request_schema(input_shape)}}},
+            "responses": {code: {"description": what} for code, what in answers.items()}}
+
+
+@dataclass(frozen=True)
+class App:
+    """The ASGI app of `nfcore serve`: `POST /v1/predict` is answered by `predict` directly on
+    ASGI (FastAPI's routing, dependency and middleware layers cost the server as much CPU per
+    request as the Conductor did); every other path, and the lifespan, by `api` (FastAPI:
+    /healthz, /metrics, /openapi.json, /docs)."""
+
+    api: FastAPI
+    predict: ASGIApp
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] == PREDICT_PATH:
+            await self.predict(scope, receive, send)
+        else:
+            await self.api(scope, receive, send)
+
+
+def create_app(conductor: Conductor, max_body_bytes: int = MAX_BODY_BYTES) -> App:
     """The app serving `conductor` (which should have an audit log). The batcher's worker
     threads run while the app is being served (its lifespan)."""
     metrics = ServerMetrics(conductor)
@@ -464,12 +530,9 @@ def create_app(conductor: Conductor, max_body_bytes: int = MAX_BODY_BYTES) -> Fa
         finally:
             batcher.stop()
 
-    app = FastAPI(title="NF-Core Conductor", version="2", lifespan=lifespan)
-    app.state.metrics = metrics
-    app.state.conductor = conductor
+    api = FastAPI(title="NF-Core Conductor", version="2", lifespan=lifespan)
 
-    async def predict_rows(request: Request) -> tuple[list[Answer], bool]:
-        body = await _read_body(request, max_body_bytes)
+    async def predict_rows(body: bytes) -> tuple[list[Answer], bool]:
         rows, wanted, one = parse_request(body, conductor.input_shape)
         rids = ids.reserve(wanted)
         try:
@@ -485,26 +548,41 @@ def create_app(conductor: Conductor, max_body_bytes: int = MAX_BODY_BYTES) -> Fa
             ids.release(rids)
             raise Problem(500, "backend", f"backend failed: {exc}") from None
 
-    @app.post("/v1/predict", response_model=None, openapi_extra={"requestBody": {
-        "required": True,
-        "content": {"application/json": {"schema": request_schema(conductor.input_shape)}}}})
-    async def predict(request: Request) -> Response:
-        """Predict one row or a batch of rows (the body is read and validated here, so the
-        size limit applies before it is parsed)."""
+    async def predict(scope: Scope, receive: Receive, send: Send) -> None:
+        """Predict one row or a batch of rows (the size limit applies while the body
+        arrives, before it is parsed)."""
+        if scope["method"] != "POST":
+            p = Problem(405, "method_not_allowed", f"{PREDICT_PATH} takes POST")
+            await _send_json(send, p.status, p.body(), [(b"allow", b"POST")])
+            return
         t0 = time.perf_counter()
         metrics.requests.inc()
         try:
-            answers, one = await predict_rows(request)
+            answers, one = await predict_rows(await _read_body(scope, receive,
+                                                               max_body_bytes))
         except Problem as p:
             metrics.failures.labels(p.cause).inc()
-            return p.response()
+            await _send_json(send, p.status, p.body())
+            return
+        except _Disconnected:
+            metrics.failures.labels("disconnected").inc()
+            return
         metrics.answered(answers)
         metrics.latency.observe(time.perf_counter() - t0)
         text = _answer_json(answers[0]) if one else \
             f'{{"answers":[{",".join(_answer_json(a) for a in answers)}]}}'
-        return Response(text, media_type="application/json")
+        await _send_json(send, 200, text.encode())
 
-    @app.get("/healthz")
+    def openapi() -> dict[str, Any]:
+        if api.openapi_schema is None:
+            doc = get_openapi(title=api.title, version=api.version, routes=api.routes)
+            doc["paths"][PREDICT_PATH] = {"post": predict_operation(conductor.input_shape)}
+            api.openapi_schema = doc
+        return api.openapi_schema
+
+    api.openapi = openapi  # type: ignore[method-assign]
+
+    @api.get("/healthz")
     def healthz() -> JSONResponse:
         problems = list(health.corrupt)
         if log is not None and not log.healthy and not log.probe():
@@ -518,11 +596,11 @@ def create_app(conductor: Conductor, max_body_bytes: int = MAX_BODY_BYTES) -> Fa
             body["problems"] = problems
         return JSONResponse(body, 503 if problems else 200)
 
-    @app.get("/metrics")
+    @api.get("/metrics")
     def get_metrics() -> Response:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    return app
+    return App(api, predict)
 
 
 def _note_corrupt(conductor: Conductor, health: Health) -> None:

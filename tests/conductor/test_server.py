@@ -219,6 +219,15 @@ def test_the_schema_gives_the_row_shape(served: Served) -> None:
     assert "$ref" not in json.dumps(body)
 
 
+def test_predict_takes_post_only(served: Served) -> None:
+    r = httpx.get(f"{served.url}/v1/predict")
+    assert r.status_code == 405 and r.headers["allow"] == "POST"
+    assert r.json()["cause"] == "method_not_allowed"
+    doc = httpx.get(f"{served.url}/openapi.json").json()
+    assert {"200", "400", "409", "413", "422", "503"} <= \
+        set(doc["paths"]["/v1/predict"]["post"]["responses"])
+
+
 def test_malformed_json_is_field_body(served: Served) -> None:
     r = httpx.post(f"{served.url}/v1/predict", content=b'{"inputs": [1, 2,',
                    headers={"content-type": "application/json"})
