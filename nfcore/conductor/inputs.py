@@ -6,7 +6,8 @@ path (`inputs[2][5]`), what was sent and what the forest expects:
 
 - numbers only: a JSON object, a string, a boolean, null or a complex number is refused
   (booleans are not taken for 0 and 1);
-- finite: NaN and infinities are refused (and integers too large for a float);
+- finite: NaN and infinities are refused, and so is any number beyond float32's range
+  (|x| > 3.4e38, which the float32 rows would hold as an infinity);
 - one shape: every row of a batch has the same shape (ragged rows are refused, naming the
   first row that differs from row 0);
 - the forest's row shape: one row (`row_shape`, or flat: prod(row_shape) numbers) or a batch
@@ -31,6 +32,9 @@ class RequestError(NFCoreError):
 
 _LEAF_TYPES = frozenset({float, int})
 """What JSON numbers decode to (exactly: not bool, a subclass of int)."""
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+"""The largest magnitude a row may hold: rows are float32 (the stem's input)."""
+
 _WHAT = {bool: "a boolean", str: "a string", dict: "a JSON object", type(None): "null",
          complex: "a complex number"}
 
@@ -47,6 +51,12 @@ def rows_from_json(value: Any, row_shape: tuple[int, ...],
         sent = _shape_of(value, field, depth=len(shape) + 1)
         a = np.array(value, dtype=np.float64)
     n = _count_rows(sent, shape, field)
+    too_big = np.abs(a) > FLOAT32_MAX
+    if too_big.any():
+        first = np.argwhere(too_big)[0]
+        where = field + "".join(f"[{int(i)}]" for i in first)
+        raise RequestError(f"{where}: {float(a[tuple(first)])!r} is beyond the float32 range of the "
+                           f"rows (|x| <= {FLOAT32_MAX:.4g})")
     return a.reshape(n, *shape).astype(np.float32)
 
 

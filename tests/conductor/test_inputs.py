@@ -38,6 +38,8 @@ def test_rows_of_the_forest_s_shape_are_taken(value: Any, n: int) -> None:
     (np.zeros((2, 64), bool), r"^inputs: holds booleans"),
     (np.zeros((2, 64), complex), r"^inputs: holds complex numbers"),
     (np.array([[0.0] * 63 + [np.nan]]), r"^inputs\[0\]\[63\]: nan is not a finite number"),
+    ([ROW, [*ROW[:7], 1e308, *ROW[8:]]], r"^inputs\[1\]\[7\]: 1e\+308 is beyond the float32"),
+    ([[-(10 ** 39), *ROW[1:]]], r"^inputs\[0\]\[0\]: -1e\+39 is beyond the float32"),
 ])
 def test_anything_else_is_refused_naming_the_path(value: Any, message: str) -> None:
     with pytest.raises(RequestError, match=message):
