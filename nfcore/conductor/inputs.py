@@ -55,8 +55,8 @@ def rows_from_json(value: Any, row_shape: tuple[int, ...],
     if too_big.any():
         first = np.argwhere(too_big)[0]
         where = field + "".join(f"[{int(i)}]" for i in first)
-        raise RequestError(f"{where}: {float(a[tuple(first)])!r} is beyond the float32 range of the "
-                           f"rows (|x| <= {FLOAT32_MAX:.4g})")
+        raise RequestError(f"{where}: {float(a[tuple(first)])!r} is beyond the float32 "
+                           f"range of the rows (|x| <= {FLOAT32_MAX:.4g})")
     return a.reshape(n, *shape).astype(np.float32)
 
 
