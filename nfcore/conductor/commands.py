@@ -194,4 +194,5 @@ def serve(conductor: Conductor, host: str, port: int, quiet: bool = False, *,
     if not quiet:
         print(f"serving forest {conductor.forest_id[:12]} ({conductor.reader.n_trees} trees) "
               f"on the {conductor.backend.name} backend at http://{host}:{port}", flush=True)
-    uvicorn.run(app, host=host, port=port, log_level="warning" if quiet else "info")
+    uvicorn.run(app, host=host, port=port, log_level="warning" if quiet else "info",
+                access_log=not quiet)  # -q: no line per request either
