@@ -84,3 +84,12 @@ def test_training_that_hurts_keeps_the_centroid_start() -> None:
     # A step size far too large: one Adam step of 50 per weight wrecks the router; undone.
     acc = fit_router(router, emb, label, steps=1, lr=50.0, gen=gen)
     assert torch.equal(router.linear.weight, start) and acc == start_acc > 0.95
+
+
+def test_picks_equal_a_stable_sort_cut_at_k_when_scores_tie() -> None:
+    gen = torch.Generator().manual_seed(1)
+    scores = torch.randint(0, 4, (300, 12), generator=gen).float() / 4  # many ties
+    for k in (1, 3, 7, 12):
+        trees, _ = top_k(scores, k)
+        expected = torch.sort(scores, dim=1, descending=True, stable=True).indices[:, :k]
+        assert torch.equal(trees, expected)
