@@ -50,6 +50,10 @@ class Layout:
     anneal_moves: int = 0
     """Moves the annealer accepted."""
     stage_seconds: dict[str, float] = field(default_factory=dict)
+    """Wall-clock seconds per stage (the baselines apart)."""
+    compile_cpu_s: float = 0.0
+    """CPU seconds of this process for partition, residency and placement (baselines
+    excluded): a figure that a machine shared with other jobs changes less than wall time."""
 
     def core_used_bytes(self) -> IntArray:
         """Weight SRAM bytes used on each core."""
@@ -77,6 +81,7 @@ def compile_layout(workload: LayoutInput, cfg: NFCoreConfig, *, seed: int = 0,
     mesh = mesh_of(cfg)
     sizer = PartSizer.from_config(cfg.core)
     times: dict[str, float] = {}
+    cpu0 = time.process_time()
 
     t0 = time.perf_counter()
     plans = tuple(plan_tree(tree, i, mesh.cap_bytes, sizer)
@@ -105,6 +110,7 @@ def compile_layout(workload: LayoutInput, cfg: NFCoreConfig, *, seed: int = 0,
     core_of = annealed.core_of
     times["place_anneal"] = time.perf_counter() - t0
     problem.check_capacity(core_of)
+    cpu_s = time.process_time() - cpu0
 
     host, pair = problem.cost_terms(core_of)
     hop_bytes = {"placed": host + pair, "placed_host": host, "placed_pair": pair,
@@ -121,4 +127,4 @@ def compile_layout(workload: LayoutInput, cfg: NFCoreConfig, *, seed: int = 0,
         times["baselines"] = time.perf_counter() - t0
     return Layout(workload=workload, mesh=mesh, plans=plans, residency=residency,
                   problem=problem, core_of=core_of, hop_bytes=hop_bytes,
-                  anneal_moves=annealed.moves, stage_seconds=times)
+                  anneal_moves=annealed.moves, stage_seconds=times, compile_cpu_s=cpu_s)
