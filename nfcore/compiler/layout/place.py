@@ -42,10 +42,10 @@ GROUP_CORES = 4
 class AnnealSchedule:
     """How long and how hot the annealer runs. Results depend only on these and the seed."""
 
-    rounds: int = 2400
+    rounds: int = 2000
     """Rounds of parallel moves; more rounds help most when co-selection traffic dominates
-    (1,000 trees, `coselect_weight` 100: 28,118 hop-bytes at 3,000, 25,712 at 12,000). 2,400
-    keeps 10,000 trees on 64 x 64 within 5 CPU-seconds (12,177 hop-bytes against 12,164 at
+    (1,000 trees, `coselect_weight` 100: 28,118 hop-bytes at 3,000, 25,712 at 12,000). 2,000
+    keeps 10,000 trees on 64 x 64 within 5 CPU-seconds (12,200 hop-bytes against 12,164 at
     3,000)."""
     batch: int = 512
     """Parts proposed per round (fewer on small meshes so moves rarely share a core)."""
