@@ -11,6 +11,7 @@ Run: `.venv/bin/python benchmarks/bench_place.py [--heatmap DIR]`.
 from __future__ import annotations
 
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -58,14 +59,17 @@ def main(argv: list[str]) -> None:
               f"{trees['resident']:,}, paged {trees['paged']:,}, cores holding weights "
               f"{st['cores_holding_weights']:,}, fill {fill:.1%}")
         print("  seconds: " + ", ".join(f"{k} {v:.2f}" for k, v in stages.items())
-              + f"; compile stages total {place_s:.2f} (with baselines {total_s:.2f})")
+              + f"; compile stages total {place_s:.2f} (with baselines {total_s:.2f}); "
+              f"compile stages CPU {layout.compile_cpu_s:.2f} s (target <= 5 at 10,000 trees)")
         print(f"  hop-bytes/request: placed {hop['placed']:,.1f}  greedy {hop['greedy']:,.1f}  "
               f"random {hop['random']:,.1f}  lower bound {hop['lower_bound']:,.1f}")
         print(f"  host terms: placed {hop['placed_host']:,.1f}, bound "
               f"{hop['lower_bound_host']:,.1f}; pairwise terms: placed "
-              f"{hop['placed_pair']:,.1f}, bound {hop['lower_bound_pair']:,.1f}")
+              f"{hop['placed_pair']:,.1f}, bound {hop['lower_bound_pair']:,.1f}; both "
+              f"together: coupled bound {hop['lower_bound_coupled']:,.1f}")
         print(f"  placed / random {hop['placed'] / hop['random']:.3f}, "
-              f"placed / lower bound {hop['placed'] / hop['lower_bound']:.3f}")
+              f"placed / lower bound {hop['placed'] / hop['lower_bound']:.3f} (aim <= 1.10); "
+              f"load average {os.getloadavg()[0]:.1f}")
         if args.heatmap:
             out = plot_sram_heatmap(layout, args.heatmap / f"sram_{n_trees}.png")
             print(f"  heatmap {out}")

@@ -203,7 +203,9 @@ def evaluate(forest: NeuralForest, data: Dataset, partition: Partition, router_a
     kind_acc, kind_touched = {}, {}
     for kind in forest.kinds:
         n_kind = sum(g.size for g in forest.groups if g.spec.kind == kind)
-        p = forest.predict(data.x_test, k=min(forest.top_k, n_kind), kind=kind)
+        # One kind: its trees are the forest's, so the forest's prediction is the kind's.
+        p = pred if len(forest.kinds) == 1 else forest.predict(
+            data.x_test, k=min(forest.top_k, n_kind), kind=kind)
         kind_acc[kind] = float(np.mean(p.labels == data.y_test))
         kind_touched[kind] = forest.params_touched(p.trees)
     return ForestReport(

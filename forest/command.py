@@ -91,16 +91,24 @@ class TrainResult:
 def run_train(dataset: str, output: str | Path, *, trees: int | None = None,
               top_k: int | None = None, kinds: tuple[str, ...] | None = None,
               tree_size: int | None = None, epochs: int | None = None,
-              tasks: int = DEFAULT_TASKS, seed: int = 0, monolith: bool = True,
+              tasks: int | None = None, seed: int = 0, monolith: bool = True,
               threads: int = 1, quiet: bool = False) -> TrainResult:
-    """Train, size the monolith to the forest's accuracy, save to `output`; see the module."""
+    """Train, size the monolith to the forest's accuracy, save to `output`; see the module.
+
+    `tasks` (task datasets only) defaults to one task per region when `trees` is given
+    (`trees / len(kinds)`, so `--trees 10000` makes 10,000 single-kind tasks), else to
+    `DEFAULT_TASKS`.
+    """
     if dataset not in PRESETS:
         raise ForestError(f"unknown dataset {dataset!r}; choose one of {', '.join(DATASETS)}")
     preset = PRESETS[dataset]
     opts = preset.options
     changes: dict[str, Any] = {"seed": seed, "threads": threads}
+    n_kinds = len(kinds or opts.kinds)
+    if tasks is None:
+        tasks = max(1, trees // n_kinds) if trees is not None else DEFAULT_TASKS
     if dataset in TASK_DATASETS and trees is None:
-        changes["n_trees"] = tasks * len(kinds or opts.kinds)
+        changes["n_trees"] = tasks * n_kinds
     for key, value in (("n_trees", trees), ("top_k", top_k), ("kinds", kinds),
                        ("tree_size", tree_size)):
         if value is not None:

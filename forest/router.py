@@ -68,13 +68,29 @@ def top_k(scores: torch.Tensor, k: int,
         raise ForestError(f"top-k = {k} must be between 1 and the {n_allowed} trees available")
     if allowed is not None:
         scores = scores.masked_fill(~allowed[None, :], -1.0)
-    order = torch.sort(scores, dim=1, descending=True, stable=True).indices[:, :k]
+    order = _stable_top_k(scores, k)
     picked = scores.gather(1, order)
     total = picked.sum(1, keepdim=True)
     # A row whose k scores all underflow to 0 averages the k trees evenly.
     weights = torch.where(total > 0, picked / total.clamp_min(1e-30),
                           torch.full_like(picked, 1.0 / k))
     return order, weights
+
+
+def _stable_top_k(scores: torch.Tensor, k: int) -> torch.Tensor:
+    """Indices [N, k] of each row's k largest scores, best first, ties to the lower index.
+
+    The same as a stable descending sort cut at k, in O(T) per row rather than O(T log T)
+    (the sort dominated routing at 10,000 trees): `torch.topk` picks k; only rows where
+    more than k scores reach the k-th value (a tie across the cut) are sorted in full.
+    """
+    vals, idx = torch.topk(scores, k, dim=1)
+    tied = torch.nonzero((scores >= vals[:, -1:]).sum(1) > k)[:, 0]
+    if len(tied):
+        idx[tied] = torch.sort(scores[tied], dim=1, descending=True, stable=True).indices[:, :k]
+    idx = idx.sort(dim=1).values
+    by_score = torch.sort(scores.gather(1, idx), dim=1, descending=True, stable=True).indices
+    return idx.gather(1, by_score)
 
 
 def average(tree_logits: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:

@@ -291,7 +291,9 @@ def _add_train(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tree-size", type=int, default=None,
                    help="mlp hidden width, cnn channels or rnn hidden units")
     p.add_argument("--epochs", type=int, default=None, help="passes over each tree's region")
-    p.add_argument("--tasks", type=int, default=16, help="tasks of the multitask datasets")
+    p.add_argument("--tasks", type=int, default=None,
+                   help="tasks of the multitask datasets (default: one per region when "
+                   "--trees is given, i.e. trees / kinds; else 16)")
     p.add_argument("--no-monolith", action="store_true", help="skip the monolith baseline")
     p.add_argument("--threads", type=int, default=1, help="torch threads")
     p.add_argument("--seed", type=int, default=0)

@@ -7,11 +7,22 @@ import numpy as np
 import pytest
 from place_helpers import problem_of, sized_tree, workload_of
 
-from nfcore.compiler.layout.bounds import lower_bound, pair_bound
+from nfcore.compiler.layout.bounds import coupled_bound, host_bound, lower_bound, pair_bound
+from nfcore.compiler.layout.synthetic import synthetic_layout_input
 from nfcore.compiler.layout.traffic import (
     MeshShape,
+    PlacementProblem,
     TrafficModel,
 )
+
+
+def _optimum(prob: PlacementProblem) -> float:
+    """The cheapest capacity-respecting placement, by exhaustive search."""
+    mesh = prob.mesh
+    return min(
+        prob.cost(np.array(a)) for a in itertools.product(range(mesh.n_cores), repeat=prob.n_parts)
+        if np.bincount(a, weights=prob.part_bytes, minlength=mesh.n_cores).max() <= mesh.cap_bytes
+    )
 
 
 def test_lower_bound_holds_against_every_placement_of_a_small_case() -> None:
@@ -61,3 +72,33 @@ def test_lower_bound_counts_a_hop_for_parts_that_cannot_share_a_core() -> None:
     with_pair = lower_bound(problem_of(together, mesh))
     without = lower_bound(problem_of(together, mesh, TrafficModel(coselect_weight=0.0)))
     assert with_pair == pytest.approx(without)
+
+
+@pytest.mark.parametrize("coselect_weight", [1.0, 5.0, 20.0])
+def test_coupled_bound_holds_against_every_placement_of_small_cases(
+        coselect_weight: float) -> None:
+    rng = np.random.default_rng(1)
+    mesh = MeshShape(rows=2, cols=3, cap_bytes=1000)
+    for case in range(6):
+        trees = [sized_tree(f"t{i}", int(rng.integers(1, 9)) * 100,
+                            int(rng.integers(1, 64)), int(rng.integers(1, 16)))
+                 for i in range(5)]
+        sel = [rng.choice(5, 2, replace=False).tolist() for _ in range(12)]
+        prob = problem_of(workload_of(trees, sel), mesh, TrafficModel(coselect_weight))
+        assert host_bound(prob) - 1e-9 <= coupled_bound(prob) <= _optimum(prob) + 1e-9, case
+
+
+def test_lower_bound_equals_the_optimum_of_a_tiny_case() -> None:
+    # Three trees that each fill a core of a 1 x 3 row, the first and last co-selected.
+    trees = [sized_tree("a", 1000, 16, 4), sized_tree("b", 1000, 8, 4),
+             sized_tree("c", 1000, 4, 4)]
+    prob = problem_of(workload_of(trees, [[0, 2]]), MeshShape(rows=1, cols=3, cap_bytes=1000))
+    assert lower_bound(prob) == pytest.approx(_optimum(prob))
+
+
+def test_coupled_bound_sees_the_tension_between_host_and_pairwise_terms() -> None:
+    # Co-selected trees of different host densities: the separate minima cannot both hold.
+    prob = problem_of(synthetic_layout_input(300, seed=0), MeshShape(12, 12, 65536))
+    separate = host_bound(prob) + pair_bound(prob)
+    assert coupled_bound(prob) > 1.05 * separate
+    assert lower_bound(prob) == coupled_bound(prob)

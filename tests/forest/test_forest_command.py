@@ -57,3 +57,12 @@ def test_cli_errors_are_one_line_and_exit_2(tmp_path: Path, capsys: pytest.Captu
     assert main(["train", *args, "-o", str(tmp_path / "f"), "-q", "--no-monolith"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("nfcore: error: ") and message in err and "\n" not in err
+
+
+def test_trees_on_a_task_dataset_make_one_task_per_region(tmp_path: Path) -> None:
+    from forest.command import run_train
+
+    result = run_train("multitask", tmp_path / "f", trees=40, epochs=1, monolith=False,
+                       quiet=True)
+    assert result.data.n_tasks == 40 and result.forest.n_trees == 40
+    assert result.forest.meta["partition_mode"] == "task"

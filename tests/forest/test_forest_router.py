@@ -118,3 +118,12 @@ def test_balance_loss_is_one_when_uniform_and_the_region_count_when_collapsed() 
     assert math.isclose(float(balance_loss(uniform)), 1.0, rel_tol=1e-3)
     collapsed = torch.tensor([[50.0, 0.0, 0.0, 0.0]]).repeat(8, 1)
     assert math.isclose(float(balance_loss(collapsed)), 4.0, rel_tol=1e-3)
+
+
+def test_picks_equal_a_stable_sort_cut_at_k_when_scores_tie() -> None:
+    gen = torch.Generator().manual_seed(1)
+    scores = torch.randint(0, 4, (300, 12), generator=gen).float() / 4  # many ties
+    for k in (1, 3, 7, 12):
+        trees, _ = top_k(scores, k)
+        expected = torch.sort(scores, dim=1, descending=True, stable=True).indices[:, :k]
+        assert torch.equal(trees, expected)

@@ -54,6 +54,7 @@ def layout_stats(layout: Layout) -> dict[str, Any]:
         "hop_bytes_per_request": hop,
         "anneal_moves": layout.anneal_moves,
         "stage_seconds": dict(layout.stage_seconds),
+        "compile_cpu_seconds": layout.compile_cpu_s,
     }
     if "random" in hop and "lower_bound" in hop:
         stats["hop_bytes_ratio"] = {

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import numpy.typing as npt
@@ -58,7 +59,8 @@ class TrafficModel:
 @dataclass(frozen=True, eq=False)
 class MeshShape:
     """Core geometry as the placer sees it (not the RTL `nfcore.hdl.mesh.Mesh`): core `c`
-    is at column `c % cols`, row `c // cols`."""
+    is at column `c % cols`, row `c // cols`. The coordinate arrays are computed once (the
+    annealer reads them every round); callers must not write to them."""
 
     rows: int
     cols: int
@@ -69,15 +71,15 @@ class MeshShape:
     def n_cores(self) -> int:
         return self.rows * self.cols
 
-    @property
+    @cached_property
     def x(self) -> IntArray:
         return np.arange(self.n_cores, dtype=np.int64) % self.cols
 
-    @property
+    @cached_property
     def y(self) -> IntArray:
         return np.arange(self.n_cores, dtype=np.int64) // self.cols
 
-    @property
+    @cached_property
     def host_hops(self) -> IntArray:
         """Hops from the host port to each core: `noc.hops(noc.HOST_ROUTER, (x, y))`."""
         hx, hy = noc.HOST_ROUTER
