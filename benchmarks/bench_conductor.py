@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -37,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import options
+from serving import free_port, wait_ready
 
 ROOT = options.ROOT
 WORK = ROOT / "build" / "bench_conductor"
@@ -95,12 +95,6 @@ def probe(mode: str, forest: Path, image: Path, inputs: Path, log: Path) -> dict
     return run_probe(mode, forest, image, inputs, log)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def serve_rate(backend: str, forest: Path, image: Path, tmp: Path, sz: Sizes
                ) -> dict[str, float]:
     """Requests per second of `nfcore serve` (cold, then warm)."""
@@ -109,7 +103,7 @@ def serve_rate(backend: str, forest: Path, image: Path, tmp: Path, sz: Sizes
     from forest.datasets import load_dataset
 
     rows = load_dataset("multitask", n_tasks=sz.trees).x_test
-    port = _free_port()
+    port = free_port()
     log = tmp / f"serve_{backend}.jsonl"
     proc = subprocess.Popen([_python(), "-m", "nfcore.cli", "serve", "--config", str(CONFIG),
                              "--image", str(image), "--forest", str(forest), "--backend",
@@ -118,19 +112,7 @@ def serve_rate(backend: str, forest: Path, image: Path, tmp: Path, sz: Sizes
                             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 300
-        while True:
-            if proc.poll() is not None:
-                err = proc.stderr.read() if proc.stderr else b""
-                raise RuntimeError(f"nfcore serve exited: {err!r}")
-            try:
-                if httpx.get(f"{url}/healthz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("nfcore serve did not start in 300 s")
-            time.sleep(0.5)
+        wait_ready(proc, url, timeout_s=300)
 
         def client(k: int) -> int:
             ok = 0

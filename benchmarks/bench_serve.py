@@ -23,7 +23,6 @@ import contextlib
 import json
 import os
 import resource
-import socket
 import subprocess
 import sys
 import tempfile
@@ -35,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 import options
+from serving import free_port, wait_ready
 
 ROOT = options.ROOT
 WORK = ROOT / "build" / "bench_serve"
@@ -100,30 +100,6 @@ def build(sz: Sizes) -> tuple[Path, Path]:
         compile_forest(forest, NFCoreConfig.load(CONFIG), calib_x=calib,
                        progress=False).save(image)
     return forest, image
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait_ready(proc: subprocess.Popen[bytes], url: str) -> None:
-    import httpx
-
-    deadline = time.monotonic() + 120
-    while True:
-        if proc.poll() is not None:
-            err = proc.stderr.read() if proc.stderr else b""
-            raise RuntimeError(f"nfcore serve exited: {err.decode()[-500:]}")
-        try:
-            if httpx.get(f"{url}/healthz").status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        if time.monotonic() > deadline:
-            raise RuntimeError("nfcore serve did not start in 120 s")
-        time.sleep(0.2)
 
 
 async def _load(url: str, rows: np.ndarray, ids: list[str], clients: int,
@@ -194,7 +170,7 @@ def serve_rate(forest: Path, image: Path, log: Path | None, sz: Sizes,
     from nfcore.conductor.audit import verify_log
 
     rows = load_dataset("digits").x_test
-    port = _free_port()
+    port = free_port()
     argv = [sys.executable, "-m", "nfcore.cli", "serve", "--config", str(CONFIG), "--image",
             str(image), "--forest", str(forest), "--port", str(port), "-q",
             "--standardized-inputs"]  # the rows are the dataset's x_test, standardized
@@ -203,7 +179,7 @@ def serve_rate(forest: Path, image: Path, log: Path | None, sz: Sizes,
     proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_ready(proc, url)
+        wait_ready(proc, url, timeout_s=120)
         asyncio.run(_load(url, rows, [f"warm-{i}" for i in range(sz.warmup)], sz.clients,
                           client_kind))
         cpu0, own0, t0 = _cpu_s(proc.pid), _own_cpu_s(), time.perf_counter()
