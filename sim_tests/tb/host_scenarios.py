@@ -101,13 +101,7 @@ class HostReplay:
 
     def states(self) -> dict[Coord, CoreState]:
         """Golden cores loaded as the RTL test loads them."""
-        out = {}
-        for c, s in self.setups().items():
-            out[c] = CoreState(CORE)
-            out[c].load_weights(s.weights)
-            out[c].act[:] = s.act
-            out[c].load_program([i.encode() for i in s.program])
-        return out
+        return {c: s.state() for c, s in self.setups().items()}
 
     def requests(self) -> list[HostRequest]:
         trees = self.trees()

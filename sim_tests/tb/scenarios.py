@@ -86,6 +86,14 @@ class CoreSetup:
     """The whole initial scratchpad, `(act_words, lanes)` bytes."""
     program: list[Instruction]
 
+    def state(self) -> CoreState:
+        """A golden-model core loaded as the RTL is loaded (weights, scratchpad, program)."""
+        state = CoreState(CORE)
+        state.load_weights(self.weights)
+        state.act[:] = self.act
+        state.load_program([i.encode() for i in self.program])
+        return state
+
 
 @dataclass(frozen=True)
 class Scenario:
@@ -129,14 +137,7 @@ class Scenario:
 
     def states(self) -> dict[Coord, CoreState]:
         """Golden-model cores loaded as the RTL is loaded (weights, scratchpad, program)."""
-        out = {}
-        for coord, s in self.setups().items():
-            state = CoreState(CORE)
-            state.load_weights(s.weights)
-            state.act[:] = s.act
-            state.load_program([i.encode() for i in s.program])
-            out[coord] = state
-        return out
+        return {coord: s.state() for coord, s in self.setups().items()}
 
 
 def act_digest(act: npt.NDArray[np.uint8]) -> str:

@@ -86,13 +86,7 @@ class SplitCase:
 
     def states(self) -> dict[Coord, CoreState]:
         """Golden cores loaded as `setups` (what the RTL test loads)."""
-        out = {}
-        for coord, s in self.setups().items():
-            out[coord] = CoreState(CORE)
-            out[coord].load_weights(s.weights)
-            out[coord].act[:] = s.act
-            out[coord].load_program([i.encode() for i in s.program])
-        return out
+        return {coord: s.state() for coord, s in self.setups().items()}
 
     def digest(self) -> str:
         """SHA-256 of the core config, every core's weights and program, and the inputs."""
