@@ -50,7 +50,7 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Annotated, Any
@@ -324,17 +324,8 @@ class Batcher:
 
     def _compute(self) -> None:
         while (first := self._jobs.get()) is not None:
-            batch, n, stop = [first], len(first.rows), False
-            while n < MAX_BATCH_ROWS:
-                try:
-                    nxt = self._jobs.get_nowait()
-                except queue.Empty:
-                    break
-                if nxt is None:
-                    stop = True
-                    break
-                batch.append(nxt)
-                n += len(nxt.rows)
+            batch, stop = _drain(self._jobs, first, rows_of=lambda j: len(j.rows),
+                                 max_rows=MAX_BATCH_ROWS)
             self._answer(batch)
             if stop:
                 break
@@ -355,16 +346,7 @@ class Batcher:
 
     def _commit(self) -> None:
         while (first := self._done.get()) is not None:
-            ready, stop = [first], False
-            while True:
-                try:
-                    nxt = self._done.get_nowait()
-                except queue.Empty:
-                    break
-                if nxt is None:
-                    stop = True
-                    break
-                ready.append(nxt)
+            ready, stop = _drain(self._done, first)
             jobs = [j for batch, _ in ready for j in batch]
             try:
                 answers = self.conductor.commit([a for _, ans in ready for a in ans])
@@ -378,6 +360,23 @@ class Batcher:
                     k += len(j.rows)
             if stop:
                 break
+
+
+def _drain(q: queue.SimpleQueue[Any], first: Any, rows_of: Callable[[Any], int] | None = None,
+           max_rows: int = 0) -> tuple[list[Any], bool]:
+    """`first` and what else `q` holds now, up to the stop signal None, or (with `rows_of`)
+    until the items hold `max_rows` rows: (items, whether the stop signal was taken)."""
+    items, n = [first], rows_of(first) if rows_of else 0
+    while rows_of is None or n < max_rows:
+        try:
+            nxt = q.get_nowait()
+        except queue.Empty:
+            return items, False
+        if nxt is None:
+            return items, True
+        items.append(nxt)
+        n += rows_of(nxt) if rows_of else 0
+    return items, False
 
 
 class ServerMetrics:
