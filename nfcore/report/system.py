@@ -96,6 +96,8 @@ def headline_lines(data: dict[str, Any]) -> list[str]:
                            f"monolith's best GPU row ({trained['gpu']}, {trained['launch']} "
                            f"launch, batch {trained['batch']}; batch fill "
                            f"{trained['fill_wait_s'] * 1e6:,.3f} µs included)."))
+    if same is not None:
+        statements.append(_no_idle_statement(data, trained, same))
     # The first statement is the same-node comparison (or, without one, the config's node);
     # of the rest, losses come first.
     first, rest = statements[0], sorted(statements[1:], key=lambda st: not st[0])
@@ -104,6 +106,23 @@ def headline_lines(data: dict[str, Any]) -> list[str]:
     out += [f"- {_accuracy_sentence(data.get('forest'), equal)}",
             *_assumption_lines(data, trained, same), ""]
     return out
+
+
+def _no_idle_statement(data: dict[str, Any], trained: dict[str, Any],
+                       same: dict[str, Any]) -> tuple[bool, str]:
+    """NF-Core at the GPU's node against the trained monolith's best GPU row charged its
+    dynamic energy only: the GPU's bound that the assumed idle power cannot move (True when
+    NF-Core loses it)."""
+    dyn, pj = trained["dynamic_pj_per_inference"], same["energy_pj_per_inference"]
+    forest = data.get("forest") or {}
+    acc = (forest.get("accuracy") or {}).get("monolith_float")
+    model = "the trained monolith" + ("" if acc is None else f" (accuracy {acc:.4f})")
+    verdict = (f"NF-Core LOSES this bound, {pj / dyn:,.2f}x worse" if pj > dyn else
+               f"NF-Core still wins, {dyn / pj:,.2f}x better")
+    return pj > dyn, (f"With no GPU idle power at all (the bound the assumed idle power cannot "
+                      f"move): {model} on {trained['gpu']} ({trained['launch']} launch, batch "
+                      f"{trained['batch']}) costs {dyn:,.0f} pJ per inference vs NF-Core's "
+                      f"{pj:,.0f} pJ at the same node ({same.get('node_nm')} nm): {verdict}.")
 
 
 READ_AS = {"measured": "measured: a rung reaches that accuracy",

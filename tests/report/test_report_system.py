@@ -185,6 +185,20 @@ def test_same_node_first_then_losses_before_wins() -> None:
     assert any("monolith 0.8500: equal accuracy" in line for line in win)
 
 
+def test_the_gpu_bound_without_idle_power_is_stated_as_a_loss_or_a_win() -> None:
+    # The GPU row is 4,000 pJ, 1,000 of it dynamic: NF-Core's 3,000 pJ at 4 nm wins the row
+    # but loses the bound that no idle power could move, and says so among the losses.
+    lines = headline_lines(_synthetic(ours_pj=3_500.0, ours_4nm_pj=3_000.0, gpu_pj=4_000.0))
+    bound = ("- With no GPU idle power at all (the bound the assumed idle power cannot move): "
+             "the trained monolith (accuracy 0.6200) on H100 SXM (persistent launch, batch "
+             "256) costs 1,000 pJ per inference vs NF-Core's 3,000 pJ at the same node (4 nm): "
+             "NF-Core LOSES this bound, 3.00x worse.")
+    assert lines[0].startswith("**NF-Core wins on energy at the same node (4 nm)")
+    assert lines[2] == bound
+    win = headline_lines(_synthetic(ours_pj=3_500.0, ours_4nm_pj=500.0, gpu_pj=4_000.0))
+    assert any(line.endswith("NF-Core still wins, 2.00x better.") for line in win)
+
+
 def _equal_accuracy(gpu_pj: float | None, method: str) -> dict[str, Any]:
     """An `equal_accuracy` block: one GPU curve read at the forest's accuracy, and the
     resident monolith's curve (cheaper, but not a GPU row: never the headline's GPU)."""
