@@ -7,7 +7,7 @@ independent reference for the host port and repeated RUNs, which the flit-level 
 from __future__ import annotations
 
 import heapq
-from collections.abc import Collection, Generator, Mapping, Sequence
+from collections.abc import Callable, Collection, Generator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -23,7 +23,7 @@ from nfcore.config import NFCoreConfig
 from nfcore.errors import ExecutionError
 from nfcore.golden.array import HostPacket
 from nfcore.golden.core import MAX_STEPS, CoreState
-from nfcore.sim.net.array import ArrayModelResult, HostDelivery, Program, TimedProgram
+from nfcore.sim.net.array import ArrayModelResult, HostDelivery, Program, TimedProgram, Traffic
 from nfcore.sim.net.oneshot import Network
 from nfcore.sim.net.worm import Worm, WormNetwork
 
@@ -31,6 +31,21 @@ Coord = tuple[int, int]
 
 _AFTER_CYCLE = EventPriority(simpy.core.NORMAL + 1)
 """SimPy priority of the mesh's arbitrations: after every ordinary event of their cycle."""
+
+
+class _CountedWorms(WormNetwork):
+    """`WormNetwork` that lists (source, destination, flits) of every packet sent."""
+
+    def __init__(self, net: Network, takes_at_once: frozenset[int]) -> None:
+        super().__init__(net, takes_at_once)
+        self.sent: list[tuple[int, int, int]] = []
+
+    def send(self, src: int, dst: int, flits: int, cycle: int,
+             on_offer: Callable[[Worm, int], None] | None = None,
+             on_free: Callable[[Worm, int], None] | None = None,
+             on_done: Callable[[Worm, int], None] | None = None) -> Worm:
+        self.sent.append((src, dst, flits))
+        return super().send(src, dst, flits, cycle, on_offer, on_free, on_done)
 
 
 @dataclass
@@ -91,7 +106,9 @@ def run_array_worm(cfg: NFCoreConfig, cores: Mapping[Coord, CoreState],
         raise ExecutionError(f"{len(left)} packets were never received, e.g. tag {tag} "
                              f"from {src} to {dst}")
     host_out = sorted(run.host_out, key=lambda d: (d.tail_cycle, d.src[1], d.src[0]))
-    return ArrayModelResult(run.cycles, run.stalls, run.waits, run.net, run.gated, run.runs,
+    traffic = Traffic(cfg, *(np.asarray(v, np.int64) for v in zip(*run.mesh.sent, strict=True))
+                      ) if run.mesh.sent else Traffic(cfg, *(np.zeros(0, np.int64),) * 3)
+    return ArrayModelResult(run.cycles, run.stalls, run.waits, traffic, run.gated, run.runs,
                             host_out, len(run.host_timed), run.host_waits())
 
 
@@ -115,7 +132,7 @@ class _ArrayRun:
         self.cycles: dict[Coord, int] = {}
         self.stalls = dict.fromkeys(cores, 0)
         self.waits = dict.fromkeys(cores, 0)
-        self.mesh = WormNetwork(self.net, takes_at_once=frozenset({self.net.host}))
+        self.mesh = _CountedWorms(self.net, takes_at_once=frozenset({self.net.host}))
         self.worms: list[tuple[Coord, Coord, int, Worm]] = []
         """(source, destination, tag, packet) of every packet to a core."""
         self.runs: dict[Coord, list[tuple[int, int]]] = {c: [] for c in cores}

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, cached_property
 
 import numpy as np
 import numpy.typing as npt
@@ -135,6 +135,17 @@ class HostDelivery:
     """Cycle the host took its last flit."""
 
 
+@dataclass(frozen=True)
+class Traffic:
+    """Every packet of a run: source and destination endpoints (numbered as `Network`'s:
+    core y * cols + x, then the host) and flits."""
+
+    cfg: NFCoreConfig
+    src: Ints
+    dst: Ints
+    flits: Ints
+
+
 @dataclass
 class ArrayModelResult:
     cycles: dict[Coord, int]
@@ -144,7 +155,7 @@ class ArrayModelResult:
     """Cycles each core's SENDs waited for the network."""
     recv_wait_cycles: dict[Coord, int]
     """Cycles each core's RECVs waited for a header."""
-    network: Network
+    traffic: Traffic
     gated: frozenset[Coord] = frozenset()
     runs: dict[Coord, list[tuple[int, int]]] = field(default_factory=dict)
     """Per core, (cycle RUN was taken, cycle of `done`) of each run, in order."""
@@ -161,6 +172,15 @@ class ArrayModelResult:
                      ) -> dict[Coord, dict[str, int]]:
         """`core_state_cycles` of this run."""
         return core_state_cycles(cfg, self.cycles, self.gated, window_cycles, lead_cycles)
+
+    @cached_property
+    def network(self) -> Network:
+        """The run's packets counted on the mesh (packets, hops, flit-hops, per router)."""
+        net = Network(self.traffic.cfg)
+        for src, dst, flits in zip(self.traffic.src.tolist(), self.traffic.dst.tolist(),
+                                   self.traffic.flits.tolist(), strict=True):
+            net.count(src, dst, flits)
+        return net
 
 
 
@@ -205,12 +225,14 @@ def run_array_model(cfg: NFCoreConfig, cores: Mapping[Coord, CoreState],
 
 
 @cache
-def _mesh_tables(rows: int, cols: int) -> tuple[Ints, Ints]:
+def _mesh_tables(rows: int, cols: int) -> tuple[Ints, Ints, Ints]:
     """`kernel.run`'s `route` (to every router and the host, node rows * cols) and
-    `neighbour` tables of a rows x cols mesh, from `noc.route`."""
+    `neighbour` tables of a rows x cols mesh, from `noc.route`; and each router's
+    `noc.header_latency_cycles` to and from the host (columns 0 and 1)."""
     n = rows * cols
     route = np.zeros((n, n + 1), np.int64)
     neighbour = np.full((n, len(noc.Port)), -1, np.int64)
+    host_latency = np.zeros((n, 2), np.int64)
     step = {noc.Port.EAST: (1, 0), noc.Port.WEST: (-1, 0), noc.Port.SOUTH: (0, 1),
             noc.Port.NORTH: (0, -1)}
     for r in range(n):
@@ -221,103 +243,108 @@ def _mesh_tables(rows: int, cols: int) -> tuple[Ints, Ints]:
         for port, (sx, sy) in step.items():
             if 0 <= x + sx < cols and 0 <= y + sy < rows:
                 neighbour[r, int(port)] = (y + sy) * cols + x + sx
-    return route, neighbour
+        host_latency[r] = (noc.header_latency_cycles((x, y), noc.HOST),
+                           noc.header_latency_cycles(noc.HOST, (x, y)))
+    return route, neighbour, host_latency
 
 
 _KIND = {Opcode.SEND: kernel.SEND, Opcode.RECV: kernel.RECV, Opcode.HALT: kernel.HALT}
 
 
 class _ArrayRun:
-    """One `run_array_model` call: the programs as the kernel's arrays, the kernel's run,
-    then the values (`_replay`) and the result."""
+    """One `run_array_model` call: the programs as the kernel's arrays (a program's steps
+    once, however often it runs), the kernel's run, then the values (`_replay`) and the
+    result."""
 
     def __init__(self, cfg: NFCoreConfig, schedule: dict[Coord, list[tuple[int, Program]]],
                  gated: frozenset[Coord], max_steps: int, host_in: Sequence[HostPacket],
                  gates: list[int | None]) -> None:
         self.cfg, self.schedule, self.gated, self.host_in = cfg, schedule, gated, host_in
-        self.lanes = cfg.core.lanes
-        self.net = Network(cfg)
+        self.lanes, self.cols = cfg.core.lanes, cfg.mesh.cols
+        self.host = cfg.mesh.rows * cfg.mesh.cols
         self.coords = list(schedule)
+        net = Network(cfg)
+        nodes = [net.core(c) for c in self.coords]  # refuses a core off the mesh
         self.steps: list[Instruction | None] = []
         """The kernel's steps: SEND, RECV and HALT instructions, None for a local run."""
+        self.tags: list[int] = []
+        """Each step's tag (a SEND's; 0 for others)."""
         kinds: list[int] = []
         cycles: list[int] = []
         dests: list[int] = []
         flits: list[int] = []
-        first: dict[int, int] = {}  # id(program) -> its first step
-        self._keep: list[Program] = []  # the programs `first` holds ids of
-        run_start: list[int] = [0]
+        first: dict[int, tuple[int, int]] = {}  # id(program) -> (first step, SENDs)
+        keep: list[Program] = []  # the programs whose ids `first` holds
+        run_start = [0]
         presented: list[int] = []
         run_step: list[int] = []
-        run_host: list[int] = []
-        run_of: dict[tuple[Coord, int], int] = {}
+        sends = 0
         for coord in self.coords:
-            self.net.core(coord)  # on the mesh
-            for k, (cycle, program) in enumerate(schedule[coord]):
-                start = first.get(id(program))
-                if start is None:
-                    start = first[id(program)] = len(kinds)
-                    self._keep.append(program)
+            for cycle, program in schedule[coord]:
+                known = first.get(id(program))
+                if known is None:
+                    known = first[id(program)] = (len(kinds), 0)
+                    keep.append(program)
                     for n, instr in self._timed(coord, program, max_steps).steps:
-                        op = None if instr is None else instr.op
-                        kinds.append(kernel.LOCAL if op is None else _KIND[op])
+                        self.steps.append(instr)
                         cycles.append(n)
-                        if instr is not None and instr.op is Opcode.SEND:
-                            dests.append(self._dest(coord, instr))
-                            flits.append(isa.HEADER_FLITS + instr.n)
-                        else:
+                        if instr is None:
+                            kinds.append(kernel.LOCAL)
                             dests.append(-1)
                             flits.append(0)
-                        self.steps.append(instr)
-                run_of[coord, k] = len(presented)
+                            self.tags.append(0)
+                            continue
+                        kinds.append(_KIND[instr.op])
+                        send = instr.op is Opcode.SEND
+                        dests.append(self._dest(coord, instr) if send else -1)
+                        flits.append(isa.HEADER_FLITS + instr.n if send else 0)
+                        self.tags.append(instr.tag if send else 0)
+                        known = (known[0], known[1] + send)
+                    first[id(program)] = known
                 presented.append(cycle)
-                run_step.append(start)
-                run_host.append(-1)
+                run_step.append(known[0])
+                sends += known[1]
             run_start.append(len(presented))
+        self.run_start = run_start
+        run_host = [-1] * len(presented)
+        index = {c: i for i, c in enumerate(self.coords)}
         for i, (hp, g) in enumerate(zip(host_in, gates, strict=True)):
             if g is None:
                 continue
-            j = run_of.get((hp.dest, g))
-            if j is None:
+            c = index[hp.dest]
+            if g >= run_start[c + 1] - run_start[c]:
                 raise ExecutionError(f"host packet {i} waits for RUN {g} of core {hp.dest}, "
-                                     f"which is RUN {len(schedule[hp.dest])} times")
+                                     f"which is RUN {run_start[c + 1] - run_start[c]} times")
+            j = run_start[c] + g
             if run_host[j] >= 0:
                 raise ExecutionError(f"host packets {run_host[j]} and {i} wait for the same "
                                      f"RUN {g} of core {hp.dest}")
             run_host[j] = i
-        self.run_start = run_start
 
         def ints(values: Sequence[int]) -> Ints:
             return np.asarray(values, dtype=np.int64)
 
-        route, neighbour = _mesh_tables(cfg.mesh.rows, cfg.mesh.cols)
+        route, neighbour, self.host_latency = _mesh_tables(cfg.mesh.rows, cfg.mesh.cols)
         wake = cfg.power.wake_up_cycles
-        sends = sum(kinds[s] == kernel.SEND for j in range(len(run_step))
-                    for s in range(run_step[j], self._end(kinds, run_step[j])))
         out = kernel.run(
             noc.ROUTER_FIFO_DEPTH, isa.ISSUE_CYCLES, route, neighbour,
-            self.net.core(noc.HOST_ROUTER), int(noc.HOST_PORT),
+            net.core(noc.HOST_ROUTER), int(noc.HOST_PORT),
             ints(kinds), ints(cycles), ints(dests), ints(flits),
-            ints([self.net.core(c) for c in self.coords]), ints(run_start), ints(presented),
-            ints(run_step), ints(run_host),
+            ints(nodes), ints(run_start), ints(presented), ints(run_step), ints(run_host),
             ints([wake if c in gated else 0 for c in self.coords]),
-            ints([self.net.core(hp.dest) for hp in host_in]),
+            ints([net.core(hp.dest) for hp in host_in]),
             ints([isa.HEADER_FLITS + len(hp.payload) for hp in host_in]),
             ints([hp.cycle for hp in host_in]), len(host_in) + sends)
-        (self.run_taken, self.run_done, self.stalls, self.waits, self.src, self.dst,
-         self.flits, self.ready, self.sent, self.taken, self.tail, self.packet_step,
-         self.n_packets, log, logged) = out
+        (self.run_taken, self.run_done, self.stalls, self.waits, src, dst, flits_of, ready,
+         sent, taken, tail, packet_step, n_packets, log, logged) = out
+        n = int(n_packets)
+        self.src, self.dst, self.flits = src[:n], dst[:n], flits_of[:n]
+        self.ready, self.sent, self.taken, self.tail = ready[:n], sent[:n], taken[:n], tail[:n]
+        self.packet_step = packet_step[:n]
         self.log = log[:logged]
 
-    @staticmethod
-    def _end(kinds: list[int], start: int) -> int:
-        """The step after the HALT of the program that starts at step `start`."""
-        end = start
-        while kinds[end] != kernel.HALT:
-            end += 1
-        return end + 1
-
     def _timed(self, coord: Coord, program: Program, max_steps: int) -> TimedProgram:
+        """A program's steps: a loaded core's instructions as its run fetches them."""
         if isinstance(program, TimedProgram):
             return program
         program.start()
@@ -330,33 +357,30 @@ class _ArrayRun:
 
     def _dest(self, coord: Coord, send: Instruction) -> int:
         if send.to_host:
-            return self.net.host
+            return self.host
         dest = (send.dest_x, send.dest_y)
         if dest not in self.schedule:
             raise ExecutionError(f"core {coord} sends to {dest}, which has no core")
-        return self.net.core(dest)
+        return dest[1] * self.cols + dest[0]
 
     # -- results -------------------------------------------------------------------------
     def _coord(self, node: int) -> Coord:
-        return noc.HOST if node == self.net.host else (node % self.net.cols,
-                                                        node // self.net.cols)
+        return noc.HOST if node == self.host else (node % self.cols, node // self.cols)
 
     def _tag(self, packet: int) -> int:
         if packet < len(self.host_in):
             return self.host_in[packet].tag
-        send = self.steps[int(self.packet_step[packet])]
-        assert send is not None
-        return int(send.tag)
+        return self.tags[int(self.packet_step[packet])]
 
     def result(self) -> ArrayModelResult:
         coords = self.coords
         runs: dict[Coord, list[tuple[int, int]]] = {}
         cycles: dict[Coord, int] = {}
         unfinished = []
+        taken_all, done_all = self.run_taken.tolist(), self.run_done.tolist()
         for c, coord in enumerate(coords):
             lo, hi = self.run_start[c], self.run_start[c + 1]
-            done = [(int(self.run_taken[j]), int(self.run_done[j])) for j in range(lo, hi)
-                    if self.run_done[j] >= 0]
+            done = [(taken_all[j], done_all[j]) for j in range(lo, hi) if done_all[j] >= 0]
             runs[coord] = done
             if done:
                 cycles[coord] = done[-1][1] - done[-1][0]
@@ -366,39 +390,64 @@ class _ArrayRun:
             raise ExecutionError(f"deadlock: cores {sorted(unfinished)} never halted (a RECV "
                                  "waits for a packet never sent, or a SEND for its packet to "
                                  "be taken)")
-        n, host = int(self.n_packets), self.net.host
-        lost = [p for p in range(n) if self.dst[p] != host and self.taken[p] < 0
-                and (p >= len(self.host_in) or self.sent[p] >= 0)]
-        if lost:
-            p = lost[0]
+        host, n_host = self.host, len(self.host_in)
+        injected = np.arange(len(self.src)) >= n_host
+        injected[:n_host] = self.sent[:n_host] >= 0
+        lost = np.flatnonzero((self.dst != host) & (self.taken < 0) & injected)
+        if len(lost):
+            p = int(lost[0])
             raise ExecutionError(f"{len(lost)} packets were never received, e.g. tag "
                                  f"{self._tag(p)} from {self._coord(int(self.src[p]))} to "
                                  f"{self._coord(int(self.dst[p]))}")
         payloads = self._replay()
-        host_out = []
-        timed = waited = 0
-        for p in range(n):
-            src, dst = int(self.src[p]), int(self.dst[p])
-            if src != host and dst != host:
-                continue
-            if src == host and self.sent[p] < 0:
-                continue  # never injected
-            timed += 1
-            latency = noc.header_latency_cycles(self._coord(src), self._coord(dst))
-            waited += bool(self.taken[p] > self.ready[p] + latency)
-            if dst == host:
-                host_out.append(HostDelivery(self._coord(src), self._tag(p), payloads[p],
-                                             int(self.taken[p]), int(self.tail[p])))
-        for p in range(n):
-            self.net.count(int(self.src[p]), int(self.dst[p]), int(self.flits[p]))
+        # Packets to and from the host that waited: header taken later than the latency
+        # without contention after the sender could first push it.
+        to_host = self.dst == host
+        from_host = (self.src == host) & injected
+        latency = np.zeros(len(self.src), np.int64)
+        latency[to_host] = self.host_latency[self.src[to_host], 0]
+        latency[from_host] = self.host_latency[self.dst[from_host], 1]
+        timed = to_host | from_host
+        waited = int(np.count_nonzero(timed & (self.taken > self.ready + latency)))
+        host_out = [HostDelivery(self._coord(src), self._tag(p), payloads[p], taken, tail)
+                    for p, src, taken, tail in zip(
+                        np.flatnonzero(to_host).tolist(), self.src[to_host].tolist(),
+                        self.taken[to_host].tolist(), self.tail[to_host].tolist(), strict=True)]
         host_out.sort(key=lambda d: (d.tail_cycle, d.src[1], d.src[0]))
         return ArrayModelResult(
-            cycles, {c: int(self.stalls[i]) for i, c in enumerate(coords)},
-            {c: int(self.waits[i]) for i, c in enumerate(coords)}, self.net, self.gated, runs,
-            host_out, timed, waited)
+            cycles, dict(zip(coords, self.stalls.tolist(), strict=True)),
+            dict(zip(coords, self.waits.tolist(), strict=True)),
+            Traffic(self.cfg, self.src, self.dst, self.flits), self.gated, runs, host_out,
+            int(np.count_nonzero(timed)), waited)
 
-    def _zeros(self, packet: int) -> npt.NDArray[np.uint8]:
-        return np.zeros((int(self.flits[packet]) - isa.HEADER_FLITS, self.lanes), np.uint8)
+    def _replay(self) -> dict[int, npt.NDArray[np.uint8]]:
+        """Run the loaded cores' instructions with their SENDs and RECVs in the order of the
+        timing (`log`); every SEND's payload (zeros for a `TimedProgram`, read-only)."""
+        payloads: dict[int, npt.NDArray[np.uint8]] = {}
+        zeros: dict[int, npt.NDArray[np.uint8]] = {}
+        cores = {c: self._values(coord) for c, coord in enumerate(self.coords)
+                 if any(isinstance(p, CoreState) for _, p in self.schedule[coord])}
+        for c, packet, s in self.log.tolist():
+            instr = self.steps[s]
+            assert instr is not None
+            state = next(cores[c]) if c in cores else None
+            if instr.op is Opcode.SEND:
+                if state is not None:
+                    payloads[packet] = state.send_payload(instr)
+                    continue
+                words = int(self.flits[packet]) - isa.HEADER_FLITS
+                if words not in zeros:
+                    zeros[words] = np.zeros((words, self.lanes), np.uint8)
+                    zeros[words].flags.writeable = False
+                payloads[packet] = zeros[words]
+            elif state is not None:
+                payload = self.host_in[packet].payload if packet < len(self.host_in) \
+                    else payloads[packet]
+                state.receive(instr, self._header(packet), payload)
+        for values in cores.values():
+            for _ in values:
+                raise AssertionError("a core fetched a SEND or RECV the timing did not run")
+        return payloads
 
     def _header(self, packet: int) -> dict[str, int]:
         """The decoded header of `packet`, as its sender encodes it."""
@@ -411,28 +460,6 @@ class _ArrayRun:
         return noc.decode_header(noc.encode_header(
             dest_x=0 if to_host else send.dest_x, dest_y=0 if to_host else send.dest_y,
             src_x=src[0], src_y=src[1], length=send.n, tag=send.tag, to_host=int(to_host)))
-
-    def _replay(self) -> dict[int, npt.NDArray[np.uint8]]:
-        """Run the loaded cores' instructions with their SENDs and RECVs in the order of the
-        timing (`log`); every SEND's payload (zeros for a `TimedProgram`)."""
-        payloads: dict[int, npt.NDArray[np.uint8]] = {}
-        cores = {c: self._values(coord) for c, coord in enumerate(self.coords)
-                 if any(isinstance(p, CoreState) for _, p in self.schedule[coord])}
-        for c, packet, s in self.log.tolist():
-            instr = self.steps[s]
-            assert instr is not None
-            state = next(cores[c]) if c in cores else None
-            if instr.op is Opcode.SEND:
-                payloads[packet] = self._zeros(packet) if state is None else \
-                    state.send_payload(instr)
-            elif state is not None:
-                payload = self.host_in[packet].payload if packet < len(self.host_in) \
-                    else payloads[packet]
-                state.receive(instr, self._header(packet), payload)
-        for values in cores.values():
-            for _ in values:
-                raise AssertionError("a core fetched a SEND or RECV the timing did not run")
-        return payloads
 
     def _values(self, coord: Coord) -> Iterator[CoreState | None]:
         """Core `coord`'s runs: a loaded core's instructions executed up to each SEND and

@@ -126,10 +126,20 @@ def run(depth: int, issue: int, route: Any, neighbour: Any, host_router: int, ho
     out_flit = np.zeros((n_routers, _N_PORTS), np.int64)
     lock = np.full((n_routers, _N_PORTS), -1, np.int64)
     pointer = np.full((n_routers, _N_PORTS), _PORT_WEST, np.int64)
+    # A router's moves in a cycle depend on its FIFOs, registers, locks and pointers, the
+    # room in the FIFOs its outputs feed and, for LOCAL, whether its core's RECV is ready;
+    # only the routers where one of these changed are evaluated (`due`, for this cycle;
+    # `listed[r]`: the cycle r is listed for).
+    due = np.zeros(n_routers, np.int64)
+    n_due = 0
+    later = np.zeros(n_routers, np.int64)  # the routers due next cycle: later[:n_later]
+    n_later = 0
+    listed = np.full(n_routers, -1, np.int64)
     held = np.zeros(n_routers, np.int64)  # flits in a router's FIFOs and registers
-    active = np.zeros(n_routers, np.int64)  # routers holding flits: active[:n_active]
-    n_active = 0
-    listed = np.zeros(n_routers, np.bool_)
+    wants = np.zeros(_N_PORTS, np.int64)
+    opposite = np.array(_OPPOSITE, np.int64)
+    wakes = np.zeros(2 * max_packets + 1, np.int64)  # heap of cycle * R + router: a SEND's
+    n_wakes = 0  # or RECV's ready cycle (at most two per packet)
     node_core = np.full(n_routers, -1, np.int64)
     for c in range(n_cores):
         node_core[core_node[c]] = c
@@ -236,6 +246,7 @@ def run(depth: int, issue: int, route: Any, neighbour: Any, host_router: int, ho
                 packet_of[c] = p
                 sending[n_sending] = c
                 n_sending += 1
+                n_wakes = _heap_push(wakes, n_wakes, (t + issue) * n_routers + core_node[c])
                 log[logged, 0] = c
                 log[logged, 1] = p
                 log[logged, 2] = s
@@ -244,6 +255,7 @@ def run(depth: int, issue: int, route: Any, neighbour: Any, host_router: int, ho
                 phase[c] = _RECEIVING
                 recv_step[c] = s
                 ready_at[c] = t + issue
+                n_wakes = _heap_push(wakes, n_wakes, (t + issue) * n_routers + core_node[c])
                 moved_flits[c] = 0
             else:  # HALT
                 j = this_run[c]
@@ -272,12 +284,28 @@ def run(depth: int, issue: int, route: Any, neighbour: Any, host_router: int, ho
             host_pushed = 0
 
         # 3. The mesh: decide from the state at the start of the cycle, then apply.
+        while n_wakes > 0 and wakes[0] // n_routers <= t:
+            r = wakes[0] % n_routers
+            n_wakes = _heap_pop(wakes, n_wakes)
+            if listed[r] != t:
+                listed[r] = t
+                due[n_due] = r
+                n_due += 1
         n_eject = n_pop = n_load = n_push = 0
-        for a in range(n_active):
-            r = active[a]
+        for a in range(n_due):
+            r = due[a]
+            if held[r] == 0:
+                continue
+            # The inputs whose head is a header, as a bit mask per output it is routed to.
+            for port in range(_N_PORTS):
+                wants[port] = 0
+            for q in range(_N_PORTS):
+                if fifo_len[r, q] > 0 and between[r, q]:
+                    h = fifo_head[r, q]
+                    if fifo_flit[r, q, h] == 0:
+                        wants[route[r, packet_dst[fifo_packet[r, q, h]]]] |= 1 << q
             for port in range(_N_PORTS):
                 occupied = out_packet[r, port] >= 0
-                leaving = False
                 if occupied:
                     if port == _PORT_LOCAL:
                         c = node_core[r]
@@ -286,31 +314,24 @@ def run(depth: int, issue: int, route: Any, neighbour: Any, host_router: int, ho
                         leaving = True
                     else:
                         there = neighbour[r, port]
-                        leaving = there >= 0 and fifo_len[there, _OPPOSITE[port]] < depth
-                    if leaving:
-                        eject_r[n_eject] = r
-                        eject_p[n_eject] = port
-                        n_eject += 1
-                if occupied and not leaving:
-                    continue
+                        leaving = there >= 0 and fifo_len[there, opposite[port]] < depth
+                    if not leaving:
+                        continue
+                    eject_r[n_eject] = r
+                    eject_p[n_eject] = port
+                    n_eject += 1
                 holder = lock[r, port]
                 src = -1
                 if holder >= 0:
                     if fifo_len[r, holder] > 0:
                         src = holder
-                else:
+                elif wants[port] != 0:
                     for k in range(1, _N_PORTS + 1):
                         q = (pointer[r, port] + k) % _N_PORTS
-                        if fifo_len[r, q] == 0 or not between[r, q]:
-                            continue
-                        h = fifo_head[r, q]
-                        if fifo_flit[r, q, h] != 0:
-                            continue
-                        if route[r, packet_dst[fifo_packet[r, q, h]]] != port:
-                            continue
-                        pointer[r, port] = q
-                        src = q
-                        break
+                        if (wants[port] >> q) & 1:
+                            pointer[r, port] = q
+                            src = q
+                            break
                 if src >= 0:
                     h = fifo_head[r, src]
                     p = fifo_packet[r, src, h]
@@ -363,7 +384,8 @@ def run(depth: int, issue: int, route: Any, neighbour: Any, host_router: int, ho
             if host_pushed == packet_flits[host_packet]:
                 host_packet = -1
                 host_free = t + 1
-        # Apply: flits leave registers, FIFOs pop, registers load, FIFOs take pushes.
+        # Apply: flits leave registers, FIFOs pop, registers load, FIFOs take pushes; list
+        # every router this changes, and the ones whose outputs feed a FIFO that popped.
         for e in range(n_eject):
             r = eject_r[e]
             port = eject_p[e]
@@ -372,6 +394,10 @@ def run(depth: int, issue: int, route: Any, neighbour: Any, host_router: int, ho
             out_packet[r, port] = -1
             held[r] -= 1
             last = f == packet_flits[p] - 1
+            if listed[r] != t + 1:
+                listed[r] = t + 1
+                later[n_later] = r
+                n_later += 1
             if port == _PORT_LOCAL:
                 c = node_core[r]
                 if f == 0:
@@ -392,7 +418,7 @@ def run(depth: int, issue: int, route: Any, neighbour: Any, host_router: int, ho
                     packet_tail[p] = t
             else:
                 push_r[n_push] = neighbour[r, port]
-                push_p[n_push] = _OPPOSITE[port]
+                push_p[n_push] = opposite[port]
                 push_packet[n_push] = p
                 push_flit[n_push] = f
                 n_push += 1
@@ -404,11 +430,20 @@ def run(depth: int, issue: int, route: Any, neighbour: Any, host_router: int, ho
             fifo_head[r, q] = (h + 1) % depth
             fifo_len[r, q] -= 1
             held[r] -= 1
+            up = neighbour[r, q] if q != _PORT_LOCAL else -1
+            if up >= 0 and listed[up] != t + 1:
+                listed[up] = t + 1
+                later[n_later] = up
+                n_later += 1
         for e in range(n_load):
             r = load_r[e]
             out_packet[r, load_p[e]] = load_packet[e]
             out_flit[r, load_p[e]] = load_flit[e]
             held[r] += 1
+            if listed[r] != t + 1:
+                listed[r] = t + 1
+                later[n_later] = r
+                n_later += 1
         for e in range(n_push):
             r = push_r[e]
             q = push_p[e]
@@ -417,19 +452,12 @@ def run(depth: int, issue: int, route: Any, neighbour: Any, host_router: int, ho
             fifo_flit[r, q, slot] = push_flit[e]
             fifo_len[r, q] += 1
             held[r] += 1
-            if not listed[r]:
-                listed[r] = True
-                active[n_active] = r
-                n_active += 1
-        kept = 0
-        for a in range(n_active):
-            r = active[a]
-            if held[r] > 0:
-                active[kept] = r
-                kept += 1
-            else:
-                listed[r] = False
-        n_active = kept
+            if listed[r] != t + 1:
+                listed[r] = t + 1
+                later[n_later] = r
+                n_later += 1
+        due, later = later, due
+        n_due, n_later = n_later, 0
 
         # 4. The next cycle in which something can happen.
         if n_eject + n_pop + n_push > 0:
@@ -438,14 +466,12 @@ def run(depth: int, issue: int, route: Any, neighbour: Any, host_router: int, ho
         nxt = -1
         if n_fetches > 0:
             nxt = fetches[0] // n_cores
+        if n_wakes > 0 and (nxt < 0 or wakes[0] // n_routers < nxt):
+            nxt = wakes[0] // n_routers
         if host_packet < 0 and n_host_heap > 0:
-            due = max(host_free, host_heap[0] // (n_host + 1))
-            if nxt < 0 or due < nxt:
-                nxt = due
-        for c in range(n_cores):
-            waiting = phase[c] == _SENDING or phase[c] == _RECEIVING
-            if waiting and ready_at[c] > t and (nxt < 0 or ready_at[c] < nxt):
-                nxt = ready_at[c]
+            due_host = max(host_free, host_heap[0] // (n_host + 1))
+            if nxt < 0 or due_host < nxt:
+                nxt = due_host
         if nxt < 0:
             break
         t = max(nxt, t + 1)
