@@ -425,21 +425,25 @@ class _ArrayRun:
         timing (`log`); every SEND's payload (zeros for a `TimedProgram`, read-only)."""
         payloads: dict[int, npt.NDArray[np.uint8]] = {}
         zeros: dict[int, npt.NDArray[np.uint8]] = {}
+        for packet in np.flatnonzero(self.src != self.host).tolist():
+            words = int(self.flits[packet]) - isa.HEADER_FLITS
+            if words not in zeros:
+                zeros[words] = np.zeros((words, self.lanes), np.uint8)
+                zeros[words].flags.writeable = False
+            payloads[packet] = zeros[words]
         cores = {c: self._values(coord) for c, coord in enumerate(self.coords)
                  if any(isinstance(p, CoreState) for _, p in self.schedule[coord])}
+        if not cores:
+            return payloads  # timing alone: nothing to compute
         for c, packet, s in self.log.tolist():
+            if c not in cores:
+                continue
             instr = self.steps[s]
             assert instr is not None
-            state = next(cores[c]) if c in cores else None
+            state = next(cores[c])
             if instr.op is Opcode.SEND:
                 if state is not None:
                     payloads[packet] = state.send_payload(instr)
-                    continue
-                words = int(self.flits[packet]) - isa.HEADER_FLITS
-                if words not in zeros:
-                    zeros[words] = np.zeros((words, self.lanes), np.uint8)
-                    zeros[words].flags.writeable = False
-                payloads[packet] = zeros[words]
             elif state is not None:
                 payload = self.host_in[packet].payload if packet < len(self.host_in) \
                     else payloads[packet]
