@@ -11,10 +11,10 @@
   - `worm`: the router RTL's rules (input FIFOs, output registers, wormhole locks, round
     robin), per packet and event-driven; equal to the RTL on every scenario tested, about
     40 times the CPU of `oneshot` per packet;
-  - `array`: SEND/RECV programs on an array of golden cores (`run_array_model`), a SimPy
-    process per core, packets on `worm`; the tests compare it with the RTL;
-  - `flit`: the same programs flit by flit, cycle by cycle (`run_array_flits`): the
-    reference `worm` and `array` are checked against, and what the RTL tests use to predict
+  - `array`: SEND/RECV programs on an array of golden cores (`run_array_model`), flit by
+    flit in the compiled loop of `kernel` (numba); the tests compare it with the RTL;
+  - `flit`: the same programs flit by flit, cycle by cycle, in Python (`run_array_flits`):
+    the reference `worm` and `array` are checked against, and what the RTL tests use to predict
     scratchpads under contention;
   - `check`: a system run's packets replayed through `oneshot` and `worm`, giving the
     one-shot network's error (`make sim`'s `network_check`);

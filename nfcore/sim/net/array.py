@@ -1,24 +1,27 @@
-"""A SimPy model of an array of cores that run SEND/RECV programs over the mesh.
+"""An array of cores that run SEND/RECV programs over the mesh, with the host port.
 
-Each core is a SimPy process at instruction granularity: an instruction takes its
-`isa.cycles` (the one timing contract) and changes the core's memories through the golden
-model (`nfcore.golden.core.CoreState`), so results are bit-exact with `nfcore.golden.array`.
-Packets go through `nfcore.sim.net.worm.WormNetwork`, which moves them by the router
-RTL's rules (input FIFOs, output registers, wormhole locks, round robin): a SEND ready in
-cycle t (its fetch, then `isa.ISSUE_CYCLES`) pushes its flits from t and ends in the cycle
-after its last push; a RECV ready in cycle r takes the packet its router's ejection port
-offers in max(r, offer) and ends in the cycle after its tail. With no contention this is the
-golden array's timing; with contention it equals `nfcore.sim.net.flit` (and the RTL, by
-`tests/sim/test_array_agreement.py`), without stepping every cycle.
+`run_array_model` runs each core's RUNs, flit by flit by the router RTL's rules, in the
+compiled loop of `nfcore.sim.net.kernel` (the rules of `nfcore.sim.net.flit`, the per-cycle
+reference equal to the RTL, without its Python step per cycle): an instruction takes its
+`isa.cycles` (the one timing contract); a SEND ready in cycle t (its fetch, then
+`isa.ISSUE_CYCLES`) pushes its flits from t and ends in the cycle after its last push; a RECV
+ready in cycle r takes the packet its router's ejection port offers in max(r, offer) and ends
+in the cycle after its tail. With no contention this is the golden array's timing; with
+contention it equals `nfcore.sim.net.flit` and the RTL (`tests/sim/test_array_agreement.py`).
+
+A program's control flow does not depend on data (`isa.executed_instructions`), so the
+timing runs first, on each program's steps (`TimedProgram`), and the values after: every
+loaded core (`nfcore.golden.core.CoreState`) then runs its instructions again, its SENDs and
+RECVs in the order the timing found, so results are bit-exact with `nfcore.golden.array`.
 
 The host port takes part as `nfcore.golden.array` describes: `run_array_model` injects its
 `HostPacket`s (one packet after the other through router (0, 0)'s host input, each pushed
 from its cycle, or from the cycle after its core took a given RUN, with backpressure, as a
-SEND pushes) and takes every flit of a SEND with
-`to_host` when it is offered. A core may be RUN several times (`runs`): a RUN presented in
-cycle t to a core is taken in the first cycle from t in which the core is idle (the cycle
-after its last program's `done`, `nfcore.hdl.core.sequencer`), and the program starts
-again at its first instruction in the next cycle.
+SEND pushes) and takes every flit of a SEND with `to_host` when it is offered. A core may be
+RUN several times (`runs`): a RUN presented in cycle t to a core is taken in the first cycle
+from t in which the core is idle (the cycle after its last program's `done`,
+`nfcore.hdl.core.sequencer`), and the program starts again at its first instruction in the
+next cycle.
 
 `core_state_cycles` gives each core's cycles in each power state over a window around the
 run, as the array's counters (`nfcore.hdl.power`) count them, for the leakage accounting
@@ -27,16 +30,12 @@ run, as the array's counters (`nfcore.hdl.power`) count them, for the leakage ac
 
 from __future__ import annotations
 
-import heapq
-from collections.abc import Collection, Generator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import partial
-from typing import Any
+from functools import cache, cached_property
 
 import numpy as np
 import numpy.typing as npt
-import simpy
-from simpy.events import EventPriority
 
 from nfcore.arch import isa, noc
 from nfcore.arch.isa import Instruction, Opcode
@@ -44,26 +43,11 @@ from nfcore.config import NFCoreConfig
 from nfcore.errors import ExecutionError
 from nfcore.golden.array import HostPacket
 from nfcore.golden.core import MAX_STEPS, CoreState
+from nfcore.sim.net import kernel
 from nfcore.sim.net.oneshot import Network
-from nfcore.sim.net.worm import Worm, WormNetwork
 
 Coord = tuple[int, int]
-
-_AFTER_CYCLE = EventPriority(simpy.core.NORMAL + 1)
-"""SimPy priority of the mesh's arbitrations: after every ordinary event of their cycle."""
-
-
-@dataclass
-class _Packet:
-    src: Coord
-    header: dict[str, int]
-    payload: npt.NDArray[np.uint8]
-    offer_cycle: int
-    worm: Worm
-
-    @property
-    def order(self) -> tuple[int, int, int]:
-        return (self.offer_cycle, self.src[1], self.src[0])
+Ints = npt.NDArray[np.int64]
 
 
 POWER_COUNTERS = ("gated_cycles", "idle_cycles", "active_cycles", "wakes")
@@ -113,9 +97,14 @@ class TimedProgram:
 
     @staticmethod
     def of(program: Sequence[Instruction], lanes: int) -> TimedProgram:
+        return TimedProgram.of_executed(isa.executed_instructions(program), lanes)
+
+    @staticmethod
+    def of_executed(executed: Sequence[Instruction], lanes: int) -> TimedProgram:
+        """The timing of the instructions a run executes, in order (the last one a HALT)."""
         steps: list[tuple[int, Instruction | None]] = []
         run = 0
-        for instr in isa.executed_instructions(program):
+        for instr in executed:
             cycles = isa.cycles(instr, lanes)
             if instr.op in (Opcode.SEND, Opcode.RECV, Opcode.HALT):
                 if run:
@@ -146,6 +135,17 @@ class HostDelivery:
     """Cycle the host took its last flit."""
 
 
+@dataclass(frozen=True)
+class Traffic:
+    """Every packet of a run: source and destination endpoints (numbered as `Network`'s:
+    core y * cols + x, then the host) and flits."""
+
+    cfg: NFCoreConfig
+    src: Ints
+    dst: Ints
+    flits: Ints
+
+
 @dataclass
 class ArrayModelResult:
     cycles: dict[Coord, int]
@@ -155,7 +155,7 @@ class ArrayModelResult:
     """Cycles each core's SENDs waited for the network."""
     recv_wait_cycles: dict[Coord, int]
     """Cycles each core's RECVs waited for a header."""
-    network: Network
+    traffic: Traffic
     gated: frozenset[Coord] = frozenset()
     runs: dict[Coord, list[tuple[int, int]]] = field(default_factory=dict)
     """Per core, (cycle RUN was taken, cycle of `done`) of each run, in order."""
@@ -172,6 +172,16 @@ class ArrayModelResult:
                      ) -> dict[Coord, dict[str, int]]:
         """`core_state_cycles` of this run."""
         return core_state_cycles(cfg, self.cycles, self.gated, window_cycles, lead_cycles)
+
+    @cached_property
+    def network(self) -> Network:
+        """The run's packets counted on the mesh (packets, hops, flit-hops, per router)."""
+        net = Network(self.traffic.cfg)
+        for src, dst, flits in zip(self.traffic.src.tolist(), self.traffic.dst.tolist(),
+                                   self.traffic.flits.tolist(), strict=True):
+            net.count(src, dst, flits)
+        return net
+
 
 
 def run_array_model(cfg: NFCoreConfig, cores: Mapping[Coord, CoreState],
@@ -194,7 +204,8 @@ def run_array_model(cfg: NFCoreConfig, cores: Mapping[Coord, CoreState],
     later (the wake-up latency of `nfcore.hdl.power`); their `cycles` count from their own
     start, as `last_run_cycles` does.
 
-    Raises ExecutionError on a deadlock, a packet to a coordinate without a core, a RECV
+    Raises ExecutionError on a deadlock, a packet to a coordinate without a core, a host
+    packet waiting for a RUN that is not given (or that another packet waits for), a RECV
     whose packet has another tag or length, or packets never received."""
     strangers = sorted(set(gated) - set(cores))
     if strangers:
@@ -207,260 +218,265 @@ def run_array_model(cfg: NFCoreConfig, cores: Mapping[Coord, CoreState],
         [None] * len(host_in)
     if len(gates) != len(host_in):
         raise ExecutionError(f"{len(gates)} host_after_run entries for {len(host_in)} packets")
-    run = _ArrayRun(cfg, cores, frozenset(gated), max_steps, schedule, host_in, gates)
-    run.env.run()
-    running = sorted(c for c in cores if len(run.runs[c]) < len(schedule[c]))
-    if running:
-        raise ExecutionError(f"deadlock: cores {running} never halted (a RECV waits for a "
-                             "packet never sent, or a SEND for its packet to be taken)")
-    left = [(src, dst, tag) for src, dst, tag, w in run.worms if w.taken_cycle is None]
-    if left:
-        src, dst, tag = left[0]
-        raise ExecutionError(f"{len(left)} packets were never received, e.g. tag {tag} "
-                             f"from {src} to {dst}")
-    host_out = sorted(run.host_out, key=lambda d: (d.tail_cycle, d.src[1], d.src[0]))
-    return ArrayModelResult(run.cycles, run.stalls, run.waits, run.net, run.gated, run.runs,
-                            host_out, len(run.host_timed), run.host_waits())
+    for hp in host_in:
+        if hp.dest not in cores:
+            raise ExecutionError(f"the host sends to {hp.dest}, which has no core")
+    return _ArrayRun(cfg, schedule, frozenset(gated), max_steps, host_in, gates).result()
+
+
+@cache
+def _mesh_tables(rows: int, cols: int) -> tuple[Ints, Ints, Ints]:
+    """`kernel.run`'s `route` (to every router and the host, node rows * cols) and
+    `neighbour` tables of a rows x cols mesh, from `noc.route`; and each router's
+    `noc.header_latency_cycles` to and from the host (columns 0 and 1)."""
+    n = rows * cols
+    route = np.zeros((n, n + 1), np.int64)
+    neighbour = np.full((n, len(noc.Port)), -1, np.int64)
+    host_latency = np.zeros((n, 2), np.int64)
+    step = {noc.Port.EAST: (1, 0), noc.Port.WEST: (-1, 0), noc.Port.SOUTH: (0, 1),
+            noc.Port.NORTH: (0, -1)}
+    for r in range(n):
+        x, y = r % cols, r // cols
+        for d in range(n + 1):
+            dx, dy = noc.HOST if d == n else (d % cols, d // cols)
+            route[r, d] = int(noc.route(x, y, dx, dy))
+        for port, (sx, sy) in step.items():
+            if 0 <= x + sx < cols and 0 <= y + sy < rows:
+                neighbour[r, int(port)] = (y + sy) * cols + x + sx
+        host_latency[r] = (noc.header_latency_cycles((x, y), noc.HOST),
+                           noc.header_latency_cycles(noc.HOST, (x, y)))
+    return route, neighbour, host_latency
+
+
+_KIND = {Opcode.SEND: kernel.SEND, Opcode.RECV: kernel.RECV, Opcode.HALT: kernel.HALT}
 
 
 class _ArrayRun:
-    """One `run_array_model` call: the SimPy environment, the `WormNetwork`, a process per
-    core (`_core`, with `_send` and `_recv`); the mesh arbitrates in `_arbitrate`, scheduled
-    by `_kick`."""
+    """One `run_array_model` call: the programs as the kernel's arrays (a program's steps
+    once, however often it runs), the kernel's run, then the values (`_replay`) and the
+    result."""
 
-    def __init__(self, cfg: NFCoreConfig, cores: Mapping[Coord, CoreState],
-                 gated: frozenset[Coord], max_steps: int,
-                 schedule: dict[Coord, list[tuple[int, Program]]],
-                 host_in: Sequence[HostPacket], gates: list[int | None]) -> None:
-        self.cfg, self.gated, self.max_steps = cfg, gated, max_steps
-        self.lanes = cfg.core.lanes
-        self.env = env = simpy.Environment()
-        self.net = Network(cfg)
-        self.inbox: dict[Coord, list[_Packet]] = {c: [] for c in cores}
-        """Packets whose header is (or will be) offered to each core, not yet taken."""
-        self.signal: dict[Coord, simpy.Event] = {c: env.event() for c in cores}
-        """Per core, the event a waiting RECV wakes on when a packet is offered to it."""
-        self.cycles: dict[Coord, int] = {}
-        self.stalls = dict.fromkeys(cores, 0)
-        self.waits = dict.fromkeys(cores, 0)
-        self.mesh = WormNetwork(self.net, takes_at_once=frozenset({self.net.host}))
-        self.worms: list[tuple[Coord, Coord, int, Worm]] = []
-        """(source, destination, tag, packet) of every packet to a core."""
-        self.runs: dict[Coord, list[tuple[int, int]]] = {c: [] for c in cores}
-        self.after_run: dict[tuple[Coord, int], int] = {}
-        """(core, RUN index) -> the host packet that waits for that RUN to be taken."""
-        self.host_heap: list[tuple[int, int]] = []
-        self.host_packets: list[HostPacket] = []
-        self.host_signal = env.event()
-        """Wakes the host when a RUN is taken."""
-        self.host_out: list[HostDelivery] = []
-        self.host_timed: list[tuple[int, int, Worm]] = []
-        """(first cycle the sender could push, header latency, packet) of every packet to
-        or from the host."""
-        self.scheduled: set[int] = set()
-        """Cycles in which an arbitration of the mesh is scheduled."""
-        if host_in:
-            env.process(self._host(list(host_in), gates))
-        for coord in sorted(cores, key=lambda c: (c[1], c[0])):
-            env.process(self._core(coord, schedule[coord]))
+    def __init__(self, cfg: NFCoreConfig, schedule: dict[Coord, list[tuple[int, Program]]],
+                 gated: frozenset[Coord], max_steps: int, host_in: Sequence[HostPacket],
+                 gates: list[int | None]) -> None:
+        self.cfg, self.schedule, self.gated, self.host_in = cfg, schedule, gated, host_in
+        self.lanes, self.cols = cfg.core.lanes, cfg.mesh.cols
+        self.host = cfg.mesh.rows * cfg.mesh.cols
+        self.coords = list(schedule)
+        net = Network(cfg)
+        nodes = [net.core(c) for c in self.coords]  # refuses a core off the mesh
+        self.steps: list[Instruction | None] = []
+        """The kernel's steps: SEND, RECV and HALT instructions, None for a local run."""
+        self.tags: list[int] = []
+        """Each step's tag (a SEND's; 0 for others)."""
+        kinds: list[int] = []
+        cycles: list[int] = []
+        dests: list[int] = []
+        flits: list[int] = []
+        first: dict[int, tuple[int, int]] = {}  # id(program) -> (first step, SENDs)
+        keep: list[Program] = []  # the programs whose ids `first` holds
+        run_start = [0]
+        presented: list[int] = []
+        run_step: list[int] = []
+        sends = 0
+        for coord in self.coords:
+            for cycle, program in schedule[coord]:
+                known = first.get(id(program))
+                if known is None:
+                    known = first[id(program)] = (len(kinds), 0)
+                    keep.append(program)
+                    for n, instr in self._timed(coord, program, max_steps).steps:
+                        self.steps.append(instr)
+                        cycles.append(n)
+                        if instr is None:
+                            kinds.append(kernel.LOCAL)
+                            dests.append(-1)
+                            flits.append(0)
+                            self.tags.append(0)
+                            continue
+                        kinds.append(_KIND[instr.op])
+                        send = instr.op is Opcode.SEND
+                        dests.append(self._dest(coord, instr) if send else -1)
+                        flits.append(isa.HEADER_FLITS + instr.n if send else 0)
+                        self.tags.append(instr.tag if send else 0)
+                        known = (known[0], known[1] + send)
+                    first[id(program)] = known
+                presented.append(cycle)
+                run_step.append(known[0])
+                sends += known[1]
+            run_start.append(len(presented))
+        self.run_start = run_start
+        run_host = [-1] * len(presented)
+        index = {c: i for i, c in enumerate(self.coords)}
+        for i, (hp, g) in enumerate(zip(host_in, gates, strict=True)):
+            if g is None:
+                continue
+            c = index[hp.dest]
+            if g >= run_start[c + 1] - run_start[c]:
+                raise ExecutionError(f"host packet {i} waits for RUN {g} of core {hp.dest}, "
+                                     f"which is RUN {run_start[c + 1] - run_start[c]} times")
+            j = run_start[c] + g
+            if run_host[j] >= 0:
+                raise ExecutionError(f"host packets {run_host[j]} and {i} wait for the same "
+                                     f"RUN {g} of core {hp.dest}")
+            run_host[j] = i
 
-    def _kick(self) -> None:
-        """Make sure the mesh's next arbitration is scheduled: in its cycle, after every
-        event of that cycle (`_AFTER_CYCLE` priority: after every core has sent and taken)."""
-        due = self.mesh.next_cycle()
-        if due is None:
-            return
-        due = max(due, int(self.env.now))
-        if due in self.scheduled:
-            return
-        self.scheduled.add(due)
-        event = simpy.Event(self.env)
-        event._ok, event._value = True, None
-        event.callbacks.append(self._arbitrate)
-        self.env.schedule(event, _AFTER_CYCLE, due - self.env.now)
+        def ints(values: Sequence[int]) -> Ints:
+            return np.asarray(values, dtype=np.int64)
 
-    def _arbitrate(self, _: simpy.Event) -> None:
-        now = int(self.env.now)
-        self.scheduled.discard(now)
-        self.mesh.advance(now)
-        self._kick()
+        route, neighbour, self.host_latency = _mesh_tables(cfg.mesh.rows, cfg.mesh.cols)
+        wake = cfg.power.wake_up_cycles
+        out = kernel.run(
+            noc.ROUTER_FIFO_DEPTH, isa.ISSUE_CYCLES, route, neighbour,
+            net.core(noc.HOST_ROUTER), int(noc.HOST_PORT),
+            ints(kinds), ints(cycles), ints(dests), ints(flits),
+            ints(nodes), ints(run_start), ints(presented), ints(run_step), ints(run_host),
+            ints([wake if c in gated else 0 for c in self.coords]),
+            ints([net.core(hp.dest) for hp in host_in]),
+            ints([isa.HEADER_FLITS + len(hp.payload) for hp in host_in]),
+            ints([hp.cycle for hp in host_in]), len(host_in) + sends)
+        (self.run_taken, self.run_done, self.stalls, self.waits, src, dst, flits_of, ready,
+         sent, taken, tail, packet_step, n_packets, log, logged) = out
+        n = int(n_packets)
+        self.src, self.dst, self.flits = src[:n], dst[:n], flits_of[:n]
+        self.ready, self.sent, self.taken, self.tail = ready[:n], sent[:n], taken[:n], tail[:n]
+        self.packet_step = packet_step[:n]
+        self.log = log[:logged]
 
-    def host_waits(self) -> int:
-        """Packets of `host_timed` that waited (see `ArrayModelResult.host_packets_waited`)."""
-        return sum(w.taken_cycle is not None and w.taken_cycle > ready + latency
-                   for ready, latency, w in self.host_timed)
+    def _timed(self, coord: Coord, program: Program, max_steps: int) -> TimedProgram:
+        """A program's steps: a loaded core's instructions as its run fetches them."""
+        if isinstance(program, TimedProgram):
+            return program
+        program.start()
+        executed = []
+        for _ in range(max_steps):
+            executed.append(program.fetch())
+            if executed[-1].op is Opcode.HALT:
+                return TimedProgram.of_executed(executed, self.lanes)
+        raise ExecutionError(f"core {coord} did not halt within {max_steps} instructions")
 
-    def _host(self, packets: list[HostPacket], gates: list[int | None]
-              ) -> Generator[simpy.Event, Any, None]:
-        """The host port: one packet after the other, the earliest eligible first."""
-        env = self.env
-        for hp in packets:
-            if hp.dest not in self.inbox:
-                raise ExecutionError(f"the host sends to {hp.dest}, which has no core")
-        # (eligible cycle, index) of the packets whose RUN is taken (or that wait for none).
-        heap = [(hp.cycle, i) for i, (hp, g) in enumerate(zip(packets, gates, strict=True))
-                if g is None]
-        heapq.heapify(heap)
-        for i, (hp, g) in enumerate(zip(packets, gates, strict=True)):
-            if g is not None:
-                self.after_run[hp.dest, g] = i
-        self.host_heap, self.host_packets = heap, packets
-        for _ in packets:
-            while not heap or heap[0][0] > env.now:
-                self.host_signal = env.event()
-                events = [self.host_signal]
-                if heap:
-                    events.append(env.timeout(heap[0][0] - env.now))
-                yield env.any_of(events)
-            eligible, i = heapq.heappop(heap)
-            yield from self._inject(packets[i], eligible)
-
-    def _inject(self, hp: HostPacket, eligible: int) -> Generator[simpy.Event, Any, None]:
-        """Push `hp` (eligible since cycle `eligible`) through the host port from now; ends in
-        the cycle after its tail."""
-        env, net = self.env, self.net
-        header = hp.packet().header
-        free = env.event()
-
-        def offered(worm: Worm, cycle: int, hp: HostPacket = hp,
-                    header: dict[str, int] = header) -> None:
-            self.inbox[hp.dest].append(_Packet(noc.HOST, header, hp.payload, cycle, worm))
-            if not self.signal[hp.dest].triggered:
-                self.signal[hp.dest].succeed()
-
-        def left(worm: Worm, cycle: int, free: simpy.Event = free) -> None:
-            free.succeed(cycle)
-
-        worm = self.mesh.send(net.host, net.core(hp.dest), isa.HEADER_FLITS + len(hp.payload),
-                              int(env.now), offered, left)
-        self.worms.append((noc.HOST, hp.dest, hp.tag, worm))
-        self.host_timed.append((eligible, noc.header_latency_cycles(noc.HOST, hp.dest), worm))
-        self._kick()
-        end = yield free
-        yield env.timeout(end - env.now)
-
-    def _core(self, coord: Coord, schedule: list[tuple[int, Program]]
-              ) -> Generator[simpy.Event, Any, None]:
-        """One core: each RUN of `schedule`, from RUN to HALT."""
-        env = self.env
-        start = self.cfg.power.wake_up_cycles if coord in self.gated else 0
-        for presented, state in schedule:
-            taken = max(presented, int(env.now)) + start
-            start = 0
-            i = self.after_run.pop((coord, len(self.runs[coord])), None)
-            if i is not None:
-                heapq.heappush(self.host_heap, (max(self.host_packets[i].cycle, taken + 1), i))
-                if not self.host_signal.triggered:
-                    self.host_signal.succeed()
-            # The first running cycle is the one after RUN is taken (1 for a RUN in cycle 0,
-            # as in the golden array).
-            yield env.timeout(taken + 1 - env.now)
-            done = yield from (self._timed(coord, state) if isinstance(state, TimedProgram)
-                               else self._program(coord, state))
-            self.cycles[coord] = done - taken
-            self.runs[coord].append((taken, done))
-            yield env.timeout(done + 1 - env.now)  # idle again the cycle after `done`
-
-    def _program(self, coord: Coord, state: CoreState) -> Generator[simpy.Event, Any, int]:
-        """Run the loaded program from its first instruction; returns its `done` cycle."""
-        env = self.env
-        state.start()
-        for _ in range(self.max_steps):
-            instr = state.fetch()
-            spent = isa.cycles(instr, self.lanes)
-            if instr.op is Opcode.HALT:
-                return int(env.now) + spent - 1
-            if instr.op is Opcode.SEND:
-                yield from self._send(coord, state, instr)
-            elif instr.op is Opcode.RECV:
-                yield from self._recv(coord, state, instr)
-            else:
-                state.execute(instr)
-                yield env.timeout(spent)
-        raise ExecutionError(f"core {coord} did not halt within {self.max_steps} "
-                             "instructions")
-
-    def _timed(self, coord: Coord, prog: TimedProgram) -> Generator[simpy.Event, Any, int]:
-        """Run a program's timing; returns its `done` cycle."""
-        env = self.env
-        for cycles, instr in prog.steps:
-            if instr is None:
-                yield env.timeout(cycles)
-            elif instr.op is Opcode.SEND:
-                yield from self._send(coord, None, instr)
-            elif instr.op is Opcode.RECV:
-                yield from self._recv(coord, None, instr)
-            else:
-                return int(env.now) + cycles - 1
-        raise AssertionError("a TimedProgram ends in HALT")  # pragma: no cover - `of` checks
-
-    def _send(self, coord: Coord, state: CoreState | None, instr: Instruction
-              ) -> Generator[simpy.Event, Any, None]:
-        """A SEND: pushes its flits from ISSUE cycles after its fetch; ends in the cycle
-        after its last push."""
-        env = self.env
-        to_host = bool(instr.to_host)
-        dest = noc.HOST if to_host else (instr.dest_x, instr.dest_y)
-        if not to_host and dest not in self.inbox:
+    def _dest(self, coord: Coord, send: Instruction) -> int:
+        if send.to_host:
+            return self.host
+        dest = (send.dest_x, send.dest_y)
+        if dest not in self.schedule:
             raise ExecutionError(f"core {coord} sends to {dest}, which has no core")
-        yield env.timeout(isa.ISSUE_CYCLES)
-        sent = int(env.now)
-        flits = isa.HEADER_FLITS + instr.n
-        header = noc.decode_header(noc.encode_header(
-            dest_x=0 if to_host else dest[0], dest_y=0 if to_host else dest[1],
-            src_x=coord[0], src_y=coord[1], length=instr.n, tag=instr.tag,
-            to_host=int(to_host)))
-        payload = state.send_payload(instr) if state is not None else \
-            np.zeros((instr.n, self.lanes), dtype=np.uint8)
-        packet = partial(_Packet, coord, header, payload)
-        free = env.event()
+        return dest[1] * self.cols + dest[0]
 
-        def offered(worm: Worm, cycle: int) -> None:
-            self.inbox[dest].append(packet(cycle, worm))
-            if not self.signal[dest].triggered:
-                self.signal[dest].succeed()
+    # -- results -------------------------------------------------------------------------
+    def _coord(self, node: int) -> Coord:
+        return noc.HOST if node == self.host else (node % self.cols, node // self.cols)
 
-        def left(worm: Worm, cycle: int) -> None:
-            free.succeed(cycle)
+    def _tag(self, packet: int) -> int:
+        if packet < len(self.host_in):
+            return self.host_in[packet].tag
+        return self.tags[int(self.packet_step[packet])]
 
-        def delivered(worm: Worm, cycle: int) -> None:
-            assert worm.taken_cycle is not None
-            self.host_out.append(HostDelivery(coord, instr.tag, payload, worm.taken_cycle,
-                                              cycle))
+    def result(self) -> ArrayModelResult:
+        coords = self.coords
+        runs: dict[Coord, list[tuple[int, int]]] = {}
+        cycles: dict[Coord, int] = {}
+        unfinished = []
+        taken_all, done_all = self.run_taken.tolist(), self.run_done.tolist()
+        for c, coord in enumerate(coords):
+            lo, hi = self.run_start[c], self.run_start[c + 1]
+            done = [(taken_all[j], done_all[j]) for j in range(lo, hi) if done_all[j] >= 0]
+            runs[coord] = done
+            if done:
+                cycles[coord] = done[-1][1] - done[-1][0]
+            if len(done) < hi - lo:
+                unfinished.append(coord)
+        if unfinished:
+            raise ExecutionError(f"deadlock: cores {sorted(unfinished)} never halted (a RECV "
+                                 "waits for a packet never sent, or a SEND for its packet to "
+                                 "be taken)")
+        host, n_host = self.host, len(self.host_in)
+        injected = np.arange(len(self.src)) >= n_host
+        injected[:n_host] = self.sent[:n_host] >= 0
+        lost = np.flatnonzero((self.dst != host) & (self.taken < 0) & injected)
+        if len(lost):
+            p = int(lost[0])
+            raise ExecutionError(f"{len(lost)} packets were never received, e.g. tag "
+                                 f"{self._tag(p)} from {self._coord(int(self.src[p]))} to "
+                                 f"{self._coord(int(self.dst[p]))}")
+        payloads = self._replay()
+        # Packets to and from the host that waited: header taken later than the latency
+        # without contention after the sender could first push it.
+        to_host = self.dst == host
+        from_host = (self.src == host) & injected
+        latency = np.zeros(len(self.src), np.int64)
+        latency[to_host] = self.host_latency[self.src[to_host], 0]
+        latency[from_host] = self.host_latency[self.dst[from_host], 1]
+        timed = to_host | from_host
+        waited = int(np.count_nonzero(timed & (self.taken > self.ready + latency)))
+        host_out = [HostDelivery(self._coord(src), self._tag(p), payloads[p], taken, tail)
+                    for p, src, taken, tail in zip(
+                        np.flatnonzero(to_host).tolist(), self.src[to_host].tolist(),
+                        self.taken[to_host].tolist(), self.tail[to_host].tolist(), strict=True)]
+        host_out.sort(key=lambda d: (d.tail_cycle, d.src[1], d.src[0]))
+        return ArrayModelResult(
+            cycles, dict(zip(coords, self.stalls.tolist(), strict=True)),
+            dict(zip(coords, self.waits.tolist(), strict=True)),
+            Traffic(self.cfg, self.src, self.dst, self.flits), self.gated, runs, host_out,
+            int(np.count_nonzero(timed)), waited)
 
-        if to_host:
-            self.host_timed.append((sent, noc.header_latency_cycles(coord, noc.HOST),
-                                    self.mesh.send(self.net.core(coord), self.net.host, flits,
-                                                   sent, None, left, delivered)))
-        else:
-            self.worms.append((coord, dest, instr.tag, self.mesh.send(
-                self.net.core(coord), self.net.core(dest), flits, sent, offered, left)))
-        self._kick()
-        end = yield free
-        self.stalls[coord] += end - (sent + flits)
-        yield env.timeout(end - env.now)
+    def _replay(self) -> dict[int, npt.NDArray[np.uint8]]:
+        """Run the loaded cores' instructions with their SENDs and RECVs in the order of the
+        timing (`log`); every SEND's payload (zeros for a `TimedProgram`, read-only)."""
+        payloads: dict[int, npt.NDArray[np.uint8]] = {}
+        zeros: dict[int, npt.NDArray[np.uint8]] = {}
+        for packet in np.flatnonzero(self.src != self.host).tolist():
+            words = int(self.flits[packet]) - isa.HEADER_FLITS
+            if words not in zeros:
+                zeros[words] = np.zeros((words, self.lanes), np.uint8)
+                zeros[words].flags.writeable = False
+            payloads[packet] = zeros[words]
+        cores = {c: self._values(coord) for c, coord in enumerate(self.coords)
+                 if any(isinstance(p, CoreState) for _, p in self.schedule[coord])}
+        if not cores:
+            return payloads  # timing alone: nothing to compute
+        for c, packet, s in self.log.tolist():
+            if c not in cores:
+                continue
+            instr = self.steps[s]
+            assert instr is not None
+            state = next(cores[c])
+            if instr.op is Opcode.SEND:
+                if state is not None:
+                    payloads[packet] = state.send_payload(instr)
+            elif state is not None:
+                payload = self.host_in[packet].payload if packet < len(self.host_in) \
+                    else payloads[packet]
+                state.receive(instr, self._header(packet), payload)
+        for values in cores.values():
+            for _ in values:
+                raise AssertionError("a core fetched a SEND or RECV the timing did not run")
+        return payloads
 
-    def _recv(self, coord: Coord, state: CoreState | None, instr: Instruction
-              ) -> Generator[simpy.Event, Any, None]:
-        """A RECV: ready ISSUE cycles after its fetch, takes the first packet offered (by
-        `_Packet.order`) in max(ready, offer); ends in the cycle after the packet's tail."""
-        env, inbox = self.env, self.inbox[coord]
-        yield env.timeout(isa.ISSUE_CYCLES)
-        ready = int(env.now)
-        while not any(p.offer_cycle <= env.now for p in inbox):
-            self.signal[coord] = env.event()
-            events = [self.signal[coord]]
-            if inbox:
-                first = min(p.offer_cycle for p in inbox)
-                events.append(env.timeout(first - env.now))
-            yield env.any_of(events)
-        packet = min((p for p in inbox if p.offer_cycle <= env.now), key=lambda p: p.order)
-        inbox.remove(packet)
-        self.mesh.take(packet.worm, int(env.now))
-        self._kick()
-        if state is not None:
-            state.receive(instr, packet.header, packet.payload)
-        self.waits[coord] += int(env.now) - ready
-        tail = packet.worm.done_cycle  # known once the header is taken
-        assert tail is not None
-        yield env.timeout(tail + 1 - env.now)
+    def _header(self, packet: int) -> dict[str, int]:
+        """The decoded header of `packet`, as its sender encodes it."""
+        if packet < len(self.host_in):
+            return self.host_in[packet].packet().header
+        send = self.steps[int(self.packet_step[packet])]
+        assert send is not None
+        src = self._coord(int(self.src[packet]))
+        to_host = bool(send.to_host)
+        return noc.decode_header(noc.encode_header(
+            dest_x=0 if to_host else send.dest_x, dest_y=0 if to_host else send.dest_y,
+            src_x=src[0], src_y=src[1], length=send.n, tag=send.tag, to_host=int(to_host)))
+
+    def _values(self, coord: Coord) -> Iterator[CoreState | None]:
+        """Core `coord`'s runs: a loaded core's instructions executed up to each SEND and
+        RECV, where it yields the state (None in a `TimedProgram`'s run)."""
+        for _, program in self.schedule[coord]:
+            if isinstance(program, TimedProgram):
+                for _, instr in program.steps:
+                    if instr is not None and instr.op in (Opcode.SEND, Opcode.RECV):
+                        yield None
+                continue
+            program.start()
+            while (instr := program.fetch()).op is not Opcode.HALT:
+                if instr.op in (Opcode.SEND, Opcode.RECV):
+                    yield program
+                else:
+                    program.execute(instr)

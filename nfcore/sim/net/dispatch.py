@@ -151,7 +151,7 @@ def run_timed_requests(cfg: NFCoreConfig, requests: Sequence[HostRequest]
     missing = [i for i, r in enumerate(requests) for c in r.calls if c.program is None]
     if missing:
         raise ExecutionError(f"request {missing[0]}: a call without its TimedProgram")
-    cores = {c.core: CoreState(cfg.core) for r in requests for c in r.calls}
+    cores = {core: CoreState(cfg.core) for core in {c.core for r in requests for c in r.calls}}
     return run_requests(cfg, cores, requests)
 
 

@@ -1,10 +1,11 @@
 """A cycle-by-cycle, flit-level model of the array: the exact reference under contention.
 
-`nfcore.sim.net.array` runs the same programs on `nfcore.sim.net.worm`, which computes the
-router RTL's rules per packet, event-driven (fast; equal to this model on every scenario
-and random traffic tested, `tests/sim/test_net_worm.py`). This model instead steps every
-cycle and moves every flit by those rules (`nfcore.hdl.router`'s docstring), so that its
-cycles equal the RTL's with contention too (`tests/sim/test_array_agreement.py`):
+`nfcore.sim.net.array` runs the same programs by the same rules in a compiled loop
+(`nfcore.sim.net.kernel`, which skips the cycles in which nothing can move; equal to this
+model on every scenario and random traffic tested, `tests/sim/test_net_worm.py`). This
+model, in plain Python, steps every cycle and moves every flit by those rules
+(`nfcore.hdl.router`'s docstring), so that its cycles equal the RTL's with contention too
+(`tests/sim/test_array_agreement.py`):
 
 * each router input has a FIFO of `noc.ROUTER_FIFO_DEPTH` flits whose `ready` is "not full"
   at the start of the cycle (a pop in the same cycle does not make room);
