@@ -44,7 +44,7 @@ from nfcore.config import NFCoreConfig
 from nfcore.errors import ExecutionError
 from nfcore.golden.array import HostPacket
 from nfcore.golden.core import MAX_STEPS, CoreState
-from nfcore.sim.net.oneshot import Network
+from nfcore.sim.net.topology import Network
 from nfcore.sim.net.worm import Worm, WormNetwork
 
 Coord = tuple[int, int]
