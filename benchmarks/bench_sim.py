@@ -65,7 +65,7 @@ def measure_exact(rows: int, cols: int, trees: int, requests: int, top_k: int = 
     lanes = cfg.core.lanes
     wl = synthetic_workload(cfg, trees, requests, top_k, seed=seed, paged_fraction=0.1)
     arrivals = make_arrivals(requests, "poisson", INTERVAL_CYCLES, seed)
-    served = [t.served_program(lanes) for t in wl.trees]
+    served = [t.served_programs(lanes)[0][1] for t in wl.trees]
     host_requests = [HostRequest(int(at), tuple(
         TreeCall(wl.trees[t].core_xy, 0,
                  np.zeros((isa.words_for(wl.trees[t].input_bytes, lanes), lanes), np.uint8),

@@ -20,7 +20,6 @@ from nfcore.sim.arrivals import make_arrivals
 from nfcore.sim.cost.energy import EnergyTable
 from nfcore.sim.cost.nodes import nodes_summary
 from nfcore.sim.cost.system_energy import SystemEnergies, system_energy_summary
-from nfcore.sim.net.check import check_network
 from nfcore.sim.system.model import SystemResult, simulate_system
 from nfcore.sim.system.workload import SystemWorkload
 
@@ -140,7 +139,7 @@ def build_system_report(cfg: NFCoreConfig, workload: SystemWorkload, arrival: Ar
         "bytes_moved_per_request": {k: float(np.mean([r.bytes_moved[k] for r in result.records]))
                                     for k in result.records[0].bytes_moved},
         "network": result.network,
-        "network_check": check_network(cfg, result.packets).to_dict(),
+        "plan": result.plan,
         "router_flits": result.router_flits.tolist(),
         "dram": result.dram,
         "weight_bytes_touched_per_request": {"forest": forest_touched,

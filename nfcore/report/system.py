@@ -312,16 +312,6 @@ def memory_markdown(mem: dict[str, Any] | None) -> list[str]:
     ]
 
 
-def _network_check_lines(check: dict[str, Any] | None) -> list[str]:
-    if not check or not check["packets"]:
-        return []
-    return [f"- network model: this run's {check['packets']:,} packets replayed through the "
-            "router RTL's rules (`nfcore.sim.net.worm`, equal to the RTL on every array scenario): "
-            f"the one-shot model used here is off by {100 * check['mean_error']:.2f}% in total "
-            f"latency, {100 * check['per_packet_error']:.2f}% summed per packet "
-            f"({check['equal_packets']:,} packets equal; `nfcore/sim/net/check.py`)"]
-
-
 def _nodes_lines(data: dict[str, Any]) -> list[str]:
     """The node table the run used: every node's energy and logic area against 45 nm."""
     nodes = data["technology"]["nodes"]
@@ -347,9 +337,13 @@ def system_markdown(data: dict[str, Any]) -> list[str]:
         f"p99 {lat['p99'] * 1e6:,.3f} µs, max {lat['max'] * 1e6:,.3f} µs",
         f"- idle silicon: {100 * data['idle_silicon_fraction']:.1f}% of core-cycles; "
         f"mean core utilization {100 * data['utilization']['mean']:.2f}%",
-        f"- cores woken per request: {data['cores_woken_per_request']:.2f}; network packets "
-        f"that waited: {data['network']['waited_packets']} of {data['network']['packets']}",
-        *_network_check_lines(data.get("network_check")),
+        f"- cores woken per request: {data['cores_woken_per_request']:.2f}; host packets "
+        f"that waited: {data['network']['waited_packets']:,} of "
+        f"{data['network']['host_packets']:,} ({data['network']['packets']:,} packets in all)",
+        f"- network model: the router RTL's rules (`nfcore.sim.net.array` on "
+        f"`nfcore.sim.net.worm`, equal to the RTL on every array scenario), the host's plan "
+        f"in {data['plan']['passes']} exact run(s)"
+        + ("" if data["plan"]["converged"] else ", NOT converged"),
         f"- weight bytes touched per request: forest {touched['forest']:,.0f}, "
         f"monolith {touched['monolith']:,}",
         f"- technology: {data['energy_model']['node_nm']} nm; table "

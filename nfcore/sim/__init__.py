@@ -3,21 +3,18 @@
 * `core`: SimPy model of one core serving requests (`simulate`), no network: the single-core
   part of `make sim`;
 * `system/`: the multi-core system model (`workload`, `model.simulate_system`, paging, DRAM),
-  which `make sim`, the sweep, the conductor and `baselines.all_trees` run. It times every
-  packet with the `net.oneshot` network;
-* `net/`: network models of the mesh:
-  - `oneshot`: per packet, links reserved in send order, no SimPy events: the system
-    model's network (`make sim`, the sweep, the conductor);
+  which `make sim`, the sweep, the conductor and `baselines.all_trees` run. It serves
+  requests through the host port on `net.array` (`net.dispatch`);
+* `net/`: one family of network models of the mesh, all by the router RTL's rules:
+  - `topology`: endpoints, XY routes and the traffic counted on them;
   - `worm`: the router RTL's rules (input FIFOs, output registers, wormhole locks, round
-    robin), per packet and event-driven; equal to the RTL on every scenario tested, about
-    40 times the CPU of `oneshot` per packet;
+    robin), per packet and event-driven; equal to the RTL on every scenario tested;
   - `array`: SEND/RECV programs on an array of golden cores (`run_array_model`), flit by
     flit in the compiled loop of `kernel` (numba); the tests compare it with the RTL;
+  - `dispatch`: requests through the host port on `array` (what the system model runs);
   - `flit`: the same programs flit by flit, cycle by cycle, in Python (`run_array_flits`):
     the reference `worm` and `array` are checked against, and what the RTL tests use to predict
     scratchpads under contention;
-  - `check`: a system run's packets replayed through `oneshot` and `worm`, giving the
-    one-shot network's error (`make sim`'s `network_check`);
 * `cost/`: the sourced energy and area tables and the events they price;
 * `stats`: percentiles and mean energy of a run's records;
 * `arrivals`: request arrival processes;

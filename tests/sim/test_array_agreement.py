@@ -32,7 +32,7 @@ from nfcore.sim.cost.energy import EnergyTable
 from nfcore.sim.cost.system_energy import SystemEnergies, leakage_pj_from_state_cycles
 from nfcore.sim.net.array import POWER_COUNTERS, ArrayModelResult, run_array_model
 from nfcore.sim.net.flit import FlitArrayResult, run_array_flits
-from nfcore.sim.net.oneshot import Network
+from nfcore.sim.net.topology import Network
 from sim_tests.tb.scenarios import RTL_CYCLES_FILE, SCENARIOS, act_digest, rtl_key
 
 RTL_FILE = Path(__file__).resolve().parents[2] / "sim_build" / RTL_CYCLES_FILE

@@ -4,7 +4,6 @@ The scenarios of `sim_tests.tb.scenarios` are compared with the RTL in `test_arr
 here the model is checked at its interface (latency, round robin, the destination holding
 its ejection port, FIFO room) and against the flit-level model (`nfcore.sim.net.flit`,
 equal to the RTL) on random traffic that nobody tuned it on.
-`test_network_check.py` measures how far the system model's one-shot network is from them.
 """
 
 from __future__ import annotations
@@ -15,7 +14,7 @@ from nfcore.arch import noc
 from nfcore.config import MeshConfig, NFCoreConfig
 from nfcore.sim.net.array import run_array_model
 from nfcore.sim.net.flit import run_array_flits
-from nfcore.sim.net.oneshot import Network
+from nfcore.sim.net.topology import Network
 from nfcore.sim.net.worm import WormNetwork
 from sim_tests.tb.scenarios import CORE, Scenario, _random_dag, act_digest
 

@@ -1,5 +1,6 @@
-"""The system model: cycle-exact latency with no contention, DRAM paging and queueing,
-power states, and the agreement of its program cycles with the golden model."""
+"""The system model: latency by the contract with no contention and the exact host-port
+model's under contention, DRAM paging and queueing, power states, and the agreement of its
+program cycles with the golden model."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from nfcore.config import NFCoreConfig
 from nfcore.sim.core import SimError
 from nfcore.sim.cost.energy import EnergyTable
 from nfcore.sim.cost.system_energy import SYSTEM_COMPONENTS, SystemEnergies
+from nfcore.sim.net.dispatch import HostRequest, TreeCall, run_timed_requests
 from nfcore.sim.system.dram import DramChannel
 from nfcore.sim.system.model import BYTE_KINDS, ByteTally, EnergyTally, simulate_system
 from nfcore.sim.system.workload import SystemWorkload, mlp_program, tree_from_program
@@ -41,26 +43,60 @@ def test_tallies_have_a_field_per_component_and_byte_kind_in_report_order() -> N
     assert list(a.as_dict().values()) == [2.0 * (i + 1) for i in range(len(SYSTEM_COMPONENTS))]
 
 
+def _alone(src: tuple[int, int], dst: tuple[int, int], nbytes: int) -> int:
+    """A packet's header latency by the contract plus its flits."""
+    return noc.header_latency_cycles(src, dst) + noc.packet_flits(nbytes, 8)
+
+
 def test_no_contention_latency_is_hops_plus_serialization_plus_program() -> None:
-    """One request, one tree on core (3, 2): the host's input (20 bytes: 1 + 3 = 4 flits)
-    crosses 5 hops, the program runs, the output (4 bytes: 2 flits) crosses 5 hops back:
-    latency = (5 * 2 + 2 + 4 - 1) + program + (5 * 2 + 2 + 2 - 1): per packet the header
-    latency of the contract, then the flits. No wake (the core has been idle 0 cycles)."""
+    """One request, one tree on core (3, 2), served through the host port: RUN is taken in
+    cycle 0, the host's input packet (20 bytes: 4 flits, 5 hops) is pushed from cycle 1 and
+    taken by the program's first RECV; the program runs; its SEND pushes the output (4
+    bytes: 2 flits) to the host after its ISSUE cycles. Latency = both packets' header
+    latencies and flits + the program's cycles (the RECV's and SEND's ISSUE and the
+    cycle from RUN to the first instruction take the place of the HALT's ISSUE). The core is
+    busy from RUN to its `done`."""
     cfg = _cfg()
     tree = _tree(0, (3, 2), [20, 16, 4])
     program = sum(isa.cycles(i, 8) for i in mlp_program([20, 16, 4], 8))
     assert tree.program_cycles == program
     res = simulate_system(cfg, SystemWorkload((tree,), ((0,),)), [0], TABLE)
     rec = res.records[0]
-    assert rec.latency_cycles == 5 * HOP + EJECT + 3 + program + 5 * HOP + EJECT + 1
-    assert rec.network_wait_cycles == 0 and rec.cores_woken == 0
-    assert rec.bytes_moved["flit_hops"] == 4 * 5 + 2 * 5
+    assert noc.header_latency_cycles(noc.HOST, (3, 2)) == 5 * HOP + EJECT
+    assert rec.latency_cycles == _alone(noc.HOST, (3, 2), 20) + program + _alone((3, 2),
+                                                                                 noc.HOST, 4)
+    busy = 1 + _alone(noc.HOST, (3, 2), 20) + program + isa.ISSUE_CYCLES + 2
+    assert res.core_busy_cycles[2, 3] == busy and res.core_busy_cycles.sum() == busy
+    assert rec.cores_woken == 0 and res.network["waited_packets"] == 0
+    assert res.network["host_packets"] == res.network["packets"] == 2
+    assert rec.bytes_moved["flit_hops"] == 4 * 5 + 2 * 5 == res.network["flit_hops"]
     e = SystemEnergies.of(cfg, TABLE)
     assert rec.energy_pj["network"] == pytest.approx(e.packet_pj(4, 5) + e.packet_pj(2, 5))
-    assert rec.energy_pj["leakage"] == pytest.approx(program * e.core.leakage_pj_per_cycle)
+    assert rec.energy_pj["leakage"] == pytest.approx(busy * e.core.leakage_pj_per_cycle)
     assert rec.energy_pj["dram"] == 0 and rec.energy_pj["wakeup"] == 0
     assert rec.weight_bytes_touched == tree.weight_bytes
-    assert res.core_busy_cycles[2, 3] == program and res.core_busy_cycles.sum() == program
+    assert res.plan == {"passes": 1, "converged": 1}
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_latencies_are_the_exact_models_under_contention(seed: int) -> None:
+    """Sixteen trees, 40 requests of three trees arriving close together (packets wait for
+    cores and links): every request's end is the one `run_timed_requests` gives for the same
+    requests (the host-port model the RTL replays), and the packets that waited are its."""
+    cfg = _cfg(gate_after_idle_cycles=1 << 30)
+    rng = np.random.default_rng(seed)
+    trees = tuple(_tree(i, (i % 4, i // 4), [int(rng.integers(8, 64)), 16, 4])
+                  for i in range(16))
+    reqs = tuple(tuple(int(t) for t in rng.choice(16, 3, replace=False)) for _ in range(40))
+    arrivals = sorted(int(a) for a in rng.integers(0, 1500, 40))
+    res = simulate_system(cfg, SystemWorkload(trees, reqs), arrivals, TABLE)
+    calls = [HostRequest(at, tuple(
+        TreeCall(trees[t].core_xy, 0, np.zeros((isa.words_for(trees[t].input_bytes, 8), 8),
+                                               np.uint8), trees[t].served_programs(8)[0][1])
+        for t in sel)) for at, sel in zip(arrivals, reqs, strict=True)]
+    outcomes, run = run_timed_requests(cfg, calls)
+    assert [r.end_cycle for r in res.records] == [o.done_cycle for o in outcomes]
+    assert res.network["waited_packets"] == run.host_packets_waited > 0
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -76,23 +112,25 @@ def test_program_cycles_equal_the_golden_model(seed: int) -> None:
 
 
 def test_requests_to_one_core_queue_fifo() -> None:
-    """Two requests for the same tree at cycle 0: the second input packet waits 4 cycles on
-    the host port (4 flits), then waits for the core until the first program ends."""
+    """Two requests for the same tree at cycle 0: the second RUN is taken the cycle after
+    the first run's `done`, and only then does the host send its input: it ends one busy
+    run after the first."""
     cfg = _cfg()
     tree = _tree(0, (1, 0), [20, 16, 4])
-    p = tree.program_cycles
+    one = simulate_system(cfg, SystemWorkload((tree,), ((0,),)), [0], TABLE)
     res = simulate_system(cfg, SystemWorkload((tree,), ((0,), (0,))), [0, 0], TABLE)
     first, second = res.records
-    assert first.latency_cycles == HOP + EJECT + 3 + p + HOP + EJECT + 1
-    # Second: input delivered at 4 + HOP + EJECT + 3 (before the first ends), runs at
-    # HOP + EJECT + 3 + p.
-    assert second.end_cycle == HOP + EJECT + 3 + 2 * p + HOP + EJECT + 1
-    assert res.core_busy_cycles[0, 1] == 2 * p
+    busy = int(one.core_busy_cycles.sum())
+    assert first.end_cycle == one.records[0].end_cycle
+    assert second.end_cycle == first.end_cycle + busy
+    assert res.core_busy_cycles[0, 1] == 2 * busy
 
 
 def test_paged_trees_load_from_dram_and_queue_on_the_channel() -> None:
-    """Two paged trees on different cores, requested at cycle 0: each needs its weights
-    from DRAM; the second read queues behind the first's transfer."""
+    """Two paged trees on different cores, requested at cycle 0: each core's weights are
+    paged from cycle 0 (the core is free), both reads are issued in the same cycle, so the
+    second queues behind the first's transfer; the request packets and weight packets count
+    in the traffic."""
     cfg = _cfg()
     trees = (_tree(0, (1, 0), [64, 64, 8], resident=False),
              _tree(1, (2, 0), [64, 64, 8], resident=False))
@@ -101,15 +139,9 @@ def test_paged_trees_load_from_dram_and_queue_on_the_channel() -> None:
     wb = trees[0].weight_bytes
     ch = DramChannel.of(cfg)
     assert res.dram["reads"] == 2 and res.dram["bytes"] == 2 * wb
-    # Inputs are 64 bytes = 9 flits. Tree 0's is written on core (1, 0) (1 hop) at
-    # 2 + 2 + 8 = 12; tree 1's gets the host port at 9 and is written on core (2, 0) (2
-    # hops) at 9 + 6 + 8 = 23. Each core then has the host send a read request (3 flits)
-    # to the DRAM port (nfcore.sim.system.paging): tree 0's waits for the host port until 18 and
-    # its tail reaches the DRAM port at 18 + 2 + 2 = 22, which issues the read; it holds
-    # the channel for transfer_cycles(wb) = 102 cycles. Tree 1's request, sent at 23,
-    # issues at 27 and waits until 22 + 102.
     assert ch.transfer_cycles(wb) == 102
-    assert rec.dram_queue_cycles == 22 + 102 - 27
+    assert rec.dram_queue_cycles == 102
+    assert res.network["packets"] == 4 + 2 * 2
     e = SystemEnergies.of(cfg, TABLE)
     assert rec.energy_pj["dram"] == pytest.approx(2 * wb * e.dram_pj_per_byte)
     assert rec.bytes_moved["dram"] == 2 * wb
@@ -130,21 +162,22 @@ def test_power_states_wake_up_and_accounting() -> None:
     assert r1.latency_cycles == r0.latency_cycles + 20
     e = SystemEnergies.of(cfg, TABLE)
     assert r1.energy_pj["wakeup"] == pytest.approx(e.wakeup_pj)
-    assert r1.energy_pj["leakage"] == pytest.approx((p + 20) * e.core.leakage_pj_per_cycle)
-    # One core with a tree, 15 without. Its cycles: active = 2p + 20; gated from end0 + 100
-    # to the start of request 1's job, 10,000 + EJECT + 2 (its 16-byte input is 3 flits, 0
-    # hops); idle = the rest of the span.
+    # One core with a tree, 15 without. Each run holds it `busy` cycles (RUN to `done`),
+    # request 1's 20 more (waking). Gated from 100 cycles after run 0's `done` + 1 to
+    # request 1's arrival; idle the rest of the span.
+    busy = (r0.energy_pj["leakage"] / e.core.leakage_pj_per_cycle)
+    assert busy == pytest.approx(round(busy)) and round(busy) > p
+    busy = round(busy)
+    assert r1.energy_pj["leakage"] == pytest.approx((busy + 20) * e.core.leakage_pj_per_cycle)
     span = res.span_cycles
-    # The core finished before the 2-flit output packet (0 hops): EJECT + 1 cycles.
-    end0 = r0.end_cycle - (EJECT + 1)
-    gated = 10_000 + EJECT + 2 - (end0 + 100)
-    assert res.power_cycles == {"active": 2 * p + 20, "gated": gated,
-                                "idle": span - (2 * p + 20) - gated, "off": 15 * span}
+    gated = 10_000 - (busy + 100)
+    assert res.power_cycles == {"active": 2 * busy + 20, "gated": gated,
+                                "idle": span - (2 * busy + 20) - gated, "off": 15 * span}
     assert res.wakes == 1
     assert res.idle_leakage_pj == pytest.approx(
         res.power_cycles["idle"] * e.core.leakage_pj_per_cycle
         + gated * e.gated_leakage_pj_per_cycle)
-    assert res.idle_silicon_fraction == pytest.approx(1 - (2 * p + 20) / (16 * span))
+    assert res.idle_silicon_fraction == pytest.approx(1 - (2 * busy + 20) / (16 * span))
 
 
 def test_gating_without_retention_reloads_weights() -> None:

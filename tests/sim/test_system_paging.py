@@ -1,4 +1,4 @@
-"""The system model's paging path (`nfcore.sim.system.paging`): without contention it takes
+"""The system model's paging (`nfcore.sim.system.paging`): it takes
 exactly `nfcore.sim.system.dram.page_timeline`'s cycles, which are the RTL's (the file
 `sim_build/<PAGING_CYCLES_FILE>` that `sim_tests/test_paging_rtl.py` writes; when it is
 absent this module runs that test itself, so the comparison never skips), and
@@ -12,15 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import simpy
 
 from nfcore.arch import noc
 from nfcore.config import DramConfig, MeshConfig, NFCoreConfig
 from nfcore.sim.cost.energy import EnergyTable
-from nfcore.sim.net.oneshot import Network
 from nfcore.sim.system.dram import DramChannel, page_timeline
 from nfcore.sim.system.model import simulate_system
-from nfcore.sim.system.paging import PAGING_CYCLES_FILE, Paging, page_weights
+from nfcore.sim.system.paging import PAGING_CYCLES_FILE, Paging, page_core
 from nfcore.sim.system.workload import SystemWorkload, mlp_program, tree_from_program
 from sim_tests.tb.scenarios import SCENARIOS, rtl_key
 
@@ -29,39 +27,26 @@ SLOW = DramConfig(latency_ns=30.0, bandwidth_gbps=8.0)
 
 
 def _page(cfg: NFCoreConfig, core: tuple[int, int], words: int, start: int,
-          max_words: int = 1 << noc.LENGTH_BITS) -> tuple[Paging, Network]:
-    env = simpy.Environment()
-    net, dram = Network(cfg), DramChannel.of(cfg)
-    out: list[Paging] = []
-
-    def body() -> Any:
-        yield env.timeout(start)
-        out.append((yield from page_weights(
-            env, net, dram, cfg.core.lanes, net.core(core), words,
-            lambda s, d, f: net.send(s, d, f, int(env.now)), max_words)))
-
-    env.process(body())
-    env.run()
-    return out[0], net
+          max_words: int = 1 << noc.LENGTH_BITS) -> Paging:
+    return page_core(DramChannel.of(cfg), cfg.core.lanes, core, words, start, max_words)
 
 
 @pytest.mark.parametrize(("dram", "core", "words", "max_words"), [
     (DramConfig(), (3, 2), 175, 1024),
     (DramConfig(), (0, 0), 2500, 1024),  # three packets, the last partial
-    (DramConfig(), (1, 3), 175, 64),
     (SLOW, (3, 0), 300, 128),  # slower than a flit per cycle: gaps in the packets
-    (DramConfig(latency_ns=1.0, bandwidth_gbps=100000.0), (2, 2), 3000, 100),
 ])
-def test_page_weights_takes_page_timeline_cycles(dram: DramConfig, core: tuple[int, int],
-                                                 words: int, max_words: int) -> None:
+def test_page_core_takes_page_timeline_cycles_and_packets(dram: DramConfig, core: tuple[int, int],
+                                                          words: int, max_words: int) -> None:
     cfg = NFCoreConfig(mesh=MeshConfig(rows=4, cols=4), dram=dram)
     for start in (0, 37):
-        paged, net = _page(cfg, core, words, start, max_words)
+        paged = _page(cfg, core, words, start, max_words)
         chunks = noc.page_chunks(words, max_words)
         t = page_timeline(DramChannel.of(cfg), cfg.core.lanes, core, chunks, start)
-        assert paged.request_cycle == start and paged.packets == len(chunks)
-        assert paged.done_cycle == t.last_write_cycle, (paged, t.last_write_cycle)
-        assert net.wait_cycles == 0 and net.packets == 2 * len(chunks)
+        assert paged.request_cycle == start and paged.done_cycle == t.last_write_cycle
+        assert [f for k, f in paged.packets if k == "answer"] == [1 + n for n in chunks]
+        assert [f for k, f in paged.packets if k == "request"] == \
+            [noc.dram_request_flits(True)] * len(chunks)
 
 
 @pytest.fixture(scope="module")
@@ -102,16 +87,17 @@ def test_paging_cycles_equal_the_rtl(rtl: dict[str, Any]) -> None:
         cfg = dataclasses.replace(base, dram=DramConfig(latency_ns=run["latency_ns"],
                                                         bandwidth_gbps=run["bandwidth_gbps"]))
         core = (rtl["dest"][0], rtl["dest"][1])
-        paged, _ = _page(cfg, core, run["words"], run["request_cycle"], max(run["chunks"]))
+        paged = _page(cfg, core, run["words"], run["request_cycle"], max(run["chunks"]))
         assert noc.page_chunks(run["words"], max(run["chunks"])) == run["chunks"]
         assert paged.paging_cycles == run["paging_cycles"], (name, paged, run)
         assert paged.done_cycle == run["last_write_cycle"], name
 
 
 def test_system_charges_a_paged_tree_its_paging_cycles() -> None:
-    """One request for a tree on core (3, 2): paged, it ends exactly `page_timeline`'s
-    paging cycles later than resident (the paging starts when the input has arrived), with
-    one DRAM read per packet and the request packets on the network."""
+    """One request for a tree on core (3, 2): paged, it ends `page_timeline`'s paging
+    cycles + 1 later than resident (the paging starts in the arrival cycle, the core free;
+    RUN is taken the cycle after the last word is written), with one DRAM read per packet
+    and the request and weight packets in the traffic."""
     cfg = NFCoreConfig.from_dict({"mesh": {"rows": 4, "cols": 4}})
     dims = [64, 128, 96, 8]
     table = EnergyTable.load("horowitz_45nm")
@@ -128,6 +114,6 @@ def test_system_charges_a_paged_tree_its_paging_cycles() -> None:
     assert len(chunks) > 1, chunks
     t = page_timeline(DramChannel.of(cfg), 8, (3, 2), chunks, 0)
     assert paged.records[0].latency_cycles == \
-        resident.records[0].latency_cycles + t.paging_cycles
+        resident.records[0].latency_cycles + t.paging_cycles + 1
     assert paged.dram["reads"] == len(chunks)
     assert paged.network["packets"] == resident.network["packets"] + 2 * len(chunks)

@@ -4,7 +4,7 @@ A *hop-byte* is one byte crossing one router-to-router link: a message of `b` by
 cores at (x1, y1) and (x2, y2) costs `b * (|x1 - x2| + |y1 - y2|)` (XY routing takes a
 shortest path, `noc.hops`); between the host port and the core at (x, y) it costs
 `b * noc.hops(noc.HOST_ROUTER, (x, y))`. Hops are counted as the system model's network
-counts them (`nfcore.sim.net.oneshot`): the injection and ejection links at either end are not
+counts them (`nfcore.sim.net.topology`): the injection and ejection links at either end are not
 hops, for host and core messages alike. Messages between parts on the same core cost
 nothing. Header flits and packetization are not counted (they scale bytes by a constant
 per message).

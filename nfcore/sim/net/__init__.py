@@ -1,13 +1,11 @@
-"""Network models of the mesh, from fastest to most detailed.
+"""Network models of the mesh: one family, all by the router RTL's rules.
 
-* `oneshot` (`Network`): per packet, analytic. A packet's route is walked when it is sent and
-  its links are reserved in the order packets are sent, with no SimPy events. The system
-  model (`nfcore.sim.system`: `make sim`, the sweep, the conductor) times every packet with
-  it, paging's included.
+* `topology` (`Network`): endpoints (cores, the host and DRAM ports), XY routes, and the
+  traffic counted on them (packets, hops, flit-hops, flits per router).
 * `worm` (`WormNetwork`): per packet, by the router RTL's rules (input FIFOs, output
   registers, wormhole locks, round robin, a destination holding its ejection port until it
   takes the packet), event-driven on output arbitrations. Equal to the RTL on every scenario
-  tested; about 40 times the CPU of `oneshot` per packet.
+  tested.
 * `array` (`run_array_model`): SEND/RECV programs on an array of cores, the host port's
   packets, a core RUN several times, by the router RTL's rules flit by flit in the compiled
   loop of `kernel` (numba; cycles in which nothing can move are skipped), then the golden
@@ -17,10 +15,9 @@
 * `dispatch` (`run_requests`, `run_timed_requests`): requests through the host port on
   `array` (the host's RUNs and input packets, results back to the host), with values or with
   a program's timing alone (`array.TimedProgram`); the RTL replays the same requests
-  (`sim_tests/test_host_replay_rtl.py`).
+  (`sim_tests/test_host_replay_rtl.py`). The system model (`nfcore.sim.system.model`, what
+  `make sim` reports) serves its requests this way.
 * `flit` (`run_array_flits`): the same programs stepped flit by flit, cycle by cycle, by the
   router RTL's rules: the slow reference, and what the RTL tests use to predict scratchpads
   under contention.
-* `check` (`check_network`): a system run's packets replayed through `oneshot` and `worm`;
-  the one-shot network's latency error against the RTL's rules (`make sim` reports it).
 """

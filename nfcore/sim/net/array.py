@@ -44,7 +44,7 @@ from nfcore.errors import ExecutionError
 from nfcore.golden.array import HostPacket
 from nfcore.golden.core import MAX_STEPS, CoreState
 from nfcore.sim.net import kernel
-from nfcore.sim.net.oneshot import Network
+from nfcore.sim.net.topology import Network
 
 Coord = tuple[int, int]
 Ints = npt.NDArray[np.int64]

@@ -1,8 +1,7 @@
 """The mesh as the router RTL moves packets, computed per packet, not stepped per cycle.
 
-`nfcore.sim.net.oneshot.Network` walks a whole route when a packet is sent and grants links in
-the order packets are sent. This model follows the rules of `nfcore.hdl.router` instead
-(the ones `nfcore.sim.net.flit` steps cycle by cycle), and gets the same cycles:
+This model follows the rules of `nfcore.hdl.router` (the ones `nfcore.sim.net.flit` steps
+cycle by cycle) on the routes of `nfcore.sim.net.topology`, and gets the same cycles:
 
 * every router input has a FIFO of `noc.ROUTER_FIFO_DEPTH` (D) flits, which takes a flit in
   a cycle only if it was not full at the start of the cycle; every output has a one-flit
@@ -34,7 +33,7 @@ computed as soon as what they depend on is known; every entry depends only on ea
 cycles, so they are known before they are due and the arbitrations come in cycle order
 (checked, not proven: equal to `nfcore.sim.net.flit` and the RTL on every scenario tested). The cost
 is a heap event per output a packet crosses plus a few Python passes over its flits and
-routers: about 40 times `oneshot.Network.send` (`benchmarks/bench_network_rules.py`).
+routers.
 """
 
 from __future__ import annotations
@@ -44,7 +43,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from nfcore.arch import noc
-from nfcore.sim.net.oneshot import Network, source_queues
+from nfcore.sim.net.topology import Network
 
 _OPPOSITE = {noc.Port.EAST: noc.Port.WEST, noc.Port.WEST: noc.Port.EAST,
              noc.Port.NORTH: noc.Port.SOUTH, noc.Port.SOUTH: noc.Port.NORTH}
@@ -393,30 +392,3 @@ class WormNetwork:
             if w.on_done is not None:
                 w.on_done(w, done)
 
-
-def send_in_order(net: Network, packets: list[tuple[int, int, int, int]]) -> list[int]:
-    """Tail cycle (taken at the destination) of each packet (ready cycle, src, dst,
-    flits), each source sending its packets one after the other in list order, every
-    destination taking at once (as `oneshot.send_in_order` assumes)."""
-    wn = WormNetwork(net, takes_at_once=frozenset(range(net.n_cores + 2)))
-    queue, pending = source_queues(packets)
-    done = [0] * len(packets)
-    while pending or wn.next_cycle() is not None:
-        due = wn.next_cycle()
-        if pending and (due is None or pending[0][0] <= due):
-            t, s, j = heapq.heappop(pending)
-            wn.advance(t - 1)  # all of cycle t is decided after this cycle's sends
-            i = queue[s][j]
-
-            def finished(w: Worm, c: int, i: int = i) -> None:
-                done[i] = c
-
-            def left(w: Worm, c: int, s: int = s, j: int = j) -> None:
-                if j + 1 < len(queue[s]):
-                    heapq.heappush(pending, (max(packets[queue[s][j + 1]][0], c), s, j + 1))
-
-            wn.send(s, packets[i][2], packets[i][3], t, on_free=left, on_done=finished)
-        else:
-            assert due is not None
-            wn.advance(due)
-    return done

@@ -1,10 +1,8 @@
-"""The SimPy system model: the workload (`workload`: `PlacedTree`, `SystemWorkload`), the
-chip serving it (`model.simulate_system`), weight paging (`paging`) and the DRAM channel
-(`dram`).
+"""The system model: the workload (`workload`: `PlacedTree`, `SystemWorkload`), the chip
+serving it (`model.simulate_system`), weight paging (`paging`) and the DRAM channel (`dram`).
 
-Every packet, the host's, the split trees' and paging's, is timed by the one-shot network
-`nfcore.sim.net.oneshot`; `nfcore.sim.net.check` measures its error against the router RTL's
-rules (`nfcore.sim.net.worm`) on a run's own packets. Cores run a program in one timeout of
-its contract cycles; a split tree runs stage by stage (its stages' SEND/RECV on the one-shot
-network, not on `nfcore.sim.net.array`).
+Requests go through the host port as the array RTL serves them (`nfcore.sim.net.dispatch`),
+timed by the exact model (`nfcore.sim.net.array` on `nfcore.sim.net.worm`): every tree's
+programs RECV their input, SEND between a split tree's cores and SEND the result to the
+host. The host's power gating and paging come before a core's RUN (`model`).
 """

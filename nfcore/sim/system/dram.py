@@ -26,8 +26,8 @@ one weight packet (`noc.WEIGHT_HEADER_FIELDS`) that the core writes to its weigh
 4. With nothing else in the way and the core idle, flit k is taken by the core (a payload
    word written) `noc.header_latency_cycles(DRAM, core)` after its injection.
 
-`page_timeline` evaluates 1-4 without contention; `nfcore.sim.system.model` runs the same steps
-with `nfcore.sim.net.oneshot.Network` carrying the packets (so with contention).
+`page_timeline` evaluates 1-4 with the channel's queueing and without contention on the mesh;
+`nfcore.sim.system.paging.page_core` gives the system model its paging by it.
 """
 
 from __future__ import annotations

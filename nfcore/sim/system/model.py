@@ -1,72 +1,82 @@
-"""A SimPy model of the whole chip serving a stream of requests over the mesh.
+"""The whole chip serving a stream of requests: the host's plan, run on the exact model.
 
-For each request (arriving by `arrivals`), the host sends the input vector, one packet per
-selected tree, through the host port to the tree's core; the core (FIFO, one job at a time)
-wakes if it was power-gated, loads the tree's weights from DRAM if they are not on it, runs
-the tree's program, and sends the output packet back to the host. A request is done when the
-host holds every selected tree's output.
+Requests are served as the chip serves them (`nfcore.sim.net.dispatch`): for each request, in
+arrival order, and each tree it selects, the host presents RUN to the tree's core (every
+core of a split tree's chain) over its `cmd` bus, and once the core has taken it sends the
+input packet through the host port; the tree's program RECVs it, runs, and SENDs its
+result to the host (`PlacedTree.served_programs`: the programs of
+`nfcore.compiler.lower.host_io`, as timing). A request is done in the cycle the host takes
+the tail of its last result. The cycles come from `nfcore.sim.net.array.run_array_model`
+on `nfcore.sim.net.worm` (the router RTL's rules: a packet for a core not yet in its RECV
+waits in the network, holding its links), the model the RTL array equals cycle for cycle
+(`tests/sim/test_array_agreement.py`, `sim_tests/test_host_replay_rtl.py`).
 
-* Cores: a program takes its `PlacedTree.program_cycles`, the sum of its instructions'
-  `isa.cycles` (the one timing contract); the per-instruction table is precomputed and the
-  run costs one SimPy timeout.
-* Split trees (`PlacedTree.stages`, a tree the compiler split over a chain of cores): the host
-  sends the input to the first stage's core; each stage runs its part's program on its core
-  (wake-up and weight load per core as above), its instructions between network operations
-  in one timeout; a SEND hands its packet to the network ISSUE cycles after it starts and
-  ends when its last flit is injected; a RECV takes its packet when the header is offered.
-  A later stage takes its core when its first packet arrives (`_Chip._stage_input`), so with no
-  contention each stage ends when the golden array says. The last stage sends the output
-  to the host. Energy is counted per stage: its events, packets, DRAM bytes, wake-ups, and
-  leakage over the cycles it held its core.
-* Network: `nfcore.sim.net.oneshot.Network` (analytic wormhole links, per-hop latency of
-  `nfcore.arch.noc`); every packet, paging's included, goes through it.
-* DRAM (`nfcore.sim.system.paging`): the host sends read requests to the DRAM port, the channel
-  (`dram.DramChannel`) answers each with a weight packet to the core, as the RTL does.
-* Power states per core: active while it holds a job (wake-up, weight load, program), idle
-  after, gated once idle for `power.gate_after_idle_cycles`. A job that finds its core gated
-  waits `power.wake_up_cycles` and pays one wake-up energy. If `power.gated_retains_sram` is
-  false, gating loses the core's weights: they are reloaded from DRAM on the next job. All
-  cores start idle at cycle 0 with their resident trees loaded; a core keeps one paged tree
-  (the last loaded) besides its resident ones.
+Around that the host does what the array leaves to it (`_Chip._plan`), per RUN of a core
+(a *visit*):
 
-Energy of a request is its events (trees' programs and the host I/O writes and reads of the
-scratchpad), its packets, its DRAM bytes, the wake-ups it caused, and the leakage of its cores
-over the cycles it held them (`EnergyTally`, `ByteTally`). Leakage of idle and gated silicon
-is a run-level figure (`SystemResult.idle_leakage_pj`).
+* Power states: a core is active from the cycle it starts a visit (waking, paging or
+  running) to the cycle after its program's `done`, idle after, gated once idle for
+  `power.gate_after_idle_cycles` (the host SLEEPs it). A visit whose RUN is presented to a
+  gated core starts `power.wake_up_cycles` later (the RTL's wake-up contract) and pays one
+  wake-up energy; if `power.gated_retains_sram` is false, gating loses the core's weights.
+  All cores start idle at cycle 0 with their resident trees loaded; a core keeps one paged
+  tree (the last loaded) besides its resident ones.
+* Paging: a visit whose tree is not on its core first pages its weights from DRAM
+  (`nfcore.sim.system.paging.page_core`: request packets to the DRAM port, the channel's
+  queueing, weight packets back, by the one paging formula of `dram.page_timeline`), from
+  the cycle the core is free, and only then takes the tree's RUN. In the exact run this is
+  a RUN of a program of that many local cycles before the tree's RUN (`_prep_program`), so
+  the core is busy and the input packet is not sent until the weights are in. The paging
+  packets are counted in the traffic and energy but do not take part in the exact
+  network (an assumption: the mesh is taken as free for them).
 
-`simulate_system` builds a `_Chip` (the SimPy environment, network, DRAM channel and one
-`CoreServer` per core in use) whose processes are the host (`_host`), a single-core tree's job
-(`_job`), a split tree's stage (`_stage`), and the wake-up and paging a job does first
-(`_prepare`, `_load`); a `_Request` collects one request's cycles, energy and bytes.
+Whether a visit finds its core gated and when its paging starts depend on when the core's
+previous visit ended, which the exact run gives. The plan is therefore made from the
+previous run's cycles (the first from the programs' cycles with no waits) and run again
+until it does not change, at most `MAX_PLAN_PASSES` times (`SystemResult.plan` says how
+many and whether it converged); what is reported is the last exact run of a plan.
+
+Energy of a request is its trees' events (programs and the host I/O of inputs and
+outputs), its packets (inputs, results, a split tree's packets, paging's), its DRAM bytes,
+the wake-ups it caused, and the leakage of its cores over the cycles it held them
+(`EnergyTally`, `ByteTally`). Leakage of idle and gated silicon is a run-level figure
+(`SystemResult.idle_leakage_pj`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Sequence
-from dataclasses import dataclass, field
-from functools import partial
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import simpy
 from tqdm import tqdm
 
-from nfcore.arch import isa, noc
+from nfcore.arch import isa
 from nfcore.config import NFCoreConfig
+from nfcore.golden.core import CoreState
 from nfcore.sim.core import SimError
 from nfcore.sim.cost.energy import EnergyTable
 from nfcore.sim.cost.events import component_energy_pj, host_io_events
 from nfcore.sim.cost.system_energy import SYSTEM_COMPONENTS, SystemEnergies
 from nfcore.sim.cost.system_energy import leakage_pj_from_state_cycles as _leakage_pj
-from nfcore.sim.net.oneshot import Delivery, Network
+from nfcore.sim.net.array import ArrayModelResult, TimedProgram, run_array_model
+from nfcore.sim.net.dispatch import HostRequest, RequestOutcome, TreeCall, collect, dispatch
+from nfcore.sim.net.topology import Network
 from nfcore.sim.system.dram import DramChannel
-from nfcore.sim.system.paging import page_weights
-from nfcore.sim.system.workload import PlacedTree, StageSpec, SystemWorkload
+from nfcore.sim.system.paging import Paging, page_core
+from nfcore.sim.system.workload import PlacedTree, SystemWorkload
+
+Coord = tuple[int, int]
 
 BYTE_KINDS = ("weight_sram", "activations", "flit_hops", "dram")
 """Kinds of bytes moved a record counts: weight SRAM bytes read and written, scratchpad bytes
 read and written, flit-hops (flits times hops, not bytes), DRAM bytes read."""
+
+MAX_PLAN_PASSES = 4
+"""Exact runs at most per simulation while the host's plan changes (an assumption: enough
+in every run measured; `SystemResult.plan` reports it)."""
 
 
 @dataclass
@@ -84,7 +94,6 @@ class SystemRecord:
     bytes_moved: dict[str, int]
     weight_bytes_touched: int
     """Weight bytes of the trees it ran: what a weight-stationary chip must read."""
-    network_wait_cycles: int
     dram_queue_cycles: int
 
     @property
@@ -94,21 +103,6 @@ class SystemRecord:
     def to_dict(self) -> dict[str, Any]:
         return {**self.__dict__, "trees": list(self.trees),
                 "energy_pj_total": self.energy_pj_total}
-
-
-@dataclass
-class CoreServer:
-    """One core as the system model serves jobs on it: its queue (`resource`, one job at a
-    time), the trees whose weights are on it, its power-state history."""
-
-    resource: simpy.Resource
-    loaded: set[int]
-    paged: int | None = None
-    last_end: int = 0
-    busy_starts: list[int] = field(default_factory=list)
-    busy_ends: list[int] = field(default_factory=list)
-    wakes: int = 0
-    gated_cycles: int = 0
 
 
 @dataclass
@@ -134,11 +128,13 @@ class SystemResult:
     idle_leakage_pj: float
     """Leakage of idle and gated cores over the span (not in any record)."""
     network: dict[str, int]
+    """Traffic of the run (`network_stats`)."""
     dram: dict[str, float]
     energies: SystemEnergies
     clock_hz: float
-    packets: list[tuple[int, int, int, int]] = field(default_factory=list)
-    """Every packet sent, in send order: (cycle, source, destination, flits) (`Network.trace`)."""
+    plan: dict[str, int]
+    """How the host's plan was reached (`_Chip.run`): `passes` (exact runs made),
+    `converged` (1 if the last plan equals the one its run implies, else 0)."""
 
     @property
     def utilization(self) -> npt.NDArray[np.float64]:
@@ -183,14 +179,7 @@ def simulate_system(cfg: NFCoreConfig, workload: SystemWorkload, arrivals: Seque
         raise SimError("arrival cycles must be >= 0 and non-decreasing")
     table = table or EnergyTable.load(cfg.technology.energy_table)
     energies = SystemEnergies.of(cfg, table)
-    chip = _Chip(cfg, workload, arrivals, energies)
-    bar = tqdm(total=len(workload.requests), desc=desc, unit="req", disable=not progress)
-    chip.on_record = lambda _: bar.update()
-    try:
-        records = chip.run()
-    finally:
-        bar.close()
-    return _result(cfg, records, chip.cores, chip.net, chip.dram, energies)
+    return _Chip(cfg, workload, arrivals, energies).run(progress, desc)
 
 
 @dataclass(slots=True)
@@ -233,319 +222,297 @@ class ByteTally:
         return {k: getattr(self, k) for k in BYTE_KINDS}
 
 
-@dataclass(slots=True)
-class _Request:
-    """What one request has cost so far, while its trees run."""
-
-    rid: int
-    pending: int
-    """Jobs (one per single-core tree, one per stage of a split tree) not yet ended."""
-    energy: EnergyTally = field(default_factory=EnergyTally)
-    moved: ByteTally = field(default_factory=ByteTally)
-    end: int = 0
-    woken: int = 0
-    network_wait: int = 0
-    dram_wait: int = 0
-
-
 @dataclass(frozen=True, slots=True)
 class _TreeCosts:
-    """Per tree, what every run of it needs: endpoints, packet sizes, energy and bytes."""
+    """Per tree, what every run of it costs besides its cores' cycles: its program's events
+    and the host I/O (no leakage: that is charged over the cycles its cores are held), and
+    its own packets (input, result, and a split tree's packets between its cores)."""
 
-    parts: tuple[tuple[int, int], ...]
-    """(core endpoint, weight bytes) of every core it occupies (one unless split)."""
-    core: int
-    """Endpoint of its (first) core: where the host sends the input."""
-    in_flits: int
-    out_flits: int
     run_energy: EnergyTally
-    """Its program's events and the host I/O of one run (no leakage: that is charged over
-    the cycles its cores are held)."""
     act_bytes: int
     weight_read_bytes: int
+    network_pj: float
+    flit_hops: int
 
     @staticmethod
-    def of(tree: PlacedTree, net: Network, lanes: int, energies: SystemEnergies
-           ) -> _TreeCosts:
+    def of(tree: PlacedTree, net: Network, lanes: int, energies: SystemEnergies) -> _TreeCosts:
         ev = tree.events + host_io_events(tree.input_bytes, tree.output_bytes, lanes)
         comp = component_energy_pj(ev, energies.core)
-        parts = tuple((net.core(xy), nbytes) for xy, nbytes in tree.parts())
+        programs = tree.served_programs(lanes)
+        # The input packet from the host, then every SEND of its cores' programs.
+        first_core, first_program = programs[0]
+        first_recv = first_program.steps[0][1]
+        assert first_recv is not None and first_recv.op is isa.Opcode.RECV
+        packets = [(isa.HEADER_FLITS + first_recv.n, net.hops(net.host, net.core(first_core)))]
+        for xy, prog in programs:
+            for _, instr in prog.steps:
+                if instr is not None and instr.op is isa.Opcode.SEND:
+                    dst = net.host if instr.to_host else net.core((instr.dest_x, instr.dest_y))
+                    packets.append((isa.HEADER_FLITS + instr.n, net.hops(net.core(xy), dst)))
         return _TreeCosts(
-            parts=parts, core=parts[0][0],
-            in_flits=noc.packet_flits(tree.input_bytes, lanes),
-            out_flits=noc.packet_flits(tree.output_bytes, lanes),
             run_energy=EnergyTally(mac=comp["mac"], weight_sram=comp["weight_sram"],
                                    act_sram=comp["act_sram"], control=comp["control"]),
             act_bytes=(ev.act_word_reads + ev.act_word_writes) * lanes + ev.act_byte_writes,
-            weight_read_bytes=ev.weight_word_reads * lanes)
+            weight_read_bytes=ev.weight_word_reads * lanes,
+            network_pj=sum(energies.packet_pj(f, h) for f, h in packets),
+            flit_hops=sum(f * h for f, h in packets))
 
 
-def _lead_cycles(stage: StageSpec) -> int:
-    """Cycles from a stage's start to the cycle its first RECV is ready for a header."""
-    lead = isa.ISSUE_CYCLES
-    for step in stage.steps:
-        if step.kind == "recv":
-            break
-        lead += step.cycles
-    return lead
+@dataclass(frozen=True, slots=True)
+class _Visit:
+    """One RUN of one core for one tree a request selects, in the order the host presents
+    them (request, then call, then chain order, as `nfcore.sim.net.dispatch` does)."""
+
+    rid: int
+    tid: int
+    core: Coord
+    arrival: int
+    weight_bytes: int
+    """Weight bytes of the tree's part on this core."""
+    program: TimedProgram
+    nominal_cycles: int
+    """Cycles of its program with no waits."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Prep:
+    """What the host does before a visit's RUN: wake its core, page its weights."""
+
+    woken: bool
+    paging: Paging | None
+
+
+def _prep_program(paging_cycles: int) -> TimedProgram:
+    """A program that holds its core for `paging_cycles` from the cycle its RUN is taken to
+    the cycle before the next RUN can be taken (`done` + 1): local cycles, then HALT."""
+    halt = isa.cycles(isa.halt(), 1)
+    local = paging_cycles - halt
+    return TimedProgram(((local, None), (halt, isa.halt())) if local > 0 else
+                        ((halt, isa.halt()),))
 
 
 class _Chip:
-    """One `simulate_system` run: the SimPy environment, the network, DRAM and cores, and the
-    processes of the host (`_host`), of a single-core tree (`_job`), of a split tree's stage
-    (`_stage`) and of weight paging (`_prepare`, `_load`)."""
+    """One `simulate_system` run: the visits of every core, the host's plan for them
+    (`_plan`), its exact run (`_run_plan`) and what the records and result take from it."""
 
     def __init__(self, cfg: NFCoreConfig, workload: SystemWorkload, arrivals: Sequence[int],
                  energies: SystemEnergies) -> None:
-        self.cfg, self.workload, self.arrivals, self.energies = cfg, workload, arrivals, energies
-        self.lanes = cfg.core.lanes
-        self.net = Network(cfg)
-        self.net.trace = []
-        self.dram = DramChannel.of(cfg)
-        self.env = simpy.Environment()
-        self.trees = workload.trees
-        self.costs = [_TreeCosts.of(t, self.net, self.lanes, energies) for t in self.trees]
-        self.cores: dict[int, CoreServer] = {}
-        for tid, (t, costs) in enumerate(zip(self.trees, self.costs, strict=True)):
-            for ci, _ in costs.parts:
-                c = self.cores.setdefault(ci, CoreServer(simpy.Resource(self.env, 1), set()))
-                if t.resident:
-                    c.loaded.add(tid)
-        self.records: list[SystemRecord | None] = [None] * len(workload.requests)
-        self.on_record: Callable[[SystemRecord], None] = lambda _: None
-
-    def run(self) -> list[SystemRecord]:
-        self.env.process(self._host())
-        self.env.run()
-        done = [r for r in self.records if r is not None]
-        if len(done) != len(self.records):  # pragma: no cover - every process runs to its end
-            raise SimError(f"{len(self.records) - len(done)} requests did not complete")
-        return done
-
-    def _host(self) -> Generator[simpy.Event, Any, None]:
-        env = self.env
-        for rid, (at, sel) in enumerate(zip(self.arrivals, self.workload.requests,
-                                            strict=True)):
-            if at > env.now:
-                yield env.timeout(at - env.now)
-            # A split tree's stages each report their end; its last returns the output.
-            req = _Request(rid, sum(max(1, len(self.trees[tid].stages)) for tid in sel))
+        self.cfg, self.workload, self.energies = cfg, workload, energies
+        self.arrivals = [int(a) for a in arrivals]
+        lanes = cfg.core.lanes
+        self.topology = Network(cfg)
+        trees = workload.trees
+        served = [t.served_programs(lanes) for t in trees]
+        self.costs = [_TreeCosts.of(t, self.topology, lanes, energies) for t in trees]
+        payloads = [np.zeros((isa.words_for(t.input_bytes, lanes), lanes), np.uint8)
+                    for t in trees]
+        self.visits: list[_Visit] = []
+        self.by_core: dict[Coord, list[int]] = {}
+        requests = []
+        for rid, (at, sel) in enumerate(zip(self.arrivals, workload.requests, strict=True)):
+            calls = []
             for tid in sel:
-                stages = self.trees[tid].stages
-                if stages:
-                    inboxes = [simpy.Store(env) for _ in stages]
-                    for k in range(len(stages)):
-                        env.process(self._stage(req, tid, k, inboxes))
-                else:
-                    env.process(self._job(req, tid))
+                parts = dict(trees[tid].parts())
+                for xy, prog in served[tid]:
+                    self.by_core.setdefault(xy, []).append(len(self.visits))
+                    self.visits.append(_Visit(rid, tid, xy, at, parts[xy], prog,
+                                              sum(c for c, _ in prog.steps)))
+                cores = [xy for xy, _ in served[tid]]
+                calls.append(TreeCall(cores[0], 0, payloads[tid], chain=tuple(cores[1:])))
+            requests.append(HostRequest(at, tuple(calls)))
+        self.requests = requests
+        _, self.host_in, self.host_gates = dispatch(requests)
+        self.resident: dict[Coord, set[int]] = {}
+        """The trees resident on each core that holds a tree (the cores not off)."""
+        for t in trees:
+            for xy, _ in t.parts():
+                self.resident.setdefault(xy, set()).update({t.tree_id} if t.resident else ())
 
-    def _deliver(self, req: _Request, src: int, dst: int, flits: int) -> Delivery:
-        """Send a packet now, charging it to `req`."""
-        d = self.net.send(src, dst, flits, int(self.env.now))
-        req.energy.network += self.energies.packet_pj(flits, d.hops)
-        req.moved.flit_hops += flits * d.hops
-        req.network_wait += d.wait_cycles
-        return d
+    def run(self, progress: bool, desc: str) -> SystemResult:
+        """Plan, run exactly, plan again from the run's cycles, until the plan holds."""
+        done: list[int] | None = None
+        plan: list[_Prep] = []
+        passes = 0
+        with tqdm(total=MAX_PLAN_PASSES, desc=desc, unit="pass", disable=not progress) as bar:
+            while True:
+                new, dram = self._plan(done)
+                if new == plan or passes == MAX_PLAN_PASSES:
+                    break
+                plan, plan_dram = new, dram
+                outcomes, run, main = self._run_plan(plan)
+                done = [run.runs[v.core][main[j]][1] for j, v in enumerate(self.visits)]
+                passes += 1
+                bar.update()
+        return self._result(outcomes, run, main, plan, plan_dram,
+                            {"passes": passes, "converged": int(new == plan)})
 
-    def _packet(self, req: _Request, src: int, dst: int, flits: int) -> int:
-        """`_deliver`, returning the cycle the packet's tail is delivered."""
-        return self._deliver(req, src, dst, flits).done_cycle
+    def _plan(self, done: list[int] | None) -> tuple[list[_Prep], DramChannel]:
+        """The host's decisions for every visit, given each visit's `done` cycle in the last
+        exact run (None: each as if it started when its core was free and did not wait)."""
+        power, wake = self.cfg.power, self.cfg.power.wake_up_cycles
+        woken = [False] * len(self.visits)
+        pages: list[tuple[int, int]] = []  # (start cycle, visit)
+        for core, order in self.by_core.items():
+            loaded, paged = set(self.resident[core]), None
+            free = 0  # first cycle the core is free again (after the last visit's done)
+            for j in order:
+                v = self.visits[j]
+                woken[j] = gated = v.arrival > free + power.gate_after_idle_cycles
+                if gated and not power.gated_retains_sram:
+                    loaded.clear()
+                    paged = None
+                start = max(v.arrival + wake * gated, free)
+                if v.tid not in loaded:
+                    pages.append((start, j))
+                    if not self.workload.trees[v.tid].resident:
+                        loaded.discard(paged)
+                        paged = v.tid
+                    loaded.add(v.tid)
+                free = (done[j] if done is not None else start + v.nominal_cycles) + 1
+        dram = DramChannel.of(self.cfg)
+        paging: dict[int, Paging] = {}
+        for start, j in sorted(pages):
+            v = self.visits[j]
+            paging[j] = page_core(dram, self.cfg.core.lanes, v.core,
+                                  -(-v.weight_bytes // self.cfg.core.lanes), start)
+        return [_Prep(w, paging.get(j)) for j, w in enumerate(woken)], dram
 
-    def _job(self, req: _Request, tid: int) -> Generator[simpy.Event, Any, None]:
-        """A single-core tree: input packet, its core's turn, wake-up and weight load if
-        needed, its program in one timeout, output packet."""
-        env, tree, costs = self.env, self.trees[tid], self.costs[tid]
-        ci = costs.core
-        core = self.cores[ci]
-        yield env.timeout(self._packet(req, self.net.host, ci, costs.in_flits) - env.now)
-        with core.resource.request() as turn:
-            yield turn
-            start = int(env.now)
-            yield from self._prepare(req, tid, ci, tree.weight_bytes)
-            yield env.timeout(tree.program_cycles)
-            self._release(req, core, start)
-        req.end = max(req.end, self._packet(req, ci, self.net.host, costs.out_flits))
-        self._part_done(req)
+    def _run_plan(self, plan: list[_Prep]
+                  ) -> tuple[list[RequestOutcome], ArrayModelResult, list[int]]:
+        """The exact run of `plan`: each request's outcome, the run, and each visit's index
+        among its core's runs (a paging visit is preceded by its `_prep_program` RUN)."""
+        wake = self.cfg.power.wake_up_cycles
+        runs: dict[Coord, list[int | tuple[int, TimedProgram]]] = {}
+        main = [0] * len(self.visits)
+        for core, order in self.by_core.items():
+            entries = runs[core] = []
+            for j in order:
+                v, prep = self.visits[j], plan[j]
+                present = v.arrival + wake * prep.woken
+                if prep.paging is not None:
+                    entries.append((present, _prep_program(prep.paging.paging_cycles)))
+                main[j] = len(entries)
+                entries.append((present, v.program))
+        # The k-th call a core is presented is its k-th visit (the dispatch's order).
+        nth = {core: [main[j] for j in order] for core, order in self.by_core.items()}
+        gates = [None if g is None else nth[hp.dest][g]
+                 for hp, g in zip(self.host_in, self.host_gates, strict=True)]
+        cores = {c: CoreState(self.cfg.core) for c in runs}
+        run = run_array_model(self.cfg, cores, host_in=self.host_in, runs=runs,
+                              host_after_run=gates)
+        return collect(self.requests, run.host_out), run, main
 
-    def _stage(self, req: _Request, tid: int, k: int, inboxes: list[simpy.Store]
-               ) -> Generator[simpy.Event, Any, None]:
-        """Stage k of split tree `tid`: its part's program on its chain core, once its input
-        is in (`_stage_input`). The last stage sends the output to the host."""
-        env, tree, costs = self.env, self.trees[tid], self.costs[tid]
-        ci = costs.parts[k][0]
-        core = self.cores[ci]
-        offers = yield from self._stage_input(req, tid, k, inboxes)
-        with core.resource.request() as turn:
-            yield turn
-            start = int(env.now)
-            yield from self._prepare(req, tid, ci, tree.stages[k].weight_bytes)
-            yield from self._stage_steps(req, tid, k, inboxes, offers)
-            self._release(req, core, start)
-        if k == len(tree.stages) - 1:
-            req.end = max(req.end, self._packet(req, ci, self.net.host, costs.out_flits))
-        self._part_done(req)
+    def _result(self, outcomes: list[RequestOutcome], run: ArrayModelResult, main: list[int],
+                plan: list[_Prep], dram: DramChannel, how: dict[str, int]) -> SystemResult:
+        """Records, power states, energy and traffic of the last exact run."""
+        cfg, e = self.cfg, self.energies
+        gate_after, wake = cfg.power.gate_after_idle_cycles, cfg.power.wake_up_cycles
+        net = run.network
+        n = len(self.requests)
+        energy = [EnergyTally() for _ in range(n)]
+        moved = [ByteTally() for _ in range(n)]
+        woken = [0] * n
+        dram_wait = [0] * n
+        rows, cols = cfg.mesh.rows, cfg.mesh.cols
+        busy = np.zeros(rows * cols, dtype=np.int64)
+        starts, ends = [], []
+        states = {"active": 0, "idle": 0, "gated": 0, "off": 0}
+        span = max((o.done_cycle for o in outcomes), default=0)
+        idle_pj = 0.0
+        for core in self.resident:
+            order = self.by_core.get(core, [])
+            core_runs = run.runs.get(core, [])
+            free = 0
+            active = gated = 0
+            for j in order:
+                v, prep = self.visits[j], plan[j]
+                first = core_runs[main[j] - (prep.paging is not None)][0]
+                start = first - wake * prep.woken
+                end = core_runs[main[j]][1] + 1
+                if prep.woken:
+                    gated += max(0, start - (free + gate_after))
+                    woken[v.rid] += 1
+                    energy[v.rid].wakeup += e.wakeup_pj
+                if prep.paging is not None:
+                    self._charge_paging(energy[v.rid], moved[v.rid], net, v, prep.paging)
+                    dram_wait[v.rid] += prep.paging.dram_queue_cycles
+                energy[v.rid].leakage += (end - start) * e.core.leakage_pj_per_cycle
+                active += end - start
+                starts.append(start)
+                ends.append(end)
+                free = end
+            gated += max(0, span - (free + gate_after))
+            busy[net.core(core)] = active
+            idle = span - active - gated
+            states["active"] += active
+            states["idle"] += idle
+            states["gated"] += gated
+            idle_pj += _leakage_pj(e, {core: {"active_cycles": 0, "idle_cycles": idle,
+                                              "gated_cycles": gated, "wakes": 0}})
+        states["off"] = (rows * cols - len(self.resident)) * span
+        records = []
+        for rid, (out, sel) in enumerate(zip(outcomes, self.workload.requests, strict=True)):
+            for tid in sel:
+                costs = self.costs[tid]
+                energy[rid].add(costs.run_energy)
+                energy[rid].network += costs.network_pj
+                moved[rid].flit_hops += costs.flit_hops
+                moved[rid].weight_sram += costs.weight_read_bytes
+                moved[rid].activations += costs.act_bytes
+            arrived = self.arrivals[rid]
+            records.append(SystemRecord(
+                request_id=rid, trees=tuple(sel), arrival_cycle=arrived,
+                end_cycle=out.done_cycle, latency_cycles=out.done_cycle - arrived,
+                latency_s=(out.done_cycle - arrived) / cfg.clock_hz,
+                energy_pj=energy[rid].as_dict(), cores_woken=woken[rid],
+                bytes_moved=moved[rid].as_dict(),
+                weight_bytes_touched=sum(self.workload.trees[t].weight_bytes for t in sel),
+                dram_queue_cycles=dram_wait[rid]))
+        return SystemResult(
+            records=records,
+            span_cycles=span,
+            throughput_rps=n / (span / cfg.clock_hz) if span else 0.0,
+            core_busy_cycles=busy.reshape(rows, cols),
+            router_flits=np.asarray(net.router_flits, dtype=np.int64).reshape(rows, cols),
+            busy_intervals=(np.asarray(starts, dtype=np.int64),
+                            np.asarray(ends, dtype=np.int64)),
+            n_cores=rows * cols,
+            power_cycles=states,
+            wakes=sum(woken),
+            idle_leakage_pj=idle_pj,
+            network=network_stats(run),
+            dram={"reads": dram.reads, "bytes": dram.bytes_read,
+                  "busy_cycles": dram.busy_cycles, "queue_cycles": dram.queue_cycles},
+            energies=e,
+            clock_hz=cfg.clock_hz,
+            plan=how)
 
-    def _stage_input(self, req: _Request, tid: int, k: int, inboxes: list[simpy.Store]
-                     ) -> Generator[simpy.Event, Any, list[int]]:
-        """Wait until stage k of split tree `tid` asks for its core; return the offer
-        cycles of the packets it took from its inbox meanwhile.
-
-        Stage 0 starts when the host's input packet is in; a later stage when its first
-        packet's header is offered (less the steps before its first RECV and that RECV's
-        ISSUE), so that with no contention every stage keeps the golden array's timing, in
-        which all chain cores start together and wait in RECV. The wait for the first packet
-        is not charged as busy (the core may serve other trees meanwhile); later RECVs hold
-        the core. A packet that waits for its stage's core does not hold the network (as the
-        host's input packets do not)."""
-        env, costs = self.env, self.costs[tid]
-        if k == 0:
-            yield env.timeout(self._packet(req, self.net.host, costs.core, costs.in_flits)
-                              - env.now)
-            return []
-        first: int = yield inboxes[k].get()
-        lead = _lead_cycles(self.trees[tid].stages[k])
-        if first - lead > env.now:
-            yield env.timeout(first - lead - env.now)
-        return [first]
-
-    def _stage_steps(self, req: _Request, tid: int, k: int, inboxes: list[simpy.Store],
-                     offers: list[int]) -> Generator[simpy.Event, Any, None]:
-        """Stage k's steps on its core: a run of instructions in one timeout; a SEND hands
-        its packet to the network ISSUE cycles after it starts and ends when its last flit
-        is injected; a RECV takes its packet when the header is offered."""
-        env, parts = self.env, self.costs[tid].parts
-        ci = parts[k][0]
-        for step in self.trees[tid].stages[k].steps:
-            if step.kind == "run":
-                yield env.timeout(step.cycles)
-                continue
-            yield env.timeout(isa.ISSUE_CYCLES)
-            if step.kind == "send":
-                sent = int(env.now)
-                flits = isa.HEADER_FLITS + step.words
-                d = self._deliver(req, ci, parts[step.dest][0], flits)
-                inboxes[step.dest].put(d.header_cycle)
-                yield env.timeout(max(sent + flits, d.source_free_cycle) - env.now)
-            else:
-                offer = offers.pop(0) if offers else (yield inboxes[k].get())
-                if offer > env.now:
-                    yield env.timeout(offer - env.now)
-                yield env.timeout(step.cycles - isa.ISSUE_CYCLES)
-
-    def _release(self, req: _Request, core: CoreServer, start: int) -> None:
-        """Book the core's active interval from `start` to now, and its leakage to `req`."""
-        end = int(self.env.now)
-        core.last_end = end
-        core.busy_starts.append(start)
-        core.busy_ends.append(end)
-        req.energy.leakage += (end - start) * self.energies.core.leakage_pj_per_cycle
-
-    def _prepare(self, req: _Request, tid: int, ci: int, weight_bytes: int
-                 ) -> Generator[simpy.Event, Any, None]:
-        """On core `ci`, which the caller holds from now: wake it if it is gated, then load
-        the tree's `weight_bytes` there if they are not on it."""
-        env, power, core = self.env, self.cfg.power, self.cores[ci]
-        start = int(env.now)
-        gated_since = core.last_end + power.gate_after_idle_cycles
-        if start > gated_since:
-            core.gated_cycles += start - gated_since
-            core.wakes += 1
-            req.woken += 1
-            req.energy.wakeup += self.energies.wakeup_pj
-            if not power.gated_retains_sram:
-                core.loaded.clear()
-                core.paged = None
-            if power.wake_up_cycles:
-                yield env.timeout(power.wake_up_cycles)
-        if tid not in core.loaded:
-            yield from self._load(req, tid, ci, weight_bytes)
-
-    def _load(self, req: _Request, tid: int, ci: int, weight_bytes: int
-              ) -> Generator[simpy.Event, Any, None]:
-        """Page `weight_bytes` of tree `tid` from DRAM into core `ci`: requests from the host
-        to the DRAM port, weight packets back (`nfcore.sim.system.paging`)."""
-        core = self.cores[ci]
-        words = -(-weight_bytes // self.lanes)
-        req.energy.dram += weight_bytes * self.energies.dram_pj_per_byte
-        req.moved.dram += weight_bytes
-        req.energy.weight_sram += words * self.energies.weight_word_write_pj
-        req.moved.weight_sram += weight_bytes
-        paged = yield from page_weights(self.env, self.net, self.dram, self.lanes, ci, words,
-                                        partial(self._deliver, req))
-        req.dram_wait += paged.dram_queue_cycles
-        if not self.trees[tid].resident:
-            if core.paged is not None:
-                core.loaded.discard(core.paged)
-            core.paged = tid
-        core.loaded.add(tid)
-
-    def _part_done(self, req: _Request) -> None:
-        req.pending -= 1
-        if req.pending == 0:
-            self._finish(req)
-
-    def _finish(self, req: _Request) -> None:
-        """Add the runs' own energy and bytes of every tree `req` selected; record it."""
-        sel = self.workload.requests[req.rid]
-        for tid in sel:
-            costs = self.costs[tid]
-            req.moved.weight_sram += costs.weight_read_bytes
-            req.moved.activations += costs.act_bytes
-            req.energy.add(costs.run_energy)
-        arrived = self.arrivals[req.rid]
-        record = SystemRecord(
-            request_id=req.rid, trees=tuple(sel), arrival_cycle=arrived, end_cycle=req.end,
-            latency_cycles=req.end - arrived,
-            latency_s=(req.end - arrived) / self.cfg.clock_hz,
-            energy_pj=req.energy.as_dict(), cores_woken=req.woken,
-            bytes_moved=req.moved.as_dict(),
-            weight_bytes_touched=sum(self.trees[t].weight_bytes for t in sel),
-            network_wait_cycles=req.network_wait, dram_queue_cycles=req.dram_wait)
-        self.records[req.rid] = record
-        self.on_record(record)
+    def _charge_paging(self, energy: EnergyTally, moved: ByteTally, net: Network, v: _Visit,
+                       paging: Paging) -> None:
+        """A visit's paging: DRAM bytes, weight SRAM writes, and its packets (counted in
+        the run's traffic, `net`)."""
+        e, lanes = self.energies, self.cfg.core.lanes
+        words = -(-v.weight_bytes // lanes)
+        energy.dram += v.weight_bytes * e.dram_pj_per_byte
+        moved.dram += v.weight_bytes
+        energy.weight_sram += words * e.weight_word_write_pj
+        moved.weight_sram += v.weight_bytes
+        core = net.core(v.core)
+        for kind, flits in paging.packets:
+            src, dst = (net.host, net.dram) if kind == "request" else (net.dram, core)
+            hops = net.hops(src, dst)
+            net.count(src, dst, flits)
+            energy.network += e.packet_pj(flits, hops)
+            moved.flit_hops += flits * hops
 
 
-def _result(cfg: NFCoreConfig, records: list[SystemRecord], cores: dict[int, CoreServer],
-            net: Network, dram: DramChannel,
-            energies: SystemEnergies) -> SystemResult:
-    t_end = max((r.end_cycle for r in records), default=0)
-    span = t_end  # the chip is powered, idle and loaded at cycle 0
-    rows, cols = cfg.mesh.rows, cfg.mesh.cols
-    busy = np.zeros(rows * cols, dtype=np.int64)
-    states = {"active": 0, "idle": 0, "gated": 0, "off": 0}
-    gate_after = cfg.power.gate_after_idle_cycles
-    idle_pj = 0.0
-    for ci, c in cores.items():
-        active = sum(e - s for s, e in zip(c.busy_starts, c.busy_ends, strict=True))
-        gated = c.gated_cycles + max(0, t_end - (c.last_end + gate_after))
-        idle = span - active - gated
-        busy[ci] = active
-        states["active"] += active
-        states["idle"] += idle
-        states["gated"] += gated
-        idle_pj += _leakage_pj(energies, {ci: {
-            "active_cycles": 0, "idle_cycles": idle, "gated_cycles": gated, "wakes": 0}})
-    states["off"] = (rows * cols - len(cores)) * span
-    starts = np.concatenate([np.asarray(c.busy_starts, dtype=np.int64) for c in cores.values()]
-                            or [np.zeros(0, dtype=np.int64)])
-    ends = np.concatenate([np.asarray(c.busy_ends, dtype=np.int64) for c in cores.values()]
-                          or [np.zeros(0, dtype=np.int64)])
-    return SystemResult(
-        records=records,
-        span_cycles=span,
-        throughput_rps=len(records) / (span / cfg.clock_hz) if span else 0.0,
-        core_busy_cycles=busy.reshape(rows, cols),
-        router_flits=np.asarray(net.router_flits, dtype=np.int64).reshape(rows, cols),
-        busy_intervals=(starts, ends),
-        n_cores=rows * cols,
-        power_cycles=states,
-        wakes=sum(c.wakes for c in cores.values()),
-        idle_leakage_pj=idle_pj,
-        network={"packets": net.packets, "hops": net.hops_total, "flit_hops": net.flit_hops,
-                 "waited_packets": net.waited_packets, "wait_cycles": net.wait_cycles},
-        dram={"reads": dram.reads, "bytes": dram.bytes_read, "busy_cycles": dram.busy_cycles,
-              "queue_cycles": dram.queue_cycles},
-        energies=energies,
-        clock_hz=cfg.clock_hz,
-        packets=net.trace or [],
-    )
+def network_stats(run: ArrayModelResult) -> dict[str, int]:
+    """The traffic of an exact run: packets, hops and flit-hops of every packet (paging's
+    included once counted in `run.network`), the packets to and from the host port and those
+    of them that waited (`ArrayModelResult.host_packets_waited`), and the cycles cores'
+    SENDs stalled and RECVs waited for a header."""
+    net = run.network
+    return {"packets": net.packets, "hops": net.hops_total, "flit_hops": net.flit_hops,
+            "host_packets": run.host_packets, "waited_packets": run.host_packets_waited,
+            "send_stall_cycles": sum(run.send_stall_cycles.values()),
+            "recv_wait_cycles": sum(run.recv_wait_cycles.values())}

@@ -88,22 +88,41 @@ class PlacedTree:
     the sums over stages and `program_cycles` is the chain's cycles with no contention (all
     stages started together, `chain_cycles`), as the golden array counts them."""
 
-    def served_program(self, lanes: int) -> TimedProgram:
-        """The timing of its program as the chip serves it through the host port
-        (`nfcore.compiler.lower.host_io`): RECV of its input, the program, SEND of its
-        output to the host, HALT. Single-core trees only."""
-        if self.stages:
-            raise WorkloadError(f"tree {self.tree_id} is split over {len(self.stages)} cores: "
-                                "served programs of split trees are not built yet")
+    def served_programs(self, lanes: int) -> tuple[tuple[tuple[int, int], TimedProgram], ...]:
+        """(core, timing of its program) of every core it occupies, in chain order, as the
+        chip serves the tree through the host port (`nfcore.compiler.lower.host_io`): the
+        first core RECVs the input, the last SENDs the output to the host before its HALT;
+        a split tree's stages SEND to each other as their programs do. Tags are 0."""
         n_in = isa.words_for(self.input_bytes, lanes)
         n_out = isa.words_for(self.output_bytes, lanes)
-        body = self.program_cycles - isa.cycles(isa.halt(), lanes)
-        return TimedProgram((
-            (isa.cycles(isa.recv(n=n_in, addr=0), lanes), isa.recv(n=n_in, addr=0)),
-            *(((body, None),) if body else ()),
-            (isa.cycles(isa.send_to_host(n=n_out, addr=0), lanes),
-             isa.send_to_host(n=n_out, addr=0)),
-            (isa.cycles(isa.halt(), lanes), isa.halt())))
+        halt = (isa.cycles(isa.halt(), lanes), isa.halt())
+        recv = isa.recv(n=n_in, addr=0)
+        send = isa.send_to_host(n=n_out, addr=0)
+        stages = self.stages or (StageSpec(self.core_xy, (Step("run", self.program_cycles),),
+                                           self.program_cycles, self.events,
+                                           self.weight_bytes, self.macs),)
+        out = []
+        for k, stage in enumerate(stages):
+            steps: list[tuple[int, Instruction | None]] = []
+            if k == 0:
+                steps.append((isa.cycles(recv, lanes), recv))
+            for step in stage.steps:
+                if step.kind == "run":
+                    steps.append((step.cycles, None))
+                elif step.kind == "send":
+                    x, y = stages[step.dest].core_xy
+                    steps.append((step.cycles, isa.send(n=step.words, addr=0, dest_x=x,
+                                                        dest_y=y)))
+                else:
+                    steps.append((step.cycles, isa.recv(n=step.words, addr=0)))
+            # The program's HALT ends its last run of local instructions.
+            last, _ = steps.pop()
+            if last > halt[0]:
+                steps.append((last - halt[0], None))
+            if k == len(stages) - 1:
+                steps.append((isa.cycles(send, lanes), send))
+            out.append((stage.core_xy, TimedProgram((*steps, halt))))
+        return tuple(out)
 
     def parts(self) -> tuple[tuple[tuple[int, int], int], ...]:
         """(core, weight bytes) of every core the tree occupies."""
