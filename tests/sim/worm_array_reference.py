@@ -24,7 +24,7 @@ from nfcore.errors import ExecutionError
 from nfcore.golden.array import HostPacket
 from nfcore.golden.core import MAX_STEPS, CoreState
 from nfcore.sim.net.array import ArrayModelResult, HostDelivery, Program, TimedProgram, Traffic
-from nfcore.sim.net.oneshot import Network
+from nfcore.sim.net.topology import Network
 from nfcore.sim.net.worm import Worm, WormNetwork
 
 Coord = tuple[int, int]
