@@ -16,7 +16,12 @@ from nfcore.sim.cost.energy import EnergyTable
 from nfcore.sim.cost.system_energy import SYSTEM_COMPONENTS, SystemEnergies
 from nfcore.sim.system.dram import DramChannel
 from nfcore.sim.system.model import BYTE_KINDS, ByteTally, EnergyTally, simulate_system
-from nfcore.sim.system.workload import SystemWorkload, mlp_program, tree_from_program
+from nfcore.sim.system.workload import (
+    SystemWorkload,
+    WorkloadError,
+    mlp_program,
+    tree_from_program,
+)
 
 HOP = noc.ROUTER_HOP_CYCLES
 EJECT = noc.EJECT_CYCLES
@@ -174,3 +179,31 @@ def test_bad_arrivals_are_refused() -> None:
         simulate_system(_cfg(), wl, [0], TABLE)
     with pytest.raises(SimError, match="non-decreasing"):
         simulate_system(_cfg(), wl, [5, 1], TABLE)
+
+
+def test_the_on_chip_router_runs_first_and_is_charged_as_router() -> None:
+    """With the router on the chip, a lone request's trees start `host.decision_cycles`
+    after the router's scores reached the host, so its latency is the router's alone plus
+    that plus the trees' alone; the router's whole cost is the `router` component, and the
+    trees' components are what they cost without it."""
+    cfg = _cfg()
+    router = _tree(0, (0, 0), [24, 12])
+    trees = (_tree(0, (3, 2), [20, 16, 4]), _tree(1, (1, 3), [20, 8, 4]))
+    alone = simulate_system(cfg, SystemWorkload((router,), ((0,),)), [0], TABLE).records[0]
+    plain = simulate_system(cfg, SystemWorkload(trees, ((0, 1),)), [0], TABLE).records[0]
+    routed = simulate_system(cfg, SystemWorkload(trees, ((0, 1),), router=router), [0],
+                             TABLE).records[0]
+    assert routed.latency_cycles == alone.latency_cycles + cfg.host.decision_cycles + \
+        plain.latency_cycles
+    assert routed.energy_pj["router"] == pytest.approx(alone.energy_pj_total)
+    assert alone.energy_pj["router"] == 0
+    for c in SYSTEM_COMPONENTS[:-1]:
+        assert routed.energy_pj[c] == pytest.approx(plain.energy_pj[c]), c
+    assert routed.weight_bytes_touched == plain.weight_bytes_touched + router.weight_bytes
+
+
+def test_a_paged_router_is_refused() -> None:
+    router = _tree(0, (0, 0), [24, 12], resident=False)
+    wl = SystemWorkload((_tree(0, (3, 2), [20, 16, 4]),), ((0,),), router=router)
+    with pytest.raises(WorkloadError, match="the router must be resident on one core"):
+        simulate_system(_cfg(), wl, [0], TABLE)

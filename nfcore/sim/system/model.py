@@ -205,6 +205,7 @@ class EnergyTally:
     dram: float = 0.0
     leakage: float = 0.0
     wakeup: float = 0.0
+    router: float = 0.0
 
     def add(self, other: EnergyTally) -> None:
         self.mac += other.mac
@@ -215,6 +216,11 @@ class EnergyTally:
         self.dram += other.dram
         self.leakage += other.leakage
         self.wakeup += other.wakeup
+        self.router += other.router
+
+    @property
+    def total(self) -> float:
+        return sum(getattr(self, c) for c in SYSTEM_COMPONENTS)
 
     def as_dict(self) -> dict[str, float]:
         return {c: getattr(self, c) for c in SYSTEM_COMPONENTS}
@@ -228,6 +234,12 @@ class ByteTally:
     activations: int = 0
     flit_hops: int = 0
     dram: int = 0
+
+    def add(self, other: ByteTally) -> None:
+        self.weight_sram += other.weight_sram
+        self.activations += other.activations
+        self.flit_hops += other.flit_hops
+        self.dram += other.dram
 
     def as_dict(self) -> dict[str, int]:
         return {k: getattr(self, k) for k in BYTE_KINDS}
@@ -303,7 +315,9 @@ class _Chip:
         self.net.trace = []
         self.dram = DramChannel.of(cfg)
         self.env = simpy.Environment()
-        self.trees = workload.trees
+        self.trees = workload.placed
+        self.router = len(workload.trees) if workload.router is not None else None
+        """Index of the router in `trees` (None: no router on the chip)."""
         self.costs = [_TreeCosts.of(t, self.net, self.lanes, energies) for t in self.trees]
         self.cores: dict[int, CoreServer] = {}
         for tid, (t, costs) in enumerate(zip(self.trees, self.costs, strict=True)):
@@ -330,14 +344,40 @@ class _Chip:
                 yield env.timeout(at - env.now)
             # A split tree's stages each report their end; its last returns the output.
             req = _Request(rid, sum(max(1, len(self.trees[tid].stages)) for tid in sel))
-            for tid in sel:
-                stages = self.trees[tid].stages
-                if stages:
-                    inboxes = [simpy.Store(env) for _ in stages]
-                    for k in range(len(stages)):
-                        env.process(self._stage(req, tid, k, inboxes))
-                else:
-                    env.process(self._job(req, tid))
+            if self.router is None:
+                self._start(req, sel)
+            else:
+                env.process(self._routed(req, sel))
+
+    def _start(self, req: _Request, sel: Sequence[int]) -> None:
+        """Start the trees `sel` of `req` now."""
+        for tid in sel:
+            stages = self.trees[tid].stages
+            if stages:
+                inboxes = [simpy.Store(self.env) for _ in stages]
+                for k in range(len(stages)):
+                    self.env.process(self._stage(req, tid, k, inboxes))
+            else:
+                self.env.process(self._job(req, tid))
+
+    def _routed(self, req: _Request, sel: Sequence[int]) -> Generator[simpy.Event, Any, None]:
+        """The router's run first (as a tree's, `_run`), all of its energy booked to `req` as
+        `router`; the trees `host.decision_cycles` after its scores reached the host."""
+        assert self.router is not None
+        own = _Request(req.rid, 0)
+        yield from self._run(own, self.router)
+        costs = self.costs[self.router]
+        own.energy.add(costs.run_energy)
+        req.energy.router += own.energy.total
+        own.moved.weight_sram += costs.weight_read_bytes
+        own.moved.activations += costs.act_bytes
+        req.moved.add(own.moved)
+        req.woken += own.woken
+        req.network_wait += own.network_wait
+        req.dram_wait += own.dram_wait
+        start = own.end + self.cfg.host.decision_cycles
+        yield self.env.timeout(max(0, start - int(self.env.now)))
+        self._start(req, sel)
 
     def _deliver(self, req: _Request, src: int, dst: int, flits: int) -> Delivery:
         """Send a packet now, charging it to `req`."""
@@ -352,8 +392,14 @@ class _Chip:
         return self._deliver(req, src, dst, flits).done_cycle
 
     def _job(self, req: _Request, tid: int) -> Generator[simpy.Event, Any, None]:
+        """A single-core tree's run (`_run`), one part of `req`."""
+        yield from self._run(req, tid)
+        self._part_done(req)
+
+    def _run(self, req: _Request, tid: int) -> Generator[simpy.Event, Any, None]:
         """A single-core tree: input packet, its core's turn, wake-up and weight load if
-        needed, its program in one timeout, output packet."""
+        needed, its program in one timeout, output packet (`req.end`: its tail at the
+        host)."""
         env, tree, costs = self.env, self.trees[tid], self.costs[tid]
         ci = costs.core
         core = self.cores[ci]
@@ -365,7 +411,6 @@ class _Chip:
             yield env.timeout(tree.program_cycles)
             self._release(req, core, start)
         req.end = max(req.end, self._packet(req, ci, self.net.host, costs.out_flits))
-        self._part_done(req)
 
     def _stage(self, req: _Request, tid: int, k: int, inboxes: list[simpy.Store]
                ) -> Generator[simpy.Event, Any, None]:
@@ -499,7 +544,8 @@ class _Chip:
             latency_s=(req.end - arrived) / self.cfg.clock_hz,
             energy_pj=req.energy.as_dict(), cores_woken=req.woken,
             bytes_moved=req.moved.as_dict(),
-            weight_bytes_touched=sum(self.trees[t].weight_bytes for t in sel),
+            weight_bytes_touched=sum(self.trees[t].weight_bytes for t in sel) + (
+                0 if self.router is None else self.trees[self.router].weight_bytes),
             network_wait_cycles=req.network_wait, dram_queue_cycles=req.dram_wait)
         self.records[req.rid] = record
         self.on_record(record)
