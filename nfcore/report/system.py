@@ -193,6 +193,7 @@ NODE_BASIS = {
     "wakeup": "logic: the Stillmaker and Baas fit",
     "network": "routers by the logic fit, wires by the supply's square (assumed)",
     "dram": "off-chip, not moved",
+    "router": "the router's run: each of its parts as the trees' above",
 }
 """How each system energy component moves to another node (`nfcore.sim.cost.nodes`), as
 printed beside its share of a figure priced at another node."""
