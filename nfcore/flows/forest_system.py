@@ -155,8 +155,7 @@ def run_forest_system(cfg: NFCoreConfig, opts: ForestSystemOptions,
                               name=f"{data.name}-{forest.n_trees}t-top{forest.top_k}",
                               notes={"dataset": data.name, "trees_by_kind": _kinds(forest),
                                      "top_k": forest.top_k, "trained": True,
-                                     "paged_trees": int(len(layout.residency.paged)),
-                                     "router_core": list(image.router().cores[0])},
+                                     "paged_trees": int(len(layout.residency.paged))},
                               router=_placed(image.router(), -1))
     workload.validate(cfg)
     mono = trained.monolith
@@ -172,6 +171,7 @@ def run_forest_system(cfg: NFCoreConfig, opts: ForestSystemOptions,
         "accuracy": {"forest_float": trained.report.accuracy, **golden,
                      "monolith_float": mono.accuracy, "monolith_matched": mono.matched},
         "monolith_ladder": mono.to_dict(),
+        "router": _router_summary(forest, workload.router),
         "load_balance": load_balance(requests, forest.n_trees,
                                      forest.meta.get("router_balance")),
         "params_touched_per_request": {"forest": trained.report.params_touched,
@@ -179,7 +179,7 @@ def run_forest_system(cfg: NFCoreConfig, opts: ForestSystemOptions,
         "layout": {"hop_bytes_per_request": layout.hop_bytes,
                    "placement_budget_bytes_per_core":
                        image.manifest["placement_budget_bytes_per_core"],
-                   "resident_trees": int(len(layout.residency.resident)),
+                   "resident_trees": len(image.resident_trees),
                    "paged_trees": int(len(layout.residency.paged)),
                    "cores_used": int(np.count_nonzero(layout.core_used_bytes())),
                    "stage_seconds": layout.stage_seconds},
@@ -242,6 +242,15 @@ def int8_route(forest: NeuralForest, image: ForestImage, feats: torch.Tensor,
         logits_int = router.forward_int(router.quantize_input(x))
     logits = torch.as_tensor(router.dequantize_output(logits_int), dtype=torch.float32)
     return top_k(forest.router.scores_of_logits(logits), forest.top_k)
+
+
+def _router_summary(forest: NeuralForest, router: PlacedTree | None) -> dict[str, Any]:
+    """Where the on-chip router runs and what one run of it costs."""
+    assert router is not None
+    return {"core": list(router.core_xy), "regions": forest.router.n_regions,
+            "parameters": sum(p.numel() for p in forest.router.parameters()),
+            "weight_bytes": router.weight_bytes, "program_cycles": router.program_cycles,
+            "macs": router.macs}
 
 
 def _softmax(z: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
