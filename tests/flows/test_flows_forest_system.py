@@ -86,10 +86,11 @@ def test_export_macs_counts_each_kind() -> None:
 def test_arrival_interval_loads_the_busiest_resource_to_half(run) -> None:
     cfg, r = run
     interval = arrival_interval_cycles(r.workload, cfg, utilization=0.5)
+    router = r.workload.router
+    assert router is not None
     load = {}
     for sel in r.workload.requests:
-        for t in sel:
-            spec = r.workload.trees[t]
+        for spec in (router, *(r.workload.trees[t] for t in sel)):
             load[spec.core_xy] = load.get(spec.core_xy, 0) + spec.program_cycles
     hot_core = max(load.values()) / len(r.workload.requests)
     assert interval >= 2 * hot_core - 1e-9
