@@ -313,6 +313,8 @@ def _assign(cfg: NFCoreConfig, layout: Layout, quants: list[QuantizedTree],
         return ROUTER_ID if t == n_trees else t
 
     problem = layout.problem
+    load = {(c % cols, c // cols): int(b) // lanes
+            for c, b in enumerate(layout.core_used_bytes())}
     chains: dict[int, list[Coord]] = {}
     for t in layout.residency.resident.tolist():
         off = problem.part_offset[t]
@@ -321,7 +323,9 @@ def _assign(cfg: NFCoreConfig, layout: Layout, quants: list[QuantizedTree],
             raise CompileError(f"tree {t}: the placer split it into {n_parts} parts but "
                                f"lowering needs {len(programs[t].cores)} cores")
         cores = [int(problem_core) for problem_core in layout.core_of[off:off + n_parts]]
-        chains[t] = [(c % cols, c // cols) for c in cores]
+        chains[t] = _distinct_chain([(c % cols, c // cols) for c in cores],
+                                    [len(c.weights) for c in programs[t].cores], load,
+                                    cap, cfg.mesh.rows)
     used: dict[Coord, int] = {}
     regions: dict[Coord, list[tuple[int, int, npt.NDArray[np.uint8]]]] = {}
     trees: dict[int, ForestTree] = {}
@@ -359,6 +363,29 @@ def _assign(cfg: NFCoreConfig, layout: Layout, quants: list[QuantizedTree],
     for coord in slots:  # a core with only paged trees holds no resident words
         sram.setdefault(coord, np.zeros((0, lanes), dtype=np.uint8))
     return [trees[t] for t in range(len(programs))], sram, slots
+
+
+def _distinct_chain(chain: list[Coord], words: list[int], load: dict[Coord, int], cap: int,
+                    rows: int) -> list[Coord]:
+    """`chain` with each core that repeats an earlier one replaced by the nearest core (in
+    hops) outside the chain with room for that part's `words` (`load`: weight words placed
+    per core, updated). Placement may put two parts of one tree on one core when they fit,
+    but a chain cannot use that (a core does not SEND to itself)."""
+    cols = len(load) // rows
+    out: list[Coord] = []
+    for k, (c, need) in enumerate(zip(chain, words, strict=True)):
+        if c in out:
+            near = sorted(load, key=lambda o: (abs(o[0] - c[0]) + abs(o[1] - c[1]), o[1], o[0]))
+            free = [o for o in near if o not in out and o not in chain[k + 1:]
+                    and load[o] + need <= cap]
+            if not free:
+                raise CompileError(f"{len(chain)}-part chain: no core of the {cols} x {rows} "
+                                   f"mesh has {need} free weight words for part {k}")
+            load[c] -= need
+            load[free[0]] += need
+            c = free[0]
+        out.append(c)
+    return out
 
 
 def _paged_chain(t: int, need: list[int], spare: list[Coord], start: int, cap: int,
