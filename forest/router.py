@@ -20,6 +20,7 @@ from torch import nn
 from tqdm import tqdm
 
 from forest.errors import ForestError
+from forest.export import TreeExport
 
 ROUTER_BATCH = 256
 ROW_BLOCK = 1024
@@ -52,8 +53,19 @@ class Router(nn.Module):
 
     def tree_scores(self, emb: torch.Tensor) -> torch.Tensor:
         """Each tree's score [N, T]: the router probability of its region."""
-        probs = torch.softmax(self.linear(emb), dim=1)
-        return probs[:, self.tree_region]
+        return self.scores_of_logits(self.linear(emb))
+
+    def scores_of_logits(self, logits: torch.Tensor) -> torch.Tensor:
+        """Each tree's score [N, T] from region logits [N, R] (e.g. the int8 router's,
+        dequantized): the softmax probability of its region."""
+        return torch.softmax(logits, dim=1)[:, self.tree_region]
+
+    def export(self) -> TreeExport:
+        """The router as the compiler reads a tree: a one-layer mlp from the flattened
+        embedding [E] to the region logits [R], no ReLU (`forest.export`)."""
+        w = self.linear.weight.detach().numpy().astype("float32")
+        b = self.linear.bias.detach().numpy().astype("float32")
+        return TreeExport(kind="mlp", input_shape=(int(w.shape[1]),), head=[(w, b, False)])
 
 
 def top_k(scores: torch.Tensor, k: int,

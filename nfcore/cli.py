@@ -439,8 +439,8 @@ COMMANDS: tuple[Command, ...] = (
             "verify a Conductor audit log (hash chain): prints OK and the head sha256, or the "
             "first bad line; exit 1 if the log was altered", _add_audit),
     Command("compile", cmd_compile,
-            "compile a saved forest into a chip image (format 3: per-core SRAM and programs, "
-            "placement, residency) and write compile.md / compile.json beside it",
+            "compile a saved forest into a chip image (format 4: per-core SRAM and programs, "
+            "the router, placement, residency) and write compile.md / compile.json beside it",
             _add_compile),
 )
 """Every subcommand, in the order `nfcore --help` lists them."""

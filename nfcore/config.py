@@ -153,6 +153,17 @@ class PowerConfig:
 
 
 @dataclass(frozen=True)
+class HostConfig:
+    """The host beside the chip, as far as the chip's timing depends on it."""
+
+    decision_cycles: int = field(default=100, metadata=_range(1, 1_000_000, "cycles"))
+    """Cycles from the host taking the tail of a request's router scores (the on-chip
+    router's result packet) to presenting RUN to the trees it picked: reading the scores and
+    taking the top-k (`nfcore.sim.net.dispatch`). The default, 200 ns at 500 MHz, is an
+    assumption (a host core's top-k over about a hundred int8 scores), not a measurement."""
+
+
+@dataclass(frozen=True)
 class NFCoreConfig:
     """The hardware. Frozen: derive a changed copy with `dataclasses.replace`."""
 
@@ -161,6 +172,7 @@ class NFCoreConfig:
     technology: TechnologyConfig = field(default_factory=TechnologyConfig)
     dram: DramConfig = field(default_factory=DramConfig)
     power: PowerConfig = field(default_factory=PowerConfig)
+    host: HostConfig = field(default_factory=HostConfig)
 
     def __post_init__(self) -> None:
         c = self.core

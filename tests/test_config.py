@@ -25,7 +25,10 @@ def test_default_file_equals_dataclass_defaults() -> None:
         ({"core": {"lanes": 12}}, "core.lanes = 12 is not allowed; choose one of 8, 16, 32"),
         ({"core": {"lane": 8}}, "unknown key core.lane; allowed keys at core:"),
         ({"cores": {}},
-         "unknown key cores; allowed keys at top level: core, dram, mesh, power, technology"),
+         "unknown key cores; allowed keys at top level: core, dram, host, mesh, power, "
+         "technology"),
+        ({"host": {"decision_cycles": 0}},
+         "host.decision_cycles = 0 is out of range; allowed 1 to 1000000 cycles"),
         (
             {"core": {"act_sram_bytes": 100}},
             "core.act_sram_bytes = 100 is out of range; allowed 256 to 32768 bytes",

@@ -20,6 +20,13 @@
    tree onto the cores with the most free SRAM (see `forest_image` for how paged weights are
    loaded); every part gets a weight base word and a relocated program slot.
 
+The router runs on the chip too: its Linear layer is exported as a one-layer mlp tree
+(`forest.router.Router.export`), quantized on every calibration row (it reads every
+request), lowered like a tree and laid out with the trees as one more tree that every
+request selects (frequency 1, no co-selection: it exchanges nothing with the trees), so
+placement puts it next to the host port; it must be resident. It is the image's
+`router` (`ROUTER_ID` in slots and regions).
+
 Deterministic under `seed` (calibration order, placement).
 """
 
@@ -35,7 +42,12 @@ import numpy as np
 import numpy.typing as npt
 from tqdm import tqdm
 
-from nfcore.compiler.images.forest_image import ForestImage, ForestTree, manifest_header
+from nfcore.compiler.images.forest_image import (
+    ROUTER_ID,
+    ForestImage,
+    ForestTree,
+    manifest_header,
+)
 from nfcore.compiler.layout.input import LayerShape, LayoutInput, RouterStats, TreeShape
 from nfcore.compiler.layout.stages import Layout, compile_layout
 from nfcore.compiler.layout.stats import layout_stats, placement_manifest
@@ -112,10 +124,18 @@ def compile_forest(forest_dir: Path, cfg: NFCoreConfig, *, calib_rows: int = 256
         quants.append(q)
         times["quantize"] += t1 - t0
         times["lower"] += time.perf_counter() - t1
+    t0 = time.perf_counter()
+    router_q = quantize_tree(forest.router.export(),
+                             calib.features.reshape(len(calib.features), -1),
+                             acc_bits=cfg.core.acc_bits, tree_id="router")
+    quants.append(router_q)
+    programs.append(partition_tree(router_q, cfg.core, mesh_cores, "router"))
+    times["router"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
     layout_in = LayoutInput(tuple(_tree_shape(t, tp) for t, tp in enumerate(programs)),
-                            RouterStats.from_selections(calib.picks, forest.n_trees))
+                            _with_router(RouterStats.from_selections(calib.picks,
+                                                                     forest.n_trees)))
     largest = max(c.weights.size for tp in programs for c in tp.cores)
     cap, lanes = cfg.core.weight_sram_bytes, cfg.core.lanes
     budget = cap if spread is None else placement_budget_bytes(cfg, layout_in, spread)
@@ -139,6 +159,12 @@ def compile_forest(forest_dir: Path, cfg: NFCoreConfig, *, calib_rows: int = 256
 
     t0 = time.perf_counter()
     trees, sram, slots = assigned
+    router = trees.pop()
+    if not router.resident:
+        raise CompileError(
+            f"the router ({router.program.cores[0].weights.size} weight bytes) must be "
+            f"resident, but the chip has no room left for it; raise core.weight_sram_bytes "
+            f"or use a larger mesh")
     manifest = {
         **manifest_header(cfg),
         "forest": {"forest_id": reader.manifest["forest_id"], "n_trees": forest.n_trees,
@@ -149,8 +175,11 @@ def compile_forest(forest_dir: Path, cfg: NFCoreConfig, *, calib_rows: int = 256
         "calibration": {"source": calib.source, "rows": len(calib.features),
                         "calib_rows_per_tree": calib_rows, "seed": seed},
         "trees": [_tree_entry(tree) for tree in trees],
-        "cores": _core_entries(cfg, trees, sram, slots),
-        "residency": {"resident": [int(t) for t in layout.residency.resident],
+        "router": {**_tree_entry(router), "dir": "router",
+                   "regions": forest.router.n_regions},
+        "cores": _core_entries(cfg, [*trees, router], sram, slots),
+        "residency": {"resident": [int(t) for t in layout.residency.resident
+                                   if t < forest.n_trees],
                       "paged": [int(t) for t in layout.residency.paged]},
         "placement_budget_bytes_per_core": budget,
         "placement": placement_manifest(layout),
@@ -159,7 +188,7 @@ def compile_forest(forest_dir: Path, cfg: NFCoreConfig, *, calib_rows: int = 256
     times["assign"] = time.perf_counter() - t0
     times.update({f"layout.{k}": v for k, v in layout.stage_seconds.items()})
     return ForestImage(cfg=cfg, manifest=manifest, layout=layout, stage_seconds=times,
-                       _trees={tr.tree_id: tr for tr in trees}, _sram=sram,
+                       _trees={tr.tree_id: tr for tr in [*trees, router]}, _sram=sram,
                        _programs=slots)
 
 
@@ -179,6 +208,12 @@ def placement_budget_bytes(cfg: NFCoreConfig, layout_in: LayoutInput, spread: fl
 
 class _NoLanding(Exception):
     """A paged tree's part finds no core with room to be loaded into."""
+
+
+def _with_router(stats: RouterStats) -> RouterStats:
+    """`stats` with the on-chip router as one more tree that every request selects and that
+    shares no traffic with the trees (its scores go to the host)."""
+    return dataclasses.replace(stats, k=stats.k + 1, freq=np.append(stats.freq, 1.0))
 
 
 def _with_budget(cfg: NFCoreConfig, budget_bytes: int) -> NFCoreConfig:
@@ -269,9 +304,17 @@ def _assign(cfg: NFCoreConfig, layout: Layout, quants: list[QuantizedTree],
             programs: list[TreeProgram]
             ) -> tuple[list[ForestTree], dict[Coord, npt.NDArray[np.uint8]],
                        dict[Coord, dict[tuple[int, int], list[int]]]]:
-    """Lower every tree onto its cores, give each part a base word, relocate its program."""
+    """Lower every tree onto its cores, give each part a base word, relocate its program.
+    The last of `quants` and `programs` is the router: its `ForestTree` has `ROUTER_ID`."""
     cols, lanes, cap = cfg.mesh.cols, cfg.core.lanes, cfg.core.weight_words
+    n_trees = len(programs) - 1
+
+    def tree_id(t: int) -> int:
+        return ROUTER_ID if t == n_trees else t
+
     problem = layout.problem
+    load = {(c % cols, c // cols): int(b) // lanes
+            for c, b in enumerate(layout.core_used_bytes())}
     chains: dict[int, list[Coord]] = {}
     for t in layout.residency.resident.tolist():
         off = problem.part_offset[t]
@@ -280,7 +323,9 @@ def _assign(cfg: NFCoreConfig, layout: Layout, quants: list[QuantizedTree],
             raise CompileError(f"tree {t}: the placer split it into {n_parts} parts but "
                                f"lowering needs {len(programs[t].cores)} cores")
         cores = [int(problem_core) for problem_core in layout.core_of[off:off + n_parts]]
-        chains[t] = [(c % cols, c // cols) for c in cores]
+        chains[t] = _distinct_chain([(c % cols, c // cols) for c in cores],
+                                    [len(c.weights) for c in programs[t].cores], load,
+                                    cap, cfg.mesh.rows)
     used: dict[Coord, int] = {}
     regions: dict[Coord, list[tuple[int, int, npt.NDArray[np.uint8]]]] = {}
     trees: dict[int, ForestTree] = {}
@@ -294,7 +339,7 @@ def _assign(cfg: NFCoreConfig, layout: Layout, quants: list[QuantizedTree],
             used[code.coord] = base + len(code.weights)
             regions.setdefault(code.coord, []).append((t, k, code.weights))
             bases.append(base)
-        trees[t] = ForestTree(t, True, quants[t], tp, tuple(bases))
+        trees[t] = ForestTree(tree_id(t), True, quants[t], tp, tuple(bases))
     for coord, words in used.items():
         if words > cap:  # placement keeps capacity, so this is a compiler bug
             raise CompileError(f"core {coord}: resident trees need {words} weight words but "
@@ -306,7 +351,7 @@ def _assign(cfg: NFCoreConfig, layout: Layout, quants: list[QuantizedTree],
         need = [len(c.weights) for c in programs[t].cores]
         chain = _paged_chain(t, need, spare, i, cap, used)
         tp = partition_tree(quants[t], cfg.core, chain, t)
-        trees[t] = ForestTree(t, False, quants[t], tp,
+        trees[t] = ForestTree(tree_id(t), False, quants[t], tp,
                               tuple(used.get(c, 0) for c in chain))
     sram = {coord: np.concatenate([w for _, _, w in regs], axis=0)
             for coord, regs in regions.items()}
@@ -314,10 +359,33 @@ def _assign(cfg: NFCoreConfig, layout: Layout, quants: list[QuantizedTree],
     for t in sorted(trees):
         tree = trees[t]
         for k, coord in enumerate(tree.cores):
-            slots.setdefault(coord, {})[(t, k)] = tree.core_program(k)
+            slots.setdefault(coord, {})[(tree.tree_id, k)] = tree.core_program(k)
     for coord in slots:  # a core with only paged trees holds no resident words
         sram.setdefault(coord, np.zeros((0, lanes), dtype=np.uint8))
     return [trees[t] for t in range(len(programs))], sram, slots
+
+
+def _distinct_chain(chain: list[Coord], words: list[int], load: dict[Coord, int], cap: int,
+                    rows: int) -> list[Coord]:
+    """`chain` with each core that repeats an earlier one replaced by the nearest core (in
+    hops) outside the chain with room for that part's `words` (`load`: weight words placed
+    per core, updated). Placement may put two parts of one tree on one core when they fit,
+    but a chain cannot use that (a core does not SEND to itself)."""
+    cols = len(load) // rows
+    out: list[Coord] = []
+    for k, (c, need) in enumerate(zip(chain, words, strict=True)):
+        if c in out:
+            near = sorted(load, key=lambda o: (abs(o[0] - c[0]) + abs(o[1] - c[1]), o[1], o[0]))
+            free = [o for o in near if o not in out and o not in chain[k + 1:]
+                    and load[o] + need <= cap]
+            if not free:
+                raise CompileError(f"{len(chain)}-part chain: no core of the {cols} x {rows} "
+                                   f"mesh has {need} free weight words for part {k}")
+            load[c] -= need
+            load[free[0]] += need
+            c = free[0]
+        out.append(c)
+    return out
 
 
 def _paged_chain(t: int, need: list[int], spare: list[Coord], start: int, cap: int,

@@ -1,11 +1,12 @@
-"""Run a lowered tree (one or several cores) on the golden model, request by request."""
+"""Run a lowered tree (one or several cores) on the golden model, request by request, and
+route requests with the image's int8 router."""
 
 from __future__ import annotations
 
 import numpy as np
 import numpy.typing as npt
 
-from nfcore.compiler.images.forest_image import ForestImage
+from nfcore.compiler.images.forest_image import ForestImage, ForestTree
 from nfcore.compiler.lower.split import Coord, TreeProgram
 from nfcore.config import CoreConfig
 from nfcore.golden.array import run_array
@@ -35,14 +36,26 @@ def run_image_tree(image: ForestImage, tree_id: int, x_int: npt.NDArray[np.integ
     core: the core's resident SRAM (every tree's regions at their bases), the tree's weights
     at its base if it is paged, and its relocated program slot. Tests relocation and
     assignment end to end."""
-    tree = image.tree(tree_id)
+    return run_image_part(image, image.tree(tree_id), x_int)
+
+
+def run_image_router(image: ForestImage, x_int: npt.NDArray[np.integer]
+                     ) -> tuple[npt.NDArray[np.int8], list[int]]:
+    """As `run_image_tree`, for the image's router: int8 region logits (n, regions) of the
+    int8 flattened features (n, features), and each request's cycles."""
+    return run_image_part(image, image.router(), x_int)
+
+
+def run_image_part(image: ForestImage, tree: ForestTree, x_int: npt.NDArray[np.integer]
+                   ) -> tuple[npt.NDArray[np.int8], list[int]]:
+    """As `run_image_tree`, for a tree (or the router) of `image`."""
     states = {}
     for k, code in enumerate(tree.program.cores):
         state = CoreState(image.cfg.core)
         state.load_weights(image.core_sram(code.coord))
         if not tree.resident:
             state.load_weights(code.weights, tree.base_words[k])
-        state.load_program(image.core_programs(code.coord)[(tree_id, k)])
+        state.load_program(image.core_programs(code.coord)[(tree.tree_id, k)])
         states[code.coord] = state
     return _run_requests(tree.program, states, x_int)
 

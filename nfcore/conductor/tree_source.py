@@ -116,7 +116,7 @@ class OnDemandForest:
 
 
 class ImageForest:
-    """A compiled forest image (format 3) as a `CompiledForest`: `load_tree` reads one
+    """A compiled forest image (format 4) as a `CompiledForest`: `load_tree` reads one
     tree's files and, when a backend runs it, the SRAM and program slots of its cores, each
     checked against its hash by the image."""
 

@@ -9,13 +9,15 @@
    router sends it, lowered to the ISA, and laid out on the mesh (residency by routing
    frequency, placement minimising hop-bytes under the `SPREAD` budget, router statistics
    from the training set);
-3. check the golden model: every selected tree of a sample of requests runs from what the
-   image puts on its core(s) (resident SRAM, relocated program slot;
-   `golden_run.run_image_tree`) and must equal the compiler's integer reference bit for
-   bit; the int8 forest's accuracy is the router-weighted average of the dequantized tree
-   outputs;
+3. check the golden model: the int8 router (`golden_run.run_image_router`) and every tree
+   its scores select for a sample of requests run from what the image puts on their core(s)
+   (resident SRAM, relocated program slot; `golden_run.run_image_tree`) and must equal the
+   compiler's integer reference bit for bit; the int8 forest's accuracy is the int8
+   router-weighted average of the dequantized tree outputs, and the share of requests whose
+   int8 router picks the float router's trees is reported;
 4. build the system model's `SystemWorkload` from the image's programs (cycles and events by the
-   timing contract) and the router's picks on the test set, and run it with every baseline
+   timing contract), the router on its core, and the int8 router's picks on the test set,
+   and run it with every baseline
    against the forest's own monolith, trained to the forest's accuracy on the same data.
    A tree the image splits over a chain of cores runs there stage by stage
    (`nfcore.sim.system.workload.tree_from_chain`, `PlacedTree.stages`).
@@ -30,15 +32,18 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import torch
 from tqdm import tqdm
 
 from forest.command import TrainResult, run_train
 from forest.export import TreeExport
 from forest.forest import NeuralForest
+from forest.router import top_k
 from forest.trees import TreeModule
 from nfcore.compiler import ForestImage, compile_forest
 from nfcore.compiler.compile_forest import SPREAD
-from nfcore.compiler.golden_run import run_image_tree
+from nfcore.compiler.golden_run import run_image_router, run_image_tree
+from nfcore.compiler.images.forest_image import ForestTree
 from nfcore.compiler.layout.stages import Layout
 from nfcore.config import NFCoreConfig
 from nfcore.errors import AgreementError, CompileError
@@ -142,7 +147,7 @@ def run_forest_system(cfg: NFCoreConfig, opts: ForestSystemOptions,
     golden = _golden_check(forest, image, data.x_test, data.y_test, opts)
     stage_s["golden"] = time.perf_counter() - t0
 
-    picks_test, _ = forest.route(forest.features(data.x_test))
+    picks_test, _ = int8_route(forest, image, forest.features(data.x_test))
     n = opts.requests
     order = np.resize(np.random.default_rng(opts.seed).permutation(len(data.x_test)), n)
     requests = tuple(tuple(int(t) for t in picks_test[i]) for i in order)
@@ -150,7 +155,8 @@ def run_forest_system(cfg: NFCoreConfig, opts: ForestSystemOptions,
                               name=f"{data.name}-{forest.n_trees}t-top{forest.top_k}",
                               notes={"dataset": data.name, "trees_by_kind": _kinds(forest),
                                      "top_k": forest.top_k, "trained": True,
-                                     "paged_trees": int(len(layout.residency.paged))})
+                                     "paged_trees": int(len(layout.residency.paged))},
+                              router=_placed(image.router(), -1))
     workload.validate(cfg)
     mono = trained.monolith
     if mono is None:
@@ -165,6 +171,7 @@ def run_forest_system(cfg: NFCoreConfig, opts: ForestSystemOptions,
         "accuracy": {"forest_float": trained.report.accuracy, **golden,
                      "monolith_float": mono.accuracy, "monolith_matched": mono.matched},
         "monolith_ladder": mono.to_dict(),
+        "router": _router_summary(forest, workload.router),
         "load_balance": load_balance(requests, forest.n_trees,
                                      forest.meta.get("router_balance")),
         "params_touched_per_request": {"forest": trained.report.params_touched,
@@ -172,7 +179,7 @@ def run_forest_system(cfg: NFCoreConfig, opts: ForestSystemOptions,
         "layout": {"hop_bytes_per_request": layout.hop_bytes,
                    "placement_budget_bytes_per_core":
                        image.manifest["placement_budget_bytes_per_core"],
-                   "resident_trees": int(len(layout.residency.resident)),
+                   "resident_trees": len(image.resident_trees),
                    "paged_trees": int(len(layout.residency.paged)),
                    "cores_used": int(np.count_nonzero(layout.core_used_bytes())),
                    "stage_seconds": layout.stage_seconds},
@@ -195,6 +202,14 @@ def _golden_check(forest: NeuralForest, image: ForestImage,
     feats = forest.features(x_raw)
     picks, weights = forest.route(feats)
     x = feats.numpy()
+    router = image.router()
+    router_in = router.quant.quantize_input(x.reshape(n, -1))
+    scores, _ = run_image_router(image, router_in)
+    if not np.array_equal(scores, router.quant.forward_int(router_in)):
+        raise AgreementError("the router: golden model differs from the integer reference")
+    float_picks = picks
+    picks, weights = int8_route(forest, image, feats, scores)
+    same = np.sort(picks.numpy(), 1) == np.sort(float_picks.numpy(), 1)
     logits = np.zeros((n, picks.shape[1], forest.n_classes))
     runs = 0
     for t in tqdm(sorted(set(picks.reshape(-1).tolist())), desc="golden",
@@ -210,8 +225,32 @@ def _golden_check(forest: NeuralForest, image: ForestImage,
     probs = np.einsum("nkc,nk->nc", _softmax(logits), weights.numpy())
     return {"int8_forest_golden": float(np.mean(probs.argmax(1) == labels)),
             "float_forest_same_requests": forest.accuracy(x_raw, labels),
+            "router_int8_float_same_picks": float(np.mean(same.all(1))),
             "golden_requests": int(n), "golden_tree_runs": int(runs),
             "golden_mismatches": 0}
+
+
+def int8_route(forest: NeuralForest, image: ForestImage, feats: torch.Tensor,
+               logits_int: npt.NDArray[np.int8] | None = None
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Picked tree ids [N, k] and weights [N, k] by the image's int8 router: its region
+    logits (`logits_int`, or the integer reference's on `feats`), dequantized, through the
+    forest's own scores and top-k (`forest.router`)."""
+    router = image.router().quant
+    if logits_int is None:
+        x = feats.numpy().reshape(len(feats), -1)
+        logits_int = router.forward_int(router.quantize_input(x))
+    logits = torch.as_tensor(router.dequantize_output(logits_int), dtype=torch.float32)
+    return top_k(forest.router.scores_of_logits(logits), forest.top_k)
+
+
+def _router_summary(forest: NeuralForest, router: PlacedTree | None) -> dict[str, Any]:
+    """Where the on-chip router runs and what one run of it costs."""
+    assert router is not None
+    return {"core": list(router.core_xy), "regions": forest.router.n_regions,
+            "parameters": sum(p.numel() for p in forest.router.parameters()),
+            "weight_bytes": router.weight_bytes, "program_cycles": router.program_cycles,
+            "macs": router.macs}
 
 
 def _softmax(z: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
@@ -222,15 +261,15 @@ def _softmax(z: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
 def _tree_specs(image: ForestImage) -> tuple[PlacedTree, ...]:
     """Every tree on the core(s) the image assigns it (a paged tree: where it is loaded); a
     tree the image splits over a chain of cores becomes one stage per chain core."""
-    specs = []
-    for t in range(image.n_trees):
-        tree = image.tree(t)
-        plan = tree.program.plan
-        specs.append(tree_from_chain(
-            t, [(c.coord, c.instructions()) for c in tree.program.cores], tree.program.lanes,
-            input_bytes=plan.input_len, output_bytes=plan.output_len,
-            resident=tree.resident, kind=tree.kind))
-    return tuple(specs)
+    return tuple(_placed(image.tree(t), t) for t in range(image.n_trees))
+
+
+def _placed(tree: ForestTree, tree_id: int) -> PlacedTree:
+    plan = tree.program.plan
+    return tree_from_chain(
+        tree_id, [(c.coord, c.instructions()) for c in tree.program.cores], tree.program.lanes,
+        input_bytes=plan.input_len, output_bytes=plan.output_len, resident=tree.resident,
+        kind=tree.kind)
 
 
 def monolith_bytes(tree: TreeModule, notes: str) -> bl.MonolithSpec:

@@ -46,13 +46,13 @@ every input and output packet), is busy this share of the time."""
 def arrival_interval_cycles(workload: SystemWorkload, cfg: NFCoreConfig,
                             utilization: float = HOT_UTILIZATION) -> float:
     """Mean cycles between requests that load the busiest core or the host link to
-    `utilization`."""
+    `utilization` (the on-chip router, if any, runs for every request)."""
     lanes = cfg.core.lanes
     core_load = np.zeros(cfg.mesh.rows * cfg.mesh.cols)
     host_flits = 0
+    router = () if workload.router is None else (workload.router,)
     for sel in workload.requests:
-        for t in sel:
-            tree = workload.trees[t]
+        for tree in (*router, *(workload.trees[t] for t in sel)):
             core_load[tree.core_xy[1] * cfg.mesh.cols + tree.core_xy[0]] += tree.program_cycles
             host_flits += (sum(noc.transfer_packets(tree.input_bytes, lanes))
                            + sum(noc.transfer_packets(tree.output_bytes, lanes)))

@@ -136,9 +136,11 @@ def render_compile_markdown(d: dict[str, Any]) -> str:
         f"* weight SRAM used: {sram['total']:,} B in total; per used core min "
         f"{min(used) if used else 0:,} / mean {sram['mean_over_used_cores']:,.0f} / max "
         f"{sram['max']:,} B",
-        f"* trees resident: {trees['resident']} ({trees['resident_bytes']:,} B), paged from "
-        f"DRAM: {trees['paged']} ({trees['paged_bytes']:,} B); resident trees serve "
-        f"{100 * trees['resident_selection_share']:.1f}% of selections",
+        f"* resident: {trees['resident'] - 1} trees and the router "
+        f"({trees['resident_bytes']:,} B), paged from DRAM: {trees['paged']} trees "
+        f"({trees['paged_bytes']:,} B); resident programs serve "
+        f"{100 * trees['resident_selection_share']:.1f}% of selections (the router's "
+        "included: the layout places it as a tree every request selects)",
         f"* trees split over several cores: {d['split_trees']}", "",
         "## Traffic (expected hop-bytes per request)", "",
         "| placement | hop-bytes |", "|---|---:|",

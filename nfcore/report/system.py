@@ -212,6 +212,7 @@ NODE_BASIS = {
     "wakeup": "logic: the Stillmaker and Baas fit",
     "network": "routers by the logic fit, wires by the supply's square (assumed)",
     "dram": "off-chip, not moved",
+    "router": "the router's run: each of its parts as the trees' above",
 }
 """How each system energy component moves to another node (`nfcore.sim.cost.nodes`), as
 printed beside its share of a figure priced at another node."""
@@ -271,11 +272,12 @@ def forest_markdown(forest: dict[str, Any] | None) -> list[str]:
         f"| forest, float | {acc['forest_float']:.4f} | {touched['forest']:,.0f} |",
         f"| forest, float, on the golden model's {acc['golden_requests']} requests | "
         f"{acc['float_forest_same_requests']:.4f} | |",
-        f"| forest, int8 on the golden model ({acc['golden_requests']} requests, "
-        f"{acc['golden_tree_runs']} tree runs, 0 mismatches) | "
+        f"| forest, int8 on the golden model (router and trees; {acc['golden_requests']} "
+        f"requests, {acc['golden_tree_runs']} tree runs, 0 mismatches) | "
         f"{acc['int8_forest_golden']:.4f} | |",
         f"| monolith, float | {acc['monolith_float']:.4f} | {touched['monolith']:,} |",
         "",
+        *_router_lines(forest.get("router"), acc),
         f"- placement: {lay['resident_trees']} trees resident, {lay['paged_trees']} paged, "
         f"{lay['cores_used']} cores used (budget {lay['placement_budget_bytes_per_core']:,} "
         f"weight bytes per core); expected hop-bytes per request {hop['placed']:,.1f} "
@@ -283,6 +285,18 @@ def forest_markdown(forest: dict[str, Any] | None) -> list[str]:
         f"{hop.get('lower_bound', float('nan')):,.1f})",
         "",
     ]
+
+
+def _router_lines(router: dict[str, Any] | None, acc: dict[str, Any]) -> list[str]:
+    """The on-chip router: where it runs, its size, and how often its int8 picks are the
+    float router's."""
+    if not router:
+        return []
+    return [f"- router: int8 on core ({router['core'][0]}, {router['core'][1]}), "
+            f"{router['parameters']:,} parameters ({router['weight_bytes']:,} weight bytes), "
+            f"{router['program_cycles']:,} cycles a request; its int8 top-k is the float "
+            f"router's on {acc['router_int8_float_same_picks']:.1%} of the golden model's "
+            "requests", ""]
 
 
 def memory_markdown(mem: dict[str, Any] | None) -> list[str]:

@@ -220,22 +220,34 @@ class ArrayTB:
                      ) -> list[HostDelivery]:
         """Serve `requests` as the host does (`nfcore.sim.net.dispatch`): from each request's
         arrival cycle, RUN on the cmd bus of every core it calls (taken when the core is
-        idle); each input packet from the cycle after its core took that RUN, on the host
-        port, one after the other (the earliest eligible first); the host port's output is
-        always ready. Cycle 0 is the first cycle of this call. Returns the packets
-        the host received, with the cycles it took their header and tail. Python runs every
-        cycle (the host reacts to handshakes)."""
+        idle; a routed request's tree RUNs from `host.decision_cycles` after the host took
+        the tail of its router's result); each input packet from the cycle after its core
+        took that RUN, on the host port, one after the other (the earliest eligible first);
+        the host port's output is always ready. Cycle 0 is the first cycle of this call.
+        Returns the packets the host received, with the cycles it took their header and
+        tail. Python runs every cycle (the host reacts to handshakes)."""
         dut, width = self.dut, self.cfg.core.lanes * 8
-        runs, packets, gates = dispatch(requests)
+        runs, packets, gates, run_gates = dispatch(requests)
         run_kind: Any = CmdKind.RUN
         run = pack(next(iter(self.cores.values())).cmd_layout, kind=run_kind.value)
-        queued = {c: [r if isinstance(r, int) else r[0] for r in rs] for c, rs in runs.items()}
+        queued = {c: [(r if isinstance(r, int) else r[0], run_gates.get((c, k)))
+                      for k, r in enumerate(rs)] for c, rs in runs.items()}
+        tails: dict[Coord, list[int]] = {}
+        decision = self.cfg.host.decision_cycles
+
+        def presented(run: tuple[int, tuple[Coord, int] | None]) -> int | None:
+            cycle, gate = run
+            if gate is None:
+                return cycle
+            src, k = gate
+            got = tails.get(src, [])
+            return max(cycle, got[k] + decision) if k < len(got) else None
         flits = [(hp.cycle, [noc.encode_header(dest_x=hp.dest[0], dest_y=hp.dest[1],
                                                length=len(hp.payload), tag=hp.tag)]
                   + [int.from_bytes(bytes(w), "little") | int(k == len(hp.payload) - 1) << width
                      for k, w in enumerate(np.asarray(hp.payload, dtype=np.uint8))])
                  for hp in packets]
-        expected = sum(len(r.calls) for r in requests)
+        expected = sum(len(r.all_calls) for r in requests)
         delivered: list[HostDelivery] = []
         words: list[int] = []
         header: dict[str, int] = {}
@@ -248,7 +260,8 @@ class ArrayTB:
         for cycle in range(max_cycles):
             if len(delivered) == expected and not pending and current is None:
                 break
-            offering = [c for c, q in queued.items() if q and q[0] <= cycle]
+            offering = [c for c, q in queued.items()
+                        if q and (p := presented(q[0])) is not None and p <= cycle]
             for c, tb in self.cores.items():
                 tb.dut.cmd__payload.value = run
                 tb.dut.cmd__valid.value = int(c in offering)
@@ -281,9 +294,10 @@ class ArrayTB:
                     if last:
                         payload = np.array([list(w.to_bytes(width // 8, "little"))
                                             for w in words], dtype=np.uint8)
-                        delivered.append(HostDelivery(
-                            (header["src_x"], header["src_y"]), header["tag"], payload,
-                            header_cycle, cycle))
+                        src = (header["src_x"], header["src_y"])
+                        delivered.append(HostDelivery(src, header["tag"], payload,
+                                                      header_cycle, cycle))
+                        tails.setdefault(src, []).append(cycle)
                         header = {}
             await RisingEdge(dut.clk)
         else:

@@ -85,6 +85,10 @@ class HostReplay:
     split: str = ""
     """A kind: one tree of it is split over cores from (0, 0) (`split_scenarios`'s random
     split tree); "": every tree on one core."""
+    router: bool = False
+    """True: the tree on core (0, 0) serves as the on-chip router: every request calls it
+    first (`HostRequest.router`) and its `top_k` trees, drawn from the others, wait for its
+    result (`nfcore.sim.net.dispatch`)."""
 
     @property
     def config(self) -> NFCoreConfig:
@@ -106,22 +110,27 @@ class HostReplay:
     def requests(self) -> list[HostRequest]:
         trees = self.trees()
         firsts = sorted(trees, key=lambda c: (c[1], c[0]))
+        if self.router:
+            firsts.remove((0, 0))
         rng = np.random.default_rng(self.seed + 1)
         out, cycle = [], 0
         for _ in range(self.requests_n):
             cycle += int(rng.integers(0, 2 * self.gap_cycles + 1))
+            router = self._call(trees, (0, 0), rng) if self.router else None
             picked = rng.choice(len(firsts), size=min(self.top_k, len(firsts)), replace=False)
-            calls = []
-            for i in picked:
-                t = trees[firsts[int(i)]]
-                x = rng.integers(-128, 128, size=t.input_shape)
-                calls.append(TreeCall(firsts[int(i)], t.tag, t.payload(x), chain=t.chain))
-            out.append(HostRequest(cycle, tuple(calls)))
+            calls = tuple(self._call(trees, firsts[int(i)], rng) for i in picked)
+            out.append(HostRequest(cycle, calls, router))
         return out
 
+    @staticmethod
+    def _call(trees: dict[Coord, Tree], core: Coord, rng: np.random.Generator) -> TreeCall:
+        t = trees[core]
+        x = rng.integers(-128, 128, size=t.input_shape)
+        return TreeCall(core, t.tag, t.payload(x), chain=t.chain)
+
     def reference(self, request: HostRequest) -> list[npt.NDArray[np.int8]]:
-        """Each call's int8 outputs, from the tree run alone."""
-        return [self.trees()[c.core].reference(c.payload) for c in request.calls]
+        """Each call's int8 outputs (the router's first), from the tree run alone."""
+        return [self.trees()[c.core].reference(c.payload) for c in request.all_calls]
 
 
 def _dense(rng: np.random.Generator, widths: list[int]
@@ -177,6 +186,8 @@ HOST_REPLAYS: dict[str, HostReplay] = {r.name: r for r in (
     HostReplay("host_2x2_busy", 2, 2, 301, 40, 60),
     HostReplay("host_3x3_busy", 3, 3, 302, 40, 40),
     HostReplay("host_2x2_split_mlp", 2, 2, 201, 30, 60, split="mlp"),
+    HostReplay("host_2x2_router", 2, 2, 304, 30, 40, router=True),
+    HostReplay("host_3x3_router", 3, 3, 305, 30, 30, top_k=3, router=True),
     HostReplay("host_4x4_busy", 4, 4, 303, 40, 30, top_k=3),
 )}
 """The replays the RTL suite runs (`sim_tests/test_host_replay_rtl.py`)."""

@@ -32,7 +32,8 @@ def test_compile_writes_a_loadable_image_and_its_report(forest_dir: Path, config
     data = json.loads((out / "compile.json").read_text())
     assert data["status"] == "ok"
     lay = data["layout"]
-    assert lay["trees"]["resident"] + lay["trees"]["paged"] == 6
+    # The layout places the router as one more tree (resident, every request selects it).
+    assert lay["trees"]["resident"] + lay["trees"]["paged"] == 6 + 1
     assert sum(b > 0 for b in lay["sram_used_bytes"]["per_core"]) == \
         lay["cores_holding_weights"] > 0
     assert {"placed", "random", "lower_bound"} <= set(lay["hop_bytes_per_request"])

@@ -14,7 +14,7 @@ from forest.datasets import load_dataset
 from forest.errors import ForestFormatError
 from nfcore.arch.isa import Opcode, decode
 from nfcore.compiler import ForestImage, compile_forest, load_forest_image
-from nfcore.compiler.golden_run import run_image_tree
+from nfcore.compiler.golden_run import run_image_router, run_image_tree
 from nfcore.compiler.images.forest_image import FORMAT_VERSION, relocate
 from nfcore.config import NFCoreConfig
 from nfcore.errors import CompileError, ImageError
@@ -63,6 +63,24 @@ def test_image_contents_run_bit_exact_on_the_golden_model(forest_dir: Path, cali
         x = rng.integers(-128, 128, size=(4, *tree.quant.input_shape))
         out, _ = run_image_tree(image, t, x)
         np.testing.assert_array_equal(out, tree.quant.forward_int(x), err_msg=f"tree {t}")
+    router = image.router()
+    x = rng.integers(-128, 128, size=(4, *router.quant.input_shape))
+    out, cycles = run_image_router(image, x)
+    np.testing.assert_array_equal(out, router.quant.forward_int(x))
+    assert min(cycles) > 0
+
+
+def test_the_router_is_an_int8_program_resident_next_to_the_host(
+        split_image: ForestImage, forest_dir: Path) -> None:
+    from forest.io import ForestReader
+
+    forest = ForestReader(forest_dir).forest()
+    router, entry = split_image.router(), split_image.manifest["router"]
+    assert entry["resident"] and entry["regions"] == forest.router.n_regions
+    assert router.quant.kind == "mlp" and router.quant.out_features == forest.router.n_regions
+    assert router.cores[0] == (0, 0), "every request's input goes to the router first"
+    regions = [r for c in split_image.manifest["cores"] for r in c["regions"] if r[0] == -1]
+    assert [r[1] for r in regions] == list(range(len(router.cores)))
 
 
 def test_round_trip_is_lossless_lazy_and_deterministic(split_image: ForestImage,
@@ -72,6 +90,9 @@ def test_round_trip_is_lossless_lazy_and_deterministic(split_image: ForestImage,
     loaded = load_forest_image(tmp_path / "a", split_image.cfg, forest_dir)
     assert loaded.tree(3).tree_id == 3
     assert list(loaded._trees) == [3], "one tree is read without reading the others"
+    np.testing.assert_array_equal(loaded.router().program.cores[0].weights,
+                                  split_image.router().program.cores[0].weights)
+    assert loaded.router().core_program(0) == split_image.router().core_program(0)
     for t in range(split_image.n_trees):
         a, b = split_image.tree(t), loaded.tree(t)
         assert a.resident == b.resident and a.base_words == b.base_words
@@ -175,6 +196,11 @@ def _listed_twice(m: dict) -> None:  # type: ignore[type-arg]
     (lambda m: m["trees"][0]["base_words"].__setitem__(0, 127),
      r"tree 0 part 0 on core .*: words 127 \.\. [0-9]+ exceed the core's weight SRAM of 128"),
     (_resident_twice, r"tree [0-9] part [0-9] is resident twice \(cores \([0-9], [0-9]\) and"),
+    (lambda m: m["router"].update(resident=False),
+     r"router: id -1 and resident False, expected -1 and true"),
+    (lambda m: m.pop("router"), r"missing key 'router'"),
+    (lambda m: m.update(format_version=3),
+     r"format_version 3 is not a forest image .* without the on-chip router"),
 ])
 def test_load_refuses_an_edited_config_or_bogus_residency(saved: Path, edit,  # type: ignore[no-untyped-def]
                                                           message: str) -> None:

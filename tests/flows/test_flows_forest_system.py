@@ -41,6 +41,29 @@ def test_golden_check_ran_and_int8_tracks_float(run) -> None:
     assert abs(acc["int8_forest_golden"] - acc["float_forest_same_requests"]) <= 0.05
 
 
+def test_the_int8_router_picks_the_trees_and_runs_on_the_chip(run) -> None:
+    """The workload's picks are the int8 router's (its region logits from the integer
+    reference, bit-exact with the golden model), mostly the float router's; the router is
+    placed on the chip with its program's cycles, and every simulated request charges it."""
+    from nfcore.flows.forest_system import int8_route
+    from nfcore.sim.stats import summarize_energy
+    from nfcore.sim.system.model import simulate_system
+
+    cfg, r = run
+    acc = r.summary["accuracy"]
+    assert 0.8 <= acc["router_int8_float_same_picks"] <= 1.0
+    rows = r.request_rows[:20]
+    picks, _ = int8_route(r.forest, r.image, r.forest.features(r.x_test[rows]))
+    assert [tuple(p) for p in picks.tolist()] == list(r.workload.requests[:20])
+    router = r.workload.router
+    assert router is not None and router.core_xy == r.image.router().cores[0]
+    assert router.program_cycles == r.image.router().program.compute_cycles()[0]
+    arrivals = [100 * i for i in range(len(r.workload.requests))]
+    result = simulate_system(cfg, r.workload, arrivals)
+    assert all(rec.energy_pj["router"] > 0 for rec in result.records)
+    assert summarize_energy(result.records)["by_component"]["router"] > 0
+
+
 def test_monolith_is_the_trained_one(run) -> None:
     _, r = run
     mono = r.forest.meta["monolith"]
@@ -63,10 +86,11 @@ def test_export_macs_counts_each_kind() -> None:
 def test_arrival_interval_loads_the_busiest_resource_to_half(run) -> None:
     cfg, r = run
     interval = arrival_interval_cycles(r.workload, cfg, utilization=0.5)
+    router = r.workload.router
+    assert router is not None
     load = {}
     for sel in r.workload.requests:
-        for t in sel:
-            spec = r.workload.trees[t]
+        for spec in (router, *(r.workload.trees[t] for t in sel)):
             load[spec.core_xy] = load.get(spec.core_xy, 0) + spec.program_cycles
     hot_core = max(load.values()) / len(r.workload.requests)
     assert interval >= 2 * hot_core - 1e-9

@@ -127,3 +127,22 @@ def test_picks_equal_a_stable_sort_cut_at_k_when_scores_tie() -> None:
         trees, _ = top_k(scores, k)
         expected = torch.sort(scores, dim=1, descending=True, stable=True).indices[:, :k]
         assert torch.equal(trees, expected)
+
+
+def test_the_export_is_the_router_as_a_one_layer_mlp() -> None:
+    """What the compiler compiles computes the router's region logits, and the scores of
+    those logits are its tree scores."""
+    import numpy as np
+
+    from forest.export import reference_forward
+
+    torch.manual_seed(0)
+    router = Router(6, torch.tensor([0, 0, 1, 2, 2]))
+    export = router.export()
+    assert (export.kind, export.input_shape, len(export.head)) == ("mlp", (6,), 1)
+    assert export.head[0][2] is False, "logits: no ReLU"
+    emb = torch.randn(8, 6)
+    logits = reference_forward(export, emb.numpy())
+    np.testing.assert_allclose(logits, router(emb).detach().numpy(), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(router.scores_of_logits(torch.as_tensor(logits)),
+                               router.tree_scores(emb), rtol=1e-5, atol=1e-6)

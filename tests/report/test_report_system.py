@@ -69,7 +69,7 @@ def test_system_data_keys(system: dict[str, Any]) -> None:
     assert ours["energy_pj_per_inference"] == pytest.approx(
         sum(ours["by_component"].values()))
     assert set(ours["by_component"]) == {"mac", "weight_sram", "act_sram", "control",
-                                         "network", "dram", "leakage", "wakeup"}
+                                         "network", "dram", "leakage", "wakeup", "router"}
     lat = system["latency_distribution"]
     assert lat["p50"] <= lat["p99"] <= lat["max"]
     assert sum(lat["histogram"]["counts"]) == 60

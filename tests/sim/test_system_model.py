@@ -18,7 +18,12 @@ from nfcore.sim.cost.system_energy import SYSTEM_COMPONENTS, SystemEnergies
 from nfcore.sim.net.dispatch import HostRequest, TreeCall, run_timed_requests
 from nfcore.sim.system.dram import DramChannel
 from nfcore.sim.system.model import BYTE_KINDS, ByteTally, EnergyTally, simulate_system
-from nfcore.sim.system.workload import SystemWorkload, mlp_program, tree_from_program
+from nfcore.sim.system.workload import (
+    SystemWorkload,
+    WorkloadError,
+    mlp_program,
+    tree_from_program,
+)
 
 HOP = noc.ROUTER_HOP_CYCLES
 EJECT = noc.EJECT_CYCLES
@@ -78,22 +83,29 @@ def test_no_contention_latency_is_hops_plus_serialization_plus_program() -> None
     assert res.plan == {"passes": 1, "converged": 1}
 
 
-@pytest.mark.parametrize("seed", range(3))
-def test_latencies_are_the_exact_models_under_contention(seed: int) -> None:
+@pytest.mark.parametrize(("seed", "routed"), [(0, False), (1, False), (2, False), (3, True),
+                                             (4, True)])
+def test_latencies_are_the_exact_models_under_contention(seed: int, routed: bool) -> None:
     """Sixteen trees, 40 requests of three trees arriving close together (packets wait for
     cores and links): every request's end is the one `run_timed_requests` gives for the same
-    requests (the host-port model the RTL replays), and the packets that waited are its."""
+    requests (the host-port model the RTL replays), and the packets that waited are its;
+    also with the on-chip router (on core (0, 0), beside a tree) called first."""
     cfg = _cfg(gate_after_idle_cycles=1 << 30)
     rng = np.random.default_rng(seed)
     trees = tuple(_tree(i, (i % 4, i // 4), [int(rng.integers(8, 64)), 16, 4])
                   for i in range(16))
+    router = _tree(-1, (0, 0), [24, 16]) if routed else None
     reqs = tuple(tuple(int(t) for t in rng.choice(16, 3, replace=False)) for _ in range(40))
     arrivals = sorted(int(a) for a in rng.integers(0, 1500, 40))
-    res = simulate_system(cfg, SystemWorkload(trees, reqs), arrivals, TABLE)
-    calls = [HostRequest(at, tuple(
-        TreeCall(trees[t].core_xy, 0, np.zeros((isa.words_for(trees[t].input_bytes, 8), 8),
-                                               np.uint8), trees[t].served_programs(8)[0][1])
-        for t in sel)) for at, sel in zip(arrivals, reqs, strict=True)]
+    res = simulate_system(cfg, SystemWorkload(trees, reqs, router=router), arrivals, TABLE)
+
+    def call(t: Any) -> TreeCall:
+        return TreeCall(t.core_xy, 0, np.zeros((isa.words_for(t.input_bytes, 8), 8), np.uint8),
+                        t.served_programs(8)[0][1])
+
+    calls = [HostRequest(at, tuple(call(trees[t]) for t in sel),
+                         None if router is None else call(router))
+             for at, sel in zip(arrivals, reqs, strict=True)]
     outcomes, run = run_timed_requests(cfg, calls)
     assert [r.end_cycle for r in res.records] == [o.done_cycle for o in outcomes]
     assert res.network["waited_packets"] == run.host_packets_waited > 0
@@ -207,3 +219,61 @@ def test_bad_arrivals_are_refused() -> None:
         simulate_system(_cfg(), wl, [0], TABLE)
     with pytest.raises(SimError, match="non-decreasing"):
         simulate_system(_cfg(), wl, [5, 1], TABLE)
+
+
+def test_the_on_chip_router_runs_first_and_is_charged_as_router() -> None:
+    """With the router on the chip, a lone request's trees start `host.decision_cycles`
+    after the router's scores reached the host, so its latency is the router's alone plus
+    that plus the trees' alone; the router's whole cost is the `router` component, and the
+    trees' components are what they cost without it."""
+    cfg = _cfg()
+    router = _tree(0, (0, 0), [24, 12])
+    trees = (_tree(0, (3, 2), [20, 16, 4]), _tree(1, (1, 3), [20, 8, 4]))
+    alone = simulate_system(cfg, SystemWorkload((router,), ((0,),)), [0], TABLE).records[0]
+    plain = simulate_system(cfg, SystemWorkload(trees, ((0, 1),)), [0], TABLE).records[0]
+    routed = simulate_system(cfg, SystemWorkload(trees, ((0, 1),), router=router), [0],
+                             TABLE).records[0]
+    assert routed.latency_cycles == alone.latency_cycles + cfg.host.decision_cycles + \
+        plain.latency_cycles
+    assert routed.energy_pj["router"] == pytest.approx(alone.energy_pj_total)
+    assert alone.energy_pj["router"] == 0
+    for c in SYSTEM_COMPONENTS[:-1]:
+        assert routed.energy_pj[c] == pytest.approx(plain.energy_pj[c]), c
+    assert routed.weight_bytes_touched == plain.weight_bytes_touched + router.weight_bytes
+
+
+def test_a_paged_router_is_refused() -> None:
+    router = _tree(0, (0, 0), [24, 12], resident=False)
+    wl = SystemWorkload((_tree(0, (3, 2), [20, 16, 4]),), ((0,),), router=router)
+    with pytest.raises(WorkloadError, match="the router must be resident on one core"):
+        simulate_system(_cfg(), wl, [0], TABLE)
+
+
+@pytest.mark.parametrize("retains", [True, False])
+def test_a_routed_tree_wakes_and_pages_its_core_after_the_routers_result(retains: bool
+                                                                          ) -> None:
+    """gate_after 1,000, wake 20, a paged tree: at cycle 10,000 the router's core and the
+    tree's are gated (at cycle 0 neither: both start idle). The router wakes and runs; only
+    `host.decision_cycles` after its result does the host present the tree's RUN, which
+    wakes its core and (the first time, or without retention) pages its weights: the routed
+    request takes the router's time alone, the decision, and the tree's time alone, wake-up
+    and paging included, and both wake-ups are charged (the router's to `router`)."""
+    cfg = _cfg(gate_after_idle_cycles=1000, wake_up_cycles=20, gated_retains_sram=retains)
+    router = _tree(0, (0, 0), [24, 12])
+    tree = (_tree(0, (3, 2), [64, 64, 8], resident=False),)
+    at, reqs = [0, 10_000], ((0,), (0,))
+    alone = simulate_system(cfg, SystemWorkload((router,), reqs), at, TABLE)
+    plain = simulate_system(cfg, SystemWorkload(tree, reqs), at, TABLE)
+    routed = simulate_system(cfg, SystemWorkload(tree, reqs, router=router), at, TABLE)
+    assert routed.plan["converged"] == 1
+    for a, p, r in zip(alone.records, plain.records, routed.records, strict=True):
+        assert r.latency_cycles == a.latency_cycles + cfg.host.decision_cycles + \
+            p.latency_cycles
+        assert r.cores_woken == a.cores_woken + p.cores_woken
+        assert r.energy_pj["router"] == pytest.approx(a.energy_pj_total)
+        for c in SYSTEM_COMPONENTS[:-1]:
+            assert r.energy_pj[c] == pytest.approx(p.energy_pj[c]), c
+    assert routed.records[1].cores_woken == 2
+    # Without retention both cores lost their weights: the router's reload is the router's.
+    assert routed.records[1].bytes_moved["dram"] == (
+        0 if retains else tree[0].weight_bytes + router.weight_bytes)

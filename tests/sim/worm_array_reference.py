@@ -6,6 +6,7 @@ independent reference for the host port and repeated RUNs, which the flit-level 
 
 from __future__ import annotations
 
+import bisect
 import heapq
 from collections.abc import Callable, Collection, Generator, Mapping, Sequence
 from dataclasses import dataclass
@@ -65,7 +66,9 @@ def run_array_worm(cfg: NFCoreConfig, cores: Mapping[Coord, CoreState],
                     max_steps: int = MAX_STEPS, gated: Collection[Coord] = (),
                     host_in: Sequence[HostPacket] = (),
                     runs: Mapping[Coord, Sequence[int | tuple[int, TimedProgram]]] | None = None,
-                    host_after_run: Sequence[int | None] | None = None) -> ArrayModelResult:
+                    host_after_run: Sequence[int | None] | None = None,
+                    run_after_result: Mapping[tuple[Coord, int], tuple[Coord, int]] | None = None
+                    ) -> ArrayModelResult:
     """Run the loaded programs of `cores` (keyed by (x, y) on `cfg.mesh`), all started in the
     same cycle, until every core HALTs. The states are updated in place.
 
@@ -75,7 +78,10 @@ def run_array_worm(cfg: NFCoreConfig, cores: Mapping[Coord, CoreState],
     The host port injects the packets `host_in` one after the other, each from its `cycle`
     and, if `host_after_run[i]` is k, from the cycle after its destination core took its
     k-th RUN (0-based; the host sees the `cmd` handshake); when it is free it takes the
-    packet that became eligible first (ties: the order of `host_in`).
+    packet that became eligible first (ties: the order of `host_in`). With
+    `run_after_result`, core c's k-th RUN keyed (c, k) -> (src, j) is presented no earlier
+    than `cfg.host.decision_cycles` after the host took the tail of the j-th result packet
+    (0-based) core src sent it: the host's decision on what it read.
 
     The cores in `gated` are power-gated when RUN comes: they start `cfg.power.wake_up_cycles`
     later (the wake-up latency of `nfcore.hdl.power`); their `cycles` count from their own
@@ -94,7 +100,8 @@ def run_array_worm(cfg: NFCoreConfig, cores: Mapping[Coord, CoreState],
         [None] * len(host_in)
     if len(gates) != len(host_in):
         raise ExecutionError(f"{len(gates)} host_after_run entries for {len(host_in)} packets")
-    run = _ArrayRun(cfg, cores, frozenset(gated), max_steps, schedule, host_in, gates)
+    run = _ArrayRun(cfg, cores, frozenset(gated), max_steps, schedule, host_in, gates,
+                    dict(run_after_result or {}))
     run.env.run()
     running = sorted(c for c in cores if len(run.runs[c]) < len(schedule[c]))
     if running:
@@ -120,7 +127,8 @@ class _ArrayRun:
     def __init__(self, cfg: NFCoreConfig, cores: Mapping[Coord, CoreState],
                  gated: frozenset[Coord], max_steps: int,
                  schedule: dict[Coord, list[tuple[int, Program]]],
-                 host_in: Sequence[HostPacket], gates: list[int | None]) -> None:
+                 host_in: Sequence[HostPacket], gates: list[int | None],
+                 run_gates: dict[tuple[Coord, int], tuple[Coord, int]]) -> None:
         self.cfg, self.gated, self.max_steps = cfg, gated, max_steps
         self.lanes = cfg.core.lanes
         self.env = env = simpy.Environment()
@@ -143,6 +151,11 @@ class _ArrayRun:
         self.host_signal = env.event()
         """Wakes the host when a RUN is taken."""
         self.host_out: list[HostDelivery] = []
+        self.run_gates = run_gates
+        self.result_tails: dict[Coord, list[int]] = {}
+        """Per core, the cycle the host took the tail of each of its result packets."""
+        self.result_signal = env.event()
+        """Wakes the cores whose RUN waits for a result packet (`run_gates`)."""
         self.host_timed: list[tuple[int, int, Worm]] = []
         """(first cycle the sender could push, header latency, packet) of every packet to
         or from the host."""
@@ -234,6 +247,10 @@ class _ArrayRun:
         env = self.env
         start = self.cfg.power.wake_up_cycles if coord in self.gated else 0
         for presented, state in schedule:
+            gate = self.run_gates.get((coord, len(self.runs[coord])))
+            if gate is not None:
+                tail = yield from self._result_tail(*gate)
+                presented = max(presented, tail + self.cfg.host.decision_cycles)
             taken = max(presented, int(env.now)) + start
             start = 0
             i = self.after_run.pop((coord, len(self.runs[coord])), None)
@@ -249,6 +266,15 @@ class _ArrayRun:
             self.cycles[coord] = done - taken
             self.runs[coord].append((taken, done))
             yield env.timeout(done + 1 - env.now)  # idle again the cycle after `done`
+
+    def _result_tail(self, src: Coord, k: int) -> Generator[simpy.Event, Any, int]:
+        """The cycle the host took the tail of core `src`'s k-th result packet, once known
+        (the network knows a tail no later than its cycle)."""
+        while len(self.result_tails.get(src, ())) <= k:
+            if self.result_signal.triggered:  # one event for every waiting core
+                self.result_signal = self.env.event()
+            yield self.result_signal
+        return self.result_tails[src][k]
 
     def _program(self, coord: Coord, state: CoreState) -> Generator[simpy.Event, Any, int]:
         """Run the loaded program from its first instruction; returns its `done` cycle."""
@@ -316,6 +342,9 @@ class _ArrayRun:
             assert worm.taken_cycle is not None
             self.host_out.append(HostDelivery(coord, instr.tag, payload, worm.taken_cycle,
                                               cycle))
+            bisect.insort(self.result_tails.setdefault(coord, []), cycle)
+            if not self.result_signal.triggered:
+                self.result_signal.succeed()
 
         if to_host:
             self.host_timed.append((sent, noc.header_latency_cycles(coord, noc.HOST),

@@ -9,6 +9,7 @@ is read, that:
   says;
 - every core named (a tree's chain, a core entry) exists on the configured mesh, and no core
   has two entries;
+- the router (`router`, tree id -1) is resident, and its parts are checked as a tree's;
 - every tree part fits its core's weight SRAM (base word + words <= `core.weight_words`),
   and a core's resident words (`sram_words`) fit it too;
 - each core's `regions` agree with the trees' entries (tree, chain index, base, words,
@@ -26,6 +27,8 @@ from nfcore.config import NFCoreConfig
 from nfcore.errors import ImageError
 
 Coord = tuple[int, int]
+ROUTER_ID = -1
+"""The router's tree id in regions (`forest_image.ROUTER_ID`, which imports this module)."""
 
 
 def check_forest_layout(file: Path, manifest: dict[str, Any], cfg: NFCoreConfig) -> None:
@@ -53,8 +56,12 @@ def _check(manifest: dict[str, Any], cfg: NFCoreConfig, fail: Any) -> None:
         return x, y
 
     _check_residency(manifest.get("residency"), trees, fail)
+    router = manifest["router"]
+    if router["id"] != ROUTER_ID or router["resident"] is not True:
+        raise fail(f"router: id {router['id']!r} and resident {router['resident']!r}, "
+                   f"expected {ROUTER_ID} and true (the router is always on the chip)")
     parts: dict[tuple[int, int], tuple[Coord, int, int, bool]] = {}
-    for t, e in enumerate(trees):
+    for t, e in [*enumerate(trees), (ROUTER_ID, router)]:
         if e["id"] != t:
             raise fail(f"trees[{t}]: id {e['id']!r}, expected {t}")
         chain = [core(c, f"tree {t}") for c in e["cores"]]

@@ -1,4 +1,5 @@
-"""Whole-forest images (format_version 3): every tree of a forest placed on one chip.
+"""Whole-forest images (format_version 4): every tree of a forest, and its router, placed on
+one chip.
 
 `compile_forest` (in `nfcore.compiler.compile_forest`, re-exported from
 `nfcore.compiler`) builds a `ForestImage`; `ForestImage.save` writes it and
@@ -9,10 +10,11 @@ manifest's trees, cores and residency against each other and the config
 Layout::
 
     <image>/
-      manifest.json            format_version 3, created_by, the config and its hash, the
+      manifest.json            format_version 4, created_by, the config and its hash, the
                                forest (forest_id = its content hash, trees, kinds, top-k),
                                per tree its kind, residency, cores, weight base words, host
-                               I/O (core, address, length) and contract cycles; per core
+                               I/O (core, address, length) and contract cycles; the same
+                               for the router (`router`, always resident); per core
                                its SRAM regions and program slots; the placement
                                (`layout_report.placement_manifest`), the residency, the
                                layout statistics, and the size and SHA-256 of every file
@@ -24,6 +26,8 @@ Layout::
                                relocated to their weight base, 64-bit words concatenated
       trees/tree_<id>/         the tree as a format-2 image (`tree_image`): quant.json and
                                each core's unrelocated weights (from word 0) and program
+      router/                  the router (a one-layer mlp from the flattened features to
+                               the region logits) as a format-2 image
 
 Conventions (stated assumptions):
 
@@ -38,7 +42,11 @@ Conventions (stated assumptions):
   the core's first free word (after the resident regions, the base its slot is relocated
   to), so paged trees of one core overwrite each other.
 
-A `ForestImage` loaded from disk reads one tree's files only when `tree(id)` asks for it.
+* The router's regions and slots carry the tree id `ROUTER_ID` (-1). Format 3 had no
+  router (it ran in float on the host) and is refused.
+
+A `ForestImage` loaded from disk reads one tree's files only when `tree(id)` (or `router()`)
+asks for it.
 """
 
 from __future__ import annotations
@@ -59,7 +67,7 @@ from nfcore.compiler.images.core_image import (
     _open_manifest,
     _read_verified,
 )
-from nfcore.compiler.images.forest_checks import check_forest_layout
+from nfcore.compiler.images.forest_checks import ROUTER_ID, check_forest_layout
 from nfcore.compiler.images.tree_image import load_tree_image, save_tree_image
 from nfcore.compiler.lower.split import Coord, TreeProgram
 from nfcore.compiler.quant.tree import QuantizedTree
@@ -69,10 +77,11 @@ from nfcore.errors import ImageError
 if TYPE_CHECKING:
     from nfcore.compiler.layout.stages import Layout
 
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 MANIFEST = "manifest.json"
 
-__all__ = ["FORMAT_VERSION", "ForestImage", "ForestTree", "load_forest_image", "relocate"]
+__all__ = ["FORMAT_VERSION", "ROUTER_ID", "ForestImage", "ForestTree", "load_forest_image",
+           "relocate"]
 
 
 def relocate(program: list[int], base_word: int) -> list[int]:
@@ -172,10 +181,16 @@ class ForestImage:
     # --- contents, lazily ---------------------------------------------------------------------
     def tree(self, tree_id: int) -> ForestTree:
         """Tree `tree_id`'s model and program, reading only its files."""
+        return self._tree(tree_id, self.tree_entry(tree_id))
+
+    def router(self) -> ForestTree:
+        """The router's int8 model (region logits of the flattened features) and program."""
+        return self._tree(ROUTER_ID, self.manifest["router"])
+
+    def _tree(self, tree_id: int, entry: dict[str, Any]) -> ForestTree:
         if tree_id not in self._trees:
-            entry = self.tree_entry(tree_id)
             root = self._root()
-            rel = f"trees/tree_{tree_id}/{MANIFEST}"
+            rel = f"{entry['dir']}/{MANIFEST}"
             _read_verified(root, rel, self.manifest)
             img = load_tree_image(root / entry["dir"], self.cfg)
             cores = [tuple(c) for c in entry["cores"]]
@@ -231,9 +246,9 @@ class ForestImage:
         root = Path(path)
         (root / "cores").mkdir(parents=True, exist_ok=True)
         files: dict[str, dict[str, Any]] = {}
-        for t in range(self.n_trees):
-            tree = self.tree(t)
-            rel = self.tree_entry(t)["dir"]
+        for tree, entry in [(self.tree(t), self.tree_entry(t)) for t in range(self.n_trees)] \
+                + [(self.router(), self.manifest["router"])]:
+            rel = entry["dir"]
             save_tree_image(root / rel, tree.program, tree.quant, self.cfg)
             files[f"{rel}/{MANIFEST}"] = _file_entry((root / rel / MANIFEST).read_bytes())
         for c in self.manifest["cores"]:
@@ -259,12 +274,12 @@ def load_forest_image(path: str | Path, cfg: NFCoreConfig,
     version = manifest.get("format_version")
     if version != FORMAT_VERSION:
         hint = " (a one-tree image: use nfcore.compiler.images.tree_image)" if version in (1, 2) \
-            else ""
+            else " (a forest image without the on-chip router)" if version == 3 else ""
         raise ImageError(f"{root / MANIFEST}: format_version {version!r} is not a forest "
                          f"image (format {FORMAT_VERSION}){hint}; recompile with "
                          f"`nfcore compile`")
     _check_config(root / MANIFEST, manifest, cfg)
-    for key in ("forest", "trees", "cores", "files"):
+    for key in ("forest", "trees", "router", "cores", "files"):
         if key not in manifest:
             raise ImageError(f"{root / MANIFEST}: missing key {key!r}")
     check_forest_layout(root / MANIFEST, manifest, cfg)

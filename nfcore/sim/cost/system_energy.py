@@ -37,8 +37,10 @@ SYSTEM_ROWS_USED = ("wire_pj_per_bit_mm", "router_pj_per_bit", "dram_read_64b_lo
 
 MAC_COMPONENTS = ("mac", "weight_sram", "act_sram", "control")
 SYSTEM_COMPONENTS = ("mac", "weight_sram", "act_sram", "control", "network", "dram",
-                     "leakage", "wakeup")
-"""Energy components of a request in the system model, in report order."""
+                     "leakage", "wakeup", "router")
+"""Energy components of a request in the system model, in report order. `router` is all of
+the on-chip router's run (its events, packets, leakage and wake-ups), the others the
+trees'."""
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,9 @@ SEND pushes) and takes every flit of a SEND with `to_host` when it is offered. A
 RUN several times (`runs`): a RUN presented in cycle t to a core is taken in the first cycle
 from t in which the core is idle (the cycle after its last program's `done`,
 `nfcore.hdl.core.sequencer`), and the program starts again at its first instruction in the
-next cycle.
+next cycle. A RUN may also wait for the host's decision on another core's result (the
+on-chip router's scores, `nfcore.sim.net.dispatch`): it is presented only
+`host.decision_cycles` after the host took that result's tail.
 
 `core_state_cycles` gives each core's cycles in each power state over a window around the
 run, as the array's counters (`nfcore.hdl.power`) count them, for the leakage accounting
@@ -188,7 +190,9 @@ def run_array_model(cfg: NFCoreConfig, cores: Mapping[Coord, CoreState],
                     max_steps: int = MAX_STEPS, gated: Collection[Coord] = (),
                     host_in: Sequence[HostPacket] = (),
                     runs: Mapping[Coord, Sequence[int | tuple[int, TimedProgram]]] | None = None,
-                    host_after_run: Sequence[int | None] | None = None) -> ArrayModelResult:
+                    host_after_run: Sequence[int | None] | None = None,
+                    run_after_result: Mapping[tuple[Coord, int], tuple[Coord, int]] | None = None
+                    ) -> ArrayModelResult:
     """Run the loaded programs of `cores` (keyed by (x, y) on `cfg.mesh`), all started in the
     same cycle, until every core HALTs. The states are updated in place.
 
@@ -198,14 +202,19 @@ def run_array_model(cfg: NFCoreConfig, cores: Mapping[Coord, CoreState],
     The host port injects the packets `host_in` one after the other, each from its `cycle`
     and, if `host_after_run[i]` is k, from the cycle after its destination core took its
     k-th RUN (0-based; the host sees the `cmd` handshake); when it is free it takes the
-    packet that became eligible first (ties: the order of `host_in`).
+    packet that became eligible first (ties: the order of `host_in`). With
+    `run_after_result`, core c's k-th RUN keyed (c, k) -> (src, j) is presented no earlier
+    than `cfg.host.decision_cycles` after the host took the tail of the j-th result packet
+    (0-based) core src sent it: the host's decision on what it read (a core whose next RUN
+    waits so does not take it, and the host packet waiting for that RUN follows).
 
     The cores in `gated` are power-gated when RUN comes: they start `cfg.power.wake_up_cycles`
     later (the wake-up latency of `nfcore.hdl.power`); their `cycles` count from their own
     start, as `last_run_cycles` does.
 
     Raises ExecutionError on a deadlock, a packet to a coordinate without a core, a host
-    packet waiting for a RUN that is not given (or that another packet waits for), a RECV
+    packet waiting for a RUN that is not given (or that another packet waits for), a RUN
+    waiting for a result that is not sent, a RECV
     whose packet has another tag or length, or packets never received."""
     strangers = sorted(set(gated) - set(cores))
     if strangers:
@@ -221,7 +230,8 @@ def run_array_model(cfg: NFCoreConfig, cores: Mapping[Coord, CoreState],
     for hp in host_in:
         if hp.dest not in cores:
             raise ExecutionError(f"the host sends to {hp.dest}, which has no core")
-    return _ArrayRun(cfg, schedule, frozenset(gated), max_steps, host_in, gates).result()
+    return _ArrayRun(cfg, schedule, frozenset(gated), max_steps, host_in, gates,
+                     run_after_result or {}).result()
 
 
 @cache
@@ -258,7 +268,8 @@ class _ArrayRun:
 
     def __init__(self, cfg: NFCoreConfig, schedule: dict[Coord, list[tuple[int, Program]]],
                  gated: frozenset[Coord], max_steps: int, host_in: Sequence[HostPacket],
-                 gates: list[int | None]) -> None:
+                 gates: list[int | None],
+                 run_gates: Mapping[tuple[Coord, int], tuple[Coord, int]]) -> None:
         self.cfg, self.schedule, self.gated, self.host_in = cfg, schedule, gated, host_in
         self.lanes, self.cols = cfg.core.lanes, cfg.mesh.cols
         self.host = cfg.mesh.rows * cfg.mesh.cols
@@ -273,17 +284,19 @@ class _ArrayRun:
         cycles: list[int] = []
         dests: list[int] = []
         flits: list[int] = []
-        first: dict[int, tuple[int, int]] = {}  # id(program) -> (first step, SENDs)
+        # id(program) -> (first step, SENDs, SENDs to the host)
+        first: dict[int, tuple[int, int, int]] = {}
         keep: list[Program] = []  # the programs whose ids `first` holds
         run_start = [0]
         presented: list[int] = []
         run_step: list[int] = []
+        run_results: list[int] = []  # each run's SENDs to the host
         sends = 0
         for coord in self.coords:
             for cycle, program in schedule[coord]:
                 known = first.get(id(program))
                 if known is None:
-                    known = first[id(program)] = (len(kinds), 0)
+                    known = first[id(program)] = (len(kinds), 0, 0)
                     keep.append(program)
                     for n, instr in self._timed(coord, program, max_steps).steps:
                         self.steps.append(instr)
@@ -299,10 +312,12 @@ class _ArrayRun:
                         dests.append(self._dest(coord, instr) if send else -1)
                         flits.append(isa.HEADER_FLITS + instr.n if send else 0)
                         self.tags.append(instr.tag if send else 0)
-                        known = (known[0], known[1] + send)
+                        known = (known[0], known[1] + send,
+                                 known[2] + (send and bool(instr.to_host)))
                     first[id(program)] = known
                 presented.append(cycle)
                 run_step.append(known[0])
+                run_results.append(known[2])
                 sends += known[1]
             run_start.append(len(presented))
         self.run_start = run_start
@@ -320,6 +335,7 @@ class _ArrayRun:
                 raise ExecutionError(f"host packets {run_host[j]} and {i} wait for the same "
                                      f"RUN {g} of core {hp.dest}")
             run_host[j] = i
+        run_wait, run_result = self._result_gates(run_gates, run_results)
 
         def ints(values: Sequence[int]) -> Ints:
             return np.asarray(values, dtype=np.int64)
@@ -334,7 +350,8 @@ class _ArrayRun:
             ints([wake if c in gated else 0 for c in self.coords]),
             ints([net.core(hp.dest) for hp in host_in]),
             ints([isa.HEADER_FLITS + len(hp.payload) for hp in host_in]),
-            ints([hp.cycle for hp in host_in]), len(host_in) + sends)
+            ints([hp.cycle for hp in host_in]), ints(run_wait), ints(run_result),
+            cfg.host.decision_cycles, len(host_in) + sends)
         (self.run_taken, self.run_done, self.stalls, self.waits, src, dst, flits_of, ready,
          sent, taken, tail, packet_step, n_packets, log, logged) = out
         n = int(n_packets)
@@ -342,6 +359,35 @@ class _ArrayRun:
         self.ready, self.sent, self.taken, self.tail = ready[:n], sent[:n], taken[:n], tail[:n]
         self.packet_step = packet_step[:n]
         self.log = log[:logged]
+
+    def _result_gates(self, run_gates: Mapping[tuple[Coord, int], tuple[Coord, int]],
+                      run_results: Sequence[int]) -> tuple[list[int], list[int]]:
+        """`kernel.run`'s `run_wait` and `run_result` for `run_after_result`: each RUN's
+        index among all runs is the run whose result it waits for, and that run's index of
+        its result packet (among its SENDs to the host) that releases it."""
+        run_wait = [-1] * len(run_results)
+        run_result = [-1] * len(run_results)
+        index = {c: i for i, c in enumerate(self.coords)}
+        start = self.run_start
+        for (coord, k), (src, j) in run_gates.items():
+            if coord not in index or not 0 <= k < start[index[coord] + 1] - start[index[coord]]:
+                raise ExecutionError(f"RUN {k} of core {coord} waits for a result, but that "
+                                     "core has no such RUN")
+            if src not in index:
+                raise ExecutionError(f"RUN {k} of core {coord} waits for a result of {src}, "
+                                     "which has no core")
+            g, left = start[index[src]], j
+            while g < start[index[src] + 1] and left >= run_results[g]:
+                left -= run_results[g]
+                g += 1
+            if g == start[index[src] + 1] or left < 0:
+                raise ExecutionError(f"RUN {k} of core {coord} waits for result {j} of core "
+                                     f"{src}, which sends fewer")
+            if run_result[g] not in (-1, left):
+                raise ExecutionError(f"two results of one run of core {src} release RUNs")
+            run_wait[start[index[coord]] + k] = g
+            run_result[g] = left
+        return run_wait, run_result
 
     def _timed(self, coord: Coord, program: Program, max_steps: int) -> TimedProgram:
         """A program's steps: a loaded core's instructions as its run fetches them."""

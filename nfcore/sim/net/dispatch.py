@@ -19,7 +19,13 @@ begins with a RECV of its input packet and ends with a SEND of its result to the
 * the result comes back as a packet to the host; the request is done in the cycle the host
   takes the tail of its last result.
 
-`dispatch` turns requests into the RUN cycles and host packets of
+A request may first call the on-chip router (`HostRequest.router`, a call like a tree's:
+its input packet through the host port, its scores back as a result packet). Its tree calls
+then wait for it: the host presents their RUNs no earlier than `host.decision_cycles` (an
+assumption, `nfcore.config.HostConfig`) after it took the tail of the router's result, the
+time it takes to read the scores and pick the top-k; everything else is as above.
+
+`dispatch` turns requests into the RUN cycles, host packets and gates of
 `nfcore.sim.net.array.run_array_model`; `collect` reads each request's outcome from the
 packets the host received (from the model or the RTL alike).
 """
@@ -65,6 +71,14 @@ class TreeCall:
 class HostRequest:
     arrival_cycle: int
     calls: tuple[TreeCall, ...]
+    router: TreeCall | None = None
+    """The on-chip router's call: RUN from the arrival cycle; the `calls` are RUN only
+    after its result reached the host (see the module docstring)."""
+
+    @property
+    def all_calls(self) -> tuple[TreeCall, ...]:
+        """The router's call (if any), then the tree calls: the order of the outputs."""
+        return self.calls if self.router is None else (self.router, *self.calls)
 
 
 @dataclass(frozen=True)
@@ -72,38 +86,51 @@ class RequestOutcome:
     done_cycle: int
     """Cycle the host took the tail of the request's last result packet."""
     outputs: tuple[npt.NDArray[np.uint8], ...]
-    """Each call's result words, in call order."""
+    """Each call's result words, in the order of `HostRequest.all_calls` (the router's
+    scores first)."""
 
 
 Dispatch = tuple[dict[Coord, list[int | tuple[int, TimedProgram]]], list[HostPacket],
-                 list[int | None]]
-"""The arguments `runs`, `host_in` and `host_after_run` of `run_array_model`."""
+                 list[int | None], dict[tuple[Coord, int], tuple[Coord, int]]]
+"""The arguments `runs`, `host_in`, `host_after_run` and `run_after_result` of
+`run_array_model`."""
 
 
 def dispatch(requests: Sequence[HostRequest]) -> Dispatch:
     """The cycles RUN is presented to each core (with the call's `TimedProgram` if it has
-    one), the host port's packets in call order, and the RUN of its core each packet waits
-    for."""
+    one), the host port's packets in call order, the RUN of its core each packet waits for,
+    and for each RUN of a routed request's tree, the router result it waits for: (core,
+    RUN index) -> (router's result core, index of that result among the core's)."""
     runs: dict[Coord, list[int | tuple[int, TimedProgram]]] = {}
     packets = []
     gates: list[int | None] = []
+    run_gates: dict[tuple[Coord, int], tuple[Coord, int]] = {}
+    results: dict[Coord, int] = {}
     last = -1
     for r in requests:
         if r.arrival_cycle < last:
             raise ExecutionError(f"requests must come in arrival order: {r.arrival_cycle} "
                                  f"after {last}")
         last = r.arrival_cycle
-        for call in r.calls:
+        router_result = None
+        for call in r.all_calls:
             if call.chain and call.program is not None:
                 raise ExecutionError("a TimedProgram is for a tree on one core")
             core_runs = runs.setdefault(call.core, [])
             gates.append(len(core_runs))
+            for c in (call.core, *call.chain):
+                if router_result is not None:
+                    run_gates[c, len(runs.setdefault(c, []))] = router_result
             core_runs.append(
                 r.arrival_cycle if call.program is None else (r.arrival_cycle, call.program))
             for c in call.chain:
                 runs.setdefault(c, []).append(r.arrival_cycle)
             packets.append(HostPacket(r.arrival_cycle, call.core, call.tag, call.payload))
-    return runs, packets, gates
+            k = results.get(call.result_core, 0)
+            results[call.result_core] = k + 1
+            if call is r.router:
+                router_result = (call.result_core, k)
+    return runs, packets, gates, run_gates
 
 
 def collect(requests: Sequence[HostRequest], delivered: Sequence[HostDelivery]
@@ -117,7 +144,7 @@ def collect(requests: Sequence[HostRequest], delivered: Sequence[HostDelivery]
     out = []
     for i, r in enumerate(requests):
         results = []
-        for call in r.calls:
+        for call in r.all_calls:
             src = call.result_core
             k = seen.get(src, 0)
             seen[src] = k + 1
@@ -139,8 +166,9 @@ def run_requests(cfg: NFCoreConfig, cores: Mapping[Coord, CoreState],
                  ) -> tuple[list[RequestOutcome], ArrayModelResult]:
     """Serve `requests` on the loaded `cores` (states updated in place) by the router RTL's
     rules; every outcome, and the run."""
-    runs, packets, gates = dispatch(requests)
-    result = run_array_model(cfg, cores, host_in=packets, runs=runs, host_after_run=gates)
+    runs, packets, gates, run_gates = dispatch(requests)
+    result = run_array_model(cfg, cores, host_in=packets, runs=runs, host_after_run=gates,
+                             run_after_result=run_gates)
     return collect(requests, result.host_out), result
 
 
@@ -148,10 +176,11 @@ def run_timed_requests(cfg: NFCoreConfig, requests: Sequence[HostRequest]
                        ) -> tuple[list[RequestOutcome], ArrayModelResult]:
     """`run_requests` for calls that carry their `TimedProgram`: the same cycles, outputs
     of zeros (nothing is computed)."""
-    missing = [i for i, r in enumerate(requests) for c in r.calls if c.program is None]
+    missing = [i for i, r in enumerate(requests) for c in r.all_calls if c.program is None]
     if missing:
         raise ExecutionError(f"request {missing[0]}: a call without its TimedProgram")
-    cores = {core: CoreState(cfg.core) for core in {c.core for r in requests for c in r.calls}}
+    cores = {core: CoreState(cfg.core)
+             for core in {c.core for r in requests for c in r.all_calls}}
     return run_requests(cfg, cores, requests)
 
 

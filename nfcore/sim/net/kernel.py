@@ -21,7 +21,10 @@ ready, the host port's next packet), so waiting costs nothing:
 * the host port pushes its packets one after the other into router `host_router`'s
   `host_port` input as a SEND does; a packet is eligible from its cycle, or from the cycle
   after its core took a given RUN, and the host takes, when free, the one eligible first
-  (ties: the lower index); it takes every flit of a packet for it at once.
+  (ties: the lower index); it takes every flit of a packet for it at once;
+* a RUN may wait for a result of another run (the host's decision on the router's scores):
+  it is presented no earlier than `decision` cycles after the host took the tail of that
+  result packet; a core whose next RUN waits for a result not yet taken waits with it.
 
 Step kinds are `LOCAL`, `SEND`, `RECV` and `HALT`. All arrays are int64. Packet ids: the
 host's packets are 0 .. H - 1 in order, the cores' SENDs follow in the order they are
@@ -82,11 +85,41 @@ def _heap_pop(heap: Any, n: int) -> int:
 
 
 @njit(cache=True)
+def _take_run(c: int, j: int, free_from: int, delay: int, n_cores: int, run_presented: Any,
+              run_step: Any, run_host: Any, run_wait: Any, release: Any, run_taken: Any,
+              this_run: Any, step: Any, fetches: Any, n_fetches: int, host_cycle: Any,
+              packet_ready: Any, host_heap: Any, n_host_heap: int, waiting: Any,
+              waiting_from: Any, waiting_delay: Any) -> tuple[int, int]:
+    """Core c, idle from cycle `free_from`, takes its RUN j `delay` cycles (a wake-up) after
+    the RUN is presented and, if j waits for a result, released; or, if that result is not
+    yet taken, waits for it (`waiting`). Returns the new sizes of `fetches` and
+    `host_heap`."""
+    this_run[c] = j
+    g = run_wait[j]
+    if g >= 0 and release[g] < 0:
+        waiting[c] = g
+        waiting_from[c] = free_from
+        waiting_delay[c] = delay
+        return n_fetches, n_host_heap
+    presented = run_presented[j] if g < 0 else max(run_presented[j], release[g])
+    taken = max(presented, free_from) + delay
+    run_taken[j] = taken
+    step[c] = run_step[j]
+    n_fetches = _heap_push(fetches, n_fetches, (taken + 1) * n_cores + c)
+    i = run_host[j]
+    if i >= 0:
+        n_host = host_cycle.shape[0]
+        packet_ready[i] = max(host_cycle[i], taken + 1)
+        n_host_heap = _heap_push(host_heap, n_host_heap, packet_ready[i] * (n_host + 1) + i)
+    return n_fetches, n_host_heap
+
+
+@njit(cache=True)
 def run(depth: int, issue: int, route: Any, neighbour: Any, host_router: int, host_port: int,
         step_kind: Any, step_cycles: Any, step_dest: Any, step_flits: Any,
         core_node: Any, run_start: Any, run_presented: Any, run_step: Any, run_host: Any,
         first_delay: Any, host_dest: Any, host_flits: Any, host_cycle: Any,
-        max_packets: int) -> tuple[Any, ...]:
+        run_wait: Any, run_result: Any, decision: int, max_packets: int) -> tuple[Any, ...]:
     """Run every core's RUNs to their HALTs.
 
     Mesh: `route[r, d]` is the output port router r picks for destination node d (a router
@@ -98,6 +131,9 @@ def run(depth: int, issue: int, route: Any, neighbour: Any, host_router: int, ho
     waits for it `run_host[j]` (-1: none); the first RUN is taken `first_delay[c]` late.
     Host packets i: to node `host_dest[i]`, `host_flits[i]` flits, from `host_cycle[i]`
     (waiting for a RUN if some `run_host` names it).
+    Results: RUN j waits for run `run_wait[j]` (-1: none), released `decision` cycles after
+    the host took the tail of that run's result packet number `run_result[run_wait[j]]`
+    (0-based, among its packets to the host).
 
     Returns (run_taken, run_done, stall_cycles, wait_cycles, packet_src, packet_dst,
     packet_flits, packet_ready, packet_sent, packet_taken, packet_tail, packet_step, packets,
@@ -168,6 +204,7 @@ def run(depth: int, issue: int, route: Any, neighbour: Any, host_router: int, ho
     packet_taken = np.full(max_packets, -1, np.int64)
     packet_tail = np.full(max_packets, -1, np.int64)
     packet_step = np.full(max_packets, -1, np.int64)
+    packet_run = np.full(max_packets, -1, np.int64)  # a core's packet's run
     for i in range(n_host):
         packet_src[i] = host
         packet_dst[i] = host_dest[i]
@@ -188,6 +225,11 @@ def run(depth: int, issue: int, route: Any, neighbour: Any, host_router: int, ho
     wait_cycles = np.zeros(n_cores, np.int64)
     run_taken = np.full(n_runs, -1, np.int64)
     run_done = np.full(n_runs, -1, np.int64)
+    release = np.full(n_runs, -1, np.int64)  # when the runs waiting for run g's result may go
+    results_taken = np.zeros(n_runs, np.int64)  # run g's packets whose tail the host took
+    waiting = np.full(n_cores, -1, np.int64)  # the run whose result a core's next RUN awaits
+    waiting_from = np.zeros(n_cores, np.int64)
+    waiting_delay = np.zeros(n_cores, np.int64)
     sending = np.zeros(n_cores, np.int64)  # cores in a SEND: sending[:n_sending]
     n_sending = 0
     fetches = np.zeros(n_cores + 1, np.int64)  # heap of next fetch * n_cores + core
@@ -206,17 +248,11 @@ def run(depth: int, issue: int, route: Any, neighbour: Any, host_router: int, ho
         j = run_start[c]
         if j == run_start[c + 1]:
             continue
-        taken = run_presented[j] + first_delay[c]
-        run_taken[j] = taken
-        this_run[c] = j
-        step[c] = run_step[j]
         phase[c] = _RUNNING
-        n_fetches = _heap_push(fetches, n_fetches, (taken + 1) * n_cores + c)
-        i = run_host[j]
-        if i >= 0:
-            packet_ready[i] = max(host_cycle[i], taken + 1)
-            n_host_heap = _heap_push(host_heap, n_host_heap,
-                                     packet_ready[i] * (n_host + 1) + i)
+        n_fetches, n_host_heap = _take_run(
+            c, j, 0, first_delay[c], n_cores, run_presented, run_step, run_host, run_wait,
+            release, run_taken, this_run, step, fetches, n_fetches, host_cycle, packet_ready,
+            host_heap, n_host_heap, waiting, waiting_from, waiting_delay)
     host_packet = -1  # the packet the host port is pushing
     host_pushed = 0
     host_free = 0  # first cycle the host port may start its next packet
@@ -240,6 +276,7 @@ def run(depth: int, issue: int, route: Any, neighbour: Any, host_router: int, ho
                 packet_flits[p] = step_flits[s]
                 packet_ready[p] = t + issue
                 packet_step[p] = s
+                packet_run[p] = this_run[c]
                 phase[c] = _SENDING
                 ready_at[c] = t + issue
                 moved_flits[c] = 0
@@ -262,17 +299,11 @@ def run(depth: int, issue: int, route: Any, neighbour: Any, host_router: int, ho
                 done = t + step_cycles[s] - 1
                 run_done[j] = done
                 if j + 1 < run_start[c + 1]:
-                    j += 1
-                    taken = max(run_presented[j], done + 1)
-                    run_taken[j] = taken
-                    this_run[c] = j
-                    step[c] = run_step[j]
-                    n_fetches = _heap_push(fetches, n_fetches, (taken + 1) * n_cores + c)
-                    i = run_host[j]
-                    if i >= 0:
-                        packet_ready[i] = max(host_cycle[i], taken + 1)
-                        n_host_heap = _heap_push(host_heap, n_host_heap,
-                                                 packet_ready[i] * (n_host + 1) + i)
+                    n_fetches, n_host_heap = _take_run(
+                        c, j + 1, done + 1, 0, n_cores, run_presented, run_step, run_host,
+                        run_wait, release, run_taken, this_run, step, fetches, n_fetches,
+                        host_cycle, packet_ready, host_heap, n_host_heap, waiting,
+                        waiting_from, waiting_delay)
                 else:
                     phase[c] = _HALTED
 
@@ -416,6 +447,20 @@ def run(depth: int, issue: int, route: Any, neighbour: Any, host_router: int, ho
                     packet_taken[p] = t
                 if last:
                     packet_tail[p] = t
+                    g = packet_run[p]
+                    if g >= 0 and run_result[g] >= 0:
+                        if results_taken[g] == run_result[g]:
+                            release[g] = t + decision
+                            for w in range(n_cores):
+                                if waiting[w] == g:
+                                    waiting[w] = -1
+                                    n_fetches, n_host_heap = _take_run(
+                                        w, this_run[w], waiting_from[w], waiting_delay[w],
+                                        n_cores, run_presented, run_step, run_host, run_wait,
+                                        release, run_taken, this_run, step, fetches,
+                                        n_fetches, host_cycle, packet_ready, host_heap,
+                                        n_host_heap, waiting, waiting_from, waiting_delay)
+                        results_taken[g] += 1
             else:
                 push_r[n_push] = neighbour[r, port]
                 push_p[n_push] = opposite[port]

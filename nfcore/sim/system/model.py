@@ -11,6 +11,12 @@ on `nfcore.sim.net.worm` (the router RTL's rules: a packet for a core not yet in
 waits in the network, holding its links), the model the RTL array equals cycle for cycle
 (`tests/sim/test_array_agreement.py`, `sim_tests/test_host_replay_rtl.py`).
 
+With an on-chip router (`SystemWorkload.router`) every request calls it first
+(`HostRequest.router`): its trees' RUNs (and their paging) are presented only
+`host.decision_cycles` after the host took the tail of the router's result, and the
+request's latency runs to its last tree's result. All of the router's energy (its events,
+packets, leakage and wake-ups) is booked to the request's `router` component.
+
 Around that the host does what the array leaves to it (`_Chip._plan`), per RUN of a core
 (a *visit*):
 
@@ -194,6 +200,7 @@ class EnergyTally:
     dram: float = 0.0
     leakage: float = 0.0
     wakeup: float = 0.0
+    router: float = 0.0
 
     def add(self, other: EnergyTally) -> None:
         self.mac += other.mac
@@ -204,6 +211,11 @@ class EnergyTally:
         self.dram += other.dram
         self.leakage += other.leakage
         self.wakeup += other.wakeup
+        self.router += other.router
+
+    @property
+    def total(self) -> float:
+        return sum(getattr(self, c) for c in SYSTEM_COMPONENTS)
 
     def as_dict(self) -> dict[str, float]:
         return {c: getattr(self, c) for c in SYSTEM_COMPONENTS}
@@ -272,6 +284,9 @@ class _Visit:
     program: TimedProgram
     nominal_cycles: int
     """Cycles of its program with no waits."""
+    gate: tuple[Coord, int] | None
+    """For a tree of a routed request: the router's result it waits for (its core, the
+    index of that result among the core's results; `dispatch`'s `run_after_result`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -280,6 +295,10 @@ class _Prep:
 
     woken: bool
     paging: Paging | None
+    presented: int
+    """Cycle the host presents the RUN (the paging's, if any, first): the request's arrival,
+    or for a routed tree that wakes or pages its core, when the router's result released it
+    in the last run (the exact run holds a routed tree's RUNs until then in any case)."""
 
 
 def _prep_program(paging_cycles: int) -> TimedProgram:
@@ -301,70 +320,100 @@ class _Chip:
         self.arrivals = [int(a) for a in arrivals]
         lanes = cfg.core.lanes
         self.topology = Network(cfg)
-        trees = workload.trees
+        self.placed = trees = workload.placed
+        self.router = len(workload.trees) if workload.router is not None else None
+        """The router's index in `placed` (None: no router on the chip)."""
         served = [t.served_programs(lanes) for t in trees]
         self.costs = [_TreeCosts.of(t, self.topology, lanes, energies) for t in trees]
         payloads = [np.zeros((isa.words_for(t.input_bytes, lanes), lanes), np.uint8)
                     for t in trees]
+        calls = [TreeCall(served[tid][0][0], 0, payloads[tid],
+                          chain=tuple(xy for xy, _ in served[tid][1:]))
+                 for tid in range(len(trees))]
+        router = () if self.router is None else (self.router,)
+        self.requests = [HostRequest(at, tuple(calls[tid] for tid in sel),
+                                     None if self.router is None else calls[self.router])
+                         for at, sel in zip(self.arrivals, workload.requests, strict=True)]
+        _, self.host_in, self.host_gates, run_gates = dispatch(self.requests)
         self.visits: list[_Visit] = []
         self.by_core: dict[Coord, list[int]] = {}
-        requests = []
         for rid, (at, sel) in enumerate(zip(self.arrivals, workload.requests, strict=True)):
-            calls = []
-            for tid in sel:
+            for tid in (*router, *sel):  # `dispatch`'s order: the router's call first
                 parts = dict(trees[tid].parts())
                 for xy, prog in served[tid]:
-                    self.by_core.setdefault(xy, []).append(len(self.visits))
+                    order = self.by_core.setdefault(xy, [])
                     self.visits.append(_Visit(rid, tid, xy, at, parts[xy], prog,
-                                              sum(c for c, _ in prog.steps)))
-                cores = [xy for xy, _ in served[tid]]
-                calls.append(TreeCall(cores[0], 0, payloads[tid], chain=tuple(cores[1:])))
-            requests.append(HostRequest(at, tuple(calls)))
-        self.requests = requests
-        _, self.host_in, self.host_gates = dispatch(requests)
+                                              sum(c for c, _ in prog.steps),
+                                              run_gates.get((xy, len(order)))))
+                    order.append(len(self.visits) - 1)
         self.resident: dict[Coord, set[int]] = {}
-        """The trees resident on each core that holds a tree (the cores not off)."""
-        for t in trees:
+        """The trees (indices in `placed`) resident on each core that holds one (the cores
+        not off)."""
+        for tid, t in enumerate(trees):
             for xy, _ in t.parts():
-                self.resident.setdefault(xy, set()).update({t.tree_id} if t.resident else ())
+                self.resident.setdefault(xy, set()).update({tid} if t.resident else ())
 
     def run(self, progress: bool, desc: str) -> SystemResult:
         """Plan, run exactly, plan again from the run's cycles, until the plan holds."""
         done: list[int] | None = None
+        released: list[int] | None = None
         plan: list[_Prep] = []
         passes = 0
         with tqdm(total=MAX_PLAN_PASSES, desc=desc, unit="pass", disable=not progress) as bar:
             while True:
-                new, dram = self._plan(done)
+                new, dram = self._plan(done, released)
                 if new == plan or passes == MAX_PLAN_PASSES:
                     break
                 plan, plan_dram = new, dram
                 outcomes, run, main = self._run_plan(plan)
                 done = [run.runs[v.core][main[j]][1] for j, v in enumerate(self.visits)]
+                released = self._released(run)
                 passes += 1
                 bar.update()
         return self._result(outcomes, run, main, plan, plan_dram,
                             {"passes": passes, "converged": int(new == plan)})
 
-    def _plan(self, done: list[int] | None) -> tuple[list[_Prep], DramChannel]:
-        """The host's decisions for every visit, given each visit's `done` cycle in the last
-        exact run (None: each as if it started when its core was free and did not wait)."""
+    def _released(self, run: ArrayModelResult) -> list[int]:
+        """Each visit's first cycle the host may present its RUN in `run`: the request's
+        arrival, or for a routed tree `host.decision_cycles` after the host took the tail of
+        the router's result."""
+        tails: dict[Coord, list[int]] = {}
+        for d in run.host_out:  # in the order the host took their tails
+            tails.setdefault(d.src, []).append(d.tail_cycle)
+        decision = self.cfg.host.decision_cycles
+        return [v.arrival if v.gate is None else
+                max(v.arrival, tails[v.gate[0]][v.gate[1]] + decision) for v in self.visits]
+
+    def _plan(self, done: list[int] | None, released: list[int] | None
+              ) -> tuple[list[_Prep], DramChannel]:
+        """The host's decisions for every visit, given each visit's `done` cycle and its
+        release (`_released`) in the last exact run (None: each as if it started when its
+        core was free and did not wait, a routed tree once the router's program ran)."""
         power, wake = self.cfg.power, self.cfg.power.wake_up_cycles
+        if released is None:
+            routing = {v.rid: v.nominal_cycles for v in self.visits if v.tid == self.router}
+            decision = self.cfg.host.decision_cycles
+            released = [v.arrival if v.gate is None else v.arrival + routing[v.rid] + decision
+                        for v in self.visits]
         woken = [False] * len(self.visits)
+        presented = [v.arrival for v in self.visits]
         pages: list[tuple[int, int]] = []  # (start cycle, visit)
         for core, order in self.by_core.items():
             loaded, paged = set(self.resident[core]), None
             free = 0  # first cycle the core is free again (after the last visit's done)
             for j in order:
                 v = self.visits[j]
-                woken[j] = gated = v.arrival > free + power.gate_after_idle_cycles
+                woken[j] = gated = released[j] > free + power.gate_after_idle_cycles
                 if gated and not power.gated_retains_sram:
                     loaded.clear()
                     paged = None
-                start = max(v.arrival + wake * gated, free)
+                start = max(released[j] + wake * gated, free)
+                if gated:
+                    presented[j] = released[j]
                 if v.tid not in loaded:
+                    presented[j] = released[j]
                     pages.append((start, j))
-                    if not self.workload.trees[v.tid].resident:
+                    if not self.placed[v.tid].resident:
                         loaded.discard(paged)
                         paged = v.tid
                     loaded.add(v.tid)
@@ -375,7 +424,8 @@ class _Chip:
             v = self.visits[j]
             paging[j] = page_core(dram, self.cfg.core.lanes, v.core,
                                   -(-v.weight_bytes // self.cfg.core.lanes), start)
-        return [_Prep(w, paging.get(j)) for j, w in enumerate(woken)], dram
+        return [_Prep(w, paging.get(j), p)
+                for j, (w, p) in enumerate(zip(woken, presented, strict=True))], dram
 
     def _run_plan(self, plan: list[_Prep]
                   ) -> tuple[list[RequestOutcome], ArrayModelResult, list[int]]:
@@ -384,14 +434,19 @@ class _Chip:
         wake = self.cfg.power.wake_up_cycles
         runs: dict[Coord, list[int | tuple[int, TimedProgram]]] = {}
         main = [0] * len(self.visits)
+        run_gates: dict[tuple[Coord, int], tuple[Coord, int]] = {}
         for core, order in self.by_core.items():
             entries = runs[core] = []
             for j in order:
                 v, prep = self.visits[j], plan[j]
-                present = v.arrival + wake * prep.woken
+                present = prep.presented + wake * prep.woken
                 if prep.paging is not None:
+                    if v.gate is not None:  # the host pages the tree the router picked
+                        run_gates[core, len(entries)] = v.gate
                     entries.append((present, _prep_program(prep.paging.paging_cycles)))
                 main[j] = len(entries)
+                if v.gate is not None:
+                    run_gates[core, len(entries)] = v.gate
                 entries.append((present, v.program))
         # The k-th call a core is presented is its k-th visit (the dispatch's order).
         nth = {core: [main[j] for j in order] for core, order in self.by_core.items()}
@@ -399,7 +454,7 @@ class _Chip:
                  for hp, g in zip(self.host_in, self.host_gates, strict=True)]
         cores = {c: CoreState(self.cfg.core) for c in runs}
         run = run_array_model(self.cfg, cores, host_in=self.host_in, runs=runs,
-                              host_after_run=gates)
+                              host_after_run=gates, run_after_result=run_gates)
         return collect(self.requests, run.host_out), run, main
 
     def _result(self, outcomes: list[RequestOutcome], run: ArrayModelResult, main: list[int],
@@ -410,6 +465,11 @@ class _Chip:
         net = run.network
         n = len(self.requests)
         energy = [EnergyTally() for _ in range(n)]
+        routing = [EnergyTally() for _ in range(n)]  # the router's run, booked as `router`
+
+        def tally(rid: int, tid: int) -> EnergyTally:
+            return routing[rid] if tid == self.router else energy[rid]
+
         moved = [ByteTally() for _ in range(n)]
         woken = [0] * n
         dram_wait = [0] * n
@@ -432,11 +492,11 @@ class _Chip:
                 if prep.woken:
                     gated += max(0, start - (free + gate_after))
                     woken[v.rid] += 1
-                    energy[v.rid].wakeup += e.wakeup_pj
+                    tally(v.rid, v.tid).wakeup += e.wakeup_pj
                 if prep.paging is not None:
-                    self._charge_paging(energy[v.rid], moved[v.rid], net, v, prep.paging)
+                    self._charge_paging(tally(v.rid, v.tid), moved[v.rid], net, v, prep.paging)
                     dram_wait[v.rid] += prep.paging.dram_queue_cycles
-                energy[v.rid].leakage += (end - start) * e.core.leakage_pj_per_cycle
+                tally(v.rid, v.tid).leakage += (end - start) * e.core.leakage_pj_per_cycle
                 active += end - start
                 starts.append(start)
                 ends.append(end)
@@ -451,14 +511,16 @@ class _Chip:
                                               "gated_cycles": gated, "wakes": 0}})
         states["off"] = (rows * cols - len(self.resident)) * span
         records = []
+        router = () if self.router is None else (self.router,)
         for rid, (out, sel) in enumerate(zip(outcomes, self.workload.requests, strict=True)):
-            for tid in sel:
+            for tid in (*router, *sel):
                 costs = self.costs[tid]
-                energy[rid].add(costs.run_energy)
-                energy[rid].network += costs.network_pj
+                tally(rid, tid).add(costs.run_energy)
+                tally(rid, tid).network += costs.network_pj
                 moved[rid].flit_hops += costs.flit_hops
                 moved[rid].weight_sram += costs.weight_read_bytes
                 moved[rid].activations += costs.act_bytes
+            energy[rid].router = routing[rid].total
             arrived = self.arrivals[rid]
             records.append(SystemRecord(
                 request_id=rid, trees=tuple(sel), arrival_cycle=arrived,
@@ -466,7 +528,7 @@ class _Chip:
                 latency_s=(out.done_cycle - arrived) / cfg.clock_hz,
                 energy_pj=energy[rid].as_dict(), cores_woken=woken[rid],
                 bytes_moved=moved[rid].as_dict(),
-                weight_bytes_touched=sum(self.workload.trees[t].weight_bytes for t in sel),
+                weight_bytes_touched=sum(self.placed[t].weight_bytes for t in (*router, *sel)),
                 dram_queue_cycles=dram_wait[rid]))
         return SystemResult(
             records=records,

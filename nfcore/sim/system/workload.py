@@ -139,6 +139,15 @@ class SystemWorkload:
     requests: tuple[tuple[int, ...], ...]
     name: str = "workload"
     notes: dict[str, object] = field(default_factory=dict)
+    router: PlacedTree | None = None
+    """The on-chip router (resident, on one core): every request runs it first, and its
+    trees once its scores reached the host (`nfcore.sim.net.dispatch`); None: the trees
+    start at once (a router off the chip, charged nothing)."""
+
+    @property
+    def placed(self) -> tuple[PlacedTree, ...]:
+        """The trees, then the router if it is on the chip."""
+        return self.trees if self.router is None else (*self.trees, self.router)
 
     @property
     def forest_weight_bytes(self) -> int:
@@ -151,10 +160,13 @@ class SystemWorkload:
     def validate(self, cfg: NFCoreConfig) -> None:
         """Raise `WorkloadError` if a tree lies off the mesh, a core's resident weights do
         not fit its SRAM, a paged tree is larger than the SRAM left for it, ids are not
-        0..n-1, or a request names an unknown tree or none."""
+        0..n-1, or a request names an unknown tree or none; or the router is paged or split
+        over cores (not modelled)."""
         rows, cols, sram = cfg.mesh.rows, cfg.mesh.cols, cfg.core.weight_sram_bytes
-        for i, t in enumerate(self.trees):
-            if t.tree_id != i:
+        if self.router is not None and (not self.router.resident or self.router.stages):
+            raise WorkloadError(f"{self.name}: the router must be resident on one core")
+        for i, t in enumerate(self.placed):
+            if t.tree_id != i and t is not self.router:
                 raise WorkloadError(f"{self.name}: tree at index {i} has id {t.tree_id}")
             for (x, y), _ in t.parts():
                 if not (0 <= x < cols and 0 <= y < rows):
@@ -162,7 +174,7 @@ class SystemWorkload:
                         f"{self.name}: tree {i} is placed at {(x, y)}, off the {cols} x "
                         f"{rows} mesh (mesh.cols x mesh.rows)")
         resident: dict[tuple[int, int], int] = {}
-        for t in self.trees:
+        for t in self.placed:
             if t.resident:
                 for xy, nbytes in t.parts():
                     resident[xy] = resident.get(xy, 0) + nbytes
