@@ -75,6 +75,8 @@ NOT_MODELLED = (
     "control component is instruction-memory reads only)",
     "SRAM decoder and wordline energy separately from the per-bit scaling of the 64-bit figure",
     "the power-gated state: the core leaks at its full rate whenever it is simulated",
+    "power gating of weight sub-banks that hold no weights: every sub-bank leaks at the full "
+    "rate (an over-estimate), and the reuse buffer's own leakage",
 )
 """What the energy model leaves out; reports print this list."""
 
