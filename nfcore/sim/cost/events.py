@@ -53,8 +53,9 @@ from nfcore.sim.cost.energy import EnergyTable, EventEnergies
 
 COMPONENTS = ("mac", "weight_sram", "act_sram", "control", "leakage")
 """Energy components, in the order reports show them. `mac` is all datapath arithmetic
-(multiplies, adds, requant), `control` is instruction fetch, `leakage` is static power over
-the cycles counted."""
+(multiplies, adds, requant), `weight_sram` the weight memory (SRAM sub-bank reads and the
+reuse buffer's reads and fills; the events keep them apart), `control` is instruction fetch,
+`leakage` is static power over the cycles counted."""
 
 
 @dataclass(frozen=True)
