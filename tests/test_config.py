@@ -41,6 +41,14 @@ def test_default_file_equals_dataclass_defaults() -> None:
             {"core": {"lanes": 8, "weight_sram_bytes": 262144}},
             "core.weight_sram_bytes = 262144 exceeds what the ISA can address",
         ),
+        ({"core": {"weight_subbank_bytes": 3000}},
+         "core.weight_subbank_bytes = 3000 is not allowed; choose one of 1024, 2048,"),
+        ({"core": {"weight_sram_bytes": 40960, "weight_subbank_bytes": 16384}},
+         "core.weight_subbank_bytes = 16384 must divide core.weight_sram_bytes = 40960"),
+        ({"core": {"wbuf_bytes": 8192}},
+         "core.wbuf_bytes = 8192 is out of range; allowed 0 to 4096 bytes"),
+        ({"core": {"wbuf_bytes": 100}},
+         "core.wbuf_bytes = 100 must be a multiple of core.lanes = 8"),
     ],
 )
 def test_bad_values_name_key_and_range(data: dict, message: str) -> None:

@@ -229,7 +229,7 @@ def _tree_specs(image: ForestImage) -> tuple[PlacedTree, ...]:
         specs.append(tree_from_chain(
             t, [(c.coord, c.instructions()) for c in tree.program.cores], tree.program.lanes,
             input_bytes=plan.input_len, output_bytes=plan.output_len,
-            resident=tree.resident, kind=tree.kind))
+            resident=tree.resident, kind=tree.kind, wbuf_words=image.cfg.core.wbuf_words))
     return tuple(specs)
 
 

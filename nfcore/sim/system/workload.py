@@ -2,7 +2,7 @@
 
 The description is hardware-neutral enough to be built before the forest, placement and
 SEND/RECV exist: per tree, the core it is placed on, its program's cycles and events per
-request (from `isa.cycles` and `events.events_of` of its compiled program: the one timing
+request (from `isa.cycles` and `events.program_events` of its compiled program: the one timing
 contract), weight bytes, MACs, input and output bytes, and whether its weights are resident
 or paged from DRAM; per request, the trees the router selected. A tree the compiler split
 over a chain of cores (`nfcore.compiler.lower.split`) has one `StageSpec` per chain core
@@ -24,7 +24,7 @@ from nfcore.arch import isa, noc
 from nfcore.arch.isa import Instruction
 from nfcore.config import NFCoreConfig
 from nfcore.errors import NFCoreError
-from nfcore.sim.cost.events import Events, events_of
+from nfcore.sim.cost.events import Events, program_events
 from nfcore.sim.net.array import TimedProgram
 
 
@@ -185,18 +185,18 @@ class SystemWorkload:
 
 def tree_from_program(tree_id: int, core_xy: tuple[int, int], program: Sequence[Instruction],
                       lanes: int, input_bytes: int, output_bytes: int, resident: bool = True,
-                      kind: str = "mlp") -> PlacedTree:
-    """A `PlacedTree` whose cycles and events come from its program by the timing contract.
+                      kind: str = "mlp", wbuf_words: int = 0) -> PlacedTree:
+    """A `PlacedTree` whose cycles and events come from its program by the timing contract,
+    on a core with a weight reuse buffer of `wbuf_words` words (`events.program_events`).
 
     Weight bytes are the MATVEC regions' words times `lanes` (and the SETLUT table); MACs
     are rows x cols summed over the instructions executed (a LOOP body once per iteration).
     """
     executed = isa.executed_instructions(program)
     per_instr = [isa.cycles(i, lanes) for i in executed]
-    events = Events()
+    events = sum(program_events(program, lanes, wbuf_words), Events())
     macs = 0
     for instr in executed:
-        events += events_of(instr, lanes)
         if instr.op is isa.Opcode.MATVEC:
             macs += instr.rows * instr.cols
     weight_words = sum(isa.matvec_region_words(i.rows, i.cols, lanes) for i in program
@@ -214,7 +214,7 @@ CoreProgram = tuple[tuple[int, int], Sequence[Instruction]]
 
 def tree_from_chain(tree_id: int, programs: Sequence[CoreProgram], lanes: int,
                     input_bytes: int, output_bytes: int, resident: bool = True,
-                    kind: str = "mlp") -> PlacedTree:
+                    kind: str = "mlp", wbuf_words: int = 0) -> PlacedTree:
     """A `PlacedTree` of a tree split over a chain of cores: `programs` lists each chain
     core's (x, y) and program, in chain order (as `nfcore.compiler.lower.split.partition_tree`
     emits them: a core SENDs only to cores of the chain and RECVs only from them). One
@@ -225,11 +225,12 @@ def tree_from_chain(tree_id: int, programs: Sequence[CoreProgram], lanes: int,
     if len(programs) == 1:
         xy, program = programs[0]
         return tree_from_program(tree_id, xy, program, lanes, input_bytes, output_bytes,
-                                 resident, kind)
+                                 resident, kind, wbuf_words)
     index = {xy: k for k, (xy, _) in enumerate(programs)}
     stages = []
     for xy, program in programs:
-        single = tree_from_program(tree_id, xy, program, lanes, 0, 0, resident, kind)
+        single = tree_from_program(tree_id, xy, program, lanes, 0, 0, resident, kind,
+                                   wbuf_words)
         steps: list[Step] = []
         for instr, cyc in zip(isa.executed_instructions(program), single.instr_cycles,
                               strict=True):
@@ -339,7 +340,8 @@ def synthetic_workload(cfg: NFCoreConfig, n_trees: int, n_requests: int, top_k: 
     slots = place_round_robin(sizes, resident.tolist(), rows * cols, cfg.core.weight_sram_bytes)
     trees = tuple(
         tree_from_program(i, (slots[i] % cols, slots[i] // cols), prog, lanes,
-                          input_bytes=dims[0], output_bytes=dims[-1], resident=bool(resident[i]))
+                          input_bytes=dims[0], output_bytes=dims[-1], resident=bool(resident[i]),
+                          wbuf_words=cfg.core.wbuf_words)
         for i, (dims, prog) in enumerate(programs))
     weights = 1.0 / (order + 1.0) ** zipf_s
     weights /= weights.sum()
