@@ -150,7 +150,8 @@ def run_forest_system(cfg: NFCoreConfig, opts: ForestSystemOptions,
                               name=f"{data.name}-{forest.n_trees}t-top{forest.top_k}",
                               notes={"dataset": data.name, "trees_by_kind": _kinds(forest),
                                      "top_k": forest.top_k, "trained": True,
-                                     "paged_trees": int(len(layout.residency.paged))})
+                                     "paged_trees": int(len(layout.residency.paged))},
+                              popularity=tuple(float(f) for f in layout.workload.stats.freq))
     workload.validate(cfg)
     mono = trained.monolith
     if mono is None:
