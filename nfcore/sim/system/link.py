@@ -40,7 +40,7 @@ class ChipLink:
     def __init__(self, link: LinkConfig, clock_hz: float) -> None:
         self.bits_per_cycle = link.bandwidth_gbps * 1e9 / clock_hz
         """Payload bits the link carries per chip cycle."""
-        self.latency_cycles = math.ceil(link.latency_ns * 1e-9 * clock_hz)
+        self.latency_cycles = _whole_cycles(link.latency_ns * 1e-9 * clock_hz)
         self.energy_pj_per_bit = link.energy_pj_per_bit
         self.free_cycle = 0
         self.messages = 0
@@ -52,7 +52,7 @@ class ChipLink:
 
     def serialization_cycles(self, nbytes: int) -> int:
         """Cycles the link is held by a message of `nbytes` (whole cycles, at least one)."""
-        return max(1, math.ceil(nbytes * 8 / self.bits_per_cycle))
+        return max(1, _whole_cycles(nbytes * 8 / self.bits_per_cycle))
 
     def send(self, ready_cycle: int, nbytes: int) -> Transfer:
         """Send `nbytes` ready in `ready_cycle`; returns when it left and arrived."""
@@ -73,3 +73,9 @@ class ChipLink:
         return {"messages": self.messages, "bytes": self.bytes, "busy_cycles": self.busy_cycles,
                 "wait_cycles": self.wait_cycles, "waited_messages": self.waited,
                 "latency_cycles": self.latency_cycles, "energy_pj": self.energy_pj}
+
+
+def _whole_cycles(cycles: float) -> int:
+    """`cycles` rounded up to whole cycles, ignoring float noise below 1e-9 of a cycle (100 ns
+    at 500 MHz is 50 cycles, not 51)."""
+    return math.ceil(round(cycles, 9))
