@@ -1,6 +1,7 @@
 """The SimPy system model: the workload (`workload`: `PlacedTree`, `SystemWorkload`), the
 chip serving it (`model.simulate_system`), weight paging (`paging`) and the DRAM channel
-(`dram`).
+(`dram`); several chips joined by links (`chips.simulate_chips`, each link a `link.ChipLink`),
+composed of one-chip runs.
 
 Every packet, the host's, the split trees' and paging's, is timed by the one-shot network
 `nfcore.sim.net.oneshot`; `nfcore.sim.net.check` measures its error against the router RTL's
