@@ -181,6 +181,38 @@ class PowerConfig:
 
 
 @dataclass(frozen=True)
+class LinkConfig:
+    """One chip-to-chip link, each direction a FIFO server (`nfcore.sim.system.link`).
+
+    Defaults: a UCIe 1.0 standard-package module (Das Sharma et al., "Universal Chiplet
+    Interconnect Express (UCIe): An Open Industry Standard for Innovations With Chiplets at
+    Package Level", IEEE Trans. CPMT 12(9), 2022, Table I; the UCIe 1.0 white paper's table):
+    16 lanes at 32 GT/s, at most 2 ns from transmitter to receiver, 0.5 pJ/bit."""
+
+    bandwidth_gbps: float = field(default=512.0, metadata=_range(0.1, 100000.0, "Gb/s"))
+    """Payload bandwidth per direction (512 Gb/s = 16 lanes x 32 GT/s, UCIe standard
+    package; its flit framing and CRC are not modelled)."""
+    latency_ns: float = field(default=2.0, metadata=_range(0.0, 100000.0, "ns"))
+    """From a message's last bit leaving one chip to it reaching the other (UCIe's target
+    for the PHY and die-to-die adapter, both sides: < 2 ns)."""
+    energy_pj_per_bit: float = field(default=0.5, metadata=_range(0.0, 1000.0, "pJ/bit"))
+    """Energy of one bit over the link (UCIe standard package target: 0.5 pJ/bit)."""
+
+
+@dataclass(frozen=True)
+class ChipsConfig:
+    """How many chips serve one forest, and how they are joined. The host is attached to
+    chip 0 (the host chip); a request reaches chip k over the links between chip 0 and k."""
+
+    count: int = field(default=1, metadata=_range(1, 64, "chips"))
+    """Chips, each a whole `mesh` of `core`s with its own DRAM channel."""
+    topology: str = field(default="star", metadata=_choices("star", "chain"))
+    """star: a link from chip 0 to every other chip; chain: chip k reaches chip 0 through
+    chips k - 1, ..., 1 (k links, store and forward at each)."""
+    link: LinkConfig = field(default_factory=LinkConfig)
+
+
+@dataclass(frozen=True)
 class NFCoreConfig:
     """The hardware. Frozen: derive a changed copy with `dataclasses.replace`."""
 
@@ -189,6 +221,7 @@ class NFCoreConfig:
     technology: TechnologyConfig = field(default_factory=TechnologyConfig)
     dram: DramConfig = field(default_factory=DramConfig)
     power: PowerConfig = field(default_factory=PowerConfig)
+    chips: ChipsConfig = field(default_factory=ChipsConfig)
 
     def __post_init__(self) -> None:
         c = self.core

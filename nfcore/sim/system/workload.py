@@ -139,6 +139,10 @@ class SystemWorkload:
     requests: tuple[tuple[int, ...], ...]
     name: str = "workload"
     notes: dict[str, object] = field(default_factory=dict)
+    popularity: tuple[float, ...] = ()
+    """Expected share of requests that call each tree, from the router on data other than
+    `requests` (a calibration set, or the synthetic router's weights); empty: unknown. The
+    chip partition puts the most popular trees on the host chip."""
 
     @property
     def forest_weight_bytes(self) -> int:
@@ -315,6 +319,10 @@ def synthetic_workload(cfg: NFCoreConfig, n_trees: int, n_requests: int, top_k: 
     uniformly from the ranges) placed round-robin over the mesh's cores, and `n_requests`
     requests that each select `top_k` distinct trees with probability proportional to
     `1 / rank**zipf_s` (a skewed router). The `paged_fraction` least popular trees are paged.
+
+    With `chips.count` > 1 every tree is resident and unplaced (at core (0, 0)): the chip
+    partition places it (`nfcore.flows.chips.spread_over_chips`), so the forest may be larger
+    than one chip.
     """
     if n_trees < 1 or not 1 <= top_k <= n_trees:
         raise WorkloadError(f"synthetic workload: need 1 <= top_k ({top_k}) <= n_trees "
@@ -326,7 +334,8 @@ def synthetic_workload(cfg: NFCoreConfig, n_trees: int, n_requests: int, top_k: 
     lanes, rows, cols = cfg.core.lanes, cfg.mesh.rows, cfg.mesh.cols
     # Popularity rank: tree i has rank order[i]; the least popular are paged.
     order = rng.permutation(n_trees)
-    n_paged = int(round(paged_fraction * n_trees))
+    multi_chip = cfg.chips.count > 1
+    n_paged = 0 if multi_chip else int(round(paged_fraction * n_trees))
     resident = order < n_trees - n_paged
     programs = []
     for _ in range(n_trees):
@@ -337,7 +346,8 @@ def synthetic_workload(cfg: NFCoreConfig, n_trees: int, n_requests: int, top_k: 
         programs.append((dims, mlp_program(dims, lanes)))
     sizes = [sum(isa.matvec_region_words(i.rows, i.cols, lanes) for i in prog
                  if i.op is isa.Opcode.MATVEC) * lanes for _, prog in programs]
-    slots = place_round_robin(sizes, resident.tolist(), rows * cols, cfg.core.weight_sram_bytes)
+    slots = [0] * n_trees if multi_chip else \
+        place_round_robin(sizes, resident.tolist(), rows * cols, cfg.core.weight_sram_bytes)
     trees = tuple(
         tree_from_program(i, (slots[i] % cols, slots[i] // cols), prog, lanes,
                           input_bytes=dims[0], output_bytes=dims[-1], resident=bool(resident[i]),
@@ -350,10 +360,13 @@ def synthetic_workload(cfg: NFCoreConfig, n_trees: int, n_requests: int, top_k: 
                      for _ in range(n_requests))
     wl = SystemWorkload(trees, requests, name=f"synthetic-{n_trees}t-top{top_k}-seed{seed}",
                         notes={"generator": "synthetic_workload", "n_trees": n_trees,
-                               "top_k": top_k, "seed": seed, "paged_fraction": paged_fraction,
+                               "top_k": top_k, "seed": seed,
+                               "paged_fraction": 0.0 if multi_chip else paged_fraction,
                                "zipf_s": zipf_s,
-                               "tree_kind": "mlp (synthetic shapes, not trained)"})
-    wl.validate(cfg)
+                               "tree_kind": "mlp (synthetic shapes, not trained)"},
+                        popularity=tuple(float(w) for w in weights))
+    if not multi_chip:
+        wl.validate(cfg)
     return wl
 
 
