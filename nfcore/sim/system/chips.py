@@ -113,8 +113,8 @@ class ChipsResult:
 
     def merged(self, cfg: NFCoreConfig) -> SystemResult:
         """One `SystemResult` of the whole system: the end-to-end records, per-core arrays
-        stacked chip by chip along the rows, totals summed; `packets` and `energies` are the
-        host chip's (the network check replays chip 0)."""
+        stacked chip by chip along the rows, totals summed; `energies` and `plan` are the
+        host chip's."""
         span = max((r.end_cycle for r in self.records), default=0)
         host = self.chips[0]
 
@@ -136,7 +136,7 @@ class ChipsResult:
             power_cycles=total("power_cycles"), wakes=sum(c.wakes for c in self.chips),
             idle_leakage_pj=sum(c.idle_leakage_pj for c in self.chips),
             network=total("network"), dram=total("dram"), energies=host.energies,
-            clock_hz=cfg.clock_hz, packets=host.packets)
+            clock_hz=cfg.clock_hz, plan=host.plan)
 
     def summary(self, cfg: NFCoreConfig, workload: ChipsWorkload) -> dict[str, Any]:
         """The report's `chips` section (JSON-serialisable)."""
@@ -261,5 +261,4 @@ def _record(cfg: NFCoreConfig, r: int, sel: tuple[int, ...], arrival: int,
         latency_cycles=end - arrival, latency_s=(end - arrival) / cfg.clock_hz,
         energy_pj=energy, cores_woken=sum(x.cores_woken for x in recs), bytes_moved=moved,
         weight_bytes_touched=sum(x.weight_bytes_touched for x in recs),
-        network_wait_cycles=sum(x.network_wait_cycles for x in recs),
         dram_queue_cycles=sum(x.dram_queue_cycles for x in recs))
