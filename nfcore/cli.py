@@ -15,15 +15,19 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from forest.errors import ForestError
 from nfcore.arch.isa_doc import render_isa_page
 from nfcore.conductor.audit import verify_log
-from nfcore.config import NFCoreConfig, default_config_path
+from nfcore.config import ChipsConfig, NFCoreConfig, check_field, default_config_path
 from nfcore.eda.fpga.build import build_target, select_targets
 from nfcore.eda.fpga.report import render_fpga_markdown, render_json
 from nfcore.eda.verilog import emit
 from nfcore.errors import ConfigError, NFCoreError
+
+if TYPE_CHECKING:
+    from nfcore.sim.system.workload import SystemWorkload
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -103,6 +107,43 @@ def cmd_sim_system(args: argparse.Namespace) -> int:
     write_system_report(run_dir, data, result.records)
     print(f"report: {run_dir / 'report.md'}")
     return 0
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from nfcore.flows.forest_system import saved_forest_workload  # on use
+    from nfcore.sim.system.workload import synthetic_workload  # on use
+    from nfcore.sweep.capacity import check_plan_options, plan_chips, with_chips  # on use
+    from nfcore.sweep.executors import make_executor  # on use
+
+    cfg = _config(args)
+    if args.topology:
+        check_field(ChipsConfig, "topology", args.topology, key="--topology")
+        cfg = dataclasses.replace(cfg, chips=dataclasses.replace(cfg.chips,
+                                                                 topology=args.topology))
+    p99_s = args.p99_us * 1e-6 if args.p99_us is not None else args.p99_ms * 1e-3
+    check_plan_options(args.rate_rps, p99_s, args.max_chips)
+    one: SystemWorkload | NFCoreError
+    if args.forest:
+        one = spread = saved_forest_workload(with_chips(cfg, 1), Path(args.forest),
+                                             args.requests, args.seed, args.quiet)
+    else:
+        def synthetic(n: int) -> SystemWorkload:
+            return synthetic_workload(with_chips(cfg, n), args.trees, args.requests,
+                                      args.top_k, seed=args.seed,
+                                      paged_fraction=args.paged_fraction)
+        spread = synthetic(2)
+        try:
+            one = synthetic(1)
+        except NFCoreError as exc:  # does not fit one chip even with paging: that point's answer
+            one = exc
+    executor = make_executor(args.workers, args.cluster)
+    try:
+        plan = plan_chips(cfg, one, spread, args.rate_rps, p99_s, args.max_chips, args.seed,
+                          executor)
+    finally:
+        executor.close()
+    print("\n".join(plan.lines()))
+    return 0 if plan.answer else 1
 
 
 def cmd_fpga(args: argparse.Namespace) -> int:
@@ -274,6 +315,33 @@ def _add_sim_system(p: argparse.ArgumentParser) -> None:
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
 
 
+def _add_plan(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--rate-rps", type=float, required=True,
+                   help="requests per second to serve (Poisson arrivals), > 0")
+    target = p.add_mutually_exclusive_group(required=True)
+    target.add_argument("--p99-us", type=float, help="P99 latency target in microseconds")
+    target.add_argument("--p99-ms", type=float, help="P99 latency target in milliseconds")
+    p.add_argument("--max-chips", type=int, default=8,
+                   help="simulate 1 to this many chips (1 to 64; default 8)")
+    p.add_argument("--topology", default=None,
+                   help="star or chain (default: the config's chips.topology)")
+    p.add_argument("--forest", default=None,
+                   help="a forest folder from `nfcore train` (default: a seeded synthetic "
+                        "forest of --trees MLP trees)")
+    p.add_argument("--trees", type=int, default=3000, help="synthetic forest: trees")
+    p.add_argument("--top-k", type=int, default=4, help="synthetic forest: trees per request")
+    p.add_argument("--paged-fraction", type=float, default=0.1,
+                   help="synthetic forest on one chip: share of the least popular trees "
+                        "paged from DRAM (more chips keep every tree resident)")
+    p.add_argument("--requests", type=int, default=2000, help="requests simulated per count")
+    p.add_argument("--workers", type=int, default=1,
+                   help="local worker processes (default 1: run in this process)")
+    p.add_argument("--cluster", default=None,
+                   help="Dask scheduler address (e.g. tcp://host:8786): run the counts there")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+
+
 def _add_fpga(p: argparse.ArgumentParser) -> None:
     p.add_argument("targets", nargs="*", help="targets to build (default: all)")
     p.add_argument("-o", "--output", default="reports/fpga", help="report folder")
@@ -411,6 +479,10 @@ COMMANDS: tuple[Command, ...] = (
     Command("sim-system", cmd_sim_system,
             "simulate a seeded synthetic (untrained) forest on the mesh with every baseline "
             "and write reports/<run>/", _add_sim_system),
+    Command("plan", cmd_plan,
+            "how many chips a forest needs to serve --rate-rps within a P99 target: simulate "
+            "1 to --max-chips chips (in parallel: --workers, --cluster) and print each P99",
+            _add_plan),
     Command("fpga", cmd_fpga,
             "build the FPGA targets (yowasp toolchain) and tabulate resources and Fmax",
             _add_fpga,

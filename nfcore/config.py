@@ -80,6 +80,19 @@ class CoreConfig:
     """MAC lanes. A weight or activation SRAM word is `lanes` bytes."""
     weight_sram_bytes: int = field(default=65536, metadata=_range(1024, 1 << 20, "bytes"))
     """Weight SRAM per core, a multiple of `lanes` and at most 2**14 words."""
+    weight_subbank_bytes: int = field(default=8192,
+                                      metadata=_choices(*(1 << k for k in range(10, 21))))
+    """Size of one weight SRAM sub-bank (a power of two). A read activates the one sub-bank
+    that holds its word and is charged that array's energy (the RTL's weight memory is one
+    `Memory`; sub-banks are how it is built as SRAM macros). Every sub-bank leaks at the full
+    rate: gating empty ones is not modelled. At or above `weight_sram_bytes` the weight SRAM
+    is one bank."""
+    wbuf_bytes: int = field(default=0, metadata=_range(0, 4096, "bytes"))
+    """Weight reuse buffer (a latch array), a multiple of `lanes`; 0 = none, the default: the
+    RTL has no buffer yet, so the default chip's energy does not count one (the sweep
+    `sweeps/core_energy.yaml` prices it). It keeps the
+    weight region of the last MATVEC that fits, so a LOOP's MATVEC (a conv kernel across
+    positions, an RNN cell across steps) reads the weight SRAM once per run."""
     act_sram_bytes: int = field(default=4096, metadata=_range(256, 1 << 15, "bytes"))
     """Activation scratchpad per core, a multiple of `lanes` and at most 2**10 words."""
     imem_depth: int = field(default=256, metadata=_range(4, _MAX_IMEM_DEPTH, "instructions"))
@@ -94,6 +107,21 @@ class CoreConfig:
     @property
     def act_words(self) -> int:
         return self.act_sram_bytes // self.lanes
+
+    @property
+    def subbank_bytes(self) -> int:
+        """Bytes of one weight sub-bank as built: `weight_subbank_bytes`, or the whole
+        weight SRAM when that is smaller."""
+        return min(self.weight_subbank_bytes, self.weight_sram_bytes)
+
+    @property
+    def weight_subbanks(self) -> int:
+        """Sub-banks of the weight SRAM."""
+        return self.weight_sram_bytes // self.subbank_bytes
+
+    @property
+    def wbuf_words(self) -> int:
+        return self.wbuf_bytes // self.lanes
 
 
 @dataclass(frozen=True)
@@ -164,6 +192,38 @@ class HostConfig:
 
 
 @dataclass(frozen=True)
+class LinkConfig:
+    """One chip-to-chip link, each direction a FIFO server (`nfcore.sim.system.link`).
+
+    Defaults: a UCIe 1.0 standard-package module (Das Sharma et al., "Universal Chiplet
+    Interconnect Express (UCIe): An Open Industry Standard for Innovations With Chiplets at
+    Package Level", IEEE Trans. CPMT 12(9), 2022, Table I; the UCIe 1.0 white paper's table):
+    16 lanes at 32 GT/s, at most 2 ns from transmitter to receiver, 0.5 pJ/bit."""
+
+    bandwidth_gbps: float = field(default=512.0, metadata=_range(0.1, 100000.0, "Gb/s"))
+    """Payload bandwidth per direction (512 Gb/s = 16 lanes x 32 GT/s, UCIe standard
+    package; its flit framing and CRC are not modelled)."""
+    latency_ns: float = field(default=2.0, metadata=_range(0.0, 100000.0, "ns"))
+    """From a message's last bit leaving one chip to it reaching the other (UCIe's target
+    for the PHY and die-to-die adapter, both sides: < 2 ns)."""
+    energy_pj_per_bit: float = field(default=0.5, metadata=_range(0.0, 1000.0, "pJ/bit"))
+    """Energy of one bit over the link (UCIe standard package target: 0.5 pJ/bit)."""
+
+
+@dataclass(frozen=True)
+class ChipsConfig:
+    """How many chips serve one forest, and how they are joined. The host is attached to
+    chip 0 (the host chip); a request reaches chip k over the links between chip 0 and k."""
+
+    count: int = field(default=1, metadata=_range(1, 64, "chips"))
+    """Chips, each a whole `mesh` of `core`s with its own DRAM channel."""
+    topology: str = field(default="star", metadata=_choices("star", "chain"))
+    """star: a link from chip 0 to every other chip; chain: chip k reaches chip 0 through
+    chips k - 1, ..., 1 (k links, store and forward at each)."""
+    link: LinkConfig = field(default_factory=LinkConfig)
+
+
+@dataclass(frozen=True)
 class NFCoreConfig:
     """The hardware. Frozen: derive a changed copy with `dataclasses.replace`."""
 
@@ -173,12 +233,14 @@ class NFCoreConfig:
     dram: DramConfig = field(default_factory=DramConfig)
     power: PowerConfig = field(default_factory=PowerConfig)
     host: HostConfig = field(default_factory=HostConfig)
+    chips: ChipsConfig = field(default_factory=ChipsConfig)
 
     def __post_init__(self) -> None:
         c = self.core
         for key, size, max_words in (
             ("core.weight_sram_bytes", c.weight_sram_bytes, _MAX_WEIGHT_WORDS),
             ("core.act_sram_bytes", c.act_sram_bytes, _MAX_ACT_WORDS),
+            ("core.wbuf_bytes", c.wbuf_bytes, _MAX_WEIGHT_WORDS),
         ):
             if size % c.lanes:
                 raise ConfigError(
@@ -190,6 +252,11 @@ class NFCoreConfig:
                     f"core.lanes = {c.lanes}: at most {max_words * c.lanes} bytes "
                     f"({max_words} words)"
                 )
+        if c.weight_sram_bytes % c.subbank_bytes:
+            raise ConfigError(
+                f"core.weight_subbank_bytes = {c.weight_subbank_bytes} must divide "
+                f"core.weight_sram_bytes = {c.weight_sram_bytes}"
+            )
 
     @property
     def clock_hz(self) -> float:

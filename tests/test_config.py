@@ -25,7 +25,7 @@ def test_default_file_equals_dataclass_defaults() -> None:
         ({"core": {"lanes": 12}}, "core.lanes = 12 is not allowed; choose one of 8, 16, 32"),
         ({"core": {"lane": 8}}, "unknown key core.lane; allowed keys at core:"),
         ({"cores": {}},
-         "unknown key cores; allowed keys at top level: core, dram, host, mesh, power, "
+         "unknown key cores; allowed keys at top level: chips, core, dram, host, mesh, power, "
          "technology"),
         ({"host": {"decision_cycles": 0}},
          "host.decision_cycles = 0 is out of range; allowed 1 to 1000000 cycles"),
@@ -44,6 +44,14 @@ def test_default_file_equals_dataclass_defaults() -> None:
             {"core": {"lanes": 8, "weight_sram_bytes": 262144}},
             "core.weight_sram_bytes = 262144 exceeds what the ISA can address",
         ),
+        ({"core": {"weight_subbank_bytes": 3000}},
+         "core.weight_subbank_bytes = 3000 is not allowed; choose one of 1024, 2048,"),
+        ({"core": {"weight_sram_bytes": 40960, "weight_subbank_bytes": 16384}},
+         "core.weight_subbank_bytes = 16384 must divide core.weight_sram_bytes = 40960"),
+        ({"core": {"wbuf_bytes": 8192}},
+         "core.wbuf_bytes = 8192 is out of range; allowed 0 to 4096 bytes"),
+        ({"core": {"wbuf_bytes": 100}},
+         "core.wbuf_bytes = 100 must be a multiple of core.lanes = 8"),
     ],
 )
 def test_bad_values_name_key_and_range(data: dict, message: str) -> None:
@@ -147,3 +155,28 @@ def test_an_energy_table_given_by_path_loads(tmp_path: Path) -> None:
     table.write_text((ENERGY_TABLES_DIR / "horowitz_45nm.yaml").read_text())
     cfg = NFCoreConfig.from_dict({"technology": {"energy_table": str(table)}})
     assert cfg.technology.energy_table == str(table)
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"chips": {"count": 0}}, "chips.count = 0 is out of range; allowed 1 to 64 chips"),
+        ({"chips": {"topology": "ring"}},
+         "chips.topology = 'ring' is not allowed; choose one of star, chain"),
+        ({"chips": {"link": {"bandwidth_gbps": 0}}},
+         "chips.link.bandwidth_gbps = 0.0 is out of range; allowed 0.1 to 100000.0 Gb/s"),
+        ({"chips": {"link": {"energy_pj_per_bit": -1.0}}},
+         "chips.link.energy_pj_per_bit = -1.0 is out of range; allowed 0.0 to 1000.0 pJ/bit"),
+        ({"chips": {"link": {"latency": 2}}}, "unknown key chips.link.latency"),
+    ],
+)
+def test_chips_section_errors_name_key_and_range(data: dict, message: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        NFCoreConfig.from_dict(data)
+    assert message in str(err.value)
+
+
+def test_two_chips_example_loads() -> None:
+    cfg = NFCoreConfig.load(default_config_path().parent / "two_chips.yaml")
+    assert (cfg.chips.count, cfg.chips.topology) == (2, "star")
+    assert NFCoreConfig().chips.count == 1  # one chip unless a config says otherwise

@@ -31,7 +31,7 @@ from nfcore.conductor.tree_source import CompiledTree
 from nfcore.config import NFCoreConfig
 from nfcore.flows.system import arrival_interval_cycles
 from nfcore.sim.arrivals import make_arrivals
-from nfcore.sim.cost.events import Events, component_energy_pj, events_of, host_io_events
+from nfcore.sim.cost.events import Events, component_energy_pj, host_io_events, program_events
 from nfcore.sim.cost.system_energy import SystemEnergies
 from nfcore.sim.system.model import simulate_system
 from nfcore.sim.system.workload import CoreProgram, PlacedTree, SystemWorkload, tree_from_chain
@@ -76,6 +76,7 @@ class TreeCost:
     programs: tuple[CoreProgram, ...]
     """Per core, its (x, y) and program, in chain order."""
     lanes: int
+    wbuf_words: int
 
     @classmethod
     def of(cls, tree: CompiledTree) -> TreeCost:
@@ -85,14 +86,15 @@ class TreeCost:
         for code in tp.cores:
             trace = unrolled(code.instructions())
             cycles.append(sum(isa.cycles(i, lanes) for i in trace))
+            events += sum(program_events(code.instructions(), lanes, tree.wbuf_words), Events())
             for i in trace:
-                events += events_of(i, lanes)
                 if i.op is isa.Opcode.MATVEC:
                     macs += i.rows * i.cols
         io = host_io_events(tp.plan.input_len, tp.plan.output_len, lanes)
         return cls(tree.tree_id, tuple(tree.coords), tuple(cycles), events, io,
                    tree.weight_bytes, macs, tp.plan.input_len, tp.plan.output_len,
-                   tree.resident, tuple((c.coord, c.instructions()) for c in tp.cores), lanes)
+                   tree.resident, tuple((c.coord, c.instructions()) for c in tp.cores), lanes,
+                   tree.wbuf_words)
 
     @property
     def events(self) -> Events:
@@ -176,7 +178,7 @@ def simulate_costs(cfg: NFCoreConfig, trees: Sequence[TreeCost],
     for i, t in enumerate(trees):
         if len(t.coords) != 1:
             specs.append(tree_from_chain(i, t.programs, t.lanes, t.input_bytes,
-                                         t.output_bytes, t.resident))
+                                         t.output_bytes, t.resident, wbuf_words=t.wbuf_words))
             continue
         specs.append(PlacedTree(tree_id=i, core_xy=t.coords[0],
                                 program_cycles=t.core_cycles[0], events=t.program_events,

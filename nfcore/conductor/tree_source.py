@@ -46,6 +46,8 @@ class CompiledTree:
     """Chain core k's memories as the image puts them on the chip (the core's resident SRAM
     with this tree's weights at its base, its relocated program); None: the tree alone on
     the core, weights from word 0 (`program.cores[k]`)."""
+    wbuf_words: int = 0
+    """Words of each core's weight reuse buffer (`core.wbuf_bytes`): events depend on it."""
 
     def memories(self, k: int) -> CoreMemories:
         if self.core_memories is not None:
@@ -112,7 +114,7 @@ class OnDemandForest:
         export = self.reader.tree(tree_id).export()
         q, tp = compile_tree(export, self.calib, self.cfg, cores=cores, tree_id=tree_id)
         self.compiles += 1
-        return CompiledTree(tree_id, q, tp)
+        return CompiledTree(tree_id, q, tp, wbuf_words=self.cfg.core.wbuf_words)
 
 
 class ImageForest:
@@ -130,7 +132,8 @@ class ImageForest:
     def load_tree(self, tree_id: int) -> CompiledTree:
         t = self.image.tree(tree_id)
         return CompiledTree(tree_id, t.quant, t.program, bool(t.resident),
-                            functools.partial(self._memories, tree_id))
+                            functools.partial(self._memories, tree_id),
+                            self.image.cfg.core.wbuf_words)
 
     def _memories(self, tree_id: int, k: int) -> CoreMemories:
         tree = self.image.tree(tree_id)

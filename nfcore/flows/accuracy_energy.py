@@ -214,7 +214,8 @@ def resident_monolith(cfg: NFCoreConfig, tree: TreeModule, calib_x: np.ndarray, 
     program = partition_tree(quant, cfg.core, nearest_host(cfg), tree_id="monolith")
     placed = tree_from_chain(0, [(c.coord, c.instructions()) for c in program.cores],
                              program.lanes, input_bytes=program.plan.input_len,
-                             output_bytes=program.plan.output_len, kind=program.kind)
+                             output_bytes=program.plan.output_len, kind=program.kind,
+                             wbuf_words=cfg.core.wbuf_words)
     workload = SystemWorkload((placed,), ((0,),) * requests, name="monolith-resident")
     ours = arrival.interval_cycles or 0.0
     own = arrival_interval_cycles(workload, cfg)

@@ -38,10 +38,11 @@ from tqdm import tqdm
 from forest.command import TrainResult, run_train
 from forest.export import TreeExport
 from forest.forest import NeuralForest
+from forest.io import load_forest
 from forest.router import top_k
 from forest.trees import TreeModule
 from nfcore.compiler import ForestImage, compile_forest
-from nfcore.compiler.compile_forest import SPREAD
+from nfcore.compiler.compile_forest import SPREAD, recorded_dataset
 from nfcore.compiler.golden_run import run_image_router, run_image_tree
 from nfcore.compiler.images.forest_image import ForestTree
 from nfcore.compiler.layout.stages import Layout
@@ -51,7 +52,7 @@ from nfcore.sim import baselines as bl
 from nfcore.sim.system.workload import PlacedTree, SystemWorkload, tree_from_chain
 
 __all__ = ["SPREAD", "ForestSystemOptions", "ForestSystemRun", "export_macs", "load_balance",
-           "monolith_bytes", "run_forest_system"]
+           "monolith_bytes", "run_forest_system", "saved_forest_workload"]
 
 
 @dataclass(frozen=True)
@@ -147,17 +148,9 @@ def run_forest_system(cfg: NFCoreConfig, opts: ForestSystemOptions,
     golden = _golden_check(forest, image, data.x_test, data.y_test, opts)
     stage_s["golden"] = time.perf_counter() - t0
 
-    picks_test, _ = int8_route(forest, image, forest.features(data.x_test))
-    n = opts.requests
-    order = np.resize(np.random.default_rng(opts.seed).permutation(len(data.x_test)), n)
-    requests = tuple(tuple(int(t) for t in picks_test[i]) for i in order)
-    workload = SystemWorkload(_tree_specs(image), requests,
-                              name=f"{data.name}-{forest.n_trees}t-top{forest.top_k}",
-                              notes={"dataset": data.name, "trees_by_kind": _kinds(forest),
-                                     "top_k": forest.top_k, "trained": True,
-                                     "paged_trees": int(len(layout.residency.paged))},
-                              router=_placed(image.router(), -1))
-    workload.validate(cfg)
+    workload, order = _workload(cfg, forest, image, data.name, data.x_test, opts.requests,
+                                opts.seed)
+    requests = workload.requests
     mono = trained.monolith
     if mono is None:
         raise CompileError("the forest was trained without its monolith baseline")
@@ -258,18 +251,52 @@ def _softmax(z: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     return e / e.sum(axis=-1, keepdims=True)
 
 
+def saved_forest_workload(cfg: NFCoreConfig, forest_dir: Path, requests: int, seed: int = 0,
+                          quiet: bool = False) -> SystemWorkload:
+    """The system workload of a forest saved by `nfcore train`: compiled for the chip of `cfg`
+    (calibrated on its recorded dataset's training split) and `requests` router picks of its
+    test rows (seeded, repeated if fewer). No golden check, no monolith."""
+    forest = load_forest(forest_dir)
+    image = compile_forest(forest_dir, cfg, seed=seed, progress=not quiet, spread=SPREAD)
+    data = recorded_dataset(forest, forest_dir)
+    return _workload(cfg, forest, image, data.name, data.x_test, requests, seed)[0]
+
+
+def _workload(cfg: NFCoreConfig, forest: NeuralForest, image: ForestImage, dataset: str,
+              x_test: npt.NDArray[np.float32], n: int, seed: int
+              ) -> tuple[SystemWorkload, npt.NDArray[np.int64]]:
+    """The image's trees, its router on its core, and `n` requests, the int8 router's picks
+    of seeded test rows (and those rows); tree popularity is the float router's on the
+    compiler's calibration rows."""
+    layout = image.layout
+    assert layout is not None
+    picks_test, _ = int8_route(forest, image, forest.features(x_test))
+    order = np.resize(np.random.default_rng(seed).permutation(len(x_test)), n)
+    requests = tuple(tuple(int(t) for t in picks_test[i]) for i in order)
+    workload = SystemWorkload(_tree_specs(image), requests,
+                              name=f"{dataset}-{forest.n_trees}t-top{forest.top_k}",
+                              notes={"dataset": dataset, "trees_by_kind": _kinds(forest),
+                                     "top_k": forest.top_k, "trained": True,
+                                     "paged_trees": int(len(layout.residency.paged))},
+                              popularity=tuple(float(f) for f in
+                                               layout.workload.stats.freq[:image.n_trees]),
+                              router=_placed(image.router(), -1, image))
+    workload.validate(cfg)
+    return workload, order
+
+
 def _tree_specs(image: ForestImage) -> tuple[PlacedTree, ...]:
     """Every tree on the core(s) the image assigns it (a paged tree: where it is loaded); a
     tree the image splits over a chain of cores becomes one stage per chain core."""
-    return tuple(_placed(image.tree(t), t) for t in range(image.n_trees))
+    return tuple(_placed(image.tree(t), t, image) for t in range(image.n_trees))
 
 
-def _placed(tree: ForestTree, tree_id: int) -> PlacedTree:
+def _placed(tree: ForestTree, tree_id: int, image: ForestImage) -> PlacedTree:
     plan = tree.program.plan
     return tree_from_chain(
         tree_id, [(c.coord, c.instructions()) for c in tree.program.cores], tree.program.lanes,
         input_bytes=plan.input_len, output_bytes=plan.output_len, resident=tree.resident,
-        kind=tree.kind)
+        kind=tree.kind, wbuf_words=image.cfg.core.wbuf_words)
 
 
 def monolith_bytes(tree: TreeModule, notes: str) -> bl.MonolithSpec:

@@ -160,6 +160,7 @@ def run_sim(cfg: NFCoreConfig, opts: SimOptions) -> Path:
         "system": system,
         **{k: system[k] for k in SYSTEM_TOP_LEVEL},
         "accuracy_energy": system["accuracy_energy"],
+        **({"chips": system["chips"]} if "chips" in system else {}),
     }
     write_report(run_dir, report)
     link_latest(opts.reports_root, run_dir)

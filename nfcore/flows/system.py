@@ -15,12 +15,13 @@ import numpy as np
 
 from nfcore.arch import noc
 from nfcore.config import NFCoreConfig
+from nfcore.flows.chips import simulate
 from nfcore.sim import baselines as bl
 from nfcore.sim.arrivals import make_arrivals
 from nfcore.sim.cost.energy import EnergyTable
 from nfcore.sim.cost.nodes import nodes_summary
 from nfcore.sim.cost.system_energy import SystemEnergies, system_energy_summary
-from nfcore.sim.system.model import SystemResult, simulate_system
+from nfcore.sim.system.model import SystemResult
 from nfcore.sim.system.workload import SystemWorkload
 
 LATENCY_QS = (50, 90, 99, 99.9)
@@ -82,7 +83,7 @@ def build_system_report(cfg: NFCoreConfig, workload: SystemWorkload, arrival: Ar
     monolith = monolith or default_monolith(workload)
     arrivals = make_arrivals(len(workload.requests), arrival.kind, arrival.interval_cycles,
                              arrival.seed, arrival.trace, cfg.clock_hz)
-    result = simulate_system(cfg, workload, arrivals, table, progress=progress)
+    result, chips = simulate(cfg, workload, arrivals, table, progress=progress)
     notes = (f"{len(workload.requests)} requests, {arrival.kind} arrivals, simulated; energy "
              "includes idle-silicon leakage spread over requests")
     node = cfg.technology.node_nm
@@ -92,8 +93,9 @@ def build_system_report(cfg: NFCoreConfig, workload: SystemWorkload, arrival: Ar
     sweep = bl.gpu_sweep(gpu_table, monolith, table, rate)
     rows = [_at_node(cfg, workload, arrivals, table, gpu_nm, notes)
             for gpu_nm in gpu_nodes_nm(cfg, gpu_table)]
-    rows += [bl.all_trees(cfg, workload, table, all_trees_requests, progress),
-             bl.monolith_nfcore_dram(cfg, energies, monolith)]
+    if chips is None:  # every tree on one request needs one chip's placement
+        rows.append(bl.all_trees(cfg, workload, table, all_trees_requests, progress))
+    rows.append(bl.monolith_nfcore_dram(cfg, energies, monolith))
     best = bl.best_batches(sweep)
     for p in sweep:
         if p.batch == 1 and p.launch == "stream":
@@ -156,6 +158,8 @@ def build_system_report(cfg: NFCoreConfig, workload: SystemWorkload, arrival: Ar
                       "parameters": list(gpu_table.parameters)},
         "energy_model": system_energy_summary(cfg, table),
     }
+    if chips is not None:
+        data["chips"] = chips
     return data, result
 
 
@@ -181,7 +185,7 @@ def at_node(cfg: NFCoreConfig, node_nm: int) -> NFCoreConfig:
 def _at_node(cfg: NFCoreConfig, workload: SystemWorkload, arrivals: list[int],
              table: EnergyTable, node_nm: int, notes: str) -> bl.Baseline:
     """The same run with the chip's energies priced at `node_nm` (`at_node`)."""
-    result = simulate_system(at_node(cfg, node_nm), workload, arrivals, table)
+    result, _ = simulate(at_node(cfg, node_nm), workload, arrivals, table)
     return bl.nfcore_row(f"NF-Core forest (top-k routing), at the GPU's {node_nm} nm", result,
                          f"{notes}; the same run with energies moved to {node_nm} nm "
                          "(technology.nodes)", node_nm)

@@ -308,7 +308,7 @@ def render_run_markdown(run_name: str, data: dict[str, Any],
         out.append(f"- note: {rtl['note']}")
     shown = {"schema_version", "config", "single_tree", "requests", "latency_cycles",
              "latency_s", "energy_pj_per_inference", "sim_vs_rtl", "energy_model", "system",
-             "accuracy_energy", *SYSTEM_TOP_LEVEL}
+             "accuracy_energy", "chips", *SYSTEM_TOP_LEVEL}  # chips: in the system section
     others = [k for k in data if k not in shown]
     if others:
         out += ["", "## Other data", ""]

@@ -326,6 +326,24 @@ def memory_markdown(mem: dict[str, Any] | None) -> list[str]:
     ]
 
 
+def _chips_lines(chips: dict[str, Any] | None) -> list[str]:
+    """The multi-chip line: trees per chip, requests crossing, the links' bytes, waits,
+    latency and energy (`nfcore.sim.system.chips`)."""
+    if not chips:
+        return []
+    link, per = chips["link"], chips["per_request"]
+    sent = [lk for lk in chips["links"] if lk["messages"]]
+    waited = sum(lk["waited_messages"] for lk in sent)
+    messages = sum(lk["messages"] for lk in sent)
+    return [f"- chips: {chips['count']} ({chips['topology']}), trees per chip "
+            f"{chips['trees_per_chip']}; {chips['requests_crossing']:,} requests "
+            f"({100 * chips['share_crossing']:.1f}%) called a chip past the host chip; links of "
+            f"{link['bandwidth_gbps']:g} Gb/s, {link['latency_ns']:g} ns, "
+            f"{link['energy_pj_per_bit']:g} pJ/bit: per request {per['link_bytes']:,.1f} "
+            f"bytes, {per['link_wait_s'] * 1e9:,.1f} ns queued, "
+            f"{per['link_energy_pj']:,.1f} pJ; {waited:,} of {messages:,} messages waited"]
+
+
 def _nodes_lines(data: dict[str, Any]) -> list[str]:
     """The node table the run used: every node's energy and logic area against 45 nm."""
     nodes = data["technology"]["nodes"]
@@ -358,6 +376,7 @@ def system_markdown(data: dict[str, Any]) -> list[str]:
         f"`nfcore.sim.net.worm`, equal to the RTL on every array scenario), the host's plan "
         f"in {data['plan']['passes']} exact run(s)"
         + ("" if data["plan"]["converged"] else ", NOT converged"),
+        *_chips_lines(data.get("chips")),
         f"- weight bytes touched per request: forest {touched['forest']:,.0f}, "
         f"monolith {touched['monolith']:,}",
         f"- technology: {data['energy_model']['node_nm']} nm; table "

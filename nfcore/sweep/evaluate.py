@@ -15,13 +15,13 @@ import numpy as np
 import torch
 
 from nfcore.config import NFCoreConfig
+from nfcore.flows.chips import simulate
 from nfcore.flows.forest_system import ForestSystemOptions, run_forest_system
 from nfcore.flows.system import arrival_interval_cycles
 from nfcore.sim import baselines as bl
 from nfcore.sim.arrivals import make_arrivals
 from nfcore.sim.cost.area import area_summary
 from nfcore.sim.cost.energy import EnergyTable
-from nfcore.sim.system.model import simulate_system
 from nfcore.sweep.forests import FOREST_FOLDER, load_trained
 from nfcore.sweep.task import PointTask
 
@@ -52,10 +52,12 @@ def _metrics(task: PointTask) -> dict[str, Any]:
     run = run_forest_system(cfg, opts, Path(task.forest_entry) / FOREST_FOLDER,
                             trained=trained)
     table = EnergyTable.load(cfg.technology.energy_table)
-    interval = arrival_interval_cycles(run.workload, cfg, sim["utilization"])
+    rate = sim.get("rate_rps", 0.0)
+    interval = cfg.clock_hz / rate if rate else \
+        arrival_interval_cycles(run.workload, cfg, sim["utilization"])
     arrivals = make_arrivals(len(run.workload.requests), "poisson", interval, sim["seed"],
                              None, cfg.clock_hz)
-    result = simulate_system(cfg, run.workload, arrivals, table)
+    result, chips = simulate(cfg, run.workload, arrivals, table)
     row = bl.nfcore_row("point", result, "", cfg.technology.node_nm)
     lat_c = result.latencies_cycles()
     area = area_summary(cfg)
@@ -69,7 +71,7 @@ def _metrics(task: PointTask) -> dict[str, Any]:
         "latency_cycles_p99": float(np.percentile(lat_c, 99)),
         "throughput_rps": result.throughput_rps,
         "arrival_interval_cycles": interval,
-        "area_mm2": area["chip_mm2"],
+        "area_mm2": area["chip_mm2"] * cfg.chips.count,
         "core_area_mm2": area["core_mm2"],
         "area_by_component_mm2": area["core_by_component_mm2"],
         "pitch_footprint_mm2": area["pitch_footprint_mm2"],
@@ -78,9 +80,11 @@ def _metrics(task: PointTask) -> dict[str, Any]:
         "trees": run.summary["trees"],
         "top_k": run.summary["top_k"],
         "resident_trees": layout["resident_trees"],
-        "paged_trees": layout["paged_trees"],
+        "paged_trees": 0 if chips else layout["paged_trees"],  # more chips: all resident
         "cores_used": layout["cores_used"],
         "hop_bytes_per_request": layout["hop_bytes_per_request"],
         "idle_silicon_fraction": result.idle_silicon_fraction,
         "requests": len(result.records),
+        "chips": cfg.chips.count,
+        "link_bytes_per_request": chips["per_request"]["link_bytes"] if chips else 0.0,
     }

@@ -162,9 +162,7 @@ def _write_markdown(out_dir: Path, spec: SweepSpec, points: list[StoredPoint],
              f"Forest: `{json.dumps(spec.forest.to_dict())}` (per point, `forest.*` "
              "parameters override it). Each point: the trained forest compiled for the "
              "point's config, checked on the golden model, placed, and simulated in SimPy with "
-             f"{spec.simulation.requests} Poisson requests at {spec.simulation.utilization:g} "
-             "utilization of the point's busiest core or host link (so latency is compared at "
-             "equal relative load; throughput differs).", ""]
+             f"{spec.simulation.requests} Poisson requests at {_load(spec)}.", ""]
     lines += ["## Best point per objective", ""]
     for name, b in summary["best"].items():
         lines.append(f"- {name}: point {b['point']}, {b['metric']} = {b['value']:.4g}, "
@@ -190,3 +188,13 @@ def _write_markdown(out_dir: Path, spec: SweepSpec, points: list[StoredPoint],
     except Exception as exc:  # the base node may lack area figures; the points say so
         lines.append(f"- area: base config: {exc}")
     (out_dir / "report.md").write_text("\n".join(lines) + "\n")
+
+
+def _load(spec: SweepSpec) -> str:
+    """The offered load of every point, as the report states it."""
+    sim = spec.simulation
+    if sim.rate_rps:
+        return (f"{sim.rate_rps:,.0f} requests/s, the same for every point (latency is "
+                "compared at the load each design must serve)")
+    return (f"{sim.utilization:g} utilization of the point's busiest core or host link (so "
+            "latency is compared at equal relative load; throughput differs)")

@@ -9,7 +9,7 @@ key or value fails at load time with the file, the key's path and the allowed ra
       tasks: 16
     base_config: ../configs/default.yaml   # relative to this file; default: the default config
     config: {mesh: {rows: 4, cols: 4}}     # optional inline overrides of the base
-    simulation: {requests: 400, golden_requests: 50, utilization: 0.5}
+    simulation: {requests: 400, golden_requests: 50, utilization: 0.5}  # or rate_rps: 1e5
     sampling: {method: grid}               # or {method: random, samples: 12, seed: 0}
     parameters:
       mesh.size: [4, 6, 8]                 # rows = cols
@@ -90,6 +90,9 @@ class SimulationSpec:
     """Offered load: Poisson arrivals that keep each design's busiest core or host link busy
     this share of the time (`nfcore.flows.system.arrival_interval_cycles`), so latency is
     compared at equal relative load."""
+    rate_rps: float = field(default=0.0, metadata=_range(0.0, 1e12, "requests/s"))
+    """A fixed Poisson arrival rate for every point instead (0: `utilization` decides): a
+    capacity sweep compares designs at the load they must serve."""
     seed: int = field(default=0, metadata=_range(0, 2**31 - 1))
 
     def to_dict(self) -> dict[str, Any]:

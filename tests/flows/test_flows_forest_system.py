@@ -6,16 +6,36 @@ import numpy as np
 import pytest
 
 from nfcore.config import NFCoreConfig
-from nfcore.flows.forest_system import ForestSystemOptions, export_macs, run_forest_system
+from nfcore.flows.forest_system import (
+    ForestSystemOptions,
+    export_macs,
+    run_forest_system,
+    saved_forest_workload,
+)
 from nfcore.flows.system import arrival_interval_cycles
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory: pytest.TempPathFactory):
+def forest_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return Path(tmp_path_factory.mktemp("f")) / "forest"
+
+
+@pytest.fixture(scope="module")
+def run(forest_dir: Path):
     cfg = NFCoreConfig.from_dict({"mesh": {"rows": 4, "cols": 4}})
     opts = ForestSystemOptions(dataset="multitask", tasks=6, requests=120, golden_requests=60,
                                quiet=True)
-    return cfg, run_forest_system(cfg, opts, Path(tmp_path_factory.mktemp("f")) / "forest")
+    return cfg, run_forest_system(cfg, opts, forest_dir)
+
+
+def test_a_saved_forest_gives_the_same_workload_with_the_routers_popularity(
+        run, forest_dir: Path) -> None:
+    cfg, r = run
+    saved = saved_forest_workload(cfg, forest_dir, 120, quiet=True)
+    assert saved.requests == r.workload.requests
+    assert len(saved.trees) == len(r.workload.trees)
+    # popularity: the share of calibration requests that call each tree; top-k per request
+    assert sum(saved.popularity) == pytest.approx(r.forest.top_k)
 
 
 def test_every_tree_is_compiled_placed_and_simulable(run) -> None:

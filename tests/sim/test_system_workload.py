@@ -15,6 +15,7 @@ from nfcore.sim.system.workload import (
     mlp_program,
     place_round_robin,
     synthetic_workload,
+    tree_from_chain,
     tree_from_program,
 )
 
@@ -31,6 +32,26 @@ def test_tree_from_program_by_hand() -> None:
     assert (t.weight_bytes, t.macs, t.resident) == (256, 160, False)
     program = mlp_program([16, 8, 4], 8)
     assert program[0].act == isa.Activation.RELU and program[1].act == isa.Activation.NONE
+
+
+WBUF_WORDS = 512 // 8
+"""A 512 B buffer on 8 lanes (the default chip has none: the RTL has none yet)."""
+
+
+def test_a_loop_reads_its_weights_once_with_a_reuse_buffer() -> None:
+    """A LOOP of 6 over a 4 x 8 MATVEC (a region of 4 * (1 + 1) = 8 words): without a buffer
+    the SRAM is read 6 * 8 times; with a 512 B buffer once, then 5 * 8 buffer
+    reads, in the same cycles, on one core and as a one-stage chain."""
+    program = [isa.loop(body=1, count=6, x_stride=1, y_stride=1, x_mask=1, y_mask=1),
+               isa.matvec(rows=4, cols=8, w_addr=0, x_addr=0, y_addr=10), isa.halt()]
+    plain = tree_from_program(0, (0, 0), program, 8, 8, 4)
+    reused = tree_from_program(0, (0, 0), program, 8, 8, 4, wbuf_words=WBUF_WORDS)
+    assert plain.events.weight_word_reads == 6 * 8
+    assert (reused.events.weight_word_reads, reused.events.wbuf_word_writes,
+            reused.events.wbuf_word_reads) == (8, 8, 5 * 8)
+    assert reused.program_cycles == plain.program_cycles
+    chain = tree_from_chain(0, [((0, 0), program)], 8, 8, 4, wbuf_words=WBUF_WORDS)
+    assert chain.events == reused.events
 
 
 def test_validate_names_what_is_wrong() -> None:

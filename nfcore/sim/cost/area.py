@@ -4,6 +4,8 @@ A core's area, in um^2, at node `cfg.technology.node_nm`:
 
     SRAM       (weight_sram_bytes + act_sram_bytes + imem bytes) * 8 * bitcell_um2(node)
                / sram_array_efficiency
+               + (weight_subbanks - 1) * subbank_periphery_bitcells * bitcell_um2(node)
+    reuse buf  wbuf_bytes * 8 * latch_to_bitcell_area * bitcell_um2(node)
     MAC lanes  lanes * (mult_int8_um2 + add_int32_um2) * logic_scale(node)
                (one 8-bit multiplier per lane, and one 32-bit add per lane for the adder tree
                and accumulator; the same charging rule as the energy model)
@@ -34,7 +36,8 @@ DEFAULT_TABLE = "area_nodes"
 UNITS = ("um2", "um2/bit", "x")
 REQUIRED_ROWS = {"sram_bitcell_um2": "um2", "sram_array_efficiency": "x",
                  "add_int32_um2": "um2", "mult_int8_um2": "um2", "mult_int32_um2": "um2",
-                 "router_um2_per_flit_bit": "um2/bit"}
+                 "router_um2_per_flit_bit": "um2/bit", "subbank_periphery_bitcells": "x",
+                 "latch_to_bitcell_area": "x"}
 _ROW_KEYS = {"name", "node_nm", "value", "unit", "source", "assumption", "reason"}
 
 NOT_MODELLED = (
@@ -130,6 +133,9 @@ class CoreArea:
     """One core's area by component, in um^2."""
 
     weight_sram_um2: float
+    """The weight SRAM's sub-banks, each beyond the first with its periphery."""
+    wbuf_um2: float
+    """The weight reuse buffer (a latch array)."""
     act_sram_um2: float
     imem_um2: float
     mac_lanes_um2: float
@@ -148,10 +154,15 @@ def core_area(cfg: NFCoreConfig, table: AreaTable | None = None) -> CoreArea:
     """Area of one core of `cfg` (see the module docstring for the formula)."""
     table = table or AreaTable.load()
     node = cfg.technology.node_nm
-    per_byte = 8 * table.bitcell_um2(node) / table.row("sram_array_efficiency", node).value
+    bitcell = table.bitcell_um2(node)
+    per_byte = 8 * bitcell / table.row("sram_array_efficiency", node).value
     lanes = cfg.core.lanes
+    periphery = table.row("subbank_periphery_bitcells", node).value * bitcell
     return CoreArea(
-        weight_sram_um2=cfg.core.weight_sram_bytes * per_byte,
+        weight_sram_um2=cfg.core.weight_sram_bytes * per_byte
+        + (cfg.core.weight_subbanks - 1) * periphery,
+        wbuf_um2=cfg.core.wbuf_bytes * 8 * table.row("latch_to_bitcell_area", node).value
+        * bitcell,
         act_sram_um2=cfg.core.act_sram_bytes * per_byte,
         imem_um2=imem_bytes(cfg) * per_byte,
         mac_lanes_um2=lanes * (table.logic_um2("mult_int8_um2", node)

@@ -60,6 +60,7 @@ REQUIRED_ROWS: dict[str, str] = {
     "sram_write_to_read_ratio": "x",
     "leakage_sram_uw_per_kib": "uW/KiB",
     "leakage_core_uw": "uW",
+    "wbuf_read_64b": "pJ",
 }
 """Rows the core model reads, with the unit each must have. SRAM read points (rows with
 `array_bytes`, unit pJ, for a 64-bit read) are required too: at least one."""
@@ -74,15 +75,20 @@ NOT_MODELLED = (
     "control component is instruction-memory reads only)",
     "SRAM decoder and wordline energy separately from the per-bit scaling of the 64-bit figure",
     "the power-gated state: the core leaks at its full rate whenever it is simulated",
+    "power gating of weight sub-banks that hold no weights: every sub-bank leaks at the full "
+    "rate (an over-estimate), and the reuse buffer's own leakage",
 )
 """What the energy model leaves out; reports print this list."""
 
 CHARGING_RULES = (
     "adder-tree and accumulator adds are charged the 32-bit add energy (operands are 16 to "
     "32 bits; the table has 8- and 32-bit adds only): an upper bound",
-    "the requant multiply (32-bit accumulator x 16-bit multiplier) is charged the 32-bit "
-    "multiply energy: an upper bound",
-    "MAC lanes multiply the zero padding of a row's last word too, and are charged for it",
+    "the requant multiply (32-bit accumulator x 16-bit multiplier) is charged half the "
+    "32-bit multiply energy: an array multiplier's energy goes as the product of its operand "
+    "widths (the table's 8- and 32-bit multiplies, 0.2 and 3.1 pJ, are 15.5x apart for 16x "
+    "the width product)",
+    "lanes whose weight byte is a row's zero padding are gated: their multiplies and adder-tree "
+    "adds are not charged (the row's last word still reads the padding)",
     "ReLU and saturation compares are not charged",
 )
 """How events map to table rows where the table has no exact match (`events.py` applies
@@ -261,7 +267,12 @@ class EventEnergies:
     node_factor: float
     """The logic factor from the table's node to the config's (`nodes.NodeScaling.logic`)."""
     weight_word_read_pj: float
-    """One read of a `lanes`-byte word from the weight SRAM."""
+    """One read of a `lanes`-byte word from one weight SRAM sub-bank
+    (`core.subbank_bytes`)."""
+    wbuf_word_read_pj: float
+    """One read of a `lanes`-byte word from the weight reuse buffer."""
+    wbuf_word_write_pj: float
+    """One write of a `lanes`-byte word into the weight reuse buffer (its fill)."""
     act_word_read_pj: float
     """One read of a `lanes`-byte word from the activation scratchpad."""
     act_word_write_pj: float
@@ -273,7 +284,8 @@ class EventEnergies:
     mult_int8_pj: float
     add_int8_pj: float
     add_int32_pj: float
-    mult_int32_pj: float
+    requant_mult_pj: float
+    """One requantization multiply (32-bit accumulator x `isa.MULT_BITS`-bit multiplier)."""
     leakage_pj_per_cycle: float
     """Leakage of the core's SRAM (weights + scratchpad + instruction memory) and logic,
     over one clock cycle."""
@@ -294,7 +306,10 @@ class EventEnergies:
         return cls(
             energy_scale=cfg.technology.energy_scale,
             node_factor=node,
-            weight_word_read_pj=read(cfg.core.weight_sram_bytes, word_bits),
+            weight_word_read_pj=read(cfg.core.subbank_bytes, word_bits),
+            wbuf_word_read_pj=s * table.value("wbuf_read_64b") * word_bits / SRAM_POINT_WORD_BITS,
+            wbuf_word_write_pj=w * s * table.value("wbuf_read_64b") * word_bits
+            / SRAM_POINT_WORD_BITS,
             act_word_read_pj=read(act, word_bits),
             act_word_write_pj=w * read(act, word_bits),
             act_byte_write_pj=w * read(act, 8),
@@ -302,7 +317,7 @@ class EventEnergies:
             mult_int8_pj=s * table.value("mult_int8"),
             add_int8_pj=s * table.value("add_int8"),
             add_int32_pj=s * table.value("add_int32"),
-            mult_int32_pj=s * table.value("mult_int32"),
+            requant_mult_pj=s * table.value("mult_int32") * isa.MULT_BITS / 32,
             # uW / MHz = 1e-6 W / 1e6 Hz = 1e-12 J: microwatts over megahertz is pJ per cycle.
             leakage_pj_per_cycle=s * leak_uw / cfg.technology.clock_mhz,
         )
@@ -322,7 +337,7 @@ def sram_kib(cfg: NFCoreConfig) -> float:
 
 
 ROWS_USED = ("mult_int8", "add_int8", "add_int32", "mult_int32", "sram_write_to_read_ratio",
-             "leakage_sram_uw_per_kib", "leakage_core_uw")
+             "leakage_sram_uw_per_kib", "leakage_core_uw", "wbuf_read_64b")
 """Rows the core model reads, besides the SRAM read points."""
 
 
@@ -332,7 +347,7 @@ def energy_model_summary(cfg: NFCoreConfig, table: EnergyTable | None = None) ->
     not modelled). JSON-serialisable."""
     table = table or EnergyTable.load(cfg.technology.energy_table)
     used = [table.rows[n] for n in ROWS_USED] + table.sram_points()
-    arrays = {"weight SRAM": cfg.core.weight_sram_bytes,
+    arrays = {"weight SRAM sub-bank": cfg.core.subbank_bytes,
               "activation scratchpad": cfg.core.act_sram_bytes,
               "instruction memory": imem_bytes(cfg)}
     scaling = node_scaling(table.node_nm, cfg.technology.node_nm)

@@ -1,5 +1,7 @@
 """The system model: the workload (`workload`: `PlacedTree`, `SystemWorkload`), the chip
-serving it (`model.simulate_system`), weight paging (`paging`) and the DRAM channel (`dram`).
+serving it (`model.simulate_system`), weight paging (`paging`) and the DRAM channel (`dram`);
+several chips joined by links (`chips.simulate_chips`, each link a `link.ChipLink`), composed
+of one-chip runs.
 
 Requests go through the host port as the array RTL serves them (`nfcore.sim.net.dispatch`),
 timed by the exact model (`nfcore.sim.net.array` on `nfcore.sim.net.worm`): every tree's

@@ -357,7 +357,7 @@ class _Chip:
         """Plan, run exactly, plan again from the run's cycles, until the plan holds."""
         done: list[int] | None = None
         released: list[int] | None = None
-        plan: list[_Prep] = []
+        plan: list[_Prep] | None = None  # none yet: the first pass always runs
         passes = 0
         with tqdm(total=MAX_PLAN_PASSES, desc=desc, unit="pass", disable=not progress) as bar:
             while True:
@@ -370,6 +370,7 @@ class _Chip:
                 released = self._released(run)
                 passes += 1
                 bar.update()
+        assert plan is not None
         return self._result(outcomes, run, main, plan, plan_dram,
                             {"passes": passes, "converged": int(new == plan)})
 

@@ -2,7 +2,7 @@
 
 The description is hardware-neutral enough to be built before the forest, placement and
 SEND/RECV exist: per tree, the core it is placed on, its program's cycles and events per
-request (from `isa.cycles` and `events.events_of` of its compiled program: the one timing
+request (from `isa.cycles` and `events.program_events` of its compiled program: the one timing
 contract), weight bytes, MACs, input and output bytes, and whether its weights are resident
 or paged from DRAM; per request, the trees the router selected. A tree the compiler split
 over a chain of cores (`nfcore.compiler.lower.split`) has one `StageSpec` per chain core
@@ -24,7 +24,7 @@ from nfcore.arch import isa, noc
 from nfcore.arch.isa import Instruction
 from nfcore.config import NFCoreConfig
 from nfcore.errors import NFCoreError
-from nfcore.sim.cost.events import Events, events_of
+from nfcore.sim.cost.events import Events, program_events
 from nfcore.sim.net.array import TimedProgram
 
 
@@ -139,6 +139,10 @@ class SystemWorkload:
     requests: tuple[tuple[int, ...], ...]
     name: str = "workload"
     notes: dict[str, object] = field(default_factory=dict)
+    popularity: tuple[float, ...] = ()
+    """Expected share of requests that call each tree, from the router on data other than
+    `requests` (a calibration set, or the synthetic router's weights); empty: unknown. The
+    chip partition puts the most popular trees on the host chip."""
     router: PlacedTree | None = None
     """The on-chip router (resident, on one core): every request runs it first, and its
     trees once its scores reached the host (`nfcore.sim.net.dispatch`); None: the trees
@@ -197,18 +201,18 @@ class SystemWorkload:
 
 def tree_from_program(tree_id: int, core_xy: tuple[int, int], program: Sequence[Instruction],
                       lanes: int, input_bytes: int, output_bytes: int, resident: bool = True,
-                      kind: str = "mlp") -> PlacedTree:
-    """A `PlacedTree` whose cycles and events come from its program by the timing contract.
+                      kind: str = "mlp", wbuf_words: int = 0) -> PlacedTree:
+    """A `PlacedTree` whose cycles and events come from its program by the timing contract,
+    on a core with a weight reuse buffer of `wbuf_words` words (`events.program_events`).
 
     Weight bytes are the MATVEC regions' words times `lanes` (and the SETLUT table); MACs
     are rows x cols summed over the instructions executed (a LOOP body once per iteration).
     """
     executed = isa.executed_instructions(program)
     per_instr = [isa.cycles(i, lanes) for i in executed]
-    events = Events()
+    events = sum(program_events(program, lanes, wbuf_words), Events())
     macs = 0
     for instr in executed:
-        events += events_of(instr, lanes)
         if instr.op is isa.Opcode.MATVEC:
             macs += instr.rows * instr.cols
     weight_words = sum(isa.matvec_region_words(i.rows, i.cols, lanes) for i in program
@@ -226,7 +230,7 @@ CoreProgram = tuple[tuple[int, int], Sequence[Instruction]]
 
 def tree_from_chain(tree_id: int, programs: Sequence[CoreProgram], lanes: int,
                     input_bytes: int, output_bytes: int, resident: bool = True,
-                    kind: str = "mlp") -> PlacedTree:
+                    kind: str = "mlp", wbuf_words: int = 0) -> PlacedTree:
     """A `PlacedTree` of a tree split over a chain of cores: `programs` lists each chain
     core's (x, y) and program, in chain order (as `nfcore.compiler.lower.split.partition_tree`
     emits them: a core SENDs only to cores of the chain and RECVs only from them). One
@@ -237,11 +241,12 @@ def tree_from_chain(tree_id: int, programs: Sequence[CoreProgram], lanes: int,
     if len(programs) == 1:
         xy, program = programs[0]
         return tree_from_program(tree_id, xy, program, lanes, input_bytes, output_bytes,
-                                 resident, kind)
+                                 resident, kind, wbuf_words)
     index = {xy: k for k, (xy, _) in enumerate(programs)}
     stages = []
     for xy, program in programs:
-        single = tree_from_program(tree_id, xy, program, lanes, 0, 0, resident, kind)
+        single = tree_from_program(tree_id, xy, program, lanes, 0, 0, resident, kind,
+                                   wbuf_words)
         steps: list[Step] = []
         for instr, cyc in zip(isa.executed_instructions(program), single.instr_cycles,
                               strict=True):
@@ -326,6 +331,10 @@ def synthetic_workload(cfg: NFCoreConfig, n_trees: int, n_requests: int, top_k: 
     uniformly from the ranges) placed round-robin over the mesh's cores, and `n_requests`
     requests that each select `top_k` distinct trees with probability proportional to
     `1 / rank**zipf_s` (a skewed router). The `paged_fraction` least popular trees are paged.
+
+    With `chips.count` > 1 every tree is resident and unplaced (at core (0, 0)): the chip
+    partition places it (`nfcore.flows.chips.spread_over_chips`), so the forest may be larger
+    than one chip.
     """
     if n_trees < 1 or not 1 <= top_k <= n_trees:
         raise WorkloadError(f"synthetic workload: need 1 <= top_k ({top_k}) <= n_trees "
@@ -337,7 +346,8 @@ def synthetic_workload(cfg: NFCoreConfig, n_trees: int, n_requests: int, top_k: 
     lanes, rows, cols = cfg.core.lanes, cfg.mesh.rows, cfg.mesh.cols
     # Popularity rank: tree i has rank order[i]; the least popular are paged.
     order = rng.permutation(n_trees)
-    n_paged = int(round(paged_fraction * n_trees))
+    multi_chip = cfg.chips.count > 1
+    n_paged = 0 if multi_chip else int(round(paged_fraction * n_trees))
     resident = order < n_trees - n_paged
     programs = []
     for _ in range(n_trees):
@@ -348,10 +358,12 @@ def synthetic_workload(cfg: NFCoreConfig, n_trees: int, n_requests: int, top_k: 
         programs.append((dims, mlp_program(dims, lanes)))
     sizes = [sum(isa.matvec_region_words(i.rows, i.cols, lanes) for i in prog
                  if i.op is isa.Opcode.MATVEC) * lanes for _, prog in programs]
-    slots = place_round_robin(sizes, resident.tolist(), rows * cols, cfg.core.weight_sram_bytes)
+    slots = [0] * n_trees if multi_chip else \
+        place_round_robin(sizes, resident.tolist(), rows * cols, cfg.core.weight_sram_bytes)
     trees = tuple(
         tree_from_program(i, (slots[i] % cols, slots[i] // cols), prog, lanes,
-                          input_bytes=dims[0], output_bytes=dims[-1], resident=bool(resident[i]))
+                          input_bytes=dims[0], output_bytes=dims[-1], resident=bool(resident[i]),
+                          wbuf_words=cfg.core.wbuf_words)
         for i, (dims, prog) in enumerate(programs))
     weights = 1.0 / (order + 1.0) ** zipf_s
     weights /= weights.sum()
@@ -360,10 +372,13 @@ def synthetic_workload(cfg: NFCoreConfig, n_trees: int, n_requests: int, top_k: 
                      for _ in range(n_requests))
     wl = SystemWorkload(trees, requests, name=f"synthetic-{n_trees}t-top{top_k}-seed{seed}",
                         notes={"generator": "synthetic_workload", "n_trees": n_trees,
-                               "top_k": top_k, "seed": seed, "paged_fraction": paged_fraction,
+                               "top_k": top_k, "seed": seed,
+                               "paged_fraction": 0.0 if multi_chip else paged_fraction,
                                "zipf_s": zipf_s,
-                               "tree_kind": "mlp (synthetic shapes, not trained)"})
-    wl.validate(cfg)
+                               "tree_kind": "mlp (synthetic shapes, not trained)"},
+                        popularity=tuple(float(w) for w in weights))
+    if not multi_chip:
+        wl.validate(cfg)
     return wl
 
 
