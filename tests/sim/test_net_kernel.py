@@ -55,12 +55,14 @@ RunGates = dict[tuple[Coord, int], tuple[Coord, int]]
 
 def _random_traffic(seed: int) -> tuple[NFCoreConfig, dict[Coord, list[tuple[int, TimedProgram]]],
                                         list[HostPacket], list[int | None], frozenset[Coord],
-                                        RunGates]:
+                                        RunGates, list[tuple[Coord, int]]]:
     """Requests on a random mesh: each calls 1-3 chains of 1-2 cores (the first RECVs from
     the host, each SENDs to the next, the last to the host) with random sizes, arriving
     close together, so packets meet at the host port, on links and at busy cores. In half
     the seeds every request is routed: a router call on one core comes first, and every RUN
-    of its chains waits for its result (`run_after_result`), as `dispatch` makes them."""
+    of its chains waits for its result (`run_after_result`), as `dispatch` makes them. A few
+    cores are gated before their first RUN, a few later RUNs find their core gated
+    (`woken`)."""
     rng = random.Random(seed)
     rows, cols = rng.randint(2, 4), rng.randint(2, 4)
     cfg = NFCoreConfig(core=CORE, mesh=MeshConfig(rows=rows, cols=cols),
@@ -103,12 +105,14 @@ def _random_traffic(seed: int) -> tuple[NFCoreConfig, dict[Coord, list[tuple[int
             if routed and gate is None:
                 gate = (router, results[router] - 1)
     gated = frozenset(rng.sample(sorted(runs), rng.randint(0, 2)))
-    return cfg, runs, packets, gates, gated, run_gates
+    woken = rng.sample([(c, k) for c in sorted(runs) for k in range(1, len(runs[c]))],
+                       rng.randint(0, 3))
+    return cfg, runs, packets, gates, gated, run_gates, woken
 
 
 @pytest.mark.parametrize("seed", range(40))
 def test_random_host_traffic_equals_the_worm_model(seed: int) -> None:
-    cfg, runs, packets, gates, gated, run_gates = _random_traffic(seed)
+    cfg, runs, packets, gates, gated, run_gates, woken = _random_traffic(seed)
 
     def run(model: object) -> dict[str, object] | str:
         """The run's facts, or the error it raised (chains RUN in another order on two
@@ -117,7 +121,7 @@ def test_random_host_traffic_equals_the_worm_model(seed: int) -> None:
         try:
             return _facts(model(cfg, cores, gated=gated,  # type: ignore[operator]
                                 host_in=packets, runs=runs, host_after_run=gates,
-                                run_after_result=run_gates))
+                                run_after_result=run_gates, woken=woken))
         except ExecutionError as e:
             return str(e)
 

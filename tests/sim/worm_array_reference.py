@@ -67,8 +67,8 @@ def run_array_worm(cfg: NFCoreConfig, cores: Mapping[Coord, CoreState],
                     host_in: Sequence[HostPacket] = (),
                     runs: Mapping[Coord, Sequence[int | tuple[int, TimedProgram]]] | None = None,
                     host_after_run: Sequence[int | None] | None = None,
-                    run_after_result: Mapping[tuple[Coord, int], tuple[Coord, int]] | None = None
-                    ) -> ArrayModelResult:
+                    run_after_result: Mapping[tuple[Coord, int], tuple[Coord, int]] | None = None,
+                    woken: Collection[tuple[Coord, int]] = ()) -> ArrayModelResult:
     """Run the loaded programs of `cores` (keyed by (x, y) on `cfg.mesh`), all started in the
     same cycle, until every core HALTs. The states are updated in place.
 
@@ -85,7 +85,7 @@ def run_array_worm(cfg: NFCoreConfig, cores: Mapping[Coord, CoreState],
 
     The cores in `gated` are power-gated when RUN comes: they start `cfg.power.wake_up_cycles`
     later (the wake-up latency of `nfcore.hdl.power`); their `cycles` count from their own
-    start, as `last_run_cycles` does.
+    start, as `last_run_cycles` does. Likewise core c's k-th RUN for each (c, k) in `woken`.
 
     Raises ExecutionError on a deadlock, a packet to a coordinate without a core, a RECV
     whose packet has another tag or length, or packets never received."""
@@ -101,7 +101,7 @@ def run_array_worm(cfg: NFCoreConfig, cores: Mapping[Coord, CoreState],
     if len(gates) != len(host_in):
         raise ExecutionError(f"{len(gates)} host_after_run entries for {len(host_in)} packets")
     run = _ArrayRun(cfg, cores, frozenset(gated), max_steps, schedule, host_in, gates,
-                    dict(run_after_result or {}))
+                    dict(run_after_result or {}), frozenset(woken))
     run.env.run()
     running = sorted(c for c in cores if len(run.runs[c]) < len(schedule[c]))
     if running:
@@ -128,7 +128,8 @@ class _ArrayRun:
                  gated: frozenset[Coord], max_steps: int,
                  schedule: dict[Coord, list[tuple[int, Program]]],
                  host_in: Sequence[HostPacket], gates: list[int | None],
-                 run_gates: dict[tuple[Coord, int], tuple[Coord, int]]) -> None:
+                 run_gates: dict[tuple[Coord, int], tuple[Coord, int]],
+                 woken: frozenset[tuple[Coord, int]]) -> None:
         self.cfg, self.gated, self.max_steps = cfg, gated, max_steps
         self.lanes = cfg.core.lanes
         self.env = env = simpy.Environment()
@@ -151,7 +152,7 @@ class _ArrayRun:
         self.host_signal = env.event()
         """Wakes the host when a RUN is taken."""
         self.host_out: list[HostDelivery] = []
-        self.run_gates = run_gates
+        self.run_gates, self.woken = run_gates, woken
         self.result_tails: dict[Coord, list[int]] = {}
         """Per core, the cycle the host took the tail of each of its result packets."""
         self.result_signal = env.event()
@@ -245,14 +246,15 @@ class _ArrayRun:
               ) -> Generator[simpy.Event, Any, None]:
         """One core: each RUN of `schedule`, from RUN to HALT."""
         env = self.env
-        start = self.cfg.power.wake_up_cycles if coord in self.gated else 0
+        wake = self.cfg.power.wake_up_cycles
         for presented, state in schedule:
+            k = len(self.runs[coord])
+            asleep = (k == 0 and coord in self.gated) or (coord, k) in self.woken
             gate = self.run_gates.get((coord, len(self.runs[coord])))
             if gate is not None:
                 tail = yield from self._result_tail(*gate)
                 presented = max(presented, tail + self.cfg.host.decision_cycles)
-            taken = max(presented, int(env.now)) + start
-            start = 0
+            taken = max(presented, int(env.now)) + wake * asleep
             i = self.after_run.pop((coord, len(self.runs[coord])), None)
             if i is not None:
                 heapq.heappush(self.host_heap, (max(self.host_packets[i].cycle, taken + 1), i))

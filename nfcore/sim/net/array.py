@@ -32,6 +32,8 @@ run, as the array's counters (`nfcore.hdl.power`) count them, for the leakage ac
 
 from __future__ import annotations
 
+import bisect
+import itertools
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache, cached_property
@@ -191,8 +193,8 @@ def run_array_model(cfg: NFCoreConfig, cores: Mapping[Coord, CoreState],
                     host_in: Sequence[HostPacket] = (),
                     runs: Mapping[Coord, Sequence[int | tuple[int, TimedProgram]]] | None = None,
                     host_after_run: Sequence[int | None] | None = None,
-                    run_after_result: Mapping[tuple[Coord, int], tuple[Coord, int]] | None = None
-                    ) -> ArrayModelResult:
+                    run_after_result: Mapping[tuple[Coord, int], tuple[Coord, int]] | None = None,
+                    woken: Collection[tuple[Coord, int]] = ()) -> ArrayModelResult:
     """Run the loaded programs of `cores` (keyed by (x, y) on `cfg.mesh`), all started in the
     same cycle, until every core HALTs. The states are updated in place.
 
@@ -210,7 +212,9 @@ def run_array_model(cfg: NFCoreConfig, cores: Mapping[Coord, CoreState],
 
     The cores in `gated` are power-gated when RUN comes: they start `cfg.power.wake_up_cycles`
     later (the wake-up latency of `nfcore.hdl.power`); their `cycles` count from their own
-    start, as `last_run_cycles` does.
+    start, as `last_run_cycles` does. Likewise core c's k-th RUN for each (c, k) in `woken`
+    (the host gated the core before it): it is taken `wake_up_cycles` after it is presented
+    (and released by its result, if it waits for one) or after the core is free.
 
     Raises ExecutionError on a deadlock, a packet to a coordinate without a core, a host
     packet waiting for a RUN that is not given (or that another packet waits for), a RUN
@@ -231,7 +235,7 @@ def run_array_model(cfg: NFCoreConfig, cores: Mapping[Coord, CoreState],
         if hp.dest not in cores:
             raise ExecutionError(f"the host sends to {hp.dest}, which has no core")
     return _ArrayRun(cfg, schedule, frozenset(gated), max_steps, host_in, gates,
-                     run_after_result or {}).result()
+                     run_after_result or {}, frozenset(woken)).result()
 
 
 @cache
@@ -269,7 +273,8 @@ class _ArrayRun:
     def __init__(self, cfg: NFCoreConfig, schedule: dict[Coord, list[tuple[int, Program]]],
                  gated: frozenset[Coord], max_steps: int, host_in: Sequence[HostPacket],
                  gates: list[int | None],
-                 run_gates: Mapping[tuple[Coord, int], tuple[Coord, int]]) -> None:
+                 run_gates: Mapping[tuple[Coord, int], tuple[Coord, int]],
+                 woken: frozenset[tuple[Coord, int]]) -> None:
         self.cfg, self.schedule, self.gated, self.host_in = cfg, schedule, gated, host_in
         self.lanes, self.cols = cfg.core.lanes, cfg.mesh.cols
         self.host = cfg.mesh.rows * cfg.mesh.cols
@@ -336,18 +341,27 @@ class _ArrayRun:
                                      f"RUN {g} of core {hp.dest}")
             run_host[j] = i
         run_wait, run_result = self._result_gates(run_gates, run_results)
+        wake = cfg.power.wake_up_cycles
+        run_delay = [0] * len(presented)
+        for coord in gated:
+            run_delay[run_start[index[coord]]] = wake
+        for coord, k in woken:
+            c = index.get(coord, -1)
+            if c < 0 or not 0 <= k < run_start[c + 1] - run_start[c]:
+                raise ExecutionError(f"RUN {k} of core {coord} is woken, but that core has no "
+                                     "such RUN")
+            run_delay[run_start[c] + k] = wake
 
         def ints(values: Sequence[int]) -> Ints:
             return np.asarray(values, dtype=np.int64)
 
         route, neighbour, self.host_latency = _mesh_tables(cfg.mesh.rows, cfg.mesh.cols)
-        wake = cfg.power.wake_up_cycles
         out = kernel.run(
             noc.ROUTER_FIFO_DEPTH, isa.ISSUE_CYCLES, route, neighbour,
             net.core(noc.HOST_ROUTER), int(noc.HOST_PORT),
             ints(kinds), ints(cycles), ints(dests), ints(flits),
             ints(nodes), ints(run_start), ints(presented), ints(run_step), ints(run_host),
-            ints([wake if c in gated else 0 for c in self.coords]),
+            ints(run_delay),
             ints([net.core(hp.dest) for hp in host_in]),
             ints([isa.HEADER_FLITS + len(hp.payload) for hp in host_in]),
             ints([hp.cycle for hp in host_in]), ints(run_wait), ints(run_result),
@@ -369,6 +383,7 @@ class _ArrayRun:
         run_result = [-1] * len(run_results)
         index = {c: i for i, c in enumerate(self.coords)}
         start = self.run_start
+        before: dict[int, list[int]] = {}  # per core, results sent before each of its runs
         for (coord, k), (src, j) in run_gates.items():
             if coord not in index or not 0 <= k < start[index[coord] + 1] - start[index[coord]]:
                 raise ExecutionError(f"RUN {k} of core {coord} waits for a result, but that "
@@ -376,13 +391,15 @@ class _ArrayRun:
             if src not in index:
                 raise ExecutionError(f"RUN {k} of core {coord} waits for a result of {src}, "
                                      "which has no core")
-            g, left = start[index[src]], j
-            while g < start[index[src] + 1] and left >= run_results[g]:
-                left -= run_results[g]
-                g += 1
-            if g == start[index[src] + 1] or left < 0:
+            lo, hi = start[index[src]], start[index[src] + 1]
+            if index[src] not in before:
+                before[index[src]] = list(itertools.accumulate(run_results[lo:hi], initial=0))
+            counts = before[index[src]]
+            if not 0 <= j < counts[-1]:
                 raise ExecutionError(f"RUN {k} of core {coord} waits for result {j} of core "
-                                     f"{src}, which sends fewer")
+                                     f"{src}, which sends {counts[-1]}")
+            run = bisect.bisect_right(counts, j) - 1
+            g, left = lo + run, j - counts[run]
             if run_result[g] not in (-1, left):
                 raise ExecutionError(f"two results of one run of core {src} release RUNs")
             run_wait[start[index[coord]] + k] = g

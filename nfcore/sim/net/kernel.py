@@ -118,7 +118,7 @@ def _take_run(c: int, j: int, free_from: int, delay: int, n_cores: int, run_pres
 def run(depth: int, issue: int, route: Any, neighbour: Any, host_router: int, host_port: int,
         step_kind: Any, step_cycles: Any, step_dest: Any, step_flits: Any,
         core_node: Any, run_start: Any, run_presented: Any, run_step: Any, run_host: Any,
-        first_delay: Any, host_dest: Any, host_flits: Any, host_cycle: Any,
+        run_delay: Any, host_dest: Any, host_flits: Any, host_cycle: Any,
         run_wait: Any, run_result: Any, decision: int, max_packets: int) -> tuple[Any, ...]:
     """Run every core's RUNs to their HALTs.
 
@@ -128,7 +128,7 @@ def run(depth: int, issue: int, route: Any, neighbour: Any, host_router: int, ho
     `step_dest` (a SEND's destination node), `step_flits` (a SEND's flits).
     Cores c: `core_node[c]`, its runs `run_start[c] .. run_start[c + 1] - 1`, each RUN
     presented in `run_presented[j]`, its program from step `run_step[j]`, the host packet that
-    waits for it `run_host[j]` (-1: none); the first RUN is taken `first_delay[c]` late.
+    waits for it `run_host[j]` (-1: none); RUN j is taken `run_delay[j]` late (a wake-up).
     Host packets i: to node `host_dest[i]`, `host_flits[i]` flits, from `host_cycle[i]`
     (waiting for a RUN if some `run_host` names it).
     Results: RUN j waits for run `run_wait[j]` (-1: none), released `decision` cycles after
@@ -250,7 +250,7 @@ def run(depth: int, issue: int, route: Any, neighbour: Any, host_router: int, ho
             continue
         phase[c] = _RUNNING
         n_fetches, n_host_heap = _take_run(
-            c, j, 0, first_delay[c], n_cores, run_presented, run_step, run_host, run_wait,
+            c, j, 0, run_delay[j], n_cores, run_presented, run_step, run_host, run_wait,
             release, run_taken, this_run, step, fetches, n_fetches, host_cycle, packet_ready,
             host_heap, n_host_heap, waiting, waiting_from, waiting_delay)
     host_packet = -1  # the packet the host port is pushing
@@ -300,10 +300,10 @@ def run(depth: int, issue: int, route: Any, neighbour: Any, host_router: int, ho
                 run_done[j] = done
                 if j + 1 < run_start[c + 1]:
                     n_fetches, n_host_heap = _take_run(
-                        c, j + 1, done + 1, 0, n_cores, run_presented, run_step, run_host,
-                        run_wait, release, run_taken, this_run, step, fetches, n_fetches,
-                        host_cycle, packet_ready, host_heap, n_host_heap, waiting,
-                        waiting_from, waiting_delay)
+                        c, j + 1, done + 1, run_delay[j + 1], n_cores, run_presented,
+                        run_step, run_host, run_wait, release, run_taken, this_run, step,
+                        fetches, n_fetches, host_cycle, packet_ready, host_heap, n_host_heap,
+                        waiting, waiting_from, waiting_delay)
                 else:
                     phase[c] = _HALTED
 

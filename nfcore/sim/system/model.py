@@ -295,10 +295,6 @@ class _Prep:
 
     woken: bool
     paging: Paging | None
-    presented: int
-    """Cycle the host presents the RUN (the paging's, if any, first): the request's arrival,
-    or for a routed tree that wakes or pages its core, when the router's result released it
-    in the last run (the exact run holds a routed tree's RUNs until then in any case)."""
 
 
 def _prep_program(paging_cycles: int) -> TimedProgram:
@@ -397,7 +393,6 @@ class _Chip:
             released = [v.arrival if v.gate is None else v.arrival + routing[v.rid] + decision
                         for v in self.visits]
         woken = [False] * len(self.visits)
-        presented = [v.arrival for v in self.visits]
         pages: list[tuple[int, int]] = []  # (start cycle, visit)
         for core, order in self.by_core.items():
             loaded, paged = set(self.resident[core]), None
@@ -408,11 +403,8 @@ class _Chip:
                 if gated and not power.gated_retains_sram:
                     loaded.clear()
                     paged = None
-                start = max(released[j] + wake * gated, free)
-                if gated:
-                    presented[j] = released[j]
+                start = max(released[j], free) + wake * gated
                 if v.tid not in loaded:
-                    presented[j] = released[j]
                     pages.append((start, j))
                     if not self.placed[v.tid].resident:
                         loaded.discard(paged)
@@ -425,37 +417,37 @@ class _Chip:
             v = self.visits[j]
             paging[j] = page_core(dram, self.cfg.core.lanes, v.core,
                                   -(-v.weight_bytes // self.cfg.core.lanes), start)
-        return [_Prep(w, paging.get(j), p)
-                for j, (w, p) in enumerate(zip(woken, presented, strict=True))], dram
+        return [_Prep(w, paging.get(j)) for j, w in enumerate(woken)], dram
 
     def _run_plan(self, plan: list[_Prep]
                   ) -> tuple[list[RequestOutcome], ArrayModelResult, list[int]]:
         """The exact run of `plan`: each request's outcome, the run, and each visit's index
         among its core's runs (a paging visit is preceded by its `_prep_program` RUN)."""
-        wake = self.cfg.power.wake_up_cycles
         runs: dict[Coord, list[int | tuple[int, TimedProgram]]] = {}
         main = [0] * len(self.visits)
         run_gates: dict[tuple[Coord, int], tuple[Coord, int]] = {}
+        woken: list[tuple[Coord, int]] = []  # the first RUN of a visit that wakes its core
         for core, order in self.by_core.items():
             entries = runs[core] = []
             for j in order:
                 v, prep = self.visits[j], plan[j]
-                present = prep.presented + wake * prep.woken
+                if prep.woken:
+                    woken.append((core, len(entries)))
                 if prep.paging is not None:
                     if v.gate is not None:  # the host pages the tree the router picked
                         run_gates[core, len(entries)] = v.gate
-                    entries.append((present, _prep_program(prep.paging.paging_cycles)))
+                    entries.append((v.arrival, _prep_program(prep.paging.paging_cycles)))
                 main[j] = len(entries)
                 if v.gate is not None:
                     run_gates[core, len(entries)] = v.gate
-                entries.append((present, v.program))
+                entries.append((v.arrival, v.program))
         # The k-th call a core is presented is its k-th visit (the dispatch's order).
         nth = {core: [main[j] for j in order] for core, order in self.by_core.items()}
         gates = [None if g is None else nth[hp.dest][g]
                  for hp, g in zip(self.host_in, self.host_gates, strict=True)]
         cores = {c: CoreState(self.cfg.core) for c in runs}
         run = run_array_model(self.cfg, cores, host_in=self.host_in, runs=runs,
-                              host_after_run=gates, run_after_result=run_gates)
+                              host_after_run=gates, run_after_result=run_gates, woken=woken)
         return collect(self.requests, run.host_out), run, main
 
     def _result(self, outcomes: list[RequestOutcome], run: ArrayModelResult, main: list[int],
