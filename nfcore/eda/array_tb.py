@@ -221,8 +221,7 @@ def run_array_replay(cfg: NFCoreConfig, loads: Mapping[Coord, CoreLoad],
     try:
         results = runner.test(
             test_module="nfcore.eda.array_tb", testcase="array_replay",
-            hdl_toplevel=top_name("array"), hdl_toplevel_lang="verilog", build_dir=build_dir,
-            test_dir=build_dir,
+            hdl_toplevel=top_name("array"), build_dir=build_dir, test_dir=build_dir,
             extra_env={ENV_JOB: str(stem)}, log_file=log)
         _, failed = get_results(results)
     except (SystemExit, RuntimeError) as exc:

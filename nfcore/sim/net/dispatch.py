@@ -1,5 +1,5 @@
 """How the host dispatches requests to trees through the host port: one rule for the model
-and the RTL testbench (`sim_tests/tb/array_tb.py`, `ArrayTB.replay`).
+and the RTL testbench (`nfcore/eda/array_tb.py`, `ArrayTB.replay`).
 
 A request arrives in some cycle and calls trees, each resident on a core whose program
 begins with a RECV of its input packet and ends with a SEND of its result to the host
