@@ -105,7 +105,7 @@ class ArrayTB:
         for task in tasks:
             await task
 
-    async def replay(self, requests: Sequence[HostRequest], max_cycles: int = 10_000_000
+    async def replay(self, requests: Sequence[HostRequest], max_cycles: int = 1_000_000
                      ) -> list[HostDelivery]:
         """Serve `requests` as the host does (`nfcore.sim.net.dispatch`): from each request's
         arrival cycle, RUN on the cmd bus of every core it calls (taken when the core is
@@ -195,28 +195,30 @@ async def array_replay(dut: Any) -> None:
     """The job named by `ENV_JOB`: load the cores, replay the requests, write what the host
     received (`nfcore.eda.replay_job`)."""
     stem = Path(os.environ[ENV_JOB])
-    cfg, loads, requests = replay_job.read_job(stem)
+    cfg, loads, requests, max_cycles = replay_job.read_job(stem)
     tb = ArrayTB(dut, cfg)
     await tb.reset()
     await tb.load_cores(loads)
-    delivered = await tb.replay(requests)
+    delivered = await tb.replay(requests, max_cycles)
     failed = sorted(c for c, e in tb.errors().items() if e)
     assert not failed, f"cores {failed} stopped at an illegal instruction (error set)"
     replay_job.write_deliveries(replay_job.out_path(stem), delivered, cfg.core.lanes)
 
 
 def run_array_replay(cfg: NFCoreConfig, loads: Mapping[Coord, CoreLoad],
-                     requests: Sequence[HostRequest], build_root: Path) -> list[HostDelivery]:
+                     requests: Sequence[HostRequest], build_root: Path,
+                     max_cycles: int = 1_000_000) -> list[HostDelivery]:
     """Serve `requests` on the array RTL of `cfg` (its mesh, its core) under Verilator, the
     cores loaded with `loads`: the packets the host received, with the cycles it took their
     header and tail (cycle 0: the first cycle of the replay, as
     `nfcore.sim.net.dispatch.run_requests` counts). The build is cached under `build_root`.
-    Raises ExecutionError if the simulation fails."""
+    Raises ExecutionError if the simulation fails or has not served every request after
+    `max_cycles` cycles."""
     runner, build_dir = build_cached(cfg, "array", Path(build_root))
     stem = build_dir / "replay_job"
     out = replay_job.out_path(stem)
     out.unlink(missing_ok=True)
-    replay_job.write_job(stem, cfg, loads, requests)
+    replay_job.write_job(stem, cfg, loads, requests, max_cycles)
     log = build_dir / "replay.log"
     try:
         results = runner.test(

@@ -5,8 +5,8 @@ Verilator process of its own, so its inputs go there as a job and its outputs co
 files:
 
 * `<stem>.json`: the config (`NFCoreConfig.to_dict`), per core its weight base word and
-  program words, and per request its arrival cycle and calls (core, tag, chain, and the
-  rows of its payload in the payload array);
+  program words, per request its arrival cycle and calls (core, tag, chain, and the rows of
+  its payload in the payload array), and the cycles after which the replay gives up;
 * `<stem>.npz`: each core's weights (`weights_<x>_<y>`, `(words, lanes)` bytes, written from
   its base word) and every call's input words (`payloads`, one array, rows in call order);
 * `<stem>_out.npz`: the packets the host received (`src`, `tag`, `header_cycle`,
@@ -66,7 +66,7 @@ def _key(c: Coord) -> str:
 
 
 def write_job(stem: Path, cfg: NFCoreConfig, loads: Mapping[Coord, CoreLoad],
-              requests: Sequence[HostRequest]) -> None:
+              requests: Sequence[HostRequest], max_cycles: int) -> None:
     arrays: dict[str, Any] = {}
     cores = []
     for c, load in loads.items():
@@ -86,10 +86,12 @@ def write_job(stem: Path, cfg: NFCoreConfig, loads: Mapping[Coord, CoreLoad],
     stem.parent.mkdir(parents=True, exist_ok=True)
     np.savez(stem.with_suffix(".npz"), **arrays)
     stem.with_suffix(".json").write_text(json.dumps(
-        {"config": cfg.to_dict(), "cores": cores, "requests": reqs}))
+        {"config": cfg.to_dict(), "cores": cores, "requests": reqs, "max_cycles": max_cycles}))
 
 
-def read_job(stem: Path) -> tuple[NFCoreConfig, dict[Coord, CoreLoad], list[HostRequest]]:
+def read_job(stem: Path
+             ) -> tuple[NFCoreConfig, dict[Coord, CoreLoad], list[HostRequest], int]:
+    """The config, the cores, the requests and the replay's cycle limit of a job."""
     job = json.loads(stem.with_suffix(".json").read_text())
     arrays = np.load(stem.with_suffix(".npz"))
     loads = {}
@@ -109,7 +111,7 @@ def read_job(stem: Path) -> tuple[NFCoreConfig, dict[Coord, CoreLoad], list[Host
                                   chain=tuple((int(x), int(y)) for x, y in call["chain"])))
             row += words
         requests.append(HostRequest(int(r["arrival_cycle"]), tuple(calls)))
-    return NFCoreConfig.from_dict(job["config"]), loads, requests
+    return NFCoreConfig.from_dict(job["config"]), loads, requests, int(job["max_cycles"])
 
 
 def out_path(stem: Path) -> Path:

@@ -164,7 +164,9 @@ def check_slice(sl: ReplaySlice, build_root: Path) -> tuple[dict[str, Any], Agre
     """Serve the slice on the exact model and the RTL; the report's `sim_vs_rtl` and the
     comparison."""
     expected, model = run_requests(sl.cfg, states(sl.cfg, sl.loads), sl.requests)
-    got = collect(sl.requests, run_array_replay(sl.cfg, sl.loads, sl.requests, build_root))
+    cycles = max(o.done_cycle for o in expected)
+    got = collect(sl.requests, run_array_replay(sl.cfg, sl.loads, sl.requests, build_root,
+                                                max_cycles=2 * cycles + 10_000))
     agreement = compare(expected, got)
     first = agreement.first_mismatch
     if agreement.first_request is not None:
@@ -180,7 +182,7 @@ def check_slice(sl: ReplaySlice, build_root: Path) -> tuple[dict[str, Any], Agre
         "first_mismatch": first,
         "trees": sorted(sl.trees),
         "tree_calls": sum(len(r.calls) for r in sl.requests),
-        "cycles": max(o.done_cycle for o in expected),
+        "cycles": cycles,
         "arrival_scale": sl.arrival_scale,
         "utilization": sl.utilization,
         "model": "nfcore.sim.net.dispatch.run_requests (golden cores, router RTL rules)",

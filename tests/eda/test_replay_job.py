@@ -33,9 +33,9 @@ def test_a_job_reads_back_as_written(tmp_path: Path) -> None:
                 HostRequest(9, (TreeCall((1, 1), 2, _words(rng, 4), chain=((1, 0),)),
                                 TreeCall((0, 0), 1, _words(rng, 1))))]
     stem = tmp_path / "job"
-    replay_job.write_job(stem, CFG, loads, requests)
-    cfg, got_loads, got_requests = replay_job.read_job(stem)
-    assert cfg == CFG
+    replay_job.write_job(stem, CFG, loads, requests, max_cycles=1234)
+    cfg, got_loads, got_requests, max_cycles = replay_job.read_job(stem)
+    assert cfg == CFG and max_cycles == 1234
     assert set(got_loads) == set(loads)
     for c, load in loads.items():
         got = got_loads[c]
