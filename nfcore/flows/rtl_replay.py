@@ -48,9 +48,10 @@ from nfcore.sim.net.dispatch import Agreement, HostRequest, TreeCall, collect, c
 Coord = tuple[int, int]
 
 SLICE_MESH = (4, 4)
-"""Rows and columns of the replayed corner. Its Verilator build (default core) took about
-10 minutes on this 2-core machine under load (measured 2026-12-03) and is cached in
-`build/`; a replay of 150 requests takes a few minutes (Python per cycle)."""
+"""Rows and columns of the replayed corner, the issue's choice. Its Verilator build (default
+core) took 8.7 minutes wall on the shared 2-core machine at a load average of about 10
+(2026-12-03), once per build key (cached in `build/rtl_array/`); a replay of 150 requests
+about a minute (Python per cycle)."""
 
 REPLAY_UTILIZATION = 0.8
 """Offered load of the slice's busiest resource after the arrivals are scaled: an
