@@ -49,9 +49,9 @@ Coord = tuple[int, int]
 
 SLICE_MESH = (4, 4)
 """Rows and columns of the replayed corner, the issue's choice. Its Verilator build (default
-core) took 8.7 minutes wall on the shared 2-core machine at a load average of about 10
-(2026-12-03), once per build key (cached in `build/rtl_array/`); a replay of 150 requests
-about a minute (Python per cycle)."""
+core) takes 136 s of compiler CPU (measured 2026-12-03; 8.7 to 19 minutes wall on the shared
+2-core machine at load averages of 10 to 17), once per build key (cached in
+`build/rtl_array/`); a replay of 150 requests about a minute (Python per cycle)."""
 
 REPLAY_UTILIZATION = 0.8
 """Offered load of the slice's busiest resource after the arrivals are scaled: an
