@@ -61,6 +61,7 @@ def cmd_sim(args: argparse.Namespace) -> int:
         hidden=tuple(args.hidden),
         requests=args.requests,
         rtl_samples=args.rtl_samples,
+        rtl_requests=args.rtl_requests,
         reports_root=Path(args.reports),
         forest_dataset=args.forest_dataset,
         forest_tasks=args.forest_tasks,
@@ -283,6 +284,9 @@ def _add_sim(p: argparse.ArgumentParser) -> None:
                    help="test inputs run through the golden and SimPy models")
     p.add_argument("--rtl-samples", type=int, default=20,
                    help="of those, how many also run on the RTL under Verilator (0: skip)")
+    p.add_argument("--rtl-requests", type=int, default=150,
+                   help="requests of the forest's run replayed on a 4x4 corner of the chip "
+                        "on the array RTL under Verilator and on the exact model (0: skip)")
     p.add_argument("--forest-dataset", default="multitask_seq",
                    help="dataset of the forest in the system section (nfcore train's names)")
     p.add_argument("--forest-tasks", type=int, default=96,
