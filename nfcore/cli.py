@@ -65,6 +65,7 @@ def cmd_sim(args: argparse.Namespace) -> int:
         reports_root=Path(args.reports),
         forest_dataset=args.forest_dataset,
         forest_tasks=args.forest_tasks,
+        forest_trees=args.forest_trees,
         forest_requests=args.forest_requests,
         seed=args.seed,
         quiet=args.quiet,
@@ -291,6 +292,9 @@ def _add_sim(p: argparse.ArgumentParser) -> None:
                    help="dataset of the forest in the system section (nfcore train's names)")
     p.add_argument("--forest-tasks", type=int, default=96,
                    help="tasks of a multitask forest (one tree of each kind per task)")
+    p.add_argument("--forest-trees", type=int, default=None,
+                   help="trees of the forest instead of --forest-tasks (a multitask forest: "
+                        "rounded up to whole tasks, e.g. 10000 -> 3334 tasks of 3 trees)")
     p.add_argument("--forest-requests", type=int, default=2000,
                    help="requests the system model simulates")
     p.add_argument("--reports", default="reports", help="reports root folder")

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from forest.command import PRESETS, TASK_DATASETS
 from forest.datasets import load_dataset
 from forest.train import train_mlp
 from nfcore.compiler import compile_mlp
@@ -62,6 +63,9 @@ class SimOptions:
     reports_root: Path = Path("reports")
     forest_dataset: str = "multitask_seq"
     forest_tasks: int = 96
+    forest_trees: int | None = None
+    """Trees of the forest instead of `forest_tasks` tasks; a task dataset's count is
+    rounded up to whole tasks (one tree of each kind per task)."""
     forest_requests: int = 2000
     seed: int = 0
     quiet: bool = False
@@ -204,7 +208,8 @@ def _system_section(cfg: NFCoreConfig, opts: SimOptions, run_dir: Path
     """The system model's report data for a trained forest on the configured mesh
     (`nfcore.flows.forest_system`), with every baseline against its trained monolith; the
     forest's run and its arrivals."""
-    fopts = ForestSystemOptions(dataset=opts.forest_dataset, tasks=opts.forest_tasks,
+    trees, tasks = forest_size(opts)
+    fopts = ForestSystemOptions(dataset=opts.forest_dataset, trees=trees, tasks=tasks,
                                 requests=opts.forest_requests, seed=opts.seed,
                                 quiet=opts.quiet)
     run = run_forest_system(cfg, fopts, run_dir / "forest")
@@ -236,6 +241,20 @@ def _system_rtl(cfg: NFCoreConfig, run: ForestSystemRun, arrival: ArrivalSpec,
               "under Verilator (the build is cached in build/) ...", flush=True)
     data, _ = check_slice(sl, RTL_ARRAY_BUILD_ROOT)
     return data
+
+
+def forest_size(opts: SimOptions) -> tuple[int | None, int]:
+    """(trees, tasks) to train: `forest_tasks` tasks, or `forest_trees` trees (a task
+    dataset's as ceil(trees / kinds) tasks of one tree per kind). Raises `ConfigError` if
+    `forest_trees` is below 1."""
+    if opts.forest_trees is None:
+        return None, opts.forest_tasks
+    if opts.forest_trees < 1:
+        raise ConfigError(f"--forest-trees is {opts.forest_trees}; it must be at least 1")
+    if opts.forest_dataset not in TASK_DATASETS:
+        return opts.forest_trees, opts.forest_tasks
+    kinds = len(PRESETS[opts.forest_dataset].options.kinds)
+    return None, -(-opts.forest_trees // kinds)
 
 
 HOST_MEMORY_REQUESTS = 200
