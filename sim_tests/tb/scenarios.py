@@ -54,8 +54,9 @@ read just after the run, `cycles` cycles in all."""
 ROOT = Path(__file__).resolve().parents[2]
 RTL_KEY_SOURCES = ("nfcore/hdl", "nfcore/arch", "nfcore/config.py", "nfcore/golden",
                    "nfcore/eda/verilog.py", "nfcore/eda/toolchain.py", "nfcore/eda/rtl_runner.py",
-                   "nfcore/eda/verilator.vlt", "sim_tests/tb", "sim_tests/array_cocotb.py",
-                   "sim_tests/split_trees_cocotb.py", "sim_tests/paging_cocotb.py")
+                   "nfcore/eda/array_tb.py", "nfcore/eda/replay_job.py", "nfcore/eda/verilator.vlt",
+                   "sim_tests/tb", "sim_tests/array_cocotb.py", "sim_tests/split_trees_cocotb.py",
+                   "sim_tests/paging_cocotb.py")
 """What an RTL measurement depends on: the RTL, the ISA/NoC contracts and config, the golden
 model the testbenches check against, the Verilog and Verilator flow, and the testbenches and
 scenarios."""

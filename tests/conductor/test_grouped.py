@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 from conductor_helpers import SavedForest
 
-from nfcore.compiler import load_forest_image
+from forest.export import TreeExport
+from nfcore.compiler import load_forest_image, quantize_tree
 from nfcore.conductor.backends import GoldenBackend
 from nfcore.conductor.conductor import Conductor
 from nfcore.conductor.grouped import forward_grouped, signature
@@ -66,3 +67,17 @@ def test_grouped_importance_equals_tree_by_tree(saved_forest: SavedForest,
     grouped, alone = gradient_x_input(*args), gradient_x_input(*args, grouped=False)
     assert np.abs(alone).max() > 0
     np.testing.assert_allclose(grouped, alone, rtol=1e-4, atol=1e-6 * np.abs(alone).max())
+
+
+def test_grouped_layers_wider_than_one_matvec_add_their_blocks_as_the_core_does() -> None:
+    rng = np.random.default_rng(4)
+    quants, xs = [], []
+    for _ in range(2):  # 1100 columns: two blocks, added by a VADD on the core
+        w = rng.normal(scale=0.03, size=(20, 1100)).astype(np.float32)
+        tree = TreeExport(kind="mlp", input_shape=(1100,),
+                          head=[(w, np.zeros(20, np.float32), False)])
+        q = quantize_tree(tree, rng.normal(size=(40, 1100)))
+        quants.append(q)
+        xs.append(q.quantize_input(rng.normal(size=(5, 1100))))
+    for out, q, x in zip(forward_grouped(quants, xs), quants, xs, strict=True):
+        np.testing.assert_array_equal(out, q.forward_int(x))

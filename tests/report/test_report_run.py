@@ -39,8 +39,11 @@ def _data() -> dict[str, Any]:
                 "by_component": {"mac": 100.0, "weight_sram": 600.0, "act_sram": 200.0,
                                  "control": 50.0, "leakage": 50.0},
             },
+            "rtl": {"programs_compared": 20, "cycle_mismatches": 0, "output_mismatches": 0},
         },
-        "sim_vs_rtl": {"programs_compared": 20, "cycle_mismatches": 0, "output_mismatches": 0},
+        "sim_vs_rtl": {"level": "system", "mesh": "4x4", "requests_compared": 120,
+                       "packets_compared": 430, "packets_waited": 41, "cycle_mismatches": 0,
+                       "output_mismatches": 0, "trees": [3, 5, 8]},
         "stage_seconds": {"train": np.float64(1.5)},
     }
 
@@ -60,7 +63,11 @@ def test_write_report_files_and_latest(tmp_path: Path) -> None:
                    "| weight_sram | 3,000.00 | 60.0% |", "single tree: **1,000.0 pJ**",
                    "latency p50 4,000.0 cycles",
                    "sram_read_64b_8kib", "Horowitz", "energy_scale = 1",
-                   "leakage_core_uw = 20 uW", "programs compared: 20", "cycle mismatches: 0",
+                   "leakage_core_uw = 20 uW",
+                   "120 of the run's requests replayed on a 4x4 corner of the chip (3 of its "
+                   "trees, 430 packets through the host port, 41 waited), request by request: "
+                   "0 completion-cycle and 0 output mismatches",
+                   "single tree on the core RTL against the golden model: 20 inputs, 0 cycle",
                    "stage_seconds"):
         assert needle in md, needle
     png = (run_dir / "energy_by_component.png").read_bytes()
@@ -84,7 +91,7 @@ def test_missing_keys_are_named(tmp_path: Path) -> None:
     del data["sim_vs_rtl"]
     del data["schema_version"]
     with pytest.raises(ValueError, match="schema_version, single_tree.accuracy.int8, "
-                       "sim_vs_rtl.programs_compared, sim_vs_rtl.cycle_mismatches"):
+                       "sim_vs_rtl.requests_compared, sim_vs_rtl.cycle_mismatches"):
         write_report(tmp_path / "run", data)
     with pytest.raises(ReportError):
         write_report(tmp_path / "run", {})

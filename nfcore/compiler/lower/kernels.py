@@ -21,23 +21,29 @@ Scratchpad layouts (L = lanes, words(n) = ceil(n / L)):
   that reads slot t and writes h_t into the h part of slot t + 1: no copies, and the MATVEC
   never overwrites its input. The head reads h_T from slot T; its outputs ping-pong in A
   and B after the slots.
+
+A dense op wider than one MATVEC (more than `MAX_VECTOR` columns) runs as one MATVEC per
+column block (`QuantizedLayer.col_blocks`) on the same rows: block 0 writes the output, each
+later block writes the partial-sum buffer P (after the plan's other buffers, one row chunk
+long) and a VADD adds P into the output in place, the last VADD applying the layer's
+activation. An op taller than one MATVEC runs in row chunks of `MAX_VECTOR` rows. Both keep
+the op one op of the plan (one weight region, rows split between cores as before); LOOPed
+ops (convs, the Elman cell) and the cnn head's padded first layer are not split this way.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
 
 from nfcore.arch import isa
 from nfcore.arch.isa import Activation, Instruction
-from nfcore.compiler.quant.mlp import QuantizedLayer
+from nfcore.compiler.quant.mlp import MAX_VECTOR, QuantizedLayer, col_blocks
 from nfcore.compiler.quant.tree import QuantizedTree
 from nfcore.errors import CompileError
 
-MAX_VECTOR = 1 << isa.COUNT_BITS
-"""Most rows or columns one MATVEC takes (1024), and most LOOP iterations."""
 MAX_STRIDE = 511
 """Largest LOOP stride (the field is 10-bit signed)."""
 
@@ -61,6 +67,8 @@ class MatvecOp:
     y_stride: int = 0
     splittable: bool = True
     """Whether its rows may be split between cores (not the recurrent cell)."""
+    psum_addr: int = 0
+    """Scratchpad word of the partial-sum buffer (used when there are several blocks)."""
 
     @property
     def uses_lut(self) -> bool:
@@ -70,27 +78,58 @@ class MatvecOp:
     def relu(self) -> bool:
         return self.act == Activation.RELU
 
+    @property
+    def blocks(self) -> list[tuple[int, int]]:
+        """Column ranges [lo, hi) of its MATVECs: the layer's column blocks for a dense op
+        (not LOOPed, columns unpadded), else all columns in one."""
+        if self.count == 1 and self.cols == self.layer.cols:
+            return col_blocks(self.cols)
+        return [(0, self.cols)]
+
     def words_per_row(self, lanes: int) -> int:
-        return 1 + isa.words_for(self.cols, lanes)
+        return sum(1 + isa.words_for(hi - lo, lanes) for lo, hi in self.blocks)
+
+    def _row_chunks(self, lo: int, hi: int) -> list[tuple[int, int]]:
+        return [(r, min(r + MAX_VECTOR, hi)) for r in range(lo, hi, MAX_VECTOR)]
 
     def region(self, lanes: int, lo: int = 0, hi: int | None = None
                ) -> npt.NDArray[np.uint8]:
-        """The packed weight region of rows lo .. hi - 1 (`isa.pack_matvec` layout)."""
-        sl = slice(lo, self.rows if hi is None else hi)
-        q = self.layer
-        return isa.pack_matvec(self.weights[sl], q.bias[sl], q.mult[sl], q.shift[sl], lanes)
+        """The packed weight region of rows lo .. hi - 1: per row chunk, per column block,
+        one `isa.pack_matvec` region (the bias in block 0), in the order of `instructions`."""
+        q, parts = self.layer, []
+        for r0, r1 in self._row_chunks(lo, self.rows if hi is None else hi):
+            for b, (c0, c1) in enumerate(self.blocks):
+                bias = q.bias[r0:r1] if b == 0 else np.zeros(r1 - r0, dtype=np.int32)
+                parts.append(isa.pack_matvec(self.weights[r0:r1, c0:c1], bias,
+                                             q.mult[r0:r1], q.shift[r0:r1], lanes))
+        return np.concatenate(parts, axis=0)
 
     def instructions(self, w_addr: int, lanes: int, lo: int = 0, hi: int | None = None
                      ) -> list[Instruction]:
-        """The LOOP (if repeated) and MATVEC of rows lo .. hi - 1 (lo a multiple of lanes),
-        with the region at weight word `w_addr`."""
+        """The LOOP (if repeated), MATVECs and VADDs of rows lo .. hi - 1 (lo a multiple of
+        lanes), with the region at weight word `w_addr`."""
         hi = self.rows if hi is None else hi
-        mv = isa.matvec(rows=hi - lo, cols=self.cols, w_addr=w_addr, x_addr=self.x_addr,
-                        y_addr=self.y_addr + lo // lanes, act=self.act)
-        if self.count == 1:
-            return [mv]
-        return [isa.loop(body=1, count=self.count, x_stride=self.x_stride,
-                         y_stride=self.y_stride, x_mask=1, y_mask=1), mv]
+        if self.count > 1:
+            return [isa.loop(body=1, count=self.count, x_stride=self.x_stride,
+                             y_stride=self.y_stride, x_mask=1, y_mask=1),
+                    isa.matvec(rows=hi - lo, cols=self.cols, w_addr=w_addr,
+                               x_addr=self.x_addr, y_addr=self.y_addr + lo // lanes,
+                               act=self.act)]
+        blocks, out = self.blocks, []
+        single = len(blocks) == 1
+        for r0, r1 in self._row_chunks(lo, hi):
+            y = self.y_addr + r0 // lanes
+            for b, (c0, c1) in enumerate(blocks):
+                out.append(isa.matvec(rows=r1 - r0, cols=c1 - c0, w_addr=w_addr,
+                                      x_addr=self.x_addr + c0 // lanes,
+                                      y_addr=y if b == 0 else self.psum_addr,
+                                      act=self.act if single else Activation.NONE))
+                w_addr += isa.matvec_region_words(r1 - r0, c1 - c0, lanes)
+                if b > 0:
+                    last = b == len(blocks) - 1
+                    out.append(isa.vadd(n=r1 - r0, a_addr=y, b_addr=self.psum_addr,
+                                        y_addr=y, act=self.act if last else Activation.NONE))
+        return out
 
     def cycles(self, lanes: int, lo: int = 0, hi: int | None = None) -> int:
         return sum(isa.cycles(i, lanes) * (self.count if i.op is isa.Opcode.MATVEC else 1)
@@ -143,8 +182,9 @@ class KernelPlan:
 
 def plan_kernels(q: QuantizedTree, lanes: int, tree_id: int | str = 0) -> KernelPlan:
     """The kernel plan of `q` for cores of `lanes` lanes. Raises `CompileError` naming the
-    tree and the op if a MATVEC exceeds 1024 rows or columns or a LOOP stride or count
-    exceeds the ISA's fields."""
+    tree and the op if a LOOPed MATVEC (or the cnn head's padded first layer) exceeds 1024
+    rows or columns or a LOOP stride or count exceeds the ISA's fields; dense layers of any
+    size run in row chunks and column blocks."""
     if q.kind == "mlp":
         plan = _plan_mlp(q, lanes)
     elif q.kind == "cnn":
@@ -152,16 +192,31 @@ def plan_kernels(q: QuantizedTree, lanes: int, tree_id: int | str = 0) -> Kernel
     else:
         plan = _plan_rnn(q, lanes)
     for op in plan.ops:
-        if op.rows > MAX_VECTOR or op.cols > MAX_VECTOR:
+        if (op.count > 1 and op.rows > MAX_VECTOR) or (op.cols > MAX_VECTOR
+                                                        and len(op.blocks) == 1):
             raise CompileError(
-                f"tree {tree_id}: {op.name} is {op.rows}x{op.cols}; one MATVEC takes at most "
-                f"{MAX_VECTOR} rows and {MAX_VECTOR} columns (narrow the layer)")
+                f"tree {tree_id}: {op.name} is {op.rows}x{op.cols}; a LOOPed MATVEC (conv, "
+                f"Elman cell) or the cnn head's padded first layer takes at most {MAX_VECTOR} "
+                f"rows and {MAX_VECTOR} columns (narrow the layer)")
         if op.count > MAX_VECTOR or max(op.x_stride, op.y_stride) > MAX_STRIDE:
             raise CompileError(
                 f"tree {tree_id}: {op.name} loops {op.count} times with strides "
                 f"{op.x_stride}, {op.y_stride} words; a LOOP takes at most {MAX_VECTOR} "
                 f"iterations and strides up to {MAX_STRIDE} words")
-    return plan
+    return _with_psum_buffer(plan)
+
+
+def _with_psum_buffer(plan: KernelPlan) -> KernelPlan:
+    """`plan` with a partial-sum buffer after its buffers if an op has several column
+    blocks: one row chunk of the widest such op."""
+    split = [op for op in plan.ops if len(op.blocks) > 1]
+    if not split:
+        return plan
+    words = max(isa.words_for(min(op.rows, MAX_VECTOR), plan.lanes) for op in split)
+    ops = tuple(replace(op, psum_addr=plan.act_words) if len(op.blocks) > 1 else op
+                for op in plan.ops)
+    return replace(plan, ops=ops, act_words=plan.act_words + words,
+                   buffers=f"{plan.buffers}, then {words} words of partial sums")
 
 
 def _pingpong(base: int, words: list[int]) -> tuple[list[int], int, str]:

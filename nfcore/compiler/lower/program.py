@@ -9,7 +9,8 @@ Memory plan
   ping-pong buffers, A at word 0 (the input, outputs of layers 1, 3, ...) and B after A
   (outputs of layers 0, 2, ...), so a MATVEC never reads and writes the same buffer.
 * Program: SETLUT (rnn), then per op its MATVEC (preceded by a LOOP for convs and the
-  cell), then HALT.
+  cell; a dense layer over 1024 rows or columns: one MATVEC per row chunk and column block,
+  the blocks added by VADD), then HALT.
 
 `emit_core` writes the program of any contiguous run of ops (or row slices of ops), which
 is what `nfcore.compiler.lower.split` gives each core of a split tree.
@@ -123,8 +124,8 @@ def lower_mlp(q: QuantizedMLP, core: CoreConfig) -> CoreProgram:
 def lower_tree(q: QuantizedTree, core: CoreConfig, tree_id: int | str = 0) -> CoreProgram:
     """Map the whole tree `q` onto one core with configuration `core`.
 
-    Raises `CompileError` naming the tree, the resource and the sizes if an op has more than
-    1024 rows or columns, the weights exceed `core.weight_sram_bytes`, the scratchpad plan
+    Raises `CompileError` naming the tree, the resource and the sizes if a LOOPed op has
+    more than 1024 rows or columns, the weights exceed `core.weight_sram_bytes`, the scratchpad plan
     exceeds `core.act_sram_bytes`, the program exceeds `core.imem_depth`, or `q` was
     checked for a wider accumulator than `core.acc_bits`.
     """
@@ -179,7 +180,7 @@ def emit_core(plan: KernelPlan, pieces: list[Piece]
         program += instrs
         layers.append(LayerPlacement(
             rows=p.hi - p.lo, cols=op.cols, relu=op.relu, w_addr=w_addr, w_words=len(region),
-            x_addr=instrs[-1].x_addr, y_addr=instrs[-1].y_addr,
+            x_addr=op.x_addr, y_addr=op.y_addr + p.lo // lanes,
             cycles=op.cycles(lanes, p.lo, p.hi)))
         regions.append(region)
         w_addr += len(region)

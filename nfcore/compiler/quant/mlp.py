@@ -15,6 +15,15 @@ batch of float calibration inputs. The scheme (all scales are real values per in
 `QuantizedMLP.forward_int` is the integer reference: it applies the core's MATVEC semantics
 with `nfcore.golden.core.requantize`, so it is bit-exact with the golden model, the SimPy model
 and the RTL. The compiler also proves, per row, that no accumulator can leave `acc_bits`.
+
+A layer wider than one MATVEC (`MAX_VECTOR` columns) is computed in column blocks
+(`col_blocks`): each block's partial sum is requantized to int8 at the layer's output scale
+by its own MATVEC (the bias in block 0 only) and the blocks' int8 results are added by
+saturating VADDs, the layer's activation on the last one (`requantize_blocks`). The ISA has
+no int32 output, so this is the layer's integer arithmetic, not an approximation of it:
+`forward_int` computes exactly that. Away from saturation it differs from one requantization
+of the whole sum by less than (blocks + 1) / 2 output steps (each rounding is off by at most
+half a step); a block's partial that saturates while the whole sum does not costs more.
 """
 
 from __future__ import annotations
@@ -36,6 +45,8 @@ FloatLayer = tuple[npt.NDArray[Any], npt.NDArray[Any], bool]
 """(W [out, in], b [out], relu after the layer), float."""
 
 INT8_MAX = 127
+MAX_VECTOR = 1 << isa.COUNT_BITS
+"""Most rows or columns one MATVEC takes (1024), and most LOOP iterations."""
 MULT_MAX = (1 << isa.MULT_BITS) - 1
 DEFAULT_CALIB_PERCENTILE = 99.9
 """Percentile of |activation| mapped to 127 for the input and hidden layers. Below 100 it
@@ -84,11 +95,40 @@ class QuantizedLayer:
         w = np.abs(self.weights.astype(np.int64)).sum(axis=1)
         return np.abs(self.bias.astype(np.int64)) + 128 * w
 
+    @property
+    def col_blocks(self) -> list[tuple[int, int]]:
+        """Column ranges [lo, hi) whose partial sums are requantized separately."""
+        return col_blocks(self.cols)
+
     def forward_int(self, x: npt.NDArray[np.integer]) -> npt.NDArray[np.int8]:
         """int8 outputs (n, rows) of int8 inputs (n, cols), exactly as the core computes."""
-        acc = x.astype(np.int64) @ self.weights.astype(np.int64).T + self.bias.astype(np.int64)
-        return requantize(acc, self.mult.astype(np.int64), self.shift.astype(np.int64),
-                          self.act)
+        x64, w64 = x.astype(np.int64), self.weights.astype(np.int64)
+        partials = [x64[:, lo:hi] @ w64[:, lo:hi].T for lo, hi in self.col_blocks]
+        partials[0] = partials[0] + self.bias.astype(np.int64)
+        return requantize_blocks(partials, self.mult.astype(np.int64),
+                                 self.shift.astype(np.int64), self.act)
+
+
+def col_blocks(cols: int) -> list[tuple[int, int]]:
+    """Column ranges [lo, hi) of a `cols`-column layer, one MATVEC each: `MAX_VECTOR`
+    columns per block (a multiple of every lane count), the last one shorter."""
+    return [(lo, min(lo + MAX_VECTOR, cols)) for lo in range(0, cols, MAX_VECTOR)]
+
+
+def requantize_blocks(partials: Sequence[npt.NDArray[np.int64]], mult: npt.NDArray[np.int64],
+                      shift: npt.NDArray[np.int64], act: Activation) -> npt.NDArray[np.int8]:
+    """int8 outputs of a layer computed in column blocks, as the core does it: each block's
+    accumulator (`partials[0]` with the bias) requantized by its MATVEC (activation NONE
+    when there are several blocks), then VADDs y = clamp(y + z_b), the last with `act`."""
+    if len(partials) == 1:
+        return requantize(partials[0], mult, shift, act)
+    y = requantize(partials[0], mult, shift, Activation.NONE).astype(np.int64)
+    for b, acc in enumerate(partials[1:], start=2):
+        y = y + requantize(acc, mult, shift, Activation.NONE)
+        if b == len(partials) and act == Activation.RELU:
+            y = np.maximum(y, 0)
+        y = np.clip(y, -128, 127)
+    return y.astype(np.int8)
 
 
 @dataclass(frozen=True, eq=False)

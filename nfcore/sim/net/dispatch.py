@@ -1,5 +1,5 @@
 """How the host dispatches requests to trees through the host port: one rule for the model
-and the RTL testbench (`sim_tests/tb/array_tb.py`, `ArrayTB.replay`).
+and the RTL testbench (`nfcore/eda/array_tb.py`, `ArrayTB.replay`).
 
 A request arrives in some cycle and calls trees, each resident on a core whose program
 begins with a RECV of its input packet and ends with a SEND of its result to the host
@@ -193,6 +193,8 @@ class Agreement:
     output_mismatches: int
     first_mismatch: str | None
     """What differs in the first request that differs, or None."""
+    first_request: int | None = None
+    """The index of that request, or None."""
 
 
 def compare(expected: Sequence[RequestOutcome], got: Sequence[RequestOutcome]) -> Agreement:
@@ -200,7 +202,7 @@ def compare(expected: Sequence[RequestOutcome], got: Sequence[RequestOutcome]) -
     if len(expected) != len(got):
         raise ExecutionError(f"{len(got)} outcomes to compare with {len(expected)}")
     cycles = outputs = 0
-    first = None
+    first, first_i = None, None
     for i, (e, g) in enumerate(zip(expected, got, strict=True)):
         cycle_ok = e.done_cycle == g.done_cycle
         output_ok = len(e.outputs) == len(g.outputs) and all(
@@ -208,6 +210,7 @@ def compare(expected: Sequence[RequestOutcome], got: Sequence[RequestOutcome]) -
         cycles += not cycle_ok
         outputs += not output_ok
         if first is None and not (cycle_ok and output_ok):
+            first_i = i
             first = (f"request {i}: done in cycle {g.done_cycle}, expected {e.done_cycle}"
                      if not cycle_ok else f"request {i}: outputs differ")
-    return Agreement(len(expected), cycles, outputs, first)
+    return Agreement(len(expected), cycles, outputs, first, first_i)
