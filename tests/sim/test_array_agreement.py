@@ -14,7 +14,7 @@ Both must equal the RTL on every core's cycles and final scratchpad, on every sc
 and without contention and with gated cores; the contention table (`pytest -s`) prints the
 array model's error per scenario and in total (0 of 5895 cycles over the 28 contention
 scenarios; it was 4.48%, up to 24% on one, when the array model used the system model's
-one-shot reservation network, `nfcore.sim.net.oneshot`). Each core's power counters over the
+one-shot reservation network, since removed). Each core's power counters over the
 window the RTL suite records must equal the models' `state_cycles`, and give the same
 leakage energy (`nfcore.sim.cost.system_energy.leakage_pj_from_state_cycles`).
 """
@@ -33,6 +33,7 @@ from nfcore.sim.cost.system_energy import SystemEnergies, leakage_pj_from_state_
 from nfcore.sim.net.array import POWER_COUNTERS, ArrayModelResult, run_array_model
 from nfcore.sim.net.flit import FlitArrayResult, run_array_flits
 from nfcore.sim.net.topology import Network
+from nfcore.sim.net.worm import WormNetwork
 from sim_tests.tb.scenarios import RTL_CYCLES_FILE, SCENARIOS, act_digest, rtl_key
 
 RTL_FILE = Path(__file__).resolve().parents[2] / "sim_build" / RTL_CYCLES_FILE
@@ -185,18 +186,24 @@ def test_leakage_from_rtl_counters_equals_the_models(rtl: dict[str, Any]) -> Non
 
 def test_no_contention_formula_is_the_rtl_contract() -> None:
     """The network model's header and tail cycles equal `noc.header_latency_cycles` (hops
-    * ROUTER_HOP_CYCLES + EJECT_CYCLES, what the RTL tests measure) plus the flits."""
+    * ROUTER_HOP_CYCLES + EJECT_CYCLES, what the RTL tests measure) plus the flits, between
+    every pair of cores and from the host port."""
     sc = next(iter(SCENARIOS.values()))
     net = Network(sc.config)
+    mesh = WormNetwork(net)
     t = 0
     ends = [(x, y) for y in range(sc.rows) for x in range(sc.cols)]
-    for src in ends:
-        for dst in ends:
-            for flits in (1, 2, 7):
-                d = net.send(net.core(src), net.core(dst), flits, t)
-                assert d.header_cycle - t == noc.header_latency_cycles(src, dst) == \
-                    noc.packet_latency_cycles(src, dst)
-                assert d.done_cycle == d.header_cycle + flits - 1
-                t = d.done_cycle + 1
-    d = net.send(net.host, net.core((1, 1)), 3, t)
-    assert d.header_cycle - t == noc.header_latency_cycles(noc.HOST, (1, 1))
+    pairs = [(net.core(s), net.core(d), s, d) for s in ends for d in ends]
+    pairs.append((net.host, net.core((1, 1)), noc.HOST, (1, 1)))
+    for src, dst, src_xy, dst_xy in pairs:
+        for flits in (1, 2, 7):
+            w = mesh.send(src, dst, flits, t)
+            mesh.advance(t + 1_000)
+            assert w.offer_cycle is not None
+            assert w.offer_cycle - t == noc.header_latency_cycles(src_xy, dst_xy)
+            if src != net.host:
+                assert w.offer_cycle - t == noc.packet_latency_cycles(src_xy, dst_xy)
+            mesh.take(w, w.offer_cycle)
+            mesh.advance(t + 2_000)
+            assert w.done_cycle == w.offer_cycle + flits - 1
+            t = w.done_cycle + 1
