@@ -181,7 +181,8 @@ def write_system_report(run_dir: Path, data: dict[str, Any],
     plot_energy(run_dir / "energy_by_component.png",
                 data["energy_pj_per_inference"]["by_component"])
     head = [f"# NF-Core system run {run_dir.name}", "", *headline_lines(data),
-            "Where the numbers come from: cycles from the SimPy system model, which charges "
+            "Where the numbers come from: cycles from the exact system model (requests served "
+            "through the host port by the router RTL's rules, `nfcore/sim/net/`), which charges "
             "each program the ISA timing contract (`nfcore/arch/isa.py`) and each packet the "
             "network contract (`nfcore/arch/noc.py`); energy as event counts times the energy "
             "table's rows (sources below), scaled by `technology.energy_scale` = "
@@ -250,9 +251,10 @@ def render_run_markdown(run_name: str, data: dict[str, Any],
         out += headline_lines(data["system"])
     out += [
         "Where the numbers come from: accuracy from the float model and the bit-exact int8 "
-        "golden model on the test inputs; cycles from the SimPy models, which charge each "
-        "instruction the ISA timing contract (`nfcore/arch/isa.py`) and are checked against "
-        "the golden model; energy as event counts from those models times the per-event "
+        "golden model on the test inputs; cycles from the one-core SimPy model (the single "
+        "tree) and the exact system model (the forest), which charge each instruction the ISA "
+        "timing contract (`nfcore/arch/isa.py`) and are checked against the golden model and "
+        "the RTL; energy as event counts from those models times the per-event "
         f"energies of table `{energy_model['table']}` (rows and sources below), moved to "
         f"node {tech.get('node_nm')} nm and scaled by `technology.energy_scale` = "
         f"{energy_model['energy_scale']:g}; RTL agreement from Verilator runs of the "

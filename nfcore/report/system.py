@@ -372,8 +372,9 @@ def system_markdown(data: dict[str, Any]) -> list[str]:
         f"- cores woken per request: {data['cores_woken_per_request']:.2f}; host packets "
         f"that waited: {data['network']['waited_packets']:,} of "
         f"{data['network']['host_packets']:,} ({data['network']['packets']:,} packets in all)",
-        f"- network model: the router RTL's rules (`nfcore.sim.net.array` on "
-        f"`nfcore.sim.net.worm`, equal to the RTL on every array scenario), the host's plan "
+        f"- network model: the router RTL's rules, flit by flit (`nfcore.sim.net.array` on the "
+        f"compiled loop of `nfcore.sim.net.kernel`, equal to the RTL on every array scenario "
+        f"and on this run's slice, `sim_vs_rtl`), the host's plan "
         f"in {data['plan']['passes']} exact run(s)"
         + ("" if data["plan"]["converged"] else ", NOT converged"),
         *_chips_lines(data.get("chips")),
