@@ -127,8 +127,9 @@ def main(argv: list[str]) -> None:
           f"(hops per packet {m0['hops_per_packet']:.1f} -> {m1['hops_per_packet']:.1f}); "
           f"{f1['cpu_s'] / f0['cpu_s']:.2f}x from the smallest to the largest forest. A "
           "request costs about "
-          "top-k x (a few SimPy events per tree job + one Python step per link of its two "
-          "packets) plus the packets of paged weights: the cost follows the hop count (the "
+          "top-k x (the compiled loop's steps for every cycle a flit of its packets moves, "
+          "one per router those flits cross) plus the host's plan passes and the packets of "
+          "paged weights: the cost follows the hop count (the "
           "mesh side, and how far placement spreads the trees: 250 trees fill only the first "
           "rows of a 32 x 32 mesh) and the paging rate, not the number of trees as such.")
 
